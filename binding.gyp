@@ -1,0 +1,21 @@
+{
+  "targets": [
+    {
+      "target_name": "tsvmm_native",
+      "sources": [
+        "native/addon.cc",
+        "native/errors.cc",
+        "native/kvm/system.cc",
+        "native/kvm/vm.cc",
+        "native/kvm/vcpu.cc",
+        "native/kvm/memory.cc",
+        "native/kvm/eventfd.cc",
+        "native/kvm/fdwatch.cc"
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "native"],
+      "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS"],
+      "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-fno-exceptions"],
+      "cflags_cc!": ["-fno-rtti"]
+    }
+  ]
+}

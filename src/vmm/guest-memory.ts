@@ -1,0 +1,102 @@
+// Guest physical memory as seen from TypeScript: one ArrayBuffer per RAM region (external buffers over the
+// memfd mapping at run time, plain ArrayBuffers in unit tests). Every access is translated and bounds-checked
+// here; an address the guest made up never reaches host memory outside these buffers.
+
+export class GuestMemoryError extends Error {
+  readonly code = 'EGUESTADDR';
+  constructor(readonly gpa: bigint, readonly length: number) {
+    super(`guest address range 0x${gpa.toString(16)}+${length} is not guest RAM`);
+    this.name = 'GuestMemoryError';
+  }
+}
+
+export interface GuestRegion {
+  /** Guest physical address of the first byte. */
+  readonly gpa: number;
+  readonly buffer: ArrayBuffer;
+}
+
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
+export class GuestMemory {
+  readonly regions: readonly GuestRegion[];
+
+  constructor(regions: GuestRegion[]) {
+    this.regions = [...regions].sort((a, b) => a.gpa - b.gpa);
+    for (let i = 1; i < this.regions.length; i++) {
+      const prev = this.regions[i - 1]!;
+      if (prev.gpa + prev.buffer.byteLength > this.regions[i]!.gpa) throw new RangeError('guest RAM regions overlap');
+    }
+  }
+
+  /** Total bytes of guest RAM. */
+  get size(): number {
+    return this.regions.reduce((n, r) => n + r.buffer.byteLength, 0);
+  }
+
+  /**
+   * A view of `length` bytes at `gpa`, or null when the range is not wholly inside one RAM region.
+   * The range must not straddle two regions: the split around the 32-bit MMIO gap is never contiguous.
+   */
+  tryBytes(gpa: number | bigint, length: number): Uint8Array | null {
+    if (!Number.isInteger(length) || length < 0) return null;
+    let addr: number;
+    if (typeof gpa === 'bigint') {
+      if (gpa < 0n || gpa > MAX_SAFE) return null;
+      addr = Number(gpa);
+    } else {
+      if (!Number.isSafeInteger(gpa) || gpa < 0) return null;
+      addr = gpa;
+    }
+    for (const r of this.regions) {
+      const off = addr - r.gpa;
+      if (off < 0) return null;
+      if (off + length <= r.buffer.byteLength) return new Uint8Array(r.buffer, off, length);
+      if (off < r.buffer.byteLength) return null;
+    }
+    return null;
+  }
+
+  /** Like tryBytes, but a bad range throws GuestMemoryError. */
+  bytes(gpa: number | bigint, length: number): Uint8Array {
+    const b = this.tryBytes(gpa, length);
+    if (b === null) throw new GuestMemoryError(BigInt(gpa), length);
+    return b;
+  }
+
+  /** True when [gpa, gpa+length) is guest RAM within one region. */
+  contains(gpa: number | bigint, length: number): boolean {
+    return this.tryBytes(gpa, length) !== null;
+  }
+
+  view(gpa: number | bigint, length: number): DataView {
+    const b = this.bytes(gpa, length);
+    return new DataView(b.buffer, b.byteOffset, b.byteLength);
+  }
+
+  read(gpa: number | bigint, length: number): Uint8Array {
+    return this.bytes(gpa, length).slice();
+  }
+
+  write(gpa: number | bigint, data: Uint8Array): void {
+    this.bytes(gpa, data.length).set(data);
+  }
+
+  fill(gpa: number | bigint, length: number, value = 0): void {
+    this.bytes(gpa, length).fill(value);
+  }
+
+  readU8(gpa: number | bigint): number { return this.view(gpa, 1).getUint8(0); }
+  readU16(gpa: number | bigint): number { return this.view(gpa, 2).getUint16(0, true); }
+  readU32(gpa: number | bigint): number { return this.view(gpa, 4).getUint32(0, true); }
+  readU64(gpa: number | bigint): bigint { return this.view(gpa, 8).getBigUint64(0, true); }
+  writeU8(gpa: number | bigint, v: number): void { this.view(gpa, 1).setUint8(0, v); }
+  writeU16(gpa: number | bigint, v: number): void { this.view(gpa, 2).setUint16(0, v, true); }
+  writeU32(gpa: number | bigint, v: number): void { this.view(gpa, 4).setUint32(0, v, true); }
+  writeU64(gpa: number | bigint, v: bigint): void { this.view(gpa, 8).setBigUint64(0, v, true); }
+
+  /** Guest memory for unit tests: plain ArrayBuffers laid out like the real machine. */
+  static forTest(layout: { gpa: number; size: number }[]): GuestMemory {
+    return new GuestMemory(layout.map((l) => ({ gpa: l.gpa, buffer: new ArrayBuffer(l.size) })));
+  }
+}
