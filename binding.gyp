@@ -8,6 +8,7 @@
         "native/kvm/system.cc",
         "native/kvm/vm.cc",
         "native/kvm/vcpu.cc",
+        "native/kvm/vcpu_state.cc",
         "native/kvm/memory.cc",
         "native/kvm/eventfd.cc",
         "native/kvm/fdwatch.cc"

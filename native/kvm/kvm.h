@@ -1,0 +1,18 @@
+// Registration of the KVM-facing exports. Every function takes file descriptors as plain numbers: the TypeScript
+// side owns the objects, validates arguments and closes fds, and fds cross worker threads as numbers.
+#pragma once
+#include <napi.h>
+
+namespace tsvmm {
+
+void InitSystem(Napi::Env env, Napi::Object exports);
+void InitVm(Napi::Env env, Napi::Object exports);
+void InitVcpu(Napi::Env env, Napi::Object exports);
+void InitMemory(Napi::Env env, Napi::Object exports);
+void InitEventfd(Napi::Env env, Napi::Object exports);
+void InitFdWatch(Napi::Env env, Napi::Object exports);
+
+// ioctl that retries on EINTR; returns the result or -errno.
+long IoctlRetry(int fd, unsigned long request, void* arg);
+
+}  // namespace tsvmm

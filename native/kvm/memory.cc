@@ -1,0 +1,117 @@
+// Guest RAM: a memfd mapped MAP_SHARED and handed to JavaScript as an external ArrayBuffer, so TypeScript sees the
+// same bytes KVM maps into the guest, and balloon / snapshot work can act on the memfd.
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "errors.h"
+#include "kvm/kvm.h"
+
+namespace tsvmm {
+
+static void Unmap(Napi::Env, void* data, size_t* len) {
+  munmap(data, *len);
+  delete len;
+}
+
+// memfdCreate(name, size) -> fd, sized with ftruncate.
+static Napi::Value MemfdCreate(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsString()) {
+    ThrowType(info.Env(), "memfd name must be a string");
+    return Napi::Value();
+  }
+  uint64_t size;
+  if (!ArgU64(info, 1, &size)) return Napi::Value();
+  std::string name = info[0].As<Napi::String>().Utf8Value();
+  int fd = memfd_create(name.c_str(), MFD_CLOEXEC);
+  if (fd < 0) {
+    ThrowErrno(info.Env(), errno, "memfd_create");
+    return Napi::Value();
+  }
+  if (ftruncate(fd, static_cast<off_t>(size)) < 0) {
+    int err = errno;
+    close(fd);
+    ThrowErrno(info.Env(), err, "ftruncate");
+    return Napi::Value();
+  }
+  return Napi::Number::New(info.Env(), fd);
+}
+
+// mmapShared(fd, size, offset) -> ArrayBuffer over a MAP_SHARED mapping; unmapped when the buffer is collected.
+// Each thread that needs the memory maps it itself, so no pointer ever crosses threads or reaches JavaScript.
+static Napi::Value MmapShared(const Napi::CallbackInfo& info) {
+  int fd;
+  uint64_t size, offset = 0;
+  if (!ArgFd(info, 0, &fd) || !ArgU64(info, 1, &size)) return Napi::Value();
+  if (info.Length() > 2 && !ArgU64(info, 2, &offset)) return Napi::Value();
+  if (size == 0) {
+    ThrowRange(info.Env(), "mapping size must be positive");
+    return Napi::Value();
+  }
+  void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, static_cast<off_t>(offset));
+  if (p == MAP_FAILED) {
+    ThrowErrno(info.Env(), errno, "mmap");
+    return Napi::Value();
+  }
+  // Guest memory is private to this VM: keep it out of core dumps of the VMM.
+  madvise(p, size, MADV_DONTDUMP);
+  return Napi::ArrayBuffer::New(info.Env(), p, size, Unmap, new size_t(size));
+}
+
+// madvise(arrayBuffer, offset, length, advice): the balloon gives pages back with MADV_DONTNEED / MADV_REMOVE.
+static Napi::Value Madvise(const Napi::CallbackInfo& info) {
+  void* data;
+  size_t len;
+  uint64_t off, n;
+  uint32_t advice;
+  if (!ArgArrayBuffer(info, 0, &data, &len) || !ArgU64(info, 1, &off) || !ArgU64(info, 2, &n) ||
+      !ArgU32(info, 3, &advice))
+    return Napi::Value();
+  long page = sysconf(_SC_PAGESIZE);
+  if (off > len || n > len - off || off % page != 0) {
+    ThrowRange(info.Env(), "madvise range outside the buffer or not page aligned");
+    return Napi::Value();
+  }
+  if (madvise(static_cast<uint8_t*>(data) + off, n, static_cast<int>(advice)) < 0) {
+    ThrowErrno(info.Env(), errno, "madvise");
+    return Napi::Value();
+  }
+  return info.Env().Undefined();
+}
+
+// fallocate(fd, mode, offset, length): punch holes (discard, balloon) and zero ranges (write zeroes).
+static Napi::Value Fallocate(const Napi::CallbackInfo& info) {
+  int fd;
+  uint32_t mode;
+  uint64_t off, n;
+  if (!ArgFd(info, 0, &fd) || !ArgU32(info, 1, &mode) || !ArgU64(info, 2, &off) || !ArgU64(info, 3, &n))
+    return Napi::Value();
+  int r;
+  do {
+    r = fallocate(fd, static_cast<int>(mode), static_cast<off_t>(off), static_cast<off_t>(n));
+  } while (r < 0 && errno == EINTR);
+  if (r < 0) {
+    ThrowErrno(info.Env(), errno, "fallocate");
+    return Napi::Value();
+  }
+  return info.Env().Undefined();
+}
+
+void InitMemory(Napi::Env env, Napi::Object exports) {
+  exports.Set("memfdCreate", Napi::Function::New(env, MemfdCreate));
+  exports.Set("mmapShared", Napi::Function::New(env, MmapShared));
+  exports.Set("madvise", Napi::Function::New(env, Madvise));
+  exports.Set("fallocate", Napi::Function::New(env, Fallocate));
+  Napi::Object c = Napi::Object::New(env);
+  c.Set("MADV_DONTNEED", MADV_DONTNEED);
+  c.Set("MADV_REMOVE", MADV_REMOVE);
+  c.Set("FALLOC_FL_KEEP_SIZE", FALLOC_FL_KEEP_SIZE);
+  c.Set("FALLOC_FL_PUNCH_HOLE", FALLOC_FL_PUNCH_HOLE);
+  c.Set("FALLOC_FL_ZERO_RANGE", FALLOC_FL_ZERO_RANGE);
+  exports.Set("constants", c);
+}
+
+}  // namespace tsvmm

@@ -1,0 +1,107 @@
+// The KVM objects of one machine: /dev/kvm, the VM, guest RAM (one memfd, one slot per region) and the in-kernel
+// interrupt controllers and PIT. Owns the fds and closes them exactly once.
+import { GuestMemory } from './guest-memory';
+import { KVM_CAP, native } from './native';
+
+/** Where KVM may put the real-mode TSS (3 pages) and the identity-map page: inside the 32-bit MMIO gap. */
+const TSS_ADDR = 0xfffbd000;
+const IDENTITY_MAP_ADDR = 0xfffbc000;
+const KVM_PIT_SPEAKER_DUMMY = 1;
+const KVM_API_VERSION = 12;
+
+export class KvmError extends Error {
+  constructor(message: string, readonly code: string) {
+    super(message);
+    this.name = 'KvmError';
+  }
+}
+
+export interface RamLayout { gpa: number; size: number }
+
+export class KvmVm {
+  readonly memory: GuestMemory;
+  readonly regions: { gpa: number; size: number; offset: number }[];
+  private fds: number[] = [];
+  private closed = false;
+
+  private constructor(
+    readonly kvmFd: number,
+    readonly vmFd: number,
+    readonly memfd: number,
+    readonly runSize: number,
+    layout: RamLayout[],
+  ) {
+    const n = native();
+    this.fds.push(kvmFd, vmFd, memfd);
+    let offset = 0;
+    this.regions = layout.map((r) => {
+      const region = { ...r, offset };
+      offset += r.size;
+      return region;
+    });
+    const buffers = this.regions.map((r, slot) => {
+      const buffer = n.mmapShared(memfd, r.size, r.offset);
+      n.setUserMemoryRegion(vmFd, slot, 0, r.gpa, buffer);
+      return { gpa: r.gpa, buffer };
+    });
+    this.memory = new GuestMemory(buffers);
+  }
+
+  /** Opens /dev/kvm, checks what this VMM relies on, and creates a VM with guest RAM laid out as given. */
+  static create(layout: RamLayout[], devicePath = '/dev/kvm'): KvmVm {
+    const n = native();
+    let kvmFd: number;
+    try {
+      kvmFd = n.openKvm(devicePath);
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      const why = err.code === 'ENOENT' ? 'does not exist (no KVM on this host?)'
+        : err.code === 'EACCES' ? 'is not accessible (add yourself to the kvm group)' : err.message;
+      throw new KvmError(`${devicePath} ${why}`, err.code ?? 'EKVM');
+    }
+    const fds: number[] = [kvmFd];
+    try {
+      const api = n.getApiVersion(kvmFd);
+      if (api !== KVM_API_VERSION) throw new KvmError(`KVM API version ${api}, expected ${KVM_API_VERSION}`, 'EKVMAPI');
+      for (const [name, cap] of Object.entries(KVM_CAP)) {
+        if (name === 'MAX_VCPUS' || name === 'NR_VCPUS') continue;
+        if (n.checkExtension(kvmFd, cap) <= 0) throw new KvmError(`KVM lacks capability ${name}`, 'EKVMCAP');
+      }
+      const runSize = n.getVcpuMmapSize(kvmFd);
+      const vmFd = n.createVm(kvmFd);
+      fds.push(vmFd);
+      n.setTssAddr(vmFd, TSS_ADDR);
+      n.setIdentityMapAddr(vmFd, IDENTITY_MAP_ADDR);
+      n.createIrqchip(vmFd);
+      n.createPit2(vmFd, KVM_PIT_SPEAKER_DUMMY);
+      const total = layout.reduce((s, r) => s + r.size, 0);
+      const memfd = n.memfdCreate('tsvmm-guest-ram', total);
+      fds.push(memfd);
+      return new KvmVm(kvmFd, vmFd, memfd, runSize, layout);
+    } catch (e) {
+      for (const fd of fds.reverse()) n.close(fd);
+      throw e;
+    }
+  }
+
+  maxVcpus(): number {
+    const n = native();
+    return n.checkExtension(this.kvmFd, KVM_CAP.MAX_VCPUS) || n.checkExtension(this.kvmFd, KVM_CAP.NR_VCPUS) || 1;
+  }
+
+  /** Keeps an fd (a vCPU, an eventfd) to be closed with the VM. */
+  own(fd: number): number {
+    this.fds.push(fd);
+    return fd;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    const n = native();
+    for (const fd of this.fds.reverse()) {
+      try { n.close(fd); } catch { /* already gone */ }
+    }
+    this.fds = [];
+  }
+}

@@ -1,0 +1,92 @@
+// The typed face of the native addon. Every function takes fds as numbers and throws Errors that carry
+// code / errno / syscall (see native/errors.cc). Argument checking that users can get wrong happens in TypeScript
+// before these are called; the addon's own checks only guard against programming errors.
+import * as path from 'node:path';
+import type { CpuidEntry, FpuState, MsrEntry, PendingException, Regs, Sregs } from './kvm-types';
+
+export interface FdWatcher {
+  close(): void;
+  ref(): void;
+  unref(): void;
+}
+
+export interface NativeAddon {
+  openKvm(path?: string): number;
+  getApiVersion(kvmFd: number): number;
+  checkExtension(fd: number, cap: number): number;
+  getVcpuMmapSize(kvmFd: number): number;
+  createVm(kvmFd: number): number;
+  getSupportedCpuid(kvmFd: number): CpuidEntry[];
+  close(fd: number): void;
+
+  setUserMemoryRegion(vmFd: number, slot: number, flags: number, gpa: number | bigint, memory: ArrayBuffer): void;
+  createIrqchip(vmFd: number): void;
+  createPit2(vmFd: number, flags?: number): void;
+  setTssAddr(vmFd: number, addr: number): void;
+  setIdentityMapAddr(vmFd: number, addr: number | bigint): void;
+  irqLine(vmFd: number, irq: number, level: number): void;
+  irqfd(vmFd: number, eventFd: number, gsi: number, deassign?: boolean): void;
+  ioeventfd(vmFd: number, eventFd: number, addr: number | bigint, len: number, datamatch: number | bigint | null,
+    pio: boolean, deassign?: boolean): void;
+  createVcpu(vmFd: number, id: number): number;
+
+  mmapRun(vcpuFd: number, size: number): ArrayBuffer;
+  run(vcpuFd: number): number;
+  kick(vcpuFd: number): void;
+  getRegs(vcpuFd: number): Regs;
+  setRegs(vcpuFd: number, regs: Regs): void;
+  getSregs(vcpuFd: number): Sregs;
+  setSregs(vcpuFd: number, sregs: Sregs): void;
+  setFpu(vcpuFd: number, fpu: FpuState): void;
+  setMsrs(vcpuFd: number, msrs: MsrEntry[]): number;
+  setCpuid2(vcpuFd: number, entries: CpuidEntry[]): void;
+  getLapic(vcpuFd: number): Buffer;
+  setLapic(vcpuFd: number, state: Uint8Array): void;
+  injectException(vcpuFd: number, ex: PendingException): void;
+  translate(vcpuFd: number, gva: bigint): { physical: bigint; valid: boolean };
+
+  memfdCreate(name: string, size: number): number;
+  mmapShared(fd: number, size: number, offset?: number): ArrayBuffer;
+  madvise(memory: ArrayBuffer, offset: number, length: number, advice: number): void;
+  fallocate(fd: number, mode: number, offset: number | bigint, length: number | bigint): void;
+
+  eventfdCreate(): number;
+  eventfdWrite(fd: number, value?: number | bigint): void;
+  eventfdRead(fd: number): number;
+
+  FdWatcher: new (fd: number, callback: (count: number) => void, drainEventfd: boolean) => FdWatcher;
+
+  constants: {
+    MADV_DONTNEED: number;
+    MADV_REMOVE: number;
+    FALLOC_FL_KEEP_SIZE: number;
+    FALLOC_FL_PUNCH_HOLE: number;
+    FALLOC_FL_ZERO_RANGE: number;
+  };
+}
+
+let cached: NativeAddon | undefined;
+
+/** Loads the addon built by `npm install` (build/Release), once per thread. */
+export function native(): NativeAddon {
+  if (cached === undefined) {
+    const root = path.resolve(__dirname, '..', '..', '..');
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    cached = require(path.join(root, 'build', 'Release', 'tsvmm_native.node')) as NativeAddon;
+  }
+  return cached;
+}
+
+export const KVM_CAP = {
+  IRQCHIP: 0,
+  USER_MEMORY: 3,
+  SET_TSS_ADDR: 4,
+  EXT_CPUID: 7,
+  NR_VCPUS: 9,
+  PIT2: 33,
+  IRQFD: 32,
+  IOEVENTFD: 36,
+  SET_IDENTITY_MAP_ADDR: 37,
+  IMMEDIATE_EXIT: 136,
+  MAX_VCPUS: 66,
+} as const;

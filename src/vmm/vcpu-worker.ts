@@ -1,0 +1,150 @@
+// A vCPU's thread: KVM_RUN in a loop, each port-I/O and MMIO exit answered here, synchronously, by the register
+// side of the devices. Only what needs the main thread (an exit of the VM, device events, logs) is posted, and
+// the vCPU never waits for an answer.
+import { workerData } from 'node:worker_threads';
+import { KvmRun } from './kvm-run';
+import { KVM_EXIT, KVM_INTERNAL_ERROR_EMULATION, KVM_SYSTEM_EVENT } from './kvm-types';
+import { native } from './native';
+import {
+  COUNTER, CTL_CMD, CTL_STATE, VCPU_CMD, VCPU_STATE,
+  type ExitReason, type VcpuWorkerData, type WorkerMessage,
+} from './vcpu-protocol';
+import { buildBuses, postToMain } from './worker-devices';
+import { tryInjectBreakpoint } from './int3-quirk';
+
+const data = workerData as VcpuWorkerData;
+const n = native();
+const control = new Int32Array(data.control);
+const counters = new Float64Array(data.counters);
+const post = (msg: WorkerMessage): void => postToMain(msg);
+const buses = buildBuses(data.devices, { vcpu: data.index, vmFd: data.vmFd, post });
+const run = new KvmRun(n.mmapRun(data.vcpuFd, data.runSize));
+const reportedUnhandled = new Set<string>();
+
+function log(level: 'debug' | 'info' | 'warn' | 'error', msg: string): void {
+  post({ type: 'log', vcpu: data.index, level, msg });
+}
+
+function exitVm(reason: ExitReason, detail: string): void {
+  post({ type: 'exit', vcpu: data.index, reason, detail });
+}
+
+function unhandled(kind: 'io' | 'mmio', addr: number | bigint, write: boolean): void {
+  counters[kind === 'io' ? COUNTER.unhandledIo : COUNTER.unhandledMmio]! += 1;
+  const key = `${kind}:${addr.toString(16)}`;
+  if (reportedUnhandled.has(key) || reportedUnhandled.size > 256) return;
+  reportedUnhandled.add(key);
+  log('debug', `unhandled ${kind} ${write ? 'write' : 'read'} at 0x${addr.toString(16)} (reported once)`);
+}
+
+function handleIo(): void {
+  counters[COUNTER.io]! += 1;
+  const port = run.ioPort;
+  const out = run.ioIsOut;
+  const count = run.ioCount;
+  for (let i = 0; i < count; i++) {
+    const d = run.ioData(i);
+    const ok = out ? buses.pio.write(port, d) : buses.pio.read(port, d);
+    if (!ok) {
+      if (!out) d.fill(0xff);
+      unhandled('io', port, out);
+    }
+  }
+}
+
+function handleMmio(): void {
+  counters[COUNTER.mmio]! += 1;
+  const addr = run.mmioAddr;
+  const d = run.mmioData();
+  const write = run.mmioIsWrite;
+  const a = Number(addr);
+  const ok = write ? buses.mmio.write(a, d) : buses.mmio.read(a, d);
+  if (!ok) {
+    if (!write) d.fill(0);
+    unhandled('mmio', addr, write);
+  }
+}
+
+function handleInternalError(): boolean {
+  const sub = run.internalSuberror;
+  if (sub === KVM_INTERNAL_ERROR_EMULATION && data.int3Quirk && tryInjectBreakpoint(data, log)) {
+    counters[COUNTER.emulationQuirks]! += 1;
+    return true;
+  }
+  const extra = run.internalData().map((v) => '0x' + v.toString(16)).join(' ');
+  let rip = '';
+  try { rip = ` at rip 0x${n.getRegs(data.vcpuFd).rip.toString(16)}`; } catch { /* registers unreadable */ }
+  const what = sub === KVM_INTERNAL_ERROR_EMULATION ? 'emulation-failure' : 'internal-error';
+  exitVm(what, `KVM internal error, suberror ${sub}${rip}${extra ? ` (data ${extra})` : ''}`);
+  return false;
+}
+
+/** Handles one exit; false when the vCPU must stop running. */
+function handleExit(reason: number): boolean {
+  switch (reason) {
+    case -1:
+      counters[COUNTER.interrupted]! += 1;
+      run.clearImmediateExit();
+      return true;
+    case KVM_EXIT.IO: handleIo(); return true;
+    case KVM_EXIT.MMIO: handleMmio(); return true;
+    case KVM_EXIT.HLT:
+      counters[COUNTER.hlt]! += 1;
+      exitVm('poweroff', 'the vCPU halted with no interrupt controller to wake it');
+      return false;
+    case KVM_EXIT.SHUTDOWN:
+      exitVm('triple-fault', 'the guest triple-faulted (KVM_EXIT_SHUTDOWN)');
+      return false;
+    case KVM_EXIT.SYSTEM_EVENT: {
+      const t = run.systemEventType;
+      if (t === KVM_SYSTEM_EVENT.RESET) exitVm('reset', 'the guest asked for a reset');
+      else if (t === KVM_SYSTEM_EVENT.CRASH) exitVm('panic', 'the guest reported a crash');
+      else exitVm('poweroff', 'the guest powered off');
+      return false;
+    }
+    case KVM_EXIT.INTERNAL_ERROR: return handleInternalError();
+    case KVM_EXIT.FAIL_ENTRY:
+      exitVm('fail-entry', `KVM could not enter the guest (reason 0x${run.failEntryReason.toString(16)})`);
+      return false;
+    case KVM_EXIT.INTR:
+      counters[COUNTER.interrupted]! += 1;
+      return true;
+    default:
+      counters[COUNTER.other]! += 1;
+      exitVm('internal-error', `unexpected KVM exit reason ${reason}`);
+      return false;
+  }
+}
+
+function setState(state: number, name: 'running' | 'paused' | 'stopped'): void {
+  if (Atomics.exchange(control, CTL_STATE, state) !== state) post({ type: 'state', vcpu: data.index, state: name });
+}
+
+function loop(): void {
+  for (;;) {
+    const cmd = Atomics.load(control, CTL_CMD);
+    if (cmd === VCPU_CMD.STOP) return;
+    if (cmd === VCPU_CMD.PAUSE) {
+      setState(VCPU_STATE.PAUSED, 'paused');
+      Atomics.wait(control, CTL_CMD, VCPU_CMD.PAUSE);
+      continue;
+    }
+    setState(VCPU_STATE.RUNNING, 'running');
+    let reason: number;
+    try {
+      reason = n.run(data.vcpuFd);
+    } catch (e) {
+      exitVm('error', `KVM_RUN failed: ${(e as Error).message}`);
+      return;
+    }
+    if (!handleExit(reason)) return;
+  }
+}
+
+try {
+  loop();
+} catch (e) {
+  exitVm('error', `vCPU ${data.index} failed: ${(e as Error).stack ?? String(e)}`);
+} finally {
+  setState(VCPU_STATE.STOPPED, 'stopped');
+}

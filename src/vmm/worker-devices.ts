@@ -1,0 +1,57 @@
+// The register side of each device kind, built on a vCPU worker from the spec the main thread sent. One table of
+// constructors: adding a device kind that answers registers on the vCPU thread means adding a row here.
+import { parentPort } from 'node:worker_threads';
+import { Bus, type BusDevice } from './bus';
+import { native } from './native';
+import type { WorkerDeviceSpec, WorkerMessage } from './vcpu-protocol';
+import { Serial8250 } from '../devices/serial-8250';
+import { I8042 } from '../devices/i8042';
+import { MmioRegisters } from '../virtio-mmio/mmio-registers';
+
+export interface WorkerDeviceContext {
+  vcpu: number;
+  vmFd: number;
+  post(msg: WorkerMessage): void;
+}
+
+/** An ISA interrupt as an edge: raise then lower the line through the in-kernel PIC / IOAPIC. */
+export function pulseIrq(vmFd: number, irq: number): void {
+  const n = native();
+  n.irqLine(vmFd, irq, 1);
+  n.irqLine(vmFd, irq, 0);
+}
+
+class FixedValue implements BusDevice {
+  constructor(private readonly value: number) {}
+  read(_offset: number, data: Uint8Array): void { data.fill(this.value); }
+  write(): void {}
+}
+
+type Factory<K extends WorkerDeviceSpec['kind']> =
+  (spec: Extract<WorkerDeviceSpec, { kind: K }>, ctx: WorkerDeviceContext) => BusDevice;
+
+const factories: { [K in WorkerDeviceSpec['kind']]: Factory<K> } = {
+  serial: (spec, ctx) => new Serial8250(spec.state, { interrupt: () => pulseIrq(ctx.vmFd, spec.irq) }),
+  i8042: (_spec, ctx) =>
+    new I8042({ onReset: () => ctx.post({ type: 'exit', vcpu: ctx.vcpu, reason: 'reset', detail: 'i8042 reset' }) }),
+  ignore: (spec) => new FixedValue(spec.readValue),
+  'virtio-mmio': (spec, ctx) =>
+    new MmioRegisters(spec.state, {
+      post: (event) => ctx.post({ type: 'device-event', vcpu: ctx.vcpu, device: spec.device, event }),
+    }),
+};
+
+export function buildBuses(specs: WorkerDeviceSpec[], ctx: WorkerDeviceContext): { pio: Bus; mmio: Bus } {
+  const pio = new Bus();
+  const mmio = new Bus();
+  for (const spec of specs) {
+    const make = factories[spec.kind] as Factory<typeof spec.kind>;
+    const device = make(spec as never, ctx);
+    (spec.space === 'pio' ? pio : mmio).insert(spec.base, spec.length, device);
+  }
+  return { pio, mmio };
+}
+
+export function postToMain(msg: WorkerMessage): void {
+  parentPort?.postMessage(msg);
+}
