@@ -1,0 +1,103 @@
+// The `tsvmm` command line. main() returns the exit status instead of exiting, so tests can drive it in-process;
+// bin/tsvmm.js exits with it. User mistakes (bad options, bad config) print one line and exit 2, never a stack.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import yargs from 'yargs';
+import { EXIT, EXIT_CODES_HELP } from './cli/exit-codes';
+import { guestBuildCommand, guestPathCommand, type GuestBuildModule } from './cli/guest-command';
+import { RUN_DESCRIBE, RUN_EPILOG, runCommand, runOptions, type RunMachine } from './cli/run-command';
+import type { Logger } from './log';
+import { ConfigError, type MachineConfig } from './vmm/config';
+
+/** A mistake in how tsvmm was called (unknown option, missing command). */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+export interface CliDeps {
+  cwd?: string;
+  stdout?: { write(text: string): unknown };
+  stderr?: { write(text: string): unknown };
+  runMachine?: RunMachine;
+  createLogger?: (level: MachineConfig['log']['level']) => Logger;
+  guest?: GuestBuildModule;
+  /** Print stacks for internal errors (also TSVMM_DEBUG=1). */
+  debug?: boolean;
+}
+
+function packageVersion(): string {
+  try {
+    const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')) as
+      { version?: string };
+    return pkg.version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** One line for the user; exit 2 for their mistakes, 1 for ours (with the stack when debugging). */
+export function reportError(err: unknown, stderr: { write(text: string): unknown }, debug: boolean): number {
+  if (err instanceof ConfigError || err instanceof UsageError) {
+    stderr.write(`tsvmm: ${err.message}\n`);
+    return EXIT.usage;
+  }
+  const e = err instanceof Error ? err : new Error(String(err));
+  const code = (e as NodeJS.ErrnoException).code;
+  const firstLine = e.message.split('\n')[0];
+  stderr.write(`tsvmm: ${code && !firstLine?.includes(code) ? `${code}: ` : ''}${firstLine}\n`);
+  if (debug && e.stack) stderr.write(e.stack + '\n');
+  return EXIT.internalError;
+}
+
+export async function main(argv: string[], deps: CliDeps = {}): Promise<number> {
+  const stdout = deps.stdout ?? process.stdout;
+  const stderr = deps.stderr ?? process.stderr;
+  const cwd = deps.cwd ?? process.cwd();
+  const debug = deps.debug ?? Boolean(process.env.TSVMM_DEBUG);
+  let status: number = EXIT.ok;
+  const parser = yargs(argv)
+    .scriptName('tsvmm')
+    .usage('$0 <command> [options]\n\nA microVM monitor for Linux KVM.')
+    .command('run [config]', RUN_DESCRIBE, (y) => runOptions(y).epilog(`${RUN_EPILOG}\n\n${EXIT_CODES_HELP}`),
+      async (args) => {
+        status = await runCommand(args, {
+          cwd,
+          ...(deps.runMachine ? { runMachine: deps.runMachine } : {}),
+          ...(deps.createLogger ? { createLogger: deps.createLogger } : {}),
+        });
+      })
+    .command('guest', 'Build or locate the bundled test guest (kernel and initramfs)', (y) => y
+      .command('build', 'Build the guest artifacts (skipped when up to date)',
+        (b) => b.option('force', { type: 'boolean', default: false, describe: 'rebuild even when up to date' }),
+        async (args) => {
+          status = await guestBuildCommand(args.force, { guest: deps.guest, stdout, stderr });
+        })
+      .command('path [name]', 'Print where a built artifact is (e.g. vmlinux), or all of them',
+        (p) => p.positional('name', { type: 'string', describe: 'artifact name, with or without @guest/' }),
+        (args) => {
+          status = guestPathCommand(args.name, { guest: deps.guest, stdout, stderr });
+        })
+      .demandCommand(1, 'guest: name a subcommand (build or path)'))
+    .demandCommand(1, 'name a command (run or guest); see tsvmm --help')
+    .strict()
+    .epilog(EXIT_CODES_HELP)
+    .version(packageVersion())
+    .help()
+    .alias('h', 'help')
+    .wrap(Math.min(110, process.stdout.columns ?? 100))
+    .exitProcess(false)
+    .fail((msg, err) => {
+      // yargs spreads some messages over lines ("Invalid values:\n  Argument: ..."); the user gets one.
+      throw err ?? new UsageError(msg.replace(/\s*\n\s*/g, ' ').trim());
+    });
+  try {
+    await parser.parseAsync();
+  } catch (err) {
+    return reportError(err, stderr, debug);
+  }
+  return status;
+}
+
+if (require.main === module) {
+  void main(process.argv.slice(2)).then((code) => process.exit(code));
+}

@@ -1,0 +1,92 @@
+// `tsvmm run [config]`: load the config, apply the command-line overrides, validate, and hand the machine to the
+// runner (src/vmm/run.ts), which is loaded only when a machine really runs.
+import * as path from 'node:path';
+import type { Argv } from 'yargs';
+import { createLogger, type Logger } from '../log';
+import { LOG_LEVELS, readConfigFile, validateConfig, type MachineConfig } from '../vmm/config';
+import { allValues, applyOverrides, lastValue, type RunOverrides } from './overrides';
+
+export type RunMachine = (config: MachineConfig, opts: { logger: Logger }) => Promise<number>;
+
+export interface RunDeps {
+  cwd: string;
+  /** Default: runMachine from src/vmm/run.ts. */
+  runMachine?: RunMachine;
+  /** Default: createLogger from src/log.ts. */
+  createLogger?: (level: MachineConfig['log']['level']) => Logger;
+}
+
+export const RUN_DESCRIBE = 'Boot a microVM from a YAML config and attach its serial console to this terminal';
+
+// yargs wraps the epilog to the terminal; paragraphs are single lines so the wrapping reads well.
+export const RUN_EPILOG = [
+  'The config file is documented in configs/example.yaml. Options override its fields; paths given as options ' +
+    'start at the current directory, paths in the file at the file\'s folder. Without a config file --kernel is ' +
+    'enough, e.g. tsvmm run --kernel @guest/vmlinux --initrd @guest/initramfs.cpio',
+  '',
+  'Console keys, when stdin is a terminal (it is put in raw mode, so Ctrl-C goes to the guest):',
+  '  Ctrl-A x       stop the VM',
+  '  Ctrl-A Ctrl-A  send Ctrl-A to the guest',
+  '  Ctrl-A h       list these keys',
+  '',
+  'The guest console goes to stdout; logs go to stderr (JSON lines when stderr is not a terminal).',
+].join('\n');
+
+export function runOptions(y: Argv): Argv {
+  return y
+    .positional('config', { type: 'string', describe: 'machine config (YAML)' })
+    .option('vcpus', { type: 'string', describe: 'number of vCPUs (1..254)' })
+    .option('memory', { type: 'string', describe: 'guest RAM, e.g. 512M, 2G (a bare number is MiB)' })
+    .option('kernel', { type: 'string', describe: 'kernel image (vmlinux ELF, bzImage, PVH ELF) or @guest/NAME' })
+    .option('initrd', { type: 'string', describe: 'initramfs (uncompressed cpio is fastest) or @guest/NAME' })
+    .option('cmdline', { type: 'string', describe: 'kernel command line (replaces the config\'s)' })
+    .option('append', { type: 'string', array: true, describe: 'text appended to the kernel command line' })
+    .option('log-level', { type: 'string', choices: LOG_LEVELS as unknown as string[], describe: 'log level' })
+    .option('serial', { type: 'string', describe: 'serial console: stdio, none or file:PATH' })
+    .option('api-sock', { type: 'string', describe: 'unix socket for the control API' });
+}
+
+/** Reads the options yargs parsed into the override set (repeated scalar options keep their last value). */
+export function overridesFromArgs(args: Record<string, unknown>): RunOverrides {
+  const o: RunOverrides = {};
+  const scalar = (key: string): string | undefined => lastValue(args[key]);
+  const set = <K extends keyof RunOverrides>(k: K, v: RunOverrides[K] | undefined): void => {
+    if (v !== undefined) o[k] = v;
+  };
+  set('vcpus', scalar('vcpus'));
+  set('memory', scalar('memory'));
+  set('kernel', scalar('kernel'));
+  set('initrd', scalar('initrd'));
+  set('cmdline', scalar('cmdline'));
+  const append = allValues(args.append);
+  if (append.length > 0) o.append = append;
+  set('logLevel', scalar('log-level'));
+  set('serial', scalar('serial'));
+  set('apiSock', scalar('api-sock'));
+  return o;
+}
+
+/** Builds the MachineConfig `tsvmm run` would use. Throws ConfigError. */
+export function loadRunConfig(configFile: string | undefined, overrides: RunOverrides, cwd: string): MachineConfig {
+  const raw = configFile === undefined ? {} : readConfigFile(path.resolve(cwd, configFile));
+  const baseDir = configFile === undefined ? cwd : path.dirname(path.resolve(cwd, configFile));
+  return validateConfig(applyOverrides(raw, overrides, cwd), { baseDir });
+}
+
+function loadRunMachine(): RunMachine {
+  // Loaded at call time: the runner pulls in the native addon, which `--help` and config checks do not need.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const mod = require('../vmm/run') as { runMachine?: RunMachine };
+  if (typeof mod.runMachine !== 'function') throw new Error('src/vmm/run.ts does not export runMachine');
+  return mod.runMachine;
+}
+
+/** Runs the machine; resolves with the process exit status. */
+export async function runCommand(args: Record<string, unknown>, deps: RunDeps): Promise<number> {
+  const configFile = lastValue(args.config);
+  const config = loadRunConfig(configFile, overridesFromArgs(args), deps.cwd);
+  const logger = (deps.createLogger ?? createLogger)(config.log.level);
+  logger.debug({ config }, 'machine config');
+  const runMachine = deps.runMachine ?? loadRunMachine();
+  return runMachine(config, { logger });
+}

@@ -1,0 +1,158 @@
+// Field checkers shared by the machine config and its device entries. Each takes the field's dotted path, so that
+// every error says which field was wrong and what value it held, in one line.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parseSize, SizeError, type SizeUnit } from './units';
+
+/** A config or command-line value that cannot be used. `field` is the dotted path, e.g. `devices[1].path`. */
+export class ConfigError extends Error {
+  constructor(readonly field: string, detail: string) {
+    super(field ? `${field}: ${detail}` : detail);
+    this.name = 'ConfigError';
+  }
+}
+
+/** How a value is shown in an error: strings quoted, everything else as YAML would show it. */
+export function show(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (value === null || value === undefined) return String(value);
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'a mapping';
+  return String(value);
+}
+
+export type Raw = Record<string, unknown>;
+
+export function isMapping(value: unknown): value is Raw {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let diag = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const above = row[j]!;
+      row[j] = Math.min(above + 1, row[j - 1]! + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diag = above;
+    }
+  }
+  return row[b.length]!;
+}
+
+/** Requires a mapping whose keys are all known: a misspelt key is an error, never silently ignored. */
+export function checkMapping(field: string, value: unknown, known: readonly string[]): Raw {
+  if (!isMapping(value)) throw new ConfigError(field, `${show(value)} is not a mapping (key: value)`);
+  for (const key of Object.keys(value)) {
+    if (known.includes(key)) continue;
+    const near = known.find((k) => editDistance(k.toLowerCase(), key.toLowerCase()) <= 2);
+    const hint = near ? `did you mean ${near}?` : `known keys: ${known.join(', ')}`;
+    throw new ConfigError(join(field, key), `unknown key (${hint})`);
+  }
+  return value;
+}
+
+/** `a` + `b` -> `a.b`; the root has an empty path. */
+export function join(field: string, key: string): string {
+  return field ? `${field}.${key}` : key;
+}
+
+export function checkInt(field: string, value: unknown, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value)) {
+    throw new ConfigError(field, `${show(value)} is not an integer`);
+  }
+  if (value < min || value > max) throw new ConfigError(field, `${value} is out of range ${min}..${max}`);
+  return value;
+}
+
+export function checkBool(field: string, value: unknown): boolean {
+  if (typeof value !== 'boolean') throw new ConfigError(field, `${show(value)} is not a boolean (use true or false)`);
+  return value;
+}
+
+export function checkString(field: string, value: unknown): string {
+  if (typeof value !== 'string') throw new ConfigError(field, `${show(value)} is not a string`);
+  if (value.includes('\0')) throw new ConfigError(field, `${show(value)} contains a NUL character`);
+  return value;
+}
+
+export function checkEnum<T extends string>(field: string, value: unknown, allowed: readonly T[]): T {
+  if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {
+    throw new ConfigError(field, `${show(value)} is not one of ${allowed.join(', ')}`);
+  }
+  return value as T;
+}
+
+/** A size (see units.ts); a bare number counts in `numberUnit`. Returns bytes. */
+export function checkSize(field: string, value: unknown, numberUnit: SizeUnit): number {
+  if (typeof value !== 'string' && typeof value !== 'number') {
+    throw new ConfigError(field, `${show(value)} is not a size (use e.g. 512M, 2GiB)`);
+  }
+  try {
+    return parseSize(value, { numberUnit });
+  } catch (e) {
+    if (e instanceof SizeError) throw new ConfigError(field, e.message);
+    throw e;
+  }
+}
+
+/** What a path must be: an existing file, an existing directory, or a new file whose directory exists. */
+export type PathKind = 'file' | 'dir' | 'new-file';
+
+/**
+ * Resolves a path (relative ones against baseDir) and checks it is what `kind` says. Errors show the path as
+ * written, because that is what the user will look for in the config.
+ */
+export function checkPath(field: string, value: unknown, baseDir: string, kind: PathKind): string {
+  const written = checkString(field, value);
+  if (written === '') throw new ConfigError(field, 'empty path');
+  const resolved = path.resolve(baseDir, written);
+  if (kind === 'new-file') {
+    const dir = path.dirname(resolved);
+    if (!isDirectory(dir)) throw new ConfigError(field, `directory not found: ${path.dirname(written)}`);
+    if (isDirectory(resolved)) throw new ConfigError(field, `${written} is a directory`);
+    return resolved;
+  }
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(resolved);
+  } catch {
+    throw new ConfigError(field, `${kind === 'dir' ? 'directory' : 'file'} not found: ${written}`);
+  }
+  if (kind === 'file' && st.isDirectory()) throw new ConfigError(field, `${written} is a directory, not a file`);
+  if (kind === 'dir' && !st.isDirectory()) throw new ConfigError(field, `${written} is not a directory`);
+  return resolved;
+}
+
+function isDirectory(p: string): boolean {
+  try {
+    return fs.statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** sun_path holds 108 bytes including the terminating NUL. */
+export const UNIX_SOCKET_PATH_MAX = 107;
+
+/** A unix socket the VMM creates: its directory must exist and the absolute path must fit in sun_path. */
+export function checkSocketPath(field: string, value: unknown, baseDir: string): string {
+  const resolved = checkPath(field, value, baseDir, 'new-file');
+  const bytes = Buffer.byteLength(resolved);
+  if (bytes > UNIX_SOCKET_PATH_MAX) {
+    throw new ConfigError(field, `${show(value)} is ${bytes} bytes once resolved; a unix socket path allows ` +
+      `${UNIX_SOCKET_PATH_MAX}`);
+  }
+  return resolved;
+}
+
+/** A string of at most `maxBytes` bytes, printable ASCII only when `ascii` is set. */
+export function checkShortString(field: string, value: unknown, maxBytes: number, ascii: boolean): string {
+  const s = checkString(field, value);
+  if (s === '') throw new ConfigError(field, 'must not be empty');
+  if (ascii && !/^[\x20-\x7e]*$/.test(s)) throw new ConfigError(field, `${show(s)} is not printable ASCII`);
+  const bytes = Buffer.byteLength(s);
+  if (bytes > maxBytes) throw new ConfigError(field, `${show(s)} is ${bytes} bytes; at most ${maxBytes} allowed`);
+  return s;
+}

@@ -1,0 +1,162 @@
+// One microVM: KVM objects, boot, the legacy devices, its vCPU threads and how it ends. Several can live in one
+// process; each owns its fds and threads and releases them when it ends, whatever ended it.
+import { EventEmitter } from 'node:events';
+import * as fs from 'node:fs';
+import type { Logger } from 'pino';
+import { prepareBoot } from './boot';
+import { ramRegions } from './boot/layout';
+import { ConfigError, type MachineConfig } from './config';
+import { exitStatus, type MachineExit } from './exit-status';
+import { hostQuirks, withQuirkCmdline, type HostQuirks } from './host-quirks';
+import { KvmVm } from './kvm-vm';
+import { native } from './native';
+import { PanicWatch } from './panic-watch';
+import { Vcpu } from './vcpu';
+import type { ExitReason, WorkerDeviceSpec, WorkerMessage } from './vcpu-protocol';
+import { configureVcpu } from './vcpu-setup';
+import { pulseIrq } from './worker-devices';
+import { createSerialState, SerialHost } from '../devices/serial-8250';
+
+const COM1 = { port: 0x3f8, irq: 4 };
+/** How long a panicking guest gets to reboot itself (panic=N) before the VMM ends it. */
+const PANIC_GRACE_MS = 3000;
+
+export interface MachineOptions {
+  logger: Logger;
+  /** Where the serial console's output goes; default: nowhere. */
+  consoleOutput?: (chunk: Buffer) => void;
+}
+
+export class Machine extends EventEmitter {
+  readonly vcpus: Vcpu[] = [];
+  readonly serial: SerialHost;
+  private readonly quirks: HostQuirks;
+  private readonly panicWatch: PanicWatch;
+  private exitInfo: MachineExit | undefined;
+  private finishing: Promise<MachineExit> | undefined;
+  private resolveExit!: (e: MachineExit) => void;
+  private readonly exited = new Promise<MachineExit>((r) => (this.resolveExit = r));
+  private panicTimer: NodeJS.Timeout | undefined;
+  private started = false;
+
+  private constructor(readonly config: MachineConfig, private readonly vm: KvmVm, private readonly log: Logger,
+    private readonly opts: MachineOptions) {
+    super();
+    this.quirks = hostQuirks(config.quirks);
+    this.serial = new SerialHost(createSerialState(), { interrupt: () => pulseIrq(vm.vmFd, COM1.irq) });
+    this.panicWatch = new PanicWatch((line) => this.onPanic(line));
+  }
+
+  /** Creates the VM and loads the guest; nothing runs until start(). */
+  static create(config: MachineConfig, opts: MachineOptions): Machine {
+    const vm = KvmVm.create(ramRegions(config.memory));
+    try {
+      const m = new Machine(config, vm, opts.logger, opts);
+      m.load();
+      return m;
+    } catch (e) {
+      vm.close();
+      throw e;
+    }
+  }
+
+  private load(): void {
+    const c = this.config;
+    if (this.quirks.reason) {
+      this.log.info({ cmdline: this.quirks.cmdline }, `host quirks on: ${this.quirks.reason}`);
+    }
+    const max = this.vm.maxVcpus();
+    if (c.vcpus > max) throw new ConfigError('vcpus', `${c.vcpus} is more than this host's KVM allows (${max})`);
+    const cmdline = withQuirkCmdline(c.cmdline, this.quirks);
+    const boot = prepareBoot(this.vm.memory, {
+      kernel: fs.readFileSync(c.kernel),
+      initrd: c.initrd ? fs.readFileSync(c.initrd) : undefined,
+      cmdline,
+      vcpus: c.vcpus,
+      memBytes: c.memory,
+      protocol: c.boot,
+    });
+    this.log.info({ protocol: boot.protocol, cmdline }, 'guest loaded');
+    const supported = native().getSupportedCpuid(this.vm.kvmFd);
+    for (let i = 0; i < c.vcpus; i++) {
+      const v = new Vcpu(this.vm, i);
+      this.vcpus.push(v);
+      configureVcpu(v, c.vcpus, boot, supported, this.quirks);
+    }
+  }
+
+  private deviceSpecs(): WorkerDeviceSpec[] {
+    return [
+      { kind: 'serial', space: 'pio', base: COM1.port, length: 8, state: this.serial.state, irq: COM1.irq },
+      { kind: 'i8042', space: 'pio', base: 0x60, length: 5 },
+      // Port 0x80 is Linux's I/O delay port: a write there only needs to be accepted.
+      { kind: 'ignore', space: 'pio', base: 0x80, length: 1, readValue: 0 },
+    ];
+  }
+
+  start(): void {
+    if (this.started) throw new Error('machine already started');
+    this.started = true;
+    this.serial.startOutput((chunk) => {
+      this.panicWatch.feed(chunk);
+      this.opts.consoleOutput?.(chunk);
+    });
+    const specs = this.deviceSpecs();
+    for (const v of this.vcpus) v.start(specs, this.quirks.int3, (m) => this.onWorkerMessage(m));
+    this.emit('started');
+  }
+
+  private onWorkerMessage(m: WorkerMessage): void {
+    switch (m.type) {
+      case 'exit':
+        void this.finish(this.panicWatch.panicLine !== undefined && m.reason === 'reset' ? 'panic' : m.reason,
+          this.panicWatch.panicLine ?? m.detail);
+        break;
+      case 'log':
+        this.log[m.level]({ vcpu: m.vcpu }, m.msg);
+        break;
+      case 'state':
+        this.emit('vcpu-state', m.vcpu, m.state);
+        break;
+      case 'device-event':
+        this.emit('device-event', m.device, m.event);
+        break;
+    }
+  }
+
+  private onPanic(line: string): void {
+    this.log.error(`guest panic: ${line}`);
+    this.emit('panic', line);
+    this.panicTimer = setTimeout(() => void this.finish('panic', line), PANIC_GRACE_MS);
+  }
+
+  /** Ends the machine (first caller wins): stops every vCPU thread, drains the console, closes every fd. */
+  finish(reason: ExitReason, detail: string, signal?: NodeJS.Signals): Promise<MachineExit> {
+    if (this.finishing) return this.finishing;
+    this.exitInfo = signal ? { reason, detail, signal } : { reason, detail };
+    this.finishing = (async () => {
+      if (this.panicTimer) clearTimeout(this.panicTimer);
+      await Promise.all(this.vcpus.map((v) => v.stop()));
+      this.serial.flushOutput();
+      this.serial.stopOutput();
+      this.vm.close();
+      const exit = this.exitInfo!;
+      this.emit('exit', exit);
+      this.resolveExit(exit);
+      return exit;
+    })();
+    return this.finishing;
+  }
+
+  stop(detail = 'stopped by the VMM'): Promise<MachineExit> {
+    return this.finish('stopped', detail);
+  }
+
+  wait(): Promise<MachineExit> {
+    return this.exited;
+  }
+
+  static exitStatus(exit: MachineExit): number {
+    return exitStatus(exit);
+  }
+}

@@ -1,0 +1,157 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import pino from 'pino';
+import { main, type CliDeps } from '../src/cli';
+import type { MachineConfig } from '../src/vmm/config';
+import { MiB } from '../src/vmm/units';
+
+const repoRoot = path.join(__dirname, '..', '..');
+const bin = path.join(repoRoot, 'bin', 'tsvmm.js');
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvmm-cli-'));
+const work = path.join(dir, 'work');
+fs.mkdirSync(path.join(dir, 'vm'));
+fs.mkdirSync(work);
+fs.writeFileSync(path.join(dir, 'vm', 'vmlinux'), 'k');
+fs.writeFileSync(path.join(work, 'other-kernel'), 'k2');
+fs.writeFileSync(path.join(dir, 'vm', 'vm.yaml'), 'vcpus: 1\nkernel: ./vmlinux\ncmdline: console=ttyS0\n');
+fs.writeFileSync(path.join(dir, 'vm', 'bad.yaml'), 'vcpus: 0\nkernel: ./vmlinux\n');
+process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+
+interface Harness {
+  deps: CliDeps;
+  runs: MachineConfig[];
+  err: string[];
+  out: string[];
+}
+
+function harness(status = 0): Harness {
+  const h: Harness = { runs: [], err: [], out: [], deps: {} };
+  h.deps = {
+    cwd: work,
+    stderr: { write: (s: string) => h.err.push(s) },
+    stdout: { write: (s: string) => h.out.push(s) },
+    createLogger: () => pino({ level: 'silent' }),
+    runMachine: async (config) => {
+      h.runs.push(config);
+      return status;
+    },
+  };
+  return h;
+}
+
+test('run: the config reaches runMachine and its status is the exit status', async () => {
+  const h = harness(3);
+  assert.equal(await main(['run', '../vm/vm.yaml'], h.deps), 3);
+  assert.equal(h.runs.length, 1);
+  assert.equal(h.runs[0]!.kernel, path.join(dir, 'vm', 'vmlinux'));
+  assert.equal(h.runs[0]!.cmdline, 'console=ttyS0');
+  assert.deepEqual(h.err, []);
+});
+
+test('run: options override the file; option paths start at the current directory', async () => {
+  const h = harness();
+  const status = await main(['run', '../vm/vm.yaml', '--vcpus', '2', '--memory', '1G', '--kernel', 'other-kernel',
+    '--cmdline', 'console=hvc0', '--append', 'quiet', '--append', 'loglevel=3', '--serial', 'file:console.log',
+    '--log-level', 'debug', '--api-sock', 'api.sock'], h.deps);
+  assert.equal(status, 0, h.err.join(''));
+  const c = h.runs[0]!;
+  assert.equal(c.vcpus, 2);
+  assert.equal(c.memory, 1024 * MiB);
+  assert.equal(c.kernel, path.join(work, 'other-kernel'));
+  assert.equal(c.cmdline, 'console=hvc0 quiet loglevel=3');
+  assert.deepEqual(c.serial, { mode: 'file', path: path.join(work, 'console.log') });
+  assert.equal(c.log.level, 'debug');
+  assert.equal(c.apiSocket, path.join(work, 'api.sock'));
+});
+
+test('run: --append alone extends the file\'s cmdline; no config file needs --kernel', async () => {
+  const h = harness();
+  await main(['run', '../vm/vm.yaml', '--append', 'init=/bin/sh'], h.deps);
+  assert.equal(h.runs[0]!.cmdline, 'console=ttyS0 init=/bin/sh');
+  assert.equal(await main(['run', '--kernel', '@guest/vmlinux', '--serial', 'none'], h.deps), 0);
+  assert.equal(h.runs[1]!.kernel, '@guest/vmlinux');
+  assert.deepEqual(h.runs[1]!.serial, { mode: 'none' });
+  assert.equal(h.runs[1]!.cmdline, 'console=ttyS0 reboot=k panic=-1');
+});
+
+test('config and usage errors: exactly one line on stderr, status 2, nothing run', async () => {
+  const cases: [string[], string][] = [
+    [['run', '../vm/bad.yaml'], 'tsvmm: vcpus: 0 is out of range 1..254\n'],
+    [['run', '../vm/vm.yaml', '--memory', '12 parsecs'],
+      'tsvmm: memory: "12 parsecs" is not a size (use e.g. 512M, 2GiB)\n'],
+    [['run', '../vm/vm.yaml', '--kernel', './nope'], 'tsvmm: --kernel: file not found: ./nope\n'],
+    [['run', '../vm/vm.yaml', '--serial', 'tty'], 'tsvmm: --serial: "tty" is not one of stdio, none, file:PATH\n'],
+    [['run', '../vm/vm.yaml', '--vcpus', 'many'], 'tsvmm: vcpus: "many" is not an integer\n'],
+    [['run', 'missing.yaml'], `tsvmm: config ${path.join(work, 'missing.yaml')}: file not found\n`],
+    [['run'], 'tsvmm: kernel: required (a path or @guest/vmlinux)\n'],
+    [['run', '../vm/vm.yaml', '--frobnicate'], 'tsvmm: Unknown argument: frobnicate\n'],
+    [[], 'tsvmm: name a command (run or guest); see tsvmm --help\n'],
+    [['guest'], 'tsvmm: guest: name a subcommand (build or path)\n'],
+  ];
+  for (const [argv, line] of cases) {
+    const h = harness();
+    assert.equal(await main(argv, h.deps), 2, argv.join(' '));
+    assert.deepEqual(h.err, [line], argv.join(' '));
+    assert.equal(h.runs.length, 0);
+  }
+  const h = harness();
+  assert.equal(await main(['run', '../vm/vm.yaml', '--log-level', 'loud'], h.deps), 2);
+  assert.equal(h.err.length, 1);
+  assert.match(h.err[0]!, /^tsvmm: Invalid values: Argument: log-level, Given: "loud", Choices: .*\n$/);
+});
+
+test('an internal error from the runner: one line, status 1', async () => {
+  const h = harness();
+  h.deps.runMachine = async () => {
+    throw Object.assign(new Error('open /dev/kvm failed'), { code: 'EACCES' });
+  };
+  assert.equal(await main(['run', '../vm/vm.yaml'], h.deps), 1);
+  assert.deepEqual(h.err, ['tsvmm: EACCES: open /dev/kvm failed\n']);
+});
+
+test('guest build and guest path delegate to the guest module', async () => {
+  const h = harness();
+  const calls: unknown[] = [];
+  h.deps.guest = {
+    buildGuest: async (opts) => {
+      calls.push(opts.force);
+      opts.log?.('building');
+    },
+    guestArtifactPath: (name) => `/artifacts/${name}`,
+  };
+  assert.equal(await main(['guest', 'build', '--force'], h.deps), 0);
+  assert.equal(await main(['guest', 'build'], h.deps), 0);
+  assert.deepEqual(calls, [true, false]);
+  assert.deepEqual(h.err, ['building\n', 'building\n']);
+  assert.equal(await main(['guest', 'path', '@guest/vmlinux'], h.deps), 0);
+  assert.equal(await main(['guest', 'path'], h.deps), 0);
+  assert.deepEqual(h.out, ['/artifacts/vmlinux\n', '@guest/vmlinux /artifacts/vmlinux\n',
+    '@guest/bzImage /artifacts/bzImage\n', '@guest/initramfs.cpio /artifacts/initramfs.cpio\n']);
+});
+
+test('bin/tsvmm.js: --help lists the commands and the exit statuses', () => {
+  const r = spawnSync(process.execPath, [bin, '--help'], { encoding: 'utf8' });
+  assert.equal(r.status, 0);
+  assert.match(r.stdout, /tsvmm run \[config\]/);
+  assert.match(r.stdout, /tsvmm guest/);
+  for (const code of ['0 ', '1 ', '2 ', '3 ', '4 ', '5 ', '130', '143']) {
+    assert.match(r.stdout, new RegExp(`^  ${code}`, 'm'));
+  }
+  const run = spawnSync(process.execPath, [bin, 'run', '--help'], { encoding: 'utf8' });
+  assert.equal(run.status, 0);
+  for (const opt of ['--vcpus', '--memory', '--kernel', '--initrd', '--cmdline', '--append', '--log-level', '--serial',
+    '--api-sock', 'Ctrl-A x', 'triple fault']) {
+    assert.ok(run.stdout.includes(opt), opt);
+  }
+});
+
+test('bin/tsvmm.js: a config error is one line on stderr, no stack, exit 2', () => {
+  const r = spawnSync(process.execPath, [bin, 'run', path.join(dir, 'vm', 'bad.yaml')], { encoding: 'utf8' });
+  assert.equal(r.status, 2);
+  assert.equal(r.stderr, 'tsvmm: vcpus: 0 is out of range 1..254\n');
+  assert.equal(r.stdout, '');
+});

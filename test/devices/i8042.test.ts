@@ -1,0 +1,98 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Bus } from '../../src/vmm/bus';
+import { I8042 } from '../../src/devices/i8042';
+
+/** The controller mapped as the machine maps it: port 0x60, five ports. */
+function setup(): { bus: Bus; resets: () => number } {
+  let resets = 0;
+  const bus = new Bus();
+  bus.insert(0x60, 5, new I8042({ onReset: () => resets++ }));
+  return { bus, resets: () => resets };
+}
+
+function inb(bus: Bus, port: number): number {
+  const b = new Uint8Array(1);
+  assert.ok(bus.read(port, b));
+  return b[0]!;
+}
+
+function outb(bus: Bus, port: number, value: number): void {
+  assert.ok(bus.write(port, Uint8Array.of(value)));
+}
+
+test('status is 0 with nothing pending, so a guest waiting for an empty input buffer goes on', () => {
+  const { bus } = setup();
+  assert.equal(inb(bus, 0x64), 0);
+  assert.equal(inb(bus, 0x60), 0);
+});
+
+test('command 0xFE pulses the reset line once per write', () => {
+  const { bus, resets } = setup();
+  outb(bus, 0x64, 0xfe);
+  assert.equal(resets(), 1);
+  outb(bus, 0x64, 0xfe);
+  assert.equal(resets(), 2);
+  outb(bus, 0x64, 0xff); // pulses no line
+  assert.equal(resets(), 2);
+  outb(bus, 0x64, 0xf0); // pulses all four output-port lines, reset among them
+  assert.equal(resets(), 3);
+});
+
+test('0x20 reads the command byte through port 0x60 with OBF set until it is read', () => {
+  const { bus } = setup();
+  outb(bus, 0x64, 0x20);
+  assert.equal(inb(bus, 0x64) & 0x01, 0x01);
+  const ctr = inb(bus, 0x60);
+  assert.equal(ctr & 0x04, 0x04, 'system flag set');
+  assert.equal(inb(bus, 0x64), 0, 'output buffer empty again');
+  outb(bus, 0x64, 0x60);
+  outb(bus, 0x60, 0x47);
+  outb(bus, 0x64, 0x20);
+  assert.equal(inb(bus, 0x60), 0x47, 'the command byte written with 0x60 is read back');
+});
+
+test('self tests answer as Linux expects; no mouse port', () => {
+  const { bus } = setup();
+  outb(bus, 0x64, 0xaa);
+  assert.equal(inb(bus, 0x60), 0x55);
+  outb(bus, 0x64, 0xab);
+  assert.equal(inb(bus, 0x60), 0x00);
+  outb(bus, 0x64, 0xa9);
+  assert.notEqual(inb(bus, 0x60), 0x00, 'AUX interface test fails: no mouse');
+});
+
+test('writing the output port with bit 0 clear resets; other commands are accepted and ignored', () => {
+  const { bus, resets } = setup();
+  outb(bus, 0x64, 0xd0);
+  assert.equal(inb(bus, 0x60) & 0x01, 0x01, 'reset line inactive (high)');
+  outb(bus, 0x64, 0xd1);
+  outb(bus, 0x60, 0x03);
+  assert.equal(resets(), 0);
+  outb(bus, 0x64, 0xd1);
+  outb(bus, 0x60, 0x02);
+  assert.equal(resets(), 1);
+  for (const cmd of [0xad, 0xae, 0xa7, 0xa8, 0xd4]) outb(bus, 0x64, cmd);
+  outb(bus, 0x60, 0xf2); // a byte for the (absent) keyboard
+  assert.equal(inb(bus, 0x64), 0, 'nothing answers');
+  assert.equal(resets(), 1);
+});
+
+test('ports 0x61..0x63 read 0xff and ignore writes; it also works mapped as two one-port ranges', () => {
+  const { bus, resets } = setup();
+  assert.equal(inb(bus, 0x61), 0xff);
+  outb(bus, 0x61, 0x00);
+  assert.equal(resets(), 0);
+
+  let split = 0;
+  const dev = new I8042({ onReset: () => split++ });
+  const { data, command } = dev.splitPorts();
+  const bus2 = new Bus();
+  bus2.insert(0x60, 1, data);
+  bus2.insert(0x64, 1, command);
+  outb(bus2, 0x64, 0xaa);
+  assert.equal(inb(bus2, 0x64), 0x01);
+  assert.equal(inb(bus2, 0x60), 0x55);
+  outb(bus2, 0x64, 0xfe);
+  assert.equal(split, 1);
+});

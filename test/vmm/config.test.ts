@@ -1,0 +1,231 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import {
+  CONFIG_KEYS, ConfigError, DEFAULT_CMDLINE, parseConfigFile, readConfigFile, validateConfig, type MachineConfig,
+} from '../../src/vmm/config';
+import { MiB, GiB } from '../../src/vmm/units';
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvmm-config-'));
+fs.writeFileSync(path.join(dir, 'vmlinux'), 'kernel');
+fs.writeFileSync(path.join(dir, 'initrd.cpio'), 'initrd');
+fs.writeFileSync(path.join(dir, 'disk.img'), Buffer.alloc(4096));
+fs.mkdirSync(path.join(dir, 'share'));
+process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+
+const repoRoot = path.join(__dirname, '..', '..', '..');
+
+function valid(extra: Record<string, unknown>): MachineConfig {
+  return validateConfig({ kernel: './vmlinux', ...extra }, { baseDir: dir });
+}
+
+/** Asserts a ConfigError with this field and exactly this message. */
+function rejects(extra: Record<string, unknown>, field: string, message: string): void {
+  assert.throws(() => valid(extra), (e: unknown) => {
+    assert.ok(e instanceof ConfigError, `not a ConfigError: ${String(e)}`);
+    assert.equal(e.field, field);
+    assert.equal(e.message, message);
+    return true;
+  });
+}
+
+test('defaults fill every field', () => {
+  const c = valid({});
+  assert.deepEqual(c, {
+    vcpus: 1,
+    memory: 256 * MiB,
+    kernel: path.join(dir, 'vmlinux'),
+    cmdline: DEFAULT_CMDLINE,
+    boot: 'auto',
+    serial: { mode: 'stdio' },
+    log: { level: 'info' },
+    quirks: 'auto',
+    devices: [],
+  });
+});
+
+test('numbers, sizes and enums are checked with field and value in the message', () => {
+  rejects({ vcpus: 0 }, 'vcpus', 'vcpus: 0 is out of range 1..254');
+  rejects({ vcpus: 255 }, 'vcpus', 'vcpus: 255 is out of range 1..254');
+  rejects({ vcpus: 1.5 }, 'vcpus', 'vcpus: 1.5 is not an integer');
+  rejects({ vcpus: 'two' }, 'vcpus', 'vcpus: "two" is not an integer');
+  rejects({ memory: '12 parsecs' }, 'memory', 'memory: "12 parsecs" is not a size (use e.g. 512M, 2GiB)');
+  rejects({ memory: '16M' }, 'memory', 'memory: "16M" is out of range 32M..64G');
+  rejects({ memory: 65 * 1024 }, 'memory', 'memory: 66560 is out of range 32M..64G');
+  rejects({ memory: '33554433B' }, 'memory', 'memory: "33554433B" is not a multiple of 4 KiB');
+  rejects({ boot: 'efi' }, 'boot', 'boot: "efi" is not one of auto, linux64, pvh');
+  rejects({ quirks: true }, 'quirks', 'quirks: true is not one of auto, on, off');
+  rejects({ log: { level: 'loud' } }, 'log.level',
+    'log.level: "loud" is not one of trace, debug, info, warn, error, fatal, silent');
+  rejects({ cmdline: 42 }, 'cmdline', 'cmdline: 42 is not a string');
+});
+
+test('memory: sizes and bare MiB numbers become bytes', () => {
+  assert.equal(valid({ memory: 512 }).memory, 512 * MiB);
+  assert.equal(valid({ memory: '2GiB' }).memory, 2 * GiB);
+  assert.equal(valid({ memory: '64G' }).memory, 64 * GiB);
+  assert.equal(valid({ memory: '32M' }).memory, 32 * MiB);
+});
+
+test('unknown keys are errors, with a suggestion when one is close', () => {
+  rejects({ vcpu: 2 }, 'vcpu', 'vcpu: unknown key (did you mean vcpus?)');
+  rejects({ zzz: 1 }, 'zzz', 'zzz: unknown key (known keys: vcpus, memory, kernel, initrd, cmdline, boot, serial, ' +
+    'log, quirks, devices, apiSocket)');
+  rejects({ serial: { mode: 'stdio', colour: 1 } }, 'serial.colour',
+    'serial.colour: unknown key (known keys: mode, path)');
+  rejects({ devices: [{ type: 'rng' }, { type: 'blk', path: './disk.img', raedonly: true }] },
+    'devices[1].raedonly', 'devices[1].raedonly: unknown key (did you mean readonly?)');
+});
+
+test('kernel and initrd: required, relative to the config folder, @guest/ names kept', () => {
+  assert.throws(() => validateConfig({}, { baseDir: dir }), { message: 'kernel: required (a path or @guest/vmlinux)' });
+  rejects({ kernel: './nope' }, 'kernel', 'kernel: file not found: ./nope');
+  rejects({ kernel: './share' }, 'kernel', 'kernel: ./share is a directory, not a file');
+  rejects({ initrd: 'missing.cpio' }, 'initrd', 'initrd: file not found: missing.cpio');
+  const c = valid({ initrd: 'initrd.cpio' });
+  assert.equal(c.initrd, path.join(dir, 'initrd.cpio'));
+  const g = validateConfig({ kernel: '@guest/vmlinux', initrd: '@guest/initramfs.cpio' }, { baseDir: dir });
+  assert.equal(g.kernel, '@guest/vmlinux');
+  assert.equal(g.initrd, '@guest/initramfs.cpio');
+  rejects({ kernel: '@guest/../etc' }, 'kernel', 'kernel: "@guest/../etc" is not a guest artifact name');
+});
+
+test('serial: file mode needs a path in an existing folder', () => {
+  assert.deepEqual(valid({ serial: { mode: 'file', path: 'out.log' } }).serial,
+    { mode: 'file', path: path.join(dir, 'out.log') });
+  assert.deepEqual(valid({ serial: { mode: 'none' } }).serial, { mode: 'none' });
+  rejects({ serial: { mode: 'file' } }, 'serial.path', 'serial.path: required with mode: file');
+  rejects({ serial: { mode: 'file', path: 'no/such/dir/out.log' } }, 'serial.path',
+    'serial.path: directory not found: no/such/dir');
+  rejects({ serial: { mode: 'stdio', path: 'x' } }, 'serial.path',
+    'serial.path: only used with mode: file (mode is stdio)');
+  rejects({ serial: { mode: 'tty' } }, 'serial.mode', 'serial.mode: "tty" is not one of stdio, file, none');
+  rejects({ serial: 'stdio' }, 'serial', 'serial: "stdio" is not a mapping (key: value)');
+});
+
+test('devices: blk', () => {
+  const [blk] = valid({ devices: [{ type: 'blk', path: 'disk.img', serial: 'disk-0' }] }).devices;
+  assert.deepEqual(blk, { type: 'blk', path: path.join(dir, 'disk.img'), readonly: false, cache: 'writeback',
+    create: false, serial: 'disk-0' });
+  rejects({ devices: [{ type: 'blk', path: 'nope.img' }] }, 'devices[0].path',
+    'devices[0].path: file not found: nope.img');
+  rejects({ devices: [{ type: 'blk' }] }, 'devices[0].path', 'devices[0].path: required');
+  rejects({ devices: [{ type: 'blk', path: 'disk.img', readonly: 'yes' }] }, 'devices[0].readonly',
+    'devices[0].readonly: "yes" is not a boolean (use true or false)');
+  rejects({ devices: [{ type: 'blk', path: 'disk.img', cache: 'none' }] }, 'devices[0].cache',
+    'devices[0].cache: "none" is not one of unsafe, writeback');
+  rejects({ devices: [{ type: 'blk', path: 'disk.img', serial: 'x'.repeat(21) }] }, 'devices[0].serial',
+    `devices[0].serial: "${'x'.repeat(21)}" is 21 bytes; at most 20 allowed`);
+  rejects({ devices: [{ type: 'blk', path: 'disk.img', serial: 'dísk' }] }, 'devices[0].serial',
+    'devices[0].serial: "dísk" is not printable ASCII');
+  rejects({ devices: [{ type: 'blk', path: 'disk.img' }, { type: 'blk', path: './disk.img' }] }, 'devices[1]',
+    `devices[1]: ${path.join(dir, 'disk.img')} is already attached (see devices[0])`);
+});
+
+test('devices: blk create', () => {
+  const [blk] = valid({ devices: [{ type: 'blk', path: 'new.img', create: true, size: '8M' }] }).devices;
+  assert.deepEqual(blk, { type: 'blk', path: path.join(dir, 'new.img'), readonly: false, cache: 'writeback',
+    create: true, size: 8 * MiB });
+  assert.equal(fs.existsSync(path.join(dir, 'new.img')), false, 'validation creates nothing');
+  rejects({ devices: [{ type: 'blk', path: 'new.img', create: true }] }, 'devices[0].size',
+    'devices[0].size: required with create: true when the image does not exist');
+  rejects({ devices: [{ type: 'blk', path: 'disk.img', size: '8M' }] }, 'devices[0].size',
+    'devices[0].size: only used with create: true');
+  rejects({ devices: [{ type: 'blk', path: 'new.img', create: true, size: '1000B' }] }, 'devices[0].size',
+    'devices[0].size: "1000B" is not a positive multiple of 512 bytes');
+  rejects({ devices: [{ type: 'blk', path: 'new.img', create: true, size: 8, readonly: true }] }, 'devices[0].create',
+    'devices[0].create: a disk created empty cannot be readonly');
+  // An existing image with create: true needs no size.
+  assert.equal(valid({ devices: [{ type: 'blk', path: 'disk.img', create: true }] }).devices.length, 1);
+});
+
+test('devices: rng, console, net', () => {
+  assert.deepEqual(valid({ devices: [{ type: 'rng', rateLimit: 1024 }] }).devices, [{ type: 'rng', rateLimit: 1024 }]);
+  rejects({ devices: [{ type: 'rng', rateLimit: 0 }] }, 'devices[0].rateLimit',
+    'devices[0].rateLimit: 0 is out of range 1..4294967296');
+  assert.deepEqual(valid({ devices: [{ type: 'console' }] }).devices, [{ type: 'console', backend: 'stdio' }]);
+  assert.deepEqual(valid({ devices: [{ type: 'console', backend: 'file', path: 'hvc.log' }] }).devices,
+    [{ type: 'console', backend: 'file', path: path.join(dir, 'hvc.log') }]);
+  rejects({ devices: [{ type: 'console', backend: 'socket' }] }, 'devices[0].path',
+    'devices[0].path: required for backend socket');
+  rejects({ devices: [{ type: 'gpu' }] }, 'devices[0].type',
+    'devices[0].type: "gpu" is not one of rng, console, blk, net, vsock, balloon, fs');
+  rejects({ devices: [{ path: 'x' }] }, 'devices[0].type',
+    'devices[0].type: required (one of rng, console, blk, net, vsock, balloon, fs)');
+  rejects({ devices: { type: 'rng' } }, 'devices', 'devices: a mapping is not a list');
+  assert.deepEqual(valid({ devices: [{ type: 'net', tap: 'tap0', mac: '52:54:00:AB:cd:01' }] }).devices,
+    [{ type: 'net', tap: 'tap0', mac: '52:54:00:ab:cd:01' }]);
+  rejects({ devices: [{ type: 'net', tap: 'a-very-long-tap-name' }] }, 'devices[0].tap',
+    'devices[0].tap: "a-very-long-tap-name" is 20 bytes; at most 15 allowed');
+  rejects({ devices: [{ type: 'net', mac: '52:54:00:12:34' }] }, 'devices[0].mac',
+    'devices[0].mac: "52:54:00:12:34" is not a MAC address (aa:bb:cc:dd:ee:ff)');
+  rejects({ devices: [{ type: 'net', mac: '01:00:5e:00:00:01' }] }, 'devices[0].mac',
+    'devices[0].mac: "01:00:5e:00:00:01" is a multicast address (the first byte must be even)');
+});
+
+test('devices: vsock, balloon, fs', () => {
+  assert.deepEqual(valid({ devices: [{ type: 'vsock', cid: 3, socket: 'v.sock' }] }).devices,
+    [{ type: 'vsock', cid: 3, socket: path.join(dir, 'v.sock') }]);
+  rejects({ devices: [{ type: 'vsock', cid: 2, socket: 'v.sock' }] }, 'devices[0].cid',
+    'devices[0].cid: 2 is out of range 3..4294967294');
+  rejects({ devices: [{ type: 'vsock', cid: 3 }] }, 'devices[0].socket', 'devices[0].socket: required');
+  const long = 'x'.repeat(120);
+  assert.throws(() => valid({ devices: [{ type: 'vsock', cid: 3, socket: long }] }),
+    /devices\[0\]\.socket: "x+" is \d+ bytes once resolved; a unix socket path allows 107/);
+  rejects({ devices: [{ type: 'vsock', cid: 3, socket: 'a' }, { type: 'vsock', cid: 4, socket: 'b' }] },
+    'devices[1]', 'devices[1]: a second vsock device (see devices[0])');
+  assert.deepEqual(valid({ devices: [{ type: 'balloon' }] }).devices,
+    [{ type: 'balloon', targetMiB: 0, deflateOnOom: false, statsInterval: 0 }]);
+  rejects({ devices: [{ type: 'balloon', targetMiB: -1 }] }, 'devices[0].targetMiB',
+    'devices[0].targetMiB: -1 is out of range 0..65536');
+  assert.deepEqual(valid({ devices: [{ type: 'fs', tag: 'share', path: 'share' }] }).devices,
+    [{ type: 'fs', tag: 'share', path: path.join(dir, 'share'), readonly: false }]);
+  rejects({ devices: [{ type: 'fs', tag: 'share', path: 'vmlinux' }] }, 'devices[0].path',
+    'devices[0].path: vmlinux is not a directory');
+  rejects({ devices: [{ type: 'fs', tag: 't'.repeat(37), path: 'share' }] }, 'devices[0].tag',
+    `devices[0].tag: "${'t'.repeat(37)}" is 37 bytes; at most 36 allowed`);
+  rejects({ devices: [{ type: 'fs', tag: 'a', path: 'share' }, { type: 'fs', tag: 'a', path: '.' }] }, 'devices[1]',
+    'devices[1]: fs tag "a" is already used (see devices[0])');
+});
+
+test('a config must be a mapping', () => {
+  assert.throws(() => validateConfig([1, 2], { baseDir: dir }), ConfigError);
+  assert.throws(() => validateConfig('kernel: x', { baseDir: dir }), /must be a mapping/);
+});
+
+test('parseConfigFile: YAML, paths relative to the file, one-line parse errors', () => {
+  const sub = path.join(dir, 'sub');
+  fs.mkdirSync(sub, { recursive: true });
+  const file = path.join(sub, 'vm.yaml');
+  fs.writeFileSync(file, 'vcpus: 2\nmemory: 1G\nkernel: ../vmlinux\ndevices:\n  - type: rng\n');
+  const c = parseConfigFile(file);
+  assert.equal(c.vcpus, 2);
+  assert.equal(c.memory, GiB);
+  assert.equal(c.kernel, path.join(dir, 'vmlinux'));
+  assert.deepEqual(c.devices, [{ type: 'rng' }]);
+
+  fs.writeFileSync(file, 'kernel: [a\n');
+  assert.throws(() => parseConfigFile(file), (e: unknown) =>
+    e instanceof ConfigError && e.message.startsWith(`${file}:2:1: `) && !e.message.includes('\n'));
+  fs.writeFileSync(file, 'vcpus: 1\nvcpus: 2\n');
+  assert.throws(() => parseConfigFile(file), /:2:1: Map keys must be unique/);
+  fs.writeFileSync(file, '');
+  assert.throws(() => parseConfigFile(file), /the config is empty/);
+  assert.throws(() => readConfigFile(path.join(dir, 'absent.yaml')), /absent\.yaml: file not found/);
+  fs.writeFileSync(file, 'readonly: yes\n');
+  assert.throws(() => parseConfigFile(file), /readonly: unknown key/);
+});
+
+test('configs/example.yaml documents a valid config with every device type', () => {
+  const example = path.join(repoRoot, 'configs', 'example.yaml');
+  const c = parseConfigFile(example);
+  assert.deepEqual(new Set(c.devices.map((d) => d.type)),
+    new Set(['rng', 'console', 'blk', 'net', 'vsock', 'balloon', 'fs']));
+  // Every top-level key of MachineConfig appears in the example, set or commented.
+  const text = fs.readFileSync(example, 'utf8');
+  for (const key of CONFIG_KEYS) {
+    assert.match(text, new RegExp(`^#? ?${key}:`, 'm'), key);
+  }
+});
