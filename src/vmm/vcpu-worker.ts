@@ -17,7 +17,8 @@ const n = native();
 const control = new Int32Array(data.control);
 const counters = new Float64Array(data.counters);
 const post = (msg: WorkerMessage): void => postToMain(msg);
-const buses = buildBuses(data.devices, { vcpu: data.index, vmFd: data.vmFd, post });
+const stopVcpu = (): void => { Atomics.store(control, CTL_CMD, VCPU_CMD.STOP); };
+const buses = buildBuses(data.devices, { vcpu: data.index, vmFd: data.vmFd, post, stopVcpu });
 const run = new KvmRun(n.mmapRun(data.vcpuFd, data.runSize));
 const reportedUnhandled = new Set<string>();
 

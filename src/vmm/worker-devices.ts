@@ -12,6 +12,8 @@ export interface WorkerDeviceContext {
   vcpu: number;
   vmFd: number;
   post(msg: WorkerMessage): void;
+  /** Makes this vCPU leave its run loop after the current exit (the main thread stops the others). */
+  stopVcpu(): void;
 }
 
 /** An ISA interrupt as an edge: raise then lower the line through the in-kernel PIC / IOAPIC. */
@@ -33,7 +35,12 @@ type Factory<K extends WorkerDeviceSpec['kind']> =
 const factories: { [K in WorkerDeviceSpec['kind']]: Factory<K> } = {
   serial: (spec, ctx) => new Serial8250(spec.state, { interrupt: () => pulseIrq(ctx.vmFd, spec.irq) }),
   i8042: (_spec, ctx) =>
-    new I8042({ onReset: () => ctx.post({ type: 'exit', vcpu: ctx.vcpu, reason: 'reset', detail: 'i8042 reset' }) }),
+    new I8042({
+      onReset: () => {
+        ctx.post({ type: 'exit', vcpu: ctx.vcpu, reason: 'reset', detail: 'the guest pulsed the i8042 reset line' });
+        ctx.stopVcpu();
+      },
+    }),
   ignore: (spec) => new FixedValue(spec.readValue),
   'virtio-mmio': (spec, ctx) =>
     new MmioRegisters(spec.state, {
