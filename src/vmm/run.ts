@@ -5,11 +5,12 @@ import type { MachineConfig } from './config';
 import { Machine } from './machine';
 import type { MachineExit } from './exit-status';
 import { attachTerminal } from './terminal';
-import { resolveGuestArtifact } from '../guest/build';
 
 async function resolveArtifacts(config: MachineConfig, log: Logger): Promise<MachineConfig> {
   const resolve = async (ref: string): Promise<string> => {
     if (!ref.startsWith('@guest/')) return ref;
+    // Loaded only when a guest artifact is named: building guests is not the run path's business otherwise.
+    const { resolveGuestArtifact } = await import('../guest/build');
     const p = await resolveGuestArtifact(ref, { log: (line: string) => process.stderr.write(line + '\n') });
     log.debug({ ref, path: p }, 'guest artifact');
     return p;
