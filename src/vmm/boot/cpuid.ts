@@ -3,9 +3,11 @@
 // whose KVM emulates guest kernel code (ENVIRONMENT.md: it cannot run XRSTOR, CLAC/STAC, POPCNT).
 import type { CpuidEntry } from '../kvm-types';
 
-export type HiddenFeature = 'xsave' | 'smap' | 'smep' | 'popcnt';
+// x2apic: on the PVM host, with x2APIC offered Linux's INIT reaches an application processor but its SIPI never
+// does (the AP stays at the reset vector); without it both CPUs come up.
+export type HiddenFeature = 'xsave' | 'smap' | 'smep' | 'popcnt' | 'x2apic';
 /** What the emulator on a PVM host cannot execute. */
-export const EMULATOR_HIDDEN_FEATURES: readonly HiddenFeature[] = ['xsave', 'smap', 'smep', 'popcnt'];
+export const EMULATOR_HIDDEN_FEATURES: readonly HiddenFeature[] = ['xsave', 'smap', 'smep', 'popcnt', 'x2apic'];
 
 export interface CpuidOptions {
   /** This vCPU's index, which is also its APIC id. */
@@ -23,6 +25,7 @@ const MAX_APIC_ID = 254;
 
 // Leaf 1
 export const L1_ECX_FMA = 1 << 12;
+export const L1_ECX_X2APIC = 1 << 21;
 export const L1_ECX_POPCNT = 1 << 23;
 export const L1_ECX_XSAVE = 1 << 26;
 export const L1_ECX_OSXSAVE = 1 << 27;
@@ -94,6 +97,7 @@ function fixLeaf1(e: CpuidEntry, o: CpuidOptions, hidden: Set<HiddenFeature>): v
   e.edx = (o.vcpuCount > 1 ? e.edx | L1_EDX_HTT : e.edx & ~L1_EDX_HTT) >>> 0;
   if (hidden.has('xsave')) e.ecx &= ~(L1_ECX_XSAVE | L1_ECX_OSXSAVE | L1_ECX_NEEDS_XSAVE);
   if (hidden.has('popcnt')) e.ecx &= ~L1_ECX_POPCNT;
+  if (hidden.has('x2apic')) e.ecx &= ~L1_ECX_X2APIC;
   e.ecx >>>= 0;
 }
 

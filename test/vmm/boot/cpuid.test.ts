@@ -134,3 +134,14 @@ test('bad vCPU ids and counts are refused', () => {
   assert.throws(() => normalizeCpuid(supported(), { vcpuId: 0, vcpuCount: 255 }), RangeError);
   assert.deepEqual([1, 2, 3, 4, 5, 128, 254].map(coreIdBits), [0, 1, 2, 2, 3, 7, 8]);
 });
+
+test('masking for the emulator hides x2APIC, and every register stays an unsigned 32-bit value', () => {
+  const X2APIC = 1 << 21;
+  const sup = supported();
+  for (const e of sup) if (e.function === 1) e.ecx = (e.ecx | X2APIC | (1 << 31)) >>> 0;
+  const out = normalizeCpuid(sup, { vcpuId: 1, vcpuCount: 2, maskForEmulator: true });
+  assert.equal(find(out, 1).ecx & X2APIC, 0);
+  for (const e of out) {
+    for (const r of [e.eax, e.ebx, e.ecx, e.edx]) assert.ok(r >= 0 && r <= 0xffffffff && Number.isInteger(r));
+  }
+});
