@@ -3,11 +3,14 @@
 // whose KVM emulates guest kernel code (ENVIRONMENT.md: it cannot run XRSTOR, CLAC/STAC, POPCNT).
 import type { CpuidEntry } from '../kvm-types';
 
+// pv-hypercalls: KVM paravirt features that work through VMCALL (PV spinlock kicks, PV IPIs, PV TLB flush, ...).
+// On the PVM host an application processor came up and then hung in a hypercall while the boot CPU spun on a lock;
+// with only the hypercall-free features (kvm-clock, PV EOI, steal time, async PF) both CPUs come up.
 // x2apic: on the PVM host, with x2APIC offered Linux's INIT reaches an application processor but its SIPI never
 // does (the AP stays at the reset vector); without it both CPUs come up.
-export type HiddenFeature = 'xsave' | 'smap' | 'smep' | 'popcnt' | 'x2apic';
+export type HiddenFeature = 'xsave' | 'smap' | 'smep' | 'popcnt' | 'x2apic' | 'pv-hypercalls';
 /** What the emulator on a PVM host cannot execute. */
-export const EMULATOR_HIDDEN_FEATURES: readonly HiddenFeature[] = ['xsave', 'smap', 'smep', 'popcnt', 'x2apic'];
+export const EMULATOR_HIDDEN_FEATURES: readonly HiddenFeature[] = ['xsave', 'smap', 'smep', 'popcnt', 'x2apic', 'pv-hypercalls'];
 
 export interface CpuidOptions {
   /** This vCPU's index, which is also its APIC id. */
@@ -51,6 +54,10 @@ const TOPOLOGY_LEAVES = [0xb, 0x1f];
 const TOPO_LEVEL_SMT = 1;
 const TOPO_LEVEL_CORE = 2;
 const HYPERVISOR_LEAF = 0x4000_0000;
+const KVM_FEATURES_LEAF = 0x4000_0001;
+/** KVM_FEATURE_* bits that need no hypercall: CLOCKSOURCE, NOP_IO_DELAY, CLOCKSOURCE2, ASYNC_PF, STEAL_TIME,
+ *  PV_EOI, CLOCKSOURCE_STABLE_BIT. */
+export const KVM_FEATURES_WITHOUT_HYPERCALLS = ((1 << 0) | (1 << 1) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 24)) >>> 0;
 const AMD_SIZE_LEAF = 0x8000_0008;
 const AMD_TOPOLOGY_LEAF = 0x8000_001e;
 
@@ -165,6 +172,9 @@ export function normalizeCpuid(supported: readonly CpuidEntry[], o: CpuidOptions
       case 7: fixLeaf7(e, hidden); break;
       case HYPERVISOR_LEAF:
         [e.ebx, e.ecx, e.edx] = signatureWords('KVMKVMKVM');
+        break;
+      case KVM_FEATURES_LEAF:
+        if (hidden.has('pv-hypercalls')) e.eax = (e.eax & KVM_FEATURES_WITHOUT_HYPERCALLS) >>> 0;
         break;
       default:
         if (amd) fixAmdTopology(e, o);

@@ -145,3 +145,11 @@ test('masking for the emulator hides x2APIC, and every register stays an unsigne
     for (const r of [e.eax, e.ebx, e.ecx, e.edx]) assert.ok(r >= 0 && r <= 0xffffffff && Number.isInteger(r));
   }
 });
+
+test('masking for the emulator keeps only the KVM paravirt features that make no hypercall', () => {
+  const sup = [...supported(), { function: 0x40000001, index: 0, flags: 0, eax: 0x1007efb, ebx: 0, ecx: 0, edx: 0 }];
+  const masked = normalizeCpuid(sup, { vcpuId: 0, vcpuCount: 2, maskForEmulator: true });
+  assert.equal(find(masked, 0x40000001).eax, 0x100007b);
+  const kept = normalizeCpuid(sup, { vcpuId: 0, vcpuCount: 2 });
+  assert.equal(find(kept, 0x40000001).eax, 0x1007efb);
+});
