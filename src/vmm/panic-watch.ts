@@ -1,27 +1,41 @@
-// Notices a Linux panic in the console stream. The line can arrive split across chunks, so a short tail of the
-// previous chunk is kept and searched with the next.
+// Notices a Linux panic in the console stream. The marker can arrive split across chunks, so a short tail of the
+// previous chunk is searched with the next; the rest of the panic line is collected as it arrives.
 const MARKER = 'Kernel panic - not syncing';
+const MAX_LINE = 512;
 
 export class PanicWatch {
   private tail = '';
-  private seen: string | undefined;
+  private line: string | undefined;
+  private complete = false;
 
   constructor(private readonly onPanic: (line: string) => void) {}
 
   feed(chunk: Uint8Array): void {
-    if (this.seen !== undefined) return;
-    const text = this.tail + Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength).toString('latin1');
-    const at = text.indexOf(MARKER);
-    if (at >= 0) {
-      const end = text.indexOf('\n', at);
-      this.seen = text.slice(at, end < 0 ? undefined : end).trim();
-      this.onPanic(this.seen);
+    if (this.complete) return;
+    const text = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength).toString('latin1');
+    if (this.line !== undefined) {
+      this.extend(text);
       return;
     }
-    this.tail = text.slice(-MARKER.length);
+    const joined = this.tail + text;
+    const at = joined.indexOf(MARKER);
+    if (at < 0) {
+      this.tail = joined.slice(-MARKER.length);
+      return;
+    }
+    this.line = '';
+    this.extend(joined.slice(at));
+    this.onPanic(this.panicLine!);
   }
 
+  private extend(text: string): void {
+    const end = text.indexOf('\n');
+    this.line = (this.line + (end < 0 ? text : text.slice(0, end))).slice(0, MAX_LINE);
+    if (end >= 0 || this.line.length >= MAX_LINE) this.complete = true;
+  }
+
+  /** The panic line as far as it has arrived, or undefined when the guest has not panicked. */
   get panicLine(): string | undefined {
-    return this.seen;
+    return this.line?.trim();
   }
 }
