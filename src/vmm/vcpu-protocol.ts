@@ -39,8 +39,7 @@ export type ExitReason =
 export type WorkerDeviceSpec =
   | { kind: 'serial'; space: 'pio'; base: number; length: number; state: SharedArrayBuffer; irq: number }
   | { kind: 'i8042'; space: 'pio'; base: number; length: number }
-  | { kind: 'ignore'; space: 'pio' | 'mmio'; base: number; length: number; readValue: number }
-  | { kind: 'virtio-mmio'; space: 'mmio'; base: number; length: number; state: SharedArrayBuffer; device: number };
+  | { kind: 'ignore'; space: 'pio' | 'mmio'; base: number; length: number; readValue: number };
 
 export interface VcpuWorkerData {
   index: number;
