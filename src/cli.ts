@@ -8,6 +8,7 @@ import { guestBuildCommand, guestPathCommand, type GuestBuildModule } from './cl
 import { RUN_DESCRIBE, RUN_EPILOG, runCommand, runOptions, type RunMachine } from './cli/run-command';
 import type { Logger } from './log';
 import { ConfigError, type MachineConfig } from './vmm/config';
+import { BootError } from './vmm/boot/errors';
 
 /** A mistake in how tsvmm was called (unknown option, missing command). */
 export class UsageError extends Error {
@@ -37,7 +38,8 @@ function packageVersion(): string {
 
 /** One line for the user; exit 2 for their mistakes, 1 for ours (with the stack when debugging). */
 export function reportError(err: unknown, stderr: { write(text: string): unknown }, debug: boolean): number {
-  if (err instanceof ConfigError || err instanceof UsageError) {
+  // A kernel or initrd the boot code cannot use is the user's input too: its message already names the field.
+  if (err instanceof ConfigError || err instanceof UsageError || err instanceof BootError) {
     stderr.write(`tsvmm: ${err.message}\n`);
     return EXIT.usage;
   }

@@ -56,4 +56,13 @@ describe('machine lifecycle on /dev/kvm', { skip }, () => {
     assert.equal(lines.length, 1, vmm.stderr());
     assert.match(lines[0]!, /memory/);
   });
+
+  it('ends with status 2 and one line naming the kernel when the kernel is no kernel', async () => {
+    const notKernel = path.join(dir, 'not-a-kernel.txt');
+    fs.writeFileSync(notKernel, 'hello\n');
+    const vmm = startVmm(['run', '--kernel', notKernel, '--log-level', 'warn']);
+    const { code } = await vmm.exited;
+    assert.equal(code, 2);
+    assert.match(vmm.stderr().trim(), /^tsvmm: kernel: /);
+  });
 });
