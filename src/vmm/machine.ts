@@ -2,7 +2,7 @@
 // process; each owns its fds and threads and releases them when it ends, whatever ended it.
 import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
-import type { Logger } from 'pino';
+import pino, { type Logger } from 'pino';
 import { prepareBoot } from './boot';
 import { ramRegions } from './boot/layout';
 import { ConfigError, type MachineConfig } from './config';
@@ -22,7 +22,8 @@ const COM1 = { port: 0x3f8, irq: 4 };
 const PANIC_GRACE_MS = 3000;
 
 export interface MachineOptions {
-  logger: Logger;
+  /** Default: silent. */
+  logger?: Logger;
   /** Where the serial console's output goes; default: nowhere. */
   consoleOutput?: (chunk: Buffer) => void;
 }
@@ -48,10 +49,10 @@ export class Machine extends EventEmitter {
   }
 
   /** Creates the VM and loads the guest; nothing runs until start(). */
-  static create(config: MachineConfig, opts: MachineOptions): Machine {
+  static create(config: MachineConfig, opts: MachineOptions = {}): Machine {
     const vm = KvmVm.create(ramRegions(config.memory));
     try {
-      const m = new Machine(config, vm, opts.logger, opts);
+      const m = new Machine(config, vm, opts.logger ?? pino({ level: 'silent' }), opts);
       m.load();
       return m;
     } catch (e) {
