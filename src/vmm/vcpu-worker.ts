@@ -20,7 +20,8 @@ const post = (msg: WorkerMessage): void => postToMain(msg);
 const stopVcpu = (): void => { Atomics.store(control, CTL_CMD, VCPU_CMD.STOP); };
 const buses = buildBuses(data.devices, { vcpu: data.index, vmFd: data.vmFd, post, stopVcpu });
 const run = new KvmRun(n.mmapRun(data.vcpuFd, data.runSize));
-const reportedUnhandled = new Set<string>();
+/** Addresses already reported as unhandled: io ports and MMIO addresses, reported once each. */
+const reportedUnhandled = { io: new Set<number>(), mmio: new Set<number>() };
 
 function log(level: 'debug' | 'info' | 'warn' | 'error', msg: string): void {
   post({ type: 'log', vcpu: data.index, level, msg });
@@ -30,11 +31,11 @@ function exitVm(reason: ExitReason, detail: string): void {
   post({ type: 'exit', vcpu: data.index, reason, detail });
 }
 
-function unhandled(kind: 'io' | 'mmio', addr: number | bigint, write: boolean): void {
+function unhandled(kind: 'io' | 'mmio', addr: number, write: boolean): void {
   counters[kind === 'io' ? COUNTER.unhandledIo : COUNTER.unhandledMmio]! += 1;
-  const key = `${kind}:${addr.toString(16)}`;
-  if (reportedUnhandled.has(key) || reportedUnhandled.size > 256) return;
-  reportedUnhandled.add(key);
+  const seen = reportedUnhandled[kind];
+  if (seen.has(addr) || seen.size > 256) return;
+  seen.add(addr);
   log('debug', `unhandled ${kind} ${write ? 'write' : 'read'} at 0x${addr.toString(16)} (reported once)`);
 }
 
@@ -62,7 +63,7 @@ function handleMmio(): void {
   const ok = write ? buses.mmio.write(a, d) : buses.mmio.read(a, d);
   if (!ok) {
     if (!write) d.fill(0);
-    unhandled('mmio', addr, write);
+    unhandled('mmio', a, write);
   }
 }
 
