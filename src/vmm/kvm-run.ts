@@ -25,13 +25,18 @@ export class KvmRun {
   get ioCount(): number { return this.view.getUint32(OFF_UNION + 4, true); }
   /** The data of one element of a (possibly string) port access, as a view into kvm_run. */
   ioData(element: number): Uint8Array {
-    const offset = Number(this.view.getBigUint64(OFF_UNION + 8, true));
+    // data_offset is a u64, but it points inside the few pages of kvm_run: the low word is the whole of it, and
+    // reading it as a number spares the exit path a BigInt allocation.
+    const offset = this.view.getUint32(OFF_UNION + 8, true);
     const size = this.ioSize;
     return this.bytes.subarray(offset + element * size, offset + (element + 1) * size);
   }
 
   // KVM_EXIT_MMIO: phys_addr u64, data[8], len u32, is_write u8
-  get mmioAddr(): bigint { return this.view.getBigUint64(OFF_UNION, true); }
+  /** The guest physical address as a number (exact: physical addresses fit in 52 bits). */
+  get mmioAddr(): number {
+    return this.view.getUint32(OFF_UNION + 4, true) * 0x1_0000_0000 + this.view.getUint32(OFF_UNION, true);
+  }
   get mmioLen(): number { return this.view.getUint32(OFF_UNION + 16, true); }
   get mmioIsWrite(): boolean { return this.bytes[OFF_UNION + 20] !== 0; }
   mmioData(): Uint8Array {

@@ -56,10 +56,9 @@ function handleIo(): void {
 
 function handleMmio(): void {
   counters[COUNTER.mmio]! += 1;
-  const addr = run.mmioAddr;
+  const a = run.mmioAddr;
   const d = run.mmioData();
   const write = run.mmioIsWrite;
-  const a = Number(addr);
   const ok = write ? buses.mmio.write(a, d) : buses.mmio.read(a, d);
   if (!ok) {
     if (!write) d.fill(0);
