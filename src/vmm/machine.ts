@@ -14,6 +14,7 @@ import { PanicWatch } from './panic-watch';
 import { Vcpu } from './vcpu';
 import type { ExitReason, WorkerDeviceSpec, WorkerMessage } from './vcpu-protocol';
 import { configureVcpu } from './vcpu-setup';
+import { VirtioDevices } from './virtio-devices';
 import { pulseIrq } from './worker-devices';
 import { createSerialState, SerialHost } from '../devices/serial-8250';
 
@@ -39,6 +40,7 @@ export class Machine extends EventEmitter {
   private readonly exited = new Promise<MachineExit>((r) => (this.resolveExit = r));
   private panicTimer: NodeJS.Timeout | undefined;
   private started = false;
+  private virtio: VirtioDevices | undefined;
 
   private constructor(readonly config: MachineConfig, private readonly vm: KvmVm, private readonly log: Logger,
     private readonly opts: MachineOptions) {
@@ -51,11 +53,13 @@ export class Machine extends EventEmitter {
   /** Creates the VM and loads the guest; nothing runs until start(). */
   static create(config: MachineConfig, opts: MachineOptions = {}): Machine {
     const vm = KvmVm.create(ramRegions(config.memory));
+    let m: Machine | undefined;
     try {
-      const m = new Machine(config, vm, opts.logger ?? pino({ level: 'silent' }), opts);
+      m = new Machine(config, vm, opts.logger ?? pino({ level: 'silent' }), opts);
       m.load();
       return m;
     } catch (e) {
+      m?.virtio?.close();
       vm.close();
       throw e;
     }
@@ -68,7 +72,8 @@ export class Machine extends EventEmitter {
     }
     const max = this.vm.maxVcpus();
     if (c.vcpus > max) throw new ConfigError('vcpus', `${c.vcpus} is more than this host's KVM allows (${max})`);
-    const cmdline = withQuirkCmdline(c.cmdline, this.quirks);
+    this.virtio = new VirtioDevices(this.vm, c.devices, this.log);
+    const cmdline = withQuirkCmdline([c.cmdline, ...this.virtio.attached.map((a) => a.cmdline)].join(' '), this.quirks);
     const boot = prepareBoot(this.vm.memory, {
       kernel: fs.readFileSync(c.kernel),
       initrd: c.initrd ? fs.readFileSync(c.initrd) : undefined,
@@ -92,6 +97,7 @@ export class Machine extends EventEmitter {
       { kind: 'i8042', space: 'pio', base: 0x60, length: 5 },
       // Port 0x80 is Linux's I/O delay port: a write there only needs to be accepted.
       { kind: 'ignore', space: 'pio', base: 0x80, length: 1, readValue: 0 },
+      ...(this.virtio?.attached.map((a) => a.spec) ?? []),
     ];
   }
 
@@ -120,7 +126,7 @@ export class Machine extends EventEmitter {
         this.emit('vcpu-state', m.vcpu, m.state);
         break;
       case 'device-event':
-        this.emit('device-event', m.device, m.event);
+        this.virtio?.handleEvent(m.device, m.event);
         break;
     }
   }
@@ -140,6 +146,7 @@ export class Machine extends EventEmitter {
       await Promise.all(this.vcpus.map((v) => v.stop()));
       this.serial.flushOutput();
       this.serial.stopOutput();
+      this.virtio?.close();
       this.vm.close();
       const exit = this.exitInfo!;
       this.emit('exit', exit);
@@ -155,6 +162,11 @@ export class Machine extends EventEmitter {
 
   wait(): Promise<MachineExit> {
     return this.exited;
+  }
+
+  /** Per virtio device, in config order: requests, bytes, errors, notifies, interrupts, failures. */
+  deviceCounters(): Record<string, number>[] {
+    return this.virtio?.counters() ?? [];
   }
 
   static exitStatus(exit: MachineExit): number {

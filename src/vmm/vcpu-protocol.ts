@@ -39,7 +39,8 @@ export type ExitReason =
 export type WorkerDeviceSpec =
   | { kind: 'serial'; space: 'pio'; base: number; length: number; state: SharedArrayBuffer; irq: number }
   | { kind: 'i8042'; space: 'pio'; base: number; length: number }
-  | { kind: 'ignore'; space: 'pio' | 'mmio'; base: number; length: number; readValue: number };
+  | { kind: 'ignore'; space: 'pio' | 'mmio'; base: number; length: number; readValue: number }
+  | { kind: 'virtio-mmio'; space: 'mmio'; base: number; length: number; state: SharedArrayBuffer; device: number };
 
 export interface VcpuWorkerData {
   index: number;

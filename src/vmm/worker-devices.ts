@@ -6,6 +6,7 @@ import { native } from './native';
 import type { WorkerDeviceSpec, WorkerMessage } from './vcpu-protocol';
 import { Serial8250 } from '../devices/serial-8250';
 import { I8042 } from '../devices/i8042';
+import { MmioRegisters } from '../virtio-mmio/mmio-registers';
 
 export interface WorkerDeviceContext {
   vcpu: number;
@@ -41,6 +42,10 @@ const factories: { [K in WorkerDeviceSpec['kind']]: Factory<K> } = {
       },
     }),
   ignore: (spec) => new FixedValue(spec.readValue),
+  'virtio-mmio': (spec, ctx) =>
+    new MmioRegisters(spec.state, {
+      post: (event) => ctx.post({ type: 'device-event', vcpu: ctx.vcpu, device: spec.device, event }),
+    }),
 };
 
 export function buildBuses(specs: WorkerDeviceSpec[], ctx: WorkerDeviceContext): { pio: Bus; mmio: Bus } {

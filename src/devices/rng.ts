@@ -1,0 +1,76 @@
+// virtio-rng (device type 4): one request queue whose writable buffers are filled from the host CSPRNG, with an
+// optional rate limit (a token bucket refilled every second; a request that finds it empty waits for the refill).
+import { randomFillSync } from 'node:crypto';
+import type { DeviceContext, VirtioDevice } from '../virtio-mmio/device';
+import { QueueError } from '../virtio-mmio/queue';
+
+const REFILL_MS = 100;
+
+export class RngDevice implements VirtioDevice {
+  readonly deviceType = 4;
+  readonly queueMaxSizes = [256];
+  readonly features = 0n;
+  private ctx: DeviceContext | undefined;
+  private tokens: number;
+  private refill: NodeJS.Timeout | undefined;
+  private readonly stats = { requests: 0, bytes: 0, errors: 0 };
+
+  constructor(private readonly rateLimit?: number) {
+    this.tokens = rateLimit ?? Infinity;
+  }
+
+  configSpace(): Uint8Array { return new Uint8Array(0); }
+
+  activate(ctx: DeviceContext): void {
+    this.ctx = ctx;
+    if (this.rateLimit !== undefined) {
+      this.refill = setInterval(() => {
+        this.tokens = Math.min(this.rateLimit!, this.tokens + (this.rateLimit! * REFILL_MS) / 1000);
+        this.serve();
+      }, REFILL_MS);
+      this.refill.unref();
+    }
+  }
+
+  onQueueNotify(): void { this.serve(); }
+
+  private serve(): void {
+    const ctx = this.ctx;
+    const q = ctx?.queues[0];
+    if (ctx === undefined || q === undefined) return;
+    let served = false;
+    try {
+      while (this.tokens >= 1) {
+        const chain = q.pop();
+        if (chain === null) break;
+        let written = 0;
+        for (const buf of chain.writable) {
+          const n = Math.min(buf.length, Math.floor(this.tokens) - written);
+          if (n <= 0) break;
+          randomFillSync(buf, 0, n);
+          written += n;
+        }
+        this.tokens -= written;
+        q.pushUsed(chain.head, written);
+        this.stats.requests++;
+        this.stats.bytes += written;
+        served = true;
+      }
+    } catch (e) {
+      if (!(e instanceof QueueError)) throw e;
+      this.stats.errors++;
+      ctx.fail(e.message);
+      return;
+    }
+    if (served) ctx.notifyUsed(q);
+  }
+
+  reset(): void {
+    if (this.refill) clearInterval(this.refill);
+    this.refill = undefined;
+    this.ctx = undefined;
+    this.tokens = this.rateLimit ?? Infinity;
+  }
+
+  counters(): Record<string, number> { return { ...this.stats }; }
+}

@@ -1,0 +1,31 @@
+// The interface every virtio device model implements. Devices live on the main thread; the transport owns the
+// register state and never asks what kind of device it carries.
+import type { GuestMemory } from '../vmm/guest-memory';
+import type { Virtqueue } from './queue';
+
+export interface DeviceContext {
+  memory: GuestMemory;
+  /** One per queue the driver made ready (undefined where it did not). */
+  queues: (Virtqueue | undefined)[];
+  /** The features both sides agreed on. */
+  features: bigint;
+  /** Raise the used-buffer interrupt if the queue's driver wants one now. */
+  notifyUsed(queue: Virtqueue): void;
+  /** The guest broke the protocol: mark the device DEVICE_NEEDS_RESET and stop serving it. */
+  fail(reason: string): void;
+}
+
+export interface VirtioDevice {
+  readonly deviceType: number;
+  /** Maximum size of each queue; the array's length is the number of queues. */
+  readonly queueMaxSizes: readonly number[];
+  /** Device-specific feature bits (the transport adds VERSION_1, INDIRECT_DESC and EVENT_IDX). */
+  readonly features: bigint;
+  configSpace(): Uint8Array;
+  configWrite?(offset: number, data: Uint8Array): void;
+  activate(ctx: DeviceContext): void;
+  onQueueNotify(queue: number): void;
+  reset(): void;
+  /** Per-device counters (requests, bytes, errors) for the API. */
+  counters(): Record<string, number>;
+}

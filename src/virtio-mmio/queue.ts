@@ -1,0 +1,147 @@
+// The split virtqueue (virtio 1.2, section 2.7), read from guest memory with nothing taken on trust: every index is
+// bounded by the queue size, every descriptor's buffer is translated and bounds-checked, a chain can visit no more
+// descriptors than its table holds (so loops end), indirect tables do not nest, and lengths cannot overflow.
+// Guest-written values are read once into locals: the guest may change them while we look.
+import type { GuestMemory } from '../vmm/guest-memory';
+
+export type QueueErrorCode = 'E_RANGE' | 'E_LOOP' | 'E_INDIRECT' | 'E_ORDER' | 'E_LEN' | 'E_AVAIL_IDX' | 'E_LAYOUT';
+
+export class QueueError extends Error {
+  constructor(readonly code: QueueErrorCode, message: string, readonly head?: number) {
+    super(message);
+    this.name = 'QueueError';
+  }
+}
+
+export interface QueueLayout { size: number; desc: bigint; avail: bigint; used: bigint }
+
+export interface DescriptorChain {
+  head: number;
+  /** Device-readable buffers, in order, as views into guest memory. */
+  readable: Uint8Array[];
+  /** Device-writable buffers, in order. */
+  writable: Uint8Array[];
+  readableBytes: number;
+  writableBytes: number;
+}
+
+const DESC_F_NEXT = 1;
+const DESC_F_WRITE = 2;
+const DESC_F_INDIRECT = 4;
+const AVAIL_F_NO_INTERRUPT = 1;
+const MAX_INDIRECT = 1024;
+const MAX_CHAIN_BYTES = 0xffff_ffff;
+
+export class Virtqueue {
+  readonly size: number;
+  private readonly desc: number;
+  private readonly avail: number;
+  private readonly used: number;
+  private readonly usedIdxView: Uint16Array;
+  private nextAvail = 0;
+  private usedIdx = 0;
+  private lastSignalled = 0;
+
+  constructor(private readonly mem: GuestMemory, layout: QueueLayout,
+    private readonly opts: { eventIdx: boolean; indirect: boolean }) {
+    const { size } = layout;
+    if (!Number.isInteger(size) || size < 1 || size > 32768 || (size & (size - 1)) !== 0) {
+      throw new QueueError('E_LAYOUT', `queue size ${size} is not a power of two up to 32768`);
+    }
+    this.size = size;
+    this.desc = this.ring('descriptor table', layout.desc, 16, 16 * size);
+    this.avail = this.ring('driver area', layout.avail, 2, 6 + 2 * size);
+    this.used = this.ring('device area', layout.used, 4, 6 + 8 * size);
+    const idx = mem.bytes(this.used + 2, 2);
+    this.usedIdxView = new Uint16Array(idx.buffer, idx.byteOffset, 1);
+    this.usedIdx = this.usedIdxView[0]!;
+    this.lastSignalled = this.usedIdx;
+    this.nextAvail = this.usedIdx;
+  }
+
+  private ring(what: string, addr: bigint, align: number, bytes: number): number {
+    if (addr % BigInt(align) !== 0n) throw new QueueError('E_LAYOUT', `${what} at 0x${addr.toString(16)} is not ${align}-byte aligned`);
+    if (!this.mem.contains(addr, bytes)) throw new QueueError('E_LAYOUT', `${what} at 0x${addr.toString(16)}+${bytes} is not guest RAM`);
+    return Number(addr);
+  }
+
+  /** The next available chain, null when the driver has made none available. Throws QueueError for a bad one. */
+  pop(): DescriptorChain | null {
+    const availIdx = this.mem.readU16(this.avail + 2);
+    const pending = (availIdx - this.nextAvail) & 0xffff;
+    if (pending === 0) return null;
+    if (pending > this.size) {
+      throw new QueueError('E_AVAIL_IDX', `avail idx ${availIdx} is ${pending} ahead of ${this.nextAvail}, more than the queue size`);
+    }
+    const head = this.mem.readU16(this.avail + 4 + 2 * (this.nextAvail % this.size));
+    this.nextAvail = (this.nextAvail + 1) & 0xffff;
+    if (this.opts.eventIdx) this.mem.writeU16(this.used + 4 + 8 * this.size, this.nextAvail);
+    return this.walk(head);
+  }
+
+  private walk(head: number): DescriptorChain {
+    const chain: DescriptorChain = { head, readable: [], writable: [], readableBytes: 0, writableBytes: 0 };
+    if (head >= this.size) throw new QueueError('E_RANGE', `head ${head} outside a queue of ${this.size}`, head);
+    let table = this.desc;
+    let tableSize = this.size;
+    let inIndirect = false;
+    let index = head;
+    for (let visited = 0; ; visited++) {
+      if (visited >= tableSize) throw new QueueError('E_LOOP', `chain from ${head} visits more than ${tableSize} descriptors`, head);
+      const d = this.mem.view(table + 16 * index, 16);
+      const addr = d.getBigUint64(0, true);
+      const len = d.getUint32(8, true);
+      const flags = d.getUint16(12, true);
+      const next = d.getUint16(14, true);
+      if (flags & DESC_F_INDIRECT) {
+        if (inIndirect || !this.opts.indirect || (flags & DESC_F_NEXT) || len === 0 || len % 16 !== 0 || len / 16 > MAX_INDIRECT) {
+          throw new QueueError('E_INDIRECT', `bad indirect descriptor (len ${len}, flags 0x${flags.toString(16)})`, head);
+        }
+        if (!this.mem.contains(addr, len)) throw new QueueError('E_RANGE', `indirect table at 0x${addr.toString(16)} is not guest RAM`, head);
+        table = Number(addr);
+        tableSize = len / 16;
+        inIndirect = true;
+        index = 0;
+        visited = -1;
+        continue;
+      }
+      const buf = this.mem.tryBytes(addr, len);
+      if (buf === null) throw new QueueError('E_RANGE', `buffer 0x${addr.toString(16)}+${len} is not guest RAM`, head);
+      if (flags & DESC_F_WRITE) {
+        chain.writable.push(buf);
+        chain.writableBytes += len;
+      } else {
+        if (chain.writable.length > 0) throw new QueueError('E_ORDER', 'a device-readable buffer follows a writable one', head);
+        chain.readable.push(buf);
+        chain.readableBytes += len;
+      }
+      if (chain.readableBytes + chain.writableBytes > MAX_CHAIN_BYTES) throw new QueueError('E_LEN', 'chain longer than 4 GiB', head);
+      if (!(flags & DESC_F_NEXT)) return chain;
+      if (next >= tableSize) throw new QueueError('E_RANGE', `next ${next} outside a table of ${tableSize}`, head);
+      index = next;
+    }
+  }
+
+  /** Returns a chain to the driver with `written` bytes written into its writable buffers. */
+  pushUsed(head: number, written: number): void {
+    const slot = this.used + 4 + 8 * (this.usedIdx % this.size);
+    this.mem.writeU32(slot, head);
+    this.mem.writeU32(slot + 4, written >>> 0);
+    this.usedIdx = (this.usedIdx + 1) & 0xffff;
+    // Atomics.store orders the element writes before the index the driver polls.
+    Atomics.store(this.usedIdxView, 0, this.usedIdx);
+  }
+
+  /** Whether the driver wants an interrupt for what was pushed since the last call (EVENT_IDX or NO_INTERRUPT). */
+  needsInterrupt(): boolean {
+    const old = this.lastSignalled;
+    const now = this.usedIdx;
+    this.lastSignalled = now;
+    if (old === now) return false;
+    if (this.opts.eventIdx) {
+      const usedEvent = this.mem.readU16(this.avail + 4 + 2 * this.size);
+      return ((now - usedEvent - 1) & 0xffff) < ((now - old) & 0xffff);
+    }
+    return (this.mem.readU16(this.avail) & AVAIL_F_NO_INTERRUPT) === 0;
+  }
+}

@@ -1,0 +1,39 @@
+// The register file of one virtio-mmio device, in a SharedArrayBuffer so vCPU workers answer register accesses
+// and the main thread's transport sees the same values. Word indices of the Int32Array view:
+export const W = {
+  STATUS: 0,
+  INTERRUPT_STATUS: 1,
+  DEVICE_FEATURES_SEL: 2,
+  DRIVER_FEATURES_SEL: 3,
+  QUEUE_SEL: 4,
+  CONFIG_GENERATION: 5,
+  DEVICE_FEATURES_LO: 6,
+  DEVICE_FEATURES_HI: 7,
+  DRIVER_FEATURES_LO: 8,
+  DRIVER_FEATURES_HI: 9,
+  DEVICE_ID: 10,
+  QUEUE_COUNT: 11,
+  CONFIG_LENGTH: 12,
+  BAD_ACCESSES: 13,
+  QUEUES: 16,
+} as const;
+
+/** Per queue: NUM_MAX, NUM, READY, then desc / driver / device addresses as lo, hi words. */
+export const Q = { NUM_MAX: 0, NUM: 1, READY: 2, DESC_LO: 3, DESC_HI: 4, DRIVER_LO: 5, DRIVER_HI: 6, DEVICE_LO: 7, DEVICE_HI: 8 } as const;
+export const QUEUE_WORDS = 10;
+export const MAX_QUEUES = 64;
+export const CONFIG_OFFSET_BYTES = (W.QUEUES + MAX_QUEUES * QUEUE_WORDS) * 4;
+export const CONFIG_BYTES = 0xf00;
+
+export function createTransportState(): SharedArrayBuffer {
+  return new SharedArrayBuffer(CONFIG_OFFSET_BYTES + CONFIG_BYTES);
+}
+
+export const queueWord = (q: number, field: number): number => W.QUEUES + q * QUEUE_WORDS + field;
+
+/** Events the register side posts to the main thread, never waiting for them. */
+export type TransportEvent =
+  | { kind: 'status'; value: number }
+  | { kind: 'reset' }
+  | { kind: 'notify'; queue: number }
+  | { kind: 'config-write'; offset: number; bytes: number[] };

@@ -1,0 +1,128 @@
+// The main-thread side of one virtio-mmio device: publishes what the device offers into the shared register
+// state, turns the events vCPU threads post (status changes, resets, config writes) into device calls, and raises
+// interrupts. Queue notifies arrive through notify(): from an ioeventfd at run time, or posted as a fallback.
+import type { Logger } from 'pino';
+import type { GuestMemory } from '../vmm/guest-memory';
+import type { DeviceContext, VirtioDevice } from './device';
+import { QueueError, Virtqueue } from './queue';
+import { bit, FEATURE, INT, STATUS } from './registers';
+import { CONFIG_BYTES, CONFIG_OFFSET_BYTES, MAX_QUEUES, Q, queueWord, W, type TransportEvent } from './state';
+
+const TRANSPORT_FEATURES = bit(FEATURE.VERSION_1) | bit(FEATURE.RING_INDIRECT_DESC) | bit(FEATURE.RING_EVENT_IDX);
+
+export interface TransportOptions {
+  memory: GuestMemory;
+  /** Signals the device's interrupt line (an irqfd write at run time). */
+  raiseIrq: () => void;
+  log?: Logger;
+}
+
+export class MmioTransport {
+  private readonly w: Int32Array;
+  private readonly config: Uint8Array;
+  private active = false;
+  private failed = false;
+  readonly stats = { notifies: 0, interrupts: 0, failures: 0 };
+
+  constructor(readonly device: VirtioDevice, readonly state: SharedArrayBuffer, private readonly opts: TransportOptions) {
+    if (device.queueMaxSizes.length > MAX_QUEUES) throw new RangeError(`a device may have at most ${MAX_QUEUES} queues`);
+    this.w = new Int32Array(state, 0, CONFIG_OFFSET_BYTES / 4);
+    this.config = new Uint8Array(state, CONFIG_OFFSET_BYTES, CONFIG_BYTES);
+    const features = device.features | TRANSPORT_FEATURES;
+    Atomics.store(this.w, W.DEVICE_ID, device.deviceType);
+    Atomics.store(this.w, W.DEVICE_FEATURES_LO, Number(features & 0xffffffffn) | 0);
+    Atomics.store(this.w, W.DEVICE_FEATURES_HI, Number(features >> 32n) | 0);
+    Atomics.store(this.w, W.QUEUE_COUNT, device.queueMaxSizes.length);
+    device.queueMaxSizes.forEach((max, q) => Atomics.store(this.w, queueWord(q, Q.NUM_MAX), max));
+    this.publishConfig();
+  }
+
+  /** Copies the device's config space into the shared state and bumps the generation. */
+  publishConfig(): void {
+    const bytes = this.device.configSpace().subarray(0, CONFIG_BYTES);
+    this.config.set(bytes);
+    Atomics.store(this.w, W.CONFIG_LENGTH, bytes.length);
+    Atomics.add(this.w, W.CONFIG_GENERATION, 1);
+  }
+
+  handleEvent(ev: TransportEvent): void {
+    switch (ev.kind) {
+      case 'reset':
+        this.deactivate();
+        break;
+      case 'status':
+        if ((ev.value & STATUS.DRIVER_OK) && !this.active && !this.failed) this.activate();
+        break;
+      case 'notify':
+        this.notify(ev.queue);
+        break;
+      case 'config-write':
+        this.device.configWrite?.(ev.offset, Uint8Array.from(ev.bytes));
+        this.publishConfig();
+        break;
+    }
+  }
+
+  notify(queue: number): void {
+    this.stats.notifies++;
+    if (this.active && queue < this.device.queueMaxSizes.length) this.device.onQueueNotify(queue);
+  }
+
+  private u64(q: number, lo: number, hi: number): bigint {
+    return (BigInt(Atomics.load(this.w, queueWord(q, hi)) >>> 0) << 32n) | BigInt(Atomics.load(this.w, queueWord(q, lo)) >>> 0);
+  }
+
+  private activate(): void {
+    const features = (BigInt(Atomics.load(this.w, W.DRIVER_FEATURES_HI) >>> 0) << 32n)
+      | BigInt(Atomics.load(this.w, W.DRIVER_FEATURES_LO) >>> 0);
+    const opts = { eventIdx: (features & bit(FEATURE.RING_EVENT_IDX)) !== 0n,
+      indirect: (features & bit(FEATURE.RING_INDIRECT_DESC)) !== 0n };
+    try {
+      const queues = this.device.queueMaxSizes.map((max, q) => {
+        if (!Atomics.load(this.w, queueWord(q, Q.READY))) return undefined;
+        const size = Atomics.load(this.w, queueWord(q, Q.NUM)) || max;
+        return new Virtqueue(this.opts.memory, { size, desc: this.u64(q, Q.DESC_LO, Q.DESC_HI),
+          avail: this.u64(q, Q.DRIVER_LO, Q.DRIVER_HI), used: this.u64(q, Q.DEVICE_LO, Q.DEVICE_HI) }, opts);
+      });
+      const ctx: DeviceContext = {
+        memory: this.opts.memory,
+        queues,
+        features,
+        notifyUsed: (queue) => { if (queue.needsInterrupt()) this.interrupt(INT.USED_BUFFER); },
+        fail: (reason) => this.fail(reason),
+      };
+      this.active = true;
+      this.device.activate(ctx);
+    } catch (e) {
+      if (e instanceof QueueError) this.fail(e.message);
+      else throw e;
+    }
+  }
+
+  private deactivate(): void {
+    if (this.active) this.device.reset();
+    this.active = false;
+    this.failed = false;
+  }
+
+  /** The guest broke the protocol: DEVICE_NEEDS_RESET plus a config interrupt; the VMM carries on. */
+  fail(reason: string): void {
+    this.stats.failures++;
+    this.opts.log?.warn({ device: this.device.deviceType }, `virtio device needs reset: ${reason}`);
+    if (this.active) this.device.reset();
+    this.active = false;
+    this.failed = true;
+    Atomics.or(this.w, W.STATUS, STATUS.DEVICE_NEEDS_RESET);
+    this.interrupt(INT.CONFIG_CHANGE);
+  }
+
+  interrupt(kind: number): void {
+    this.stats.interrupts++;
+    Atomics.or(this.w, W.INTERRUPT_STATUS, kind);
+    this.opts.raiseIrq();
+  }
+
+  get badAccesses(): number {
+    return Atomics.load(this.w, W.BAD_ACCESSES);
+  }
+}

@@ -1,0 +1,117 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import pino from 'pino';
+import { RngDevice } from '../../src/devices/rng';
+import { MmioRegisters } from '../../src/virtio-mmio/mmio-registers';
+import { REG, STATUS } from '../../src/virtio-mmio/registers';
+import { createTransportState, type TransportEvent } from '../../src/virtio-mmio/state';
+import { MmioTransport } from '../../src/virtio-mmio/transport';
+import { F_WRITE, MockDriver } from './mock-driver';
+
+function rig() {
+  const d = new MockDriver(16);
+  const device = new RngDevice();
+  let irqs = 0;
+  const t = new MmioTransport(device, createTransportState(), { memory: d.mem, raiseIrq: () => { irqs++; }, log: pino({ level: 'silent' }) });
+  const events: TransportEvent[] = [];
+  const regs = new MmioRegisters(t.state, { post: (e) => { events.push(e); t.handleEvent(e); } });
+  const rd = (off: number): number => { const b = new Uint8Array(4); regs.read(off, b); return new DataView(b.buffer).getUint32(0, true); };
+  const wr = (off: number, v: number): void => { const b = new Uint8Array(4); new DataView(b.buffer).setUint32(0, v, true); regs.write(off, b); };
+  return { d, device, t, regs, rd, wr, events, irqs: () => irqs };
+}
+
+function negotiate(r: ReturnType<typeof rig>, driverFeaturesHi = 1): void {
+  r.wr(REG.STATUS, STATUS.ACKNOWLEDGE);
+  r.wr(REG.STATUS, STATUS.ACKNOWLEDGE | STATUS.DRIVER);
+  r.wr(REG.DRIVER_FEATURES_SEL, 1);
+  r.wr(REG.DRIVER_FEATURES, driverFeaturesHi);
+  r.wr(REG.STATUS, STATUS.ACKNOWLEDGE | STATUS.DRIVER | STATUS.FEATURES_OK);
+}
+
+test('identifies itself as a version-2 virtio-mmio rng and offers VERSION_1', () => {
+  const r = rig();
+  assert.equal(r.rd(REG.MAGIC), 0x74726976);
+  assert.equal(r.rd(REG.VERSION), 2);
+  assert.equal(r.rd(REG.DEVICE_ID), 4);
+  r.wr(REG.DEVICE_FEATURES_SEL, 1);
+  assert.equal(r.rd(REG.DEVICE_FEATURES) & 1, 1);
+  assert.equal(r.rd(REG.QUEUE_NUM_MAX), 256);
+});
+
+test('FEATURES_OK is refused for features the device did not offer, or without VERSION_1', () => {
+  const a = rig();
+  negotiate(a, 1 | 0x100);
+  assert.equal(a.rd(REG.STATUS) & STATUS.FEATURES_OK, 0);
+  const b = rig();
+  negotiate(b, 0);
+  assert.equal(b.rd(REG.STATUS) & STATUS.FEATURES_OK, 0);
+  const c = rig();
+  negotiate(c);
+  assert.ok(c.rd(REG.STATUS) & STATUS.FEATURES_OK);
+});
+
+test('a full bring-up: queue setup, DRIVER_OK, a request served with an interrupt, ACK, then reset', () => {
+  const r = rig();
+  negotiate(r);
+  r.wr(REG.QUEUE_SEL, 0);
+  r.wr(REG.QUEUE_NUM, 12); // not a power of two: ignored
+  r.wr(REG.QUEUE_NUM, 16);
+  r.wr(REG.QUEUE_DESC_LOW, 0x1000);
+  r.wr(REG.QUEUE_DRIVER_LOW, 0x2000);
+  r.wr(REG.QUEUE_DEVICE_LOW, 0x3000);
+  r.wr(REG.QUEUE_READY, 1);
+  r.wr(REG.QUEUE_DESC_LOW, 0x5000); // ignored: the queue is ready
+  r.wr(REG.STATUS, STATUS.ACKNOWLEDGE | STATUS.DRIVER | STATUS.FEATURES_OK | STATUS.DRIVER_OK);
+  assert.equal(r.t.badAccesses, 2);
+  r.d.addChain([{ addr: 0x10000, len: 32, flags: F_WRITE }]);
+  r.wr(REG.QUEUE_NOTIFY, 0);
+  assert.equal(r.d.usedIdx(), 1);
+  assert.equal(r.d.used(0).len, 32);
+  assert.notDeepEqual(Array.from(r.d.mem.read(0x10000, 32)), new Array(32).fill(0));
+  assert.equal(r.irqs(), 1);
+  assert.equal(r.rd(REG.INTERRUPT_STATUS), 1);
+  r.wr(REG.INTERRUPT_ACK, 1);
+  assert.equal(r.rd(REG.INTERRUPT_STATUS), 0);
+  r.wr(REG.STATUS, 0);
+  assert.equal(r.rd(REG.STATUS), 0);
+  assert.equal(r.rd(REG.QUEUE_READY), 0);
+  assert.deepEqual(r.events.at(-1), { kind: 'reset' });
+});
+
+test('a malformed request sets DEVICE_NEEDS_RESET and raises a config interrupt; nothing throws', () => {
+  const r = rig();
+  negotiate(r);
+  r.wr(REG.QUEUE_NUM, 16);
+  r.wr(REG.QUEUE_DESC_LOW, 0x1000);
+  r.wr(REG.QUEUE_DRIVER_LOW, 0x2000);
+  r.wr(REG.QUEUE_DEVICE_LOW, 0x3000);
+  r.wr(REG.QUEUE_READY, 1);
+  r.wr(REG.STATUS, STATUS.ACKNOWLEDGE | STATUS.DRIVER | STATUS.FEATURES_OK | STATUS.DRIVER_OK);
+  r.d.addChain([{ addr: 0xdead_0000, len: 32, flags: F_WRITE }]);
+  r.wr(REG.QUEUE_NOTIFY, 0);
+  assert.ok(r.rd(REG.STATUS) & STATUS.DEVICE_NEEDS_RESET);
+  assert.equal(r.rd(REG.INTERRUPT_STATUS) & 2, 2);
+  assert.equal(r.device.counters().errors, 1);
+});
+
+test('ring addresses outside RAM at DRIVER_OK cost the device, not the VMM', () => {
+  const r = rig();
+  negotiate(r);
+  r.wr(REG.QUEUE_NUM, 16);
+  r.wr(REG.QUEUE_DESC_LOW, 0x1000);
+  r.wr(REG.QUEUE_DESC_HIGH, 0x7);
+  r.wr(REG.QUEUE_READY, 1);
+  r.wr(REG.STATUS, STATUS.ACKNOWLEDGE | STATUS.DRIVER | STATUS.FEATURES_OK | STATUS.DRIVER_OK);
+  assert.ok(r.rd(REG.STATUS) & STATUS.DEVICE_NEEDS_RESET);
+});
+
+test('wrong-width register accesses and status bits cleared without a reset are ignored and counted', () => {
+  const r = rig();
+  const b = new Uint8Array(2);
+  r.regs.read(REG.MAGIC, b);
+  assert.deepEqual(Array.from(b), [0, 0]);
+  r.wr(REG.STATUS, STATUS.ACKNOWLEDGE | STATUS.DRIVER);
+  r.wr(REG.STATUS, STATUS.ACKNOWLEDGE);
+  assert.equal(r.rd(REG.STATUS), STATUS.ACKNOWLEDGE | STATUS.DRIVER);
+  assert.equal(r.t.badAccesses, 2);
+});
