@@ -26,6 +26,8 @@ export interface VirtioDevice {
   activate(ctx: DeviceContext): void;
   onQueueNotify(queue: number): void;
   reset(): void;
+  /** Releases host resources (files, sockets) when the machine ends. */
+  close?(): void;
   /** Per-device counters (requests, bytes, errors) for the API. */
   counters(): Record<string, number>;
 }

@@ -8,6 +8,7 @@ import { ConfigError, type DeviceConfig } from './config';
 import type { KvmVm } from './kvm-vm';
 import { native, type FdWatcher } from './native';
 import type { WorkerDeviceSpec } from './vcpu-protocol';
+import { BlkDevice } from '../devices/blk';
 import { RngDevice } from '../devices/rng';
 import type { VirtioDevice } from '../virtio-mmio/device';
 import { REG } from '../virtio-mmio/registers';
@@ -23,8 +24,9 @@ export interface AttachedVirtio {
 function createDevice(c: DeviceConfig, index: number): VirtioDevice {
   switch (c.type) {
     case 'rng': return new RngDevice(c.rateLimit);
+    case 'blk': return new BlkDevice(c);
     default:
-      throw new ConfigError(`devices[${index}].type`, `${c.type} devices are not implemented yet (available: rng)`);
+      throw new ConfigError(`devices[${index}].type`, `${c.type} devices are not implemented yet (available: rng, blk)`);
   }
 }
 
@@ -33,6 +35,15 @@ export class VirtioDevices {
   private readonly watchers: FdWatcher[] = [];
 
   constructor(vm: KvmVm, configs: DeviceConfig[], log: Logger) {
+    try {
+      this.attach(vm, configs, log);
+    } catch (e) {
+      this.close();
+      throw e;
+    }
+  }
+
+  private attach(vm: KvmVm, configs: DeviceConfig[], log: Logger): void {
     const n = native();
     configs.forEach((c, i) => {
       const device = createDevice(c, i);
@@ -68,6 +79,9 @@ export class VirtioDevices {
 
   close(): void {
     for (const w of this.watchers.splice(0)) w.close();
-    for (const a of this.attached) a.transport.device.reset();
+    for (const a of this.attached) {
+      a.transport.device.reset();
+      a.transport.device.close?.();
+    }
   }
 }

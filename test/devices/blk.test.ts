@@ -1,0 +1,98 @@
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { test } from 'node:test';
+import { BlkDevice } from '../../src/devices/blk';
+import type { BlkDeviceConfig } from '../../src/vmm/config';
+import type { DeviceContext } from '../../src/virtio-mmio/device';
+import { F_WRITE, MockDriver } from '../virtio-mmio/mock-driver';
+
+const HDR = 0x10000;
+const DATA = 0x20000;
+const STATUS = 0x30000;
+
+function setup(over: Partial<BlkDeviceConfig> = {}) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvmm-blk-'));
+  const file = path.join(dir, 'disk.img');
+  fs.writeFileSync(file, Buffer.alloc(64 * 1024, 0xab));
+  const dev = new BlkDevice({ type: 'blk', path: file, readonly: false, cache: 'writeback', create: false, ...over });
+  const d = new MockDriver(16);
+  const q = d.queue();
+  const failures: string[] = [];
+  let used = 0;
+  const ctx: DeviceContext = { memory: d.mem, queues: [q], features: dev.features, notifyUsed: () => { used++; }, fail: (r) => { failures.push(r); } };
+  dev.activate(ctx);
+  const request = async (type: number, sector: number, dataLen: number, write = true): Promise<number> => {
+    d.mem.writeU32(HDR, type);
+    d.mem.writeU64(HDR + 8, BigInt(sector));
+    d.mem.writeU8(STATUS, 0xff);
+    const before = used;
+    d.addChain([
+      { addr: HDR, len: 16, flags: 0 },
+      ...(dataLen ? [{ addr: DATA, len: dataLen, flags: write ? F_WRITE : 0 }] : []),
+      { addr: STATUS, len: 1, flags: F_WRITE },
+    ]);
+    dev.onQueueNotify(0);
+    for (let i = 0; i < 200 && used === before; i++) await new Promise((r) => setTimeout(r, 5));
+    return d.mem.readU8(STATUS);
+  };
+  const cleanup = (): void => { dev.close(); fs.rmSync(dir, { recursive: true, force: true }); };
+  return { dev, d, file, request, failures, cleanup };
+}
+
+test('reads and writes sectors between the image and guest memory', async () => {
+  const s = setup();
+  try {
+    assert.equal(await s.request(0, 1, 1024), 0);
+    assert.deepEqual(Array.from(s.d.mem.read(DATA, 4)), [0xab, 0xab, 0xab, 0xab]);
+    s.d.mem.fill(DATA, 512, 0x11);
+    assert.equal(await s.request(1, 3, 512, false), 0);
+    assert.equal(fs.readFileSync(s.file)[3 * 512], 0x11);
+    assert.equal(await s.request(4, 0, 0), 0); // flush
+    assert.equal(s.dev.counters().writtenBytes, 512);
+  } finally { s.cleanup(); }
+});
+
+test('GET_ID returns the serial; unknown types are UNSUPP; requests past the end are IOERR', async () => {
+  const s = setup({ serial: 'disk-7' });
+  try {
+    assert.equal(await s.request(8, 0, 20), 0);
+    assert.equal(Buffer.from(s.d.mem.read(DATA, 6)).toString(), 'disk-7');
+    assert.equal(await s.request(99, 0, 0), 2);
+    assert.equal(await s.request(0, 127, 1024), 1);
+    assert.equal(await s.request(0, 0, 100), 1); // not a whole sector
+  } finally { s.cleanup(); }
+});
+
+test('a read-only disk refuses writes and discards with IOERR and offers RO', async () => {
+  const s = setup({ readonly: true });
+  try {
+    assert.ok(s.dev.features & (1n << 5n));
+    assert.equal(await s.request(1, 0, 512, false), 1);
+    assert.equal(fs.readFileSync(s.file)[0], 0xab);
+  } finally { s.cleanup(); }
+});
+
+test('discard punches a hole that reads back as zeros', async () => {
+  const s = setup();
+  try {
+    s.d.mem.writeU64(DATA, 8n); // sector
+    s.d.mem.writeU32(DATA + 8, 16); // sectors
+    s.d.mem.writeU32(DATA + 12, 0);
+    assert.equal(await s.request(11, 0, 16, false), 0);
+    const img = fs.readFileSync(s.file);
+    assert.equal(img[8 * 512], 0);
+    assert.equal(img[24 * 512 - 1], 0);
+    assert.equal(img[24 * 512], 0xab);
+  } finally { s.cleanup(); }
+});
+
+test('a request without a status byte costs the device (NEEDS_RESET), not the VMM', () => {
+  const s = setup();
+  try {
+    s.d.addChain([{ addr: HDR, len: 16, flags: 0 }]);
+    s.dev.onQueueNotify(0);
+    assert.equal(s.failures.length, 1);
+  } finally { s.cleanup(); }
+});
