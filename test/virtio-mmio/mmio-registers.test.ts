@@ -28,6 +28,16 @@ function negotiate(r: ReturnType<typeof rig>, driverFeaturesHi = 1): void {
   r.wr(REG.STATUS, STATUS.ACKNOWLEDGE | STATUS.DRIVER | STATUS.FEATURES_OK);
 }
 
+/** Sets up queue 0 at the mock driver's rings and sets DRIVER_OK. */
+function readyQueue(r: ReturnType<typeof rig>): void {
+  r.wr(REG.QUEUE_NUM, 16);
+  r.wr(REG.QUEUE_DESC_LOW, 0x1000);
+  r.wr(REG.QUEUE_DRIVER_LOW, 0x2000);
+  r.wr(REG.QUEUE_DEVICE_LOW, 0x3000);
+  r.wr(REG.QUEUE_READY, 1);
+  r.wr(REG.STATUS, STATUS.ACKNOWLEDGE | STATUS.DRIVER | STATUS.FEATURES_OK | STATUS.DRIVER_OK);
+}
+
 test('identifies itself as a version-2 virtio-mmio rng and offers VERSION_1', () => {
   const r = rig();
   assert.equal(r.rd(REG.MAGIC), 0x74726976);
@@ -81,12 +91,7 @@ test('a full bring-up: queue setup, DRIVER_OK, a request served with an interrup
 test('a malformed request sets DEVICE_NEEDS_RESET and raises a config interrupt; nothing throws', () => {
   const r = rig();
   negotiate(r);
-  r.wr(REG.QUEUE_NUM, 16);
-  r.wr(REG.QUEUE_DESC_LOW, 0x1000);
-  r.wr(REG.QUEUE_DRIVER_LOW, 0x2000);
-  r.wr(REG.QUEUE_DEVICE_LOW, 0x3000);
-  r.wr(REG.QUEUE_READY, 1);
-  r.wr(REG.STATUS, STATUS.ACKNOWLEDGE | STATUS.DRIVER | STATUS.FEATURES_OK | STATUS.DRIVER_OK);
+  readyQueue(r);
   r.d.addChain([{ addr: 0xdead_0000, len: 32, flags: F_WRITE }]);
   r.wr(REG.QUEUE_NOTIFY, 0);
   assert.ok(r.rd(REG.STATUS) & STATUS.DEVICE_NEEDS_RESET);
