@@ -8,7 +8,9 @@ import { ConfigError, type DeviceConfig } from './config';
 import type { KvmVm } from './kvm-vm';
 import { native, type FdWatcher } from './native';
 import type { WorkerDeviceSpec } from './vcpu-protocol';
+import * as fs from 'node:fs';
 import { BlkDevice } from '../devices/blk';
+import { ConsoleDevice } from '../devices/console';
 import { RngDevice } from '../devices/rng';
 import type { VirtioDevice } from '../virtio-mmio/device';
 import { REG } from '../virtio-mmio/registers';
@@ -25,8 +27,15 @@ function createDevice(c: DeviceConfig, index: number): VirtioDevice {
   switch (c.type) {
     case 'rng': return new RngDevice(c.rateLimit);
     case 'blk': return new BlkDevice(c);
+    case 'console':
+      if (c.backend === 'stdio') return new ConsoleDevice((chunk) => process.stdout.write(chunk));
+      if (c.backend === 'file') {
+        const fd = fs.openSync(c.path!, 'a');
+        return new ConsoleDevice((chunk) => fs.writeSync(fd, chunk), () => fs.closeSync(fd));
+      }
+      throw new ConfigError(`devices[${index}].backend`, 'socket consoles are not implemented yet (use stdio or file)');
     default:
-      throw new ConfigError(`devices[${index}].type`, `${c.type} devices are not implemented yet (available: rng, blk)`);
+      throw new ConfigError(`devices[${index}].type`, `${c.type} devices are not implemented yet (available: rng, blk, console)`);
   }
 }
 

@@ -1,6 +1,6 @@
-// The real Linux virtio-mmio, virtio-blk and virtio-rng drivers against our transport and devices: the kernel
+// The real Linux virtio-mmio, virtio-blk, virtio-rng and virtio-console drivers against our transport and devices: the kernel
 // finds both devices from the cmdline tsvmm writes, mounts an ext4 root read-write from the blk device and its
-// hwrng core pulls entropy, through ioeventfd notifies and irqfd interrupts. Afterwards the image is clean.
+// hwrng core pulls entropy, and its log also goes to hvc0, all through ioeventfd notifies and irqfd interrupts. Afterwards the image is clean.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -26,11 +26,13 @@ describe('Linux virtio-blk and virtio-rng on /dev/kvm', { skip, timeout: 600_000
   }, { timeout: 40 * 60_000 });
   after(() => { if (dir) fs.rmSync(dir, { recursive: true, force: true }); });
 
-  it('mounts an ext4 root from vda read-write, feeds the hwrng, and leaves the image clean', async () => {
+  it('mounts an ext4 root from vda read-write, feeds the hwrng, logs on hvc0, and leaves the image clean', async () => {
     let out = '';
+    const hvcLog = path.join(dir, 'hvc0.log');
     const config = validateConfig({
-      kernel: guest.vmlinux, memory: '128M', cmdline: 'console=ttyS0 reboot=k panic=-1 root=/dev/vda rw',
-      devices: [{ type: 'blk', path: image, serial: 'root0' }, { type: 'rng' }], serial: { mode: 'none' },
+      kernel: guest.vmlinux, memory: '128M', cmdline: 'console=ttyS0 console=hvc0 reboot=k panic=-1 root=/dev/vda rw',
+      devices: [{ type: 'blk', path: image, serial: 'root0' }, { type: 'rng' },
+        { type: 'console', backend: 'file', path: hvcLog }], serial: { mode: 'none' },
     });
     const m = Machine.create(config, { consoleOutput: (c) => { out += c.toString('latin1'); } });
     m.start();
@@ -38,7 +40,9 @@ describe('Linux virtio-blk and virtio-rng on /dev/kvm', { skip, timeout: 600_000
     const timer = setTimeout(() => void m.stop('test timed out'), 300_000);
     const exit = await m.wait();
     clearTimeout(timer);
-    const [blk, rng] = m.deviceCounters();
+    const [blk, rng, hvc] = m.deviceCounters();
+    assert.match(fs.readFileSync(hvcLog, 'latin1'), /EXT4-fs \(vda\): mounted filesystem/);
+    assert.ok(hvc!.outputBytes! > 0 && hvc!.failures === 0, JSON.stringify(hvc));
     assert.match(out, /virtio_blk virtio0: \[vda\] 131072 512-byte logical blocks/);
     assert.match(out, /EXT4-fs \(vda\): mounted filesystem/);
     assert.match(out, /VFS: Mounted root \(ext4 filesystem\) on device/);
