@@ -11,7 +11,7 @@ import { GUEST_CODE, pvhElf } from '../helpers/pvh-elf';
 
 const skip = kvmUnavailable();
 
-describe('machine lifecycle on /dev/kvm', { skip }, () => {
+describe('machine lifecycle on /dev/kvm', { skip, timeout: 180_000 }, () => {
   let dir: string;
   const kernel = (name: keyof typeof GUEST_CODE): string => path.join(dir, `${name}.elf`);
 

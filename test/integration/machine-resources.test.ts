@@ -14,7 +14,7 @@ import { GUEST_CODE, pvhElf } from '../helpers/pvh-elf';
 const skip = kvmUnavailable();
 const openFds = (): number => fs.readdirSync('/proc/self/fd').length;
 
-describe('machine resources on /dev/kvm', { skip }, () => {
+describe('machine resources on /dev/kvm', { skip, timeout: 180_000 }, () => {
   let dir: string;
   const logger = pino({ level: 'silent' });
   const machine = (code: keyof typeof GUEST_CODE, vcpus = 1): { m: Machine; out: () => string } => {
