@@ -1,0 +1,203 @@
+#include "lib.h"
+
+void *memset(void *dst, int value, size_t len)
+{
+	u8 *d = dst;
+	while (len--)
+		*d++ = (u8)value;
+	return dst;
+}
+
+void *memcpy(void *dst, const void *src, size_t len)
+{
+	u8 *d = dst;
+	const u8 *s = src;
+	while (len--)
+		*d++ = *s++;
+	return dst;
+}
+
+int memcmp(const void *a, const void *b, size_t len)
+{
+	const u8 *x = a, *y = b;
+	for (size_t i = 0; i < len; i++) {
+		if (x[i] != y[i])
+			return x[i] < y[i] ? -1 : 1;
+	}
+	return 0;
+}
+
+size_t strlen(const char *s)
+{
+	size_t n = 0;
+	while (s[n])
+		n++;
+	return n;
+}
+
+bool str_eq(const char *a, const char *b)
+{
+	while (*a && *a == *b) {
+		a++;
+		b++;
+	}
+	return *a == *b;
+}
+
+struct sink {
+	char *out;
+	size_t cap;
+	size_t len;
+};
+
+static void put(struct sink *s, char c)
+{
+	if (s->len + 1 < s->cap)
+		s->out[s->len] = c;
+	s->len++;
+}
+
+static void put_number(struct sink *s, u64 value, unsigned base, unsigned width, char pad, bool negative)
+{
+	char digits[24];
+	unsigned n = 0;
+	do {
+		unsigned d = (unsigned)(value % base);
+		digits[n++] = (char)(d < 10 ? '0' + d : 'a' + d - 10);
+		value /= base;
+	} while (value);
+	if (negative)
+		digits[n++] = '-';
+	while (width > n) {
+		put(s, pad);
+		width--;
+	}
+	while (n)
+		put(s, digits[--n]);
+}
+
+static void put_signed(struct sink *s, int64_t value, unsigned width, char pad)
+{
+	bool negative = value < 0;
+	put_number(s, negative ? (u64)0 - (u64)value : (u64)value, 10, width, pad, negative);
+}
+
+/* One conversion after the '%' (and width); returns the format position after it. */
+static const char *convert(struct sink *s, const char *f, va_list *ap, unsigned width, char pad)
+{
+	bool is_long = false;
+	while (*f == 'l') {
+		is_long = true;
+		f++;
+	}
+	switch (*f) {
+	case 'd':
+		put_signed(s, is_long ? va_arg(*ap, int64_t) : va_arg(*ap, int), width, pad);
+		break;
+	case 'u':
+		put_number(s, is_long ? va_arg(*ap, u64) : va_arg(*ap, unsigned), 10, width, pad, false);
+		break;
+	case 'x':
+		put_number(s, is_long ? va_arg(*ap, u64) : va_arg(*ap, unsigned), 16, width, pad, false);
+		break;
+	case 'p':
+		put(s, '0');
+		put(s, 'x');
+		put_number(s, (u64)(uintptr_t)va_arg(*ap, void *), 16, width, pad, false);
+		break;
+	case 'c':
+		put(s, (char)va_arg(*ap, int));
+		break;
+	case 's': {
+		const char *str = va_arg(*ap, const char *);
+		for (str = str ? str : "(null)"; *str; str++)
+			put(s, *str);
+		break;
+	}
+	case '%':
+		put(s, '%');
+		break;
+	default:
+		put(s, '?');
+		return *f ? f + 1 : f;
+	}
+	return f + 1;
+}
+
+size_t vformat(char *out, size_t cap, const char *fmt, va_list ap)
+{
+	struct sink s = { out, cap, 0 };
+	va_list args;
+	va_copy(args, ap);
+	while (*fmt) {
+		if (*fmt != '%') {
+			put(&s, *fmt++);
+			continue;
+		}
+		fmt++;
+		char pad = ' ';
+		unsigned width = 0;
+		if (*fmt == '0')
+			pad = '0';
+		while (*fmt >= '0' && *fmt <= '9')
+			width = width * 10 + (unsigned)(*fmt++ - '0');
+		fmt = convert(&s, fmt, &args, width, pad);
+	}
+	va_end(args);
+	if (cap)
+		out[s.len < cap ? s.len : cap - 1] = '\0';
+	return s.len < cap ? s.len : (cap ? cap - 1 : 0);
+}
+
+size_t format(char *out, size_t cap, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	size_t n = vformat(out, cap, fmt, ap);
+	va_end(ap);
+	return n;
+}
+
+static int digit_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return 99;
+}
+
+const char *parse_number(const char *s, u64 *value)
+{
+	unsigned base = 10;
+	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+		base = 16;
+		s += 2;
+	}
+	u64 v = 0;
+	const char *start = s;
+	for (int d; (d = digit_value(*s)) < (int)base; s++) {
+		if (v > (UINT64_MAX - (u64)d) / base)
+			return NULL;
+		v = v * base + (u64)d;
+	}
+	if (s == start)
+		return NULL;
+	unsigned shift = 0;
+	if (*s == 'K' || *s == 'k')
+		shift = 10;
+	else if (*s == 'M' || *s == 'm')
+		shift = 20;
+	else if (*s == 'G' || *s == 'g')
+		shift = 30;
+	if (shift) {
+		if (v > (UINT64_MAX >> shift))
+			return NULL;
+		v <<= shift;
+		s++;
+	}
+	*value = v;
+	return s;
+}
