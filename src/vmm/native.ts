@@ -10,6 +10,14 @@ export interface FdWatcher {
   unref(): void;
 }
 
+/** A 4-byte MMIO register whose value is words[index]: READ_WORD answers reads, AND_NOT_WORD clears bits on writes. */
+export interface FastMmioEntry {
+  gpa: number | bigint;
+  kind: number;
+  words: Int32Array;
+  index: number;
+}
+
 export interface NativeAddon {
   openKvm(path?: string): number;
   getApiVersion(kvmFd: number): number;
@@ -33,6 +41,9 @@ export interface NativeAddon {
   mmapRun(vcpuFd: number, size: number): ArrayBuffer;
   run(vcpuFd: number): number;
   kick(vcpuFd: number): void;
+  /** Registers answered inside run() without returning to JavaScript; each answer adds 1 to counters[counterIndex]. */
+  setFastMmio(vcpuFd: number, entries: FastMmioEntry[], counters: Float64Array, counterIndex: number): void;
+  FAST_MMIO: { READ_WORD: number; AND_NOT_WORD: number };
   getRegs(vcpuFd: number): Regs;
   setRegs(vcpuFd: number, regs: Regs): void;
   getSregs(vcpuFd: number): Sregs;
