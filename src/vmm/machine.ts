@@ -16,6 +16,7 @@ import type { ExitReason, WorkerDeviceSpec, WorkerMessage } from './vcpu-protoco
 import { configureVcpu } from './vcpu-setup';
 import { VirtioDevices } from './virtio-devices';
 import { pulseIrq } from './worker-devices';
+import type { ConsoleDevice } from '../devices/console';
 import { createSerialState, SerialHost } from '../devices/serial-8250';
 
 const COM1 = { port: 0x3f8, irq: 4 };
@@ -162,6 +163,11 @@ export class Machine extends EventEmitter {
 
   wait(): Promise<MachineExit> {
     return this.exited;
+  }
+
+  /** The virtio console whose backend is stdio, when the config has one: a terminal's input belongs there. */
+  get stdioConsole(): ConsoleDevice | undefined {
+    return this.virtio?.stdioConsole();
   }
 
   /** Per virtio device, in config order: requests, bytes, errors, notifies, interrupts, failures. */

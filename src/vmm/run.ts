@@ -33,10 +33,12 @@ export async function runMachine(input: MachineConfig, opts: { logger: Logger })
       else if (fileSink !== undefined) require('node:fs').writeSync(fileSink, chunk);
     },
   });
-  const terminal = stdio
+  // Keys go to the virtio console when one is on stdio (the user asked for it), else to the serial port.
+  const hvc = machine.stdioConsole;
+  const terminal = stdio || hvc
     ? attachTerminal({
       input: process.stdin,
-      onInput: (bytes: Uint8Array) => { machine.serial.pushInput(bytes); },
+      onInput: (bytes: Uint8Array) => { if (hvc) hvc.input(bytes); else machine.serial.pushInput(bytes); },
       onEscape: () => void machine.finish('stopped', 'escape key pressed'),
     })
     : undefined;

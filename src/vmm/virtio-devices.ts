@@ -4,13 +4,14 @@
 import type { Logger } from 'pino';
 import { virtioMmioDeviceParam } from './boot/cmdline';
 import { virtioMmioSlot } from './boot/layout';
-import { ConfigError, type DeviceConfig } from './config';
+import { ConfigError, type ConsoleDeviceConfig, type DeviceConfig } from './config';
 import type { KvmVm } from './kvm-vm';
 import { native, type FdWatcher } from './native';
 import type { WorkerDeviceSpec } from './vcpu-protocol';
 import * as fs from 'node:fs';
 import { BlkDevice } from '../devices/blk';
 import { ConsoleDevice } from '../devices/console';
+import { ConsoleSocket } from '../devices/console-socket';
 import { RngDevice } from '../devices/rng';
 import type { VirtioDevice } from '../virtio-mmio/device';
 import { REG } from '../virtio-mmio/registers';
@@ -23,17 +24,26 @@ export interface AttachedVirtio {
   cmdline: string;
 }
 
-function createDevice(c: DeviceConfig, index: number): VirtioDevice {
+function createConsole(c: ConsoleDeviceConfig, index: number, log: Logger): ConsoleDevice {
+  if (c.backend === 'stdio') return new ConsoleDevice((chunk) => process.stdout.write(chunk));
+  if (c.backend === 'file') {
+    const fd = fs.openSync(c.path!, 'a');
+    return new ConsoleDevice((chunk) => fs.writeSync(fd, chunk), () => fs.closeSync(fd));
+  }
+  let device: ConsoleDevice | undefined;
+  const socket = new ConsoleSocket(c.path!, {
+    onInput: (bytes) => device?.input(bytes),
+    onError: (e) => log.error({ device: index }, `devices[${index}].path: console socket: ${e.message}`),
+  });
+  device = new ConsoleDevice((chunk) => socket.write(chunk), () => socket.close());
+  return device;
+}
+
+function createDevice(c: DeviceConfig, index: number, log: Logger): VirtioDevice {
   switch (c.type) {
     case 'rng': return new RngDevice(c.rateLimit);
     case 'blk': return new BlkDevice(c);
-    case 'console':
-      if (c.backend === 'stdio') return new ConsoleDevice((chunk) => process.stdout.write(chunk));
-      if (c.backend === 'file') {
-        const fd = fs.openSync(c.path!, 'a');
-        return new ConsoleDevice((chunk) => fs.writeSync(fd, chunk), () => fs.closeSync(fd));
-      }
-      throw new ConfigError(`devices[${index}].backend`, 'socket consoles are not implemented yet (use stdio or file)');
+    case 'console': return createConsole(c, index, log);
     default:
       throw new ConfigError(`devices[${index}].type`, `${c.type} devices are not implemented yet (available: rng, blk, console)`);
   }
@@ -43,7 +53,7 @@ export class VirtioDevices {
   readonly attached: AttachedVirtio[] = [];
   private readonly watchers: FdWatcher[] = [];
 
-  constructor(vm: KvmVm, configs: DeviceConfig[], log: Logger) {
+  constructor(vm: KvmVm, private readonly configs: DeviceConfig[], log: Logger) {
     try {
       this.attach(vm, configs, log);
     } catch (e) {
@@ -55,7 +65,7 @@ export class VirtioDevices {
   private attach(vm: KvmVm, configs: DeviceConfig[], log: Logger): void {
     const n = native();
     configs.forEach((c, i) => {
-      const device = createDevice(c, i);
+      const device = createDevice(c, i, log);
       const slot = virtioMmioSlot(i);
       const irqFd = vm.own(n.eventfdCreate());
       n.irqfd(vm.vmFd, irqFd, slot.irq);
@@ -75,6 +85,12 @@ export class VirtioDevices {
         cmdline: `virtio_mmio.device=${virtioMmioDeviceParam(slot)}`,
       });
     });
+  }
+
+  /** The first virtio console whose backend is this process's stdio: the terminal's input goes there. */
+  stdioConsole(): ConsoleDevice | undefined {
+    const i = this.configs.findIndex((c) => c.type === 'console' && c.backend === 'stdio');
+    return i < 0 ? undefined : this.attached[i]?.transport.device as ConsoleDevice | undefined;
   }
 
   handleEvent(device: number, event: unknown): void {
