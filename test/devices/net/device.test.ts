@@ -28,9 +28,9 @@ interface Rig {
 }
 const rigs: Rig[] = [];
 
-function rig(features: bigint, opts: { seqpacket?: boolean; queueSize?: number } = {}): Rig {
+function rig(features: bigint, opts: { queueSize?: number } = {}): Rig {
   const n = native();
-  const [fd, peer] = n.socketpairCreate(opts.seqpacket ?? true);
+  const [fd, peer] = n.socketpairCreate(true);
   const guestFeatures: bigint[] = [];
   const backend: NetBackend = { fd, name: 'test', setGuestFeatures: (f) => { guestFeatures.push(f); }, close: () => n.close(fd) };
   const warnings: string[] = [];
