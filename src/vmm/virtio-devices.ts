@@ -12,6 +12,8 @@ import * as fs from 'node:fs';
 import { BlkDevice } from '../devices/blk';
 import { ConsoleDevice } from '../devices/console';
 import { ConsoleSocket } from '../devices/console-socket';
+import { openTap } from '../devices/net/backend';
+import { NetDevice } from '../devices/net/device';
 import { RngDevice } from '../devices/rng';
 import type { VirtioDevice } from '../virtio-mmio/device';
 import { REG } from '../virtio-mmio/registers';
@@ -44,8 +46,16 @@ function createDevice(c: DeviceConfig, index: number, log: Logger): VirtioDevice
     case 'rng': return new RngDevice(c.rateLimit);
     case 'blk': return new BlkDevice(c);
     case 'console': return createConsole(c, index, log);
+    case 'net': {
+      const tap = openTap(c.tap, `devices[${index}].tap`);
+      const dev = new NetDevice(tap, { mac: c.mac, warn: (m) => log.warn({ device: index }, m) });
+      const mac = Array.from(dev.mac, (b) => b.toString(16).padStart(2, '0')).join(':');
+      log.info({ device: index, tap: tap.name, mac }, `virtio-net on tap ${tap.name}, guest MAC ${mac}`);
+      return dev;
+    }
     default:
-      throw new ConfigError(`devices[${index}].type`, `${c.type} devices are not implemented yet (available: rng, blk, console)`);
+      throw new ConfigError(`devices[${index}].type`,
+        `${c.type} devices are not implemented yet (available: rng, blk, console, net)`);
   }
 }
 
@@ -63,27 +73,36 @@ export class VirtioDevices {
   }
 
   private attach(vm: KvmVm, configs: DeviceConfig[], log: Logger): void {
-    const n = native();
     configs.forEach((c, i) => {
       const device = createDevice(c, i, log);
-      const slot = virtioMmioSlot(i);
-      const irqFd = vm.own(n.eventfdCreate());
-      n.irqfd(vm.vmFd, irqFd, slot.irq);
-      const transport = new MmioTransport(device, createTransportState(), {
-        memory: vm.memory,
-        raiseIrq: () => n.eventfdWrite(irqFd),
-        log,
-      });
-      device.queueMaxSizes.forEach((_, q) => {
-        const efd = vm.own(n.eventfdCreate());
-        n.ioeventfd(vm.vmFd, efd, slot.base + REG.QUEUE_NOTIFY, 4, q, false);
-        this.watchers.push(new n.FdWatcher(efd, () => transport.notify(q), true));
-      });
-      this.attached.push({
-        transport,
-        spec: { kind: 'virtio-mmio', space: 'mmio', base: slot.base, length: slot.size, state: transport.state, device: i },
-        cmdline: `virtio_mmio.device=${virtioMmioDeviceParam(slot)}`,
-      });
+      try {
+        this.attachOne(vm, device, i, log);
+      } catch (e) {
+        device.close?.();
+        throw e;
+      }
+    });
+  }
+
+  private attachOne(vm: KvmVm, device: VirtioDevice, i: number, log: Logger): void {
+    const n = native();
+    const slot = virtioMmioSlot(i);
+    const irqFd = vm.own(n.eventfdCreate());
+    n.irqfd(vm.vmFd, irqFd, slot.irq);
+    const transport = new MmioTransport(device, createTransportState(), {
+      memory: vm.memory,
+      raiseIrq: () => n.eventfdWrite(irqFd),
+      log,
+    });
+    device.queueMaxSizes.forEach((_, q) => {
+      const efd = vm.own(n.eventfdCreate());
+      n.ioeventfd(vm.vmFd, efd, slot.base + REG.QUEUE_NOTIFY, 4, q, false);
+      this.watchers.push(new n.FdWatcher(efd, () => transport.notify(q), true));
+    });
+    this.attached.push({
+      transport,
+      spec: { kind: 'virtio-mmio', space: 'mmio', base: slot.base, length: slot.size, state: transport.state, device: i },
+      cmdline: `virtio_mmio.device=${virtioMmioDeviceParam(slot)}`,
     });
   }
 
