@@ -12,6 +12,8 @@ import * as fs from 'node:fs';
 import { BlkDevice } from '../devices/blk';
 import { ConsoleDevice } from '../devices/console';
 import { RngDevice } from '../devices/rng';
+import { VsockDevice } from '../devices/vsock/device';
+import { VsockError } from '../devices/vsock/errors';
 import type { VirtioDevice } from '../virtio-mmio/device';
 import { REG } from '../virtio-mmio/registers';
 import { createTransportState, type TransportEvent } from '../virtio-mmio/state';
@@ -23,7 +25,7 @@ export interface AttachedVirtio {
   cmdline: string;
 }
 
-function createDevice(c: DeviceConfig, index: number): VirtioDevice {
+function createDevice(c: DeviceConfig, index: number, log: Logger): VirtioDevice {
   switch (c.type) {
     case 'rng': return new RngDevice(c.rateLimit);
     case 'blk': return new BlkDevice(c);
@@ -34,8 +36,16 @@ function createDevice(c: DeviceConfig, index: number): VirtioDevice {
         return new ConsoleDevice((chunk) => fs.writeSync(fd, chunk), () => fs.closeSync(fd));
       }
       throw new ConfigError(`devices[${index}].backend`, 'socket consoles are not implemented yet (use stdio or file)');
+    case 'vsock':
+      try {
+        return new VsockDevice({ cid: c.cid, socket: c.socket, log });
+      } catch (e) {
+        if (e instanceof VsockError) throw new ConfigError(`devices[${index}].socket`, e.message);
+        throw e;
+      }
     default:
-      throw new ConfigError(`devices[${index}].type`, `${c.type} devices are not implemented yet (available: rng, blk, console)`);
+      throw new ConfigError(`devices[${index}].type`,
+        `${c.type} devices are not implemented yet (available: rng, blk, console, vsock)`);
   }
 }
 
@@ -55,7 +65,7 @@ export class VirtioDevices {
   private attach(vm: KvmVm, configs: DeviceConfig[], log: Logger): void {
     const n = native();
     configs.forEach((c, i) => {
-      const device = createDevice(c, i);
+      const device = createDevice(c, i, log);
       const slot = virtioMmioSlot(i);
       const irqFd = vm.own(n.eventfdCreate());
       n.irqfd(vm.vmFd, irqFd, slot.irq);

@@ -12,12 +12,20 @@ export interface Desc { addr: number | bigint; len: number; flags: number; next?
 export class MockDriver {
   readonly mem: GuestMemory;
   readonly layout: QueueLayout;
+  private readonly desc: number;
+  private readonly avail: number;
+  private readonly usedRing: number;
   private availIdx = 0;
   private nextDesc = 0;
 
-  constructor(readonly size = 16, memBytes = 1 << 20) {
-    this.mem = GuestMemory.forTest([{ gpa: 0, size: memBytes }]);
-    this.layout = { size, desc: 0x1000n, avail: 0x2000n, used: 0x3000n };
+  /** `shared` puts this queue's rings at `base` + 0x1000.. in another driver's memory (devices with several queues). */
+  constructor(readonly size = 16, memBytes = 1 << 20, shared?: { mem: GuestMemory; base: number }) {
+    this.mem = shared?.mem ?? GuestMemory.forTest([{ gpa: 0, size: memBytes }]);
+    const base = shared?.base ?? 0;
+    this.desc = base + 0x1000;
+    this.avail = base + 0x2000;
+    this.usedRing = base + 0x3000;
+    this.layout = { size, desc: BigInt(this.desc), avail: BigInt(this.avail), used: BigInt(this.usedRing) };
   }
 
   queue(opts = { eventIdx: false, indirect: true }): Virtqueue {
@@ -38,7 +46,7 @@ export class MockDriver {
     descs.forEach((d, i) => {
       const index = (head + i) % this.size;
       const last = i === descs.length - 1;
-      this.writeDesc(0x1000, index, { ...d, flags: d.flags | (last ? 0 : F_NEXT), next: (index + 1) % this.size });
+      this.writeDesc(this.desc, index, { ...d, flags: d.flags | (last ? 0 : F_NEXT), next: (index + 1) % this.size });
     });
     this.nextDesc = (head + descs.length) % this.size;
     this.makeAvailable(head);
@@ -46,24 +54,24 @@ export class MockDriver {
   }
 
   makeAvailable(head: number): void {
-    this.mem.writeU16(0x2004 + 2 * (this.availIdx % this.size), head);
+    this.mem.writeU16(this.avail + 4 + 2 * (this.availIdx % this.size), head);
     this.availIdx = (this.availIdx + 1) & 0xffff;
-    this.mem.writeU16(0x2002, this.availIdx);
+    this.mem.writeU16(this.avail + 2, this.availIdx);
   }
 
   setAvailIdx(idx: number): void {
     this.availIdx = idx & 0xffff;
-    this.mem.writeU16(0x2002, this.availIdx);
+    this.mem.writeU16(this.avail + 2, this.availIdx);
   }
 
   /** used_event, read by the device when EVENT_IDX is negotiated. */
-  setUsedEvent(v: number): void { this.mem.writeU16(0x2004 + 2 * this.size, v); }
-  setNoInterrupt(on: boolean): void { this.mem.writeU16(0x2000, on ? 1 : 0); }
+  setUsedEvent(v: number): void { this.mem.writeU16(this.avail + 4 + 2 * this.size, v); }
+  setNoInterrupt(on: boolean): void { this.mem.writeU16(this.avail, on ? 1 : 0); }
 
-  usedIdx(): number { return this.mem.readU16(0x3002); }
+  usedIdx(): number { return this.mem.readU16(this.usedRing + 2); }
   used(i: number): { id: number; len: number } {
-    const at = 0x3004 + 8 * (i % this.size);
+    const at = this.usedRing + 4 + 8 * (i % this.size);
     return { id: this.mem.readU32(at), len: this.mem.readU32(at + 4) };
   }
-  availEvent(): number { return this.mem.readU16(0x3004 + 8 * this.size); }
+  availEvent(): number { return this.mem.readU16(this.usedRing + 4 + 8 * this.size); }
 }
