@@ -282,10 +282,10 @@ export class Connection {
     if (n > 0) return this.data(n);
     if (this.want & WANT_CREDIT_UPDATE) return this.control(WANT_CREDIT_UPDATE, OP.CREDIT_UPDATE);
     if (this.want & WANT_CREDIT_REQUEST) return this.control(WANT_CREDIT_REQUEST, OP.CREDIT_REQUEST);
-    const flags = this.shutdownDue();
-    if (flags !== 0) {
-      this.shutdownSent |= flags;
-      return { hdr: this.header(OP.SHUTDOWN, flags, 0), payload: [] };
+    if (this.shutdownDue() !== 0) {
+      // The flags say everything shut down so far, not only what changed.
+      this.shutdownSent = this.shutdownToSend;
+      return { hdr: this.header(OP.SHUTDOWN, this.shutdownToSend, 0), payload: [] };
     }
     return null;
   }

@@ -146,7 +146,7 @@ test('data beyond the credit we advertised costs the guest its connection', asyn
     host.sock.pause();
     // All in one batch: no write to the host socket can complete in between, so nothing is credited back.
     for (let i = 0; i < 5; i++) g.queueTx({ op: OP.RW, srcPort: 92, dstPort: hostPort }, Buffer.alloc(MAX_PAYLOAD, i));
-    g.dev.onQueueNotify(1);
+    g.kickTx();
     const rst = await g.next((p) => p.op === OP.RST, 'RST');
     assert.deepEqual([rst.srcPort, rst.dstPort], [hostPort, 92]);
     assert.equal(g.dev.counters().errors, 1);

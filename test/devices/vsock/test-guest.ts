@@ -15,8 +15,7 @@ export interface Pkt extends VsockHeader { payload: Buffer }
 const RX_BUFS = 0x100000;
 const RX_STRIDE = 0x2000;
 const TX_BUFS = 0x300000;
-const TX_STRIDE = 0x11000;
-const TX_SLOTS = 16;
+const TX_END = 0x1000000;
 const QUEUE = 128;
 
 export async function until(cond: () => boolean, what: string, ms = 5000, everyMs = 1): Promise<void> {
@@ -49,12 +48,13 @@ export class TestGuest {
   autoRepost = true;
   private rxRead = 0;
   private rxPosted = 0;
-  private txSlot = 0;
+  /** Where the next tx packet goes; the device consumes a batch on the kick, so each batch starts afresh. */
+  private txAt = TX_BUFS;
 
   constructor(private readonly opts: GuestOptions = {}) {
     this.cid = opts.cid ?? 3;
     this.dev = new VsockDevice({ connectTimeoutMs: 500, shutdownTimeoutMs: 500, ...opts, cid: this.cid, socket: this.socket });
-    this.rx = new MockDriver(QUEUE, 8 << 20);
+    this.rx = new MockDriver(QUEUE, TX_END);
     this.tx = new MockDriver(QUEUE, 0, { mem: this.rx.mem, base: 0x10000 });
   }
 
@@ -127,7 +127,12 @@ export class TestGuest {
   /** Puts one packet on the tx queue (header and payload in separate descriptors) and kicks the device. */
   send(h: Partial<VsockHeader> & { op: number }, payload: Uint8Array = new Uint8Array(0)): void {
     this.queueTx(h, payload);
+    this.kickTx();
+  }
+
+  kickTx(): void {
     this.dev.onQueueNotify(1);
+    this.txAt = TX_BUFS;
   }
 
   /** Puts a packet on the tx queue without a kick (several go in one batch). */
@@ -136,7 +141,9 @@ export class TestGuest {
       srcCid: BigInt(this.cid), dstCid: 2n, srcPort: 0, dstPort: 0, len: payload.length, type: TYPE_STREAM, flags: 0,
       bufAlloc: 256 * 1024, fwdCnt: 0, ...h,
     };
-    const at = TX_BUFS + TX_STRIDE * (this.txSlot++ % TX_SLOTS);
+    const at = this.txAt;
+    this.txAt += 0x100 + Math.ceil(payload.length / 0x100) * 0x100;
+    if (this.txAt > TX_END) throw new Error('tx batch larger than the test memory');
     const v = this.mem.view(at, HDR_SIZE);
     v.setBigUint64(0, full.srcCid, true);
     v.setBigUint64(8, full.dstCid, true);
