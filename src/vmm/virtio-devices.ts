@@ -63,27 +63,36 @@ export class VirtioDevices {
   }
 
   private attach(vm: KvmVm, configs: DeviceConfig[], log: Logger): void {
-    const n = native();
     configs.forEach((c, i) => {
       const device = createDevice(c, i, log);
-      const slot = virtioMmioSlot(i);
-      const irqFd = vm.own(n.eventfdCreate());
-      n.irqfd(vm.vmFd, irqFd, slot.irq);
-      const transport = new MmioTransport(device, createTransportState(), {
-        memory: vm.memory,
-        raiseIrq: () => n.eventfdWrite(irqFd),
-        log,
-      });
-      device.queueMaxSizes.forEach((_, q) => {
-        const efd = vm.own(n.eventfdCreate());
-        n.ioeventfd(vm.vmFd, efd, slot.base + REG.QUEUE_NOTIFY, 4, q, false);
-        this.watchers.push(new n.FdWatcher(efd, () => transport.notify(q), true));
-      });
-      this.attached.push({
-        transport,
-        spec: { kind: 'virtio-mmio', space: 'mmio', base: slot.base, length: slot.size, state: transport.state, device: i },
-        cmdline: `virtio_mmio.device=${virtioMmioDeviceParam(slot)}`,
-      });
+      try {
+        this.wire(vm, device, i, log);
+      } catch (e) {
+        device.close?.(); // not attached yet, so close() would miss its files and sockets
+        throw e;
+      }
+    });
+  }
+
+  private wire(vm: KvmVm, device: VirtioDevice, i: number, log: Logger): void {
+    const n = native();
+    const slot = virtioMmioSlot(i);
+    const irqFd = vm.own(n.eventfdCreate());
+    n.irqfd(vm.vmFd, irqFd, slot.irq);
+    const transport = new MmioTransport(device, createTransportState(), {
+      memory: vm.memory,
+      raiseIrq: () => n.eventfdWrite(irqFd),
+      log,
+    });
+    device.queueMaxSizes.forEach((_, q) => {
+      const efd = vm.own(n.eventfdCreate());
+      n.ioeventfd(vm.vmFd, efd, slot.base + REG.QUEUE_NOTIFY, 4, q, false);
+      this.watchers.push(new n.FdWatcher(efd, () => transport.notify(q), true));
+    });
+    this.attached.push({
+      transport,
+      spec: { kind: 'virtio-mmio', space: 'mmio', base: slot.base, length: slot.size, state: transport.state, device: i },
+      cmdline: `virtio_mmio.device=${virtioMmioDeviceParam(slot)}`,
     });
   }
 

@@ -340,7 +340,7 @@ export class Connection {
     this.want = 0;
     this.pending = [];
     this.pendingBytes = 0;
-    if (flush && !this.socket.destroyed) {
+    if (flush && !this.socket.destroyed && !this.socket.connecting) {
       this.socket.end();
       const linger = setTimeout(() => this.socket.destroy(), this.owner.shutdownTimeoutMs);
       linger.unref();
