@@ -15,6 +15,8 @@ import { ConsoleSocket } from '../devices/console-socket';
 import { openTap } from '../devices/net/backend';
 import { NetDevice } from '../devices/net/device';
 import { RngDevice } from '../devices/rng';
+import { VsockDevice } from '../devices/vsock/device';
+import { VsockError } from '../devices/vsock/errors';
 import type { VirtioDevice } from '../virtio-mmio/device';
 import { REG } from '../virtio-mmio/registers';
 import { createTransportState, type TransportEvent } from '../virtio-mmio/state';
@@ -53,9 +55,16 @@ function createDevice(c: DeviceConfig, index: number, log: Logger): VirtioDevice
       log.info({ device: index, tap: tap.name, mac }, `virtio-net on tap ${tap.name}, guest MAC ${mac}`);
       return dev;
     }
+    case 'vsock':
+      try {
+        return new VsockDevice({ cid: c.cid, socket: c.socket, log });
+      } catch (e) {
+        if (e instanceof VsockError) throw new ConfigError(`devices[${index}].socket`, e.message);
+        throw e;
+      }
     default:
       throw new ConfigError(`devices[${index}].type`,
-        `${c.type} devices are not implemented yet (available: rng, blk, console, net)`);
+        `${c.type} devices are not implemented yet (available: rng, blk, console, net, vsock)`);
   }
 }
 
