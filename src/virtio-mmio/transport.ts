@@ -35,6 +35,13 @@ export class MmioTransport {
     Atomics.store(this.w, W.QUEUE_COUNT, device.queueMaxSizes.length);
     device.queueMaxSizes.forEach((max, q) => Atomics.store(this.w, queueWord(q, Q.NUM_MAX), max));
     this.publishConfig();
+    device.attach?.({ configChanged: () => this.configChanged() });
+  }
+
+  /** Before DRIVER_OK the driver reads the config when it gets there; after a failure it must reset first. */
+  private configChanged(): void {
+    this.publishConfig();
+    if (this.active) this.interrupt(INT.CONFIG_CHANGE);
   }
 
   /** Copies the device's config space into the shared state and bumps the generation. */

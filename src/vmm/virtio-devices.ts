@@ -9,6 +9,7 @@ import type { KvmVm } from './kvm-vm';
 import { native, type FdWatcher } from './native';
 import type { WorkerDeviceSpec } from './vcpu-protocol';
 import * as fs from 'node:fs';
+import { BalloonDevice } from '../devices/balloon';
 import { BlkDevice } from '../devices/blk';
 import { ConsoleDevice } from '../devices/console';
 import { RngDevice } from '../devices/rng';
@@ -23,8 +24,10 @@ export interface AttachedVirtio {
   cmdline: string;
 }
 
-function createDevice(c: DeviceConfig, index: number): VirtioDevice {
+function createDevice(c: DeviceConfig, index: number, vm: KvmVm, log: Logger): VirtioDevice {
   switch (c.type) {
+    case 'balloon':
+      return new BalloonDevice({ ...c, discard: (gpa, length) => vm.ram.discard(gpa, length), log });
     case 'rng': return new RngDevice(c.rateLimit);
     case 'blk': return new BlkDevice(c);
     case 'console':
@@ -35,7 +38,7 @@ function createDevice(c: DeviceConfig, index: number): VirtioDevice {
       }
       throw new ConfigError(`devices[${index}].backend`, 'socket consoles are not implemented yet (use stdio or file)');
     default:
-      throw new ConfigError(`devices[${index}].type`, `${c.type} devices are not implemented yet (available: rng, blk, console)`);
+      throw new ConfigError(`devices[${index}].type`, `${c.type} devices are not implemented yet (available: rng, blk, console, balloon)`);
   }
 }
 
@@ -55,7 +58,7 @@ export class VirtioDevices {
   private attach(vm: KvmVm, configs: DeviceConfig[], log: Logger): void {
     const n = native();
     configs.forEach((c, i) => {
-      const device = createDevice(c, i);
+      const device = createDevice(c, i, vm, log);
       const slot = virtioMmioSlot(i);
       const irqFd = vm.own(n.eventfdCreate());
       n.irqfd(vm.vmFd, irqFd, slot.irq);
@@ -75,6 +78,12 @@ export class VirtioDevices {
         cmdline: `virtio_mmio.device=${virtioMmioDeviceParam(slot)}`,
       });
     });
+  }
+
+  /** The machine's balloon, if it has one. */
+  get balloon(): BalloonDevice | undefined {
+    for (const a of this.attached) if (a.transport.device instanceof BalloonDevice) return a.transport.device;
+    return undefined;
   }
 
   handleEvent(device: number, event: unknown): void {
