@@ -4,7 +4,7 @@ import { after, mock, test } from 'node:test';
 import { BalloonDevice, balloonTargetPages, type BalloonOptions } from '../../src/devices/balloon';
 import type { DeviceContext } from '../../src/virtio-mmio/device';
 import { INT, STATUS } from '../../src/virtio-mmio/registers';
-import { CONFIG_OFFSET_BYTES, createTransportState, W } from '../../src/virtio-mmio/state';
+import { CONFIG_OFFSET_BYTES, createTransportState, Q, queueWord, W } from '../../src/virtio-mmio/state';
 import { MmioTransport } from '../../src/virtio-mmio/transport';
 import { GuestMemory } from '../../src/vmm/guest-memory';
 import { GuestRam } from '../../src/vmm/guest-ram';
@@ -127,8 +127,7 @@ test('a broken ring costs the device, not the VMM', () => {
   assert.equal(s.dev.counters().errors, 1);
 });
 
-function transportWith(dev: BalloonDevice) {
-  const mem = GuestMemory.forTest([{ gpa: 0, size: MiB }]);
+function transportWith(dev: BalloonDevice, mem = GuestMemory.forTest([{ gpa: 0, size: MiB }])) {
   let irqs = 0;
   const t = new MmioTransport(dev, createTransportState(), { memory: mem, raiseIrq: () => { irqs++; } });
   const w = new Int32Array(t.state, 0, CONFIG_OFFSET_BYTES / 4);
@@ -170,6 +169,23 @@ test('a new target updates num_pages and raises a config interrupt once the driv
   t.handleEvent({ kind: 'reset' });
   dev.setTargetPages(0);
   assert.equal(irqs(), 1, 'none after a reset either');
+});
+
+test('a statistics buffer the driver posts and notifies before DRIVER_OK is read once the device starts', () => {
+  const mem = GuestMemory.forTest([{ gpa: 0, size: MiB }]);
+  const dev = new BalloonDevice({ targetMiB: 0, deflateOnOom: false, statsInterval: 10, discard: () => {} });
+  const { t, w } = transportWith(dev, mem);
+  const stats = new MockDriver(1, 0, { mem, base: 0x20000 });
+  const words: [number, number][] = [[Q.NUM, 1], [Q.READY, 1], [Q.DESC_LO, Number(stats.layout.desc)],
+    [Q.DRIVER_LO, Number(stats.layout.avail)], [Q.DEVICE_LO, Number(stats.layout.used)]];
+  for (const [field, v] of words) w[queueWord(2, field)] = v;
+  mem.write(DATA, statsBuffer([[5, 4096n]]));
+  stats.addChain([{ addr: DATA, len: 10, flags: 0 }]);
+  t.notify(2);
+  assert.equal(dev.info().lastStats, undefined, 'not before DRIVER_OK');
+  t.handleEvent({ kind: 'status', value: STATUS.ACKNOWLEDGE | STATUS.DRIVER | STATUS.FEATURES_OK | STATUS.DRIVER_OK });
+  assert.equal(dev.info().lastStats?.totalMemory, 4096n);
+  dev.reset();
 });
 
 test('targets are whole MiB within guest RAM', () => {
