@@ -182,7 +182,10 @@ export class Machine extends EventEmitter {
    */
   setBalloonTarget(mib: number): void {
     const balloon = this.balloon();
-    balloon.setTargetPages(balloonTargetPages(mib, this.config.memory));
+    const pages = balloonTargetPages(mib, this.config.memory);
+    // Once the machine ends its interrupt lines are closed fds.
+    if (this.finishing) throw new BalloonError('the machine has ended');
+    balloon.setTargetPages(pages);
   }
 
   /** The balloon's target and size in 4 KiB pages, the pages that passed its queues, and the guest's last statistics. */

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { before, describe, it } from 'node:test';
+import { BalloonError } from '../../src/devices/balloon';
 import { buildGuest, type GuestArtifacts } from '../../src/guest/build';
 import { validateConfig } from '../../src/vmm/config';
 import { Machine } from '../../src/vmm/machine';
@@ -56,6 +57,8 @@ describe('Linux virtio-balloon on /dev/kvm', { skip, timeout: BOOT_TIMEOUT_MS + 
       assert.doesNotMatch(out, /Kernel panic/);
       const target = TARGET_MIB * 256;
       const before = rss();
+      assert.throws(() => m.setBalloonTarget(MEMORY_MIB + 1), { name: 'RangeError', message: /^mib: 129 is more than/ });
+      assert.throws(() => m.setBalloonTarget(0.5), { name: 'RangeError', message: /^mib: 0.5 is not a non-negative integer/ });
       m.setBalloonTarget(TARGET_MIB);
       const inflateMs = await until('actual to reach num_pages', FOLLOW_TIMEOUT_MS, () => m.balloonStats().actualPages >= target);
       const inflated = rss();
@@ -87,6 +90,18 @@ describe('Linux virtio-balloon on /dev/kvm', { skip, timeout: BOOT_TIMEOUT_MS + 
       assert.ok(stats.freeMemory! < stats.totalMemory!);
       // The first report comes with the driver's start; later ones answer the device handing the buffer back.
       assert.ok(m.deviceCounters()[0]!.statsReports! >= 2, JSON.stringify(m.deviceCounters()[0]));
+    } finally {
+      await m.stop();
+    }
+    assert.throws(() => m.setBalloonTarget(1), BalloonError);
+    assert.equal(m.balloonStats().targetPages, 0, 'what the balloon ended with stays readable');
+  });
+
+  it('a machine without a balloon says so', async () => {
+    const m = Machine.create(validateConfig({ kernel: guest.vmlinux, memory: 64, serial: { mode: 'none' } }));
+    try {
+      assert.throws(() => m.setBalloonTarget(1), { name: 'BalloonError', message: /no balloon device/ });
+      assert.throws(() => m.balloonStats(), BalloonError);
     } finally {
       await m.stop();
     }
