@@ -16,6 +16,7 @@ import type { ExitReason, WorkerDeviceSpec, WorkerMessage } from './vcpu-protoco
 import { configureVcpu } from './vcpu-setup';
 import { VirtioDevices } from './virtio-devices';
 import { pulseIrq } from './worker-devices';
+import { BalloonError, balloonTargetPages, type BalloonDevice, type BalloonInfo } from '../devices/balloon';
 import type { ConsoleDevice } from '../devices/console';
 import { createSerialState, SerialHost } from '../devices/serial-8250';
 
@@ -28,6 +29,11 @@ export interface MachineOptions {
   logger?: Logger;
   /** Where the serial console's output goes; default: nowhere. */
   consoleOutput?: (chunk: Buffer) => void;
+  /**
+   * Make all of guest RAM resident before the guest runs (MADV_POPULATE_WRITE): no host page faults later, and the
+   * whole of it counts in the VMM's RSS from the start. Default: pages become resident as the guest touches them.
+   */
+  prefaultMemory?: boolean;
 }
 
 export class Machine extends EventEmitter {
@@ -56,6 +62,7 @@ export class Machine extends EventEmitter {
     const vm = KvmVm.create(ramRegions(config.memory));
     let m: Machine | undefined;
     try {
+      if (opts.prefaultMemory) vm.ram.populate();
       m = new Machine(config, vm, opts.logger ?? pino({ level: 'silent' }), opts);
       m.load();
       return m;
@@ -173,6 +180,29 @@ export class Machine extends EventEmitter {
   /** Per virtio device, in config order: requests, bytes, errors, notifies, interrupts, failures. */
   deviceCounters(): Record<string, number>[] {
     return this.virtio?.counters() ?? [];
+  }
+
+  /**
+   * Asks the guest's balloon driver to hold `mib` MiB (0 deflates it completely): updates num_pages and raises a
+   * configuration change interrupt. The driver moves toward it at its own pace; balloonStats() shows how far it got.
+   */
+  setBalloonTarget(mib: number): void {
+    const balloon = this.balloon();
+    const pages = balloonTargetPages(mib, this.config.memory);
+    // Once the machine ends its interrupt lines are closed fds.
+    if (this.finishing) throw new BalloonError('the machine has ended');
+    balloon.setTargetPages(pages);
+  }
+
+  /** The balloon's target and size in 4 KiB pages, the pages that passed its queues, and the guest's last statistics. */
+  balloonStats(): BalloonInfo {
+    return this.balloon().info();
+  }
+
+  private balloon(): BalloonDevice {
+    const b = this.virtio?.balloon;
+    if (b === undefined) throw new BalloonError('this machine has no balloon device (add {type: balloon} to devices)');
+    return b;
   }
 
   static exitStatus(exit: MachineExit): number {

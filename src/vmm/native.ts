@@ -85,6 +85,7 @@ export interface NativeAddon {
   constants: {
     MADV_DONTNEED: number;
     MADV_REMOVE: number;
+    MADV_POPULATE_WRITE: number;
     FALLOC_FL_KEEP_SIZE: number;
     FALLOC_FL_PUNCH_HOLE: number;
     FALLOC_FL_ZERO_RANGE: number;

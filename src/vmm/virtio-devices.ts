@@ -9,6 +9,7 @@ import type { KvmVm } from './kvm-vm';
 import { native, type FdWatcher } from './native';
 import type { WorkerDeviceSpec } from './vcpu-protocol';
 import * as fs from 'node:fs';
+import { BalloonDevice } from '../devices/balloon';
 import { BlkDevice } from '../devices/blk';
 import { ConsoleDevice } from '../devices/console';
 import { ConsoleSocket } from '../devices/console-socket';
@@ -43,8 +44,10 @@ function createConsole(c: ConsoleDeviceConfig, index: number, log: Logger): Cons
   return device;
 }
 
-function createDevice(c: DeviceConfig, index: number, log: Logger): VirtioDevice {
+function createDevice(c: DeviceConfig, index: number, vm: KvmVm, log: Logger): VirtioDevice {
   switch (c.type) {
+    case 'balloon':
+      return new BalloonDevice({ ...c, discard: (gpa, length) => vm.ram.discard(gpa, length), log });
     case 'rng': return new RngDevice(c.rateLimit);
     case 'blk': return new BlkDevice(c);
     case 'console': return createConsole(c, index, log);
@@ -64,7 +67,7 @@ function createDevice(c: DeviceConfig, index: number, log: Logger): VirtioDevice
       }
     default:
       throw new ConfigError(`devices[${index}].type`,
-        `${c.type} devices are not implemented yet (available: rng, blk, console, net, vsock)`);
+        `${c.type} devices are not implemented yet (available: rng, blk, console, net, vsock, balloon)`);
   }
 }
 
@@ -83,7 +86,7 @@ export class VirtioDevices {
 
   private attach(vm: KvmVm, configs: DeviceConfig[], log: Logger): void {
     configs.forEach((c, i) => {
-      const device = createDevice(c, i, log);
+      const device = createDevice(c, i, vm, log);
       try {
         this.attachOne(vm, device, i, log);
       } catch (e) {
@@ -119,6 +122,12 @@ export class VirtioDevices {
   stdioConsole(): ConsoleDevice | undefined {
     const i = this.configs.findIndex((c) => c.type === 'console' && c.backend === 'stdio');
     return i < 0 ? undefined : this.attached[i]?.transport.device as ConsoleDevice | undefined;
+  }
+
+  /** The machine's balloon, if it has one. */
+  get balloon(): BalloonDevice | undefined {
+    for (const a of this.attached) if (a.transport.device instanceof BalloonDevice) return a.transport.device;
+    return undefined;
   }
 
   handleEvent(device: number, event: unknown): void {
