@@ -93,6 +93,10 @@ export class MmioTransport {
       };
       this.active = true;
       this.device.activate(ctx);
+      // A notify (ioeventfd) can reach this thread before the DRIVER_OK event that activates the device: the two
+      // travel by different paths, and notify() drops what comes first. Chains the driver made available in
+      // between are served now rather than at its next notify, which a polling driver may never send.
+      queues.forEach((q, i) => { if (q !== undefined && this.active) this.device.onQueueNotify(i); });
     } catch (e) {
       if (e instanceof QueueError) this.fail(e.message);
       else throw e;
