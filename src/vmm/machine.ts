@@ -17,6 +17,7 @@ import { configureVcpu } from './vcpu-setup';
 import { VirtioDevices } from './virtio-devices';
 import { pulseIrq } from './worker-devices';
 import { createSerialState, SerialHost } from '../devices/serial-8250';
+import type { VirtioDevice } from '../virtio-mmio/device';
 
 const COM1 = { port: 0x3f8, irq: 4 };
 /** How long a panicking guest gets to reboot itself (panic=N) before the VMM ends it. */
@@ -162,6 +163,11 @@ export class Machine extends EventEmitter {
 
   wait(): Promise<MachineExit> {
     return this.exited;
+  }
+
+  /** The model behind devices[index] (to feed a console's input, say), or undefined when there is none. */
+  virtioDevice(index: number): VirtioDevice | undefined {
+    return this.virtio?.attached[index]?.transport.device;
   }
 
   /** Per virtio device, in config order: requests, bytes, errors, notifies, interrupts, failures. */

@@ -259,6 +259,4 @@ void test_blk(void)
 	if (!(b.dev.offered & VIRTIO_BLK_F_RO))
 		writable_ops(&b);
 	error_cases(&b);
-	data("chains=%lu register_accesses=%lu notifies=%lu", virtio_counts.chains, virtio_counts.register_accesses,
-	     virtio_counts.notifies);
 }

@@ -8,6 +8,7 @@
 
 #define IN_FLIGHT 8
 #define MIN_BYTES_FOR_BIT_CHECK 1024
+#define MAX_EMPTY_ANSWERS 1000
 
 struct rng_run {
 	struct virtq *q;
@@ -20,6 +21,7 @@ struct rng_run {
 	u64 ones;
 	u8 first;
 	bool varies;
+	unsigned empty;
 };
 
 static void post(struct rng_run *r, unsigned slot)
@@ -73,6 +75,10 @@ void test_rng(void)
 		if (!virtq_wait(r.q, deadline_ms(virtio_timeout_ms()), &done))
 			fail("rng: no answer after %lu of %lu bytes", r.got, r.wanted);
 		take(&r, &done);
+		if (done.len == 0 && ++r.empty > MAX_EMPTY_ANSWERS)
+			fail("rng: %u empty answers in a row after %lu bytes", r.empty, r.got);
+		if (done.len)
+			r.empty = 0;
 		/* Another request while what is in flight cannot cover the rest. */
 		if (r.got + (u64)r.in_flight * r.chunk < r.wanted) {
 			post(&r, (unsigned)done.token);
