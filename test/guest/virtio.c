@@ -49,12 +49,17 @@ static void add_cmdline_window(const char *value, void *ctx)
 		say("virtio: ignoring virtio_mmio.device=%s", value);
 }
 
+u32 virtio_peek32(u64 base, u32 offset)
+{
+	virtio_counts.register_accesses++;
+	return *(volatile u32 *)(base + offset);
+}
+
 static void scan(struct window_list *list, u64 base, u64 stride, unsigned slots)
 {
 	for (unsigned i = 0; i < slots && list->n < list->cap; i++) {
 		u64 at = base + i * stride;
-		virtio_counts.register_accesses++;
-		if (*(volatile u32 *)(at + VIRTIO_MMIO_MAGIC) == VIRTIO_MMIO_MAGIC_VALUE)
+		if (virtio_peek32(at, VIRTIO_MMIO_MAGIC) == VIRTIO_MMIO_MAGIC_VALUE)
 			list->out[list->n++] = (struct virtio_window){ at, stride, 0 };
 	}
 }

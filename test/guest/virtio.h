@@ -165,6 +165,8 @@ bool virtio_parse_window(const char *text, struct virtio_window *out);
 /* The nth (from 0) version-2 device of this type, not yet initialized. */
 bool virtio_find(u32 device_id, unsigned nth, struct virtio_dev *dev);
 
+/* A register of a window no virtio_dev describes yet. */
+u32 virtio_peek32(u64 base, u32 offset);
 u32 virtio_read32(struct virtio_dev *d, u32 offset);
 void virtio_write32(struct virtio_dev *d, u32 offset, u32 value);
 u32 virtio_status(struct virtio_dev *d);

@@ -29,7 +29,7 @@ static bool find_device(struct virtio_dev *d)
 	struct virtio_window windows[VIRTIO_MAX_WINDOWS];
 	unsigned n = virtio_discover(windows, ARRAY_LEN(windows));
 	for (unsigned i = 0; i < n; i++) {
-		u32 device_id = *(volatile u32 *)(windows[i].base + VIRTIO_MMIO_DEVICE_ID);
+		u32 device_id = virtio_peek32(windows[i].base, VIRTIO_MMIO_DEVICE_ID);
 		if (device_id && virtio_find(device_id, 0, d))
 			return true;
 	}
