@@ -28,13 +28,19 @@ void say(const char *fmt, ...)
 	va_end(ap);
 }
 
-void data(const char *fmt, ...)
+/* A line whose prefix names the current test: `tag` is a format with one %s for the name. */
+static void emit_for_test(const char *tag, const char *fmt, va_list ap)
 {
 	char prefix[64];
-	format(prefix, sizeof(prefix), "TSVMM-DATA: %s ", current_test_name);
+	format(prefix, sizeof(prefix), tag, current_test_name);
+	emit(prefix, fmt, ap, "\n");
+}
+
+void data(const char *fmt, ...)
+{
 	va_list ap;
 	va_start(ap, fmt);
-	emit(prefix, fmt, ap, "\n");
+	emit_for_test("TSVMM-DATA: %s ", fmt, ap);
 	va_end(ap);
 }
 
@@ -57,11 +63,9 @@ void pass(void)
 
 void fail(const char *fmt, ...)
 {
-	char prefix[64];
-	format(prefix, sizeof(prefix), "TSVMM-TEST: FAIL %s: ", current_test_name);
 	va_list ap;
 	va_start(ap, fmt);
-	emit(prefix, fmt, ap, "\n");
+	emit_for_test("TSVMM-TEST: FAIL %s: ", fmt, ap);
 	va_end(ap);
 	finish(true);
 }

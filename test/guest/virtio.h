@@ -158,7 +158,10 @@ struct virtq_done {
 /* Flags for virtq_post. */
 #define VIRTQ_POST_INDIRECT 1
 
-/* The windows named by virtio_mmio.device= on the cmdline, else those found by scanning the known bases. */
+/*
+ * The windows named by virtio_mmio.device= on the cmdline, else (or with virtio_scan=1) those found by scanning
+ * the bases tsvmm and QEMU microvm use.
+ */
 unsigned virtio_discover(struct virtio_window *out, unsigned cap);
 /* Parses one `virtio_mmio.device=` value (`<size>@<base>:<irq>[:<id>]`). */
 bool virtio_parse_window(const char *text, struct virtio_window *out);

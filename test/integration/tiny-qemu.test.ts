@@ -28,6 +28,11 @@ describe('tiny test kernel under QEMU microvm', { skip, timeout: 300_000 }, () =
     assert.equal(dataWith(r, 'bytes')[0]!.bytes, '65536');
   });
 
+  it('rng found by scanning QEMU\'s windows for the magic', async () => {
+    const r = await runQemuTiny('test=rng rng_bytes=4096 virtio_scan=1', ['-device', 'virtio-rng-device']);
+    assert.deepEqual(r.verdict, { test: 'rng', passed: true }, r.text);
+  });
+
   it('blk on a writable disk', async () => {
     const image = sparseImage(dir, 'rw.img', DISK_BYTES);
     const r = await runQemuTiny(`test=blk blk_capacity=${DISK_BYTES / 512} blk_serial=qemu-disk`,

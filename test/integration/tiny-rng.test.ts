@@ -27,6 +27,13 @@ describe('tiny test kernel: runtime and virtio-rng on tsvmm', { skip, timeout: 1
     assert.equal(r.vcpu.mmio, numberField(counts!, 'register_accesses'), JSON.stringify(r.vcpu));
   });
 
+  it('finds the device by scanning for the magic when the cmdline does not name it', async () => {
+    const r = await runTiny({ cmdline: 'test=rng rng_bytes=4096 virtio_scan=1', devices: [{ type: 'rng' }, { type: 'rng' }] });
+    assert.deepEqual(r.verdict, { test: 'rng', passed: true }, r.text);
+    assert.ok(r.devices[0]!.bytes! >= 4096);
+    assert.equal(r.devices[1]!.bytes, 0);
+  });
+
   it('fails an unknown test by name and ends with a triple fault (status 4)', async () => {
     const r = await runTiny({ cmdline: 'test=no-such-test' });
     assert.equal(r.verdict?.passed, false, r.text);
