@@ -6,6 +6,7 @@ void test_blk(void);
 void test_torture(void);
 void test_exits(void);
 void test_blkbench(void);
+void test_fault(void);
 
 const struct guest_test guest_tests[] = {
 	{ "rng", test_rng },
@@ -14,6 +15,7 @@ const struct guest_test guest_tests[] = {
 	{ "torture", test_torture },
 	{ "exits", test_exits },
 	{ "blkbench", test_blkbench },
+	{ "fault", test_fault },
 };
 
 const unsigned guest_test_count = ARRAY_LEN(guest_tests);
