@@ -29,6 +29,7 @@ bool virtio_parse_window(const char *text, struct virtio_window *out)
 	if (!p || *p++ != ':')
 		return false;
 	p = parse_number(p, &irq);
+	/* Only the top GiB of the identity map is uncached, so a window anywhere else cannot be used. */
 	if (!p || (*p && *p != ':') || size < VIRTIO_MMIO_CONFIG || base < MMIO_START ||
 	    base + size > IDENTITY_MAP_END)
 		return false;
