@@ -130,7 +130,8 @@ test('guest build and guest path delegate to the guest module', async () => {
   assert.equal(await main(['guest', 'path', '@guest/vmlinux'], h.deps), 0);
   assert.equal(await main(['guest', 'path'], h.deps), 0);
   assert.deepEqual(h.out, ['/artifacts/vmlinux\n', '@guest/vmlinux /artifacts/vmlinux\n',
-    '@guest/bzImage /artifacts/bzImage\n', '@guest/initramfs.cpio /artifacts/initramfs.cpio\n']);
+    '@guest/bzImage /artifacts/bzImage\n', '@guest/initramfs.cpio /artifacts/initramfs.cpio\n',
+    '@guest/test-kernel.elf /artifacts/test-kernel.elf\n']);
 });
 
 test('bin/tsvmm.js: --help lists the commands and the exit statuses', () => {

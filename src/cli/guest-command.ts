@@ -13,7 +13,7 @@ export interface GuestDeps {
 }
 
 /** The artifacts `tsvmm guest path` lists when no name is given. */
-export const GUEST_ARTIFACTS = ['vmlinux', 'bzImage', 'initramfs.cpio'] as const;
+export const GUEST_ARTIFACTS = ['vmlinux', 'bzImage', 'initramfs.cpio', 'test-kernel.elf'] as const;
 
 export function loadGuestModule(): GuestBuildModule {
   let mod: Partial<GuestBuildModule>;

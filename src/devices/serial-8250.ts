@@ -358,6 +358,12 @@ export class SerialHost {
     return Atomics.load(this.core.i32, S.outDropped);
   }
 
+  /** Output bytes written by the guest and not yet taken by the host. */
+  get pendingOutput(): number {
+    const r = this.core.i32;
+    return (Atomics.load(r, S.outWrite) - Atomics.load(r, S.outRead)) >>> 0;
+  }
+
   private takeOutput(): Buffer {
     const core = this.core;
     const r = core.i32;

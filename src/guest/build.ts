@@ -1,10 +1,11 @@
-// The project's guest: a minimal Linux kernel (vmlinux with the PVH entry note, and an uncompressed bzImage) and
-// two uncompressed initramfs images, built on this machine from Debian packages and cached outside the repository
-// (paths.ts says where). `tsvmm guest build` calls buildGuest; `@guest/NAME` in a machine config goes through
-// resolveGuestArtifact, which builds on first use.
+// The project's guest: a minimal Linux kernel (vmlinux with the PVH entry note, and an uncompressed bzImage), two
+// uncompressed initramfs images and the tiny test kernel (test-kernel.ts), built on this machine from Debian
+// packages and test/guest and cached outside the repository (paths.ts says where). `tsvmm guest build` calls
+// buildGuest; `@guest/NAME` in a machine config goes through resolveGuestArtifact, which builds on first use.
 //
 // Cache layout: linux-<key>/ (the extracted, patched source tree, shared by kernel builds), kernel-<key>/
-// (vmlinux, bzImage, config, build.log), initramfs-<key>/ (initramfs.cpio, init-pause.cpio).
+// (vmlinux, bzImage, config, build.log), initramfs-<key>/ (initramfs.cpio, init-pause.cpio), test-kernel-<key>/
+// (test-kernel.elf).
 import * as path from 'node:path';
 import { emptyTrash, ensureCached, isNonEmptyFile, type CachedResult } from './cache-store';
 import { buildInitramfs } from './initramfs';
@@ -15,6 +16,7 @@ import {
   BUSYBOX_PATH, findLinuxSourceTarball, GUEST_ARTIFACT_NAMES, guestBuildDirs, guestCacheRoot, type GuestArtifactName,
   initramfsKey, isGuestArtifactName, isKernelArtifact, kernelKey, readFragment, readInitPauseSource, sourceTreeKey,
 } from './paths';
+import { buildTestKernel, TEST_KERNEL_NAME, testKernelPath } from './test-kernel';
 
 export { GUEST_ARTIFACT_NAMES, guestCacheRoot, type GuestArtifactName } from './paths';
 
@@ -32,11 +34,13 @@ export interface GuestArtifacts {
   initramfs: string;
   /** /init that never makes a system call. */
   initPause: string;
+  /** The tiny test kernel (test/guest), a PVH ELF. */
+  testKernel: string;
   /** The kernel's final .config and the full make output. */
   kernelConfig: string;
   buildLog: string;
   /** What this call built; false means reused from the cache. */
-  built: { kernel: boolean; initramfs: boolean };
+  built: { kernel: boolean; initramfs: boolean; testKernel: boolean };
 }
 
 type Log = (line: string) => void;
@@ -47,23 +51,28 @@ export async function buildGuest(opts: GuestBuildOptions = {}): Promise<GuestArt
   emptyTrash(guestCacheRoot());
   const kernel = await ensureKernel(opts.force ?? false, log);
   const initramfs = await ensureInitramfs(opts.force ?? false, log);
+  const testKernel = await buildTestKernel({ force: opts.force ?? false, log });
   const artifacts: GuestArtifacts = {
     vmlinux: path.join(kernel.dir, 'vmlinux'),
     bzImage: path.join(kernel.dir, 'bzImage'),
     initramfs: path.join(initramfs.dir, 'initramfs.cpio'),
     initPause: path.join(initramfs.dir, 'init-pause.cpio'),
+    testKernel: testKernel.path,
     kernelConfig: path.join(kernel.dir, 'config'),
     buildLog: path.join(kernel.dir, 'build.log'),
-    built: { kernel: kernel.built, initramfs: initramfs.built },
+    built: { kernel: kernel.built, initramfs: initramfs.built, testKernel: testKernel.built },
   };
-  const how = kernel.built || initramfs.built ? `built in ${formatDuration(Date.now() - started)}` : 'cached';
-  log(`[guest] done (${how}): ${artifacts.vmlinux} ${artifacts.bzImage} ${artifacts.initramfs} ${artifacts.initPause}`);
+  const built = kernel.built || initramfs.built || testKernel.built;
+  const how = built ? `built in ${formatDuration(Date.now() - started)}` : 'cached';
+  log(`[guest] done (${how}): ${artifacts.vmlinux} ${artifacts.bzImage} ${artifacts.initramfs} ${artifacts.initPause} ` +
+    artifacts.testKernel);
   return artifacts;
 }
 
 /** Where an artifact of the current inputs is (or will be once built). Accepts the name with or without @guest/. */
 export function guestArtifactPath(name: GuestArtifactName | string): string {
   const bare = artifactName(name);
+  if (bare === TEST_KERNEL_NAME) return testKernelPath();
   const dirs = guestBuildDirs();
   return path.join(isKernelArtifact(bare) ? dirs.kernel : dirs.initramfs, bare);
 }
@@ -71,9 +80,11 @@ export function guestArtifactPath(name: GuestArtifactName | string): string {
 /** `@guest/vmlinux` etc. to a file path, building that part of the guest first if the cache lacks it. */
 export async function resolveGuestArtifact(ref: string, opts: GuestBuildOptions = {}): Promise<string> {
   const name = artifactName(ref);
+  const log = opts.log ?? defaultLog;
+  // A build of unchanged sources is a cache hit, and an edited test/guest should boot without a manual rebuild.
+  if (name === TEST_KERNEL_NAME) return (await buildTestKernel({ force: opts.force ?? false, log })).path;
   const existing = guestArtifactPath(name);
   if (!opts.force && isNonEmptyFile(existing)) return existing;
-  const log = opts.log ?? defaultLog;
   log(`[guest] @guest/${name} is not built yet; building it now (once, then cached) ...`);
   const step = isKernelArtifact(name)
     ? await ensureKernel(opts.force ?? false, log)

@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { SOURCE_PATCHES } from './source-patches';
 
-export const GUEST_ARTIFACT_NAMES = ['vmlinux', 'bzImage', 'initramfs.cpio', 'init-pause.cpio'] as const;
+export const GUEST_ARTIFACT_NAMES = ['vmlinux', 'bzImage', 'initramfs.cpio', 'init-pause.cpio', 'test-kernel.elf'] as const;
 export type GuestArtifactName = (typeof GUEST_ARTIFACT_NAMES)[number];
 
 const KERNEL_ARTIFACTS: readonly GuestArtifactName[] = ['vmlinux', 'bzImage'];
@@ -37,12 +37,17 @@ export function guestCacheRoot(env: NodeJS.ProcessEnv = process.env): string {
 
 /** The repository's configs/ folder (kernel.config, init-pause.S), found from this file in src/ or dist/src/. */
 export function guestConfigDir(): string {
+  return packageFolder('configs', 'kernel.config');
+}
+
+/** A folder of the package (`rel` holding `marker`), searched upward from this file in src/ or dist/src/. */
+export function packageFolder(rel: string, marker: string): string {
   let dir = __dirname;
   for (;;) {
-    const candidate = path.join(dir, 'configs', 'kernel.config');
-    if (fs.existsSync(candidate) && fs.existsSync(path.join(dir, 'package.json'))) return path.join(dir, 'configs');
+    const candidate = path.join(dir, rel);
+    if (fs.existsSync(path.join(candidate, marker)) && fs.existsSync(path.join(dir, 'package.json'))) return candidate;
     const parent = path.dirname(dir);
-    if (parent === dir) throw new Error(`guest build: configs/kernel.config not found above ${__dirname}`);
+    if (parent === dir) throw new Error(`guest build: ${path.join(rel, marker)} not found above ${__dirname}`);
     dir = parent;
   }
 }

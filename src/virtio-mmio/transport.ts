@@ -23,7 +23,6 @@ export class MmioTransport {
   private active = false;
   private failed = false;
   /** Queues the driver notified before DRIVER_OK (Linux primes some, such as the balloon's statistics queue). */
-  private readonly early = new Set<number>();
   readonly stats = { notifies: 0, interrupts: 0, failures: 0 };
 
   constructor(readonly device: VirtioDevice, readonly state: SharedArrayBuffer, private readonly opts: TransportOptions) {
@@ -76,7 +75,6 @@ export class MmioTransport {
     this.stats.notifies++;
     if (queue >= this.device.queueMaxSizes.length) return;
     if (this.active) this.device.onQueueNotify(queue);
-    else if (!this.failed) this.early.add(queue);
   }
 
   private u64(q: number, lo: number, hi: number): bigint {
@@ -104,9 +102,10 @@ export class MmioTransport {
       };
       this.active = true;
       this.device.activate(ctx);
-      // A device may not use buffers before DRIVER_OK, but a driver may make them available: look now.
-      for (const q of this.early) if (this.active && queues[q] !== undefined) this.device.onQueueNotify(q);
-      this.early.clear();
+      // A notify (ioeventfd) can reach this thread before the DRIVER_OK event that activates the device: the two
+      // travel by different paths, and notify() drops what comes first. Chains the driver made available in
+      // between are served now rather than at its next notify, which a polling driver may never send.
+      queues.forEach((q, i) => { if (q !== undefined && this.active) this.device.onQueueNotify(i); });
     } catch (e) {
       if (e instanceof QueueError) this.fail(e.message);
       else throw e;
@@ -117,7 +116,6 @@ export class MmioTransport {
     if (this.active) this.device.reset();
     this.active = false;
     this.failed = false;
-    this.early.clear();
   }
 
   /** The guest broke the protocol: DEVICE_NEEDS_RESET plus a config interrupt; the VMM carries on. */

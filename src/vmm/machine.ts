@@ -19,6 +19,7 @@ import { pulseIrq } from './worker-devices';
 import { BalloonError, balloonTargetPages, type BalloonDevice, type BalloonInfo } from '../devices/balloon';
 import type { ConsoleDevice } from '../devices/console';
 import { createSerialState, SerialHost } from '../devices/serial-8250';
+import type { VirtioDevice } from '../virtio-mmio/device';
 
 const COM1 = { port: 0x3f8, irq: 4 };
 /** How long a panicking guest gets to reboot itself (panic=N) before the VMM ends it. */
@@ -175,6 +176,11 @@ export class Machine extends EventEmitter {
   /** The virtio console whose backend is stdio, when the config has one: a terminal's input belongs there. */
   get stdioConsole(): ConsoleDevice | undefined {
     return this.virtio?.stdioConsole();
+  }
+
+  /** The model behind devices[index] (to feed a console's input, say), or undefined when there is none. */
+  virtioDevice(index: number): VirtioDevice | undefined {
+    return this.virtio?.attached[index]?.transport.device;
   }
 
   /** Per virtio device, in config order: requests, bytes, errors, notifies, interrupts, failures. */

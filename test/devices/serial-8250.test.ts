@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import {
-  createSerialState, Serial8250, SERIAL_INPUT_BYTES, SERIAL_OUTPUT_BYTES, SerialHost,
+  createSerialState, OUTPUT_STALL_LIMIT_MS, Serial8250, SERIAL_INPUT_BYTES, SERIAL_OUTPUT_BYTES, SerialHost,
 } from '../../src/devices/serial-8250';
 
 const RBR = 0, IER = 1, IIR = 2, LCR = 3, MCR = 4, LSR = 5, MSR = 6, SCR = 7;
@@ -280,16 +280,22 @@ test('a full ring makes the writer wait for the drain instead of dropping bytes'
   host.startOutput((c) => chunks.push(c));
   const count = SERIAL_OUTPUT_BYTES * 2;
   const { worker, writing, done } = spawnWriter(state, count);
-  await writing;
-  // Keep the main thread (the only reader) busy long enough for the worker to fill the ring.
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 700);
-  const full = host.flushOutput();
-  assert.equal(full.length, SERIAL_OUTPUT_BYTES, 'the writer filled the ring and then waited');
-  await done;
-  const out = await collectUntil(chunks, count);
-  host.stopOutput();
-  await worker.terminate();
-  checkSequence(out, count);
+  try {
+    await writing;
+    // Keep the main thread (the only reader) busy until the worker has filled the ring (well before the writer's
+    // stall limit, however loaded the machine is).
+    const nap = new Int32Array(new SharedArrayBuffer(4));
+    const until = Date.now() + OUTPUT_STALL_LIMIT_MS / 2;
+    while (host.pendingOutput < SERIAL_OUTPUT_BYTES && Date.now() < until) Atomics.wait(nap, 0, 0, 10);
+    const full = host.flushOutput();
+    assert.equal(full.length, SERIAL_OUTPUT_BYTES, 'the writer filled the ring and then waited');
+    await done;
+    const out = await collectUntil(chunks, count);
+    checkSequence(out, count);
+  } finally {
+    host.stopOutput();
+    await worker.terminate();
+  }
   assert.equal(host.droppedOutput, 0);
 });
 

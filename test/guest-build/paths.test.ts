@@ -48,6 +48,7 @@ test('artifact paths: kernel files and initramfs files live in their own keyed f
     assert.match(guestArtifactPath('@guest/bzImage'), /kernel-[0-9a-f]{16}\/bzImage$/);
     assert.match(guestArtifactPath('initramfs.cpio'), /initramfs-[0-9a-f]{16}\/initramfs\.cpio$/);
     assert.match(guestArtifactPath('@guest/init-pause.cpio'), /initramfs-[0-9a-f]{16}\/init-pause\.cpio$/);
+    assert.match(guestArtifactPath('@guest/test-kernel.elf'), /tsvmm-paths-test\/test-kernel-[0-9a-f]{16}\/test-kernel\.elf$/);
     assert.throws(() => guestArtifactPath('@guest/kernel'), /unknown name "@guest\/kernel" \(known: @guest\/vmlinux/);
     assert.ok(isKernelArtifact('bzImage') && !isKernelArtifact('initramfs.cpio'));
   } finally {

@@ -90,8 +90,9 @@ install_tables:
 	movb %al, 4(%r9)
 	movb $0x89, 5(%r9)
 	movb $0, 6(%r9)
-	movb %ah, 7(%r9)
-	shrq $16, %rax
+	shrq $8, %rax
+	movb %al, 7(%r9)
+	shrq $8, %rax
 	movl %eax, 8(%r9)
 	movl $0, 12(%r9)
 	movq $kernel_stack_top, %rax

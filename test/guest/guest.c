@@ -6,20 +6,6 @@
 #define XEN_HVM_START_MAGIC 0x336ec578
 #define ASSUMED_TSC_KHZ 3000000ull
 
-/* struct hvm_start_info, version 1 (Xen's arch-x86/hvm/start_info.h): the fields this guest reads. */
-struct hvm_start_info {
-	u32 magic;
-	u32 version;
-	u32 flags;
-	u32 nr_modules;
-	u64 modlist_paddr;
-	u64 cmdline_paddr;
-	u64 rsdp_paddr;
-	u64 memmap_paddr;
-	u32 memmap_entries;
-	u32 reserved;
-};
-
 static char cmdline[CMDLINE_MAX];
 static u64 cached_tsc_khz = (u64)-1;
 
@@ -42,20 +28,27 @@ void say(const char *fmt, ...)
 	va_end(ap);
 }
 
-void data(const char *fmt, ...)
+/* A line whose prefix names the current test: `tag` is a format with one %s for the name. */
+static void emit_for_test(const char *tag, const char *fmt, va_list ap)
 {
 	char prefix[64];
-	format(prefix, sizeof(prefix), "TSVMM-DATA: %s ", current_test_name);
+	format(prefix, sizeof(prefix), tag, current_test_name);
+	emit(prefix, fmt, ap, "\n");
+}
+
+void data(const char *fmt, ...)
+{
 	va_list ap;
 	va_start(ap, fmt);
-	emit(prefix, fmt, ap, "\n");
+	emit_for_test("TSVMM-DATA: %s ", fmt, ap);
 	va_end(ap);
 }
 
+/* `exit=debug` on the cmdline: end through isa-debug-exit (QEMU with -device isa-debug-exit,iobase=0xf4). */
 static __attribute__((noreturn)) void finish(bool failed)
 {
-	gate_call(GATE_EXIT, failed, cmdline_get("exit", NULL, 0) && str_eq(cmdline_get("exit", NULL, 0), "debug"),
-		  0);
+	const char *how = cmdline_get("exit", NULL, 0);
+	gate_call(GATE_EXIT, failed, how && str_eq(how, "debug"), 0);
 	for (;;)
 		;
 }
@@ -70,24 +63,29 @@ void pass(void)
 
 void fail(const char *fmt, ...)
 {
-	char prefix[64];
-	format(prefix, sizeof(prefix), "TSVMM-TEST: FAIL %s: ", current_test_name);
 	va_list ap;
 	va_start(ap, fmt);
-	emit(prefix, fmt, ap, "\n");
+	emit_for_test("TSVMM-TEST: FAIL %s: ", fmt, ap);
 	va_end(ap);
 	finish(true);
 }
 
+const struct hvm_start_info *start_info_at(u64 paddr)
+{
+	const struct hvm_start_info *si = (const struct hvm_start_info *)paddr;
+	if (paddr == 0 || paddr >= IDENTITY_MAP_END - sizeof(*si) || si->magic != XEN_HVM_START_MAGIC)
+		return NULL;
+	return si;
+}
+
 bool cmdline_load(u64 start_info_paddr)
 {
-	const struct hvm_start_info *si = (const struct hvm_start_info *)start_info_paddr;
-	if (start_info_paddr == 0 || start_info_paddr >= 0x100000000ull - sizeof(*si) ||
-	    si->magic != XEN_HVM_START_MAGIC)
+	const struct hvm_start_info *si = start_info_at(start_info_paddr);
+	if (!si)
 		return false;
 	u64 src = si->cmdline_paddr;
 	size_t n = 0;
-	if (src && src < 0x100000000ull - CMDLINE_MAX) {
+	if (src && src < IDENTITY_MAP_END - CMDLINE_MAX) {
 		const char *text = (const char *)src;
 		while (n < CMDLINE_MAX - 1 && text[n]) {
 			cmdline[n] = text[n];
@@ -179,21 +177,88 @@ void cmdline_each(const char *key, void (*fn)(const char *value, void *ctx), voi
 	}
 }
 
+/* struct pvclock_vcpu_time_info: KVM publishes the TSC rate as a multiplier and shift from TSC ticks to ns. */
+struct pvclock {
+	u32 version;
+	u32 pad0;
+	u64 tsc_timestamp;
+	u64 system_time;
+	u32 tsc_to_system_mul;
+	int8_t tsc_shift;
+	u8 flags;
+	u8 pad[2];
+} __attribute__((aligned(32)));
+
+#define KVM_CPUID_SIGNATURE 0x40000000
+#define KVM_CPUID_FEATURES 0x40000001
+#define KVM_FEATURE_CLOCKSOURCE2 (1u << 3)
+#define TSC_FREQUENCY_LEAF 0x40000010
+#define PVCLOCK_SPIN_LIMIT 100000000
+
+static struct pvclock pvclock;
+
+static void cpuid(u32 leaf, u32 subleaf, u32 out[4])
+{
+	gate_call(GATE_CPUID, leaf, subleaf, (u64)out);
+}
+
+static bool is_kvm(u32 *max_leaf)
+{
+	u32 r[4];
+	cpuid(KVM_CPUID_SIGNATURE, 0, r);
+	*max_leaf = r[0];
+	return r[1] == 0x4b4d564b && r[2] == 0x564b4d56 && r[3] == 0x4d; /* "KVMKVMKVM\0\0\0" */
+}
+
+static u64 kvmclock_khz(void)
+{
+	u32 r[4];
+	u32 max_leaf;
+	if (!is_kvm(&max_leaf) || max_leaf < KVM_CPUID_FEATURES)
+		return 0;
+	cpuid(KVM_CPUID_FEATURES, 0, r);
+	if (!(r[0] & KVM_FEATURE_CLOCKSOURCE2))
+		return 0;
+	gate_call(GATE_KVMCLOCK, (u64)&pvclock, 0, 0);
+	const volatile struct pvclock *pv = &pvclock;
+	for (u64 spins = 0; (pv->version == 0 || (pv->version & 1)) && spins < PVCLOCK_SPIN_LIMIT; spins++)
+		cpu_relax();
+	u32 mul = pv->tsc_to_system_mul;
+	int shift = pv->tsc_shift;
+	gate_call(GATE_KVMCLOCK, 0, 0, 0);
+	if (mul == 0)
+		return 0;
+	/* ns per tick = mul * 2^shift / 2^32, so kHz = 10^6 * 2^32 / (mul * 2^shift). */
+	u64 khz = (1000000ull << 32) / mul;
+	return shift >= 0 ? khz >> shift : khz << -shift;
+}
+
+static const char *tsc_rate_source = "assumed";
+
 static u64 probe_tsc_khz(void)
 {
 	u32 r[4];
-	/* KVM and VMware publish the rate in leaf 0x40000010; Intel CPUs describe it in leaf 0x15. */
-	gate_call(GATE_CPUID, 0x40000000, 0, (u64)r);
-	if (r[0] >= 0x40000010 && r[0] < 0x40000100) {
-		gate_call(GATE_CPUID, 0x40000010, 0, (u64)r);
-		if (r[0])
+	u32 max_leaf;
+	/* VMware's leaf (some KVM setups publish it too), then KVM's clock, then Intel's leaf 0x15. */
+	if (is_kvm(&max_leaf) && max_leaf >= TSC_FREQUENCY_LEAF) {
+		cpuid(TSC_FREQUENCY_LEAF, 0, r);
+		if (r[0]) {
+			tsc_rate_source = "cpuid-40000010";
 			return r[0];
+		}
 	}
-	gate_call(GATE_CPUID, 0, 0, (u64)r);
+	u64 khz = kvmclock_khz();
+	if (khz) {
+		tsc_rate_source = "kvmclock";
+		return khz;
+	}
+	cpuid(0, 0, r);
 	if (r[0] >= 0x15) {
-		gate_call(GATE_CPUID, 0x15, 0, (u64)r);
-		if (r[0] && r[1] && r[2])
+		cpuid(0x15, 0, r);
+		if (r[0] && r[1] && r[2]) {
+			tsc_rate_source = "cpuid-15";
 			return (u64)r[2] * r[1] / r[0] / 1000;
+		}
 	}
 	return 0;
 }
@@ -205,8 +270,23 @@ u64 tsc_khz(void)
 	return cached_tsc_khz;
 }
 
+const char *tsc_source(void)
+{
+	tsc_khz();
+	return tsc_rate_source;
+}
+
 u64 deadline_ms(u64 ms)
 {
 	u64 khz = tsc_khz();
 	return rdtsc() + ms * (khz ? khz : ASSUMED_TSC_KHZ);
+}
+
+u64 tsc_to_us(u64 ticks)
+{
+	u64 khz = tsc_khz();
+	if (!khz)
+		khz = ASSUMED_TSC_KHZ;
+	/* Split to keep ticks * 1000 from overflowing for long intervals. */
+	return ticks / khz * 1000 + ticks % khz * 1000 / khz;
 }

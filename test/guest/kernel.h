@@ -19,6 +19,8 @@ enum gate_function {
 	GATE_EXIT = 2,
 	/* (leaf, subleaf, u32 out[4]): CPUID at CPL0, where every host answers it. */
 	GATE_CPUID = 3,
+	/* (paddr): points KVM's system-time MSR at a 32-byte pvclock area, or turns it off with 0. */
+	GATE_KVMCLOCK = 4,
 };
 
 /* Implemented in boot.S: traps into trap() through ud2 and returns its RAX. */

@@ -1,19 +1,17 @@
 #include "lib.h"
 
+/* String instructions: fast at CPL3 where the bulk work runs, and the emulator of the hosts that emulate CPL0 knows them. */
 void *memset(void *dst, int value, size_t len)
 {
-	u8 *d = dst;
-	while (len--)
-		*d++ = (u8)value;
+	void *d = dst;
+	__asm__ volatile("rep stosb" : "+D"(d), "+c"(len) : "a"(value) : "memory");
 	return dst;
 }
 
 void *memcpy(void *dst, const void *src, size_t len)
 {
-	u8 *d = dst;
-	const u8 *s = src;
-	while (len--)
-		*d++ = *s++;
+	void *d = dst;
+	__asm__ volatile("rep movsb" : "+D"(d), "+S"(src), "+c"(len) : : "memory");
 	return dst;
 }
 
@@ -200,4 +198,25 @@ const char *parse_number(const char *s, u64 *value)
 	}
 	*value = v;
 	return s;
+}
+
+u64 random_next(u64 *state)
+{
+	/* xorshift64*: enough for test patterns and benchmark offsets. */
+	u64 x = *state ? *state : 0x9e3779b97f4a7c15ull;
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	*state = x;
+	return x * 0x2545f4914f6cdd1dull;
+}
+
+u64 fnv1a(u64 hash, const void *data, size_t len)
+{
+	const u8 *p = data;
+	for (size_t i = 0; i < len; i++) {
+		hash ^= p[i];
+		hash *= 0x100000001b3ull;
+	}
+	return hash;
 }

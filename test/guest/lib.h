@@ -29,6 +29,24 @@ size_t format(char *out, size_t cap, const char *fmt, ...) __attribute__((format
 /* Parses a decimal or 0x-prefixed hex number with an optional K/M/G suffix; returns the end or NULL. */
 const char *parse_number(const char *s, u64 *value);
 
+#define FNV1A_INIT 0xcbf29ce484222325ull
+/* 64-bit FNV-1a over `len` bytes, continuing from `hash` (FNV1A_INIT to start). */
+u64 fnv1a(u64 hash, const void *data, size_t len);
+/* The next pseudo-random number of a xorshift64* sequence kept in *state. */
+u64 random_next(u64 *state);
+
+static inline unsigned bit_count8(u8 v)
+{
+	v = (u8)(v - ((v >> 1) & 0x55));
+	v = (u8)((v & 0x33) + ((v >> 2) & 0x33));
+	return (v + (v >> 4)) & 0x0f;
+}
+
+static inline u64 align_up(u64 value, u64 align)
+{
+	return (value + align - 1) & ~(align - 1);
+}
+
 static inline u64 rdtsc(void)
 {
 	u32 lo, hi;

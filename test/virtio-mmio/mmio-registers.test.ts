@@ -8,16 +8,21 @@ import { createTransportState, type TransportEvent } from '../../src/virtio-mmio
 import { MmioTransport } from '../../src/virtio-mmio/transport';
 import { F_WRITE, MockDriver } from './mock-driver';
 
-function rig() {
+/** deferEvents: events wait in `events` until deliver(), as they wait for the main thread at run time. */
+function rig(opts: { deferEvents?: boolean } = {}) {
   const d = new MockDriver(16);
   const device = new RngDevice();
   let irqs = 0;
   const t = new MmioTransport(device, createTransportState(), { memory: d.mem, raiseIrq: () => { irqs++; }, log: pino({ level: 'silent' }) });
   const events: TransportEvent[] = [];
-  const regs = new MmioRegisters(t.state, { post: (e) => { events.push(e); t.handleEvent(e); } });
+  const pending: TransportEvent[] = [];
+  const deliver = (): void => { for (const e of pending.splice(0)) t.handleEvent(e); };
+  const regs = new MmioRegisters(t.state, {
+    post: (e) => { events.push(e); if (opts.deferEvents) pending.push(e); else t.handleEvent(e); },
+  });
   const rd = (off: number): number => { const b = new Uint8Array(4); regs.read(off, b); return new DataView(b.buffer).getUint32(0, true); };
   const wr = (off: number, v: number): void => { const b = new Uint8Array(4); new DataView(b.buffer).setUint32(0, v, true); regs.write(off, b); };
-  return { d, device, t, regs, rd, wr, events, irqs: () => irqs };
+  return { d, device, t, regs, rd, wr, events, deliver, irqs: () => irqs };
 }
 
 function negotiate(r: ReturnType<typeof rig>, driverFeaturesHi = 1): void {
@@ -86,6 +91,20 @@ test('a full bring-up: queue setup, DRIVER_OK, a request served with an interrup
   assert.equal(r.rd(REG.STATUS), 0);
   assert.equal(r.rd(REG.QUEUE_READY), 0);
   assert.deepEqual(r.events.at(-1), { kind: 'reset' });
+});
+
+test('a chain whose notify arrived before the DRIVER_OK event is served when the device activates', () => {
+  const r = rig({ deferEvents: true });
+  negotiate(r);
+  readyQueue(r);
+  r.d.addChain([{ addr: 0x10000, len: 32, flags: F_WRITE }]);
+  // The ioeventfd path: the notify reaches the transport while the status event still waits.
+  r.t.notify(0);
+  assert.equal(r.d.usedIdx(), 0);
+  r.deliver();
+  assert.equal(r.d.usedIdx(), 1);
+  assert.equal(r.d.used(0).len, 32);
+  assert.equal(r.device.counters().requests, 1);
 });
 
 test('a malformed request sets DEVICE_NEEDS_RESET and raises a config interrupt; nothing throws', () => {

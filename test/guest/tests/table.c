@@ -1,0 +1,21 @@
+#include "tests.h"
+
+void test_rng(void);
+void test_console(void);
+void test_blk(void);
+void test_torture(void);
+void test_exits(void);
+void test_blkbench(void);
+void test_fault(void);
+
+const struct guest_test guest_tests[] = {
+	{ "rng", test_rng },
+	{ "console", test_console },
+	{ "blk", test_blk },
+	{ "torture", test_torture },
+	{ "exits", test_exits },
+	{ "blkbench", test_blkbench },
+	{ "fault", test_fault },
+};
+
+const unsigned guest_test_count = ARRAY_LEN(guest_tests);
