@@ -1,6 +1,6 @@
 // Starting tsvmm and QEMU microvm on the same guest and timing what they print. Each run is one process; times are
 // taken on the host when the console bytes arrive, from the moment the process is spawned.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
@@ -12,72 +12,131 @@ export interface GuestSpec {
   cmdline: string;
   memMiB: number;
   vcpus: number;
+  /** The tiny test kernel: under QEMU it ends through isa-debug-exit (tsvmm ends on its i8042 reset). */
+  tiny?: boolean;
+  /** A raw image as virtio-blk, page-cache I/O with fdatasync on flush in both monitors. */
+  blk?: string;
+  /** virtio-net on an existing tap, with a fixed MAC so the host can address the guest. */
+  net?: { tap: string; mac: string };
+  /** Run the monitor inside this network namespace (`ip netns exec`). */
+  netns?: string;
+}
+
+export interface RunOptions {
+  /** Strings to timestamp on the console. */
+  markers: string[];
+  timeoutMs: number;
+  /** Sample the process's memory when this marker appears. */
+  sampleAt?: string;
+  /** End the monitor once every marker was seen (a guest that does not end by itself: Linux). */
+  killAtMarkers?: boolean;
+  /** Where tsvmm's config file is written. */
+  workDir: string;
+  /** Called once per marker, when it first appears. */
+  onMarker?: (marker: string) => void;
+}
+
+export interface MemorySample {
+  /** VmRSS, KiB */
+  rssKiB: number;
+  /** RssShmem, KiB: guest RAM the guest touched, since both monitors keep it in a memfd here. */
+  guestKiB: number;
 }
 
 export interface RunResult {
   /** ms from spawn to each marker's first appearance on the console. */
   marks: Map<string, number>;
-  /** VmRSS / RssShmem in KiB, sampled when the `sampleAt` marker appeared. */
-  rssKiB?: number;
-  shmemKiB?: number;
+  memory?: MemorySample;
+  /** Everything the guest printed (stdout). */
+  text: string;
+  /** The monitor's own stderr, for error messages. */
+  stderr: string;
+  code: number | null;
+  timedOut: boolean;
 }
 
 const BIN = path.resolve(__dirname, '..', '..', 'bin', 'tsvmm.js');
+let configs = 0;
 
-function command(monitor: Monitor, g: GuestSpec): [string, string[]] {
-  if (monitor === 'tsvmm') {
-    const args = [BIN, 'run', '--kernel', g.kernel, '--memory', `${g.memMiB}M`, '--vcpus', String(g.vcpus),
-      '--cmdline', g.cmdline, '--log-level', 'warn'];
-    if (g.initrd) args.push('--initrd', g.initrd);
-    return [process.execPath, args];
-  }
-  const args = ['-M', 'microvm,acpi=off', '-enable-kvm', '-cpu', 'qemu64,vendor=GenuineIntel', '-m', String(g.memMiB),
-    '-smp', String(g.vcpus), '-nodefaults', '-no-user-config', '-display', 'none', '-serial', 'stdio', '-no-reboot',
-    '-kernel', g.kernel, '-append', g.cmdline];
+function tsvmmCommand(g: GuestSpec, workDir: string): [string, string[]] {
+  const devices: unknown[] = [];
+  if (g.blk) devices.push({ type: 'blk', path: g.blk, cache: 'writeback' });
+  if (g.net) devices.push({ type: 'net', tap: g.net.tap, mac: g.net.mac });
+  const config = {
+    kernel: g.kernel, ...(g.initrd ? { initrd: g.initrd } : {}), cmdline: g.cmdline, memory: `${g.memMiB}M`,
+    vcpus: g.vcpus, serial: { mode: 'stdio' }, log: { level: 'warn' }, devices,
+  };
+  // JSON is YAML: the config file is what a user would write.
+  const file = path.join(workDir, `tsvmm-${process.pid}-${configs++}.yaml`);
+  fs.writeFileSync(file, JSON.stringify(config, null, 2));
+  return [process.execPath, [BIN, 'run', file]];
+}
+
+/**
+ * QEMU microvm as test/helpers/tiny.ts runs it, with guest RAM in a memfd (memory-backend-memfd, shared) as tsvmm
+ * keeps it, so RssShmem is the guest's touched RAM in both processes.
+ */
+function qemuCommand(g: GuestSpec): [string, string[]] {
+  const args = ['-M', 'microvm,acpi=off,memory-backend=ram0', '-object', `memory-backend-memfd,id=ram0,size=${g.memMiB}M`,
+    '-enable-kvm', '-cpu', 'qemu64,vendor=GenuineIntel', '-m', String(g.memMiB), '-smp', String(g.vcpus),
+    '-nodefaults', '-no-user-config', '-display', 'none', '-serial', 'stdio', '-no-reboot',
+    '-kernel', g.kernel, '-append', g.tiny ? `${g.cmdline} exit=debug` : g.cmdline];
+  if (g.tiny) args.push('-global', 'virtio-mmio.force-legacy=false', '-device', 'isa-debug-exit,iobase=0xf4,iosize=4');
   if (g.initrd) args.push('-initrd', g.initrd);
+  if (g.blk) {
+    args.push('-device', 'virtio-blk-device,drive=d0',
+      '-drive', `id=d0,file=${g.blk},format=raw,if=none,cache=writeback,aio=threads`);
+  }
+  if (g.net) {
+    args.push('-netdev', `tap,id=n0,ifname=${g.net.tap},script=no,downscript=no`,
+      '-device', `virtio-net-device,netdev=n0,mac=${g.net.mac}`);
+  }
   return ['qemu-system-x86_64', args];
 }
 
-function readRss(pid: number): { rss: number; shmem: number } | undefined {
+export function readMemory(pid: number): MemorySample | undefined {
   try {
     const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-    const field = (name: string): number => Number(/^(\w+):\s+(\d+)/m.exec(status.split('\n')
-      .find((l) => l.startsWith(name + ':')) ?? '')?.[2] ?? 0);
-    return { rss: field('VmRSS'), shmem: field('RssShmem') };
+    const field = (name: string): number | undefined => {
+      const m = new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status);
+      return m ? Number(m[1]) : undefined;
+    };
+    const rss = field('VmRSS');
+    return rss === undefined ? undefined : { rssKiB: rss, guestKiB: field('RssShmem') ?? 0 };
   } catch {
     return undefined;
   }
 }
 
-/** Runs the guest until every marker was seen (or the process ends, or timeoutMs passes), then kills it. */
-export function runGuest(monitor: Monitor, g: GuestSpec, markers: string[], timeoutMs: number,
-  sampleAt?: string): Promise<RunResult> {
-  const [bin, args] = command(monitor, g);
+/** Runs the guest until it ends (or every marker was seen, with killAtMarkers, or timeoutMs passes). */
+export function runGuest(monitor: Monitor, g: GuestSpec, o: RunOptions): Promise<RunResult> {
+  let [bin, args] = monitor === 'tsvmm' ? tsvmmCommand(g, o.workDir) : qemuCommand(g);
+  // `ip netns exec` execs the monitor: the pid stays the monitor's, so its memory can still be sampled.
+  if (g.netns) [bin, args] = ['ip', ['netns', 'exec', g.netns, bin, ...args]];
   const started = process.hrtime.bigint();
-  const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'ignore'] });
-  const result: RunResult = { marks: new Map() };
-  let out = '';
+  const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const result: RunResult = { marks: new Map(), text: '', stderr: '', code: null, timedOut: false };
   return new Promise((resolve) => {
-    const finish = (): void => { clearTimeout(timer); child.kill('SIGKILL'); };
-    const timer = setTimeout(finish, timeoutMs);
+    const timer = setTimeout(() => { result.timedOut = true; child.kill('SIGKILL'); }, o.timeoutMs);
     child.stdout!.on('data', (d: Buffer) => {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
-      out += d.toString('latin1');
-      for (const m of markers) {
-        if (result.marks.has(m) || !out.includes(m)) continue;
+      result.text += d.toString('latin1');
+      for (const m of o.markers) {
+        if (result.marks.has(m) || !result.text.includes(m)) continue;
         result.marks.set(m, ms);
-        if (m === sampleAt && child.pid !== undefined) {
-          const r = readRss(child.pid);
-          if (r) { result.rssKiB = r.rss; result.shmemKiB = r.shmem; }
-        }
+        if (m === o.sampleAt && child.pid !== undefined) result.memory = readMemory(child.pid);
+        o.onMarker?.(m);
       }
-      if (markers.every((m) => result.marks.has(m))) finish();
+      if (o.killAtMarkers && o.markers.every((m) => result.marks.has(m))) child.kill('SIGKILL');
     });
-    child.on('exit', () => { clearTimeout(timer); resolve(result); });
-    child.on('error', () => { clearTimeout(timer); resolve(result); });
+    child.stderr!.on('data', (d: Buffer) => { result.stderr += d.toString('latin1'); });
+    child.on('close', (code) => { clearTimeout(timer); result.code = code; resolve(result); });
+    child.on('error', (e) => { clearTimeout(timer); result.stderr += e.message; resolve(result); });
   });
 }
 
-export function qemuAvailable(): boolean {
-  return (process.env.PATH ?? '').split(':').some((d) => fs.existsSync(path.join(d, 'qemu-system-x86_64')));
+/** The first line of `qemu-system-x86_64 --version`, or undefined when QEMU is not installed. */
+export function qemuVersion(): string | undefined {
+  const r = spawnSync('qemu-system-x86_64', ['--version'], { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.split('\n')[0]!.trim() : undefined;
 }

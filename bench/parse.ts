@@ -1,0 +1,91 @@
+// Reading figures out of what the guests and the host tools print. Each format is read in one function here, so a
+// change of format is a change in one place (and in test/bench/parse.test.ts).
+import { dataWith, numberField, parseTestKernelOutput, type TestKernelOutput } from '../src/guest/test-kernel-output';
+
+/** `test=exits`: exits per second by register (queue_num_max, interrupt_status, config8), as the guest timed them. */
+export function exitRates(out: TestKernelOutput): Map<string, number> {
+  const rates = new Map<string, number>();
+  for (const f of dataWith(out, 'reg', 'exits_per_s')) rates.set(f.reg!, numberField(f, 'exits_per_s'));
+  return rates;
+}
+
+export interface BlkOp {
+  /** randread, randwrite, seqread, seqwrite */
+  op: string;
+  bs: number;
+  qd: number;
+  iops: number;
+  /** 10^6 bytes per second */
+  mbps: number;
+}
+
+/** `test=blkbench`: one entry per `op=` line. */
+export function blkOps(out: TestKernelOutput): BlkOp[] {
+  return dataWith(out, 'op', 'bs', 'qd', 'iops', 'mbps').map((f) => ({
+    op: f.op!, bs: numberField(f, 'bs'), qd: numberField(f, 'qd'), iops: numberField(f, 'iops'),
+    mbps: numberField(f, 'mbps'),
+  }));
+}
+
+export interface NetFigures {
+  dir: 'tx' | 'rx';
+  frames: number;
+  bytes: number;
+  us: number;
+  fps: number;
+  gbps: number;
+}
+
+/**
+ * `test=netbench` as the guest reports it, one line per direction:
+ *   TSVMM-DATA: netbench dir=tx frames=N bytes=N us=N fps=N gbps=N.NN
+ * (the format test/guest/tests/netbench.c documents). Lines of another shape are left out.
+ */
+export function netbenchFigures(text: string): NetFigures[] {
+  const out: NetFigures[] = [];
+  for (const d of parseTestKernelOutput(text).data) {
+    const f = d.fields;
+    if (d.test !== 'netbench' || (f.dir !== 'tx' && f.dir !== 'rx')) continue;
+    out.push({ dir: f.dir, frames: numberField(f, 'frames'), bytes: numberField(f, 'bytes'), us: numberField(f, 'us'),
+      fps: numberField(f, 'fps'), gbps: numberField(f, 'gbps') });
+  }
+  return out;
+}
+
+/** Whether the guest stopped because it does not know the test it was asked for (an older test kernel). */
+export function unknownTest(out: TestKernelOutput): boolean {
+  return out.verdict?.passed === false && /^unknown test\b/.test(out.verdict.reason ?? '');
+}
+
+export interface FioFigures {
+  iops: number;
+  /** 10^6 bytes per second */
+  mbps: number;
+}
+
+/** fio --output-format=json: the first job's figures for the direction it ran (read or write). */
+export function fioFigures(json: string, dir: 'read' | 'write'): FioFigures {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(json.slice(json.indexOf('{')));
+  } catch {
+    throw new Error('fio: output is not JSON');
+  }
+  const job = (doc as { jobs?: Record<string, { iops?: unknown; bw_bytes?: unknown }>[] }).jobs?.[0]?.[dir];
+  if (job === undefined || typeof job.iops !== 'number' || typeof job.bw_bytes !== 'number') {
+    throw new Error(`fio: no ${dir} figures in its output`);
+  }
+  return { iops: job.iops, mbps: job.bw_bytes / 1e6 };
+}
+
+/** The host-side network tool (bench/net-peer.c) prints one line: `net-peer frames=N bytes=N us=N`. */
+export function netPeerFigures(text: string): { frames: number; bytes: number; us: number } {
+  const line = text.split('\n').find((l) => l.startsWith('net-peer '));
+  if (line === undefined) throw new Error(`net-peer printed no result: ${text.trim().slice(0, 200)}`);
+  const f: Record<string, string> = {};
+  for (const w of line.split(/\s+/).slice(1)) {
+    const eq = w.indexOf('=');
+    if (eq > 0) f[w.slice(0, eq)] = w.slice(eq + 1);
+  }
+  return { frames: numberField(f, 'frames'), bytes: numberField(f, 'bytes'), us: numberField(f, 'us') };
+}
