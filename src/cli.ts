@@ -7,6 +7,7 @@ import { EXIT, EXIT_CODES_HELP } from './cli/exit-codes';
 import { guestBuildCommand, guestPathCommand, type GuestBuildModule } from './cli/guest-command';
 import { RUN_DESCRIBE, RUN_EPILOG, runCommand, runOptions, type RunMachine } from './cli/run-command';
 import type { Logger } from './log';
+import { packageRoot } from './package-root';
 import { ConfigError, type MachineConfig } from './vmm/config';
 import { BootError } from './vmm/boot/errors';
 
@@ -28,7 +29,7 @@ export interface CliDeps {
 
 function packageVersion(): string {
   try {
-    const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')) as
+    const pkg = JSON.parse(fs.readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as
       { version?: string };
     return pkg.version ?? 'unknown';
   } catch {

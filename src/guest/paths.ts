@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { packageRoot } from '../package-root';
 import { SOURCE_PATCHES } from './source-patches';
 
 export const GUEST_ARTIFACT_NAMES = ['vmlinux', 'bzImage', 'initramfs.cpio', 'init-pause.cpio', 'test-kernel.elf'] as const;
@@ -40,16 +41,11 @@ export function guestConfigDir(): string {
   return packageFolder('configs', 'kernel.config');
 }
 
-/** A folder of the package (`rel` holding `marker`), searched upward from this file in src/ or dist/src/. */
+/** A folder of the package (`rel`, which must hold `marker`). */
 export function packageFolder(rel: string, marker: string): string {
-  let dir = __dirname;
-  for (;;) {
-    const candidate = path.join(dir, rel);
-    if (fs.existsSync(path.join(candidate, marker)) && fs.existsSync(path.join(dir, 'package.json'))) return candidate;
-    const parent = path.dirname(dir);
-    if (parent === dir) throw new Error(`guest build: ${path.join(rel, marker)} not found above ${__dirname}`);
-    dir = parent;
-  }
+  const dir = path.join(packageRoot(), rel);
+  if (!fs.existsSync(path.join(dir, marker))) throw new Error(`guest build: ${path.join(rel, marker)} not found in ${packageRoot()}`);
+  return dir;
 }
 
 export interface LinuxSourceTarball {

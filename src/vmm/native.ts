@@ -2,6 +2,7 @@
 // code / errno / syscall (see native/errors.cc). Argument checking that users can get wrong happens in TypeScript
 // before these are called; the addon's own checks only guard against programming errors.
 import * as path from 'node:path';
+import { packageRoot } from '../package-root';
 import type { CpuidEntry, FpuState, MsrEntry, PendingException, Regs, Sregs } from './kvm-types';
 
 /** What an FdWatcher waits for (uv_poll's UV_READABLE / UV_WRITABLE). */
@@ -102,9 +103,8 @@ let cached: NativeAddon | undefined;
 /** Loads the addon built by `npm install` (build/Release), once per thread. */
 export function native(): NativeAddon {
   if (cached === undefined) {
-    const root = path.resolve(__dirname, '..', '..', '..');
     // eslint-disable-next-line @typescript-eslint/no-var-requires
-    cached = require(path.join(root, 'build', 'Release', 'tsvmm_native.node')) as NativeAddon;
+    cached = require(path.join(packageRoot(), 'build', 'Release', 'tsvmm_native.node')) as NativeAddon;
   }
   return cached;
 }

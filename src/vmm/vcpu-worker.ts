@@ -1,7 +1,10 @@
 // A vCPU's thread: KVM_RUN in a loop, each port-I/O and MMIO exit answered here, synchronously, by the register
 // side of the devices. Only what needs the main thread (an exit of the VM, device events, logs) is posted, and
 // the vCPU never waits for an answer.
-import { workerData } from 'node:worker_threads';
+//
+// The thread can start before its vCPU exists (src/vmm/vcpu-prestart.ts): its modules load while the main thread
+// is still building the machine, and the vCPU's data arrives as the first message.
+import { parentPort } from 'node:worker_threads';
 import { KvmRun } from './kvm-run';
 import { KVM_EXIT, KVM_INTERNAL_ERROR_EMULATION, KVM_SYSTEM_EVENT } from './kvm-types';
 import { native } from './native';
@@ -13,18 +16,16 @@ import { buildBuses, postToMain } from './worker-devices';
 import { tryInjectBreakpoint } from './int3-quirk';
 import { fastRegisters } from '../virtio-mmio/mmio-registers';
 
-const data = workerData as VcpuWorkerData;
 const n = native();
-const control = new Int32Array(data.control);
-const counters = new Float64Array(data.counters);
 const post = (msg: WorkerMessage): void => postToMain(msg);
-const stopVcpu = (): void => { Atomics.store(control, CTL_CMD, VCPU_CMD.STOP); };
-const buses = buildBuses(data.devices, { vcpu: data.index, vmFd: data.vmFd, post, stopVcpu });
-const run = new KvmRun(n.mmapRun(data.vcpuFd, data.runSize));
-n.setFastMmio(data.vcpuFd, data.devices.flatMap((d) => (d.kind === 'virtio-mmio' ? fastRegisters(d.base, d.state) : [])),
-  counters, COUNTER.fastMmio);
 /** Addresses already reported as unhandled: io ports and MMIO addresses, reported once each. */
 const reportedUnhandled = { io: new Set<number>(), mmio: new Set<number>() };
+// One vCPU per thread: set once by start().
+let data: VcpuWorkerData;
+let control: Int32Array;
+let counters: Float64Array;
+let buses: ReturnType<typeof buildBuses>;
+let run: KvmRun;
 
 function log(level: 'debug' | 'info' | 'warn' | 'error', msg: string): void {
   post({ type: 'log', vcpu: data.index, level, msg });
@@ -145,10 +146,22 @@ function loop(): void {
   }
 }
 
-try {
-  loop();
-} catch (e) {
-  exitVm('error', `vCPU ${data.index} failed: ${(e as Error).stack ?? String(e)}`);
-} finally {
-  setState(VCPU_STATE.STOPPED, 'stopped');
+function start(d: VcpuWorkerData): void {
+  data = d;
+  control = new Int32Array(d.control);
+  counters = new Float64Array(d.counters);
+  try {
+    const stopVcpu = (): void => { Atomics.store(control, CTL_CMD, VCPU_CMD.STOP); };
+    buses = buildBuses(d.devices, { vcpu: d.index, vmFd: d.vmFd, post, stopVcpu });
+    run = new KvmRun(n.mmapRun(d.vcpuFd, d.runSize));
+    n.setFastMmio(d.vcpuFd, d.devices.flatMap((x) => (x.kind === 'virtio-mmio' ? fastRegisters(x.base, x.state) : [])),
+      counters, COUNTER.fastMmio);
+    loop();
+  } catch (e) {
+    exitVm('error', `vCPU ${d.index} failed: ${(e as Error).stack ?? String(e)}`);
+  } finally {
+    setState(VCPU_STATE.STOPPED, 'stopped');
+  }
 }
+
+parentPort?.once('message', start);

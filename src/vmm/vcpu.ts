@@ -1,9 +1,9 @@
 // The main thread's handle on one vCPU: its fd, the worker thread that runs it, the shared control word and
 // counters. Pause and stop are a store to the control word plus a kick; nothing waits on the worker's JS.
-import * as path from 'node:path';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { KvmVm } from './kvm-vm';
 import { native } from './native';
+import { takeVcpuWorker } from './vcpu-prestart';
 import {
   CONTROL_BYTES, COUNTER, COUNTER_BYTES, CTL_CMD, CTL_STATE, VCPU_CMD, VCPU_STATE,
   type CounterName, type VcpuWorkerData, type WorkerDeviceSpec, type WorkerMessage,
@@ -34,7 +34,8 @@ export class Vcpu {
       memory: { fd: this.vm.memfd, regions: [...this.vm.regions] },
       int3Quirk,
     };
-    const worker = new Worker(path.join(__dirname, 'vcpu-worker.js'), { workerData: data, stdout: false });
+    const worker = takeVcpuWorker();
+    worker.postMessage(data);
     this.worker = worker;
     worker.on('message', onMessage);
     worker.on('error', (e) => onMessage({ type: 'exit', vcpu: this.index, reason: 'error', detail: e.stack ?? String(e) }));
