@@ -1,5 +1,6 @@
-// Vectored I/O for frame-preserving fds (a tap, a datagram socket): one readv / writev moves one frame between the
-// fd and guest buffers. These sit on the per-frame path, so failures come back as a negative errno rather than a
+// Vectored I/O that never blocks, between an fd and guest buffers. For frame-preserving fds (a tap, a datagram
+// socket) one readv / writev moves one frame; for files, a positioned read with RWF_NOWAIT is served only from the
+// page cache. These sit on per-frame and per-request paths, so failures come back as a negative errno rather than a
 // thrown Error; only misuse (wrong argument types) throws.
 #include <limits.h>
 #include <sys/socket.h>
@@ -56,6 +57,22 @@ static Napi::Value TryVectored(const Napi::CallbackInfo& info) {
 static ssize_t ReadvOp(int fd, const struct iovec* iov, int n) { return readv(fd, iov, n); }
 static ssize_t WritevOp(int fd, const struct iovec* iov, int n) { return writev(fd, iov, n); }
 
+// tryPreadv(fd, bufs, position) -> bytes read from the page cache, or -errno: -EAGAIN when the data is not cached
+// (a read would wait for the disk), -EOPNOTSUPP where the file system cannot do it. A short count is a partly cached
+// range. Never waits for I/O, so it may run on the event loop's thread.
+static Napi::Value TryPreadvNowait(const Napi::CallbackInfo& info) {
+  int fd;
+  int count;
+  uint64_t pos;
+  struct iovec iov[IOV_MAX];
+  if (!ArgFd(info, 0, &fd) || !ArgIovecs(info, 1, iov, &count) || !ArgU64(info, 2, &pos)) return Napi::Value();
+  ssize_t r;
+  do {
+    r = preadv2(fd, iov, count, static_cast<off_t>(pos), RWF_NOWAIT);
+  } while (r < 0 && errno == EINTR);
+  return Napi::Number::New(info.Env(), r < 0 ? -errno : static_cast<double>(r));
+}
+
 // socketpairCreate(seqpacket) -> [fd, fd]: a nonblocking, close-on-exec AF_UNIX pair that keeps message boundaries
 // (SOCK_SEQPACKET, or SOCK_DGRAM when seqpacket is false), a stand-in for a tap where no root is at hand.
 static Napi::Value SocketpairCreate(const Napi::CallbackInfo& info) {
@@ -75,6 +92,7 @@ static Napi::Value SocketpairCreate(const Napi::CallbackInfo& info) {
 void InitFrameIo(Napi::Env env, Napi::Object exports) {
   exports.Set("tryReadv", Napi::Function::New(env, TryVectored<ReadvOp>));
   exports.Set("tryWritev", Napi::Function::New(env, TryVectored<WritevOp>));
+  exports.Set("tryPreadv", Napi::Function::New(env, TryPreadvNowait));
   exports.Set("socketpairCreate", Napi::Function::New(env, SocketpairCreate));
 }
 

@@ -80,6 +80,8 @@ export interface NativeAddon {
   /** One readv / writev; bytes moved, or a negative errno (never throws for I/O errors). */
   tryReadv(fd: number, bufs: Uint8Array[]): number;
   tryWritev(fd: number, bufs: Uint8Array[]): number;
+  /** preadv2 with RWF_NOWAIT: bytes read from the page cache (short when partly cached), or a negative errno. */
+  tryPreadv(fd: number, bufs: Uint8Array[], position: number): number;
   /** A nonblocking AF_UNIX pair that keeps message boundaries: SOCK_SEQPACKET, or SOCK_DGRAM when false. */
   socketpairCreate(seqpacket?: boolean): [number, number];
 

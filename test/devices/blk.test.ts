@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { BlkDevice } from '../../src/devices/blk';
 import type { BlkDeviceConfig } from '../../src/vmm/config';
+import { native } from '../../src/vmm/native';
 import type { DeviceContext } from '../../src/virtio-mmio/device';
 import { F_WRITE, MockDriver } from '../virtio-mmio/mock-driver';
 
@@ -51,6 +52,31 @@ test('reads and writes sectors between the image and guest memory', async () => 
     assert.equal(fs.readFileSync(s.file)[3 * 512], 0x11);
     assert.equal(await s.request(4, 0, 0), 0); // flush
     assert.equal(s.dev.counters().writtenBytes, 512);
+  } finally { s.cleanup(); }
+});
+
+/** Whether this file's file system answers preadv2 with RWF_NOWAIT (not every one does). */
+function nowaitReads(file: string): boolean {
+  const fd = fs.openSync(file, 'r');
+  try {
+    return native().tryPreadv(fd, [new Uint8Array(512)], 0) !== -os.constants.errno.EOPNOTSUPP;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+test('reads the page cache holds are answered on the spot, the data as on disk', async () => {
+  const s = setup();
+  try {
+    const fd = fs.openSync(s.file, 'r+');
+    fs.writeSync(fd, Buffer.alloc(512, 0x5c), 0, 512, 5 * 512);
+    fs.closeSync(fd);
+    assert.equal(await s.request(0, 4, 2048), 0);
+    assert.deepEqual([0, 511, 512, 1023, 1024].map((i) => s.d.mem.readU8(DATA + i)), [0xab, 0xab, 0x5c, 0x5c, 0xab]);
+    // Just written, so cached: preadv2 with RWF_NOWAIT answered it without the thread pool, where the file system
+    // can read so (where it cannot, the thread pool did, which the data above checks).
+    assert.equal(s.dev.counters().cachedReads, nowaitReads(s.file) ? 1 : 0);
+    assert.equal(s.dev.counters().readBytes, 2048);
   } finally { s.cleanup(); }
 });
 
