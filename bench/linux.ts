@@ -5,7 +5,7 @@ import { resolveGuestArtifact } from '../src/guest/build';
 import { DEFAULT_CMDLINE } from '../src/vmm/config';
 import { hostQuirks, withQuirkCmdline } from '../src/vmm/host-quirks';
 import { runGuest, type GuestSpec } from './monitors';
-import { addSample, medianOf, type PerMonitor, type Row } from './table';
+import { addSample, fromSamples, medianOf, type PerMonitor, type Row } from './table';
 import type { BenchContext } from './tiny';
 
 const RUN_INIT = 'Run /init';
@@ -46,10 +46,8 @@ export async function linuxRows(ctx: BenchContext): Promise<Row[]> {
   const guest = (m: 'tsvmm' | 'qemu'): string => medianOf(touched, m)?.toFixed(1) ?? '-';
   return [
     { group: 'linux', measure: 'boot: Linux, process start to "Run /init"', unit: 'ms', better: 'lower',
-      tsvmm: medianOf(boot, 'tsvmm'), qemu: medianOf(boot, 'qemu'),
-      note: `median of ${runs}; vmlinux + initramfs, 1 vCPU, ${MEM_MIB} MiB` },
+      ...fromSamples(boot), note: `median of ${runs}; vmlinux + initramfs, 1 vCPU, ${MEM_MIB} MiB` },
     { group: 'linux', measure: 'memory: VMM RSS minus guest RAM touched, Linux', unit: 'MiB', better: 'lower',
-      tsvmm: medianOf(overhead, 'tsvmm'), qemu: medianOf(overhead, 'qemu'),
-      note: `at "${RUN_INIT}"; guest touched ${guest('tsvmm')} / ${guest('qemu')} MiB` },
+      ...fromSamples(overhead), note: `at "${RUN_INIT}"; guest touched ${guest('tsvmm')} / ${guest('qemu')} MiB` },
   ];
 }

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { HELLO, runTiny, type BenchContext } from './tiny';
 import { netbenchFigures, netPeerFigures, unknownTest, type NetFigures } from './parse';
-import { addSample, medianOf, type PerMonitor, type Row } from './table';
+import { addSample, fromSamples, type PerMonitor, type Row } from './table';
 
 const NS = `tsvmm-bench-${process.pid}`;
 const TAP = 'tsvmmb0';
@@ -163,7 +163,7 @@ export async function netRows(ctx: BenchContext): Promise<Row[]> {
     const what = dir === 'tx' ? 'guest to host' : 'host to guest';
     return {
       group: 'net', measure: `net: ${dir} (${what}), ${FRAME}-byte UDP frames`, unit, better: 'higher',
-      tsvmm: medianOf(p, 'tsvmm'), qemu: medianOf(p, 'qemu'), host: h && (unit === 'frames/s' ? h.fps : h.gbps),
+      ...fromSamples(p), host: h && (unit === 'frames/s' ? h.fps : h.gbps),
       note: note(unit === 'frames/s' ? `median of ${ctx.opts.runs}; tap in a netns; host limit: ${dir === 'tx'
         ? 'writes into the tap fd' : 'reads from the tap fd'} in a C loop` : ''),
     };

@@ -16,6 +16,8 @@ export interface Row {
   /** What the host itself reaches without a monitor in the way (fio, a raw-socket loop), when measured. */
   host?: number;
   note?: string;
+  /** Every run's figure, so a reader of the JSON can judge the spread behind a median. */
+  samples?: PerMonitor;
 }
 
 export interface MachineFacts {
@@ -66,6 +68,11 @@ export function addSample(p: PerMonitor, m: Monitor, v: number | undefined): voi
 
 export function medianOf(p: PerMonitor | undefined, m: Monitor): number | undefined {
   return median(p?.[m] ?? []);
+}
+
+/** A row's figures from its samples: the median per monitor, and the samples themselves. */
+export function fromSamples(p: PerMonitor | undefined): Pick<Row, 'tsvmm' | 'qemu' | 'samples'> {
+  return { tsvmm: medianOf(p, 'tsvmm'), qemu: medianOf(p, 'qemu'), ...(p ? { samples: p } : {}) };
 }
 
 /** Whole and grouped from 100 up, one decimal from 10, two below: 41234.5 -> "41,235", 37.26 -> "37.3", 0.5 -> "0.50". */

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
-  addSample, buildReport, formatFigure, formatMarkdown, formatTable, median, medianOf, ratio, tsvmmWins, type PerMonitor,
+  addSample, buildReport, fromSamples, formatFigure, formatMarkdown, formatTable, median, medianOf, ratio, tsvmmWins, type PerMonitor,
   type Row,
 } from '../../bench/table';
 
@@ -39,6 +39,8 @@ describe('bench table', () => {
     assert.equal(medianOf(p, 'tsvmm'), 6);
     assert.equal(medianOf({}, 'qemu'), undefined);
     assert.equal(medianOf(undefined, 'qemu'), undefined);
+    assert.deepEqual(fromSamples(p), { tsvmm: 6, qemu: 1, samples: p });
+    assert.deepEqual(fromSamples(undefined), { tsvmm: undefined, qemu: undefined });
   });
 
   it('figures: grouped whole numbers from 100, one decimal from 10, two below, "-" for none', () => {
