@@ -31,7 +31,7 @@ if (argv[0] === 'run' && !argv.some((a) => a === '--help' || a === '-h')) {
 let cli;
 const file = cliFile();
 try {
-  cli = require(file);
+  cli = file === bundle ? require('./bundle-loader.js').loadBundle(bundle).exports : require(file);
 } catch (e) {
   if (e && e.code === 'MODULE_NOT_FOUND' && String(e.message).includes(file)) {
     process.stderr.write('tsvmm: not built yet; run `npm run build` in the package folder\n');

@@ -3,10 +3,25 @@
 // dist/tsvmm-cli.js, which bin/tsvmm.js loads when it is up to date. Node spends most of a CLI's start-up resolving
 // and reading modules (the run path is about 180 files, most of them yaml's and pino's); one file takes that away.
 // The vCPU worker (dist/src/vmm/vcpu-worker.js) and the native addon stay separate files.
+// Then it makes V8's code cache for the bundle (dist/tsvmm-cli.js.cache, see bin/bundle-loader.js) in a fresh
+// node, after taking the CLI through `run` as far as a config check, so the functions a start needs are in it.
 'use strict';
+const { execFileSync } = require('node:child_process');
 const path = require('node:path');
 
 const root = path.join(__dirname, '..');
+// Runs in a child: `run` with a kernel that does not exist parses the options and checks a config, then stops.
+const CACHE_MAKER = `
+const fs = require('node:fs');
+const { loadBundle } = require(${JSON.stringify(path.join(root, 'bin', 'bundle-loader.js'))});
+const file = process.argv[1];
+const { exports: cli, script } = loadBundle(file, false);
+const quiet = { write() { return true; } };
+cli.main(['run', '--kernel', '/nonexistent/tsvmm-bundle-cache'], { stdout: quiet, stderr: quiet }).then(() => {
+  fs.writeFileSync(file + '.cache', script.createCachedData());
+});
+`;
+
 let esbuild;
 try {
   esbuild = require('esbuild');
@@ -33,7 +48,9 @@ esbuild.build({
       build.onResolve({ filter: /[\\/]vcpu-prestart$/ }, () => ({ path: './src/vmm/vcpu-prestart.js', external: true }));
     },
   }],
-}).catch(() => {
+}).then(() => {
+  execFileSync(process.execPath, ['-e', CACHE_MAKER, path.join(root, 'dist', 'tsvmm-cli.js')], { stdio: 'inherit' });
+}, () => {
   // esbuild has printed the errors.
   process.exit(1);
 });
