@@ -164,8 +164,8 @@ export async function netRows(ctx: BenchContext): Promise<Row[]> {
     return {
       group: 'net', measure: `net: ${dir} (${what}), ${FRAME}-byte UDP frames`, unit, better: 'higher',
       ...fromSamples(p), host: h && (unit === 'frames/s' ? h.fps : h.gbps),
-      note: note(unit === 'frames/s' ? `median of ${ctx.opts.runs}; tap in a netns; host limit: ${dir === 'tx'
-        ? 'writes into the tap fd' : 'reads from the tap fd'} in a C loop` : ''),
+      note: note(unit === 'frames/s' ? `${p.tsvmm || p.qemu ? `median of ${ctx.opts.runs}; ` : ''}tap in a netns; `
+        + `host limit: ${dir === 'tx' ? 'writes into' : 'reads from'} the tap fd in a C loop` : ''),
     };
   };
   return [row('tx', 'frames/s'), row('tx', 'Gbit/s'), row('rx', 'frames/s'), row('rx', 'Gbit/s')];
