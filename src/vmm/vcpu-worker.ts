@@ -7,7 +7,7 @@
 import { parentPort } from 'node:worker_threads';
 import { KvmRun } from './kvm-run';
 import { KVM_EXIT, KVM_INTERNAL_ERROR_EMULATION, KVM_SYSTEM_EVENT } from './kvm-types';
-import { native } from './native';
+import { native, type NativeAddon } from './native';
 import {
   COUNTER, CTL_CMD, CTL_STATE, VCPU_CMD, VCPU_STATE,
   type ExitReason, type VcpuWorkerData, type WorkerMessage,
@@ -16,11 +16,12 @@ import { buildBuses, postToMain } from './worker-devices';
 import { tryInjectBreakpoint } from './int3-quirk';
 import { fastRegisters } from '../virtio-mmio/mmio-registers';
 
-const n = native();
 const post = (msg: WorkerMessage): void => postToMain(msg);
 /** Addresses already reported as unhandled: io ports and MMIO addresses, reported once each. */
 const reportedUnhandled = { io: new Set<number>(), mmio: new Set<number>() };
-// One vCPU per thread: set once by start().
+// One vCPU per thread: set once by start(). The addon too is loaded only then: a thread started ahead of its vCPU
+// may be torn down by the process exiting (a config error), and an addon call during that teardown is fatal.
+let n: NativeAddon;
 let data: VcpuWorkerData;
 let control: Int32Array;
 let counters: Float64Array;
@@ -147,6 +148,7 @@ function loop(): void {
 }
 
 function start(d: VcpuWorkerData): void {
+  n = native();
   data = d;
   control = new Int32Array(d.control);
   counters = new Float64Array(d.counters);
