@@ -70,15 +70,19 @@ export interface QemuRun extends TestKernelOutput {
   code: number | null;
 }
 
-/** The test kernel under QEMU microvm, version-2 virtio-mmio, ending by isa-debug-exit (status 1 pass, 3 fail). */
-export async function runQemuTiny(append: string, deviceArgs: string[], timeoutMs = 60_000): Promise<QemuRun> {
+/**
+ * The test kernel under QEMU microvm, version-2 virtio-mmio, ending by isa-debug-exit (status 1 pass, 3 fail).
+ * `onOutput` sees the console output so far each time more arrives.
+ */
+export async function runQemuTiny(append: string, deviceArgs: string[], timeoutMs = 60_000,
+  onOutput?: (text: string) => void): Promise<QemuRun> {
   const args = ['-M', 'microvm,acpi=off', '-enable-kvm', '-cpu', 'qemu64,vendor=GenuineIntel', '-m', '64',
     '-nodefaults', '-no-user-config', '-display', 'none', '-serial', 'stdio', '-no-reboot',
     '-global', 'virtio-mmio.force-legacy=false', '-device', 'isa-debug-exit,iobase=0xf4,iosize=4',
     '-kernel', await testKernel(), '-append', `${append} exit=debug`, ...deviceArgs];
   const child = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let text = '';
-  child.stdout.on('data', (d: Buffer) => { text += d.toString('latin1'); });
+  child.stdout.on('data', (d: Buffer) => { text += d.toString('latin1'); onOutput?.(text); });
   child.stderr.on('data', (d: Buffer) => { text += d.toString('latin1'); });
   const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
   const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));

@@ -7,6 +7,8 @@ void test_torture(void);
 void test_exits(void);
 void test_blkbench(void);
 void test_fault(void);
+void test_net(void);
+void test_netbench(void);
 
 const struct guest_test guest_tests[] = {
 	{ "rng", test_rng },
@@ -16,6 +18,8 @@ const struct guest_test guest_tests[] = {
 	{ "exits", test_exits },
 	{ "blkbench", test_blkbench },
 	{ "fault", test_fault },
+	{ "net", test_net },
+	{ "netbench", test_netbench },
 };
 
 const unsigned guest_test_count = ARRAY_LEN(guest_tests);
