@@ -57,6 +57,10 @@ export class MmioTransport {
     switch (ev.kind) {
       case 'reset':
         this.deactivate();
+        // The device has stopped: now the reset is complete for the driver, and the vCPU that asked goes on.
+        Atomics.store(this.w, W.STATUS, 0);
+        Atomics.store(this.w, W.RESETS_DONE, ev.seq);
+        Atomics.notify(this.w, W.RESETS_DONE);
         break;
       case 'status':
         if ((ev.value & STATUS.DRIVER_OK) && !this.active && !this.failed) this.activate();
