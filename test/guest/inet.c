@@ -22,22 +22,11 @@ void format_ipv4(ipv4_addr a, char *out, size_t cap)
 	format(out, cap, "%u.%u.%u.%u", a >> 24, (a >> 16) & 0xff, (a >> 8) & 0xff, a & 0xff);
 }
 
-static int hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 bool parse_mac(const char *text, u8 mac[ETH_ALEN])
 {
 	for (unsigned i = 0; i < ETH_ALEN; i++) {
-		int hi = hex_digit(text[0]), lo = hex_digit(text[1]);
-		if (hi < 0 || lo < 0 || text[2] != (i + 1 < ETH_ALEN ? ':' : '\0'))
+		int hi = digit_value(text[0]), lo = digit_value(text[1]);
+		if (hi > 15 || lo > 15 || text[2] != (i + 1 < ETH_ALEN ? ':' : '\0'))
 			return false;
 		mac[i] = (u8)(hi << 4 | lo);
 		text += 3;

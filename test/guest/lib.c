@@ -170,7 +170,7 @@ size_t format(char *out, size_t cap, const char *fmt, ...)
 	return n;
 }
 
-static int digit_value(char c)
+int digit_value(char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';

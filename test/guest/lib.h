@@ -29,6 +29,9 @@ size_t format(char *out, size_t cap, const char *fmt, ...) __attribute__((format
 /* Whether `name` is one of the words of a comma-separated list. */
 bool list_contains(const char *list, const char *name);
 
+/* A hex digit's value (either case), or 99 for anything else. */
+int digit_value(char c);
+
 /* Parses a decimal or 0x-prefixed hex number with an optional K/M/G suffix; returns the end or NULL. */
 const char *parse_number(const char *s, u64 *value);
 
