@@ -15,6 +15,8 @@ export interface TransportOptions {
   /** Signals the device's interrupt line (an irqfd write at run time). */
   raiseIrq: () => void;
   log?: Logger;
+  /** Told when the device is failed (DEVICE_NEEDS_RESET), after the guest sees it. */
+  onFail?: (reason: string) => void;
 }
 
 export class MmioTransport {
@@ -114,6 +116,13 @@ export class MmioTransport {
     this.failed = true;
     Atomics.or(this.w, W.STATUS, STATUS.DEVICE_NEEDS_RESET);
     this.interrupt(INT.CONFIG_CHANGE);
+    this.opts.onFail?.(reason);
+  }
+
+  /** The device's config space changed on the host's side (a disk's capacity): publish it, tell a live driver. */
+  configChanged(): void {
+    this.publishConfig();
+    if (this.active) this.interrupt(INT.CONFIG_CHANGE);
   }
 
   interrupt(kind: number): void {
