@@ -33,7 +33,7 @@ class Backing {
     try {
       const st = fs.fstatSync(fd);
       if (!st.isFile()) {
-        throw Object.assign(new Error(`${file} is not a regular file`), { code: 'EINVAL', path: file });
+        throw Object.assign(new Error(`${file} is not a regular file`), { code: 'EINVAL', syscall: 'open', path: file });
       }
       return new Backing(file, fd, Math.floor(st.size / SECTOR));
     } catch (e) {
