@@ -31,9 +31,9 @@ export function readJsonBody(req: IncomingMessage): Promise<unknown> {
     };
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
+      // Past the limit the rest is read and dropped, so the client is not cut off (a reset) before the answer.
       if (size > MAX_BODY_BYTES) {
         settle(() => reject(new HttpError(413, `body: larger than ${MAX_BODY_BYTES} bytes`)));
-        req.pause();
         return;
       }
       chunks.push(chunk);

@@ -93,7 +93,7 @@ export class ApiServer {
       if (e instanceof ClientGone) return;
       const { status, body } = httpErrorOf(e);
       if (status >= 500) this.log.error({ err: e, route: `${req.method} ${url.pathname}` }, 'control request failed');
-      sendJson(res, status, body, status === 413 ? { connection: 'close' } : {});
+      sendJson(res, status, body);
     }
   }
 
