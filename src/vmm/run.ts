@@ -22,9 +22,16 @@ export interface RunOptions {
 const SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
 /** Puts a stdio console on this process's terminal; returns what undoes it once the machine has ended. */
-function attachConsole(vm: Vm): () => Promise<void> {
+function attachConsole(vm: Vm, log: Logger): () => Promise<void> {
   if (vm.config.serial.mode !== 'stdio') return async () => {};
   vm.console.pipe(process.stdout, { end: false });
+  // Whoever read stdout went away (EPIPE): the machine goes on, its console output is dropped from now on.
+  const lost = (e: NodeJS.ErrnoException): void => {
+    vm.console.unpipe(process.stdout);
+    vm.console.resume();
+    log.warn(`console output dropped from now on: stdout failed (${e.code ?? e.message})`);
+  };
+  process.stdout.once('error', lost);
   const terminal = attachTerminal({
     input: process.stdin,
     onInput: (bytes: Uint8Array) => { vm.console.write(bytes); },
@@ -32,6 +39,7 @@ function attachConsole(vm: Vm): () => Promise<void> {
   });
   return async () => {
     terminal.restore();
+    process.stdout.off('error', lost);
     // The console's last bytes reach stdout before the process reports the end.
     if (vm.state === 'exited' && !vm.console.readableEnded) await new Promise((resolve) => vm.console.once('end', resolve));
   };
@@ -52,7 +60,7 @@ export async function runMachine(config: MachineConfig | undefined, opts: RunOpt
   const ended = new Promise<MachineExit>((resolve) => { machineEnded = resolve; });
   controller.on('vm', (vm) => {
     started = Date.now();
-    detach = attachConsole(vm);
+    detach = attachConsole(vm, log);
     void vm.wait().then(machineEnded);
   });
   const onSignal = (sig: NodeJS.Signals): void => {

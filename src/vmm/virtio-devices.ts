@@ -25,6 +25,8 @@ export interface AttachedVirtio {
   transport: MmioTransport;
   spec: WorkerDeviceSpec;
   cmdline: string;
+  /** The queue-notify ioeventfds, one per queue. */
+  notifyFds: number[];
 }
 
 export interface VirtioHooks {
@@ -95,8 +97,10 @@ export class VirtioDevices {
         log,
         onFail: (reason) => this.hooks.failed(i, reason),
       });
+      const notifyFds: number[] = [];
       device.queueMaxSizes.forEach((_, q) => {
         const efd = vm.own(n.eventfdCreate());
+        notifyFds.push(efd);
         n.ioeventfd(vm.vmFd, efd, slot.base + REG.QUEUE_NOTIFY, 4, q, false);
         this.watchers.push(new n.FdWatcher(efd, () => this.guarded(i, () => transport.notify(q)), true));
       });
@@ -105,6 +109,7 @@ export class VirtioDevices {
         transport,
         spec: { kind: 'virtio-mmio', space: 'mmio', base: slot.base, length: slot.size, state: transport.state, device: i },
         cmdline: `virtio_mmio.device=${virtioMmioDeviceParam(slot)}`,
+        notifyFds,
       });
     });
   }
