@@ -2,6 +2,7 @@
 #include <napi.h>
 
 #include "kvm/kvm.h"
+#include "net/net.h"
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   tsvmm::InitSystem(env, exports);
@@ -10,6 +11,8 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   tsvmm::InitMemory(env, exports);
   tsvmm::InitEventfd(env, exports);
   tsvmm::InitFdWatch(env, exports);
+  tsvmm::InitTap(env, exports);
+  tsvmm::InitFrameIo(env, exports);
   return exports;
 }
 

@@ -10,6 +10,8 @@ export type { MachineExit } from './vmm/exit-status';
 export type { ExitReason, CounterName } from './vmm/vcpu-protocol';
 export { BootError } from './vmm/boot/errors';
 export { KvmError } from './vmm/kvm-vm';
+export { BalloonError } from './devices/balloon';
+export type { BalloonInfo, BalloonGuestStats } from './devices/balloon';
 export { buildGuest, guestArtifactPath, resolveGuestArtifact } from './guest/build';
 export { createLogger } from './log';
 export { createVm } from './api/create';

@@ -1,5 +1,7 @@
 // Watches a file descriptor from the Node event loop (uv_poll), so an ioeventfd that fires on a queue notify, or a
-// tap that has a frame, calls device code on the main thread without any thread of ours waiting on it.
+// tap that has a frame, calls device code on the main thread without any thread of ours waiting on it. poll(events)
+// changes what is watched (readable 1, writable 2, 0 pauses), so a device that cannot take more work stops being
+// woken rather than spinning the loop.
 #include <unistd.h>
 #include <uv.h>
 
@@ -15,10 +17,10 @@ class FdWatcher : public Napi::ObjectWrap<FdWatcher> {
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "FdWatcher",
                        {InstanceMethod("close", &FdWatcher::Close), InstanceMethod("ref", &FdWatcher::RefLoop),
-                        InstanceMethod("unref", &FdWatcher::UnrefLoop)});
+                        InstanceMethod("unref", &FdWatcher::UnrefLoop), InstanceMethod("poll", &FdWatcher::Poll)});
   }
 
-  // new FdWatcher(fd, callback(count), drainEventfd)
+  // new FdWatcher(fd, callback(count, events), drainEventfd)
   explicit FdWatcher(const Napi::CallbackInfo& info) : Napi::ObjectWrap<FdWatcher>(info) {
     Napi::Env env = info.Env();
     if (!ArgFd(info, 0, &fd_)) return;
@@ -42,27 +44,27 @@ class FdWatcher : public Napi::ObjectWrap<FdWatcher> {
       return;
     }
     poll_->data = this;
-    uv_poll_start(poll_, UV_READABLE, OnReadable);
+    uv_poll_start(poll_, UV_READABLE, OnEvent);
     Ref();  // the watcher lives while it polls, whether or not JavaScript holds it
   }
 
   ~FdWatcher() override { Stop(); }
 
  private:
-  static void OnReadable(uv_poll_t* handle, int status, int) {
+  static void OnEvent(uv_poll_t* handle, int status, int events) {
     auto* self = static_cast<FdWatcher*>(handle->data);
     if (self == nullptr) return;
     Napi::Env env = self->Env();
     Napi::HandleScope scope(env);
     double count = 1;
-    if (self->drain_) {
+    if (self->drain_ && (events & UV_READABLE)) {
       uint64_t v = 0;
       ssize_t r = read(self->fd_, &v, sizeof v);
       if (r < 0 && errno == EAGAIN) return;  // another reader took it
       count = r == sizeof v ? static_cast<double>(v) : 0;
     }
     Napi::Value arg = status < 0 ? Napi::Number::New(env, status) : Napi::Number::New(env, count);
-    self->callback_.MakeCallback(env.Global(), {arg});
+    self->callback_.MakeCallback(env.Global(), {arg, Napi::Number::New(env, events)});
   }
 
   void Stop() {
@@ -78,6 +80,23 @@ class FdWatcher : public Napi::ObjectWrap<FdWatcher> {
       Stop();
       callback_.Reset();
       Unref();
+    }
+    return info.Env().Undefined();
+  }
+
+  // poll(events): 0 stops watching without closing; otherwise a mask of UV_READABLE (1) and UV_WRITABLE (2).
+  Napi::Value Poll(const Napi::CallbackInfo& info) {
+    uint32_t events;
+    if (!ArgU32(info, 0, &events)) return Napi::Value();
+    if (events > (UV_READABLE | UV_WRITABLE)) {
+      ThrowRange(info.Env(), "events must be a mask of 1 (readable) and 2 (writable)");
+      return Napi::Value();
+    }
+    if (poll_ == nullptr) return info.Env().Undefined();
+    int r = events == 0 ? uv_poll_stop(poll_) : uv_poll_start(poll_, static_cast<int>(events), OnEvent);
+    if (r < 0) {
+      ThrowErrno(info.Env(), -r, "uv_poll_start");
+      return Napi::Value();
     }
     return info.Env().Undefined();
   }

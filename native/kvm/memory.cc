@@ -61,7 +61,7 @@ static Napi::Value MmapShared(const Napi::CallbackInfo& info) {
   return Napi::ArrayBuffer::New(info.Env(), p, size, Unmap, new size_t(size));
 }
 
-// madvise(arrayBuffer, offset, length, advice): the balloon gives pages back with MADV_DONTNEED / MADV_REMOVE.
+// madvise(arrayBuffer, offset, length, advice): MADV_POPULATE_WRITE makes guest RAM resident up front.
 static Napi::Value Madvise(const Napi::CallbackInfo& info) {
   void* data;
   size_t len;
@@ -108,6 +108,7 @@ void InitMemory(Napi::Env env, Napi::Object exports) {
   Napi::Object c = Napi::Object::New(env);
   c.Set("MADV_DONTNEED", MADV_DONTNEED);
   c.Set("MADV_REMOVE", MADV_REMOVE);
+  c.Set("MADV_POPULATE_WRITE", MADV_POPULATE_WRITE);
   c.Set("FALLOC_FL_KEEP_SIZE", FALLOC_FL_KEEP_SIZE);
   c.Set("FALLOC_FL_PUNCH_HOLE", FALLOC_FL_PUNCH_HOLE);
   c.Set("FALLOC_FL_ZERO_RANGE", FALLOC_FL_ZERO_RANGE);

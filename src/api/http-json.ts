@@ -2,6 +2,7 @@
 // throws into statuses (400 a bad request naming the field, 404, 405, 409 the machine's state, 500 our fault).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { VmError } from './errors';
+import { BalloonError } from '../devices/balloon';
 import { BootError } from '../vmm/boot/errors';
 import { ConfigError } from '../vmm/config';
 import { DeviceOpError } from '../vmm/virtio-devices';
@@ -53,9 +54,14 @@ export function readJsonBody(req: IncomingMessage): Promise<unknown> {
   });
 }
 
+/** Numbers that can pass 2^53 (the balloon's guest statistics) are bigints here and decimal strings in JSON. */
+function bigintAsString(_key: string, value: unknown): unknown {
+  return typeof value === 'bigint' ? value.toString() : value;
+}
+
 export function sendJson(res: ServerResponse, status: number, body?: unknown, headers: Record<string, string> = {}): void {
   if (res.destroyed || res.writableEnded) return; // a client that left mid-request gets nothing, and nothing breaks
-  const text = body === undefined ? '' : JSON.stringify(body) + '\n';
+  const text = body === undefined ? '' : JSON.stringify(body, bigintAsString) + '\n';
   res.writeHead(status, {
     ...(body === undefined ? {} : { 'content-type': 'application/json' }),
     'content-length': String(Buffer.byteLength(text)),
@@ -72,7 +78,7 @@ export function httpErrorOf(e: unknown): { status: number; body: { error: string
   const code = (e as { code?: unknown } | undefined)?.code;
   if (e instanceof HttpError) return { status: e.status, body: { error: message, ...(e.field ? { field: e.field } : {}) } };
   if (e instanceof ConfigError) return { status: 400, body: { error: message, ...(e.field ? { field: e.field } : {}) } };
-  if (e instanceof VmError) return { status: 409, body: { error: message } };
+  if (e instanceof VmError || e instanceof BalloonError) return { status: 409, body: { error: message } };
   if (e instanceof DeviceOpError) {
     return { status: code === 'ENODEV' ? 404 : code === 'EBUSY' ? 409 : 400, body: { error: message } };
   }

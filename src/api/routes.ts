@@ -4,6 +4,7 @@
 import type { ApiController } from './controller';
 import { HttpError } from './http-json';
 import { checkEnum, checkInt, checkMapping, checkString, ConfigError, isMapping } from '../vmm/config-check';
+import { MiB } from '../vmm/units';
 import { packageVersion } from '../version';
 
 export type Method = 'GET' | 'PUT' | 'PATCH';
@@ -112,8 +113,9 @@ export const ROUTES: readonly Route[] = [
     handle: (ctx) => {
       const b = requireBody(ctx.body, ['targetMiB']);
       if (b.targetMiB === undefined) throw new ConfigError('targetMiB', 'required');
-      const mib = checkInt('targetMiB', b.targetMiB, 0, 64 * 1024);
-      ctx.controller.requireVm('set the balloon target').setBalloonTarget(mib);
+      checkInt('targetMiB', b.targetMiB, 0, Number.MAX_SAFE_INTEGER);
+      const vm = ctx.controller.requireVm('set the balloon target');
+      vm.setBalloonTarget(checkInt('targetMiB', b.targetMiB, 0, Math.floor(vm.config.memory / MiB)));
       return NO_CONTENT;
     },
   },

@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import type { Logger } from 'pino';
 import { VmConsole } from './console';
 import { checkInteger, checkNonEmptyString, checkOptions, VmError } from './errors';
+import type { BalloonInfo } from '../devices/balloon';
 import type { MachineConfig } from '../vmm/config';
 import type { MachineExit } from '../vmm/exit-status';
 import { Machine, type DeviceErrorEvent } from '../vmm/machine';
@@ -47,12 +48,6 @@ export interface StopOptions {
 
 export const DEFAULT_STOP_TIMEOUT_MS = 5000;
 const MAX_TIMEOUT_MS = 3_600_000;
-
-/** What a Machine offers once it has a balloon device (the balloon device adds these). */
-interface BalloonControl {
-  setBalloonTarget(mib: number): void;
-  balloonStats(): unknown;
-}
 
 export class Vm extends EventEmitter<VmEvents> {
   /** The machine underneath, for what this API does not cover. */
@@ -242,25 +237,26 @@ export class Vm extends EventEmitter<VmEvents> {
     this.log.info({ device, path: p }, 'disk backing file swapped');
   }
 
-  /** Asks the guest's balloon driver to hold `mib` MiB of its memory (0 gives it all back). */
+  /**
+   * Asks the guest's balloon driver to hold `mib` MiB of its memory (0 gives it all back); the driver moves toward
+   * it at its own pace, balloonStats() shows how far it got.
+   */
   setBalloonTarget(mib: number): void {
     checkInteger('mib', mib, 0, Math.floor(this.config.memory / MiB));
     this.require('set the balloon target', ['created', 'running', 'paused']);
-    this.balloon().setBalloonTarget(mib);
+    this.requireBalloon();
+    this.machine.setBalloonTarget(mib);
   }
 
-  /** The balloon device's view of the guest's memory (its statistics), as the device reports it. */
-  balloonStats(): unknown {
-    this.require('read balloon statistics', ['created', 'running', 'paused', 'stopping']);
-    return this.balloon().balloonStats();
+  /** The balloon's target and size in 4 KiB pages, the pages that passed its queues, the guest's last statistics. */
+  balloonStats(): BalloonInfo {
+    this.requireBalloon();
+    return this.machine.balloonStats();
   }
 
-  private balloon(): BalloonControl {
-    const m = this.machine as unknown as Partial<BalloonControl>;
-    if (!this.config.devices.some((d) => d.type === 'balloon') || typeof m.setBalloonTarget !== 'function' ||
-      typeof m.balloonStats !== 'function') {
-      throw new VmError('ERR_VM_NO_DEVICE', 'this machine has no balloon device');
+  private requireBalloon(): void {
+    if (!this.config.devices.some((d) => d.type === 'balloon')) {
+      throw new VmError('ERR_VM_NO_DEVICE', 'this machine has no balloon device (add {type: balloon} to devices)');
     }
-    return m as BalloonControl;
   }
 }

@@ -4,11 +4,11 @@
 //
 // The backing file can be swapped at run time (a media change): each request keeps the file it started on, so
 // requests in flight finish on the old file, which is closed once the last of them is done; new requests go to the
-// new file. A new capacity reaches the guest through the config space and a config-change interrupt.
+// new file. A new capacity reaches the guest through the config space and a config-change interrupt (DeviceHost).
 import * as fs from 'node:fs';
 import type { BlkDeviceConfig } from '../vmm/config';
 import { native } from '../vmm/native';
-import type { DeviceContext, VirtioDevice } from '../virtio-mmio/device';
+import type { DeviceContext, DeviceHost, VirtioDevice } from '../virtio-mmio/device';
 import { QueueError, type DescriptorChain, type Virtqueue } from '../virtio-mmio/queue';
 
 const SECTOR = 512;
@@ -81,6 +81,7 @@ export class BlkDevice implements VirtioDevice {
   readonly features: bigint;
   private backing: Backing;
   private closed = false;
+  private host: DeviceHost | undefined;
   private ctx: DeviceContext | undefined;
   /** Bumped on reset, so a request that completes after one never touches the new queue. */
   private epoch = 0;
@@ -109,6 +110,8 @@ export class BlkDevice implements VirtioDevice {
     return c;
   }
 
+  attach(host: DeviceHost): void { this.host = host; }
+
   activate(ctx: DeviceContext): void { this.ctx = ctx; }
 
   /** The image requests go to now. */
@@ -123,7 +126,9 @@ export class BlkDevice implements VirtioDevice {
     const next = Backing.open(file, this.cfg.readonly);
     const old = this.backing;
     this.backing = next;
-    return { capacityChanged: next.capacity !== old.capacity, retired: old.retire() };
+    const capacityChanged = next.capacity !== old.capacity;
+    if (capacityChanged) this.host?.configChanged();
+    return { capacityChanged, retired: old.retire() };
   }
 
   onQueueNotify(_queue: number): void {

@@ -15,6 +15,15 @@ export interface DeviceContext {
   fail(reason: string): void;
 }
 
+/** What a device may ask of its transport at any time, whether or not a driver is using it. */
+export interface DeviceHost {
+  /**
+   * The device changed its config space on its own (a new balloon target, a resized disk): the transport
+   * republishes it and, while the driver is running the device, raises a configuration change interrupt.
+   */
+  configChanged(): void;
+}
+
 export interface VirtioDevice {
   readonly deviceType: number;
   /** Maximum size of each queue; the array's length is the number of queues. */
@@ -23,6 +32,8 @@ export interface VirtioDevice {
   readonly features: bigint;
   configSpace(): Uint8Array;
   configWrite?(offset: number, data: Uint8Array): void;
+  /** Called once by the transport that carries the device. */
+  attach?(host: DeviceHost): void;
   activate(ctx: DeviceContext): void;
   onQueueNotify(queue: number): void;
   reset(): void;

@@ -2,6 +2,7 @@
 // writes (queue sizes, status transitions, feature acceptance) and posts to the main thread only what needs device
 // logic. Registers are 32-bit; config space takes 1, 2, 4 or 8 bytes. Anything else is ignored and counted.
 import type { BusDevice } from '../vmm/bus';
+import { native, type FastMmioEntry } from '../vmm/native';
 import { FEATURE, MAGIC_VALUE, MMIO_VERSION, REG, STATUS, VENDOR_ID } from './registers';
 import { CONFIG_OFFSET_BYTES, Q, queueWord, W, type TransportEvent } from './state';
 
@@ -10,6 +11,16 @@ const QUEUE_ADDR_REGS: Record<number, number> = {
   [REG.QUEUE_DRIVER_LOW]: Q.DRIVER_LO, [REG.QUEUE_DRIVER_HIGH]: Q.DRIVER_HI,
   [REG.QUEUE_DEVICE_LOW]: Q.DEVICE_LO, [REG.QUEUE_DEVICE_HIGH]: Q.DEVICE_HI,
 };
+
+/** The registers a driver touches on every interrupt, for the vCPU's native run loop to answer itself. */
+export function fastRegisters(base: number, state: SharedArrayBuffer): FastMmioEntry[] {
+  const { READ_WORD, AND_NOT_WORD } = native().FAST_MMIO;
+  const words = new Int32Array(state, 0, CONFIG_OFFSET_BYTES / 4);
+  return [
+    { gpa: base + REG.INTERRUPT_STATUS, kind: READ_WORD, words, index: W.INTERRUPT_STATUS },
+    { gpa: base + REG.INTERRUPT_ACK, kind: AND_NOT_WORD, words, index: W.INTERRUPT_STATUS },
+  ];
+}
 
 export class MmioRegisters implements BusDevice {
   private readonly w: Int32Array;

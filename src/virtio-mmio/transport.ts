@@ -24,6 +24,8 @@ export class MmioTransport {
   private readonly config: Uint8Array;
   private active = false;
   private failed = false;
+  /** Queues the driver notified before DRIVER_OK (Linux primes some, such as the balloon's statistics queue). */
+  private readonly early = new Set<number>();
   readonly stats = { notifies: 0, interrupts: 0, failures: 0 };
 
   constructor(readonly device: VirtioDevice, readonly state: SharedArrayBuffer, private readonly opts: TransportOptions) {
@@ -37,6 +39,13 @@ export class MmioTransport {
     Atomics.store(this.w, W.QUEUE_COUNT, device.queueMaxSizes.length);
     device.queueMaxSizes.forEach((max, q) => Atomics.store(this.w, queueWord(q, Q.NUM_MAX), max));
     this.publishConfig();
+    device.attach?.({ configChanged: () => this.configChanged() });
+  }
+
+  /** Before DRIVER_OK the driver reads the config when it gets there; after a failure it must reset first. */
+  private configChanged(): void {
+    this.publishConfig();
+    if (this.active) this.interrupt(INT.CONFIG_CHANGE);
   }
 
   /** Copies the device's config space into the shared state and bumps the generation. */
@@ -67,7 +76,9 @@ export class MmioTransport {
 
   notify(queue: number): void {
     this.stats.notifies++;
-    if (this.active && queue < this.device.queueMaxSizes.length) this.device.onQueueNotify(queue);
+    if (queue >= this.device.queueMaxSizes.length) return;
+    if (this.active) this.device.onQueueNotify(queue);
+    else if (!this.failed) this.early.add(queue);
   }
 
   private u64(q: number, lo: number, hi: number): bigint {
@@ -95,6 +106,9 @@ export class MmioTransport {
       };
       this.active = true;
       this.device.activate(ctx);
+      // A device may not use buffers before DRIVER_OK, but a driver may make them available: look now.
+      for (const q of this.early) if (this.active && queues[q] !== undefined) this.device.onQueueNotify(q);
+      this.early.clear();
     } catch (e) {
       if (e instanceof QueueError) this.fail(e.message);
       else throw e;
@@ -105,6 +119,7 @@ export class MmioTransport {
     if (this.active) this.device.reset();
     this.active = false;
     this.failed = false;
+    this.early.clear();
   }
 
   /** The guest broke the protocol: DEVICE_NEEDS_RESET plus a config interrupt; the VMM carries on. */
@@ -119,11 +134,6 @@ export class MmioTransport {
     this.opts.onFail?.(reason);
   }
 
-  /** The device's config space changed on the host's side (a disk's capacity): publish it, tell a live driver. */
-  configChanged(): void {
-    this.publishConfig();
-    if (this.active) this.interrupt(INT.CONFIG_CHANGE);
-  }
 
   interrupt(kind: number): void {
     this.stats.interrupts++;

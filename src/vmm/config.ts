@@ -131,6 +131,11 @@ export function validateConfig(obj: unknown, opts: ValidateOptions = {}): Machin
   };
   if (raw.initrd !== undefined && raw.initrd !== null) config.initrd = checkBootFile('initrd', raw.initrd, baseDir);
   if (raw.apiSocket !== undefined) config.apiSocket = checkSocketPath('apiSocket', raw.apiSocket, baseDir);
+  config.devices.forEach((d, i) => {
+    if (d.type === 'balloon' && d.targetMiB * MiB > config.memory) {
+      throw new ConfigError(`devices[${i}].targetMiB`, `${d.targetMiB} is more than the guest's ${config.memory / MiB} MiB of RAM`);
+    }
+  });
   return config;
 }
 

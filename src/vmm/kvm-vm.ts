@@ -1,7 +1,10 @@
 // The KVM objects of one machine: /dev/kvm, the VM, guest RAM (one memfd, one slot per region) and the in-kernel
 // interrupt controllers and PIT. Owns the fds and closes them exactly once.
-import { GuestMemory } from './guest-memory';
+import type { GuestMemory } from './guest-memory';
+import { GuestRam, type RamLayout, type RamSlot } from './guest-ram';
 import { KVM_CAP, native } from './native';
+
+export type { RamLayout } from './guest-ram';
 
 /** Where KVM may put the real-mode TSS (3 pages) and the identity-map page: inside the 32-bit MMIO gap. */
 const TSS_ADDR = 0xfffbd000;
@@ -16,35 +19,20 @@ export class KvmError extends Error {
   }
 }
 
-export interface RamLayout { gpa: number; size: number }
-
 export class KvmVm {
   readonly memory: GuestMemory;
-  readonly regions: { gpa: number; size: number; offset: number }[];
+  readonly regions: readonly RamSlot[];
+  readonly memfd: number;
   private fds: number[] = [];
   private closed = false;
 
-  private constructor(
-    readonly kvmFd: number,
-    readonly vmFd: number,
-    readonly memfd: number,
-    readonly runSize: number,
-    layout: RamLayout[],
-  ) {
+  private constructor(readonly kvmFd: number, readonly vmFd: number, readonly ram: GuestRam, readonly runSize: number) {
     const n = native();
-    this.fds.push(kvmFd, vmFd, memfd);
-    let offset = 0;
-    this.regions = layout.map((r) => {
-      const region = { ...r, offset };
-      offset += r.size;
-      return region;
-    });
-    const buffers = this.regions.map((r, slot) => {
-      const buffer = n.mmapShared(memfd, r.size, r.offset);
-      n.setUserMemoryRegion(vmFd, slot, 0, r.gpa, buffer);
-      return { gpa: r.gpa, buffer };
-    });
-    this.memory = new GuestMemory(buffers);
+    this.memfd = ram.fd;
+    this.fds.push(kvmFd, vmFd, ram.fd);
+    this.regions = ram.slots;
+    this.memory = ram.memory;
+    ram.memory.regions.forEach((r, slot) => n.setUserMemoryRegion(vmFd, slot, 0, r.gpa, r.buffer));
   }
 
   /** Opens /dev/kvm, checks what this VMM relies on, and creates a VM with guest RAM laid out as given. */
@@ -74,10 +62,9 @@ export class KvmVm {
       n.setIdentityMapAddr(vmFd, IDENTITY_MAP_ADDR);
       n.createIrqchip(vmFd);
       n.createPit2(vmFd, KVM_PIT_SPEAKER_DUMMY);
-      const total = layout.reduce((s, r) => s + r.size, 0);
-      const memfd = n.memfdCreate('tsvmm-guest-ram', total);
-      fds.push(memfd);
-      return new KvmVm(kvmFd, vmFd, memfd, runSize, layout);
+      const ram = GuestRam.create(layout);
+      fds.push(ram.fd);
+      return new KvmVm(kvmFd, vmFd, ram, runSize);
     } catch (e) {
       for (const fd of fds.reverse()) n.close(fd);
       throw e;

@@ -18,6 +18,8 @@ import type { ExitReason, WorkerDeviceSpec, WorkerMessage } from './vcpu-protoco
 import { configureVcpu } from './vcpu-setup';
 import { VirtioDevices } from './virtio-devices';
 import { pulseIrq } from './worker-devices';
+import { BalloonError, balloonTargetPages, type BalloonDevice, type BalloonInfo } from '../devices/balloon';
+import type { ConsoleDevice } from '../devices/console';
 import { createI8042State, I8042Host } from '../devices/i8042';
 import { createSerialState, SerialHost } from '../devices/serial-8250';
 
@@ -31,6 +33,11 @@ export interface MachineOptions {
   logger?: Logger;
   /** Where the serial console's output goes; default: nowhere. */
   consoleOutput?: (chunk: Buffer) => void;
+  /**
+   * Make all of guest RAM resident before the guest runs (MADV_POPULATE_WRITE): no host page faults later, and the
+   * whole of it counts in the VMM's RSS from the start. Default: pages become resident as the guest touches them.
+   */
+  prefaultMemory?: boolean;
 }
 
 /** What the 'device-error' event carries. */
@@ -74,6 +81,7 @@ export class Machine extends EventEmitter {
     const vm = KvmVm.create(ramRegions(config.memory));
     let m: Machine | undefined;
     try {
+      if (opts.prefaultMemory) vm.ram.populate();
       m = new Machine(config, vm, opts.logger ?? pino({ level: 'silent' }), opts);
       m.load();
       return m;
@@ -248,10 +256,38 @@ export class Machine extends EventEmitter {
     return this.exited;
   }
 
+  /** The virtio console whose backend is stdio, when the config has one: a terminal's input belongs there. */
+  get stdioConsole(): ConsoleDevice | undefined {
+    return this.virtio?.stdioConsole();
+  }
+
   /** Per virtio device, in config order: the device's own counters (requests, bytes, errors, ...), then the
    *  transport's (notifies, interrupts, failures, badAccesses). */
   deviceCounters(): Record<string, number>[] {
     return this.virtio?.counters() ?? [];
+  }
+
+  /**
+   * Asks the guest's balloon driver to hold `mib` MiB (0 deflates it completely): updates num_pages and raises a
+   * configuration change interrupt. The driver moves toward it at its own pace; balloonStats() shows how far it got.
+   */
+  setBalloonTarget(mib: number): void {
+    const balloon = this.balloon();
+    const pages = balloonTargetPages(mib, this.config.memory);
+    // Once the machine ends its interrupt lines are closed fds.
+    if (this.finishing) throw new BalloonError('the machine has ended');
+    balloon.setTargetPages(pages);
+  }
+
+  /** The balloon's target and size in 4 KiB pages, the pages that passed its queues, and the guest's last statistics. */
+  balloonStats(): BalloonInfo {
+    return this.balloon().info();
+  }
+
+  private balloon(): BalloonDevice {
+    const b = this.virtio?.balloon;
+    if (b === undefined) throw new BalloonError('this machine has no balloon device (add {type: balloon} to devices)');
+    return b;
   }
 
   static exitStatus(exit: MachineExit): number {

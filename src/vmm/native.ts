@@ -4,10 +4,23 @@
 import * as path from 'node:path';
 import type { CpuidEntry, FpuState, MsrEntry, PendingException, Regs, Sregs } from './kvm-types';
 
+/** What an FdWatcher waits for (uv_poll's UV_READABLE / UV_WRITABLE). */
+export const POLL = { READABLE: 1, WRITABLE: 2 } as const;
+
 export interface FdWatcher {
+  /** A mask of POLL bits; 0 stops watching until the next call. */
+  poll(events: number): void;
   close(): void;
   ref(): void;
   unref(): void;
+}
+
+/** A 4-byte MMIO register whose value is words[index]: READ_WORD answers reads, AND_NOT_WORD clears bits on writes. */
+export interface FastMmioEntry {
+  gpa: number | bigint;
+  kind: number;
+  words: Int32Array;
+  index: number;
 }
 
 export interface NativeAddon {
@@ -33,6 +46,9 @@ export interface NativeAddon {
   mmapRun(vcpuFd: number, size: number): ArrayBuffer;
   run(vcpuFd: number): number;
   kick(vcpuFd: number): void;
+  /** Registers answered inside run() without returning to JavaScript; each answer adds 1 to counters[counterIndex]. */
+  setFastMmio(vcpuFd: number, entries: FastMmioEntry[], counters: Float64Array, counterIndex: number): void;
+  FAST_MMIO: { READ_WORD: number; AND_NOT_WORD: number };
   getRegs(vcpuFd: number): Regs;
   setRegs(vcpuFd: number, regs: Regs): void;
   getSregs(vcpuFd: number): Sregs;
@@ -54,14 +70,30 @@ export interface NativeAddon {
   eventfdWrite(fd: number, value?: number | bigint): void;
   eventfdRead(fd: number): number;
 
-  FdWatcher: new (fd: number, callback: (count: number) => void, drainEventfd: boolean) => FdWatcher;
+  /** The callback gets the eventfd count (1 when not draining; a negative errno on a poll error) and the events. */
+  FdWatcher: new (fd: number, callback: (count: number, events: number) => void, drainEventfd: boolean) => FdWatcher;
+
+  /** Opens (or creates) a tap with IFF_TAP | IFF_NO_PI | IFF_VNET_HDR; a %d in `name` lets the kernel number it. */
+  tapOpen(name: string, vnetHeaderBytes: number): { fd: number; name: string };
+  tapSetOffload(fd: number, tunFlags: number): void;
+  /** One readv / writev; bytes moved, or a negative errno (never throws for I/O errors). */
+  tryReadv(fd: number, bufs: Uint8Array[]): number;
+  tryWritev(fd: number, bufs: Uint8Array[]): number;
+  /** A nonblocking AF_UNIX pair that keeps message boundaries: SOCK_SEQPACKET, or SOCK_DGRAM when false. */
+  socketpairCreate(seqpacket?: boolean): [number, number];
 
   constants: {
     MADV_DONTNEED: number;
     MADV_REMOVE: number;
+    MADV_POPULATE_WRITE: number;
     FALLOC_FL_KEEP_SIZE: number;
     FALLOC_FL_PUNCH_HOLE: number;
     FALLOC_FL_ZERO_RANGE: number;
+    TUN_F_CSUM: number;
+    TUN_F_TSO4: number;
+    TUN_F_TSO6: number;
+    TUN_F_TSO_ECN: number;
+    TUN_F_UFO: number;
   };
 }
 

@@ -21,27 +21,34 @@ export interface RunOptions {
 
 const SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
-/** Puts a stdio console on this process's terminal; returns what undoes it once the machine has ended. */
+/** Puts the machine's stdio consoles on this process's terminal; returns what undoes it once the machine has ended. */
 function attachConsole(vm: Vm, log: Logger): () => Promise<void> {
-  if (vm.config.serial.mode !== 'stdio') return async () => {};
-  vm.console.pipe(process.stdout, { end: false });
+  const serial = vm.config.serial.mode === 'stdio';
+  // Keys go to the virtio console when one is on stdio (the user asked for it), else to the serial port.
+  const hvc = vm.machine.stdioConsole;
+  if (!serial && !hvc) return async () => {};
   // Whoever read stdout went away (EPIPE): the machine goes on, its console output is dropped from now on.
   const lost = (e: NodeJS.ErrnoException): void => {
     vm.console.unpipe(process.stdout);
     vm.console.resume();
     log.warn(`console output dropped from now on: stdout failed (${e.code ?? e.message})`);
   };
-  process.stdout.once('error', lost);
+  if (serial) {
+    vm.console.pipe(process.stdout, { end: false });
+    process.stdout.once('error', lost);
+  }
   const terminal = attachTerminal({
     input: process.stdin,
-    onInput: (bytes: Uint8Array) => { vm.console.write(bytes); },
+    onInput: (bytes: Uint8Array) => { if (hvc) hvc.input(bytes); else vm.console.write(bytes); },
     onEscape: () => void vm.machine.finish('stopped', 'escape key pressed'),
   });
   return async () => {
     terminal.restore();
     process.stdout.off('error', lost);
     // The console's last bytes reach stdout before the process reports the end.
-    if (vm.state === 'exited' && !vm.console.readableEnded) await new Promise((resolve) => vm.console.once('end', resolve));
+    if (serial && vm.state === 'exited' && !vm.console.readableEnded) {
+      await new Promise((resolve) => vm.console.once('end', resolve));
+    }
   };
 }
 

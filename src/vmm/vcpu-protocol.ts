@@ -19,9 +19,11 @@ export const COUNTER = {
   unhandledMmio: 5,
   emulationQuirks: 6,
   other: 7,
+  /** MMIO exits answered natively inside run() (virtio InterruptStatus / InterruptACK), never seen by JavaScript. */
+  fastMmio: 8,
 } as const;
 export type CounterName = keyof typeof COUNTER;
-export const COUNTER_BYTES = 8 * 8;
+export const COUNTER_BYTES = 16 * 8;
 
 export type ExitReason =
   | 'poweroff'

@@ -11,6 +11,7 @@ import {
 } from './vcpu-protocol';
 import { buildBuses, postToMain } from './worker-devices';
 import { tryInjectBreakpoint } from './int3-quirk';
+import { fastRegisters } from '../virtio-mmio/mmio-registers';
 
 const data = workerData as VcpuWorkerData;
 const n = native();
@@ -20,6 +21,8 @@ const post = (msg: WorkerMessage): void => postToMain(msg);
 const stopVcpu = (): void => { Atomics.store(control, CTL_CMD, VCPU_CMD.STOP); };
 const buses = buildBuses(data.devices, { vcpu: data.index, vmFd: data.vmFd, post, stopVcpu });
 const run = new KvmRun(n.mmapRun(data.vcpuFd, data.runSize));
+n.setFastMmio(data.vcpuFd, data.devices.flatMap((d) => (d.kind === 'virtio-mmio' ? fastRegisters(d.base, d.state) : [])),
+  counters, COUNTER.fastMmio);
 /** Addresses already reported as unhandled: io ports and MMIO addresses, reported once each. */
 const reportedUnhandled = { io: new Set<number>(), mmio: new Set<number>() };
 

@@ -31,7 +31,7 @@ export class Vcpu {
       control: this.control,
       counters: this.counterBuffer,
       devices,
-      memory: { fd: this.vm.memfd, regions: this.vm.regions },
+      memory: { fd: this.vm.memfd, regions: [...this.vm.regions] },
       int3Quirk,
     };
     const worker = new Worker(path.join(__dirname, 'vcpu-worker.js'), { workerData: data, stdout: false });

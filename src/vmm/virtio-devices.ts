@@ -7,14 +7,20 @@ import * as path from 'node:path';
 import type { Logger } from 'pino';
 import { virtioMmioDeviceParam } from './boot/cmdline';
 import { virtioMmioSlot } from './boot/layout';
-import { ConfigError, type DeviceConfig } from './config';
+import { ConfigError, type ConsoleDeviceConfig, type DeviceConfig } from './config';
 import type { KvmVm } from './kvm-vm';
 import { native, type FdWatcher } from './native';
 import type { WorkerDeviceSpec } from './vcpu-protocol';
 import * as fs from 'node:fs';
+import { BalloonDevice } from '../devices/balloon';
 import { BlkDevice, type BackingSwap } from '../devices/blk';
 import { ConsoleDevice } from '../devices/console';
+import { ConsoleSocket } from '../devices/console-socket';
+import { openTap } from '../devices/net/backend';
+import { NetDevice } from '../devices/net/device';
 import { RngDevice } from '../devices/rng';
+import { VsockDevice } from '../devices/vsock/device';
+import { VsockError } from '../devices/vsock/errors';
 import type { VirtioDevice } from '../virtio-mmio/device';
 import { REG } from '../virtio-mmio/registers';
 import { createTransportState, type TransportEvent } from '../virtio-mmio/state';
@@ -55,19 +61,45 @@ export class DeviceOpError extends Error {
   }
 }
 
-function createDevice(c: DeviceConfig, index: number): VirtioDevice {
+function createConsole(c: ConsoleDeviceConfig, index: number, log: Logger): ConsoleDevice {
+  if (c.backend === 'stdio') return new ConsoleDevice((chunk) => process.stdout.write(chunk));
+  if (c.backend === 'file') {
+    const fd = fs.openSync(c.path!, 'a');
+    return new ConsoleDevice((chunk) => fs.writeSync(fd, chunk), () => fs.closeSync(fd));
+  }
+  let device: ConsoleDevice | undefined;
+  const socket = new ConsoleSocket(c.path!, {
+    onInput: (bytes) => device?.input(bytes),
+    onError: (e) => log.error({ device: index }, `devices[${index}].path: console socket: ${e.message}`),
+  });
+  device = new ConsoleDevice((chunk) => socket.write(chunk), () => socket.close());
+  return device;
+}
+
+function createDevice(c: DeviceConfig, index: number, vm: KvmVm, log: Logger): VirtioDevice {
   switch (c.type) {
+    case 'balloon':
+      return new BalloonDevice({ ...c, discard: (gpa, length) => vm.ram.discard(gpa, length), log });
     case 'rng': return new RngDevice(c.rateLimit);
     case 'blk': return new BlkDevice(c);
-    case 'console':
-      if (c.backend === 'stdio') return new ConsoleDevice((chunk) => process.stdout.write(chunk));
-      if (c.backend === 'file') {
-        const fd = fs.openSync(c.path!, 'a');
-        return new ConsoleDevice((chunk) => fs.writeSync(fd, chunk), () => fs.closeSync(fd));
+    case 'console': return createConsole(c, index, log);
+    case 'net': {
+      const tap = openTap(c.tap, `devices[${index}].tap`);
+      const dev = new NetDevice(tap, { mac: c.mac, warn: (m) => log.warn({ device: index }, m) });
+      const mac = Array.from(dev.mac, (b) => b.toString(16).padStart(2, '0')).join(':');
+      log.info({ device: index, tap: tap.name, mac }, `virtio-net on tap ${tap.name}, guest MAC ${mac}`);
+      return dev;
+    }
+    case 'vsock':
+      try {
+        return new VsockDevice({ cid: c.cid, socket: c.socket, log });
+      } catch (e) {
+        if (e instanceof VsockError) throw new ConfigError(`devices[${index}].socket`, e.message);
+        throw e;
       }
-      throw new ConfigError(`devices[${index}].backend`, 'socket consoles are not implemented yet (use stdio or file)');
     default:
-      throw new ConfigError(`devices[${index}].type`, `${c.type} devices are not implemented yet (available: rng, blk, console)`);
+      throw new ConfigError(`devices[${index}].type`,
+        `${c.type} devices are not implemented yet (available: rng, blk, console, net, vsock, balloon)`);
   }
 }
 
@@ -75,7 +107,7 @@ export class VirtioDevices {
   readonly attached: AttachedVirtio[] = [];
   private readonly watchers: FdWatcher[] = [];
 
-  constructor(vm: KvmVm, configs: DeviceConfig[], log: Logger, private readonly hooks: VirtioHooks) {
+  constructor(vm: KvmVm, private readonly configs: DeviceConfig[], log: Logger, private readonly hooks: VirtioHooks) {
     try {
       this.attach(vm, configs, log);
     } catch (e) {
@@ -85,33 +117,54 @@ export class VirtioDevices {
   }
 
   private attach(vm: KvmVm, configs: DeviceConfig[], log: Logger): void {
-    const n = native();
     configs.forEach((c, i) => {
-      const device = createDevice(c, i);
-      const slot = virtioMmioSlot(i);
-      const irqFd = vm.own(n.eventfdCreate());
-      n.irqfd(vm.vmFd, irqFd, slot.irq);
-      const transport = new MmioTransport(device, createTransportState(), {
-        memory: vm.memory,
-        raiseIrq: () => n.eventfdWrite(irqFd),
-        log,
-        onFail: (reason) => this.hooks.failed(i, reason),
-      });
-      const notifyFds: number[] = [];
-      device.queueMaxSizes.forEach((_, q) => {
-        const efd = vm.own(n.eventfdCreate());
-        notifyFds.push(efd);
-        n.ioeventfd(vm.vmFd, efd, slot.base + REG.QUEUE_NOTIFY, 4, q, false);
-        this.watchers.push(new n.FdWatcher(efd, () => this.guarded(i, () => transport.notify(q)), true));
-      });
-      this.attached.push({
-        type: c.type,
-        transport,
-        spec: { kind: 'virtio-mmio', space: 'mmio', base: slot.base, length: slot.size, state: transport.state, device: i },
-        cmdline: `virtio_mmio.device=${virtioMmioDeviceParam(slot)}`,
-        notifyFds,
-      });
+      const device = createDevice(c, i, vm, log);
+      try {
+        this.attachOne(vm, device, i, log);
+      } catch (e) {
+        device.close?.();
+        throw e;
+      }
     });
+  }
+
+  private attachOne(vm: KvmVm, device: VirtioDevice, i: number, log: Logger): void {
+    const n = native();
+    const slot = virtioMmioSlot(i);
+    const irqFd = vm.own(n.eventfdCreate());
+    n.irqfd(vm.vmFd, irqFd, slot.irq);
+    const transport = new MmioTransport(device, createTransportState(), {
+      memory: vm.memory,
+      raiseIrq: () => n.eventfdWrite(irqFd),
+      log,
+      onFail: (reason) => this.hooks.failed(i, reason),
+    });
+    const notifyFds: number[] = [];
+    device.queueMaxSizes.forEach((_, q) => {
+      const efd = vm.own(n.eventfdCreate());
+      notifyFds.push(efd);
+      n.ioeventfd(vm.vmFd, efd, slot.base + REG.QUEUE_NOTIFY, 4, q, false);
+      this.watchers.push(new n.FdWatcher(efd, () => this.guarded(i, () => transport.notify(q)), true));
+    });
+    this.attached.push({
+      type: this.configs[i]!.type,
+      transport,
+      spec: { kind: 'virtio-mmio', space: 'mmio', base: slot.base, length: slot.size, state: transport.state, device: i },
+      cmdline: `virtio_mmio.device=${virtioMmioDeviceParam(slot)}`,
+      notifyFds,
+    });
+  }
+
+  /** The first virtio console whose backend is this process's stdio: the terminal's input goes there. */
+  stdioConsole(): ConsoleDevice | undefined {
+    const i = this.configs.findIndex((c) => c.type === 'console' && c.backend === 'stdio');
+    return i < 0 ? undefined : this.attached[i]?.transport.device as ConsoleDevice | undefined;
+  }
+
+  /** The machine's balloon, if it has one. */
+  get balloon(): BalloonDevice | undefined {
+    for (const a of this.attached) if (a.transport.device instanceof BalloonDevice) return a.transport.device;
+    return undefined;
   }
 
   handleEvent(device: number, event: unknown): void {
@@ -144,9 +197,7 @@ export class VirtioDevices {
     const resolved = path.resolve(file);
     const other = this.attached.findIndex((b, i) => i !== index && swappable(b.transport.device)?.backingPath === resolved);
     if (other >= 0) throw new DeviceOpError(`devices[${index}]: ${resolved} is already attached as devices[${other}]`, 'EBUSY');
-    const swap = dev.swapBacking(resolved);
-    if (swap.capacityChanged) a.transport.configChanged();
-    await swap.retired;
+    await dev.swapBacking(resolved).retired;
   }
 
   close(): void {

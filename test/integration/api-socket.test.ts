@@ -83,11 +83,30 @@ describe('the control socket on /dev/kvm', { skip, timeout: 180_000 }, () => {
     assert.equal((await client.counters()).vcpus.length, 1);
     const balloon = await client.setBalloonTarget(16).catch((e: ApiClientError) => e);
     assert.ok(balloon instanceof ApiClientError);
-    assert.deepEqual([balloon.status, balloon.message], [409, 'this machine has no balloon device']);
+    assert.equal(balloon.status, 409);
+    assert.match(balloon.message, /^this machine has no balloon device/);
 
     const [exit] = await Promise.all([client.waitForExit(), client.stop({ timeoutMs: 200 })]);
     assert.equal(exit.reason, 'stopped');
     assert.equal((await first.exited).code, 0, first.stderr());
+  });
+
+  it('sets the balloon target through the socket and reads the balloon back', async () => {
+    const sock = path.join(dir, 'three.sock');
+    const vmm = startVmm(['run', '--api-sock', sock, '--log-level', 'warn']);
+    const client = new VmClient(sock);
+    await client.ready();
+    await client.putConfig({ kernel: kernel('helloThenSpin'), memory: 64, devices: [{ type: 'balloon' }] });
+    await client.start();
+    await vmm.waitFor('hi\n', 30_000);
+    await client.setBalloonTarget(8);
+    assert.deepEqual(await client.balloonStats(), { targetPages: 2048, actualPages: 0, inflatedPages: 0, deflatedPages: 0 });
+    const tooBig = await client.setBalloonTarget(65).catch((e: ApiClientError) => e);
+    assert.ok(tooBig instanceof ApiClientError);
+    assert.deepEqual([tooBig.status, tooBig.field], [400, 'targetMiB']);
+    assert.equal((await client.counters()).devices[0]!.type, 'balloon');
+    await client.stop({ timeoutMs: 0 });
+    assert.equal((await vmm.exited).code, 0, vmm.stderr());
   });
 
   it('examples/boot-through-api boots a kernel through the API and reads its output', () => {

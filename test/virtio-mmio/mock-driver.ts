@@ -9,15 +9,30 @@ export const F_INDIRECT = 4;
 
 export interface Desc { addr: number | bigint; len: number; flags: number; next?: number }
 
+export interface MockDriverOptions {
+  /** Guest memory to write into (several drivers, one per queue, can share one); default a fresh ArrayBuffer. */
+  mem?: GuestMemory;
+  /** Where this queue's rings start: descriptors at base+0x1000, driver area +0x2000, device area +0x3000. */
+  base?: number;
+}
+
 export class MockDriver {
   readonly mem: GuestMemory;
   readonly layout: QueueLayout;
+  /** The descriptor table's address, for writeDesc. */
+  readonly descTable: number;
+  private readonly avail: number;
+  private readonly usedRing: number;
   private availIdx = 0;
   private nextDesc = 0;
 
-  constructor(readonly size = 16, memBytes = 1 << 20) {
-    this.mem = GuestMemory.forTest([{ gpa: 0, size: memBytes }]);
-    this.layout = { size, desc: 0x1000n, avail: 0x2000n, used: 0x3000n };
+  constructor(readonly size = 16, memBytes = 1 << 20, opts: MockDriverOptions = {}) {
+    this.mem = opts.mem ?? GuestMemory.forTest([{ gpa: 0, size: memBytes }]);
+    const base = opts.base ?? 0;
+    this.descTable = base + 0x1000;
+    this.avail = base + 0x2000;
+    this.usedRing = base + 0x3000;
+    this.layout = { size, desc: BigInt(this.descTable), avail: BigInt(this.avail), used: BigInt(this.usedRing) };
   }
 
   queue(opts = { eventIdx: false, indirect: true }): Virtqueue {
@@ -38,7 +53,7 @@ export class MockDriver {
     descs.forEach((d, i) => {
       const index = (head + i) % this.size;
       const last = i === descs.length - 1;
-      this.writeDesc(0x1000, index, { ...d, flags: d.flags | (last ? 0 : F_NEXT), next: (index + 1) % this.size });
+      this.writeDesc(this.descTable, index, { ...d, flags: d.flags | (last ? 0 : F_NEXT), next: (index + 1) % this.size });
     });
     this.nextDesc = (head + descs.length) % this.size;
     this.makeAvailable(head);
@@ -46,24 +61,24 @@ export class MockDriver {
   }
 
   makeAvailable(head: number): void {
-    this.mem.writeU16(0x2004 + 2 * (this.availIdx % this.size), head);
+    this.mem.writeU16(this.avail + 4 + 2 * (this.availIdx % this.size), head);
     this.availIdx = (this.availIdx + 1) & 0xffff;
-    this.mem.writeU16(0x2002, this.availIdx);
+    this.mem.writeU16(this.avail + 2, this.availIdx);
   }
 
   setAvailIdx(idx: number): void {
     this.availIdx = idx & 0xffff;
-    this.mem.writeU16(0x2002, this.availIdx);
+    this.mem.writeU16(this.avail + 2, this.availIdx);
   }
 
   /** used_event, read by the device when EVENT_IDX is negotiated. */
-  setUsedEvent(v: number): void { this.mem.writeU16(0x2004 + 2 * this.size, v); }
-  setNoInterrupt(on: boolean): void { this.mem.writeU16(0x2000, on ? 1 : 0); }
+  setUsedEvent(v: number): void { this.mem.writeU16(this.avail + 4 + 2 * this.size, v); }
+  setNoInterrupt(on: boolean): void { this.mem.writeU16(this.avail, on ? 1 : 0); }
 
-  usedIdx(): number { return this.mem.readU16(0x3002); }
+  usedIdx(): number { return this.mem.readU16(this.usedRing + 2); }
   used(i: number): { id: number; len: number } {
-    const at = 0x3004 + 8 * (i % this.size);
+    const at = this.usedRing + 4 + 8 * (i % this.size);
     return { id: this.mem.readU32(at), len: this.mem.readU32(at + 4) };
   }
-  availEvent(): number { return this.mem.readU16(0x3004 + 8 * this.size); }
+  availEvent(): number { return this.mem.readU16(this.usedRing + 4 + 8 * this.size); }
 }

@@ -180,6 +180,8 @@ test('devices: vsock, balloon, fs', () => {
     [{ type: 'balloon', targetMiB: 0, deflateOnOom: false, statsInterval: 0 }]);
   rejects({ devices: [{ type: 'balloon', targetMiB: -1 }] }, 'devices[0].targetMiB',
     'devices[0].targetMiB: -1 is out of range 0..65536');
+  rejects({ memory: '64M', devices: [{ type: 'rng' }, { type: 'balloon', targetMiB: 65 }] }, 'devices[1].targetMiB',
+    "devices[1].targetMiB: 65 is more than the guest's 64 MiB of RAM");
   assert.deepEqual(valid({ devices: [{ type: 'fs', tag: 'share', path: 'share' }] }).devices,
     [{ type: 'fs', tag: 'share', path: path.join(dir, 'share'), readonly: false }]);
   rejects({ devices: [{ type: 'fs', tag: 'share', path: 'vmlinux' }] }, 'devices[0].path',

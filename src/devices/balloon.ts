@@ -1,0 +1,284 @@
+// virtio-balloon (device type 5, virtio 1.2 section 5.5). The host sets a target (num_pages, in 4 KiB pages); the
+// driver inflates toward it by handing page frame numbers over the inflate queue, and the VMM gives those pages back
+// to the host; a lower target makes the driver deflate, and a deflated page comes back to the guest, zero-filled,
+// the next time it touches it, so deflate only counts. The driver reports its balloon size in `actual`.
+// With statsInterval > 0 the device keeps the guest's statistics buffer and hands it back every interval so the
+// driver refills it (section 5.5.6.3).
+import type { Logger } from 'pino';
+import type { DeviceContext, DeviceHost, VirtioDevice } from '../virtio-mmio/device';
+import { QueueError, type DescriptorChain, type Virtqueue } from '../virtio-mmio/queue';
+import { parseBalloonStats, type BalloonGuestStats } from './balloon-stats';
+
+export type { BalloonGuestStats } from './balloon-stats';
+
+const INFLATE = 0;
+const DEFLATE = 1;
+const STATS = 2;
+const F_STATS_VQ = 1n;
+const F_DEFLATE_ON_OOM = 2n;
+/** Balloon PFNs always count 4 KiB pages, whatever the guest's page size. */
+export const BALLOON_PAGE = 4096;
+export const PAGES_PER_MIB = 256;
+/** PFNs sorted and coalesced together; a chain longer than this is handled in several batches. */
+const BATCH = 1024;
+const CONFIG_BYTES = 8;
+const ACTUAL_OFFSET = 4;
+
+export class BalloonError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'BalloonError';
+  }
+}
+
+/** The page count for a target of `mib` MiB in a guest with `memBytes` of RAM; a RangeError naming `mib` otherwise. */
+export function balloonTargetPages(mib: number, memBytes: number): number {
+  const ramMiB = Math.floor(memBytes / (PAGES_PER_MIB * BALLOON_PAGE));
+  if (!Number.isSafeInteger(mib) || mib < 0) throw new RangeError(`mib: ${String(mib)} is not a non-negative integer`);
+  if (mib > ramMiB) throw new RangeError(`mib: ${mib} is more than the guest's ${ramMiB} MiB of RAM`);
+  return mib * PAGES_PER_MIB;
+}
+
+export interface BalloonOptions {
+  targetMiB: number;
+  deflateOnOom: boolean;
+  /** Seconds between statistics requests; 0 leaves the statistics queue out. */
+  statsInterval: number;
+  /** Gives the host pages behind a page-aligned guest range that lies inside one RAM region back to the host. */
+  discard: (gpa: number, length: number) => void;
+  log?: Logger;
+}
+
+/** What the VMM knows about the balloon: the target, what the driver says it holds, and what passed the queues. */
+export interface BalloonInfo {
+  targetPages: number;
+  actualPages: number;
+  /** Pages the driver handed over on the inflate queue (cumulative). */
+  inflatedPages: number;
+  /** Pages the driver took back on the deflate queue (cumulative). */
+  deflatedPages: number;
+  lastStats?: BalloonGuestStats;
+}
+
+type Counter = 'inflatedPages' | 'deflatedPages' | 'discards' | 'badPfns' | 'discardErrors' | 'badRequests'
+  | 'badConfigWrites' | 'statsReports' | 'errors';
+
+export class BalloonDevice implements VirtioDevice {
+  readonly deviceType = 5;
+  readonly queueMaxSizes: readonly number[];
+  readonly features: bigint;
+  private ctx: DeviceContext | undefined;
+  private host: DeviceHost | undefined;
+  private targetPages: number;
+  private actualPages = 0;
+  private lastStats: BalloonGuestStats | undefined;
+  /** The head of the statistics buffer the device holds until the next request. */
+  private statsHead: number | undefined;
+  private statsTimer: NodeJS.Timeout | undefined;
+  private readonly stats: Record<Counter, number> = { inflatedPages: 0, deflatedPages: 0, discards: 0, badPfns: 0,
+    discardErrors: 0, badRequests: 0, badConfigWrites: 0, statsReports: 0, errors: 0 };
+  private readonly logged = new Set<Counter>();
+
+  constructor(private readonly opts: BalloonOptions) {
+    this.targetPages = opts.targetMiB * PAGES_PER_MIB;
+    const withStats = opts.statsInterval > 0;
+    this.queueMaxSizes = withStats ? [128, 128, 1] : [128, 128];
+    this.features = (withStats ? 1n << F_STATS_VQ : 0n) | (opts.deflateOnOom ? 1n << F_DEFLATE_ON_OOM : 0n);
+  }
+
+  attach(host: DeviceHost): void { this.host = host; }
+
+  configSpace(): Uint8Array {
+    const c = Buffer.alloc(CONFIG_BYTES);
+    c.writeUInt32LE(this.targetPages, 0);
+    c.writeUInt32LE(this.actualPages, ACTUAL_OFFSET);
+    return c;
+  }
+
+  /** Only `actual` is the driver's to write; bytes aimed at num_pages are dropped and counted. */
+  configWrite(offset: number, data: Uint8Array): void {
+    const c = Buffer.from(this.configSpace());
+    data.forEach((byte, i) => {
+      const at = offset + i;
+      if (at >= ACTUAL_OFFSET && at < CONFIG_BYTES) c[at] = byte;
+      else this.count('badConfigWrites', `config write to offset ${at}, which the driver may not write`);
+    });
+    this.actualPages = c.readUInt32LE(ACTUAL_OFFSET);
+  }
+
+  /** A new target in 4 KiB pages; the caller has checked it against guest RAM. */
+  setTargetPages(pages: number): void {
+    if (!Number.isSafeInteger(pages) || pages < 0 || pages > 0xffff_ffff) {
+      throw new RangeError(`balloon target ${pages} is not a page count`);
+    }
+    this.targetPages = pages;
+    this.host?.configChanged();
+  }
+
+  info(): BalloonInfo {
+    const info: BalloonInfo = { targetPages: this.targetPages, actualPages: this.actualPages,
+      inflatedPages: this.stats.inflatedPages, deflatedPages: this.stats.deflatedPages };
+    if (this.lastStats) info.lastStats = this.lastStats;
+    return info;
+  }
+
+  activate(ctx: DeviceContext): void { this.ctx = ctx; }
+
+  onQueueNotify(queue: number): void {
+    if (queue === INFLATE || queue === DEFLATE) this.drainPages(queue);
+    else if (queue === STATS && this.opts.statsInterval > 0) this.takeStats();
+  }
+
+  private guarded(index: number, work: (ctx: DeviceContext, q: Virtqueue) => boolean): void {
+    const ctx = this.ctx;
+    const q = ctx?.queues[index];
+    if (ctx === undefined || q === undefined) return;
+    try {
+      if (work(ctx, q)) ctx.notifyUsed(q);
+    } catch (e) {
+      if (!(e instanceof QueueError)) throw e;
+      this.stats.errors++;
+      ctx.fail(e.message);
+    }
+  }
+
+  private drainPages(index: number): void {
+    this.guarded(index, (_ctx, q) => {
+      let any = false;
+      for (let chain = q.pop(); chain !== null; chain = q.pop()) {
+        const batch: number[] = [];
+        const flush = (): void => {
+          if (index === INFLATE) this.inflate(batch); else this.deflate(batch);
+          batch.length = 0;
+        };
+        const leftover = forEachPfn(chain, (pfn) => {
+          batch.push(pfn);
+          if (batch.length === BATCH) flush();
+        });
+        flush();
+        if (leftover !== 0) this.count('badRequests', `a page list of ${chain.readableBytes} bytes is not whole PFNs`);
+        q.pushUsed(chain.head, 0);
+        any = true;
+      }
+      return any;
+    });
+  }
+
+  private pageInRam(pfn: number): boolean {
+    return this.ctx!.memory.contains(pfn * BALLOON_PAGE, BALLOON_PAGE);
+  }
+
+  /** Sorted so neighbouring pages become one hole; a run grows only while it stays inside one RAM region. */
+  private inflate(pfns: number[]): void {
+    pfns.sort((a, b) => a - b);
+    let start = 0;
+    let pages = 0;
+    for (const pfn of pfns) {
+      if (!this.pageInRam(pfn)) {
+        this.count('badPfns', `inflate PFN 0x${pfn.toString(16)} is not guest RAM`);
+        continue;
+      }
+      this.stats.inflatedPages++;
+      if (pages > 0 && pfn < start + pages) continue; // the same page twice
+      if (pages > 0 && pfn === start + pages && this.ctx!.memory.contains(start * BALLOON_PAGE, (pages + 1) * BALLOON_PAGE)) {
+        pages++;
+        continue;
+      }
+      this.discard(start, pages);
+      start = pfn;
+      pages = 1;
+    }
+    this.discard(start, pages);
+  }
+
+  private discard(pfn: number, pages: number): void {
+    if (pages === 0) return;
+    try {
+      this.opts.discard(pfn * BALLOON_PAGE, pages * BALLOON_PAGE);
+      this.stats.discards++;
+    } catch (e) {
+      // The pages stay with the host process; the guest is not at fault and still gets its answer.
+      this.count('discardErrors', `could not give ${pages} pages at PFN 0x${pfn.toString(16)} back: ${(e as Error).message}`);
+    }
+  }
+
+  private deflate(pfns: number[]): void {
+    for (const pfn of pfns) {
+      if (this.pageInRam(pfn)) this.stats.deflatedPages++;
+      else this.count('badPfns', `deflate PFN 0x${pfn.toString(16)} is not guest RAM`);
+    }
+  }
+
+  /** The driver filled the statistics buffer: keep it until the next request is due. */
+  private takeStats(): void {
+    this.guarded(STATS, (_ctx, q) => {
+      let any = false;
+      for (let chain = q.pop(); chain !== null; chain = q.pop()) {
+        // A driver keeps one buffer here; should it post another, the older one goes back unanswered.
+        if (this.statsHead !== undefined) {
+          q.pushUsed(this.statsHead, 0);
+          any = true;
+        }
+        this.statsHead = chain.head;
+        const parsed = parseBalloonStats(chain.readable, Date.now());
+        if (parsed.trailingBytes !== 0) this.count('badRequests', `a statistics buffer of ${chain.readableBytes} bytes is not whole entries`);
+        this.lastStats = parsed.stats;
+        this.stats.statsReports++;
+      }
+      this.scheduleStatsRequest();
+      return any;
+    });
+  }
+
+  private scheduleStatsRequest(): void {
+    if (this.statsTimer !== undefined || this.statsHead === undefined) return;
+    this.statsTimer = setTimeout(() => {
+      this.statsTimer = undefined;
+      this.guarded(STATS, (_ctx, q) => {
+        if (this.statsHead === undefined) return false;
+        q.pushUsed(this.statsHead, 0);
+        this.statsHead = undefined;
+        return true;
+      });
+    }, this.opts.statsInterval * 1000);
+    this.statsTimer.unref();
+  }
+
+  private count(counter: Counter, message: string): void {
+    this.stats[counter]++;
+    if (this.logged.has(counter)) return;
+    this.logged.add(counter);
+    this.opts.log?.warn({ device: 'balloon', counter }, `${message} (logged once, counted in ${counter})`);
+  }
+
+  /** The driver starts over with an empty balloon; the target stays. */
+  reset(): void {
+    if (this.statsTimer !== undefined) clearTimeout(this.statsTimer);
+    this.statsTimer = undefined;
+    this.statsHead = undefined;
+    this.ctx = undefined;
+    this.actualPages = 0;
+  }
+
+  counters(): Record<string, number> { return { ...this.stats }; }
+}
+
+/**
+ * Calls `each` for every little-endian u32 in the chain's readable buffers, which may split a PFN anywhere.
+ * Returns how many bytes were left over after the last whole PFN.
+ */
+function forEachPfn(chain: DescriptorChain, each: (pfn: number) => void): number {
+  let value = 0;
+  let have = 0;
+  for (const buf of chain.readable) {
+    for (let i = 0; i < buf.length; i++) {
+      value += buf[i]! * 2 ** (8 * have);
+      if (++have === 4) {
+        each(value);
+        value = 0;
+        have = 0;
+      }
+    }
+  }
+  return have;
+}

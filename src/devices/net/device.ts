@@ -1,0 +1,201 @@
+// virtio-net (device type 1): receive queue 0 and transmit queue 1 over a backend fd (a tap), no control queue.
+// Frames move between the backend and the chains' own guest buffers with readv / writev (src/devices/net/rx.ts,
+// tx.ts). The backend fd is watched on the main loop only while there is work it can unblock: readable while the
+// guest has receive buffers, writable while a frame waits for room, so a busy host cannot spin the loop when the
+// guest stops taking frames.
+import { randomBytes } from 'node:crypto';
+import { native, POLL, type FdWatcher } from '../../vmm/native';
+import type { DeviceContext, VirtioDevice } from '../../virtio-mmio/device';
+import { QueueError } from '../../virtio-mmio/queue';
+import type { NetBackend } from './backend';
+import { NetRx } from './rx';
+import { NetTx } from './tx';
+import { NET_F, STATUS_LINK_UP } from './virtio-net';
+
+const RX = 0;
+const TX = 1;
+const QUEUE_SIZE = 256;
+
+/**
+ * Offered: checksum and TCP segmentation offload both ways (the tap takes and produces them), mergeable receive
+ * buffers, MAC, link status. UFO is left out: Linux no longer builds UFO frames and a tap no longer produces them.
+ */
+const OFFERED = [NET_F.CSUM, NET_F.GUEST_CSUM, NET_F.MAC, NET_F.GUEST_TSO4, NET_F.GUEST_TSO6, NET_F.GUEST_ECN,
+  NET_F.HOST_TSO4, NET_F.HOST_TSO6, NET_F.HOST_ECN, NET_F.MRG_RXBUF, NET_F.STATUS]
+  .reduce((f, bit) => f | (1n << BigInt(bit)), 0n);
+
+export interface NetStats {
+  rxFrames: number;
+  rxBytes: number;
+  /** Frames the guest could not take: too large for its buffers, or with offloads it did not accept. */
+  rxDropped: number;
+  txFrames: number;
+  txBytes: number;
+  /** Frames the backend refused (a tap rejects, e.g., a malformed offload header). */
+  txDropped: number;
+  /** Protocol errors by the guest: malformed chains (each costs its request) and failures (the device). */
+  errors: number;
+  /** Reads or polls of the backend that failed; receiving stops after one. */
+  backendErrors: number;
+}
+
+export interface NetDeviceOptions {
+  /** `aa:bb:cc:dd:ee:ff`; default a random locally administered unicast address. */
+  mac?: string;
+  /** Where the device reports what it cannot tell the guest (a backend that failed), once each. */
+  warn?: (message: string) => void;
+}
+
+export class NetDevice implements VirtioDevice {
+  readonly deviceType = 1;
+  readonly queueMaxSizes = [QUEUE_SIZE, QUEUE_SIZE];
+  readonly features = OFFERED;
+  readonly mac: Uint8Array;
+  private readonly watcher: FdWatcher;
+  private ctx: DeviceContext | undefined;
+  private rx: NetRx | undefined;
+  private tx: NetTx | undefined;
+  private rxWanted = false;
+  private rxFailed = false;
+  private pollFailed = false;
+  private txWaiting = false;
+  private txLater: NodeJS.Immediate | undefined;
+  private polling = 0;
+  private readonly stats: NetStats = {
+    rxFrames: 0, rxBytes: 0, rxDropped: 0, txFrames: 0, txBytes: 0, txDropped: 0, errors: 0, backendErrors: 0,
+  };
+
+  constructor(readonly backend: NetBackend, private readonly opts: NetDeviceOptions = {}) {
+    this.mac = opts.mac !== undefined ? Uint8Array.from(opts.mac.split(':').map((h) => parseInt(h, 16))) : randomMac();
+    this.watcher = new (native().FdWatcher)(backend.fd, (status, events) => this.onBackend(status, events), false);
+    this.watcher.poll(0);
+  }
+
+  configSpace(): Uint8Array {
+    const c = Buffer.alloc(8);
+    c.set(this.mac, 0);
+    c.writeUInt16LE(STATUS_LINK_UP, 6);
+    return c;
+  }
+
+  activate(ctx: DeviceContext): void {
+    this.ctx = ctx;
+    try {
+      this.backend.setGuestFeatures(ctx.features);
+    } catch (e) {
+      this.opts.warn?.(`net ${this.backend.name}: offloads not set (${(e as Error).message})`);
+    }
+    const rxq = ctx.queues[RX];
+    const txq = ctx.queues[TX];
+    this.rx = rxq && new NetRx(this.backend.fd, rxq, ctx.features, this.stats);
+    this.tx = txq && new NetTx(this.backend.fd, txq, this.stats);
+    this.rxWanted = true;
+    this.pumpRx();
+    this.pumpTx();
+  }
+
+  onQueueNotify(queue: number): void {
+    if (queue === RX) {
+      this.rxWanted = true;
+      this.pumpRx();
+    } else if (queue === TX) {
+      this.pumpTx();
+    }
+  }
+
+  private onBackend(status: number, events: number): void {
+    if (status < 0) {
+      // libuv has stopped the poll: the fd is broken (a tap whose interface was deleted).
+      this.stats.backendErrors++;
+      this.polling = 0;
+      this.pollFailed = true;
+      this.rxFailed = true;
+      this.opts.warn?.(`net ${this.backend.name}: polling the backend failed (${status}); no more frames from it`);
+      return;
+    }
+    if (events & POLL.WRITABLE) {
+      this.txWaiting = false;
+      this.pumpTx();
+    }
+    if (events & POLL.READABLE) this.pumpRx();
+  }
+
+  private pumpRx(): void {
+    const ctx = this.ctx;
+    const rx = this.rx;
+    if (ctx === undefined || rx === undefined || this.rxFailed) return;
+    const outcome = this.guarded(ctx, () => rx.pump(ctx));
+    if (outcome === undefined) return;
+    if (outcome === 'no-buffers') this.rxWanted = false;
+    if (outcome === 'backend-failed') {
+      this.rxFailed = true;
+      this.opts.warn?.(`net ${this.backend.name}: reading the backend failed (${rx.lastError || 'end of file'}); `
+        + 'no more frames from it');
+    }
+    this.updatePoll();
+  }
+
+  private pumpTx(): void {
+    const ctx = this.ctx;
+    const tx = this.tx;
+    if (ctx === undefined || tx === undefined || this.txWaiting || this.txLater !== undefined) return;
+    const outcome = this.guarded(ctx, () => tx.pump(ctx));
+    if (outcome === 'blocked') this.txWaiting = true;
+    if (outcome === 'budget') {
+      this.txLater = setImmediate(() => {
+        this.txLater = undefined;
+        this.pumpTx();
+      });
+    }
+    this.updatePoll();
+  }
+
+  /** Runs a queue operation; a QueueError costs the guest the device (DEVICE_NEEDS_RESET). */
+  private guarded<T>(ctx: DeviceContext, op: () => T): T | undefined {
+    try {
+      return op();
+    } catch (e) {
+      if (!(e instanceof QueueError)) throw e;
+      this.stats.errors++;
+      ctx.fail(e.message);
+      return undefined;
+    }
+  }
+
+  private updatePoll(): void {
+    const active = this.ctx !== undefined && !this.pollFailed;
+    const want = (active && this.rxWanted && !this.rxFailed ? POLL.READABLE : 0)
+      | (active && this.txWaiting ? POLL.WRITABLE : 0);
+    if (want === this.polling) return;
+    this.polling = want;
+    this.watcher.poll(want);
+  }
+
+  reset(): void {
+    this.ctx = undefined;
+    this.rx = undefined;
+    this.tx = undefined;
+    this.rxWanted = false;
+    this.txWaiting = false;
+    if (this.txLater !== undefined) clearImmediate(this.txLater);
+    this.txLater = undefined;
+    this.updatePoll();
+    // Frames that arrive until the next driver negotiates should not carry offloads it may not accept.
+    try { this.backend.setGuestFeatures(0n); } catch { /* the next activate sets them again */ }
+  }
+
+  close(): void {
+    this.reset();
+    this.watcher.close();
+    this.backend.close();
+  }
+
+  counters(): Record<string, number> { return { ...this.stats }; }
+}
+
+/** A random locally administered (bit 1) unicast (bit 0 clear) address. */
+function randomMac(): Uint8Array {
+  const mac = randomBytes(6);
+  mac[0] = (mac[0]! & 0xfe) | 0x02;
+  return Uint8Array.from(mac);
+}

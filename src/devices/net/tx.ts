@@ -1,0 +1,65 @@
+// virtio-net's transmit path: each chain's readable buffers are one frame, header first, handed to the backend
+// with one writev. When the backend would block, the chain waits (the device polls for writable) and nothing
+// behind it is taken from the queue. The frame's offload header is the host kernel's to check (a tap validates it
+// as it does for any process writing to one); what the VMM checks is the chain's shape.
+import { constants } from 'node:os';
+import { native } from '../../vmm/native';
+import type { DeviceContext } from '../../virtio-mmio/device';
+import type { DescriptorChain, Virtqueue } from '../../virtio-mmio/queue';
+import type { NetStats } from './device';
+import { HDR_BYTES, IOV_MAX, MAX_GSO_FRAME } from './virtio-net';
+
+const EAGAIN = constants.errno.EAGAIN;
+/** Frames per turn of the event loop, so a guest that keeps sending cannot starve the rest of the VMM. */
+const BUDGET = 256;
+
+export type TxOutcome = 'idle' | 'blocked' | 'budget';
+
+export class NetTx {
+  private blocked: DescriptorChain | undefined;
+  /** The last errno (negative) a frame was dropped for. */
+  lastError = 0;
+
+  constructor(private readonly fd: number, private readonly q: Virtqueue, private readonly stats: NetStats) {}
+
+  /** Sends frames until the queue is empty, the backend would block or the budget is spent. Throws QueueError. */
+  pump(ctx: DeviceContext): TxOutcome {
+    let returned = false;
+    try {
+      for (let i = 0; i < BUDGET; i++) {
+        const chain = this.blocked ?? this.q.pop();
+        this.blocked = undefined;
+        if (chain === null) return 'idle';
+        if (!this.send(chain)) {
+          this.blocked = chain;
+          return 'blocked';
+        }
+        this.q.pushUsed(chain.head, 0);
+        returned = true;
+      }
+      return 'budget';
+    } finally {
+      if (returned) ctx.notifyUsed(this.q);
+    }
+  }
+
+  /** False when the backend would block; a frame that cannot be sent is counted and its chain returned. */
+  private send(chain: DescriptorChain): boolean {
+    const bytes = chain.readableBytes;
+    if (chain.writable.length > 0 || bytes < HDR_BYTES || bytes > HDR_BYTES + MAX_GSO_FRAME
+      || chain.readable.length > IOV_MAX) {
+      this.stats.errors++;
+      return true;
+    }
+    const n = native().tryWritev(this.fd, chain.readable);
+    if (n === -EAGAIN) return false;
+    if (n < 0) {
+      this.stats.txDropped++;
+      this.lastError = n;
+    } else {
+      this.stats.txFrames++;
+      this.stats.txBytes += bytes - HDR_BYTES;
+    }
+    return true;
+  }
+}
