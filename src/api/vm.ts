@@ -121,25 +121,25 @@ export class Vm extends EventEmitter<VmEvents> {
 
   /** Stops every vCPU; resolves once none runs guest code. Pausing a paused machine does nothing. */
   pause(): Promise<void> {
-    this.require('pause', ['running', 'paused']);
-    return this.serialize(async () => {
-      if (this.current !== 'running') return;
-      for (const v of this.machine.vcpus) v.pause();
-      await this.vcpusReach('paused', 'pause');
-      this.current = 'paused';
-      this.emit('paused');
-    });
+    return this.runState('paused');
   }
 
   /** Lets every vCPU run again; resolves once all do. Resuming a running machine does nothing. */
   resume(): Promise<void> {
-    this.require('resume', ['running', 'paused']);
+    return this.runState('running');
+  }
+
+  private runState(target: 'paused' | 'running'): Promise<void> {
+    const operation = target === 'paused' ? 'pause' : 'resume';
+    this.require(operation, ['running', 'paused']);
     return this.serialize(async () => {
-      if (this.current !== 'paused') return;
-      for (const v of this.machine.vcpus) v.resume();
-      await this.vcpusReach('running', 'resume');
-      this.current = 'running';
-      this.emit('resumed');
+      if (this.current === target || this.current !== (target === 'paused' ? 'running' : 'paused')) return;
+      for (const v of this.machine.vcpus) {
+        if (target === 'paused') v.pause(); else v.resume();
+      }
+      await this.vcpusReach(target, operation);
+      this.current = target;
+      this.emit(target === 'paused' ? 'paused' : 'resumed');
     });
   }
 
