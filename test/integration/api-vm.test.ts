@@ -114,6 +114,14 @@ describe('the programmatic API on /dev/kvm', { skip, timeout: 180_000 }, () => {
     assert.throws(() => m.vm.resume(), { name: 'VmError', message: 'cannot resume: the machine is exited' });
   });
 
+  it('carries console input to the guest and its answer back, through the console stream', async () => {
+    const m = await boot('echo');
+    await m.until('e\n');
+    m.vm.console.write('ping\n');
+    await m.until('e\nping\n');
+    await m.vm.kill();
+  });
+
   it('stops a busy machine at once: the console ends, wait() says how, counters stay readable', async () => {
     const m = await boot('printLoop');
     await m.until('go\n');

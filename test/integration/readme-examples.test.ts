@@ -1,5 +1,5 @@
 // The README's Node snippets ("Use it from Node", "Control socket") run as written, against the package root as
-// `require('tsvmm')` resolves it, with a hand-made guest that prints forever.
+// `require('tsvmm')` resolves it, with a hand-made guest that prints forever; so does examples/in-process.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -32,6 +32,16 @@ describe('README snippets on /dev/kvm', { skip, timeout: 120_000 }, () => {
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   it('has the two snippets', () => assert.equal(readmeSnippets().length, 2));
+
+  it('examples/in-process stops a guest that hears Ctrl-Alt-Del gracefully', () => {
+    const listener = path.join(dir, 'listener.elf');
+    fs.writeFileSync(listener, pvhElf(GUEST_CODE.rebootOnCtrlAltDel));
+    const r = spawnSync(process.execPath, [path.join(REPO, 'dist', 'examples', 'in-process.js'), listener, '--expect', 'k\n'],
+      { encoding: 'latin1', timeout: 60_000 });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, 'k\n');
+    assert.match(r.stderr, /ended: reset, status 0/);
+  });
 
   readmeSnippets().forEach((code, i) => {
     it(`snippet ${i + 1} boots the guest, pauses, resumes, reads counters and stops it`, () => {
