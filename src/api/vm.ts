@@ -191,7 +191,12 @@ export class Vm extends EventEmitter<VmEvents> {
 
   private async askThenForce(timeoutMs: number): Promise<VmExit> {
     this.current = 'stopping';
-    const queued = this.machine.sendCtrlAltDel();
+    let queued: boolean;
+    try {
+      queued = this.machine.sendCtrlAltDel();
+    } catch {
+      return this.exitResult; // the guest ended on its own just now
+    }
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), timeoutMs); });
     const first = await Promise.race([this.exitResult, timedOut]);
