@@ -114,6 +114,15 @@ describe('the control socket on /dev/kvm', { skip, timeout: 180_000 }, () => {
       '--expect', 'go\n', '--seconds', '30'], { encoding: 'latin1', timeout: 60_000 });
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /^go\n\./);
-    assert.match(r.stderr, /machine ended: stopped .* tsvmm exit status 0/);
+    assert.match(r.stderr, /machine ended: stopped [^\n]*\n\[example\] tsvmm exit status 0/);
+  });
+
+  it('examples/boot-through-api with no kernel boots the tiny test kernel and reads its verdict', () => {
+    const r = spawnSync(process.execPath, [path.join(REPO, 'dist', 'examples', 'boot-through-api.js'), '--seconds', '60'],
+      { encoding: 'latin1', timeout: 120_000 });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /TSVMM-DATA: rng bytes=65536 /);
+    assert.match(r.stdout, /TSVMM-TEST: PASS rng/);
+    assert.match(r.stderr, /tsvmm exit status 0/);
   });
 });
