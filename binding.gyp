@@ -11,7 +11,9 @@
         "native/kvm/vcpu_state.cc",
         "native/kvm/memory.cc",
         "native/kvm/eventfd.cc",
-        "native/kvm/fdwatch.cc"
+        "native/kvm/fdwatch.cc",
+        "native/fs/names.cc",
+        "native/fs/meta.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "native"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS"],

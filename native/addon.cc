@@ -1,6 +1,7 @@
 // The addon's entry point: it only registers the exports of each part.
 #include <napi.h>
 
+#include "fs/fs.h"
 #include "kvm/kvm.h"
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -10,6 +11,8 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   tsvmm::InitMemory(env, exports);
   tsvmm::InitEventfd(env, exports);
   tsvmm::InitFdWatch(env, exports);
+  tsvmm::InitFsNames(env, exports);
+  tsvmm::InitFsMeta(env, exports);
   return exports;
 }
 

@@ -6,6 +6,7 @@ import type { BlkDeviceConfig } from '../vmm/config';
 import { native } from '../vmm/native';
 import type { DeviceContext, VirtioDevice } from '../virtio-mmio/device';
 import { QueueError, type DescriptorChain, type Virtqueue } from '../virtio-mmio/queue';
+import { gather, sliceSegments, totalBytes as total } from '../virtio-mmio/segments';
 
 const SECTOR = 512;
 const T = { IN: 0, OUT: 1, FLUSH: 4, GET_ID: 8, DISCARD: 11, WRITE_ZEROES: 13 } as const;
@@ -98,7 +99,7 @@ export class BlkDevice implements VirtioDevice {
         return [S.OK, n];
       }
       case T.OUT: {
-        const bufs = afterHeader(chain.readable);
+        const bufs = sliceSegments(chain.readable, 16);
         const pos = this.range(sector, total(bufs));
         if (this.cfg.readonly || pos === undefined) return [S.IOERR, 0];
         const n = bufs.length ? await writev(this.fd, bufs, pos) : 0;
@@ -117,7 +118,7 @@ export class BlkDevice implements VirtioDevice {
       }
       case T.DISCARD:
       case T.WRITE_ZEROES:
-        return [this.ranges(type, afterHeader(chain.readable)), 0];
+        return [this.ranges(type, sliceSegments(chain.readable, 16)), 0];
       default:
         return [S.UNSUPP, 0];
     }
@@ -158,34 +159,6 @@ export class BlkDevice implements VirtioDevice {
   }
 
   counters(): Record<string, number> { return { ...this.stats }; }
-}
-
-const total = (bufs: Uint8Array[]): number => bufs.reduce((n, b) => n + b.length, 0);
-
-/** The first `n` bytes spread over `segs`, copied (headers are small), or undefined when there are fewer. */
-function gather(segs: Uint8Array[], n: number): Buffer | undefined {
-  if (total(segs) < n) return undefined;
-  const out = Buffer.alloc(n);
-  let at = 0;
-  for (const s of segs) {
-    if (at >= n) break;
-    const k = Math.min(s.length, n - at);
-    out.set(s.subarray(0, k), at);
-    at += k;
-  }
-  return out;
-}
-
-/** The readable segments after the 16-byte header, as views (no copy). */
-function afterHeader(segs: Uint8Array[]): Uint8Array[] {
-  let skip = 16;
-  const out: Uint8Array[] = [];
-  for (const s of segs) {
-    if (skip >= s.length) { skip -= s.length; continue; }
-    out.push(s.subarray(skip));
-    skip = 0;
-  }
-  return out;
 }
 
 const readv = (fd: number, bufs: Uint8Array[], pos: number): Promise<number> =>

@@ -11,6 +11,7 @@ import type { WorkerDeviceSpec } from './vcpu-protocol';
 import * as fs from 'node:fs';
 import { BlkDevice } from '../devices/blk';
 import { ConsoleDevice } from '../devices/console';
+import { FsDevice } from '../devices/fs/device';
 import { RngDevice } from '../devices/rng';
 import type { VirtioDevice } from '../virtio-mmio/device';
 import { REG } from '../virtio-mmio/registers';
@@ -27,6 +28,7 @@ function createDevice(c: DeviceConfig, index: number): VirtioDevice {
   switch (c.type) {
     case 'rng': return new RngDevice(c.rateLimit);
     case 'blk': return new BlkDevice(c);
+    case 'fs': return new FsDevice(c);
     case 'console':
       if (c.backend === 'stdio') return new ConsoleDevice((chunk) => process.stdout.write(chunk));
       if (c.backend === 'file') {
@@ -35,7 +37,7 @@ function createDevice(c: DeviceConfig, index: number): VirtioDevice {
       }
       throw new ConfigError(`devices[${index}].backend`, 'socket consoles are not implemented yet (use stdio or file)');
     default:
-      throw new ConfigError(`devices[${index}].type`, `${c.type} devices are not implemented yet (available: rng, blk, console)`);
+      throw new ConfigError(`devices[${index}].type`, `${c.type} devices are not implemented yet (available: rng, blk, console, fs)`);
   }
 }
 
