@@ -13,6 +13,9 @@ import { F_WRITE, MockDriver, type Desc } from '../../virtio-mmio/mock-driver';
 const IN = 0x10000;
 const OUT = 0x100000;
 export const ROOT = 1n;
+/** Bytes after the writable room filled with GUARD_BYTE before each call, to catch writes past it. */
+const GUARD = 64;
+export const GUARD_BYTE = 0xee;
 
 export type Field = ['u16' | 'u32' | 'u64', number | bigint] | Uint8Array | string;
 
@@ -95,7 +98,7 @@ export class FuseClient {
       ['u64', opts.nodeid ?? ROOT], ['u32', opts.uid ?? 0], ['u32', opts.gid ?? 0], ['u32', 1234], ['u32', 0], body);
     d.mem.write(IN, req);
     const room = opts.room ?? 64 * 1024;
-    d.mem.fill(OUT, Math.max(room, 16), 0xee);
+    d.mem.fill(OUT, room + GUARD, GUARD_BYTE);
     const descs: Desc[] = [{ addr: IN, len: req.length, flags: 0 }];
     if (room > 0) descs.push({ addr: OUT, len: room, flags: F_WRITE });
     const before = d.usedIdx();
@@ -109,6 +112,9 @@ export class FuseClient {
     return { usedLen, len: head.readUInt32LE(0), error: head.readInt32LE(4), unique: head.readBigUInt64LE(8),
       body: head.subarray(16) };
   }
+
+  /** The bytes just past the last call's writable room on `queue`. */
+  guard(room: number, queue = 1): Uint8Array { return this.drivers[queue]!.mem.read(OUT + room, GUARD); }
 
   /** Like call, but expects success and returns the body. */
   async ok(opcode: number, args?: Buffer, opts?: CallOptions, data?: Buffer): Promise<Buffer> {
