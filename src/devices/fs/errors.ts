@@ -1,6 +1,4 @@
 // The device's one error type: an errno the guest gets back, negated, in fuse_out_header.error.
-import { E } from './protocol';
-
 export class FsError extends Error {
   constructor(readonly errno: number, message = `errno ${errno}`) {
     super(message);
@@ -18,4 +16,3 @@ export function errnoOf(e: unknown): number | undefined {
 }
 
 export const fail = (errno: number, why?: string): never => { throw new FsError(errno, why); };
-export const { EBADF, EINVAL, ENOENT, ENOTDIR, EISDIR, EPERM, EROFS, ERANGE, ENOSYS, EIO, EPROTO } = E;
