@@ -11,7 +11,8 @@ import type { Virtqueue } from '../../../src/virtio-mmio/queue';
 import { F_WRITE, MockDriver, type Desc } from '../../virtio-mmio/mock-driver';
 
 const IN = 0x10000;
-const OUT = 0x100000;
+const OUT = 0x200000;
+const MEM_BYTES = 6 << 20;
 export const ROOT = 1n;
 /** Bytes after the writable room filled with GUARD_BYTE before each call, to catch writes past it. */
 const GUARD = 64;
@@ -75,8 +76,8 @@ export class FuseClient {
     this.dev = new FsDevice({ type: 'fs', tag: 'share0', path: this.share, readonly: opts.readonly ?? false });
     // The mock driver puts its ring at fixed addresses, so each queue gets its own driver and guest memory; the
     // device only touches the buffers its queues hand it.
-    const d = new MockDriver(16, 4 << 20);
-    this.drivers = [d, new MockDriver(16, 4 << 20)];
+    const d = new MockDriver(16, MEM_BYTES);
+    this.drivers = [d, new MockDriver(16, MEM_BYTES)];
     this.queues = this.drivers.map((m) => m.queue());
     const ctx: DeviceContext = { memory: d.mem, queues: this.queues, features: 0n, notifyUsed: () => undefined,
       fail: (r) => { this.failures.push(r); } };
@@ -90,27 +91,31 @@ export class FuseClient {
 
   /** Sends one request and waits for the device to return the chain. */
   async call(opcode: number, args: Buffer = Buffer.alloc(0), opts: CallOptions = {}, data?: Buffer): Promise<FuseReply> {
-    const queue = opts.queue ?? 1;
-    const d = this.drivers[queue]!;
-    const unique = this.unique++;
     const body = Buffer.concat([args, data ?? Buffer.alloc(0)]);
-    const req = opts.raw ?? pack(['u32', 40 + body.length], ['u32', opcode], ['u64', unique],
+    const req = opts.raw ?? pack(['u32', 40 + body.length], ['u32', opcode], ['u64', this.unique++],
       ['u64', opts.nodeid ?? ROOT], ['u32', opts.uid ?? 0], ['u32', opts.gid ?? 0], ['u32', 1234], ['u32', 0], body);
+    const { usedLen, bytes } = await this.exchange(req, opts.room ?? 64 * 1024, opts.queue ?? 1);
+    if (usedLen < 16) return { usedLen, error: 0, len: 0, unique: 0n, body: Buffer.alloc(0) };
+    return { usedLen, len: bytes.readUInt32LE(0), error: bytes.readInt32LE(4), unique: bytes.readBigUInt64LE(8),
+      body: bytes.subarray(16) };
+  }
+
+  /** One chain: `req` readable, `room` bytes writable; returns what the device wrote. */
+  async exchange(req: Buffer, room: number, queue = 1): Promise<{ usedLen: number; bytes: Buffer }> {
+    const d = this.drivers[queue]!;
+    if (req.length > OUT - IN || OUT + room + GUARD > MEM_BYTES) throw new RangeError('request or room too large');
     d.mem.write(IN, req);
-    const room = opts.room ?? 64 * 1024;
     d.mem.fill(OUT, room + GUARD, GUARD_BYTE);
     const descs: Desc[] = [{ addr: IN, len: req.length, flags: 0 }];
     if (room > 0) descs.push({ addr: OUT, len: room, flags: F_WRITE });
     const before = d.usedIdx();
     d.addChain(descs);
     this.dev.onQueueNotify(queue);
-    for (let i = 0; i < 400 && d.usedIdx() === before; i++) await new Promise((r) => setTimeout(r, 5));
-    if (d.usedIdx() === before) throw new Error(`no reply to opcode ${opcode}`);
+    const deadline = Date.now() + 5000;
+    while (d.usedIdx() === before && Date.now() < deadline) await new Promise((r) => setImmediate(r));
+    if (d.usedIdx() === before) throw new Error(`no reply to opcode ${req.readUInt32LE(4)}`);
     const usedLen = d.used(before).len;
-    const head = Buffer.from(d.mem.read(OUT, Math.max(Math.min(usedLen, room), 0)));
-    if (usedLen < 16) return { usedLen, error: 0, len: 0, unique: 0n, body: Buffer.alloc(0) };
-    return { usedLen, len: head.readUInt32LE(0), error: head.readInt32LE(4), unique: head.readBigUInt64LE(8),
-      body: head.subarray(16) };
+    return { usedLen, bytes: Buffer.from(d.mem.read(OUT, Math.min(usedLen, room))) };
   }
 
   /** The bytes just past the last call's writable room on `queue`. */
