@@ -75,8 +75,9 @@ export class FsDevice implements VirtioDevice {
     try {
       result = this.run(op, r);
     } catch (e) {
-      result = Buffer.alloc(0);
       errno = this.errnoFor(e);
+      // An op without a reply (FORGET with a short body) fails silently: the guest expects nothing back.
+      result = op?.noReply ? 'none' : Buffer.alloc(0);
     }
     if (!(result instanceof Promise)) {
       this.complete(q, chain.head, r, errno, result);

@@ -149,6 +149,8 @@ test('lengths that lie are capped or refused; replies never pass the writable bu
   assert.equal((await c.call(OP.GETATTR, Buffer.alloc(16), { room: 8 })).usedLen, 0);
   assert.equal((await c.call(OP.GETATTR, Buffer.alloc(0), { raw: Buffer.alloc(20) })).usedLen, 0);
   assert.equal(c.dev.counters().badRequests, bad + 2);
+  // A FORGET too short to carry its count is dropped without a reply.
+  assert.equal((await c.call(OP.FORGET, pack(['u32', 1]), { queue: 0, nodeid: f.nodeid })).usedLen, 0);
   // Arguments shorter than the op's structure.
   assert.equal((await c.call(OP.SETATTR, pack(['u32', 8]), { nodeid: f.nodeid })).error, -E.EINVAL);
   assert.equal((await c.call(OP.READ, pack(['u64', fh]), { nodeid: f.nodeid })).error, -E.EINVAL);
