@@ -10,6 +10,7 @@ import type { BlkDeviceConfig } from '../vmm/config';
 import { native } from '../vmm/native';
 import type { DeviceContext, DeviceHost, VirtioDevice } from '../virtio-mmio/device';
 import { QueueError, type DescriptorChain, type Virtqueue } from '../virtio-mmio/queue';
+import { gather, sliceSegments, totalBytes as total } from '../virtio-mmio/segments';
 
 const SECTOR = 512;
 const T = { IN: 0, OUT: 1, FLUSH: 4, GET_ID: 8, DISCARD: 11, WRITE_ZEROES: 13 } as const;
@@ -189,7 +190,7 @@ export class BlkDevice implements VirtioDevice {
         return [S.OK, n];
       }
       case T.OUT: {
-        const bufs = afterHeader(chain.readable);
+        const bufs = sliceSegments(chain.readable, 16);
         const pos = range(b, sector, total(bufs));
         if (this.cfg.readonly || pos === undefined) return [S.IOERR, 0];
         const n = bufs.length ? await writev(b.fd, bufs, pos) : 0;
@@ -208,7 +209,7 @@ export class BlkDevice implements VirtioDevice {
       }
       case T.DISCARD:
       case T.WRITE_ZEROES:
-        return [this.ranges(b, type, afterHeader(chain.readable)), 0];
+        return [this.ranges(b, type, sliceSegments(chain.readable, 16)), 0];
       default:
         return [S.UNSUPP, 0];
     }
@@ -250,34 +251,6 @@ function range(b: Backing, sector: bigint, bytes: number): number | undefined {
   if (bytes % SECTOR !== 0 || sector > BigInt(b.capacity)) return undefined;
   const s = Number(sector);
   return s + bytes / SECTOR <= b.capacity ? s * SECTOR : undefined;
-}
-
-const total = (bufs: Uint8Array[]): number => bufs.reduce((n, b) => n + b.length, 0);
-
-/** The first `n` bytes spread over `segs`, copied (headers are small), or undefined when there are fewer. */
-function gather(segs: Uint8Array[], n: number): Buffer | undefined {
-  if (total(segs) < n) return undefined;
-  const out = Buffer.alloc(n);
-  let at = 0;
-  for (const s of segs) {
-    if (at >= n) break;
-    const k = Math.min(s.length, n - at);
-    out.set(s.subarray(0, k), at);
-    at += k;
-  }
-  return out;
-}
-
-/** The readable segments after the 16-byte header, as views (no copy). */
-function afterHeader(segs: Uint8Array[]): Uint8Array[] {
-  let skip = 16;
-  const out: Uint8Array[] = [];
-  for (const s of segs) {
-    if (skip >= s.length) { skip -= s.length; continue; }
-    out.push(s.subarray(skip));
-    skip = 0;
-  }
-  return out;
 }
 
 const readv = (fd: number, bufs: Uint8Array[], pos: number): Promise<number> =>

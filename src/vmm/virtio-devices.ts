@@ -18,6 +18,7 @@ import { ConsoleDevice } from '../devices/console';
 import { ConsoleSocket } from '../devices/console-socket';
 import { openTap } from '../devices/net/backend';
 import { NetDevice } from '../devices/net/device';
+import { FsDevice } from '../devices/fs/device';
 import { RngDevice } from '../devices/rng';
 import { VsockDevice } from '../devices/vsock/device';
 import { VsockError } from '../devices/vsock/errors';
@@ -97,9 +98,11 @@ function createDevice(c: DeviceConfig, index: number, vm: KvmVm, log: Logger): V
         if (e instanceof VsockError) throw new ConfigError(`devices[${index}].socket`, e.message);
         throw e;
       }
-    default:
-      throw new ConfigError(`devices[${index}].type`,
-        `${c.type} devices are not implemented yet (available: rng, blk, console, net, vsock, balloon)`);
+    case 'fs': return new FsDevice(c);
+    default: {
+      const unknown: never = c;
+      throw new ConfigError(`devices[${index}].type`, `${(unknown as DeviceConfig).type} is not a device type`);
+    }
   }
 }
 
