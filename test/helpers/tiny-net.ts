@@ -65,18 +65,25 @@ class Sender {
 }
 
 async function boot(spec: TinyNetSpec, sender: Sender): Promise<Omit<TinyNetResult, 'tap' | 'sender'>> {
-  if (spec.monitor === 'qemu') {
-    const r = await runQemuTiny(spec.cmdline, ['-netdev', `tap,id=n0,ifname=${spec.tap},script=no,downscript=no`,
-      '-device', `virtio-net-device,netdev=n0,mac=${spec.mac}`], spec.timeoutMs, (text) => sender.watch(text));
-    return { text: r.text, exit: `qemu exit status ${r.code}` };
-  }
   let watcher: NodeJS.Timeout | undefined;
-  const r = await runTiny({
-    cmdline: spec.cmdline, devices: [{ type: 'net', tap: spec.tap, mac: spec.mac }], timeoutMs: spec.timeoutMs,
-    during: (_m, output) => { watcher = setInterval(() => sender.watch(output()), 10); },
-  });
-  clearInterval(watcher);
-  return { text: r.text, exit: `${r.exit.reason}: ${r.exit.detail}`, device: r.devices[0] ?? {} };
+  const watch = (output: () => string): Promise<void> => {
+    watcher = setInterval(() => sender.watch(output()), 10);
+    return Promise.resolve();
+  };
+  try {
+    if (spec.monitor === 'qemu') {
+      const r = await runQemuTiny(spec.cmdline, ['-netdev', `tap,id=n0,ifname=${spec.tap},script=no,downscript=no`,
+        '-device', `virtio-net-device,netdev=n0,mac=${spec.mac}`], spec.timeoutMs, watch);
+      return { text: r.text, exit: `qemu exit status ${r.code}` };
+    }
+    const r = await runTiny({
+      cmdline: spec.cmdline, devices: [{ type: 'net', tap: spec.tap, mac: spec.mac }], timeoutMs: spec.timeoutMs,
+      during: (_m, output) => watch(output),
+    });
+    return { text: r.text, exit: `${r.exit.reason}: ${r.exit.detail}`, device: r.devices[0] ?? {} };
+  } finally {
+    clearInterval(watcher);
+  }
 }
 
 async function main(spec: TinyNetSpec): Promise<TinyNetResult> {

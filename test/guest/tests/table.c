@@ -7,6 +7,7 @@ void test_torture(void);
 void test_exits(void);
 void test_blkbench(void);
 void test_fault(void);
+void test_balloon(void);
 void test_net(void);
 void test_netbench(void);
 
@@ -18,6 +19,7 @@ const struct guest_test guest_tests[] = {
 	{ "exits", test_exits },
 	{ "blkbench", test_blkbench },
 	{ "fault", test_fault },
+	{ "balloon", test_balloon },
 	{ "net", test_net },
 	{ "netbench", test_netbench },
 };
