@@ -48,7 +48,7 @@ class Sender {
     if (this.spec === undefined || this.child !== undefined || this.stopped || !READY.test(text)) return;
     const script = path.join(__dirname, 'udp-flood.js');
     this.child = spawn(process.execPath, [script, this.spec.ip, String(this.spec.port), String(this.spec.size)],
-      { stdio: ['ignore', 'pipe', 'inherit'] });
+      { stdio: ['pipe', 'pipe', 'inherit'] });
     this.child.stdout!.on('data', (d: Buffer) => { this.out += d.toString(); });
   }
 

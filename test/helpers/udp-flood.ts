@@ -1,6 +1,7 @@
 // A UDP sender for a guest's receive benchmark: `node udp-flood.js <ip> <port> <payload bytes> [count]` sends
 // datagrams as fast as it can (each payload starts with a 64-bit little-endian sequence number from 0, which the
-// guest uses to count losses) until it has sent `count` or gets SIGTERM, then prints `{"sent":N,"errors":E}`.
+// guest uses to count losses) until it has sent `count`, gets SIGTERM or its stdin ends, then prints
+// `{"sent":N,"errors":E}`.
 import * as dgram from 'node:dgram';
 
 const BURST = 64;
@@ -25,6 +26,7 @@ function main(argv: string[]): void {
     stopping = true;
     process.stdout.write(`${JSON.stringify({ sent, errors })}\n`);
     socket.close();
+    process.stdin.destroy();
   };
   // A full tap queue drops datagrams on the host; the socket only reports buffer shortages (ENOBUFS).
   const done = (e: Error | null): void => { if (e) errors++; };
@@ -38,6 +40,9 @@ function main(argv: string[]): void {
     else if (!stopping) setImmediate(pump);
   };
   process.on('SIGTERM', finish);
+  // The parent holds stdin open; when it dies without stopping this sender, the pipe ends and so does the flood.
+  process.stdin.on('end', finish);
+  process.stdin.resume();
   socket.on('error', () => { errors++; });
   pump();
 }
