@@ -7,6 +7,7 @@ void test_torture(void);
 void test_exits(void);
 void test_blkbench(void);
 void test_fault(void);
+void test_spin(void);
 void test_balloon(void);
 
 const struct guest_test guest_tests[] = {
@@ -18,6 +19,7 @@ const struct guest_test guest_tests[] = {
 	{ "blkbench", test_blkbench },
 	{ "fault", test_fault },
 	{ "balloon", test_balloon },
+	{ "spin", test_spin },
 };
 
 const unsigned guest_test_count = ARRAY_LEN(guest_tests);
