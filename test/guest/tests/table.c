@@ -8,6 +8,7 @@ void test_exits(void);
 void test_blkbench(void);
 void test_fault(void);
 void test_balloon(void);
+void test_fs(void);
 
 const struct guest_test guest_tests[] = {
 	{ "rng", test_rng },
@@ -18,6 +19,7 @@ const struct guest_test guest_tests[] = {
 	{ "blkbench", test_blkbench },
 	{ "fault", test_fault },
 	{ "balloon", test_balloon },
+	{ "fs", test_fs },
 };
 
 const unsigned guest_test_count = ARRAY_LEN(guest_tests);

@@ -1,0 +1,200 @@
+// virtio-fs under the tiny test kernel's own FUSE client on tsvmm: a full round of file operations on a writable
+// share, EROFS for every change on a read-only one, and escape attempts through names, outward symlinks, bogus node
+// ids and handles. The share sits next to a directory the guest must never reach: it holds a secret whose content
+// must not show in the guest's output, and it must be exactly as it was afterwards.
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { dataWith, numberField } from '../../src/guest/test-kernel-output';
+import { kvmUnavailable } from '../helpers/kvm';
+import { runTiny, type TinyRun } from '../helpers/tiny';
+
+const skip = kvmUnavailable();
+const PATTERN_BYTES = 70_000;
+const LEFT_BYTES = 12_345;
+/** What the guest sets as the outward symlink's own mtime (it must land on the link, never on its target). */
+const LINK_MTIME = 1_000_000_000;
+
+/** The guest's pattern files: byte i of the file with `seed` (test/guest/virtio-fs.h, fs_pattern). */
+function pattern(seed: number, bytes: number): Buffer {
+  const b = Buffer.alloc(bytes);
+  for (let i = 0; i < bytes; i++) b[i] = (i * 131 + Math.floor(i / 256) * 7 + seed) & 0xff;
+  return b;
+}
+
+/** Every entry under `root`, with what would show a change: type, mode, size, mtime, content or target. */
+function snapshot(root: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (rel: string): void => {
+    const full = path.join(root, rel);
+    const st = fs.lstatSync(full, { bigint: true });
+    let what = '';
+    if (st.isSymbolicLink()) what = `-> ${fs.readlinkSync(full)}`;
+    else if (st.isFile()) what = createHash('sha256').update(fs.readFileSync(full)).digest('hex');
+    out[rel || '.'] = `${st.mode.toString(8)} ${st.size} ${st.mtimeNs} ${st.nlink} ${what}`;
+    if (st.isDirectory()) for (const name of fs.readdirSync(full).sort()) walk(path.join(rel, name));
+  };
+  walk('');
+  return out;
+}
+
+/** Whatever a write, truncate, chmod or replacement would change (atime is left out: reading is allowed). */
+function fileIdentity(file: string): string {
+  const st = fs.statSync(file, { bigint: true });
+  return `${st.ino} ${st.mode} ${st.size} ${st.mtimeNs} ${st.ctimeNs}`;
+}
+
+interface Fixture {
+  dir: string;
+  share: string;
+  outside: string;
+  secret: string;
+}
+
+/** A share with the host's pattern file and symlinks out of it, beside a directory holding the secret. */
+function prepare(parent: string, name: string): Fixture {
+  const dir = path.join(parent, name);
+  const share = path.join(dir, 'share');
+  const outside = path.join(dir, 'outside');
+  fs.mkdirSync(share, { recursive: true });
+  fs.mkdirSync(outside);
+  const secret = `TSVMM-SECRET-${randomBytes(12).toString('hex')}`;
+  fs.writeFileSync(path.join(outside, 'secret.txt'), `${secret}\n`, { mode: 0o600 });
+  fs.writeFileSync(path.join(share, 'pattern.bin'), pattern(1, PATTERN_BYTES), { mode: 0o644 });
+  fs.symlinkSync(path.join(outside, 'secret.txt'), path.join(share, 'abs-link'));
+  fs.symlinkSync('../outside/secret.txt', path.join(share, 'rel-link'));
+  fs.symlinkSync('../../..', path.join(share, 'up-link'));
+  fs.symlinkSync('/etc', path.join(share, 'etc-link'));
+  fs.symlinkSync(path.join(outside, 'planted'), path.join(share, 'plant-link'));
+  return { dir, share, outside, secret };
+}
+
+function guestFields(r: TinyRun): Record<string, string> {
+  return Object.assign({}, ...r.data.filter((d) => d.test === 'fs').map((d) => d.fields)) as Record<string, string>;
+}
+
+/** What every run shares: the escape answers, the links as the guest saw them, the device's own accounting. */
+function checkRun(r: TinyRun, f: Fixture, readonly: boolean): Record<string, number> {
+  assert.deepEqual(r.verdict, { test: 'fs', passed: true }, r.text);
+  assert.ok(!r.text.includes(f.secret), 'the secret appeared in the guest output');
+  const g = guestFields(r);
+  const rofs = (errno: string): string => (readonly ? 'EROFS' : errno);
+  const expected: Record<string, string> = {
+    before_init: 'EIO', init_again: 'EPROTO', lookup_long: 'ENAMETOOLONG', lookup_no_nul: 'EINVAL',
+    short_header: 'unanswered', reply_under_header: 'unanswered', forgotten_node: 'ENOENT', root_after_forget: 'OK',
+    lookup_dotdot: 'EPERM', lookup_dot: 'EPERM', lookup_slash: 'EINVAL', lookup_path: 'EINVAL', lookup_empty: 'EINVAL',
+    below_abs: 'ENOTDIR', below_etc: 'ENOTDIR', below_up: 'ENOTDIR', open_abs: 'ELOOP', open_rel: 'ELOOP',
+    open_abs_write: rofs('ELOOP'), opendir_etc: 'ENOTDIR', opendir_up: 'ENOTDIR', create_plant: rofs('ELOOP'),
+    create_trunc_abs: rofs('ELOOP'), create_excl_abs: rofs('EEXIST'), create_below_up: rofs('ENOTDIR'),
+    mkdir_below_etc: rofs('ENOTDIR'), truncate_abs: rofs('ELOOP'), chmod_abs: rofs('EOPNOTSUPP'),
+    touch_abs: rofs('OK'), rename_below_up: rofs('ENOTDIR'), rename_dotdot: rofs('EPERM'), link_abs: rofs('OK'),
+    symlink_out: rofs('OK'), getattr_bogus: 'ENOENT', lookup_node0: 'ENOENT', open_node_max: 'ENOENT',
+    forget_bogus: 'OK', read_bogus_fh: 'EBADF', read_fh_max: 'EBADF', flush_bogus_fh: 'EBADF',
+    release_bogus_fh: 'EBADF', write_bogus_fh: rofs('EBADF'), read_dir_fh: 'EISDIR', readdir_file_fh: 'ENOTDIR',
+    read_huge: 'OK', read_far: 'OK', reply_too_small: 'ERANGE', unknown_opcode: 'ENOSYS', readlink_file: 'EINVAL',
+  };
+  if (!readonly) expected.open_guest_link = 'ELOOP';
+  // Linux refuses to change a symlink's mode; a host kernel that allowed it would change the link alone.
+  if (!readonly && g.chmod_abs === 'OK') expected.chmod_abs = 'OK';
+  const seen = Object.fromEntries(Object.keys(expected).map((k) => [k, g[k]]));
+  assert.deepEqual(seen, expected);
+  assert.equal(numberField(g, 'escape_attempts'), Object.keys(expected).length);
+  // The links the guest looked up are the links themselves (lstat), never what they point at.
+  for (const d of dataWith(r, 'link', 'ino', 'size')) {
+    const st = fs.lstatSync(path.join(f.share, d.link!), { bigint: true });
+    assert.equal(BigInt(d.ino!), st.ino, d.link);
+    assert.equal(BigInt(d.size!), st.size, d.link);
+    assert.equal(Number(d.mode), Number(st.mode), d.link);
+  }
+  assert.equal(dataWith(r, 'link').length, 5);
+  assert.equal(g.tag, readonly ? 'ro-share' : 'rw-share');
+  assert.equal(numberField(g, 'minor'), 31);
+  const dev = r.devices[0]!;
+  process.stderr.write(`# virtio-fs ${readonly ? 'read-only' : 'read-write'}: ${JSON.stringify(dev)}\n`);
+  // The device answered exactly what the guest sent, with the errnos the guest saw, and holds nothing afterwards.
+  assert.equal(dev.requests, numberField(g, 'calls'));
+  assert.equal(dev.errors, numberField(g, 'errors'));
+  assert.equal(dev.readBytes, numberField(g, 'read_bytes'));
+  assert.equal(dev.writtenBytes, numberField(g, 'written_bytes'));
+  for (const k of ['internalErrors', 'failures', 'inFlight', 'handles']) assert.equal(dev[k], 0, k);
+  // The short header and the reply buffer smaller than fuse_out_header, answered with nothing.
+  assert.equal(dev.badRequests, 2);
+  assert.equal(dev.inodes, 1, 'every node forgotten but the root');
+  assert.equal(dev['op.init'], 2); // the second one refused (EPROTO)
+  assert.equal(dev['op.forget'], 2); // the bogus one and the first node of the final round
+  assert.equal(dev['op.batchForget'], 1);
+  assert.equal(dev['op.unknown'], 1);
+  return dev;
+}
+
+describe('tiny test kernel: virtio-fs on tsvmm', { skip, timeout: 300_000 }, () => {
+  let parent: string;
+  let etcPasswd: string;
+  before(() => {
+    parent = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvmm-tiny-fs-'));
+    etcPasswd = fileIdentity('/etc/passwd');
+  });
+  after(() => {
+    if (parent) fs.rmSync(parent, { recursive: true, force: true });
+    assert.equal(fileIdentity('/etc/passwd'), etcPasswd);
+  });
+
+  it('does every file operation on a writable share, and no attempt reaches outside it', async () => {
+    const f = prepare(parent, 'rw');
+    const outside = snapshot(f.outside);
+    const share = snapshot(f.share);
+    const r = await runTiny({
+      cmdline: `test=fs fs_tag=rw-share fs_pattern_bytes=${PATTERN_BYTES}`,
+      devices: [{ type: 'fs', tag: 'rw-share', path: f.share }],
+    });
+    const dev = checkRun(r, f, false);
+    assert.deepEqual(snapshot(f.outside), outside);
+    assert.deepEqual(fs.readdirSync(f.dir).sort(), ['outside', 'share']);
+    // The share: what was there, the outward link's own mtime (set by the guest), and the file the guest left.
+    const now = snapshot(f.share);
+    const left = now['guest-wrote.bin'];
+    delete now['guest-wrote.bin'];
+    for (const k of ['.', 'abs-link']) { delete now[k]; delete share[k]; }
+    assert.deepEqual(now, share);
+    assert.equal(fs.lstatSync(path.join(f.share, 'abs-link')).mtimeMs, LINK_MTIME * 1000);
+    assert.equal(fs.readlinkSync(path.join(f.share, 'abs-link')), path.join(f.outside, 'secret.txt'));
+    assert.ok(left, 'guest-wrote.bin is missing');
+    const st = fs.statSync(path.join(f.share, 'guest-wrote.bin'));
+    assert.equal(st.mode & 0o7777, 0o640);
+    assert.ok(fs.readFileSync(path.join(f.share, 'guest-wrote.bin')).equals(pattern(3, LEFT_BYTES)));
+    for (const op of ['create', 'write', 'flush', 'release', 'lookup', 'getattr', 'open', 'read', 'mkdir', 'rename',
+      'opendir', 'readdir', 'readdirplus', 'releasedir', 'setattr', 'unlink', 'rmdir', 'statfs', 'link', 'symlink',
+      'readlink']) assert.ok(dev[`op.${op}`]! >= 1, op);
+    // 20 KiB + 3000 bytes, then 12345 bytes, each in two WRITEs; the ones refused wrote nothing.
+    assert.equal(dev.writtenBytes, 20 * 1024 + 123 + 3000 + LEFT_BYTES);
+    assert.equal(dev['op.write'], 5);
+  });
+
+  it('refuses every change to a read-only share with EROFS and still reads it', async () => {
+    const f = prepare(parent, 'ro');
+    const outside = snapshot(f.outside);
+    const share = snapshot(f.share);
+    const r = await runTiny({
+      cmdline: `test=fs fs_tag=ro-share fs_pattern_bytes=${PATTERN_BYTES} fs_readonly=1`,
+      devices: [{ type: 'fs', tag: 'ro-share', path: f.share, readonly: true }],
+    });
+    const dev = checkRun(r, f, true);
+    assert.equal(numberField(guestFields(r), 'refused'), 14);
+    assert.deepEqual(snapshot(f.outside), outside);
+    assert.deepEqual(snapshot(f.share), share);
+    assert.equal(dev.writtenBytes, 0);
+    assert.ok(dev.readBytes! >= 2 * PATTERN_BYTES);
+  });
+
+  it('fails when the tag is not what the cmdline expects', async () => {
+    const f = prepare(parent, 'tag');
+    const r = await runTiny({
+      cmdline: `test=fs fs_tag=expected fs_pattern_bytes=${PATTERN_BYTES}`,
+      devices: [{ type: 'fs', tag: 'actual', path: f.share }],
+    });
+    assert.deepEqual(r.verdict, { test: 'fs', passed: false, reason: 'tag "actual", expected "expected"' });
+  });
+});
