@@ -28,53 +28,60 @@ bool vfs_open(struct vfs *fs, const char **why)
 		*why = "num_request_queues is 0";
 		return false;
 	}
-	fs->in = alloc(sizeof(*fs->in), 64);
-	fs->args = alloc(VFS_ARG_BYTES, 64);
-	fs->out = alloc(sizeof(*fs->out), 64);
+	vfs_slot_init(&fs->slot, VFS_ARG_BYTES);
 	fs->reply = alloc(VFS_REPLY_BYTES, 4096);
 	return true;
 }
 
+void vfs_slot_init(struct vfs_slot *slot, u32 args_cap)
+{
+	slot->in = alloc(sizeof(*slot->in), 64);
+	slot->out = alloc(sizeof(*slot->out), 64);
+	slot->args = alloc(args_cap, 64);
+	slot->args_cap = args_cap;
+}
+
 /* fuse_in_header and the arguments: the header in a buffer of its own, the arguments in a second one. */
-static unsigned request_bufs(struct vfs *fs, const struct vfs_req *r, struct vbuf *bufs)
+static unsigned request_bufs(struct vfs *fs, struct vfs_slot *slot, const struct vfs_req *r, struct vbuf *bufs)
 {
 	const char *names[2] = { r->name, r->name2 };
-	if (r->arg_len > VFS_ARG_BYTES)
+	if (r->arg_len > slot->args_cap)
 		fail("fs: %u argument bytes for opcode %u", r->arg_len, r->opcode);
 	if (r->arg_len)
-		memcpy(fs->args, r->arg, r->arg_len);
+		memcpy(slot->args, r->arg, r->arg_len);
 	u32 n = r->arg_len;
 	for (unsigned i = 0; i < 2 && names[i]; i++) {
-		const char *name = names[i];
-		u32 len = (u32)strlen(name) + 1;
-		if (n + len > VFS_ARG_BYTES)
+		u32 len = (u32)strlen(names[i]) + 1;
+		if (n + len > slot->args_cap)
 			fail("fs: the arguments of opcode %u do not fit the driver's buffer", r->opcode);
-		memcpy(fs->args + n, name, len);
+		memcpy(slot->args + n, names[i], len);
 		n += len;
 	}
 	u32 data = 0;
 	for (unsigned i = 0; i < r->ndata; i++)
 		data += r->data[i].len;
-	*fs->in = (struct fuse_in_header){ (u32)sizeof(*fs->in) + n + data, r->opcode, ++fs->unique, r->nodeid, 0, 0, 1, 0 };
+	slot->unique = ++fs->unique;
+	*slot->in = (struct fuse_in_header){ (u32)sizeof(*slot->in) + n + data, r->opcode, slot->unique, r->nodeid, 0, 0,
+					     1, 0 };
 	unsigned count = 0;
-	bufs[count++] = (struct vbuf){ fs->in, sizeof(*fs->in), false };
+	bufs[count++] = (struct vbuf){ slot->in, sizeof(*slot->in), false };
 	if (n)
-		bufs[count++] = (struct vbuf){ fs->args, n, false };
+		bufs[count++] = (struct vbuf){ slot->args, n, false };
 	return count;
 }
 
 /* The answer must be for this request, fit what was offered and carry an errno or a body, never both. */
-static int check_reply(struct vfs *fs, const struct vfs_req *r, u32 used, u32 room)
+static int check_reply(struct vfs *fs, const struct vfs_slot *slot, u32 used)
 {
-	const struct fuse_out_header *o = fs->out;
-	if (used != o->len || o->len < sizeof(*o) || o->len - sizeof(*o) > room)
+	const struct fuse_out_header *o = slot->out;
+	const struct vfs_req *r = slot->req;
+	if (used != o->len || o->len < sizeof(*o) || o->len - sizeof(*o) > slot->room)
 		fail("fs: opcode %u answered with length %u, used length %u, room %u", r->opcode, o->len, used,
-		     room + (u32)sizeof(*o));
-	if (o->unique != fs->unique)
-		fail("fs: opcode %u answered for unique %lu, sent %lu", r->opcode, o->unique, fs->unique);
+		     slot->room + (u32)sizeof(*o));
+	if (o->unique != slot->unique)
+		fail("fs: opcode %u answered for unique %lu, sent %lu", r->opcode, o->unique, slot->unique);
 	if (o->error > 0 || o->error < -ERRNO_MAX || (o->error && o->len != sizeof(*o)))
 		fail("fs: opcode %u answered error %d with length %u", r->opcode, o->error, o->len);
-	fs->calls++;
 	if (o->error) {
 		fs->errors++;
 		return o->error;
@@ -82,48 +89,64 @@ static int check_reply(struct vfs *fs, const struct vfs_req *r, u32 used, u32 ro
 	u32 body = o->len - (u32)sizeof(*o);
 	if (r->opcode == FUSE_READ)
 		fs->read_bytes += body;
-	if (r->opcode == FUSE_WRITE && body >= 4 && !r->nbody)
-		fs->written_bytes += *(const u32 *)fs->reply;
+	if (r->opcode == FUSE_WRITE && body >= 4)
+		fs->written_bytes += *(const u32 *)(r->nbody ? r->body[0].addr : fs->reply);
 	return (int)body;
 }
 
-int vfs_call(struct vfs *fs, const struct vfs_req *r)
+void vfs_post(struct vfs *fs, struct vfs_slot *slot, const struct vfs_req *r)
 {
 	struct vbuf bufs[VIRTQ_INDIRECT_MAX];
-	unsigned n = request_bufs(fs, r, bufs);
+	unsigned n = request_bufs(fs, slot, r, bufs);
 	if (r->ndata + r->nbody > MAX_BUFS)
 		fail("fs: a request of %u buffers", r->ndata + r->nbody);
 	for (unsigned i = 0; i < r->ndata; i++)
 		bufs[n++] = r->data[i];
-	u32 room = 0;
+	slot->req = r;
+	slot->room = 0;
 	if (!(r->flags & VFS_NO_REPLY)) {
-		memset(fs->out, 0xff, sizeof(*fs->out));
-		bufs[n++] = (struct vbuf){ fs->out, sizeof(*fs->out), true };
-		if (r->nbody) {
-			for (unsigned i = 0; i < r->nbody; i++) {
-				bufs[n++] = r->body[i];
-				room += r->body[i].len;
-			}
-		} else {
-			room = r->room ? r->room : VFS_REPLY_BYTES;
-			bufs[n++] = (struct vbuf){ fs->reply, room, true };
+		memset(slot->out, 0xff, sizeof(*slot->out));
+		bufs[n++] = (struct vbuf){ slot->out, sizeof(*slot->out), true };
+		for (unsigned i = 0; i < r->nbody; i++) {
+			bufs[n++] = r->body[i];
+			slot->room += r->body[i].len;
+		}
+		if (!r->nbody) {
+			slot->room = r->room ? r->room : VFS_REPLY_BYTES;
+			bufs[n++] = (struct vbuf){ fs->reply, slot->room, true };
 		}
 	}
 	struct virtq *q = r->flags & VFS_HIPRIO ? fs->hiprio : fs->req;
-	if (virtq_post(q, bufs, n, fs->unique, r->flags & VIRTQ_POST_INDIRECT) < 0)
+	if (virtq_post(q, bufs, n, (u64)slot, r->flags & VIRTQ_POST_INDIRECT) < 0)
 		fail("fs: queue %u is full", q->index);
-	virtq_kick(q);
+}
+
+struct vfs_slot *vfs_reap(struct vfs *fs, bool hiprio)
+{
 	struct virtq_done done;
-	enum virtq_outcome o = virtq_wait_or_reset(q, deadline_ms(virtio_timeout_ms()), &done);
+	enum virtq_outcome o = virtq_wait_or_reset(hiprio ? fs->hiprio : fs->req, deadline_ms(virtio_timeout_ms()),
+						   &done);
 	if (o != VIRTQ_USED)
-		fail("fs: opcode %u %s", r->opcode, o == VIRTQ_NEEDS_RESET ? "made the device need a reset" : "was not answered");
-	if (r->flags & VFS_NO_REPLY) {
+		fail("fs: %s", o == VIRTQ_NEEDS_RESET ? "a request made the device need a reset" : "a request was not answered");
+	struct vfs_slot *slot = (struct vfs_slot *)done.token;
+	fs->calls++;
+	if (slot->req->flags & VFS_NO_REPLY) {
 		if (done.len != 0)
-			fail("fs: opcode %u has no reply, yet the used length is %u", r->opcode, done.len);
-		fs->calls++;
-		return 0;
+			fail("fs: opcode %u has no reply, yet the used length is %u", slot->req->opcode, done.len);
+		slot->result = 0;
+	} else {
+		slot->result = check_reply(fs, slot, done.len);
 	}
-	return check_reply(fs, r, done.len, room);
+	return slot;
+}
+
+int vfs_call(struct vfs *fs, const struct vfs_req *r)
+{
+	vfs_post(fs, &fs->slot, r);
+	virtq_kick(r->flags & VFS_HIPRIO ? fs->hiprio : fs->req);
+	if (vfs_reap(fs, (r->flags & VFS_HIPRIO) != 0) != &fs->slot)
+		fail("fs: opcode %u: the answer is for another request", r->opcode);
+	return fs->slot.result;
 }
 
 int vfs_init(struct vfs *fs, u32 flags)
@@ -271,7 +294,7 @@ const char *errno_name(int err)
 		const char *name;
 	} names[] = {
 		{ 0, "OK" },	      { EPERM, "EPERM" },   { ENOENT, "ENOENT" },	{ EIO, "EIO" },
-		{ EBADF, "EBADF" },   { EEXIST, "EEXIST" }, { ENOTDIR, "ENOTDIR" },	{ EISDIR, "EISDIR" },
+		{ EBADF, "EBADF" },   { EEXIST, "EEXIST" }, { EFBIG, "EFBIG" }, { ENOTDIR, "ENOTDIR" },	{ EISDIR, "EISDIR" },
 		{ EINVAL, "EINVAL" }, { EROFS, "EROFS" },   { ERANGE, "ERANGE" },	{ ENOSYS, "ENOSYS" },
 		{ ENAMETOOLONG, "ENAMETOOLONG" }, { ENOTEMPTY, "ENOTEMPTY" }, { ELOOP, "ELOOP" }, { EPROTO, "EPROTO" },
 		{ EOPNOTSUPP, "EOPNOTSUPP" }, { ESTALE, "ESTALE" },

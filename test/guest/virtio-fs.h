@@ -34,6 +34,7 @@
 #define FUSE_CREATE 35
 #define FUSE_BATCH_FORGET 42
 #define FUSE_READDIRPLUS 44
+#define FUSE_RENAME2 45
 
 #define FUSE_ROOT_ID 1
 #define FUSE_KERNEL_VERSION 7
@@ -49,6 +50,7 @@
 #define FATTR_SIZE (1u << 3)
 #define FATTR_MTIME (1u << 5)
 #define FATTR_FH (1u << 6)
+#define RENAME_WHITEOUT 4
 
 /* Linux x86-64 open flags, file types and errnos as they travel in FUSE. */
 #define O_RDONLY 0
@@ -58,6 +60,7 @@
 #define O_EXCL 0200
 #define O_TRUNC 01000
 #define S_IFMT 0170000
+#define S_IFCHR 0020000
 #define S_IFDIR 0040000
 #define S_IFREG 0100000
 #define S_IFLNK 0120000
@@ -73,6 +76,7 @@
 #define ENOTDIR 20
 #define EISDIR 21
 #define EINVAL 22
+#define EFBIG 27
 #define EROFS 30
 #define ERANGE 34
 #define ENOSYS 38
@@ -225,6 +229,21 @@ struct vfs_node {
 	u64 lookups;
 };
 
+struct vfs_req;
+
+/* A request's own memory while it is in flight: its header, arguments and reply header. */
+struct vfs_slot {
+	struct fuse_in_header *in;
+	u8 *args;
+	u32 args_cap;
+	struct fuse_out_header *out;
+	const struct vfs_req *req;
+	u32 room;
+	u64 unique;
+	/* Once answered: the reply body's length, or a negative errno. */
+	int result;
+};
+
 struct vfs {
 	struct virtio_dev dev;
 	struct virtq *hiprio;
@@ -232,9 +251,8 @@ struct vfs {
 	char tag[37];
 	struct fuse_init_out init;
 	u64 unique;
-	struct fuse_in_header *in;
-	u8 *args;
-	struct fuse_out_header *out;
+	/* The slot vfs_call uses. */
+	struct vfs_slot slot;
 	/* Where a reply body goes when the caller names no buffers of its own. */
 	u8 *reply;
 	struct vfs_node nodes[VFS_MAX_NODES];
@@ -271,6 +289,12 @@ struct vfs_req {
 bool vfs_open(struct vfs *fs, const char **why);
 /* Sends a request and waits for its answer: the reply body's length, or a negative errno. */
 int vfs_call(struct vfs *fs, const struct vfs_req *r);
+/* Memory for a slot with room for `args_cap` argument bytes. */
+void vfs_slot_init(struct vfs_slot *slot, u32 args_cap);
+/* Makes r available through `slot` (r stays the caller's until it is answered); the caller kicks the queue. */
+void vfs_post(struct vfs *fs, struct vfs_slot *slot, const struct vfs_req *r);
+/* Waits for the next answer on the request (or hiprio) queue and returns its slot, with the result set. */
+struct vfs_slot *vfs_reap(struct vfs *fs, bool hiprio);
 /* FUSE_INIT for 7.31 with `flags`; the answer lands in fs->init. */
 int vfs_init(struct vfs *fs, u32 flags);
 

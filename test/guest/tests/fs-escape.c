@@ -202,15 +202,52 @@ static void sizes(struct vfs *fs, u64 pattern)
 	fs_attempt("readlink_file", vfs_call(fs, &(struct vfs_req){ .opcode = FUSE_READLINK, .nodeid = pattern }), -EINVAL);
 }
 
+/* Requests no kernel would send: wrong kinds of nodes, device nodes, unknown rename flags, sizes past 2^53. */
+static void odd(struct vfs *fs, bool ro, u64 pattern)
+{
+	struct fuse_entry_out e;
+	struct fuse_attr a;
+	u64 fh;
+	fs_attempt("lookup_below_file", vfs_lookup(fs, pattern, "x", &e), -ENOTDIR);
+	fs_attempt("open_dir_as_file", vfs_open_node(fs, FUSE_ROOT_ID, O_RDONLY, false, &fh), -EISDIR);
+	u32 chardev[4] = { S_IFCHR | 0666, 1 << 8 | 3, 0, 0 };
+	fs_attempt("mknod_chardev", vfs_call(fs, &(struct vfs_req){ .opcode = FUSE_MKNOD, .nodeid = FUSE_ROOT_ID,
+		.arg = chardev, .arg_len = sizeof(chardev), .name = "null" }), ro ? -EROFS : -EPERM);
+	u64 whiteout[2] = { FUSE_ROOT_ID, RENAME_WHITEOUT };
+	fs_attempt("rename_whiteout", vfs_call(fs, &(struct vfs_req){ .opcode = FUSE_RENAME2, .nodeid = FUSE_ROOT_ID,
+		.arg = whiteout, .arg_len = sizeof(whiteout), .name = SHARE_PATTERN, .name2 = "whiteout" }),
+		ro ? -EROFS : -EINVAL);
+	struct fuse_setattr_in huge = { .valid = FATTR_SIZE, .size = 1ull << 60 };
+	fs_attempt("truncate_huge", vfs_setattr(fs, pattern, &huge, &a), ro ? -EROFS : -EFBIG);
+	u64 forget[3] = { 1000, 0xdeadbeef, 1 }, forget_root = 1ull << 40;
+	fs_attempt("batch_forget_overcount", vfs_call(fs, &(struct vfs_req){ .opcode = FUSE_BATCH_FORGET,
+		.arg = forget, .arg_len = sizeof(forget), .flags = VFS_HIPRIO | VFS_NO_REPLY }), 0);
+	fs_attempt("forget_root", vfs_call(fs, &(struct vfs_req){ .opcode = FUSE_FORGET, .nodeid = FUSE_ROOT_ID,
+		.arg = &forget_root, .arg_len = 8, .flags = VFS_HIPRIO | VFS_NO_REPLY }), 0);
+	if (ro)
+		return;
+	/* The host's file opened for writing: neither WRITE may change a byte of it. */
+	fs_expect("OPEN for writing", vfs_open_node(fs, pattern, O_WRONLY, false, &fh), 0);
+	struct fuse_io_in far = { .fh = fh, .offset = 1ull << 60, .size = 8 }, longer = { .fh = fh, .size = 100 };
+	struct vbuf d = { buf, 8, false };
+	fs_attempt("write_far", vfs_call(fs, &(struct vfs_req){ .opcode = FUSE_WRITE, .nodeid = pattern, .arg = &far,
+		.arg_len = sizeof(far), .data = &d, .ndata = 1 }), -EFBIG);
+	fs_attempt("write_short_data", vfs_call(fs, &(struct vfs_req){ .opcode = FUSE_WRITE, .nodeid = pattern,
+		.arg = &longer, .arg_len = sizeof(longer), .data = &d, .ndata = 1 }), -EINVAL);
+	fs_expect("RELEASE", vfs_release(fs, pattern, fh, false), 0);
+}
+
 /*
  * Chains the device cannot answer: a header cut short, a reply buffer smaller than fuse_out_header. Both come back
  * with nothing written (used length 0), and the device goes on serving.
  */
 static void unanswered(struct vfs *fs, const char *key, u32 in_len, u32 out_len)
 {
-	*fs->in = (struct fuse_in_header){ sizeof(*fs->in), FUSE_GETATTR, ++fs->unique, FUSE_ROOT_ID, 0, 0, 1, 0 };
-	memset(fs->out, 0xff, sizeof(*fs->out));
-	struct vbuf bufs[2] = { { fs->in, in_len, false }, { fs->out, out_len, true } };
+	struct fuse_in_header *in = fs->slot.in;
+	u8 *out = (u8 *)fs->slot.out;
+	*in = (struct fuse_in_header){ sizeof(*in), FUSE_GETATTR, ++fs->unique, FUSE_ROOT_ID, 0, 0, 1, 0 };
+	memset(out, 0xff, sizeof(struct fuse_out_header));
+	struct vbuf bufs[2] = { { in, in_len, false }, { out, out_len, true } };
 	struct virtq_done done;
 	if (virtq_post(fs->req, bufs, 2, 0, 0) < 0)
 		fail("escape %s: the queue is full", key);
@@ -218,8 +255,8 @@ static void unanswered(struct vfs *fs, const char *key, u32 in_len, u32 out_len)
 	enum virtq_outcome o = virtq_wait_or_reset(fs->req, deadline_ms(virtio_timeout_ms()), &done);
 	if (o != VIRTQ_USED)
 		fail("escape %s: %s", key, o == VIRTQ_NEEDS_RESET ? "the device needs a reset" : "no answer");
-	for (unsigned i = 0; i < sizeof(*fs->out); i++) {
-		if (((u8 *)fs->out)[i] != 0xff)
+	for (unsigned i = 0; i < sizeof(struct fuse_out_header); i++) {
+		if (out[i] != 0xff)
 			fail("escape %s: the device wrote into the reply buffer", key);
 	}
 	if (done.len != 0)
@@ -251,8 +288,9 @@ void fs_escapes(struct vfs *fs, bool ro, u64 pattern)
 	guest_links(fs, ro);
 	bogus(fs, ro, pattern);
 	sizes(fs, pattern);
-	unanswered(fs, "short_header", sizeof(*fs->in) / 2, sizeof(*fs->out));
-	unanswered(fs, "reply_under_header", sizeof(*fs->in), sizeof(*fs->out) / 2);
+	odd(fs, ro, pattern);
+	unanswered(fs, "short_header", sizeof(struct fuse_in_header) / 2, sizeof(struct fuse_out_header));
+	unanswered(fs, "reply_under_header", sizeof(struct fuse_in_header), sizeof(struct fuse_out_header) / 2);
 	/* The device still answers. */
 	struct fuse_attr a;
 	fs_expect("GETATTR / after the malformed chains", vfs_getattr(fs, FUSE_ROOT_ID, &a), 0);

@@ -243,6 +243,50 @@ static void round_trip(void)
 	write_new(LEFT_NAME, LEFT_SEED, LEFT_BYTES, &file);
 }
 
+#define FLIGHT_READS 8
+#define FLIGHT (FLIGHT_READS + 2)
+#define FLIGHT_BYTES 4096
+
+/*
+ * READs in flight together with a RELEASE of their handle behind them and one more READ after that, all under one
+ * notify: each READ gets its own data (the handle's file stays open until they are done), the late one EBADF.
+ * Answers may come in any order.
+ */
+static void in_flight(u64 pattern, u64 pattern_bytes)
+{
+	static struct vfs_slot slots[FLIGHT];
+	static struct vfs_req reqs[FLIGHT];
+	static struct fuse_io_in io[FLIGHT];
+	static struct vbuf bodies[FLIGHT];
+	u8 *area = data_buf;
+	u64 fh, step = pattern_bytes / FLIGHT_READS;
+	fs_expect("OPEN for reading", vfs_open_node(&fs, pattern, O_RDONLY, false, &fh), 0);
+	for (unsigned i = 0; i < FLIGHT; i++) {
+		if (!slots[i].in)
+			vfs_slot_init(&slots[i], sizeof(struct fuse_io_in));
+		bool read = i != FLIGHT_READS;
+		io[i] = (struct fuse_io_in){ .fh = fh, .offset = i < FLIGHT_READS ? i * step : 0, .size = FLIGHT_BYTES };
+		bodies[i] = (struct vbuf){ area + i * FLIGHT_BYTES, FLIGHT_BYTES, true };
+		reqs[i] = (struct vfs_req){ .opcode = read ? FUSE_READ : FUSE_RELEASE, .nodeid = pattern, .arg = &io[i],
+					    .arg_len = read ? sizeof(io[i]) : 24, .body = &bodies[i], .nbody = read };
+		vfs_post(&fs, &slots[i], &reqs[i]);
+	}
+	virtq_kick(fs.req);
+	unsigned out_of_order = 0;
+	for (unsigned k = 0; k < FLIGHT; k++)
+		out_of_order += vfs_reap(&fs, false) != &slots[k];
+	for (unsigned i = 0; i < FLIGHT_READS; i++) {
+		u64 want = pattern_bytes - io[i].offset < FLIGHT_BYTES ? pattern_bytes - io[i].offset : FLIGHT_BYTES;
+		if (slots[i].result != (int)want)
+			fail("READ %u in flight: %s (%d), expected %lu bytes", i, errno_name(slots[i].result),
+			     slots[i].result, want);
+		compare("READ in flight", area + i * FLIGHT_BYTES, SHARE_PATTERN_SEED, io[i].offset, (u32)want);
+	}
+	fs_expect("RELEASE behind READs in flight", slots[FLIGHT_READS].result, 0);
+	fs_attempt("read_after_release", slots[FLIGHT_READS + 1].result, -EBADF);
+	data("in_flight=%u out_of_order=%u", FLIGHT, out_of_order);
+}
+
 static unsigned refused;
 
 static void refuse(const char *what, int got)
@@ -315,6 +359,7 @@ void test_fs(void)
 		fail(SHARE_PATTERN ": mode 0x%x size %lu, expected a file of %lu bytes", pattern.attr.mode,
 		     pattern.attr.size, pattern_bytes);
 	fs_check_pattern(&fs, pattern.nodeid, SHARE_PATTERN_SEED, pattern_bytes);
+	in_flight(pattern.nodeid, pattern_bytes);
 	if (readonly)
 		refusals(pattern.nodeid);
 	else
