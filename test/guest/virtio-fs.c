@@ -10,6 +10,18 @@
 #define MAX_BUFS (VIRTQ_INDIRECT_MAX - 4)
 #define ERRNO_MAX 4095
 
+bool vfs_restart(struct vfs *fs, const char **why)
+{
+	if (!virtio_start(&fs->dev, 0, VIRTIO_F_INDIRECT_DESC | VIRTIO_F_EVENT_IDX, why) ||
+	    !(fs->hiprio = virtq_setup(&fs->dev, HIPRIO_QUEUE, 16, why)) ||
+	    !(fs->req = virtq_setup(&fs->dev, REQUEST_QUEUE, 64, why)))
+		return false;
+	virtio_driver_ok(&fs->dev);
+	/* A reset device holds no nodes: there is nothing left to forget. */
+	fs->nnodes = 0;
+	return true;
+}
+
 bool vfs_open(struct vfs *fs, const char **why)
 {
 	memset(fs, 0, sizeof(*fs));
@@ -17,11 +29,8 @@ bool vfs_open(struct vfs *fs, const char **why)
 		*why = "no virtio-fs device";
 		return false;
 	}
-	if (!virtio_start(&fs->dev, 0, VIRTIO_F_INDIRECT_DESC | VIRTIO_F_EVENT_IDX, why) ||
-	    !(fs->hiprio = virtq_setup(&fs->dev, HIPRIO_QUEUE, 16, why)) ||
-	    !(fs->req = virtq_setup(&fs->dev, REQUEST_QUEUE, 64, why)))
+	if (!vfs_restart(fs, why))
 		return false;
-	virtio_driver_ok(&fs->dev);
 	for (unsigned i = 0; i < TAG_BYTES; i++)
 		fs->tag[i] = (char)virtio_config8(&fs->dev, CONFIG_TAG + i);
 	if (virtio_config32(&fs->dev, CONFIG_NUM_QUEUES) == 0) {

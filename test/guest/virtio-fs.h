@@ -287,6 +287,8 @@ struct vfs_req {
 
 /* Finds the first virtio-fs device, starts it with its two queues, reads the tag. */
 bool vfs_open(struct vfs *fs, const char **why);
+/* Resets the device and starts it again (FUSE_INIT comes next); every node and handle is gone. */
+bool vfs_restart(struct vfs *fs, const char **why);
 /* Sends a request and waits for its answer: the reply body's length, or a negative errno. */
 int vfs_call(struct vfs *fs, const struct vfs_req *r);
 /* Memory for a slot with room for `args_cap` argument bytes. */

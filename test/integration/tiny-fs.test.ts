@@ -76,15 +76,20 @@ function guestFields(r: TinyRun): Record<string, string> {
   return Object.assign({}, ...r.data.filter((d) => d.test === 'fs').map((d) => d.fields)) as Record<string, string>;
 }
 
+/** READs the guest leaves in flight when it resets the device, and their size: answered to nobody. */
+const RESET_READS = 8;
+const RESET_READ_BYTES = 8192;
+
 /** What every run shares: the escape answers, the links as the guest saw them, the device's own accounting. */
-function checkRun(r: TinyRun, f: Fixture, readonly: boolean): Record<string, number> {
+function checkRun(r: TinyRun, f: Fixture, readonly: boolean, broken = false): Record<string, number> {
   assert.deepEqual(r.verdict, { test: 'fs', passed: true }, r.text);
   assert.ok(!r.text.includes(f.secret), 'the secret appeared in the guest output');
   const g = guestFields(r);
   const rofs = (errno: string): string => (readonly ? 'EROFS' : errno);
   const expected: Record<string, string> = {
     before_init: 'EIO', init_again: 'EPROTO', lookup_long: 'ENAMETOOLONG', lookup_no_nul: 'EINVAL',
-    short_header: 'unanswered', reply_under_header: 'unanswered', forgotten_node: 'ENOENT', root_after_forget: 'OK', read_after_release: 'EBADF',
+    short_header: 'unanswered', reply_under_header: 'unanswered', forgotten_node: 'ENOENT', root_after_forget: 'OK',
+    node_after_reset: 'ENOENT', fh_after_reset: 'EBADF', init_major8: '7.31', getattr_before_init: 'EIO', read_after_release: 'EBADF',
     lookup_dotdot: 'EPERM', lookup_dot: 'EPERM', lookup_slash: 'EINVAL', lookup_path: 'EINVAL', lookup_empty: 'EINVAL',
     below_abs: 'ENOTDIR', below_etc: 'ENOTDIR', below_up: 'ENOTDIR', open_abs: 'ELOOP', open_rel: 'ELOOP',
     open_abs_write: rofs('ELOOP'), opendir_etc: 'ENOTDIR', opendir_up: 'ENOTDIR', create_plant: rofs('ELOOP'),
@@ -101,6 +106,7 @@ function checkRun(r: TinyRun, f: Fixture, readonly: boolean): Record<string, num
     rename_whiteout: rofs('EINVAL'), truncate_huge: rofs('EFBIG'), batch_forget_overcount: 'OK', forget_root: 'OK',
   });
   if (!readonly) Object.assign(expected, { open_guest_link: 'ELOOP', write_far: 'EFBIG', write_short_data: 'EINVAL' });
+  if (broken) Object.assign(expected, { readable_after_writable: 'NEEDS_RESET', reply_in_mmio_window: 'NEEDS_RESET' });
   // Linux refuses to change a symlink's mode; a host kernel that allowed it would change the link alone.
   if (!readonly && g.chmod_abs === 'OK') expected.chmod_abs = 'OK';
   const seen = Object.fromEntries(Object.keys(expected).map((k) => [k, g[k]]));
@@ -118,18 +124,24 @@ function checkRun(r: TinyRun, f: Fixture, readonly: boolean): Record<string, num
   assert.equal(numberField(g, 'minor'), 31);
   const dev = r.devices[0]!;
   process.stderr.write(`# virtio-fs ${readonly ? 'read-only' : 'read-write'}: ${JSON.stringify(dev)}\n`);
-  // The device answered exactly what the guest sent, with the errnos the guest saw, and holds nothing afterwards.
-  assert.equal(dev.requests, numberField(g, 'calls'));
+  // The device answered exactly what the guest sent, with the errnos the guest saw, and holds nothing afterwards;
+  // the READs cut off by the reset were served (the host read their bytes) but never answered.
+  assert.equal(numberField(g, 'reset_reads'), RESET_READS);
+  assert.equal(dev.requests, numberField(g, 'calls') + RESET_READS);
   assert.equal(dev.errors, numberField(g, 'errors'));
-  assert.equal(dev.readBytes, numberField(g, 'read_bytes'));
+  assert.equal(dev.readBytes, numberField(g, 'read_bytes') + RESET_READS * RESET_READ_BYTES);
   assert.equal(dev.writtenBytes, numberField(g, 'written_bytes'));
-  for (const k of ['internalErrors', 'failures', 'inFlight', 'handles']) assert.equal(dev[k], 0, k);
-  // The short header and the reply buffer smaller than fuse_out_header, answered with nothing.
-  assert.equal(dev.badRequests, 2);
+  for (const k of ['internalErrors', 'inFlight', 'handles']) assert.equal(dev[k], 0, k);
+  // The short header and the reply buffer smaller than fuse_out_header were answered with nothing; each broken
+  // chain cost the driver its device.
+  assert.equal(dev.failures, broken ? 2 : 0);
+  assert.equal(dev.badRequests, broken ? 4 : 2);
   assert.equal(dev.inodes, 1, 'every node forgotten but the root');
-  assert.equal(dev['op.init'], 2); // the second one refused (EPROTO)
-  // The bogus one, the root's, and the first node of the final round; the over-counted batch and the final one.
-  assert.equal(dev['op.forget'], 3);
+  // The second INIT refused (EPROTO), one for FUSE 8 and one for 7.31 after the reset, one after each break.
+  assert.equal(dev['op.init'], broken ? 6 : 4);
+  // The bogus one, the root's, the first node of the final round, the node looked up after the reset (forgotten by
+  // the next reset when there is one); the over-counted batch and the final one.
+  assert.equal(dev['op.forget'], broken ? 3 : 4);
   assert.equal(dev['op.batchForget'], 2);
   assert.equal(dev['op.unknown'], 1);
   return dev;
@@ -193,6 +205,17 @@ describe('tiny test kernel: virtio-fs on tsvmm', { skip, timeout: 300_000 }, () 
     assert.deepEqual(snapshot(f.share), share);
     assert.equal(dev.writtenBytes, 0);
     assert.ok(dev.readBytes! >= 2 * PATTERN_BYTES);
+  });
+
+  it('a chain that breaks the ring rules costs the driver its device, which starts again and serves', async () => {
+    const f = prepare(parent, 'broken');
+    const outside = snapshot(f.outside);
+    const r = await runTiny({
+      cmdline: `test=fs fs_tag=rw-share fs_pattern_bytes=${PATTERN_BYTES} fs_break=1`,
+      devices: [{ type: 'fs', tag: 'rw-share', path: f.share }],
+    });
+    checkRun(r, f, false, true);
+    assert.deepEqual(snapshot(f.outside), outside);
   });
 
   it('fails when the tag is not what the cmdline expects', async () => {

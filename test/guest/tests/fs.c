@@ -3,10 +3,12 @@
  * on a writable share: CREATE, WRITE (data over several descriptors, direct and indirect), FLUSH, RELEASE, LOOKUP,
  * GETATTR, OPEN + READ back byte for byte, MKDIR, RENAME into it, READDIR and READDIRPLUS, SETATTR (truncate),
  * UNLINK, RMDIR, and one file left behind for the host to check; on a read-only one every mutation must fail with
- * EROFS while reads work. Then the escape attempts (fs-escape.c), STATFS, and FORGET of every node looked up.
+ * EROFS while reads work. Then the escape attempts (fs-escape.c), STATFS, FORGET of every node looked up, and a
+ * device reset with READs in flight (fs-reset.c).
  *   fs_tag=<tag>            the tag the device must carry (checked when given)
  *   fs_pattern_bytes=<n>    the size of the host's pattern.bin (required)
  *   fs_readonly=1           the share is read-only
+ *   fs_break=1              also break the ring's rules, twice (see fs-reset.c)
  * The share must hold pattern.bin and the symlinks named in fs.h.
  */
 #include "../guest.h"
@@ -374,6 +376,11 @@ void test_fs(void)
 	struct fuse_attr a;
 	fs_attempt("forgotten_node", vfs_getattr(&fs, pattern.nodeid, &a), -ENOENT);
 	fs_attempt("root_after_forget", vfs_getattr(&fs, FUSE_ROOT_ID, &a), 0);
+	fs_resets(&fs, pattern_bytes);
+	if (cmdline_flag("fs_break"))
+		fs_breaks(&fs);
+	nodes += fs.nnodes;
+	vfs_forget_all(&fs);
 	fs_escapes_done();
 	data("calls=%lu errors=%lu nodes_forgotten=%u written_bytes=%lu read_bytes=%lu readonly=%d", fs.calls, fs.errors,
 	     nodes, fs.written_bytes, fs.read_bytes, readonly);

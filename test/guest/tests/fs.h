@@ -23,6 +23,10 @@ void fs_escapes(struct vfs *fs, bool readonly, u64 pattern_node);
 void fs_record(const char *key, const char *outcome);
 /* Fails the test unless got is want; records it by its errno name. */
 void fs_attempt(const char *key, int got, int want);
+/* A reset with READs in flight; the device starts again knowing nothing of them. */
+void fs_resets(struct vfs *fs, u64 pattern_bytes);
+/* Chains that break the ring's rules, each costing the driver its device (fs_break=1). */
+void fs_breaks(struct vfs *fs);
 /* Prints what fs_record collected and how many attempts there were. */
 void fs_escapes_done(void);
 
