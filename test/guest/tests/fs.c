@@ -267,7 +267,9 @@ static void in_flight(u64 pattern, u64 pattern_bytes)
 		if (!slots[i].in)
 			vfs_slot_init(&slots[i], sizeof(struct fuse_io_in));
 		bool read = i != FLIGHT_READS;
-		io[i] = (struct fuse_io_in){ .fh = fh, .offset = i < FLIGHT_READS ? i * step : 0, .size = FLIGHT_BYTES };
+		/* The RELEASE reads fuse_release_in (fh, flags, release_flags, lock_owner) from the same memory. */
+		io[i] = read ? (struct fuse_io_in){ .fh = fh, .offset = i < FLIGHT_READS ? i * step : 0, .size = FLIGHT_BYTES }
+			     : (struct fuse_io_in){ .fh = fh };
 		bodies[i] = (struct vbuf){ area + i * FLIGHT_BYTES, FLIGHT_BYTES, true };
 		reqs[i] = (struct vfs_req){ .opcode = read ? FUSE_READ : FUSE_RELEASE, .nodeid = pattern, .arg = &io[i],
 					    .arg_len = read ? sizeof(io[i]) : 24, .body = &bodies[i], .nbody = read };
