@@ -1,8 +1,10 @@
 /*
  * test=fs, the hostile part: names that are not one component, symlinks that point out of the share (LOOKUP
  * finds them as symlinks; nothing opens, creates, truncates, changes or lists what they point at), node ids and
- * file handles the device never gave, a READ far larger than its buffer. Each attempt must end with the errno the
- * device answers for it (EROFS for every change on a read-only share); the results go out as data lines.
+ * file handles the device never gave, a READ far larger than its buffer, requests no kernel would send (device
+ * nodes, RENAME_WHITEOUT, sizes past 2^53), chains too short for a header or for a reply header. Each attempt must
+ * end with the errno the device answers for it (EROFS for every change on a read-only share); the results go out
+ * as data lines.
  */
 #include "../guest.h"
 #include "fs.h"
