@@ -9,6 +9,7 @@ void test_blkbench(void);
 void test_fault(void);
 void test_spin(void);
 void test_balloon(void);
+void test_fs(void);
 
 const struct guest_test guest_tests[] = {
 	{ "rng", test_rng },
@@ -20,6 +21,7 @@ const struct guest_test guest_tests[] = {
 	{ "fault", test_fault },
 	{ "balloon", test_balloon },
 	{ "spin", test_spin },
+	{ "fs", test_fs },
 };
 
 const unsigned guest_test_count = ARRAY_LEN(guest_tests);
