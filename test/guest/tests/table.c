@@ -7,6 +7,7 @@ void test_torture(void);
 void test_exits(void);
 void test_blkbench(void);
 void test_fault(void);
+void test_vsock(void);
 
 const struct guest_test guest_tests[] = {
 	{ "rng", test_rng },
@@ -16,6 +17,7 @@ const struct guest_test guest_tests[] = {
 	{ "exits", test_exits },
 	{ "blkbench", test_blkbench },
 	{ "fault", test_fault },
+	{ "vsock", test_vsock },
 };
 
 const unsigned guest_test_count = ARRAY_LEN(guest_tests);
