@@ -8,8 +8,10 @@
  *   vsock_pkt=<bytes>      the most payload it puts in one packet (default 32K)
  *   vsock_connect=<q>      connect to host port q, send vsock_connect_bytes= (default 1M) of a pattern and check
  *                          that the same bytes come back
+ *   vsock_refused=<q>      connect to host port q, where nothing listens, and expect RST
  *   vsock_wait_ms=<ms>     the longest it waits without any packet moving (default 60000)
- * It greets with a data line `listening=<port>` once its buffers are posted. Each echo connection echoes every
+ * It greets with a data line `listening=<port>` once its buffers are posted, and says `blocked=<host port>` the
+ * first time a connection has used up the host's credit while its own ring (the credit it gave) is full. Each echo connection echoes every
  * byte it receives, keeping what it has not echoed yet in a ring of exactly the buf_alloc it advertises, and
  * fails the test when the device sends more than that credit allows. Its own sends stay within the credit the
  * host advertises. After the host's SHUTDOWN it echoes what it still holds, waits until the host's fwd_cnt
@@ -36,9 +38,11 @@ enum conn_state { FREE, CONNECTING, OPEN, FLUSHING, CLOSED };
 #define OWE_SHUTDOWN_BOTH 16
 #define OWE_RST 32
 
+enum conn_role { ECHO, CLIENT, PROBE };
+
 struct conn {
 	enum conn_state state;
-	bool client;
+	enum conn_role role;
 	u32 local_port;
 	u32 peer_port;
 	unsigned owed;
@@ -60,6 +64,7 @@ struct conn {
 	u64 next_credit_request;
 	u64 received;
 	u64 hash;
+	bool blocked;
 };
 
 struct run {
@@ -70,7 +75,8 @@ struct run {
 	u32 port;
 	u64 want_closed;
 	u64 client_bytes;
-	struct conn *client;
+	/* Connections of our own still to finish: the client, and the probe of a host port nobody listens on. */
+	unsigned own_open;
 	u32 resets[MAX_OWED_RESETS][2];
 	unsigned nresets;
 	bool quitting;
@@ -81,6 +87,8 @@ struct run {
 	u64 host_stalls;
 	u64 credit_updates;
 	u64 credit_requests;
+	/* Payload moved and connections opened or closed: what the idle watchdog looks at (credit chatter is not). */
+	u64 progress;
 };
 
 static u8 pattern_byte(u64 offset)
@@ -118,9 +126,14 @@ static bool send_packet(struct run *r, struct conn *c, u16 op, u32 flags, const 
 
 static void closed(struct run *r, struct conn *c, const char *end)
 {
+	r->progress++;
 	c->state = CLOSED;
 	c->owed = 0;
-	if (c->client) {
+	if (c->role == PROBE) {
+		r->own_open--;
+		data("refused_by_host=%u", c->peer_port);
+	} else if (c->role == CLIENT) {
+		r->own_open--;
 		if (c->received != r->client_bytes)
 			fail("vsock: the connection to host port %u ended (%s) after %lu of %lu bytes came back", c->peer_port,
 			     end, c->received, r->client_bytes);
@@ -208,10 +221,15 @@ static void pump(struct run *r, struct conn *c)
 		return;
 	if (c->state == CONNECTING)
 		return;
-	if (c->client)
+	if (c->role == CLIENT)
 		client_progress(r, c);
 	while (!(c->peer_shutdown & VSOCK_SHUTDOWN_RCV) && send_data(r, c))
 		;
+	/* Said once per connection, so a host can wait for it: no credit left either way. */
+	if (!c->blocked && c->head > c->sent && peer_credit(c) == 0 && c->head - c->done == r->ring_size) {
+		c->blocked = true;
+		data("blocked=%u", c->peer_port);
+	}
 	ask_credit(r, c);
 	if (c->state == FLUSHING && c->done == c->head && c->peer_fwd_cnt == c->tx_cnt)
 		c->owed |= OWE_RST;
@@ -220,7 +238,7 @@ static void pump(struct run *r, struct conn *c)
 	    !settle(r, c, OWE_SHUTDOWN_BOTH, VSOCK_OP_SHUTDOWN, VSOCK_SHUTDOWN_BOTH))
 		return;
 	if ((c->owed & OWE_RST) && settle(r, c, OWE_RST, VSOCK_OP_RST, 0))
-		closed(r, c, c->client ? "shutdown-both" : "shutdown");
+		closed(r, c, c->role == CLIENT ? "shutdown-both" : "shutdown");
 }
 
 static void consumed(struct run *r, struct conn *c)
@@ -239,7 +257,8 @@ static void take_data(struct run *r, struct conn *c, const struct vsock_packet *
 		     c->peer_port, c->rx_cnt - c->fwd_cnt, r->ring_size);
 	c->hash = fnv1a(c->hash, p->payload, len);
 	c->rx_cnt += len;
-	if (c->client) {
+	r->progress++;
+	if (c->role == CLIENT) {
 		if (c->received + len > r->client_bytes)
 			fail("vsock: %lu bytes came back for %lu sent", c->received + len, r->client_bytes);
 		for (u32 i = 0; i < len; i++) {
@@ -269,7 +288,7 @@ static void on_shutdown(struct run *r, struct conn *c, u32 flags)
 	if (c->state == CONNECTING)
 		fail("vsock: SHUTDOWN on connection %u:%u before RESPONSE", c->local_port, c->peer_port);
 	c->peer_shutdown |= flags & VSOCK_SHUTDOWN_BOTH;
-	if (c->client) {
+	if (c->role == CLIENT) {
 		if ((flags & VSOCK_SHUTDOWN_SEND) && c->received != r->client_bytes)
 			fail("vsock: the host stopped sending after %lu of %lu bytes", c->received, r->client_bytes);
 		/*
@@ -308,6 +327,7 @@ static struct conn *open_conn(struct run *r, u32 local, u32 peer, enum conn_stat
 		u8 *ring = c->ring;
 		*c = (struct conn){ .state = state, .local_port = local, .peer_port = peer, .owed = owed, .ring = ring,
 				    .hash = FNV1A_INIT };
+		r->progress++;
 		return c;
 	}
 	return NULL;
@@ -364,13 +384,15 @@ static void receive(struct run *r, const struct vsock_packet *p)
 	case VSOCK_OP_RESPONSE:
 		if (c->state != CONNECTING)
 			fail("vsock: RESPONSE on connection %u:%u, which did not ask", c->local_port, c->peer_port);
+		if (c->role == PROBE)
+			fail("vsock: host port %u accepted a connection, but nothing listens there", c->peer_port);
 		c->state = OPEN;
 		break;
 	case VSOCK_OP_SHUTDOWN:
 		on_shutdown(r, c, h->flags);
 		break;
 	case VSOCK_OP_RST:
-		if (c->state == CONNECTING)
+		if (c->state == CONNECTING && c->role != PROBE)
 			fail("vsock: the host refused the connection to its port %u", c->peer_port);
 		closed(r, c, "rst");
 		break;
@@ -386,7 +408,8 @@ static void sent(struct run *r, u64 tok)
 	struct conn *c = &r->conns[tok >> 32];
 	c->in_flight--;
 	c->done += (u32)tok;
-	if (!c->client) {
+	r->progress += (u32)tok != 0;
+	if (c->role == ECHO) {
 		c->fwd_cnt += (u32)tok;
 		consumed(r, c);
 	}
@@ -394,21 +417,17 @@ static void sent(struct run *r, u64 tok)
 		c->state = FREE;
 }
 
-/* One round: everything received and completed is handled, then whatever can be sent is. True on progress. */
-static bool step(struct run *r)
+/* One round: everything received and completed is handled, then whatever can be sent is. */
+static void step(struct run *r)
 {
-	bool moved = false;
 	struct vsock_packet p;
 	u64 tok;
 	while (vsock_receive(&r->v, &p)) {
 		receive(r, &p);
 		vsock_release(&r->v, &p);
-		moved = true;
 	}
-	while (vsock_sent(&r->v, &tok)) {
+	while (vsock_sent(&r->v, &tok))
 		sent(r, tok);
-		moved = true;
-	}
 	vsock_check_events(&r->v);
 	for (unsigned i = 0; i < MAX_CONNS; i++)
 		pump(r, &r->conns[i]);
@@ -421,21 +440,34 @@ static bool step(struct run *r)
 		r->nresets--;
 	}
 	vsock_kick(&r->v);
-	return moved;
 }
 
 static unsigned open_count(struct run *r)
 {
 	unsigned n = 0;
 	for (unsigned i = 0; i < MAX_CONNS; i++)
-		n += r->conns[i].state != FREE && r->conns[i].state != CLOSED && !r->conns[i].client;
+		n += r->conns[i].state != FREE && r->conns[i].state != CLOSED && r->conns[i].role == ECHO;
 	return n;
 }
 
 static bool finished(struct run *r)
 {
 	bool echo_done = (r->want_closed && r->closed >= r->want_closed) || (r->quitting && open_count(r) == 0);
-	return echo_done && (!r->client || r->client->state == FREE || r->client->state == CLOSED);
+	return echo_done && r->own_open == 0;
+}
+
+static void stuck(struct run *r, u64 wait_ms)
+{
+	for (unsigned i = 0; i < MAX_CONNS; i++) {
+		struct conn *c = &r->conns[i];
+		if (c->state != FREE)
+			say("vsock: %u:%u state %u role %u owed 0x%x head %lu sent %lu done %lu in flight %u tx_cnt %u "
+			    "peer buf_alloc %u fwd_cnt %u shutdown %u", c->local_port, c->peer_port, c->state, c->role, c->owed,
+			    c->head, c->sent, c->done, c->in_flight, c->tx_cnt, c->peer_buf_alloc, c->peer_fwd_cnt,
+			    c->peer_shutdown);
+	}
+	fail("vsock: no payload moved for %lu ms (%u connections open, %u closed, %u of our own open)", wait_ms,
+	     open_count(r), r->closed, r->own_open);
 }
 
 static void setup(struct run *r)
@@ -458,8 +490,13 @@ static void setup(struct run *r)
 	u64 q = cmdline_number("vsock_connect", 0);
 	if (q) {
 		r->client_bytes = cmdline_number("vsock_connect_bytes", 1024 * 1024);
-		r->client = open_conn(r, CLIENT_PORT, (u32)q, CONNECTING, OWE_REQUEST);
-		r->client->client = true;
+		open_conn(r, CLIENT_PORT, (u32)q, CONNECTING, OWE_REQUEST)->role = CLIENT;
+		r->own_open++;
+	}
+	u64 probe = cmdline_number("vsock_refused", 0);
+	if (probe) {
+		open_conn(r, CLIENT_PORT + 1, (u32)probe, CONNECTING, OWE_REQUEST)->role = PROBE;
+		r->own_open++;
 	}
 	data("listening=%u cid=%lu buf_alloc=%u rx_buf=%u pkt=%u", r->port, r->v.cid, r->ring_size, rx_buf, r->pkt);
 }
@@ -471,11 +508,12 @@ void test_vsock(void)
 	u64 wait_ms = cmdline_number("vsock_wait_ms", 60000);
 	u64 idle_until = deadline_ms(wait_ms);
 	while (!finished(&r)) {
-		if (step(&r))
+		u64 before = r.progress;
+		step(&r);
+		if (r.progress != before)
 			idle_until = deadline_ms(wait_ms);
 		else if (deadline_passed(idle_until))
-			fail("vsock: nothing moved for %lu ms (%u connections open, %u closed, client at %lu of %lu bytes)",
-			     wait_ms, open_count(&r), r.closed, r.client ? r.client->received : 0, r.client_bytes);
+			stuck(&r, wait_ms);
 		else
 			cpu_relax();
 	}
