@@ -13,7 +13,7 @@ import { dataWith, numberField } from '../../src/guest/test-kernel-output';
 import type { Machine } from '../../src/vmm/machine';
 import { FNV1A_INIT, fnv1aHex, fnv1aUpdate, type Fnv1a } from '../helpers/fnv';
 import { kvmUnavailable } from '../helpers/kvm';
-import { runTiny } from '../helpers/tiny';
+import { runTiny, type TinyRun } from '../helpers/tiny';
 
 const skip = kvmUnavailable();
 const CID = 7;
@@ -25,6 +25,8 @@ const MiB = 1024 * 1024;
 /** One large transfer and three smaller ones, all at once. */
 const SIZES = [8 * MiB, 2 * MiB, 1 * MiB, 512 * 1024 + 17];
 const CLIENT_BYTES = 2 * MiB + 5;
+/** Each test; the guest gives up after 60 s (15 s in the second) with nothing moving. */
+const LIMIT = { timeout: 120_000 };
 
 async function until(cond: () => boolean, what: string, ms: number): Promise<void> {
   const end = Date.now() + ms;
@@ -129,7 +131,8 @@ function showing(body: (output: () => string) => Promise<void>) {
     let settled = false;
     let timer: NodeJS.Timeout | undefined;
     const ended = m.wait().then(() => new Promise<never>((_, reject) => {
-      if (!settled) timer = setTimeout(() => reject(new Error('the machine ended while the host still waited')), 10_000);
+      const late = (): void => reject(new Error('the machine ended while the host still waited'));
+      if (!settled) timer = setTimeout(late, 10_000);
     }));
     try {
       await Promise.race([body(output), ended]);
@@ -140,6 +143,12 @@ function showing(body: (output: () => string) => Promise<void>) {
       clearTimeout(timer);
     }
   };
+}
+
+/** What was seen, for the log: the guest's data lines and the device's counters. */
+function report(r: TinyRun, what: string): void {
+  const data = r.text.split('\n').filter((l) => l.startsWith('TSVMM-DATA')).join('\n');
+  process.stderr.write(`tiny vsock: ${what}\n${data}\ndevice ${JSON.stringify(r.devices[0])}\n`);
 }
 
 function checkDeviceClean(dev: Record<string, number>): void {
@@ -171,7 +180,7 @@ describe('tiny test kernel: virtio-vsock echo on tsvmm', { skip, timeout: 240_00
   before(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvmm-tiny-vsock-')); });
   after(() => { if (dir) fs.rmSync(dir, { recursive: true, force: true }); });
 
-  it('echoes MiB on several connections within credit, refuses a closed port, and connects out', async () => {
+  it('echoes MiB on several connections within credit, refuses a closed port, and connects out', LIMIT, async () => {
     const socket = path.join(dir, 'v.sock');
     const { server, seen } = echoServer(`${socket}_${HOST_PORT}`);
     const sent = SIZES.map((n) => randomBytes(n));
@@ -183,20 +192,19 @@ describe('tiny test kernel: virtio-vsock echo on tsvmm', { skip, timeout: 240_00
         cmdline: `test=vsock vsock_cid=${CID} vsock_port=${PORT} vsock_conns=${SIZES.length} vsock_buf=${BUF_ALLOC} ` +
           `vsock_connect=${HOST_PORT} vsock_connect_bytes=${CLIENT_BYTES}`,
         devices: [{ type: 'vsock', cid: CID, socket }],
-        timeoutMs: 200_000,
+        timeoutMs: 100_000,
         during: showing(async (output) => {
           await untilText(output, 'TSVMM-DATA: vsock listening=');
           refusedPort = await new HostConn(socket, CLOSED_PORT).handshake;
           // The first one reads nothing until the guest says it is blocked both ways; the second one sends its
           // first bytes with the CONNECT line.
-          const blocked = (hostPort: number): Promise<void> => untilText(output, `TSVMM-DATA: vsock blocked=${hostPort}\n`);
+          const blocked = (port: number): Promise<void> => untilText(output, `TSVMM-DATA: vsock blocked=${port}\n`);
           echoed = await Promise.all(sent.map((data, i) =>
             echoThrough(socket, data, i === 1 ? 1000 : 0, i === 0 ? blocked : undefined)));
         }),
       });
-      process.stderr.write(`tiny vsock: ${Date.now() - started} ms in all; echoes ${echoed.map((e, i) =>
-        `${sent[i]!.length} B in ${e.ms} ms`).join(', ')}\n${r.text.split('\n').filter((l) => l.startsWith('TSVMM-DATA'))
-        .join('\n')}\ndevice ${JSON.stringify(r.devices[0])}\n`);
+      report(r, `${Date.now() - started} ms in all; echoes ${echoed.map((e, i) => `${sent[i]!.length} B in ${e.ms} ms`)
+        .join(', ')}`);
       assert.deepEqual(r.verdict, { test: 'vsock', passed: true }, r.text);
 
       assert.equal(refusedPort, null, 'a CONNECT to a port nobody listens on is closed without OK');
@@ -251,7 +259,7 @@ describe('tiny test kernel: virtio-vsock echo on tsvmm', { skip, timeout: 240_00
     }
   });
 
-  it('refuses past its table, echoes through tiny buffers, survives a host abort, is refused, ends on "quit"', async () => {
+  it('fills its table, echoes through tiny buffers, outlives a host abort, is refused, quits', LIMIT, async () => {
     const socket = path.join(dir, 'w.sock');
     const TABLE = 8;
     const sent = Array.from({ length: TABLE }, (_, i) => randomBytes(i === 0 ? 100_000 : 200_000 + i * 4099));
@@ -265,7 +273,7 @@ describe('tiny test kernel: virtio-vsock echo on tsvmm', { skip, timeout: 240_00
       cmdline: `test=vsock vsock_cid=${CID} vsock_port=${PORT} vsock_buf=4K vsock_rx_buf=1K vsock_rx_count=16 ` +
         `vsock_pkt=1000 vsock_refused=${HOST_PORT} vsock_wait_ms=15000`,
       devices: [{ type: 'vsock', cid: CID, socket }],
-      timeoutMs: 200_000,
+      timeoutMs: 100_000,
       during: showing(async (output) => {
         await untilText(output, 'TSVMM-DATA: vsock listening=');
         // The guest's own connection holds a table entry until the device's RST for it arrives.
@@ -290,8 +298,7 @@ describe('tiny test kernel: virtio-vsock echo on tsvmm', { skip, timeout: 240_00
         quit = await q.echo;
       }),
     });
-    process.stderr.write(`${r.text.split('\n').filter((l) => l.startsWith('TSVMM-DATA')).join('\n')}\n` +
-      `device ${JSON.stringify(r.devices[0])}\n`);
+    report(r, 'tiny buffers');
     assert.deepEqual(r.verdict, { test: 'vsock', passed: true }, r.text);
     assert.equal(fullPort, null, 'a ninth connection is refused while the table is full');
     for (const [i, got] of echoes.entries()) assert.ok(got.equals(sent[i + 1]!), `connection ${i + 1}: echo differs`);
