@@ -15,6 +15,8 @@ export interface TransportOptions {
   /** Signals the device's interrupt line (an irqfd write at run time). */
   raiseIrq: () => void;
   log?: Logger;
+  /** Told when the device is failed (DEVICE_NEEDS_RESET), after the guest sees it. */
+  onFail?: (reason: string) => void;
 }
 
 export class MmioTransport {
@@ -127,7 +129,9 @@ export class MmioTransport {
     this.failed = true;
     Atomics.or(this.w, W.STATUS, STATUS.DEVICE_NEEDS_RESET);
     this.interrupt(INT.CONFIG_CHANGE);
+    this.opts.onFail?.(reason);
   }
+
 
   interrupt(kind: number): void {
     this.stats.interrupts++;

@@ -7,6 +7,8 @@ void test_torture(void);
 void test_exits(void);
 void test_blkbench(void);
 void test_fault(void);
+void test_spin(void);
+void test_balloon(void);
 void test_vsock(void);
 
 const struct guest_test guest_tests[] = {
@@ -17,6 +19,8 @@ const struct guest_test guest_tests[] = {
 	{ "exits", test_exits },
 	{ "blkbench", test_blkbench },
 	{ "fault", test_fault },
+	{ "balloon", test_balloon },
+	{ "spin", test_spin },
 	{ "vsock", test_vsock },
 };
 
