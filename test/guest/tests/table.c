@@ -9,6 +9,7 @@ void test_blkbench(void);
 void test_fault(void);
 void test_spin(void);
 void test_balloon(void);
+void test_fs(void);
 void test_vsock(void);
 
 const struct guest_test guest_tests[] = {
@@ -21,6 +22,7 @@ const struct guest_test guest_tests[] = {
 	{ "fault", test_fault },
 	{ "balloon", test_balloon },
 	{ "spin", test_spin },
+	{ "fs", test_fs },
 	{ "vsock", test_vsock },
 };
 
