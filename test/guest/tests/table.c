@@ -10,6 +10,7 @@ void test_fault(void);
 void test_spin(void);
 void test_balloon(void);
 void test_fs(void);
+void test_vsock(void);
 
 const struct guest_test guest_tests[] = {
 	{ "rng", test_rng },
@@ -22,6 +23,7 @@ const struct guest_test guest_tests[] = {
 	{ "balloon", test_balloon },
 	{ "spin", test_spin },
 	{ "fs", test_fs },
+	{ "vsock", test_vsock },
 };
 
 const unsigned guest_test_count = ARRAY_LEN(guest_tests);
