@@ -15,14 +15,20 @@ export interface Handle {
 }
 
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+/** Each handle is a host fd, like each node (inodes.ts). */
+export const MAX_HANDLES = 4096;
 
 export class HandleTable {
   private readonly byFh = new Map<number, Handle>();
   private nextFh = 1;
 
+  constructor(private readonly max = MAX_HANDLES) {}
+
   get size(): number { return this.byFh.size; }
 
+  /** Takes ownership of fd once it returns; when it throws (too many handles), fd is still the caller's. */
   add(fd: number, dir: boolean, writable: boolean): number {
+    if (this.byFh.size >= this.max) throw new FsError(E.ENFILE, `the guest holds ${this.max} open files already`);
     const fh = this.nextFh++;
     this.byFh.set(fh, { fd, dir, writable, busy: 0, released: false });
     return fh;

@@ -16,6 +16,8 @@ export interface Inode {
 }
 
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+/** Each node is a host fd: a guest that never forgets must not take all of the VMM's. */
+export const MAX_INODES = 16384;
 
 export class InodeTable {
   private readonly byId = new Map<number, Inode>();
@@ -23,7 +25,7 @@ export class InodeTable {
   private nextId = ROOT_ID + 1;
   readonly root: Inode;
 
-  constructor(rootFd: number, rootStat: HostStat) {
+  constructor(rootFd: number, rootStat: HostStat, private readonly max = MAX_INODES) {
     this.root = { id: ROOT_ID, fd: rootFd, key: rootStat.key, type: rootStat.type, refs: 1 };
     this.byId.set(ROOT_ID, this.root);
     this.byKey.set(this.root.key, this.root);
@@ -51,6 +53,10 @@ export class InodeTable {
       closeQuietly(fd);
       known.refs++;
       return known;
+    }
+    if (this.byId.size >= this.max) {
+      closeQuietly(fd);
+      throw new FsError(E.ENFILE, `the guest holds ${this.max} nodes already`);
     }
     const inode: Inode = { id: this.nextId++, fd, key: st.key, type: st.type, refs: 1 };
     this.byId.set(inode.id, inode);

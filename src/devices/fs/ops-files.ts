@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import { native } from '../../vmm/native';
 import { openOut } from './codec';
 import { fail } from './errors';
+import { closeQuietly } from './host';
 import { E, FSYNC_FDATASYNC, S_IFDIR, SIZE } from './protocol';
 import type { Op, Reply, Request, Session } from './session';
 import { sliceSegments, totalBytes } from '../../virtio-mmio/segments';
@@ -29,7 +30,12 @@ function open(dir: boolean) {
     if (dir !== (st.type === S_IFDIR)) fail(dir ? E.ENOTDIR : E.EISDIR, 'open of the wrong kind');
     const { flags, writable } = dir ? { flags: 0, writable: false } : openFlags(s, r.args.u32(), false);
     const fd = s.host.reopen(inode.fd, st, flags);
-    return openOut(s.handles.add(fd, dir, writable));
+    try {
+      return openOut(s.handles.add(fd, dir, writable));
+    } catch (e) {
+      closeQuietly(fd);
+      throw e;
+    }
   };
 }
 

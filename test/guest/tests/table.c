@@ -7,7 +7,10 @@ void test_torture(void);
 void test_exits(void);
 void test_blkbench(void);
 void test_fault(void);
+void test_spin(void);
 void test_balloon(void);
+void test_fs(void);
+void test_vsock(void);
 void test_net(void);
 void test_netbench(void);
 
@@ -20,6 +23,9 @@ const struct guest_test guest_tests[] = {
 	{ "blkbench", test_blkbench },
 	{ "fault", test_fault },
 	{ "balloon", test_balloon },
+	{ "spin", test_spin },
+	{ "fs", test_fs },
+	{ "vsock", test_vsock },
 	{ "net", test_net },
 	{ "netbench", test_netbench },
 };
