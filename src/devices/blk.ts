@@ -10,6 +10,7 @@ import type { BlkDeviceConfig } from '../vmm/config';
 import { native } from '../vmm/native';
 import type { DeviceContext, DeviceHost, VirtioDevice } from '../virtio-mmio/device';
 import { QueueError, type DescriptorChain, type Virtqueue } from '../virtio-mmio/queue';
+import { InFlight } from '../virtio-mmio/in-flight';
 import { gather, sliceSegments, totalBytes as total } from '../virtio-mmio/segments';
 
 const SECTOR = 512;
@@ -86,7 +87,8 @@ export class BlkDevice implements VirtioDevice {
   private ctx: DeviceContext | undefined;
   /** Bumped on reset, so a request that completes after one never touches the new queue. */
   private epoch = 0;
-  private readonly stats = { requests: 0, readBytes: 0, writtenBytes: 0, errors: 0, inFlight: 0 };
+  private readonly stats = { requests: 0, readBytes: 0, writtenBytes: 0, errors: 0 };
+  private readonly running = new InFlight();
 
   constructor(private readonly cfg: BlkDeviceConfig) {
     if (cfg.create && !fs.existsSync(cfg.path)) fs.writeFileSync(cfg.path, '');
@@ -158,10 +160,10 @@ export class BlkDevice implements VirtioDevice {
     const epoch = this.epoch;
     const backing = this.backing;
     this.stats.requests++;
-    this.stats.inFlight++;
+    this.running.begin();
     backing.begin();
     const done = (st: number, written: number): void => {
-      this.stats.inFlight--;
+      this.running.end();
       backing.end();
       if (st !== S.OK) this.stats.errors++;
       if (epoch !== this.epoch || this.ctx !== ctx) return;
@@ -243,7 +245,9 @@ export class BlkDevice implements VirtioDevice {
     this.backing.close();
   }
 
-  counters(): Record<string, number> { return { ...this.stats }; }
+  quiesce(): Promise<void> { return this.running.idle(); }
+
+  counters(): Record<string, number> { return { ...this.stats, inFlight: this.running.size }; }
 }
 
 /** Byte offset of `sector` when [sector, +bytes) lies inside the disk. */

@@ -37,6 +37,11 @@ export interface VirtioDevice {
   activate(ctx: DeviceContext): void;
   onQueueNotify(queue: number): void;
   reset(): void;
+  /**
+   * For devices with requests still running after reset() (file I/O on the thread pool): resolves once none of them
+   * can write guest memory any more. The driver sees its reset complete only then.
+   */
+  quiesce?(): Promise<void>;
   /** Releases host resources (files, sockets) when the machine ends. */
   close?(): void;
   /** Per-device counters (requests, bytes, errors) for the API. */

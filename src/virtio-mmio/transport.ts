@@ -57,13 +57,19 @@ export class MmioTransport {
 
   handleEvent(ev: TransportEvent): void {
     switch (ev.kind) {
-      case 'reset':
+      case 'reset': {
         this.deactivate();
-        // The device has stopped: now the reset is complete for the driver, and the vCPU that asked goes on.
-        Atomics.store(this.w, W.STATUS, 0);
-        Atomics.store(this.w, W.RESETS_DONE, ev.seq);
-        Atomics.notify(this.w, W.RESETS_DONE);
+        // Once the device has stopped, and nothing it started can still write guest memory, the reset is complete
+        // for the driver and the vCPU that asked goes on.
+        const complete = (): void => {
+          Atomics.store(this.w, W.STATUS, 0);
+          Atomics.store(this.w, W.RESETS_DONE, ev.seq);
+          Atomics.notify(this.w, W.RESETS_DONE);
+        };
+        const quiet = this.device.quiesce?.();
+        if (quiet === undefined) complete(); else void quiet.then(complete, complete);
         break;
+      }
       case 'status':
         if ((ev.value & STATUS.DRIVER_OK) && !this.active && !this.failed) this.activate();
         break;

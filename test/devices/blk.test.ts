@@ -142,3 +142,26 @@ test('swapping to a file that cannot serve keeps the old one; a read-only disk s
   } finally { s.cleanup(); }
   assert.throws(() => s.dev.swapBacking(next), /closed/);
 });
+
+test('after a reset, quiesce() waits for reads still in flight; their completions never reach the used ring', async () => {
+  const s = setup();
+  try {
+    s.d.mem.writeU32(HDR, 0);
+    s.d.mem.writeU64(HDR + 8, 0n);
+    s.d.mem.writeU8(STATUS, 0xff);
+    for (let i = 0; i < 4; i++) {
+      s.d.addChain([{ addr: HDR, len: 16, flags: 0 }, { addr: DATA, len: 4096, flags: F_WRITE },
+        { addr: STATUS, len: 1, flags: F_WRITE }]);
+    }
+    s.dev.onQueueNotify(0);
+    assert.equal(s.dev.counters().inFlight, 4);
+    s.dev.reset();
+    let quiet = false;
+    const idle = s.dev.quiesce().then(() => { quiet = true; });
+    assert.equal(quiet, false, 'not quiet while the reads run');
+    await idle;
+    assert.equal(s.dev.counters().inFlight, 0);
+    assert.equal(s.d.usedIdx(), 0, 'nothing completed into the used ring after the reset');
+    assert.equal(s.d.mem.readU8(STATUS), 0xff, 'no status byte written after the reset');
+  } finally { s.cleanup(); }
+});

@@ -193,3 +193,17 @@ test('wrong-width register accesses and status bits cleared without a reset are 
   assert.equal(r.rd(REG.STATUS), STATUS.ACKNOWLEDGE | STATUS.DRIVER);
   assert.equal(r.t.badAccesses, 2);
 });
+
+test('a reset completes only when the device says nothing it started can still write guest memory', async () => {
+  const r = rig();
+  negotiate(r);
+  readyQueue(r);
+  let quiet!: () => void;
+  (r.device as unknown as { quiesce: () => Promise<void> }).quiesce = () => new Promise<void>((resolve) => { quiet = resolve; });
+  r.t.handleEvent({ kind: 'reset', seq: 1 });
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.notEqual(r.rd(REG.STATUS), 0, 'Status stays as it was while requests are in flight');
+  quiet();
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(r.rd(REG.STATUS), 0);
+});

@@ -6,6 +6,7 @@
 import type { FsDeviceConfig } from '../../vmm/config';
 import type { DeviceContext, VirtioDevice } from '../../virtio-mmio/device';
 import { QueueError, type DescriptorChain, type Virtqueue } from '../../virtio-mmio/queue';
+import { InFlight } from '../../virtio-mmio/in-flight';
 import { gather, sliceSegments } from '../../virtio-mmio/segments';
 import { Args, outHeader, ReplyWriter } from './codec';
 import { errnoOf, fail } from './errors';
@@ -26,7 +27,8 @@ export class FsDevice implements VirtioDevice {
   private ctx: DeviceContext | undefined;
   /** Bumped on reset, so a request that completes after one never touches the new queues. */
   private epoch = 0;
-  private readonly stats = { requests: 0, errors: 0, badRequests: 0, internalErrors: 0, inFlight: 0 };
+  private readonly stats = { requests: 0, errors: 0, badRequests: 0, internalErrors: 0 };
+  private readonly running = new InFlight();
   private readonly opCounts = new Map<string, number>();
 
   constructor(private readonly cfg: FsDeviceConfig) {
@@ -84,9 +86,9 @@ export class FsDevice implements VirtioDevice {
       return 1;
     }
     const epoch = this.epoch;
-    this.stats.inFlight++;
+    this.running.begin();
     const settle = (err: number, reply: Reply): void => {
-      this.stats.inFlight--;
+      this.running.end();
       if (epoch !== this.epoch || this.ctx !== ctx) return;
       this.complete(q, chain.head, r, err, reply);
       ctx.notifyUsed(q);
@@ -145,8 +147,10 @@ export class FsDevice implements VirtioDevice {
     this.session.close();
   }
 
+  quiesce(): Promise<void> { return this.running.idle(); }
+
   counters(): Record<string, number> {
-    const c: Record<string, number> = { ...this.stats, readBytes: this.session.bytes.read,
+    const c: Record<string, number> = { ...this.stats, inFlight: this.running.size, readBytes: this.session.bytes.read,
       writtenBytes: this.session.bytes.written, inodes: this.session.inodes.size, handles: this.session.handles.size };
     for (const [name, n] of this.opCounts) c[`op.${name}`] = n;
     return c;
