@@ -13,7 +13,9 @@
         "native/kvm/eventfd.cc",
         "native/kvm/fdwatch.cc",
         "native/net/tap.cc",
-        "native/net/frame_io.cc"
+        "native/net/frame_io.cc",
+        "native/fs/names.cc",
+        "native/fs/meta.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "native"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS"],

@@ -1,6 +1,7 @@
 // The addon's entry point: it only registers the exports of each part.
 #include <napi.h>
 
+#include "fs/fs.h"
 #include "kvm/kvm.h"
 #include "net/net.h"
 
@@ -13,6 +14,8 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   tsvmm::InitFdWatch(env, exports);
   tsvmm::InitTap(env, exports);
   tsvmm::InitFrameIo(env, exports);
+  tsvmm::InitFsNames(env, exports);
+  tsvmm::InitFsMeta(env, exports);
   return exports;
 }
 

@@ -1,15 +1,13 @@
 // The `tsvmm` command line. main() returns the exit status instead of exiting, so tests can drive it in-process;
 // bin/tsvmm.js exits with it. User mistakes (bad options, bad config) print one line and exit 2, never a stack.
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import yargs from 'yargs';
 import { EXIT, EXIT_CODES_HELP } from './cli/exit-codes';
 import { guestBuildCommand, guestPathCommand, type GuestBuildModule } from './cli/guest-command';
 import { RUN_DESCRIBE, RUN_EPILOG, runCommand, runOptions, type RunMachine } from './cli/run-command';
 import type { Logger } from './log';
-import { packageRoot } from './package-root';
 import { ConfigError, type MachineConfig } from './vmm/config';
 import { BootError } from './vmm/boot/errors';
+import { packageVersion } from './version';
 
 /** A mistake in how tsvmm was called (unknown option, missing command). */
 export class UsageError extends Error {
@@ -25,16 +23,6 @@ export interface CliDeps {
   guest?: GuestBuildModule;
   /** Print stacks for internal errors (also TSVMM_DEBUG=1). */
   debug?: boolean;
-}
-
-function packageVersion(): string {
-  try {
-    const pkg = JSON.parse(fs.readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as
-      { version?: string };
-    return pkg.version ?? 'unknown';
-  } catch {
-    return 'unknown';
-  }
 }
 
 /** One line for the user; exit 2 for their mistakes, 1 for ours (with the stack when debugging). */

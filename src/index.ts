@@ -1,6 +1,7 @@
-// The package root: what a Node program needs to run microVMs in-process. The same config schema as the YAML file
-// (see configs/example.yaml), validated the same way; a Machine owns its KVM objects, threads and fds and gives
-// them all back when it ends.
+// The package root: what a Node program needs to run microVMs in-process (createVm, Vm) or to supervise them in
+// other tsvmm processes through their control sockets (VmClient). The same config schema as the YAML file (see
+// configs/example.yaml), validated the same way; a Vm owns its KVM objects, threads and fds and gives them all
+// back when it ends. Machine is the lower layer a Vm is built on.
 export { validateConfig, parseConfigFile, ConfigError } from './vmm/config';
 export type { MachineConfig, DeviceConfig, SerialConfig } from './vmm/config';
 export { Machine } from './vmm/machine';
@@ -13,3 +14,17 @@ export { BalloonError } from './devices/balloon';
 export type { BalloonInfo, BalloonGuestStats } from './devices/balloon';
 export { buildGuest, guestArtifactPath, resolveGuestArtifact } from './guest/build';
 export { createLogger } from './log';
+export { createVm } from './api/create';
+export type { CreateVmOptions } from './api/create';
+export { Vm, DEFAULT_STOP_TIMEOUT_MS } from './api/vm';
+export type { VmState, VmExit, VmCounters, VmEvents, StopOptions } from './api/vm';
+export { VmConsole } from './api/console';
+export { VmError } from './api/errors';
+export type { VmErrorCode } from './api/errors';
+export type { DeviceErrorEvent } from './vmm/machine';
+export { ApiServer, serveVm } from './api/server';
+export type { ServeOptions } from './api/server';
+export { ApiController } from './api/controller';
+export type { ControllerState } from './api/controller';
+export { VmClient, ApiClientError } from './api/client';
+export type { ServerInfo, Action } from './api/client';

@@ -23,20 +23,22 @@ process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
 
 interface Harness {
   deps: CliDeps;
-  runs: MachineConfig[];
+  runs: (MachineConfig | undefined)[];
+  sockets: (string | undefined)[];
   err: string[];
   out: string[];
 }
 
 function harness(status = 0): Harness {
-  const h: Harness = { runs: [], err: [], out: [], deps: {} };
+  const h: Harness = { runs: [], sockets: [], err: [], out: [], deps: {} };
   h.deps = {
     cwd: work,
     stderr: { write: (s: string) => h.err.push(s) },
     stdout: { write: (s: string) => h.out.push(s) },
     createLogger: () => pino({ level: 'silent' }),
-    runMachine: async (config) => {
+    runMachine: async (config, opts) => {
       h.runs.push(config);
+      h.sockets.push(opts.apiSocket);
       return status;
     },
   };
@@ -76,6 +78,20 @@ test('run: --append alone extends the file\'s cmdline; no config file needs --ke
   assert.equal(h.runs[1]!.kernel, '@guest/vmlinux');
   assert.deepEqual(h.runs[1]!.serial, { mode: 'none' });
   assert.equal(h.runs[1]!.cmdline, 'console=ttyS0 reboot=k panic=-1');
+});
+
+test('run --api-sock alone: no config, the machine comes through the socket; machine options are refused', async () => {
+  const h = harness();
+  assert.equal(await main(['run', '--api-sock', 'api.sock', '--log-level', 'debug'], h.deps), 0, h.err.join(''));
+  assert.deepEqual(h.runs, [undefined]);
+  assert.deepEqual(h.sockets, [path.join(work, 'api.sock')]);
+  const bad = harness();
+  assert.equal(await main(['run', '--api-sock', 'api.sock', '--memory', '1G'], bad.deps), 2);
+  assert.deepEqual(bad.err, ['tsvmm: --memory: needs a config file or --kernel (with --api-sock alone the machine ' +
+    'config comes through the socket)\n']);
+  assert.equal(await main(['run', '--api-sock', 'nowhere/api.sock'], bad.deps), 2);
+  assert.match(bad.err[1]!, /^tsvmm: --api-sock: directory not found: nowhere/);
+  assert.equal(bad.runs.length, 0);
 });
 
 test('config and usage errors: exactly one line on stderr, status 2, nothing run', async () => {

@@ -3,10 +3,13 @@
 import * as path from 'node:path';
 import type { Argv } from 'yargs';
 import { createLogger, type Logger } from '../log';
-import { LOG_LEVELS, readConfigFile, validateConfig, type MachineConfig } from '../vmm/config';
+import { LOG_LEVELS, readConfigFile, validateConfig, type LogLevel, type MachineConfig } from '../vmm/config';
+import { checkEnum, checkSocketPath, ConfigError } from '../vmm/config-check';
 import { allValues, applyOverrides, lastValue, type RunOverrides } from './overrides';
 
-export type RunMachine = (config: MachineConfig, opts: { logger: Logger }) => Promise<number>;
+/** Runs `config`, or, with no config, waits for one on opts.apiSocket. */
+export type RunMachine = (config: MachineConfig | undefined,
+  opts: { logger: Logger; apiSocket?: string; cwd?: string; logLevel?: LogLevel }) => Promise<number>;
 
 export interface RunDeps {
   cwd: string;
@@ -30,6 +33,10 @@ export const RUN_EPILOG = [
   '  Ctrl-A h       list these keys',
   '',
   'The guest console goes to stdout; logs go to stderr (JSON lines when stderr is not a terminal).',
+  '',
+  'With --api-sock the machine is also controlled through a JSON-over-HTTP API on that unix socket (docs/api.yaml). ' +
+    'With --api-sock and neither a config file nor --kernel, tsvmm waits for the machine config on the socket ' +
+    '(PUT /config, then PUT /actions {"action":"start"}).',
 ].join('\n');
 
 export function runOptions(y: Argv): Argv {
@@ -81,12 +88,37 @@ function loadRunMachine(): RunMachine {
   return mod.runMachine;
 }
 
+/**
+ * `--api-sock` with neither a config file nor `--kernel`: the machine comes through the socket, so options that
+ * would shape it have nothing to apply to.
+ */
+function socketOnly(configFile: string | undefined, o: RunOverrides, cwd: string):
+  { apiSocket: string; level?: LogLevel } | undefined {
+  if (o.apiSock === undefined || configFile !== undefined || o.kernel !== undefined) return undefined;
+  const stray = (Object.keys(o) as (keyof RunOverrides)[]).find((k) => k !== 'apiSock' && k !== 'logLevel');
+  if (stray) {
+    throw new ConfigError(`--${stray.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`,
+      'needs a config file or --kernel (with --api-sock alone the machine config comes through the socket)');
+  }
+  return {
+    apiSocket: checkSocketPath('--api-sock', o.apiSock, cwd),
+    ...(o.logLevel === undefined ? {} : { level: checkEnum('--log-level', o.logLevel, LOG_LEVELS) }),
+  };
+}
+
 /** Runs the machine; resolves with the process exit status. */
 export async function runCommand(args: Record<string, unknown>, deps: RunDeps): Promise<number> {
   const configFile = lastValue(args.config);
-  const config = loadRunConfig(configFile, overridesFromArgs(args), deps.cwd);
+  const overrides = overridesFromArgs(args);
+  const runMachine = (): RunMachine => deps.runMachine ?? loadRunMachine();
+  const waiting = socketOnly(configFile, overrides, deps.cwd);
+  if (waiting) {
+    const logger = (deps.createLogger ?? createLogger)(waiting.level ?? 'info');
+    return runMachine()(undefined,
+      { logger, apiSocket: waiting.apiSocket, cwd: deps.cwd, ...(waiting.level ? { logLevel: waiting.level } : {}) });
+  }
+  const config = loadRunConfig(configFile, overrides, deps.cwd);
   const logger = (deps.createLogger ?? createLogger)(config.log.level);
   logger.debug({ config }, 'machine config');
-  const runMachine = deps.runMachine ?? loadRunMachine();
-  return runMachine(config, { logger });
+  return runMachine()(config, { logger, cwd: deps.cwd });
 }

@@ -5,8 +5,8 @@
 // With statsInterval > 0 the device keeps the guest's statistics buffer and hands it back every interval so the
 // driver refills it (section 5.5.6.3).
 import type { Logger } from 'pino';
-import type { DeviceContext, DeviceHost, VirtioDevice } from '../virtio-mmio/device';
-import { QueueError, type DescriptorChain, type Virtqueue } from '../virtio-mmio/queue';
+import { serveQueue, type DeviceContext, type DeviceHost, type VirtioDevice } from '../virtio-mmio/device';
+import type { DescriptorChain } from '../virtio-mmio/queue';
 import { parseBalloonStats, type BalloonGuestStats } from './balloon-stats';
 
 export type { BalloonGuestStats } from './balloon-stats';
@@ -129,21 +129,8 @@ export class BalloonDevice implements VirtioDevice {
     else if (queue === STATS && this.opts.statsInterval > 0) this.takeStats();
   }
 
-  private guarded(index: number, work: (ctx: DeviceContext, q: Virtqueue) => boolean): void {
-    const ctx = this.ctx;
-    const q = ctx?.queues[index];
-    if (ctx === undefined || q === undefined) return;
-    try {
-      if (work(ctx, q)) ctx.notifyUsed(q);
-    } catch (e) {
-      if (!(e instanceof QueueError)) throw e;
-      this.stats.errors++;
-      ctx.fail(e.message);
-    }
-  }
-
   private drainPages(index: number): void {
-    this.guarded(index, (_ctx, q) => {
+    serveQueue(this.ctx, this.ctx?.queues[index], () => this.stats.errors++, (q) => {
       let any = false;
       for (let chain = q.pop(); chain !== null; chain = q.pop()) {
         const batch: number[] = [];
@@ -211,7 +198,7 @@ export class BalloonDevice implements VirtioDevice {
 
   /** The driver filled the statistics buffer: keep it until the next request is due. */
   private takeStats(): void {
-    this.guarded(STATS, (_ctx, q) => {
+    serveQueue(this.ctx, this.ctx?.queues[STATS], () => this.stats.errors++, (q) => {
       let any = false;
       for (let chain = q.pop(); chain !== null; chain = q.pop()) {
         // A driver keeps one buffer here; should it post another, the older one goes back unanswered.
@@ -234,7 +221,7 @@ export class BalloonDevice implements VirtioDevice {
     if (this.statsTimer !== undefined || this.statsHead === undefined) return;
     this.statsTimer = setTimeout(() => {
       this.statsTimer = undefined;
-      this.guarded(STATS, (_ctx, q) => {
+      serveQueue(this.ctx, this.ctx?.queues[STATS], () => this.stats.errors++, (q) => {
         if (this.statsHead === undefined) return false;
         q.pushUsed(this.statsHead, 0);
         this.statsHead = undefined;

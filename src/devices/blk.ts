@@ -2,12 +2,18 @@
 // pwritev on the chain's own buffers (fs.readv / fs.writev run them on libuv's thread pool): no copy through JS,
 // nothing blocking on the main thread, and as many requests in flight as the guest queues. Reads the page cache
 // holds are answered at once on the main thread instead (preadv2 RWF_NOWAIT, which never waits for a disk).
+//
+// The backing file can be swapped at run time (a media change): each request keeps the file it started on, so
+// requests in flight finish on the old file, which is closed once the last of them is done; new requests go to the
+// new file. A new capacity reaches the guest through the config space and a config-change interrupt (DeviceHost).
 import * as fs from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import type { BlkDeviceConfig } from '../vmm/config';
 import { native } from '../vmm/native';
-import type { DeviceContext, VirtioDevice } from '../virtio-mmio/device';
+import type { DeviceContext, DeviceHost, VirtioDevice } from '../virtio-mmio/device';
 import { QueueError, type DescriptorChain, type Virtqueue } from '../virtio-mmio/queue';
+import { InFlight } from '../virtio-mmio/in-flight';
+import { gather, sliceSegments, totalBytes as total } from '../virtio-mmio/segments';
 
 const SECTOR = 512;
 const T = { IN: 0, OUT: 1, FLUSH: 4, GET_ID: 8, DISCARD: 11, WRITE_ZEROES: 13 } as const;
@@ -19,24 +25,82 @@ const NOWAIT_MAX = 1 << 20;
 const { EOPNOTSUPP, EINVAL, ENOSYS } = osConstants.errno;
 const MAX_RANGE_SECTORS = 0x3fffff;
 
+/** One open image: its fd stays open while requests that started on it are in flight. */
+class Backing {
+  private inFlight = 0;
+  private retired = false;
+  private closed = false;
+  private whenIdle: (() => void) | undefined;
+
+  private constructor(readonly path: string, readonly fd: number, readonly capacity: number) {}
+
+  /** Opens an existing regular file for a disk (read-only when the disk is); throws an fs error naming it. */
+  static open(file: string, readonly: boolean): Backing {
+    const fd = fs.openSync(file, readonly ? 'r' : 'r+');
+    try {
+      const st = fs.fstatSync(fd);
+      if (!st.isFile()) {
+        throw Object.assign(new Error(`${file} is not a regular file`), { code: 'EINVAL', syscall: 'open', path: file });
+      }
+      return new Backing(file, fd, Math.floor(st.size / SECTOR));
+    } catch (e) {
+      fs.closeSync(fd);
+      throw e;
+    }
+  }
+
+  begin(): void { this.inFlight++; }
+
+  end(): void {
+    if (--this.inFlight === 0 && this.retired) this.close();
+  }
+
+  /** No new requests start here; resolves once those in flight are done and the fd is closed. */
+  retire(): Promise<void> {
+    this.retired = true;
+    if (this.inFlight === 0) {
+      this.close();
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => { this.whenIdle = resolve; });
+  }
+
+  /** Closes the fd once: a second close could hit a number the process has reused since. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    try { fs.closeSync(this.fd); } catch { /* nothing to do */ }
+    this.whenIdle?.();
+    this.whenIdle = undefined;
+  }
+}
+
+export interface BackingSwap {
+  /** Whether the guest was told of a new capacity. */
+  capacityChanged: boolean;
+  /** Resolves when the old file is closed (its last request in flight done). */
+  retired: Promise<void>;
+}
+
 export class BlkDevice implements VirtioDevice {
   readonly deviceType = 2;
   readonly queueMaxSizes = [256];
   readonly features: bigint;
-  private readonly fd: number;
-  private readonly capacity: number;
+  private backing: Backing;
+  private closed = false;
+  private host: DeviceHost | undefined;
   private ctx: DeviceContext | undefined;
   /** Bumped on reset, so a request that completes after one never touches the new queue. */
   private epoch = 0;
-  private readonly stats = { requests: 0, readBytes: 0, writtenBytes: 0, errors: 0, inFlight: 0, cachedReads: 0 };
+  private readonly stats = { requests: 0, readBytes: 0, writtenBytes: 0, errors: 0, cachedReads: 0 };
   /** Cleared when the file's file system cannot read with RWF_NOWAIT. */
   private nowait = true;
+  private readonly running = new InFlight();
 
   constructor(private readonly cfg: BlkDeviceConfig) {
     if (cfg.create && !fs.existsSync(cfg.path)) fs.writeFileSync(cfg.path, '');
-    this.fd = fs.openSync(cfg.path, cfg.readonly ? 'r' : 'r+');
-    if (cfg.create && cfg.size !== undefined && fs.fstatSync(this.fd).size === 0) fs.ftruncateSync(this.fd, cfg.size);
-    this.capacity = Math.floor(fs.fstatSync(this.fd).size / SECTOR);
+    if (cfg.create && cfg.size !== undefined && fs.statSync(cfg.path).size === 0) fs.truncateSync(cfg.path, cfg.size);
+    this.backing = Backing.open(cfg.path, cfg.readonly);
     let f = (1n << F.SEG_MAX) | (1n << F.FLUSH);
     f |= cfg.readonly ? 1n << F.RO : (1n << F.DISCARD) | (1n << F.WRITE_ZEROES);
     this.features = f;
@@ -44,7 +108,7 @@ export class BlkDevice implements VirtioDevice {
 
   configSpace(): Uint8Array {
     const c = Buffer.alloc(60);
-    c.writeBigUInt64LE(BigInt(this.capacity), 0);
+    c.writeBigUInt64LE(BigInt(this.backing.capacity), 0);
     c.writeUInt32LE(SEG_MAX, 12);
     c.writeUInt32LE(SECTOR, 20);
     c.writeUInt32LE(MAX_RANGE_SECTORS, 36); // max_discard_sectors
@@ -56,7 +120,26 @@ export class BlkDevice implements VirtioDevice {
     return c;
   }
 
+  attach(host: DeviceHost): void { this.host = host; }
+
   activate(ctx: DeviceContext): void { this.ctx = ctx; }
+
+  /** The image requests go to now. */
+  get backingPath(): string { return this.backing.path; }
+
+  /**
+   * Puts `file` (absolute, an existing regular file, opened read-only when the disk is) behind the disk. Throws,
+   * keeping the old file, when it cannot be opened.
+   */
+  swapBacking(file: string): BackingSwap {
+    if (this.closed) throw new Error('the disk is closed');
+    const next = Backing.open(file, this.cfg.readonly);
+    const old = this.backing;
+    this.backing = next;
+    const capacityChanged = next.capacity !== old.capacity;
+    if (capacityChanged) this.host?.configChanged();
+    return { capacityChanged, retired: old.retire() };
+  }
 
   onQueueNotify(_queue: number): void {
     const ctx = this.ctx;
@@ -82,38 +165,49 @@ export class BlkDevice implements VirtioDevice {
     const type = header.readUInt32LE(0);
     const sector = header.readBigUInt64LE(8);
     const epoch = this.epoch;
+    const backing = this.backing;
     this.stats.requests++;
-    this.stats.inFlight++;
+    this.running.begin();
+    backing.begin();
     const done = (st: number, written: number): void => {
-      this.stats.inFlight--;
+      this.running.end();
+      backing.end();
       if (st !== S.OK) this.stats.errors++;
       if (epoch !== this.epoch || this.ctx !== ctx) return;
       status[0] = st;
-      q.pushUsed(chain.head, written + 1);
-      ctx.notifyUsed(q);
+      try {
+        q.pushUsed(chain.head, written + 1);
+        ctx.notifyUsed(q);
+      } catch (e) {
+        // Completions run outside any caller that could catch: a used ring the guest broke meanwhile fails the
+        // device here, and anything else is the VMM's bug, reported without killing the process.
+        this.stats.errors++;
+        ctx.fail(e instanceof QueueError ? e.message : `completing a request failed: ${String(e)}`);
+      }
     };
-    this.execute(type, sector, chain, data).then(([st, n]) => done(st, n), () => done(S.IOERR, 0));
+    this.execute(backing, type, sector, chain, data).then(([st, n]) => done(st, n), () => done(S.IOERR, 0));
   }
 
-  private async execute(type: number, sector: bigint, chain: DescriptorChain, data: Uint8Array[]): Promise<[number, number]> {
+  private async execute(b: Backing, type: number, sector: bigint, chain: DescriptorChain, data: Uint8Array[]):
+    Promise<[number, number]> {
     switch (type) {
       case T.IN: {
-        const pos = this.range(sector, total(data));
+        const pos = range(b, sector, total(data));
         if (pos === undefined) return [S.IOERR, 0];
-        const n = data.length ? await this.read(data, pos) : 0;
+        const n = data.length ? await this.read(b.fd, data, pos) : 0;
         this.stats.readBytes += n;
         return [S.OK, n];
       }
       case T.OUT: {
-        const bufs = afterHeader(chain.readable);
-        const pos = this.range(sector, total(bufs));
+        const bufs = sliceSegments(chain.readable, 16);
+        const pos = range(b, sector, total(bufs));
         if (this.cfg.readonly || pos === undefined) return [S.IOERR, 0];
-        const n = bufs.length ? await writev(this.fd, bufs, pos) : 0;
+        const n = bufs.length ? await writev(b.fd, bufs, pos) : 0;
         this.stats.writtenBytes += n;
         return [S.OK, 0];
       }
       case T.FLUSH:
-        if (this.cfg.cache === 'writeback' && !this.cfg.readonly) await fdatasync(this.fd);
+        if (this.cfg.cache === 'writeback' && !this.cfg.readonly) await fdatasync(b.fd);
         return [S.OK, 0];
       case T.GET_ID: {
         const id = Buffer.alloc(20);
@@ -124,39 +218,13 @@ export class BlkDevice implements VirtioDevice {
       }
       case T.DISCARD:
       case T.WRITE_ZEROES:
-        return [this.ranges(type, afterHeader(chain.readable)), 0];
+        return [this.ranges(b, type, sliceSegments(chain.readable, 16)), 0];
       default:
         return [S.UNSUPP, 0];
     }
   }
 
-  /**
-   * A read the page cache can answer is done here and now: the hop to the thread pool and back costs more than the
-   * copy (several times more on a busy host). What is not cached, larger than NOWAIT_MAX, or on a file system without
-   * RWF_NOWAIT goes to the thread pool, so the main thread never waits for a disk.
-   */
-  private read(bufs: Uint8Array[], pos: number): Promise<number> | number {
-    const want = total(bufs);
-    if (this.nowait && want <= NOWAIT_MAX) {
-      const n = native().tryPreadv(this.fd, bufs, pos);
-      if (n === want) {
-        this.stats.cachedReads++;
-        return n;
-      }
-      if (n > 0) return readv(this.fd, skip(bufs, n), pos + n).then((rest) => n + rest);
-      if (n === -EOPNOTSUPP || n === -EINVAL || n === -ENOSYS) this.nowait = false;
-    }
-    return readv(this.fd, bufs, pos);
-  }
-
-  /** Byte offset of `sector` when [sector, +bytes) lies inside the disk. */
-  private range(sector: bigint, bytes: number): number | undefined {
-    if (bytes % SECTOR !== 0 || sector > BigInt(this.capacity)) return undefined;
-    const s = Number(sector);
-    return s + bytes / SECTOR <= this.capacity ? s * SECTOR : undefined;
-  }
-
-  private ranges(type: number, segs: Uint8Array[]): number {
+  private ranges(b: Backing, type: number, segs: Uint8Array[]): number {
     if (this.cfg.readonly) return S.IOERR;
     const body = gather(segs, total(segs));
     if (body === undefined || body.length === 0 || body.length % 16 !== 0) return S.UNSUPP;
@@ -165,12 +233,31 @@ export class BlkDevice implements VirtioDevice {
       const sector = body.readBigUInt64LE(off);
       const count = body.readUInt32LE(off + 8);
       const unmap = (body.readUInt32LE(off + 12) & 1) !== 0;
-      const pos = this.range(sector, count * SECTOR);
+      const pos = range(b, sector, count * SECTOR);
       if (pos === undefined || count > MAX_RANGE_SECTORS) return S.IOERR;
       const mode = type === T.DISCARD || unmap ? c.FALLOC_FL_PUNCH_HOLE | c.FALLOC_FL_KEEP_SIZE : c.FALLOC_FL_ZERO_RANGE;
-      try { native().fallocate(this.fd, mode, pos, count * SECTOR); } catch { return S.IOERR; }
+      try { native().fallocate(b.fd, mode, pos, count * SECTOR); } catch { return S.IOERR; }
     }
     return S.OK;
+  }
+
+  /**
+   * A read the page cache can answer is done here and now: the hop to the thread pool and back costs more than the
+   * copy (several times more on a busy host). What is not cached, larger than NOWAIT_MAX, or on a file system without
+   * RWF_NOWAIT goes to the thread pool, so the main thread never waits for a disk.
+   */
+  private read(fd: number, bufs: Uint8Array[], pos: number): Promise<number> | number {
+    const want = total(bufs);
+    if (this.nowait && want <= NOWAIT_MAX) {
+      const n = native().tryPreadv(fd, bufs, pos);
+      if (n === want) {
+        this.stats.cachedReads++;
+        return n;
+      }
+      if (n > 0) return readv(fd, sliceSegments(bufs, n), pos + n).then((rest) => n + rest);
+      if (n === -EOPNOTSUPP || n === -EINVAL || n === -ENOSYS) this.nowait = false;
+    }
+    return readv(fd, bufs, pos);
   }
 
   reset(): void {
@@ -180,41 +267,21 @@ export class BlkDevice implements VirtioDevice {
 
   close(): void {
     this.reset();
-    try { fs.closeSync(this.fd); } catch { /* already closed */ }
+    this.closed = true;
+    this.backing.close();
   }
 
-  counters(): Record<string, number> { return { ...this.stats }; }
+  quiesce(): Promise<void> { return this.running.idle(); }
+
+  counters(): Record<string, number> { return { ...this.stats, inFlight: this.running.size }; }
 }
 
-const total = (bufs: Uint8Array[]): number => bufs.reduce((n, b) => n + b.length, 0);
-
-/** The first `n` bytes spread over `segs`, copied (headers are small), or undefined when there are fewer. */
-function gather(segs: Uint8Array[], n: number): Buffer | undefined {
-  if (total(segs) < n) return undefined;
-  const out = Buffer.alloc(n);
-  let at = 0;
-  for (const s of segs) {
-    if (at >= n) break;
-    const k = Math.min(s.length, n - at);
-    out.set(s.subarray(0, k), at);
-    at += k;
-  }
-  return out;
+/** Byte offset of `sector` when [sector, +bytes) lies inside the disk. */
+function range(b: Backing, sector: bigint, bytes: number): number | undefined {
+  if (bytes % SECTOR !== 0 || sector > BigInt(b.capacity)) return undefined;
+  const s = Number(sector);
+  return s + bytes / SECTOR <= b.capacity ? s * SECTOR : undefined;
 }
-
-/** `segs` without their first `n` bytes, as views (no copy). */
-function skip(segs: Uint8Array[], n: number): Uint8Array[] {
-  const out: Uint8Array[] = [];
-  for (const s of segs) {
-    if (n >= s.length) { n -= s.length; continue; }
-    out.push(s.subarray(n));
-    n = 0;
-  }
-  return out;
-}
-
-/** The readable segments after the 16-byte header, as views (no copy). */
-const afterHeader = (segs: Uint8Array[]): Uint8Array[] => skip(segs, 16);
 
 const readv = (fd: number, bufs: Uint8Array[], pos: number): Promise<number> =>
   new Promise((resolve, reject) => fs.readv(fd, bufs, pos, (err, n) => (err ? reject(err) : resolve(n))));

@@ -1,8 +1,7 @@
 // virtio-console (device type 3) with one port: receiveq (0) carries host input to the guest, transmitq (1) the
 // guest's output to a sink. With `console=hvc0` it is the Linux console. Input that arrives before the guest has
 // posted receive buffers waits, bounded, and the overflow is counted rather than kept without limit.
-import type { DeviceContext, VirtioDevice } from '../virtio-mmio/device';
-import { QueueError, type Virtqueue } from '../virtio-mmio/queue';
+import { serveQueue, type DeviceContext, type VirtioDevice } from '../virtio-mmio/device';
 
 const RX = 0;
 const TX = 1;
@@ -48,20 +47,8 @@ export class ConsoleDevice implements VirtioDevice {
     else if (queue === RX) this.deliverInput();
   }
 
-  private guarded(q: Virtqueue | undefined, work: (ctx: DeviceContext, q: Virtqueue) => boolean): void {
-    const ctx = this.ctx;
-    if (ctx === undefined || q === undefined) return;
-    try {
-      if (work(ctx, q)) ctx.notifyUsed(q);
-    } catch (e) {
-      if (!(e instanceof QueueError)) throw e;
-      this.stats.errors++;
-      ctx.fail(e.message);
-    }
-  }
-
   private drainOutput(): void {
-    this.guarded(this.ctx?.queues[TX], (_ctx, q) => {
+    serveQueue(this.ctx, this.ctx?.queues[TX], () => this.stats.errors++, (q) => {
       let any = false;
       for (let chain = q.pop(); chain !== null; chain = q.pop()) {
         for (const b of chain.readable) {
@@ -77,7 +64,7 @@ export class ConsoleDevice implements VirtioDevice {
 
   private deliverInput(): void {
     if (this.pendingBytes === 0) return;
-    this.guarded(this.ctx?.queues[RX], (_ctx, q) => {
+    serveQueue(this.ctx, this.ctx?.queues[RX], () => this.stats.errors++, (q) => {
       let any = false;
       while (this.pendingBytes > 0) {
         const chain = q.pop();

@@ -1,8 +1,7 @@
 // virtio-rng (device type 4): one request queue whose writable buffers are filled from the host CSPRNG, with an
 // optional rate limit (a token bucket refilled every second; a request that finds it empty waits for the refill).
 import { randomFillSync } from 'node:crypto';
-import type { DeviceContext, VirtioDevice } from '../virtio-mmio/device';
-import { QueueError } from '../virtio-mmio/queue';
+import { serveQueue, type DeviceContext, type VirtioDevice } from '../virtio-mmio/device';
 
 const REFILL_MS = 100;
 
@@ -35,11 +34,8 @@ export class RngDevice implements VirtioDevice {
   onQueueNotify(): void { this.serve(); }
 
   private serve(): void {
-    const ctx = this.ctx;
-    const q = ctx?.queues[0];
-    if (ctx === undefined || q === undefined) return;
-    let served = false;
-    try {
+    serveQueue(this.ctx, this.ctx?.queues[0], () => this.stats.errors++, (q) => {
+      let served = false;
       while (this.tokens >= 1) {
         const chain = q.pop();
         if (chain === null) break;
@@ -56,13 +52,8 @@ export class RngDevice implements VirtioDevice {
         this.stats.bytes += written;
         served = true;
       }
-    } catch (e) {
-      if (!(e instanceof QueueError)) throw e;
-      this.stats.errors++;
-      ctx.fail(e.message);
-      return;
-    }
-    if (served) ctx.notifyUsed(q);
+      return served;
+    });
   }
 
   reset(): void {

@@ -8,6 +8,7 @@
 // PC's edge-triggered ISA IRQ sees from a real 16550. MCR.OUT2, which gates that line on PC boards, is not
 // modelled: Linux sets it whenever it wants interrupts anyway.
 import type { BusDevice } from '../vmm/bus';
+import { lockShared, unlockShared } from '../vmm/shared-lock';
 
 // Register offsets and bits (16550A data sheet).
 const RBR_THR = 0, IER = 1, IIR_FCR = 2, LCR = 3, MCR = 4, LSR = 5, MSR = 6, SCR = 7;
@@ -63,23 +64,12 @@ class SerialCore {
     this.output = new Uint8Array(state, OUT_OFFSET, SERIAL_OUTPUT_BYTES);
   }
 
-  // Three-state futex mutex: 0 free, 1 held, 2 held with (possible) waiters.
   lock(): void {
-    const i32 = this.i32;
-    let c = Atomics.compareExchange(i32, S.lock, 0, 1);
-    if (c === 0) return;
-    if (c !== 2) c = Atomics.exchange(i32, S.lock, 2);
-    while (c !== 0) {
-      Atomics.wait(i32, S.lock, 2);
-      c = Atomics.exchange(i32, S.lock, 2);
-    }
+    lockShared(this.i32, S.lock);
   }
 
   unlock(): void {
-    if (Atomics.sub(this.i32, S.lock, 1) !== 1) {
-      Atomics.store(this.i32, S.lock, 0);
-      Atomics.notify(this.i32, S.lock, 1);
-    }
+    unlockShared(this.i32, S.lock);
   }
 
   inputCount(): number {

@@ -71,11 +71,17 @@ export async function buildInitramfs(inputs: InitramfsBuildInputs): Promise<void
   checkStaticInit(busybox, `${inputs.busyboxPath} (install busybox-static)`);
   fs.writeFileSync(path.join(inputs.outDir, 'initramfs.cpio'), writeNewcArchive(busyboxInitramfsEntries(busybox)));
 
-  const source = path.join(inputs.workDir, 'init-pause.S');
-  const binary = path.join(inputs.workDir, 'init-pause');
-  fs.writeFileSync(source, inputs.initPause.text);
-  await runCommand('gcc', ['-nostdlib', '-static', '-Wl,--build-id=none', '-o', binary, source]);
-  const init = fs.readFileSync(binary);
-  checkStaticInit(init, `${binary} (built from ${inputs.initPause.path})`);
+  const init = await buildInitPause(inputs.initPause, inputs.workDir);
   fs.writeFileSync(path.join(inputs.outDir, 'init-pause.cpio'), writeNewcArchive(pauseInitramfsEntries(init)));
+}
+
+/** The no-syscall /init (configs/init-pause.S), built in `workDir`: a static x86-64 ELF. */
+export async function buildInitPause(source: { path: string; text: string }, workDir: string): Promise<Buffer> {
+  const asm = path.join(workDir, 'init-pause.S');
+  const binary = path.join(workDir, 'init-pause');
+  fs.writeFileSync(asm, source.text);
+  await runCommand('gcc', ['-nostdlib', '-static', '-Wl,--build-id=none', '-o', binary, asm]);
+  const init = fs.readFileSync(binary);
+  checkStaticInit(init, `${binary} (built from ${source.path})`);
+  return init;
 }

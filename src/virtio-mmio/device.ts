@@ -1,7 +1,7 @@
 // The interface every virtio device model implements. Devices live on the main thread; the transport owns the
 // register state and never asks what kind of device it carries.
 import type { GuestMemory } from '../vmm/guest-memory';
-import type { Virtqueue } from './queue';
+import { QueueError, type Virtqueue } from './queue';
 
 export interface DeviceContext {
   memory: GuestMemory;
@@ -37,8 +37,30 @@ export interface VirtioDevice {
   activate(ctx: DeviceContext): void;
   onQueueNotify(queue: number): void;
   reset(): void;
+  /**
+   * For devices with requests still running after reset() (file I/O on the thread pool): resolves once none of them
+   * can write guest memory any more. The driver sees its reset complete only then.
+   */
+  quiesce?(): Promise<void>;
   /** Releases host resources (files, sockets) when the machine ends. */
   close?(): void;
   /** Per-device counters (requests, bytes, errors) for the API. */
   counters(): Record<string, number>;
+}
+
+/**
+ * Runs one pass of a device over one of its queues: `work` pops and pushes chains and says whether it used any, in
+ * which case the driver is interrupted if it wants to be. A QueueError is the guest breaking the ring: it costs the
+ * guest the device (DEVICE_NEEDS_RESET), after `onError` counted it; any other error is the VMM's and propagates.
+ */
+export function serveQueue(ctx: DeviceContext | undefined, q: Virtqueue | undefined, onError: () => void,
+  work: (q: Virtqueue) => boolean): void {
+  if (ctx === undefined || q === undefined) return;
+  try {
+    if (work(q)) ctx.notifyUsed(q);
+  } catch (e) {
+    if (!(e instanceof QueueError)) throw e;
+    onError();
+    ctx.fail(e.message);
+  }
 }

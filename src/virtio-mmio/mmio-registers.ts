@@ -6,6 +6,9 @@ import { native, type FastMmioEntry } from '../vmm/native';
 import { FEATURE, MAGIC_VALUE, MMIO_VERSION, REG, STATUS, VENDOR_ID } from './registers';
 import { CONFIG_OFFSET_BYTES, Q, queueWord, W, type TransportEvent } from './state';
 
+/** How long a Status write of 0 waits for the main thread to stop the device before the vCPU goes on. */
+const RESET_WAIT_MS = 1000;
+
 const QUEUE_ADDR_REGS: Record<number, number> = {
   [REG.QUEUE_DESC_LOW]: Q.DESC_LO, [REG.QUEUE_DESC_HIGH]: Q.DESC_HI,
   [REG.QUEUE_DRIVER_LOW]: Q.DRIVER_LO, [REG.QUEUE_DRIVER_HIGH]: Q.DRIVER_HI,
@@ -122,11 +125,7 @@ export class MmioRegisters implements BusDevice {
   }
 
   private writeStatus(v: number): void {
-    if (v === 0) {
-      this.resetRegisters();
-      this.opts.post({ kind: 'reset' });
-      return;
-    }
+    if (v === 0) return this.reset();
     const old = this.get(W.STATUS);
     if ((old & ~v & 0xff) !== 0) return this.bad(); // bits are only cleared by a reset
     let next = v & 0xff;
@@ -143,8 +142,27 @@ export class MmioRegisters implements BusDevice {
     return (taken & ~offered) === 0n && (taken & (1n << FEATURE.VERSION_1)) !== 0n;
   }
 
+  /**
+   * A reset is complete, and Status reads 0, only once the device on the main thread has stopped: a driver may then
+   * rely on its queues being left alone (virtio 1.2, 2.4.1), and Linux's virtio-mmio driver frees them right after
+   * its write without reading Status back. So the write waits for the main thread (the transport zeroes Status and
+   * bumps RESETS_DONE), for at most RESET_WAIT_MS; past that Status keeps its old value until the reset is done.
+   */
+  private reset(): void {
+    const seq = (Atomics.add(this.w, W.RESETS_ASKED, 1) + 1) | 0;
+    this.resetRegisters();
+    this.opts.post({ kind: 'reset', seq });
+    const until = Date.now() + RESET_WAIT_MS;
+    for (let done = Atomics.load(this.w, W.RESETS_DONE); ((done - seq) | 0) < 0; done = Atomics.load(this.w, W.RESETS_DONE)) {
+      const left = until - Date.now();
+      if (left <= 0) return;
+      Atomics.wait(this.w, W.RESETS_DONE, done, left);
+    }
+  }
+
+  /** Everything but Status, which the transport zeroes once the device has stopped. */
   private resetRegisters(): void {
-    for (const i of [W.STATUS, W.INTERRUPT_STATUS, W.DEVICE_FEATURES_SEL, W.DRIVER_FEATURES_SEL, W.QUEUE_SEL,
+    for (const i of [W.INTERRUPT_STATUS, W.DEVICE_FEATURES_SEL, W.DRIVER_FEATURES_SEL, W.QUEUE_SEL,
       W.DRIVER_FEATURES_LO, W.DRIVER_FEATURES_HI]) this.set(i, 0);
     const count = this.get(W.QUEUE_COUNT);
     for (let q = 0; q < count; q++) {

@@ -15,6 +15,9 @@ export const W = {
   QUEUE_COUNT: 11,
   CONFIG_LENGTH: 12,
   BAD_ACCESSES: 13,
+  /** Resets the register side has asked the main thread for, and the last one the main thread completed. */
+  RESETS_ASKED: 14,
+  RESETS_DONE: 15,
   QUEUES: 16,
 } as const;
 
@@ -31,9 +34,10 @@ export function createTransportState(): SharedArrayBuffer {
 
 export const queueWord = (q: number, field: number): number => W.QUEUES + q * QUEUE_WORDS + field;
 
-/** Events the register side posts to the main thread, never waiting for them. */
+/** Events the register side posts to the main thread; only a reset waits for its event to be handled. */
 export type TransportEvent =
   | { kind: 'status'; value: number }
-  | { kind: 'reset' }
+  /** The seq'th reset asked for (RESETS_ASKED); the transport stores it in RESETS_DONE once the device stopped. */
+  | { kind: 'reset'; seq: number }
   | { kind: 'notify'; queue: number }
   | { kind: 'config-write'; offset: number; bytes: number[] };

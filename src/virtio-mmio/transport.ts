@@ -15,6 +15,8 @@ export interface TransportOptions {
   /** Signals the device's interrupt line (an irqfd write at run time). */
   raiseIrq: () => void;
   log?: Logger;
+  /** Told when the device is failed (DEVICE_NEEDS_RESET), after the guest sees it. */
+  onFail?: (reason: string) => void;
 }
 
 export class MmioTransport {
@@ -55,9 +57,19 @@ export class MmioTransport {
 
   handleEvent(ev: TransportEvent): void {
     switch (ev.kind) {
-      case 'reset':
+      case 'reset': {
         this.deactivate();
+        // Once the device has stopped, and nothing it started can still write guest memory, the reset is complete
+        // for the driver and the vCPU that asked goes on.
+        const complete = (): void => {
+          Atomics.store(this.w, W.STATUS, 0);
+          Atomics.store(this.w, W.RESETS_DONE, ev.seq);
+          Atomics.notify(this.w, W.RESETS_DONE);
+        };
+        const quiet = this.device.quiesce?.();
+        if (quiet === undefined) complete(); else void quiet.then(complete, complete);
         break;
+      }
       case 'status':
         if ((ev.value & STATUS.DRIVER_OK) && !this.active && !this.failed) this.activate();
         break;
@@ -127,7 +139,9 @@ export class MmioTransport {
     this.failed = true;
     Atomics.or(this.w, W.STATUS, STATUS.DEVICE_NEEDS_RESET);
     this.interrupt(INT.CONFIG_CHANGE);
+    this.opts.onFail?.(reason);
   }
+
 
   interrupt(kind: number): void {
     this.stats.interrupts++;

@@ -1,5 +1,7 @@
 // One microVM: KVM objects, boot, the legacy devices, its vCPU threads and how it ends. Several can live in one
-// process; each owns its fds and threads and releases them when it ends, whatever ended it.
+// process; each owns its fds and threads and releases them when it ends, whatever ended it. Whatever goes wrong
+// inside one machine (a device that throws, a vCPU thread that dies) ends that machine with reason 'error' and
+// is reported through 'exit' and wait(); it never reaches the process or the other machines.
 import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import pino, { type Logger } from 'pino';
@@ -18,10 +20,12 @@ import { VirtioDevices } from './virtio-devices';
 import { pulseIrq } from './worker-devices';
 import { BalloonError, balloonTargetPages, type BalloonDevice, type BalloonInfo } from '../devices/balloon';
 import type { ConsoleDevice } from '../devices/console';
+import { createI8042State, I8042Host } from '../devices/i8042';
 import { createSerialState, SerialHost } from '../devices/serial-8250';
 import type { VirtioDevice } from '../virtio-mmio/device';
 
 const COM1 = { port: 0x3f8, irq: 4 };
+const I8042_PORTS = { port: 0x60, irq: 1 };
 /** How long a panicking guest gets to reboot itself (panic=N) before the VMM ends it. */
 const PANIC_GRACE_MS = 3000;
 
@@ -37,9 +41,23 @@ export interface MachineOptions {
   prefaultMemory?: boolean;
 }
 
+/** What the 'device-error' event carries. */
+export interface DeviceErrorEvent {
+  /** Index in config.devices. */
+  device: number;
+  type: string;
+  message: string;
+  /**
+   * false: the guest broke the device's protocol and the device now needs a reset (the machine goes on);
+   * true: the device's code failed and the machine ends with reason 'error'.
+   */
+  fatal: boolean;
+}
+
 export class Machine extends EventEmitter {
   readonly vcpus: Vcpu[] = [];
   readonly serial: SerialHost;
+  private readonly keyboard: I8042Host;
   private readonly quirks: HostQuirks;
   private readonly panicWatch: PanicWatch;
   private exitInfo: MachineExit | undefined;
@@ -55,6 +73,7 @@ export class Machine extends EventEmitter {
     super();
     this.quirks = hostQuirks(config.quirks);
     this.serial = new SerialHost(createSerialState(), { interrupt: () => pulseIrq(vm.vmFd, COM1.irq) });
+    this.keyboard = new I8042Host(createI8042State(), { interrupt: () => pulseIrq(vm.vmFd, I8042_PORTS.irq) });
     this.panicWatch = new PanicWatch((line) => this.onPanic(line));
   }
 
@@ -81,7 +100,13 @@ export class Machine extends EventEmitter {
     }
     const max = this.vm.maxVcpus();
     if (c.vcpus > max) throw new ConfigError('vcpus', `${c.vcpus} is more than this host's KVM allows (${max})`);
-    this.virtio = new VirtioDevices(this.vm, c.devices, this.log);
+    this.virtio = new VirtioDevices(this.vm, c.devices, this.log, {
+      failed: (device, message) => this.deviceError(device, message, false),
+      threw: (device, e) => {
+        this.deviceError(device, e instanceof Error ? e.message : String(e), true);
+        void this.finish('error', `devices[${device}] failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
+      },
+    });
     const cmdline = withQuirkCmdline([c.cmdline, ...this.virtio.attached.map((a) => a.cmdline)].join(' '), this.quirks);
     const boot = prepareBoot(this.vm.memory, {
       kernel: fs.readFileSync(c.kernel),
@@ -103,7 +128,7 @@ export class Machine extends EventEmitter {
   private deviceSpecs(): WorkerDeviceSpec[] {
     return [
       { kind: 'serial', space: 'pio', base: COM1.port, length: 8, state: this.serial.state, irq: COM1.irq },
-      { kind: 'i8042', space: 'pio', base: 0x60, length: 5 },
+      { kind: 'i8042', space: 'pio', base: I8042_PORTS.port, length: 5, state: this.keyboard.state, irq: I8042_PORTS.irq },
       // Port 0x80 is Linux's I/O delay port: a write there only needs to be accepted.
       { kind: 'ignore', space: 'pio', base: 0x80, length: 1, readValue: 0 },
       ...(this.virtio?.attached.map((a) => a.spec) ?? []),
@@ -113,16 +138,63 @@ export class Machine extends EventEmitter {
   start(): void {
     if (this.started) throw new Error('machine already started');
     this.started = true;
-    this.serial.startOutput((chunk) => {
-      this.panicWatch.feed(chunk);
-      this.opts.consoleOutput?.(chunk);
-    });
+    this.serial.startOutput(this.consoleSink);
     const specs = this.deviceSpecs();
     for (const v of this.vcpus) v.start(specs, this.quirks.int3, (m) => this.onWorkerMessage(m));
     this.emit('started');
   }
 
+  private readonly consoleSink = (chunk: Buffer): void => {
+    this.panicWatch.feed(chunk);
+    this.opts.consoleOutput?.(chunk);
+  };
+
+  /**
+   * Stops taking console output, for a reader that cannot keep up: the UART keeps what fits in its ring and drops
+   * (and counts) the rest, so the guest is never slowed. releaseConsole() takes output again.
+   */
+  holdConsole(): void {
+    if (this.started && !this.finishing) this.serial.stopOutput();
+  }
+
+  releaseConsole(): void {
+    if (this.started && !this.finishing) {
+      this.serial.stopOutput();
+      this.serial.startOutput(this.consoleSink);
+    }
+  }
+
+  /**
+   * Puts Ctrl-Alt-Del in the i8042 keyboard buffer (IRQ 1). Only a guest with an i8042 keyboard driver that does
+   * not probe the keyboard hears it (Linux: CONFIG_SERIO_I8042, CONFIG_KEYBOARD_ATKBD, i8042.dumbkbd); it usually
+   * reboots, which ends the machine. False when the keyboard buffer is full (the guest is not reading it).
+   */
+  sendCtrlAltDel(): boolean {
+    if (!this.started || this.finishing) throw new Error('the machine is not running');
+    return this.keyboard.sendCtrlAltDel();
+  }
+
+  /** Replaces the backing file of disk `device` (an index in config.devices); resolves when the old one is closed. */
+  swapDisk(device: number, file: string): Promise<void> {
+    if (this.finishing || !this.virtio) return Promise.reject(new Error('the machine has ended'));
+    return this.virtio.swapBacking(device, file);
+  }
+
+  private deviceError(device: number, message: string, fatal: boolean): void {
+    const ev: DeviceErrorEvent = { device, type: this.config.devices[device]?.type ?? 'unknown', message, fatal };
+    this.log[fatal ? 'error' : 'warn'](ev, 'device error');
+    this.emit('device-error', ev);
+  }
+
   private onWorkerMessage(m: WorkerMessage): void {
+    try {
+      this.handleWorkerMessage(m);
+    } catch (e) {
+      void this.finish('error', `handling a vCPU ${m.vcpu} ${m.type} message failed: ${(e as Error).stack ?? String(e)}`);
+    }
+  }
+
+  private handleWorkerMessage(m: WorkerMessage): void {
     switch (m.type) {
       case 'exit':
         void this.finish(this.panicWatch.panicLine !== undefined && m.reason === 'reset' ? 'panic' : m.reason,
@@ -153,16 +225,28 @@ export class Machine extends EventEmitter {
     this.finishing = (async () => {
       if (this.panicTimer) clearTimeout(this.panicTimer);
       await Promise.all(this.vcpus.map((v) => v.stop()));
-      this.serial.flushOutput();
-      this.serial.stopOutput();
-      this.virtio?.close();
-      this.vm.close();
+      this.step('draining the console', () => {
+        this.serial.stopOutput();
+        const rest = this.serial.flushOutput(); // also what a held console kept in the ring
+        if (rest.length > 0) this.consoleSink(rest);
+      });
+      this.step('closing the devices', () => this.virtio?.close());
+      this.step('closing the VM', () => this.vm.close());
       const exit = this.exitInfo!;
-      this.emit('exit', exit);
       this.resolveExit(exit);
+      this.emit('exit', exit);
       return exit;
     })();
     return this.finishing;
+  }
+
+  /** One step of the teardown: a failure is logged and the next step still runs. */
+  private step(what: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      this.log.error({ err: e }, `${what} failed`);
+    }
   }
 
   stop(detail = 'stopped by the VMM'): Promise<MachineExit> {
@@ -183,7 +267,8 @@ export class Machine extends EventEmitter {
     return this.virtio?.attached[index]?.transport.device;
   }
 
-  /** Per virtio device, in config order: requests, bytes, errors, notifies, interrupts, failures. */
+  /** Per virtio device, in config order: the device's own counters (requests, bytes, errors, ...), then the
+   *  transport's (notifies, interrupts, failures, badAccesses). */
   deviceCounters(): Record<string, number>[] {
     return this.virtio?.counters() ?? [];
   }

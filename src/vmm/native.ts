@@ -85,6 +85,27 @@ export interface NativeAddon {
   /** A nonblocking AF_UNIX pair that keeps message boundaries: SOCK_SEQPACKET, or SOCK_DGRAM when false. */
   socketpairCreate(seqpacket?: boolean): [number, number];
 
+  // Shared-directory (virtio-fs) syscalls. Names are bytes (Uint8Array) or strings; results fill typed arrays.
+  openat(dirFd: number, name: FsName, flags: number, mode: number): number;
+  openat2(dirFd: number, name: FsName, flags: number, mode: number, resolve: number): number;
+  mkdirat(dirFd: number, name: FsName, mode: number): void;
+  mknodat(dirFd: number, name: FsName, mode: number, dev: number): void;
+  symlinkat(target: FsName, dirFd: number, name: FsName): void;
+  readlinkat(dirFd: number, name: FsName, out: Uint8Array): number;
+  linkat(oldDirFd: number, oldName: FsName, newDirFd: number, newName: FsName, flags: number): void;
+  unlinkat(dirFd: number, name: FsName, flags: number): void;
+  renameat2(oldDirFd: number, oldName: FsName, newDirFd: number, newName: FsName, flags: number): void;
+  /** out: dev ino mode nlink uid gid rdev size blocks blksize atime atimeNs mtime mtimeNs ctime ctimeNs. */
+  fstatat(dirFd: number, name: FsName, flags: number, out: BigInt64Array): void;
+  fchmodat(dirFd: number, name: FsName, mode: number): void;
+  fchownat(dirFd: number, name: FsName, uid: number, gid: number, flags: number): void;
+  utimensat(dirFd: number, name: FsName, atimeSec: bigint, atimeNsec: number, mtimeSec: bigint, mtimeNsec: number,
+    flags: number): void;
+  /** out: blocks bfree bavail files ffree bsize namelen frsize. */
+  fstatfs(fd: number, out: BigInt64Array): void;
+  getdents64(fd: number, out: Uint8Array): number;
+  lseek(fd: number, offset: bigint, whence: number): bigint;
+
   constants: {
     MADV_DONTNEED: number;
     MADV_REMOVE: number;
@@ -98,6 +119,18 @@ export interface NativeAddon {
     TUN_F_TSO_ECN: number;
     TUN_F_UFO: number;
   };
+  fsConstants: FsConstants;
+}
+
+export type FsName = Uint8Array | string;
+
+export interface FsConstants {
+  O_PATH: number; O_NOFOLLOW: number; O_DIRECTORY: number; O_CREAT: number; O_EXCL: number; O_TRUNC: number;
+  O_APPEND: number; O_ACCMODE: number; O_RDONLY: number; O_WRONLY: number; O_RDWR: number; O_NONBLOCK: number;
+  O_SYNC: number; O_DSYNC: number; O_NOATIME: number; O_LARGEFILE: number;
+  AT_EMPTY_PATH: number; AT_SYMLINK_NOFOLLOW: number; AT_SYMLINK_FOLLOW: number; AT_REMOVEDIR: number;
+  RESOLVE_BENEATH: number; RESOLVE_NO_MAGICLINKS: number; RESOLVE_NO_SYMLINKS: number;
+  UTIME_NOW: number; UTIME_OMIT: number; SEEK_SET: number;
 }
 
 let cached: NativeAddon | undefined;

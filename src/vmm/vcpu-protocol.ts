@@ -40,7 +40,7 @@ export type ExitReason =
 /** A device's register window as handed to a worker (state is shared, so the worker's model sees the main's). */
 export type WorkerDeviceSpec =
   | { kind: 'serial'; space: 'pio'; base: number; length: number; state: SharedArrayBuffer; irq: number }
-  | { kind: 'i8042'; space: 'pio'; base: number; length: number }
+  | { kind: 'i8042'; space: 'pio'; base: number; length: number; state: SharedArrayBuffer; irq: number }
   | { kind: 'ignore'; space: 'pio' | 'mmio'; base: number; length: number; readValue: number }
   | { kind: 'virtio-mmio'; space: 'mmio'; base: number; length: number; state: SharedArrayBuffer; device: number };
 

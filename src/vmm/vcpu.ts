@@ -39,7 +39,13 @@ export class Vcpu {
     this.worker = worker;
     worker.on('message', onMessage);
     worker.on('error', (e) => onMessage({ type: 'exit', vcpu: this.index, reason: 'error', detail: e.stack ?? String(e) }));
-    this.exited = new Promise((resolve) => worker.once('exit', () => resolve()));
+    this.exited = new Promise((resolve) => worker.once('exit', (code) => {
+      // A thread that ends with no word (killed, out of memory) must still end its machine.
+      if (code !== 0) {
+        onMessage({ type: 'exit', vcpu: this.index, reason: 'error', detail: `vCPU ${this.index} thread exited with code ${code}` });
+      }
+      resolve();
+    }));
   }
 
   get state(): 'starting' | 'running' | 'paused' | 'stopped' {

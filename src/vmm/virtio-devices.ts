@@ -1,6 +1,9 @@
 // Puts the configured virtio devices on the machine: a virtio-mmio window and IRQ each, an irqfd for the
 // interrupt, one ioeventfd per queue so a guest notify never leaves the kernel until the main loop reads it, and
-// the `virtio_mmio.device=` entries the guest needs to find them.
+// the `virtio_mmio.device=` entries the guest needs to find them. Device code runs from event-loop callbacks that
+// no caller can catch, so every entry into a device is guarded: a device that throws is reported to the machine,
+// which ends that machine alone.
+import * as path from 'node:path';
 import type { Logger } from 'pino';
 import { virtioMmioDeviceParam } from './boot/cmdline';
 import { virtioMmioSlot } from './boot/layout';
@@ -10,11 +13,12 @@ import { native, type FdWatcher } from './native';
 import type { WorkerDeviceSpec } from './vcpu-protocol';
 import * as fs from 'node:fs';
 import { BalloonDevice } from '../devices/balloon';
-import { BlkDevice } from '../devices/blk';
+import { BlkDevice, type BackingSwap } from '../devices/blk';
 import { ConsoleDevice } from '../devices/console';
 import { ConsoleSocket } from '../devices/console-socket';
 import { openTap } from '../devices/net/backend';
 import { NetDevice } from '../devices/net/device';
+import { FsDevice } from '../devices/fs/device';
 import { RngDevice } from '../devices/rng';
 import { VsockDevice } from '../devices/vsock/device';
 import { VsockError } from '../devices/vsock/errors';
@@ -24,9 +28,38 @@ import { createTransportState, type TransportEvent } from '../virtio-mmio/state'
 import { MmioTransport } from '../virtio-mmio/transport';
 
 export interface AttachedVirtio {
+  type: DeviceConfig['type'];
   transport: MmioTransport;
   spec: WorkerDeviceSpec;
   cmdline: string;
+  /** The queue-notify ioeventfds, one per queue. */
+  notifyFds: number[];
+}
+
+export interface VirtioHooks {
+  /** The transport failed the device (DEVICE_NEEDS_RESET): the guest broke the protocol; the machine goes on. */
+  failed(device: number, reason: string): void;
+  /** Device code threw: a VMM bug, which ends the machine. */
+  threw(device: number, error: unknown): void;
+}
+
+/** A device with a file behind it that can be replaced at run time (a disk). */
+interface SwappableBacking {
+  readonly backingPath: string;
+  swapBacking(file: string): BackingSwap;
+}
+
+function swappable(device: unknown): SwappableBacking | undefined {
+  const d = device as Partial<SwappableBacking>;
+  return typeof d.swapBacking === 'function' && typeof d.backingPath === 'string' ? d as SwappableBacking : undefined;
+}
+
+/** Why a device operation the host asked for cannot be done (no such device, wrong kind, a file it cannot use). */
+export class DeviceOpError extends Error {
+  constructor(message: string, readonly code: 'ENODEV' | 'EINVAL' | 'EBUSY' | string) {
+    super(message);
+    this.name = 'DeviceOpError';
+  }
 }
 
 function createConsole(c: ConsoleDeviceConfig, index: number, log: Logger): ConsoleDevice {
@@ -65,9 +98,11 @@ function createDevice(c: DeviceConfig, index: number, vm: KvmVm, log: Logger): V
         if (e instanceof VsockError) throw new ConfigError(`devices[${index}].socket`, e.message);
         throw e;
       }
-    default:
-      throw new ConfigError(`devices[${index}].type`,
-        `${c.type} devices are not implemented yet (available: rng, blk, console, net, vsock, balloon)`);
+    case 'fs': return new FsDevice(c);
+    default: {
+      const unknown: never = c;
+      throw new ConfigError(`devices[${index}].type`, `${(unknown as DeviceConfig).type} is not a device type`);
+    }
   }
 }
 
@@ -75,7 +110,7 @@ export class VirtioDevices {
   readonly attached: AttachedVirtio[] = [];
   private readonly watchers: FdWatcher[] = [];
 
-  constructor(vm: KvmVm, private readonly configs: DeviceConfig[], log: Logger) {
+  constructor(vm: KvmVm, private readonly configs: DeviceConfig[], log: Logger, private readonly hooks: VirtioHooks) {
     try {
       this.attach(vm, configs, log);
     } catch (e) {
@@ -105,16 +140,21 @@ export class VirtioDevices {
       memory: vm.memory,
       raiseIrq: () => n.eventfdWrite(irqFd),
       log,
+      onFail: (reason) => this.hooks.failed(i, reason),
     });
+    const notifyFds: number[] = [];
     device.queueMaxSizes.forEach((_, q) => {
       const efd = vm.own(n.eventfdCreate());
+      notifyFds.push(efd);
       n.ioeventfd(vm.vmFd, efd, slot.base + REG.QUEUE_NOTIFY, 4, q, false);
-      this.watchers.push(new n.FdWatcher(efd, () => transport.notify(q), true));
+      this.watchers.push(new n.FdWatcher(efd, () => this.guarded(i, () => transport.notify(q)), true));
     });
     this.attached.push({
+      type: this.configs[i]!.type,
       transport,
       spec: { kind: 'virtio-mmio', space: 'mmio', base: slot.base, length: slot.size, state: transport.state, device: i },
       cmdline: `virtio_mmio.device=${virtioMmioDeviceParam(slot)}`,
+      notifyFds,
     });
   }
 
@@ -131,12 +171,36 @@ export class VirtioDevices {
   }
 
   handleEvent(device: number, event: unknown): void {
-    this.attached[device]?.transport.handleEvent(event as TransportEvent);
+    const a = this.attached[device];
+    if (a) this.guarded(device, () => a.transport.handleEvent(event as TransportEvent));
+  }
+
+  private guarded(device: number, fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      this.hooks.threw(device, e);
+    }
   }
 
   counters(): Record<string, number>[] {
     return this.attached.map((a) => ({ ...a.transport.device.counters(), ...a.transport.stats,
       badAccesses: a.transport.badAccesses }));
+  }
+
+  /**
+   * Replaces device `index`'s backing file with `file` (resolved against the current directory). Resolves when
+   * the old file is closed. Throws DeviceOpError, or the fs error of a file that cannot be used.
+   */
+  async swapBacking(index: number, file: string): Promise<void> {
+    const a = this.attached[index];
+    if (!a) throw new DeviceOpError(`devices[${index}]: no such device (the machine has ${this.attached.length})`, 'ENODEV');
+    const dev = swappable(a.transport.device);
+    if (!dev) throw new DeviceOpError(`devices[${index}]: a ${a.type} device has no backing file to swap`, 'EINVAL');
+    const resolved = path.resolve(file);
+    const other = this.attached.findIndex((b, i) => i !== index && swappable(b.transport.device)?.backingPath === resolved);
+    if (other >= 0) throw new DeviceOpError(`devices[${index}]: ${resolved} is already attached as devices[${other}]`, 'EBUSY');
+    await dev.swapBacking(resolved).retired;
   }
 
   close(): void {

@@ -34,8 +34,10 @@ type Factory<K extends WorkerDeviceSpec['kind']> =
 
 const factories: { [K in WorkerDeviceSpec['kind']]: Factory<K> } = {
   serial: (spec, ctx) => new Serial8250(spec.state, { interrupt: () => pulseIrq(ctx.vmFd, spec.irq) }),
-  i8042: (_spec, ctx) =>
+  i8042: (spec, ctx) =>
     new I8042({
+      state: spec.state,
+      interrupt: () => pulseIrq(ctx.vmFd, spec.irq),
       onReset: () => {
         ctx.post({ type: 'exit', vcpu: ctx.vcpu, reason: 'reset', detail: 'the guest pulsed the i8042 reset line' });
         ctx.stopVcpu();

@@ -166,7 +166,7 @@ test('a new target updates num_pages and raises a config interrupt once the driv
   assert.equal(irqs(), 1);
   assert.equal(w[W.INTERRUPT_STATUS]! & INT.CONFIG_CHANGE, INT.CONFIG_CHANGE);
   assert.deepEqual(dev.info(), { targetPages: 512, actualPages: 0, inflatedPages: 0, deflatedPages: 0 });
-  t.handleEvent({ kind: 'reset' });
+  t.handleEvent({ kind: 'reset', seq: 1 });
   dev.setTargetPages(0);
   assert.equal(irqs(), 1, 'none after a reset either');
 });

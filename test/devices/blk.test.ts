@@ -122,3 +122,72 @@ test('a request without a status byte costs the device (NEEDS_RESET), not the VM
     assert.equal(s.failures.length, 1);
   } finally { s.cleanup(); }
 });
+
+/** How many fds of this process have `file` open. */
+function opened(file: string): number {
+  return fs.readdirSync('/proc/self/fd').filter((fd) => {
+    try { return fs.readlinkSync(`/proc/self/fd/${fd}`) === file; } catch { return false; }
+  }).length;
+}
+
+test('swapping the backing file: a read in flight ends on the old file, later reads see the new one', async () => {
+  const s = setup();
+  const next = path.join(path.dirname(s.file), 'next.img');
+  fs.writeFileSync(next, Buffer.alloc(128 * 1024, 0xcd));
+  try {
+    const inFlight = s.request(0, 0, 512); // its preadv is already issued on the old file
+    const swap = s.dev.swapBacking(next);
+    assert.equal(await inFlight, 0);
+    assert.equal(s.d.mem.readU8(DATA), 0xab, 'the request that started on the old file read the old file');
+    await swap.retired;
+    assert.equal(opened(s.file), 0, 'the old file is closed once its last request is done');
+    assert.equal(swap.capacityChanged, true);
+    assert.equal(Buffer.from(s.dev.configSpace()).readBigUInt64LE(0), 256n, 'capacity in sectors');
+    assert.equal(s.dev.backingPath, next);
+    assert.equal(await s.request(0, 200, 512), 0, 'a sector only the bigger file has');
+    assert.equal(s.d.mem.readU8(DATA), 0xcd);
+  } finally { s.cleanup(); }
+});
+
+test('swapping to a file that cannot serve keeps the old one; a read-only disk stays read-only', async () => {
+  const s = setup({ readonly: true });
+  const dir = path.dirname(s.file);
+  const next = path.join(dir, 'next.img');
+  fs.writeFileSync(next, Buffer.alloc(64 * 1024, 0x5a));
+  try {
+    assert.throws(() => s.dev.swapBacking(path.join(dir, 'missing.img')), { code: 'ENOENT' });
+    assert.throws(() => s.dev.swapBacking(dir), { code: 'EINVAL', message: /not a regular file/ });
+    assert.equal(s.dev.backingPath, s.file);
+    const swap = s.dev.swapBacking(next);
+    assert.equal(swap.capacityChanged, false);
+    await swap.retired;
+    assert.equal(await s.request(1, 0, 512, false), 1, 'writes are still refused');
+    assert.equal(fs.readFileSync(next)[0], 0x5a);
+    assert.equal(await s.request(0, 0, 512), 0);
+    assert.equal(s.d.mem.readU8(DATA), 0x5a);
+  } finally { s.cleanup(); }
+  assert.throws(() => s.dev.swapBacking(next), /closed/);
+});
+
+test('after a reset, quiesce() waits for reads still in flight; their completions never reach the used ring', async () => {
+  const s = setup();
+  try {
+    s.d.mem.writeU32(HDR, 0);
+    s.d.mem.writeU64(HDR + 8, 0n);
+    s.d.mem.writeU8(STATUS, 0xff);
+    for (let i = 0; i < 4; i++) {
+      s.d.addChain([{ addr: HDR, len: 16, flags: 0 }, { addr: DATA, len: 4096, flags: F_WRITE },
+        { addr: STATUS, len: 1, flags: F_WRITE }]);
+    }
+    s.dev.onQueueNotify(0);
+    assert.equal(s.dev.counters().inFlight, 4);
+    s.dev.reset();
+    let quiet = false;
+    const idle = s.dev.quiesce().then(() => { quiet = true; });
+    assert.equal(quiet, false, 'not quiet while the reads run');
+    await idle;
+    assert.equal(s.dev.counters().inFlight, 0);
+    assert.equal(s.d.usedIdx(), 0, 'nothing completed into the used ring after the reset');
+    assert.equal(s.d.mem.readU8(STATUS), 0xff, 'no status byte written after the reset');
+  } finally { s.cleanup(); }
+});

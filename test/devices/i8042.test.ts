@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Bus } from '../../src/vmm/bus';
-import { I8042 } from '../../src/devices/i8042';
+import { createI8042State, I8042, I8042Host } from '../../src/devices/i8042';
 
 /** The controller mapped as the machine maps it: port 0x60, five ports. */
 function setup(): { bus: Bus; resets: () => number } {
@@ -95,4 +95,50 @@ test('ports 0x61..0x63 read 0xff and ignore writes; it also works mapped as two 
   assert.equal(inb(bus2, 0x60), 0x55);
   outb(bus2, 0x64, 0xfe);
   assert.equal(split, 1);
+});
+
+/** A controller as a vCPU maps it plus the host's side, over one shared state, counting IRQ 1 from both. */
+function sharedController(): { bus: Bus; host: I8042Host; irqs: () => number } {
+  const state = createI8042State();
+  let irqs = 0;
+  const bus = new Bus();
+  bus.insert(0x60, 5, new I8042({ state, onReset: () => {}, interrupt: () => irqs++ }));
+  return { bus, host: new I8042Host(state, { interrupt: () => irqs++ }), irqs: () => irqs };
+}
+
+/** Reads the output buffer until it is empty. */
+function drain(bus: Bus): number[] {
+  const got: number[] = [];
+  while (inb(bus, 0x64) & 0x01) got.push(inb(bus, 0x60));
+  return got;
+}
+
+test('Ctrl-Alt-Del from the host: set 1 scancodes through the shared state, IRQ 1 per byte', () => {
+  const { bus, host, irqs } = sharedController();
+  assert.equal(host.sendCtrlAltDel(), true);
+  assert.equal(irqs(), 1, 'the first byte raises IRQ 1');
+  assert.deepEqual(drain(bus), [0x1d, 0x38, 0xe0, 0x53, 0xe0, 0xd3, 0xb8, 0x9d]);
+  assert.equal(irqs(), 8, 'one more interrupt for each byte still waiting after a read');
+});
+
+test('Ctrl-Alt-Del: set 2 without translation; held while the keyboard is disabled; no IRQ when masked', () => {
+  const { bus, host, irqs } = sharedController();
+  outb(bus, 0x64, 0x60);
+  outb(bus, 0x60, 0x04); // translation off, keyboard interrupt off
+  outb(bus, 0x64, 0xad); // keyboard disabled
+  assert.equal(host.sendCtrlAltDel(), true);
+  assert.equal(inb(bus, 0x64) & 0x01, 0, 'nothing visible while the keyboard clock is off');
+  outb(bus, 0x64, 0xae);
+  assert.deepEqual(drain(bus), [0x14, 0x11, 0xe0, 0x71, 0xe0, 0xf0, 0x71, 0xf0, 0x11, 0xf0, 0x14]);
+  assert.equal(irqs(), 0);
+});
+
+test('Ctrl-Alt-Del: a guest that never reads the keyboard fills its buffer and the host is told', () => {
+  const host = new I8042Host(createI8042State(), { interrupt: () => {} });
+  assert.equal(host.sendCtrlAltDel(), true);
+  assert.equal(host.sendCtrlAltDel(), true);
+  assert.equal(host.sendCtrlAltDel(), true);
+  assert.equal(host.sendCtrlAltDel(), true);
+  assert.equal(host.sendCtrlAltDel(), false, 'a fifth sequence does not fit in 32 bytes');
+  assert.throws(() => new I8042Host(new SharedArrayBuffer(8), { interrupt: () => {} }), TypeError);
 });

@@ -42,6 +42,20 @@ bool str_eq(const char *a, const char *b)
 	return *a == *b;
 }
 
+bool list_contains(const char *list, const char *name)
+{
+	size_t len = strlen(name);
+	for (const char *p = list; *p;) {
+		const char *end = p;
+		while (*end && *end != ',')
+			end++;
+		if ((size_t)(end - p) == len && memcmp(p, name, len) == 0)
+			return true;
+		p = *end ? end + 1 : end;
+	}
+	return false;
+}
+
 struct sink {
 	char *out;
 	size_t cap;
@@ -156,7 +170,7 @@ size_t format(char *out, size_t cap, const char *fmt, ...)
 	return n;
 }
 
-static int digit_value(char c)
+int digit_value(char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';

@@ -26,6 +26,12 @@ bool str_eq(const char *a, const char *b);
 size_t vformat(char *out, size_t cap, const char *fmt, va_list ap);
 size_t format(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* Whether `name` is one of the words of a comma-separated list. */
+bool list_contains(const char *list, const char *name);
+
+/* A hex digit's value (either case), or 99 for anything else. */
+int digit_value(char c);
+
 /* Parses a decimal or 0x-prefixed hex number with an optional K/M/G suffix; returns the end or NULL. */
 const char *parse_number(const char *s, u64 *value);
 

@@ -71,6 +71,14 @@ u64 memory_ram_end(void)
 	return end;
 }
 
+u64 memory_ram_total(void)
+{
+	u64 total = 0;
+	for (unsigned i = 0; i < ram_count; i++)
+		total += ram[i].end - ram[i].start;
+	return total;
+}
+
 bool memory_is_ram(u64 addr, u64 len)
 {
 	for (unsigned i = 0; i < ram_count; i++) {

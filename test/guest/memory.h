@@ -12,6 +12,8 @@ void *alloc(size_t bytes, size_t align);
 u64 memory_free(void);
 /* The end of the highest RAM range the memory map lists (a guest-physical address). */
 u64 memory_ram_end(void);
+/* The bytes of RAM the memory map lists, in all its ranges. */
+u64 memory_ram_total(void);
 /* Whether [addr, addr + len) lies inside one RAM range of the memory map. */
 bool memory_is_ram(u64 addr, u64 len);
 

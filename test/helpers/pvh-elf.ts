@@ -60,4 +60,45 @@ export const GUEST_CODE = {
     0xb0, 0x0a, 0xee, // mov al, '\n'; out dx, al
     0xfa, 0xf4, // cli; hlt
   ]),
+  /** Print "go\n", then '.' on COM1 forever: a busy guest whose every instruction but the jump is an exit. */
+  printLoop: Uint8Array.from([
+    0x66, 0xba, 0xf8, 0x03, // mov dx, 0x3f8
+    0xb0, 0x67, 0xee, // mov al, 'g'; out dx, al
+    0xb0, 0x6f, 0xee, // mov al, 'o'; out dx, al
+    0xb0, 0x0a, 0xee, // mov al, '\n'; out dx, al
+    0xb0, 0x2e, // loop: mov al, '.'
+    0xee, // out dx, al
+    0xeb, 0xfb, // jmp loop
+  ]),
+  /**
+   * Print "k\n", then poll the i8042 until the Delete key's make code (set 1: 0x53) arrives and pulse the reset
+   * line: a guest that reboots on Ctrl-Alt-Del, as Linux does with an i8042 keyboard driver.
+   */
+  rebootOnCtrlAltDel: Uint8Array.from([
+    0x66, 0xba, 0xf8, 0x03, // mov dx, 0x3f8
+    0xb0, 0x6b, 0xee, // mov al, 'k'; out dx, al
+    0xb0, 0x0a, 0xee, // mov al, '\n'; out dx, al
+    0xe4, 0x64, // wait: in al, 0x64
+    0xa8, 0x01, // test al, 1 (output buffer full)
+    0x74, 0xfa, // jz wait
+    0xe4, 0x60, // in al, 0x60
+    0x3c, 0x53, // cmp al, 0x53
+    0x75, 0xf4, // jne wait
+    0xb0, 0xfe, 0xe6, 0x64, // mov al, 0xfe; out 0x64, al (reset)
+    0xf4, // hlt
+  ]),
+  /** Print "e\n", then echo every byte COM1 receives: a guest that reads its console. */
+  echo: Uint8Array.from([
+    0x66, 0xba, 0xf8, 0x03, // mov dx, 0x3f8
+    0xb0, 0x65, 0xee, // mov al, 'e'; out dx, al
+    0xb0, 0x0a, 0xee, // mov al, '\n'; out dx, al
+    0x66, 0xba, 0xfd, 0x03, // next: mov dx, 0x3fd (LSR)
+    0xec, // wait: in al, dx
+    0xa8, 0x01, // test al, 1 (data ready)
+    0x74, 0xfb, // jz wait
+    0x66, 0xba, 0xf8, 0x03, // mov dx, 0x3f8
+    0xec, // in al, dx (RBR)
+    0xee, // out dx, al (THR)
+    0xeb, 0xef, // jmp next
+  ]),
 };

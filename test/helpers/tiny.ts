@@ -29,6 +29,8 @@ export interface TinyOptions {
   devices?: unknown[];
   memory?: string;
   timeoutMs?: number;
+  /** MachineOptions.prefaultMemory: all of guest RAM resident before the guest runs. */
+  prefaultMemory?: boolean;
   /** Called once the machine runs, with a view of the console output so far. */
   during?: (m: Machine, output: () => string) => Promise<void> | void;
 }
@@ -38,7 +40,8 @@ export async function runTiny(opts: TinyOptions): Promise<TinyRun> {
   const config = validateConfig({ kernel: await testKernel(), memory: opts.memory ?? '64M', cmdline: opts.cmdline,
     devices: opts.devices ?? [], serial: { mode: 'none' } });
   let text = '';
-  const m = Machine.create(config, { consoleOutput: (c) => { text += c.toString('latin1'); } });
+  const m = Machine.create(config, { prefaultMemory: opts.prefaultMemory,
+    consoleOutput: (c) => { text += c.toString('latin1'); } });
   const timer = setTimeout(() => void m.stop('test timed out'), opts.timeoutMs ?? 60_000);
   m.start();
   try {
@@ -70,8 +73,13 @@ export interface QemuRun extends TestKernelOutput {
   code: number | null;
 }
 
-/** The test kernel under QEMU microvm, version-2 virtio-mmio, ending by isa-debug-exit (status 1 pass, 3 fail). */
-export async function runQemuTiny(append: string, deviceArgs: string[], timeoutMs = 60_000): Promise<QemuRun> {
+/**
+ * The test kernel under QEMU microvm, version-2 virtio-mmio, ending by isa-debug-exit (status 1 pass, 3 fail).
+ * `during` runs while QEMU does, with the console output so far; should it throw, QEMU is killed and the error
+ * passed on.
+ */
+export async function runQemuTiny(append: string, deviceArgs: string[], timeoutMs = 60_000,
+  during?: (output: () => string) => Promise<void>): Promise<QemuRun> {
   const args = ['-M', 'microvm,acpi=off', '-enable-kvm', '-cpu', 'qemu64,vendor=GenuineIntel', '-m', '64',
     '-nodefaults', '-no-user-config', '-display', 'none', '-serial', 'stdio', '-no-reboot',
     '-global', 'virtio-mmio.force-legacy=false', '-device', 'isa-debug-exit,iobase=0xf4,iosize=4',
@@ -80,8 +88,17 @@ export async function runQemuTiny(append: string, deviceArgs: string[], timeoutM
   let text = '';
   child.stdout.on('data', (d: Buffer) => { text += d.toString('latin1'); });
   child.stderr.on('data', (d: Buffer) => { text += d.toString('latin1'); });
+  const closed = new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
   const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-  const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+  try {
+    await during?.(() => text);
+  } catch (e) {
+    clearTimeout(timer);
+    child.kill('SIGKILL');
+    await closed;
+    throw e;
+  }
+  const code = await closed;
   clearTimeout(timer);
   return { ...parseTestKernelOutput(text), text, code };
 }

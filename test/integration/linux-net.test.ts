@@ -12,6 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { buildGuest, type GuestArtifacts } from '../../src/guest/build';
 import type { NetGuestResult, NetGuestSpec } from '../helpers/net-guest';
 import { kvmUnavailable } from '../helpers/kvm';
+import { ip, makeTapNamespace, netUnavailable, type TapNamespace } from '../helpers/netns';
 
 const NS = `tsvmm-net-${process.pid}`;
 const TAP = 'tsvmmtap0';
@@ -19,35 +20,19 @@ const HOST_IP = '10.254.77.1';
 const GUEST_IP = '10.254.77.2';
 const GUEST_MAC = '52:54:00:4e:45:54';
 
-function netUnavailable(): string | undefined {
-  if (process.getuid?.() !== 0) return 'making a network namespace and a tap needs root';
-  if (!fs.existsSync('/dev/net/tun')) return '/dev/net/tun is missing';
-  try {
-    execFileSync('ip', ['-V'], { stdio: 'ignore' });
-  } catch {
-    return 'iproute2 (ip) is not installed';
-  }
-  return undefined;
-}
-
 const skip = kvmUnavailable() ?? netUnavailable();
-const ip = (...args: string[]): string => execFileSync('ip', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-const inNs = (...args: string[]): string => ip('-n', NS, ...args);
 
 describe('Linux virtio-net on a tap in a network namespace', { skip, timeout: 600_000 }, () => {
   let guest: GuestArtifacts;
   let dir: string;
+  let ns: TapNamespace | undefined;
   before(async () => {
     guest = await buildGuest({ log: (line) => process.stderr.write(`${line}\n`) });
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvmm-linux-net-'));
-    ip('netns', 'add', NS);
-    inNs('link', 'set', 'lo', 'up');
-    inNs('tuntap', 'add', 'dev', TAP, 'mode', 'tap');
-    inNs('addr', 'add', `${HOST_IP}/24`, 'dev', TAP);
-    inNs('link', 'set', TAP, 'up');
+    ns = makeTapNamespace({ name: NS, tap: TAP, hostIp: HOST_IP });
   }, { timeout: 40 * 60_000 });
   after(() => {
-    try { ip('netns', 'del', NS); } catch { /* not made */ }
+    ns?.remove();
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { Worker } from 'node:worker_threads';
 import pino from 'pino';
 import { RngDevice } from '../../src/devices/rng';
 import { MmioRegisters } from '../../src/virtio-mmio/mmio-registers';
@@ -90,7 +91,60 @@ test('a full bring-up: queue setup, DRIVER_OK, a request served with an interrup
   r.wr(REG.STATUS, 0);
   assert.equal(r.rd(REG.STATUS), 0);
   assert.equal(r.rd(REG.QUEUE_READY), 0);
-  assert.deepEqual(r.events.at(-1), { kind: 'reset' });
+  assert.deepEqual(r.events.at(-1), { kind: 'reset', seq: 1 });
+});
+
+/** A vCPU thread's register side in a worker: writes Status 0, then reports whether the device had stopped. */
+const RESET_WORKER = `
+const { parentPort, workerData } = require('node:worker_threads');
+const { MmioRegisters } = require(workerData.module);
+const regs = new MmioRegisters(workerData.state, { post: (e) => parentPort.postMessage(e) });
+const started = Date.now();
+regs.write(${REG.STATUS}, new Uint8Array(4));
+const status = new Uint8Array(4);
+regs.read(${REG.STATUS}, status);
+parentPort.postMessage({ ms: Date.now() - started, deviceStopped: Atomics.load(new Int32Array(workerData.flag), 0), status: status[0] });
+`;
+
+interface ResetOutcome { ms: number; deviceStopped: number; status: number }
+
+/** A running rng device reset from a worker thread; the main thread handles the reset event after `delayMs`. */
+async function resetFromWorker(delayMs: number | undefined): Promise<ResetOutcome & { r: ReturnType<typeof rig> }> {
+  const r = rig();
+  negotiate(r);
+  readyQueue(r);
+  const flag = new Int32Array(new SharedArrayBuffer(4));
+  const reset = r.device.reset.bind(r.device);
+  r.device.reset = () => { reset(); Atomics.store(flag, 0, 1); };
+  const w = new Worker(RESET_WORKER, { eval: true, workerData: {
+    module: require.resolve('../../src/virtio-mmio/mmio-registers'), state: r.t.state, flag: flag.buffer } });
+  try {
+    const outcome = await new Promise<ResetOutcome>((resolve, reject) => {
+      w.on('message', (m: TransportEvent | ResetOutcome) => {
+        if ('kind' in m) { if (delayMs !== undefined) setTimeout(() => r.t.handleEvent(m), delayMs); } else resolve(m);
+      });
+      w.on('error', reject);
+    });
+    return { ...outcome, r };
+  } finally {
+    await w.terminate();
+  }
+}
+
+test('a Status write of 0 returns, and Status reads 0, only once the main thread has stopped the device', async () => {
+  const o = await resetFromWorker(100);
+  assert.equal(o.deviceStopped, 1);
+  assert.equal(o.status, 0);
+  assert.ok(o.ms >= 90, `the write returned after ${o.ms} ms`);
+});
+
+test('a reset the main thread does not get to holds the vCPU for a bounded time, and Status stays non-zero', async () => {
+  const o = await resetFromWorker(undefined);
+  assert.equal(o.deviceStopped, 0);
+  assert.equal(o.status, STATUS.ACKNOWLEDGE | STATUS.DRIVER | STATUS.FEATURES_OK | STATUS.DRIVER_OK);
+  assert.ok(o.ms >= 900 && o.ms < 5000, `the write returned after ${o.ms} ms`);
+  o.r.t.handleEvent({ kind: 'reset', seq: 1 });
+  assert.equal(o.r.rd(REG.STATUS), 0);
 });
 
 test('a chain whose notify arrived before the DRIVER_OK event is served when the device activates', () => {
@@ -138,4 +192,18 @@ test('wrong-width register accesses and status bits cleared without a reset are 
   r.wr(REG.STATUS, STATUS.ACKNOWLEDGE);
   assert.equal(r.rd(REG.STATUS), STATUS.ACKNOWLEDGE | STATUS.DRIVER);
   assert.equal(r.t.badAccesses, 2);
+});
+
+test('a reset completes only when the device says nothing it started can still write guest memory', async () => {
+  const r = rig();
+  negotiate(r);
+  readyQueue(r);
+  let quiet!: () => void;
+  (r.device as unknown as { quiesce: () => Promise<void> }).quiesce = () => new Promise<void>((resolve) => { quiet = resolve; });
+  r.t.handleEvent({ kind: 'reset', seq: 1 });
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.notEqual(r.rd(REG.STATUS), 0, 'Status stays as it was while requests are in flight');
+  quiet();
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(r.rd(REG.STATUS), 0);
 });

@@ -9,7 +9,7 @@
 // Connections are bounded; so are the RSTs waiting for rx buffers.
 import type * as net from 'node:net';
 import type { Logger } from 'pino';
-import type { DeviceContext, VirtioDevice } from '../../virtio-mmio/device';
+import { serveQueue, type DeviceContext, type VirtioDevice } from '../../virtio-mmio/device';
 import { QueueError, type DescriptorChain, type Virtqueue } from '../../virtio-mmio/queue';
 import { connKey, Connection, type ConnectionOwner, type OutPacket, type VsockCounter } from './connection';
 import {
@@ -163,20 +163,8 @@ export class VsockDevice implements VirtioDevice, ConnectionOwner {
 
   // ---- the guest's packets ------------------------------------------------------------------------------------
 
-  private guarded(q: Virtqueue | undefined, work: (ctx: DeviceContext, q: Virtqueue) => boolean): void {
-    const ctx = this.ctx;
-    if (ctx === undefined || q === undefined) return;
-    try {
-      if (work(ctx, q)) ctx.notifyUsed(q);
-    } catch (e) {
-      if (!(e instanceof QueueError)) throw e;
-      this.count('errors');
-      ctx.fail(e.message);
-    }
-  }
-
   private processTx(): void {
-    this.guarded(this.ctx?.queues[TX], (_ctx, q) => {
+    serveQueue(this.ctx, this.ctx?.queues[TX], () => this.count('errors'), (q) => {
       let any = false;
       for (let chain = q.pop(); chain !== null; chain = q.pop()) {
         // The packet is handled (its payload copied out) before the chain goes back.
@@ -226,7 +214,7 @@ export class VsockDevice implements VirtioDevice, ConnectionOwner {
     try {
       do {
         this.rxAgain = false;
-        this.guarded(this.ctx?.queues[RX], (_ctx, q) => this.fillRx(q));
+        serveQueue(this.ctx, this.ctx?.queues[RX], () => this.count('errors'), (q) => this.fillRx(q));
       } while (this.rxAgain && this.ctx !== undefined);
     } finally {
       this.inRx = false;

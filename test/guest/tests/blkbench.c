@@ -104,18 +104,7 @@ static void run(struct bench *r, const struct bench_op *op, u64 region, u64 ms)
 /* Whether `name` is in the comma-separated list (no list: every operation). */
 static bool selected(const char *list, const char *name)
 {
-	if (!list || !*list)
-		return true;
-	size_t len = strlen(name);
-	for (const char *p = list; *p;) {
-		const char *end = p;
-		while (*end && *end != ',')
-			end++;
-		if ((size_t)(end - p) == len && memcmp(p, name, len) == 0)
-			return true;
-		p = *end ? end + 1 : end;
-	}
-	return false;
+	return !list || !*list || list_contains(list, name);
 }
 
 void test_blkbench(void)

@@ -7,6 +7,12 @@ void test_torture(void);
 void test_exits(void);
 void test_blkbench(void);
 void test_fault(void);
+void test_spin(void);
+void test_balloon(void);
+void test_fs(void);
+void test_vsock(void);
+void test_net(void);
+void test_netbench(void);
 
 const struct guest_test guest_tests[] = {
 	{ "rng", test_rng },
@@ -16,6 +22,12 @@ const struct guest_test guest_tests[] = {
 	{ "exits", test_exits },
 	{ "blkbench", test_blkbench },
 	{ "fault", test_fault },
+	{ "balloon", test_balloon },
+	{ "spin", test_spin },
+	{ "fs", test_fs },
+	{ "vsock", test_vsock },
+	{ "net", test_net },
+	{ "netbench", test_netbench },
 };
 
 const unsigned guest_test_count = ARRAY_LEN(guest_tests);

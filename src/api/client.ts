@@ -1,0 +1,108 @@
+// A typed client for the control socket (docs/api.yaml), for a program that supervises machines running in other
+// tsvmm processes. Each call is one HTTP request on the unix socket; an answer other than 2xx rejects with an
+// ApiClientError carrying the status and the server's message (which names the field for a 400).
+import * as http from 'node:http';
+import type { ControllerState } from './controller';
+import type { VmCounters, VmExit } from './vm';
+import type { MachineConfig } from '../vmm/config';
+
+export class ApiClientError extends Error {
+  constructor(readonly status: number, message: string, readonly field?: string) {
+    super(message);
+    this.name = 'ApiClientError';
+  }
+}
+
+export interface ServerInfo {
+  name: string;
+  version: string;
+  state: ControllerState;
+}
+
+export type Action = 'start' | 'pause' | 'resume' | 'ctrl-alt-del' | 'stop';
+
+const POLL_MS = 20;
+
+export class VmClient {
+  constructor(readonly socketPath: string) {}
+
+  /** One request; resolves with the parsed answer of a 2xx, rejects with ApiClientError or a socket error. */
+  request<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
+    const text = body === undefined ? undefined : JSON.stringify(body);
+    return new Promise<T>((resolve, reject) => {
+      const req = http.request({
+        socketPath: this.socketPath, path, method, agent: false,
+        headers: text === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) },
+      }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', reject);
+        res.on('end', () => {
+          const raw = Buffer.concat(chunks).toString('utf8');
+          let parsed: unknown;
+          try {
+            parsed = raw === '' ? undefined : JSON.parse(raw);
+          } catch {
+            reject(new ApiClientError(res.statusCode ?? 0, `${method} ${path}: the answer is not JSON: ${raw.slice(0, 200)}`));
+            return;
+          }
+          const status = res.statusCode ?? 0;
+          if (status >= 200 && status < 300) { resolve(parsed as T); return; }
+          const err = parsed as { error?: string; field?: string } | undefined;
+          reject(new ApiClientError(status, err?.error ?? `${method} ${path}: HTTP ${status}`, err?.field));
+        });
+      });
+      req.on('error', reject);
+      req.end(text);
+    });
+  }
+
+  /** Resolves once the server answers (a tsvmm just spawned needs a moment); rejects after timeoutMs. */
+  async ready(timeoutMs = 10_000): Promise<ServerInfo> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        return await this.info();
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if ((code !== 'ENOENT' && code !== 'ECONNREFUSED') || Date.now() > deadline) throw e;
+        await new Promise((r) => setTimeout(r, POLL_MS));
+      }
+    }
+  }
+
+  info(): Promise<ServerInfo> { return this.request('GET', '/'); }
+
+  /** Sets the whole machine config (the YAML schema as an object) before the start action. */
+  putConfig(config: Record<string, unknown>): Promise<void> { return this.request('PUT', '/config', config); }
+
+  getConfig(): Promise<MachineConfig> { return this.request('GET', '/config'); }
+
+  start(): Promise<void> { return this.action('start'); }
+  pause(): Promise<void> { return this.action('pause'); }
+  resume(): Promise<void> { return this.action('resume'); }
+  ctrlAltDel(): Promise<void> { return this.action('ctrl-alt-del'); }
+
+  /** Asks the guest (Ctrl-Alt-Del), waits up to timeoutMs (server default 5000), then stops it by force. */
+  stop(options: { timeoutMs?: number } = {}): Promise<VmExit> {
+    return this.request('PUT', '/actions', { action: 'stop', ...options });
+  }
+
+  /** Resolves when the machine has ended. */
+  waitForExit(): Promise<VmExit> { return this.request('GET', '/exit'); }
+
+  counters(): Promise<VmCounters> { return this.request('GET', '/counters'); }
+
+  setBalloonTarget(targetMiB: number): Promise<void> { return this.request('PUT', '/balloon', { targetMiB }); }
+
+  balloonStats(): Promise<unknown> { return this.request('GET', '/balloon'); }
+
+  /** Puts a new backing file behind disk `device` (its index in the config's devices). */
+  swapDisk(device: number, path: string): Promise<void> {
+    return this.request('PATCH', `/devices/${encodeURIComponent(String(device))}`, { path });
+  }
+
+  private async action(action: Action): Promise<void> {
+    await this.request('PUT', '/actions', { action });
+  }
+}

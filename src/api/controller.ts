@@ -1,0 +1,92 @@
+// What a control socket controls: a machine config waiting for the start action, then the Vm made from it (or a
+// Vm handed over already made, when a program serves one of its own). The routes (src/api/routes.ts) call this;
+// it knows nothing of HTTP.
+import { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import { VmError } from './errors';
+import { Vm, type VmState } from './vm';
+import { resolveArtifacts } from '../vmm/artifacts';
+import { ConfigError, validateConfig, type LogLevel, type MachineConfig } from '../vmm/config';
+
+/** Before a Vm exists: no config yet, or a config waiting for the start action. */
+export type ControllerState = 'unconfigured' | 'configured' | 'starting' | VmState;
+
+export interface ControllerOptions {
+  logger: Logger;
+  /** Where relative paths in a config (and in disk swaps) start. */
+  baseDir: string;
+  /** A machine that already exists... */
+  vm?: Vm;
+  /** ...or a validated config to make one from at the start action; with neither, PUT /config brings it. */
+  config?: MachineConfig;
+  /** The machine's log level whatever its config says (the command line's --log-level). */
+  logLevel?: LogLevel;
+}
+
+export class ApiController extends EventEmitter<{ vm: [vm: Vm] }> {
+  private config: MachineConfig | undefined;
+  private current: Vm | undefined;
+  private starting = false;
+
+  constructor(private readonly opts: ControllerOptions) {
+    super();
+    this.current = opts.vm;
+    this.config = opts.vm?.config ?? opts.config;
+  }
+
+  get state(): ControllerState {
+    if (this.current) return this.current.state;
+    if (this.starting) return 'starting';
+    return this.config ? 'configured' : 'unconfigured';
+  }
+
+  get vm(): Vm | undefined {
+    return this.current;
+  }
+
+  /** Replaces the pending config (the whole of it) until the machine is made. Throws ConfigError. */
+  setConfig(raw: unknown): MachineConfig {
+    if (this.current || this.starting) {
+      throw new VmError('ERR_VM_STATE', `cannot change the config: the machine is ${this.state}`);
+    }
+    const config = validateConfig(raw, { baseDir: this.opts.baseDir });
+    if (config.apiSocket !== undefined) {
+      throw new ConfigError('apiSocket', 'leave it out: this machine is configured through a control socket already');
+    }
+    this.config = config;
+    return config;
+  }
+
+  getConfig(): MachineConfig {
+    if (!this.config) throw new VmError('ERR_VM_STATE', 'no config yet (PUT /config first)');
+    return this.config;
+  }
+
+  /** Makes the machine from the config (when needed) and starts it; announces the Vm with 'vm' before it runs. */
+  async start(): Promise<Vm> {
+    if (this.current) {
+      this.current.start();
+      return this.current;
+    }
+    if (this.starting) throw new VmError('ERR_VM_STATE', 'cannot start: the machine is starting');
+    const config = this.getConfig();
+    this.starting = true;
+    try {
+      const logger = this.opts.logger.child({}, { level: this.opts.logLevel ?? config.log.level });
+      const resolved = await resolveArtifacts(config, (line) => logger.info(line));
+      const vm = new Vm(resolved, logger, this.opts.baseDir);
+      this.current = vm;
+      this.emit('vm', vm);
+      vm.start();
+      return vm;
+    } finally {
+      this.starting = false;
+    }
+  }
+
+  /** The machine, for what only a made machine can do. */
+  requireVm(operation: string): Vm {
+    if (!this.current) throw new VmError('ERR_VM_STATE', `cannot ${operation}: the machine is ${this.state}`);
+    return this.current;
+  }
+}

@@ -1,0 +1,47 @@
+// createVm(): a Vm from a config object in the YAML file's schema, validated the same way, with its control
+// socket when the config names one.
+import * as path from 'node:path';
+import pino, { type Logger } from 'pino';
+import { argTypeError, checkNonEmptyString, checkOptions } from './errors';
+import { serveVm } from './server';
+import { Vm } from './vm';
+import { resolveArtifacts } from '../vmm/artifacts';
+import { validateConfig } from '../vmm/config';
+
+export interface CreateVmOptions {
+  /** The VMM's log for this machine (pino); default: silent. */
+  logger?: Logger;
+  /** Where relative paths in the config and in swapDisk() start; default: the current directory. */
+  baseDir?: string;
+}
+
+/**
+ * Validates `config` (the YAML schema as an object: `memory: '512M'`, a bare number of MiB), resolves
+ * `@guest/...` artifacts (building them on first use) and creates the machine; nothing runs until start(). When
+ * the config has `apiSocket`, the machine is also served there until shortly after it ends.
+ * Throws ConfigError naming the field, TypeError / RangeError for bad options, KvmError without usable KVM.
+ */
+export async function createVm(config: unknown, options?: CreateVmOptions): Promise<Vm> {
+  if (typeof config !== 'object' || config === null || Array.isArray(config)) {
+    throw argTypeError('config', 'an object in the config file\'s schema', config);
+  }
+  const o = checkOptions('options', options, ['logger', 'baseDir']);
+  if (o.logger !== undefined && (typeof o.logger !== 'object' || o.logger === null)) {
+    throw argTypeError('logger', 'a pino logger', o.logger);
+  }
+  const baseDir = path.resolve(o.baseDir === undefined ? process.cwd() : checkNonEmptyString('baseDir', o.baseDir));
+  const logger = (o.logger as Logger | undefined) ?? pino({ level: 'silent' });
+  const validated = validateConfig(config, { baseDir });
+  const resolved = await resolveArtifacts(validated, (line) => logger.info(line));
+  const vm = new Vm(resolved, logger, baseDir);
+  if (resolved.apiSocket !== undefined) {
+    try {
+      const server = await serveVm(vm, resolved.apiSocket, { logger, baseDir });
+      void vm.wait().then(() => server.close());
+    } catch (e) {
+      await vm.kill();
+      throw e;
+    }
+  }
+  return vm;
+}

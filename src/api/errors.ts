@@ -1,0 +1,62 @@
+// The errors the programmatic API throws besides ConfigError (a config object's field) and fs errors (a file it
+// cannot use): bad arguments are TypeError / RangeError naming the argument or option, with Node's own codes, and
+// an operation the machine cannot do now is a VmError.
+
+export type VmErrorCode =
+  /** The machine is in the wrong state for this (pause before start, anything after it ended). */
+  | 'ERR_VM_STATE'
+  /** The machine has no device of the kind this needs (a balloon). */
+  | 'ERR_VM_NO_DEVICE';
+
+export class VmError extends Error {
+  constructor(readonly code: VmErrorCode, message: string) {
+    super(message);
+    this.name = 'VmError';
+  }
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'string') return `the string ${JSON.stringify(value.length > 40 ? value.slice(0, 40) + '...' : value)}`;
+  if (typeof value === 'object' || typeof value === 'function') return `a ${typeof value}`;
+  return `${typeof value} ${String(value)}`;
+}
+
+export function argTypeError(name: string, expected: string, got: unknown): TypeError {
+  return Object.assign(new TypeError(`The "${name}" argument must be ${expected}, got ${describe(got)}`),
+    { code: 'ERR_INVALID_ARG_TYPE' });
+}
+
+export function argRangeError(name: string, range: string, got: unknown): RangeError {
+  return Object.assign(new RangeError(`The value of "${name}" is out of range: it must be ${range}, got ${String(got)}`),
+    { code: 'ERR_OUT_OF_RANGE' });
+}
+
+/** An options object: undefined is {}, anything but a plain object is a TypeError, an unknown key too. */
+export function checkOptions(name: string, value: unknown, known: readonly string[]): Record<string, unknown> {
+  if (value === undefined) return {};
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw argTypeError(name, 'an object', value);
+  for (const key of Object.keys(value)) {
+    if (!known.includes(key)) {
+      throw Object.assign(new TypeError(`The "${name}" argument has an unknown option "${key}" (known: ${known.join(', ')})`),
+        { code: 'ERR_INVALID_ARG_VALUE' });
+    }
+  }
+  return value as Record<string, unknown>;
+}
+
+export function checkInteger(name: string, value: unknown, min: number, max: number): number {
+  if (typeof value !== 'number') throw argTypeError(name, 'an integer', value);
+  if (!Number.isInteger(value) || value < min || value > max) throw argRangeError(name, `an integer >= ${min} and <= ${max}`, value);
+  return value;
+}
+
+export function checkNonEmptyString(name: string, value: unknown): string {
+  if (typeof value !== 'string') throw argTypeError(name, 'a string', value);
+  if (value === '' || value.includes('\0')) {
+    throw Object.assign(new TypeError(`The "${name}" argument must be a non-empty string without NUL characters`),
+      { code: 'ERR_INVALID_ARG_VALUE' });
+  }
+  return value;
+}

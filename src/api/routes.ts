@@ -1,0 +1,172 @@
+// The control socket's routes: each a method, a path (in the OpenAPI document's template form) and a handler that
+// validates its body strictly (errors name the field) and calls the controller. docs/api.yaml describes exactly
+// these; test/api/openapi.test.ts keeps the two in step.
+import type { ApiController } from './controller';
+import { HttpError } from './http-json';
+import { checkEnum, checkInt, checkMapping, checkString, ConfigError, isMapping } from '../vmm/config-check';
+import { MiB } from '../vmm/units';
+import { packageVersion } from '../version';
+
+export type Method = 'GET' | 'PUT' | 'PATCH';
+
+export interface Reply {
+  status: number;
+  body?: unknown;
+}
+
+export interface RouteContext {
+  controller: ApiController;
+  params: Record<string, string>;
+  /** The parsed JSON body (undefined when there is none); only routes that take one get it. */
+  body: unknown;
+}
+
+export interface Route {
+  method: Method;
+  /** OpenAPI path template, e.g. /devices/{index}. */
+  path: string;
+  /** Whether the route reads a JSON body. */
+  body: boolean;
+  handle(ctx: RouteContext): Promise<Reply> | Reply;
+}
+
+export const ACTIONS = ['start', 'pause', 'resume', 'ctrl-alt-del', 'stop'] as const;
+const MAX_TIMEOUT_MS = 3_600_000;
+const NO_CONTENT: Reply = { status: 204 };
+
+function requireBody(body: unknown, keys: readonly string[]): Record<string, unknown> {
+  if (body === undefined) throw new HttpError(400, 'body: required (a JSON object)');
+  if (!isMapping(body)) throw new HttpError(400, 'body: must be a JSON object');
+  return checkMapping('', body, keys);
+}
+
+async function action(ctx: RouteContext): Promise<Reply> {
+  const b = requireBody(ctx.body, ['action', 'timeoutMs']);
+  if (b.action === undefined) throw new ConfigError('action', `required (one of ${ACTIONS.join(', ')})`);
+  const what = checkEnum('action', b.action, ACTIONS);
+  if (b.timeoutMs !== undefined && what !== 'stop') throw new ConfigError('timeoutMs', 'only used with action stop');
+  const c = ctx.controller;
+  switch (what) {
+    case 'start':
+      await c.start();
+      return NO_CONTENT;
+    case 'pause':
+      await c.requireVm('pause').pause();
+      return NO_CONTENT;
+    case 'resume':
+      await c.requireVm('resume').resume();
+      return NO_CONTENT;
+    case 'ctrl-alt-del':
+      if (!c.requireVm('send Ctrl-Alt-Del').sendCtrlAltDel()) {
+        throw new HttpError(409, 'the guest\'s keyboard buffer is full (it does not read its i8042 keyboard)');
+      }
+      return NO_CONTENT;
+    case 'stop': {
+      const timeoutMs = b.timeoutMs === undefined ? undefined : checkInt('timeoutMs', b.timeoutMs, 0, MAX_TIMEOUT_MS);
+      const vm = c.requireVm('stop');
+      return { status: 200, body: await vm.stop(timeoutMs === undefined ? {} : { timeoutMs }) };
+    }
+  }
+}
+
+function deviceIndex(ctx: RouteContext): number {
+  const raw = ctx.params.index!;
+  const count = ctx.controller.getConfig().devices.length;
+  if (!/^[0-9]{1,4}$/.test(raw) || Number(raw) >= count) {
+    throw new HttpError(404, `devices/${raw}: no such device (the machine has ${count})`);
+  }
+  return Number(raw);
+}
+
+export const ROUTES: readonly Route[] = [
+  {
+    method: 'GET', path: '/', body: false,
+    handle: ({ controller }) => ({
+      status: 200,
+      body: { name: 'tsvmm', version: packageVersion(), state: controller.state },
+    }),
+  },
+  { method: 'GET', path: '/config', body: false, handle: ({ controller }) => ({ status: 200, body: controller.getConfig() }) },
+  {
+    method: 'PUT', path: '/config', body: true,
+    handle: ({ controller, body }) => {
+      if (body === undefined) throw new HttpError(400, 'body: required (the machine config as a JSON object)');
+      controller.setConfig(body);
+      return NO_CONTENT;
+    },
+  },
+  { method: 'PUT', path: '/actions', body: true, handle: action },
+  {
+    method: 'GET', path: '/exit', body: false,
+    handle: async ({ controller }) => ({ status: 200, body: await controller.requireVm('wait for the end').wait() }),
+  },
+  {
+    method: 'GET', path: '/counters', body: false,
+    handle: ({ controller }) => ({ status: 200, body: controller.requireVm('read counters').counters() }),
+  },
+  {
+    method: 'GET', path: '/balloon', body: false,
+    handle: ({ controller }) => ({ status: 200, body: controller.requireVm('read the balloon').balloonStats() }),
+  },
+  {
+    method: 'PUT', path: '/balloon', body: true,
+    handle: (ctx) => {
+      const b = requireBody(ctx.body, ['targetMiB']);
+      if (b.targetMiB === undefined) throw new ConfigError('targetMiB', 'required');
+      checkInt('targetMiB', b.targetMiB, 0, Number.MAX_SAFE_INTEGER);
+      const vm = ctx.controller.requireVm('set the balloon target');
+      vm.setBalloonTarget(checkInt('targetMiB', b.targetMiB, 0, Math.floor(vm.config.memory / MiB)));
+      return NO_CONTENT;
+    },
+  },
+  {
+    method: 'PATCH', path: '/devices/{index}', body: true,
+    handle: async (ctx) => {
+      const index = deviceIndex(ctx);
+      const b = requireBody(ctx.body, ['path']);
+      if (b.path === undefined) throw new ConfigError('path', 'required (the new backing file)');
+      const file = checkString('path', b.path);
+      await ctx.controller.requireVm('swap a disk').swapDisk(index, file);
+      return NO_CONTENT;
+    },
+  },
+];
+
+export type RouteMatch =
+  | { kind: 'route'; route: Route; params: Record<string, string> }
+  | { kind: 'wrong-method'; allow: Method[] }
+  | { kind: 'none' };
+
+/** Matches a request path against the route templates ({name} is one path segment). */
+export function matchRoute(method: string, pathname: string): RouteMatch {
+  const segments = pathname.split('/').slice(1);
+  const allow: Method[] = [];
+  for (const route of ROUTES) {
+    const params = matchTemplate(route.path, segments);
+    if (!params) continue;
+    if (route.method === method) return { kind: 'route', route, params };
+    allow.push(route.method);
+  }
+  return allow.length > 0 ? { kind: 'wrong-method', allow } : { kind: 'none' };
+}
+
+function matchTemplate(template: string, segments: string[]): Record<string, string> | undefined {
+  const parts = template.split('/').slice(1);
+  if (parts.length !== segments.length) return undefined;
+  const params: Record<string, string> = {};
+  for (let i = 0; i < parts.length; i++) {
+    const p = parts[i]!;
+    const s = segments[i]!;
+    if (p.startsWith('{') && p.endsWith('}')) {
+      if (s === '') return undefined;
+      try {
+        params[p.slice(1, -1)] = decodeURIComponent(s);
+      } catch {
+        return undefined; // malformed %-escapes name no resource
+      }
+    } else if (p !== s) {
+      return undefined;
+    }
+  }
+  return params;
+}

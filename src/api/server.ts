@@ -1,0 +1,131 @@
+// The control socket: JSON over HTTP on a unix socket (node:http), the routes in routes.ts, the document in
+// docs/api.yaml. One server per socket path: a path a live server answers on is refused, a stale socket file
+// (its server died) is replaced, anything else at the path is left alone. The socket is private to its owner
+// (mode 0600) and removed when the server closes.
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as net from 'node:net';
+import pino, { type Logger } from 'pino';
+import { ApiController } from './controller';
+import { ClientGone, httpErrorOf, readJsonBody, sendJson } from './http-json';
+import { matchRoute } from './routes';
+import type { Vm } from './vm';
+import { ConfigError } from '../vmm/config';
+
+/** How long close() lets requests in progress (a stop, a wait for the end) write their answers. */
+const CLOSE_GRACE_MS = 1000;
+
+export interface ServeOptions {
+  logger?: Logger;
+  /** Where relative paths in configs and disk swaps start; default the current directory. */
+  baseDir?: string;
+  /** The field name errors about the path carry (the CLI says --api-sock); default apiSocket. */
+  field?: string;
+}
+
+/** Whether something accepts connections on the unix socket at `p`. */
+function answers(p: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(p);
+    s.once('connect', () => { s.destroy(); resolve(true); });
+    s.once('error', () => resolve(false));
+  });
+}
+
+/** Makes `p` free to listen on, or says why it is not. */
+async function claimPath(p: string, field: string): Promise<void> {
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(p);
+  } catch {
+    return;
+  }
+  if (!st.isSocket()) throw new ConfigError(field, `${p} exists and is not a socket; not replacing it`);
+  if (await answers(p)) throw new ConfigError(field, `${p} is in use by a running server`);
+  fs.unlinkSync(p); // a stale socket left by a server that died
+}
+
+export class ApiServer {
+  private readonly http: http.Server;
+  private inode: number | undefined;
+  private closing: Promise<void> | undefined;
+
+  private constructor(readonly path: string, readonly controller: ApiController, private readonly log: Logger) {
+    this.http = http.createServer((req, res) => void this.dispatch(req, res));
+  }
+
+  /** Serves `controller` (a machine, or a config waiting for one) on the unix socket at `socketPath`. */
+  static async listen(socketPath: string, controller: ApiController, opts: ServeOptions = {}): Promise<ApiServer> {
+    const field = opts.field ?? 'apiSocket';
+    await claimPath(socketPath, field);
+    const server = new ApiServer(socketPath, controller, opts.logger ?? pino({ level: 'silent' }));
+    await new Promise<void>((resolve, reject) => {
+      server.http.once('error', (e: NodeJS.ErrnoException) => reject(e.code === 'EADDRINUSE'
+        ? new ConfigError(field, `${socketPath} is in use by a running server`) : e));
+      server.http.listen(socketPath, () => resolve());
+    });
+    fs.chmodSync(socketPath, 0o600);
+    server.inode = fs.statSync(socketPath).ino;
+    server.log.info({ socket: socketPath }, 'control socket listening');
+    return server;
+  }
+
+  private async dispatch(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    res.on('error', () => {}); // a client gone mid-answer is not the server's problem
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const m = matchRoute(req.method ?? 'GET', url.pathname);
+    if (m.kind === 'none') {
+      req.resume();
+      sendJson(res, 404, { error: `no route ${url.pathname}` });
+      return;
+    }
+    if (m.kind === 'wrong-method') {
+      req.resume();
+      sendJson(res, 405, { error: `${req.method} is not allowed on ${url.pathname} (allowed: ${m.allow.join(', ')})` },
+        { allow: m.allow.join(', ') });
+      return;
+    }
+    try {
+      const body = m.route.body ? await readJsonBody(req) : (req.resume(), undefined);
+      const reply = await m.route.handle({ controller: this.controller, params: m.params, body });
+      sendJson(res, reply.status, reply.body);
+    } catch (e) {
+      if (e instanceof ClientGone) return;
+      const { status, body } = httpErrorOf(e);
+      if (status >= 500) this.log.error({ err: e, route: `${req.method} ${url.pathname}` }, 'control request failed');
+      sendJson(res, status, body);
+    }
+  }
+
+  /** Stops listening, gives requests in progress a moment to answer, and removes the socket file. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      const closed = new Promise<void>((resolve) => this.http.close(() => resolve()));
+      this.http.closeIdleConnections();
+      const grace = setTimeout(() => this.http.closeAllConnections(), CLOSE_GRACE_MS);
+      await closed;
+      clearTimeout(grace);
+      this.removeSocketFile();
+    })();
+    return this.closing;
+  }
+
+  /** Only our own socket: another server may have taken the path since. */
+  private removeSocketFile(): void {
+    try {
+      if (fs.statSync(this.path).ino === this.inode) fs.unlinkSync(this.path);
+    } catch {
+      // already gone
+    }
+  }
+}
+
+/**
+ * Serves an existing Vm on a control socket (what `tsvmm run --api-sock` does for its machine). The server stays
+ * up after the machine ends, so clients can still read how it ended; close it when done.
+ */
+export function serveVm(vm: Vm, socketPath: string, opts: ServeOptions = {}): Promise<ApiServer> {
+  const logger = opts.logger ?? pino({ level: 'silent' });
+  const controller = new ApiController({ logger, baseDir: opts.baseDir ?? process.cwd(), vm });
+  return ApiServer.listen(socketPath, controller, { ...opts, logger });
+}

@@ -1,0 +1,178 @@
+// virtio-fs (device type 26): a host directory shared with the guest over FUSE. Queue 0 is hiprio (FORGET,
+// INTERRUPT), queue 1 the one request queue; both carry fuse_in_header + arguments in a chain's readable part and
+// take fuse_out_header + reply in its writable part. The guest is hostile: a request it cannot have meant is
+// answered with an errno, a chain without room for a header goes back with nothing written, and only a broken
+// ring costs it the device.
+import type { FsDeviceConfig } from '../../vmm/config';
+import type { DeviceContext, VirtioDevice } from '../../virtio-mmio/device';
+import { QueueError, type DescriptorChain, type Virtqueue } from '../../virtio-mmio/queue';
+import { InFlight } from '../../virtio-mmio/in-flight';
+import { gather, sliceSegments } from '../../virtio-mmio/segments';
+import { Args, outHeader, ReplyWriter } from './codec';
+import { errnoOf, fail } from './errors';
+import { OPS } from './ops';
+import { E, OP, SIZE } from './protocol';
+import { Session, type Op, type Reply, type Request } from './session';
+
+const QUEUE_SIZE = 128;
+/** The most argument bytes copied out of a request (names, targets, forget batches); WRITE data is never copied. */
+const ARGS_MAX = 64 * 1024;
+const TAG_BYTES = 36;
+
+export class FsDevice implements VirtioDevice {
+  readonly deviceType = 26;
+  readonly queueMaxSizes = [QUEUE_SIZE, QUEUE_SIZE];
+  readonly features = 0n;
+  private readonly session: Session;
+  private ctx: DeviceContext | undefined;
+  /** Bumped on reset, so a request that completes after one never touches the new queues. */
+  private epoch = 0;
+  private readonly stats = { requests: 0, errors: 0, badRequests: 0, internalErrors: 0 };
+  private readonly running = new InFlight();
+  private readonly opCounts = new Map<string, number>();
+
+  constructor(private readonly cfg: FsDeviceConfig) {
+    this.session = new Session(cfg.path, cfg.readonly);
+  }
+
+  configSpace(): Uint8Array {
+    const c = Buffer.alloc(TAG_BYTES + 4);
+    c.write(this.cfg.tag, 0, TAG_BYTES, 'utf8');
+    c.writeUInt32LE(1, TAG_BYTES); // num_request_queues
+    return c;
+  }
+
+  activate(ctx: DeviceContext): void { this.ctx = ctx; }
+
+  onQueueNotify(queue: number): void {
+    const ctx = this.ctx;
+    const q = ctx?.queues[queue];
+    if (ctx === undefined || q === undefined) return;
+    let done = 0;
+    try {
+      for (let chain = q.pop(); chain !== null; chain = q.pop()) done += this.serve(ctx, q, chain);
+    } catch (e) {
+      if (!(e instanceof QueueError)) throw e;
+      this.stats.badRequests++;
+      ctx.fail(e.message);
+      return;
+    }
+    if (done > 0) ctx.notifyUsed(q);
+  }
+
+  /** Serves one chain; returns 1 when it was answered at once (the caller raises one interrupt for all of those). */
+  private serve(ctx: DeviceContext, q: Virtqueue, chain: DescriptorChain): number {
+    this.stats.requests++;
+    const out = new ReplyWriter(chain.writable);
+    const r = parse(chain, out);
+    if (r === undefined) {
+      this.stats.badRequests++;
+      q.pushUsed(chain.head, 0);
+      return 1;
+    }
+    const op = OPS.get(r.opcode);
+    this.count(op?.name ?? 'unknown');
+    let result: Reply | Promise<Reply>;
+    let errno = 0;
+    try {
+      result = this.run(op, r);
+    } catch (e) {
+      errno = this.errnoFor(e);
+      // An op without a reply (FORGET with a short body) fails silently: the guest expects nothing back.
+      result = op?.noReply ? 'none' : Buffer.alloc(0);
+    }
+    if (!(result instanceof Promise)) {
+      this.complete(q, chain.head, r, errno, result);
+      return 1;
+    }
+    const epoch = this.epoch;
+    this.running.begin();
+    const settle = (err: number, reply: Reply): void => {
+      this.running.end();
+      if (epoch !== this.epoch || this.ctx !== ctx) return;
+      this.complete(q, chain.head, r, err, reply);
+      ctx.notifyUsed(q);
+    };
+    result.then((reply) => settle(0, reply), (e: unknown) => settle(this.errnoFor(e), Buffer.alloc(0)));
+    return 0;
+  }
+
+  private run(op: Op | undefined, r: Request): Reply | Promise<Reply> {
+    const s = this.session;
+    if (op === undefined) return fail(E.ENOSYS);
+    if (s.minor === 0 && r.opcode !== OP.INIT) return op.noReply ? 'none' : fail(E.EIO);
+    if (op.noReply) return op.run(s, r);
+    if (r.out.capacity < SIZE.OUT_HEADER + op.reply) return fail(E.ERANGE);
+    if (op.mutates && s.readonly) return fail(E.EROFS);
+    return op.run(s, r);
+  }
+
+  private errnoFor(e: unknown): number {
+    const errno = errnoOf(e);
+    if (errno !== undefined) return errno;
+    this.stats.internalErrors++;
+    return E.EIO;
+  }
+
+  /** Writes fuse_out_header (+ body) and returns the chain. A reply that does not fit becomes ERANGE. */
+  private complete(q: Virtqueue, head: number, r: Request, errno: number, reply: Reply): void {
+    let written = 0;
+    if (reply !== 'none' && r.out.capacity >= SIZE.OUT_HEADER) {
+      let body = 0;
+      if (errno === 0) {
+        body = reply instanceof Uint8Array ? reply.length : reply.written;
+        if (SIZE.OUT_HEADER + body > r.out.capacity) { errno = E.ERANGE; body = 0; }
+        else if (reply instanceof Uint8Array) r.out.write(SIZE.OUT_HEADER, reply);
+      }
+      if (errno !== 0) this.stats.errors++;
+      written = SIZE.OUT_HEADER + body;
+      r.out.write(0, outHeader(written, errno, r.unique));
+    } else if (reply !== 'none') {
+      this.stats.badRequests++;
+    }
+    q.pushUsed(head, written);
+  }
+
+  private count(name: string): void { this.opCounts.set(name, (this.opCounts.get(name) ?? 0) + 1); }
+
+  reset(): void {
+    this.epoch++;
+    this.ctx = undefined;
+    this.session.reset();
+  }
+
+  close(): void {
+    this.epoch++;
+    this.ctx = undefined;
+    this.session.close();
+  }
+
+  quiesce(): Promise<void> { return this.running.idle(); }
+
+  counters(): Record<string, number> {
+    const c: Record<string, number> = { ...this.stats, inFlight: this.running.size, readBytes: this.session.bytes.read,
+      writtenBytes: this.session.bytes.written, inodes: this.session.inodes.size, handles: this.session.handles.size };
+    for (const [name, n] of this.opCounts) c[`op.${name}`] = n;
+    return c;
+  }
+}
+
+/** fuse_in_header and the op's arguments; undefined when the chain is too short to hold a header. */
+function parse(chain: DescriptorChain, out: ReplyWriter): Request | undefined {
+  const h = gather(chain.readable, SIZE.IN_HEADER);
+  if (h === undefined) return undefined;
+  const opcode = h.readUInt32LE(4);
+  const rest = chain.readableBytes - SIZE.IN_HEADER;
+  const argBytes = opcode === OP.WRITE ? Math.min(rest, SIZE.WRITE_IN) : Math.min(rest, ARGS_MAX);
+  const args = gather(sliceSegments(chain.readable, SIZE.IN_HEADER, argBytes), argBytes)!;
+  return {
+    opcode,
+    unique: h.readBigUInt64LE(8),
+    nodeid: h.readBigUInt64LE(16),
+    uid: h.readUInt32LE(24),
+    gid: h.readUInt32LE(28),
+    args: new Args(args),
+    data: opcode === OP.WRITE ? sliceSegments(chain.readable, SIZE.IN_HEADER + SIZE.WRITE_IN) : [],
+    out,
+  };
+}

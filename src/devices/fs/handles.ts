@@ -1,0 +1,70 @@
+// Open files and directories the guest holds (fuse_open_out.fh). A handle whose fd is in use by a request on the
+// thread pool is closed only when that request is done, so a RELEASE racing a READ can never make the READ land on
+// whatever file next gets the same fd number.
+import { FsError } from './errors';
+import { closeQuietly } from './host';
+import { E } from './protocol';
+
+export interface Handle {
+  readonly fd: number;
+  readonly dir: boolean;
+  readonly writable: boolean;
+  /** Requests using fd right now. */
+  busy: number;
+  released: boolean;
+}
+
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+/** Each handle is a host fd, like each node (inodes.ts). */
+export const MAX_HANDLES = 4096;
+
+export class HandleTable {
+  private readonly byFh = new Map<number, Handle>();
+  private nextFh = 1;
+
+  constructor(private readonly max = MAX_HANDLES) {}
+
+  get size(): number { return this.byFh.size; }
+
+  /** Takes ownership of fd once it returns; when it throws (too many handles), fd is still the caller's. */
+  add(fd: number, dir: boolean, writable: boolean): number {
+    if (this.byFh.size >= this.max) throw new FsError(E.ENFILE, `the guest holds ${this.max} open files already`);
+    const fh = this.nextFh++;
+    this.byFh.set(fh, { fd, dir, writable, busy: 0, released: false });
+    return fh;
+  }
+
+  /** The handle for a file handle from the guest (EBADF when unknown or of the wrong kind). */
+  get(fh: bigint, dir: boolean): Handle {
+    const h = fh <= MAX_SAFE ? this.byFh.get(Number(fh)) : undefined;
+    if (h === undefined) throw new FsError(E.EBADF, `unknown file handle ${fh}`);
+    if (h.dir !== dir) throw new FsError(dir ? E.ENOTDIR : E.EISDIR, 'handle of the other kind');
+    return h;
+  }
+
+  /** Runs `work` with the handle's fd kept open until it settles. */
+  async using<T>(h: Handle, work: (fd: number) => Promise<T>): Promise<T> {
+    h.busy++;
+    try {
+      return await work(h.fd);
+    } finally {
+      if (--h.busy === 0 && h.released) closeQuietly(h.fd);
+    }
+  }
+
+  release(fh: bigint, dir: boolean): void {
+    const h = this.get(fh, dir);
+    this.byFh.delete(Number(fh));
+    this.drop(h);
+  }
+
+  clear(): void {
+    for (const h of this.byFh.values()) this.drop(h);
+    this.byFh.clear();
+  }
+
+  private drop(h: Handle): void {
+    h.released = true;
+    if (h.busy === 0) closeQuietly(h.fd);
+  }
+}

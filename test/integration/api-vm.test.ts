@@ -1,0 +1,208 @@
+// The programmatic API on /dev/kvm with tiny hand-made guests: machines side by side that fail alone, pause and
+// resume, stop while busy, graceful stop, disk swaps, and arguments refused with errors that name them.
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { createVm } from '../../src/api/create';
+import { VmError } from '../../src/api/errors';
+import type { Vm } from '../../src/api/vm';
+import type { DeviceErrorEvent } from '../../src/vmm/machine';
+import { native } from '../../src/vmm/native';
+import { kvmUnavailable } from '../helpers/kvm';
+import { GUEST_CODE, pvhElf } from '../helpers/pvh-elf';
+
+const skip = kvmUnavailable();
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+describe('the programmatic API on /dev/kvm', { skip, timeout: 180_000 }, () => {
+  let dir: string;
+  const vms: Vm[] = [];
+
+  before(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvmm-api-vm-'));
+    for (const name of Object.keys(GUEST_CODE) as (keyof typeof GUEST_CODE)[]) {
+      fs.writeFileSync(path.join(dir, `${name}.elf`), pvhElf(GUEST_CODE[name]));
+    }
+  });
+  after(async () => {
+    await Promise.all(vms.map((vm) => vm.kill()));
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** A machine running `code`, with its console collected. */
+  async function boot(code: keyof typeof GUEST_CODE, extra: Record<string, unknown> = {}, start = true):
+    Promise<{ vm: Vm; out: () => string; until: (text: string) => Promise<void> }> {
+    const vm = await createVm({ kernel: path.join(dir, `${code}.elf`), memory: '64M', ...extra });
+    vms.push(vm);
+    let out = '';
+    vm.console.on('data', (d: Buffer) => { out += d.toString('latin1'); });
+    if (start) vm.start();
+    const until = async (text: string): Promise<void> => {
+      const deadline = Date.now() + 30_000;
+      while (!out.includes(text)) {
+        if (Date.now() > deadline || vm.state === 'exited') assert.fail(`no ${JSON.stringify(text)} on the console: ${out}`);
+        await sleep(10);
+      }
+    };
+    return { vm, out: () => out, until };
+  }
+
+  const io = (vm: Vm): number => vm.counters().vcpus[0]!.exits.io;
+
+  it('runs machines side by side; one whose device throws and one whose vCPU thread dies end alone', async () => {
+    const busy = [await boot('printLoop'), await boot('printLoop')];
+    const broken = await boot('helloThenSpin', { devices: [{ type: 'rng' }] });
+    const dying = await boot('helloThenSpin');
+    for (const m of [...busy, broken, dying]) await m.until(m === broken || m === dying ? 'hi\n' : 'go\n');
+
+    const events: DeviceErrorEvent[] = [];
+    broken.vm.on('device-error', (e) => events.push(e));
+    const attached = (broken.vm.machine as unknown as { virtio: { attached: { transport: { notify(): void };
+      notifyFds: number[] }[] } }).virtio.attached[0]!;
+    attached.transport.notify = () => { throw new Error('device model bug'); };
+    native().eventfdWrite(attached.notifyFds[0]!); // the guest's queue notify, as the event loop delivers it
+    const brokenExit = await broken.vm.wait();
+    assert.equal(brokenExit.reason, 'error');
+    assert.equal(brokenExit.status, 1);
+    assert.match(brokenExit.detail, /devices\[0\] failed: Error: device model bug/);
+    assert.deepEqual(events, [{ device: 0, type: 'rng', message: 'device model bug', fatal: true }]);
+
+    // A thread that dies without a word; the kick gets it out of KVM_RUN, where termination cannot reach it.
+    const vcpu = dying.vm.machine.vcpus[0]!;
+    const terminated = (vcpu as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
+    native().kick(vcpu.fd);
+    await terminated;
+    const dyingExit = await dying.vm.wait();
+    assert.equal(dyingExit.reason, 'error');
+    assert.match(dyingExit.detail, /vCPU 0 thread exited with code 1/);
+
+    const before = busy.map((m) => io(m.vm));
+    await sleep(200);
+    busy.forEach((m, i) => {
+      assert.equal(m.vm.state, 'running');
+      assert.ok(io(m.vm) > before[i]!, 'the others still run guest code');
+    });
+    for (const m of busy) assert.equal((await m.vm.stop({ timeoutMs: 0 })).reason, 'stopped');
+  });
+
+  it('pauses and resumes: no guest exits while paused; wrong states are VmError ERR_VM_STATE', async () => {
+    const m = await boot('printLoop', { vcpus: 2 }, false);
+    assert.throws(() => m.vm.pause(), (e: unknown) => e instanceof VmError && e.code === 'ERR_VM_STATE' &&
+      e.message === 'cannot pause: the machine is created');
+    const seen: string[] = [];
+    m.vm.on('paused', () => seen.push('paused'));
+    m.vm.on('resumed', () => seen.push('resumed'));
+    m.vm.start();
+    await m.until('go\n');
+    await m.vm.pause();
+    await m.vm.pause(); // already paused: nothing to do
+    assert.equal(m.vm.state, 'paused');
+    assert.deepEqual(m.vm.counters().vcpus.map((v) => v.state), ['paused', 'paused']);
+    const frozen = io(m.vm);
+    await sleep(200);
+    assert.equal(io(m.vm), frozen, 'a paused machine makes no exits');
+    await m.vm.resume();
+    assert.equal(m.vm.state, 'running');
+    const deadline = Date.now() + 10_000;
+    while (io(m.vm) === frozen && Date.now() < deadline) await sleep(10);
+    assert.ok(io(m.vm) > frozen, 'resumed: the guest prints again');
+    assert.deepEqual(seen, ['paused', 'resumed']);
+    await m.vm.stop({ timeoutMs: 0 });
+    assert.throws(() => m.vm.resume(), { name: 'VmError', message: 'cannot resume: the machine is exited' });
+  });
+
+  it('carries console input to the guest and its answer back, through the console stream', async () => {
+    const m = await boot('echo');
+    await m.until('e\n');
+    m.vm.console.write('ping\n');
+    await m.until('e\nping\n');
+    await m.vm.kill();
+  });
+
+  it('stops a busy machine at once: the console ends, wait() says how, counters stay readable', async () => {
+    const m = await boot('printLoop');
+    await m.until('go\n');
+    const ended = once(m.vm.console, 'end');
+    const [exit] = await Promise.all([m.vm.stop({ timeoutMs: 0 }), ended]);
+    assert.deepEqual(exit, { reason: 'stopped', detail: 'stopped by force', status: 0 });
+    assert.deepEqual(await m.vm.wait(), exit);
+    assert.equal(m.vm.state, 'exited');
+    assert.ok(m.vm.counters().vcpus[0]!.exits.io > 3);
+    assert.match(m.out(), /^go\n\.+$/);
+  });
+
+  it('stops gracefully: a guest that hears Ctrl-Alt-Del ends itself; one that does not is forced after the timeout', async () => {
+    const listener = await boot('rebootOnCtrlAltDel');
+    await listener.until('k\n');
+    const exit = await listener.vm.stop({ timeoutMs: 20_000 });
+    assert.deepEqual(exit, { reason: 'reset', detail: 'the guest pulsed the i8042 reset line', status: 0 });
+
+    const deaf = await boot('helloThenSpin');
+    await deaf.until('hi\n');
+    const forced = await deaf.vm.stop({ timeoutMs: 300 });
+    assert.equal(forced.reason, 'stopped');
+    assert.match(forced.detail, /did not end within 300 ms of Ctrl-Alt-Del; stopped by force/);
+
+    const paused = await boot('helloThenSpin');
+    await paused.until('hi\n');
+    await paused.vm.pause();
+    assert.equal((await paused.vm.stop()).detail, 'stopped by force', 'a paused guest cannot be asked');
+  });
+
+  it('refuses bad arguments with TypeError / RangeError naming the option', async () => {
+    const m = await boot('helloThenSpin', {}, false);
+    const vm = m.vm;
+    assert.throws(() => vm.stop({ timeoutMs: -1 }), { name: 'RangeError', code: 'ERR_OUT_OF_RANGE', message: /"timeoutMs"/ });
+    assert.throws(() => vm.stop({ timeoutMs: '1' as never }), { name: 'TypeError', message: /"timeoutMs"/ });
+    assert.throws(() => vm.stop({ timeout: 1 } as never), { name: 'TypeError', message: /unknown option "timeout"/ });
+    assert.throws(() => vm.stop('now' as never), { name: 'TypeError', message: /"options" argument must be an object/ });
+    await assert.rejects(vm.swapDisk('0' as never, 'x.img'), { name: 'TypeError', message: /"device"/ });
+    await assert.rejects(vm.swapDisk(3, 'x.img'), { name: 'RangeError', message: /"device"/ });
+    await assert.rejects(vm.swapDisk(0, ''), { name: 'TypeError', message: /"path"/ });
+    assert.throws(() => vm.setBalloonTarget(-1), { name: 'RangeError', message: /"mib".*got -1/ });
+    assert.throws(() => vm.setBalloonTarget(65), { name: 'RangeError', message: /<= 64/ });
+    assert.throws(() => vm.setBalloonTarget(1), { name: 'VmError', code: 'ERR_VM_NO_DEVICE',
+      message: /^this machine has no balloon device/ });
+    assert.throws(() => vm.sendCtrlAltDel(), { name: 'VmError', code: 'ERR_VM_STATE' });
+    assert.deepEqual(await vm.kill(), { reason: 'stopped', detail: 'stopped before it started', status: 0 });
+  });
+
+  it('sets a balloon target on a machine with a balloon device; the device reports it', async () => {
+    const m = await boot('helloThenSpin', { devices: [{ type: 'balloon' }] });
+    await m.until('hi\n');
+    m.vm.setBalloonTarget(16);
+    const info = m.vm.balloonStats();
+    assert.deepEqual([info.targetPages, info.actualPages], [16 * 256, 0], 'asked for; this guest has no driver to follow');
+    assert.throws(() => m.vm.setBalloonTarget(65), { name: 'RangeError', message: /"mib".*<= 64/ });
+    await m.vm.kill();
+    assert.throws(() => m.vm.setBalloonTarget(1), { name: 'VmError', code: 'ERR_VM_STATE' });
+  });
+
+  it('swaps a disk\'s backing file on a live machine; refuses files and devices it cannot use', async () => {
+    const img = (name: string, kib: number): string => {
+      const p = path.join(dir, name);
+      fs.writeFileSync(p, Buffer.alloc(kib * 1024));
+      return p;
+    };
+    const a = img('a.img', 64);
+    const b = img('b.img', 64);
+    const c = img('c.img', 128);
+    const m = await boot('helloThenSpin', { devices: [{ type: 'blk', path: a }, { type: 'blk', path: b, readonly: true },
+      { type: 'rng' }] });
+    await m.until('hi\n');
+    await m.vm.swapDisk(0, c);
+    const disks = (m.vm.machine as unknown as { virtio: { attached: { transport: { device: { backingPath?: string } } }[] } })
+      .virtio.attached.map((d) => d.transport.device.backingPath);
+    assert.deepEqual(disks, [c, b, undefined]);
+    await assert.rejects(m.vm.swapDisk(0, path.join(dir, 'missing.img')), { code: 'ENOENT' });
+    await assert.rejects(m.vm.swapDisk(0, b), { name: 'DeviceOpError', code: 'EBUSY', message: /already attached as devices\[1\]/ });
+    await assert.rejects(m.vm.swapDisk(2, a), { name: 'DeviceOpError', message: 'devices[2]: a rng device has no backing file to swap' });
+    await m.vm.swapDisk(1, a); // the readonly disk opens its new file read-only
+    assert.deepEqual(m.vm.counters().devices.map((d) => d.type), ['blk', 'blk', 'rng']);
+    await m.vm.stop({ timeoutMs: 0 });
+    await assert.rejects(m.vm.swapDisk(0, a), { name: 'VmError', message: 'cannot swap a disk: the machine is exited' });
+  });
+});
