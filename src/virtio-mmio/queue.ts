@@ -34,9 +34,11 @@ const MAX_CHAIN_BYTES = 0xffff_ffff;
 
 export class Virtqueue {
   readonly size: number;
-  private readonly desc: number;
-  private readonly avail: number;
-  private readonly used: number;
+  // The three rings, checked to lie in guest RAM once, when the queue is made, and then read through these views:
+  // no translation and no new view per ring access on the per-request path.
+  private readonly desc: DataView;
+  private readonly avail: DataView;
+  private readonly used: DataView;
   private readonly usedIdxView: Uint16Array;
   private nextAvail = 0;
   private usedIdx = 0;
@@ -52,30 +54,30 @@ export class Virtqueue {
     this.desc = this.ring('descriptor table', layout.desc, 16, 16 * size);
     this.avail = this.ring('driver area', layout.avail, 2, 6 + 2 * size);
     this.used = this.ring('device area', layout.used, 4, 6 + 8 * size);
-    const idx = mem.bytes(this.used + 2, 2);
-    this.usedIdxView = new Uint16Array(idx.buffer, idx.byteOffset, 1);
+    this.usedIdxView = new Uint16Array(this.used.buffer, this.used.byteOffset + 2, 1);
     this.usedIdx = this.usedIdxView[0]!;
     this.lastSignalled = this.usedIdx;
     this.nextAvail = this.usedIdx;
   }
 
-  private ring(what: string, addr: bigint, align: number, bytes: number): number {
+  private ring(what: string, addr: bigint, align: number, bytes: number): DataView {
     if (addr % BigInt(align) !== 0n) throw new QueueError('E_LAYOUT', `${what} at 0x${addr.toString(16)} is not ${align}-byte aligned`);
-    if (!this.mem.contains(addr, bytes)) throw new QueueError('E_LAYOUT', `${what} at 0x${addr.toString(16)}+${bytes} is not guest RAM`);
-    return Number(addr);
+    const b = this.mem.tryBytes(addr, bytes);
+    if (b === null) throw new QueueError('E_LAYOUT', `${what} at 0x${addr.toString(16)}+${bytes} is not guest RAM`);
+    return new DataView(b.buffer, b.byteOffset, b.byteLength);
   }
 
   /** The next available chain, null when the driver has made none available. Throws QueueError for a bad one. */
   pop(): DescriptorChain | null {
-    const availIdx = this.mem.readU16(this.avail + 2);
+    const availIdx = this.avail.getUint16(2, true);
     const pending = (availIdx - this.nextAvail) & 0xffff;
     if (pending === 0) return null;
     if (pending > this.size) {
       throw new QueueError('E_AVAIL_IDX', `avail idx ${availIdx} is ${pending} ahead of ${this.nextAvail}, more than the queue size`);
     }
-    const head = this.mem.readU16(this.avail + 4 + 2 * (this.nextAvail % this.size));
+    const head = this.avail.getUint16(4 + 2 * (this.nextAvail % this.size), true);
     this.nextAvail = (this.nextAvail + 1) & 0xffff;
-    if (this.opts.eventIdx) this.mem.writeU16(this.used + 4 + 8 * this.size, this.nextAvail);
+    if (this.opts.eventIdx) this.used.setUint16(4 + 8 * this.size, this.nextAvail, true);
     return this.walk(head);
   }
 
@@ -88,17 +90,18 @@ export class Virtqueue {
     let index = head;
     for (let visited = 0; ; visited++) {
       if (visited >= tableSize) throw new QueueError('E_LOOP', `chain from ${head} visits more than ${tableSize} descriptors`, head);
-      const d = this.mem.view(table + 16 * index, 16);
-      const addr = d.getBigUint64(0, true);
-      const len = d.getUint32(8, true);
-      const flags = d.getUint16(12, true);
-      const next = d.getUint16(14, true);
+      const at = 16 * index;
+      const addr = table.getBigUint64(at, true);
+      const len = table.getUint32(at + 8, true);
+      const flags = table.getUint16(at + 12, true);
+      const next = table.getUint16(at + 14, true);
       if (flags & DESC_F_INDIRECT) {
         if (inIndirect || !this.opts.indirect || (flags & DESC_F_NEXT) || len === 0 || len % 16 !== 0 || len / 16 > MAX_INDIRECT) {
           throw new QueueError('E_INDIRECT', `bad indirect descriptor (len ${len}, flags 0x${flags.toString(16)})`, head);
         }
-        if (!this.mem.contains(addr, len)) throw new QueueError('E_RANGE', `indirect table at 0x${addr.toString(16)} is not guest RAM`, head);
-        table = Number(addr);
+        const t = this.mem.tryBytes(addr, len);
+        if (t === null) throw new QueueError('E_RANGE', `indirect table at 0x${addr.toString(16)} is not guest RAM`, head);
+        table = new DataView(t.buffer, t.byteOffset, t.byteLength);
         tableSize = len / 16;
         inIndirect = true;
         index = 0;
@@ -124,9 +127,9 @@ export class Virtqueue {
 
   /** Returns a chain to the driver with `written` bytes written into its writable buffers. */
   pushUsed(head: number, written: number): void {
-    const slot = this.used + 4 + 8 * (this.usedIdx % this.size);
-    this.mem.writeU32(slot, head);
-    this.mem.writeU32(slot + 4, written >>> 0);
+    const slot = 4 + 8 * (this.usedIdx % this.size);
+    this.used.setUint32(slot, head, true);
+    this.used.setUint32(slot + 4, written >>> 0, true);
     this.usedIdx = (this.usedIdx + 1) & 0xffff;
     // Atomics.store orders the element writes before the index the driver polls.
     Atomics.store(this.usedIdxView, 0, this.usedIdx);
@@ -139,9 +142,9 @@ export class Virtqueue {
     this.lastSignalled = now;
     if (old === now) return false;
     if (this.opts.eventIdx) {
-      const usedEvent = this.mem.readU16(this.avail + 4 + 2 * this.size);
+      const usedEvent = this.avail.getUint16(4 + 2 * this.size, true);
       return ((now - usedEvent - 1) & 0xffff) < ((now - old) & 0xffff);
     }
-    return (this.mem.readU16(this.avail) & AVAIL_F_NO_INTERRUPT) === 0;
+    return (this.avail.getUint16(0, true) & AVAIL_F_NO_INTERRUPT) === 0;
   }
 }
