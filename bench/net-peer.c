@@ -1,12 +1,14 @@
 /*
  * The host's end of the net benchmark, run inside the benchmark's network namespace. One mode per call, each runs
  * for MS milliseconds (or until SIGTERM / SIGINT) and prints one line: net-peer frames=N bytes=N us=N
- *   sink IFACE MS                          count frames arriving on IFACE (a packet socket): the guest's tx
- *   gen IFACE DST_MAC SRC_MAC SIZE MS      send UDP/IPv4 frames of SIZE bytes out of IFACE: the guest's rx
- *   tapwrite TAP SIZE MS                   write frames into the tap's own fd, as a monitor does for tx
- *   tapread TAP MS                         read frames from the tap's own fd, as a monitor does for rx
- * tapwrite and tapread without a monitor (beside sink or gen) are the host's own limit on that tap.
- * Built by bench/net.ts with the system gcc; no dependency beyond libc.
+ *   gen IFACE DST_MAC DST_IP SRC_MAC SRC_IP SIZE MS    send UDP/IPv4 frames of SIZE bytes out of IFACE (a packet
+ *                                                     socket): what the guest receives in its rx benchmark
+ *   tapwrite TAP DST_MAC DST_IP SRC_MAC SRC_IP SIZE MS write such frames into the tap's own fd, as a monitor does
+ *                                                     with what its guest sends
+ *   tapread TAP MS                                    read frames from the tap's own fd, as a monitor does for rx
+ * tapwrite, and tapread beside gen, with no monitor are the host's own limit on that tap. The frames are UDP from
+ * port 9 to port 9; each payload starts with a 64-bit little-endian sequence number from 0 (the guest counts
+ * losses by it). Built by bench/net.ts with the system gcc; no dependency beyond libc.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -94,32 +96,51 @@ static uint16_t ip_checksum(const uint8_t *p, size_t n)
 	return (uint16_t)~sum;
 }
 
-/* An Ethernet frame carrying a UDP datagram (no UDP checksum) of `size` bytes in all. */
-static void make_frame(uint8_t *f, size_t size, const uint8_t dst[6], const uint8_t src[6])
+/* An Ethernet frame carrying a UDP datagram (no UDP checksum, which IPv4 allows) of `size` bytes in all. */
+static void make_frame(uint8_t *f, size_t size, const uint8_t dst[6], const uint8_t src[6], uint32_t dst_ip,
+		       uint32_t src_ip)
 {
-	memset(f, 0x5a, size);
+	for (size_t i = 0; i < size; i++)
+		f[i] = (uint8_t)(i * 13u + 5u);
 	memcpy(f, dst, 6);
 	memcpy(f + 6, src, 6);
 	f[12] = 0x08, f[13] = 0x00;
 	uint8_t *ip = f + 14;
 	size_t ip_len = size - 14;
-	memset(ip, 0, 28);
+	memset(ip, 0, 20);
 	ip[0] = 0x45, ip[2] = (uint8_t)(ip_len >> 8), ip[3] = (uint8_t)ip_len, ip[8] = 64, ip[9] = 17;
-	ip[12] = 10, ip[13] = 99, ip[14] = 0, ip[15] = 1; /* 10.99.0.1 -> 10.99.0.2 */
-	ip[16] = 10, ip[17] = 99, ip[18] = 0, ip[19] = 2;
+	memcpy(ip + 12, &src_ip, 4);
+	memcpy(ip + 16, &dst_ip, 4);
 	uint16_t c = ip_checksum(ip, 20);
 	ip[10] = (uint8_t)(c >> 8), ip[11] = (uint8_t)c;
 	uint8_t *udp = ip + 20;
 	size_t udp_len = ip_len - 20;
-	udp[0] = 0x13, udp[1] = 0x89, udp[2] = 0x13, udp[3] = 0x89; /* port 5001 both ways */
+	udp[0] = 0, udp[1] = 9, udp[2] = 0, udp[3] = 9;
 	udp[4] = (uint8_t)(udp_len >> 8), udp[5] = (uint8_t)udp_len;
+	udp[6] = 0, udp[7] = 0;
+}
+
+/* The sequence number at the start of the UDP payload, little-endian (x86 stores it so). */
+static void set_sequence(uint8_t *f, uint64_t seq)
+{
+	memcpy(f + 14 + 20 + 8, &seq, sizeof(seq));
+}
+
+static uint32_t parse_ip(const char *text)
+{
+	struct in_addr a;
+	if (inet_pton(AF_INET, text, &a) != 1) {
+		fprintf(stderr, "net-peer: bad IPv4 address %s\n", text);
+		exit(2);
+	}
+	return a.s_addr;
 }
 
 static size_t frame_size(const char *text)
 {
 	long n = strtol(text, NULL, 10);
-	if (n < 60 || n > MAX_FRAME) {
-		fprintf(stderr, "net-peer: frame size %s is outside 60..%d\n", text, MAX_FRAME);
+	if (n < 14 + 20 + 8 + 8 || n > MAX_FRAME) {
+		fprintf(stderr, "net-peer: frame size %s is outside 50..%d\n", text, MAX_FRAME);
 		exit(2);
 	}
 	return (size_t)n;
@@ -130,7 +151,7 @@ int main(int argc, char **argv)
 	signal(SIGTERM, on_signal);
 	signal(SIGINT, on_signal);
 	if (argc < 4) {
-		fprintf(stderr, "usage: net-peer sink|gen|tapwrite|tapread IFACE ... MS\n");
+		fprintf(stderr, "usage: net-peer gen|tapwrite|tapread IFACE ... MS\n");
 		return 2;
 	}
 	const char *mode = argv[1];
@@ -139,45 +160,31 @@ int main(int argc, char **argv)
 	uint64_t frames = 0, bytes = 0;
 	size_t size = 0;
 	int fd;
-	if (strcmp(mode, "sink") == 0 && argc == 4) {
-		fd = packet_socket(argv[2], ETH_P_ALL);
-	} else if (strcmp(mode, "gen") == 0 && argc == 7) {
+	bool sending = strcmp(mode, "gen") == 0 || strcmp(mode, "tapwrite") == 0;
+	if (sending && argc == 9) {
 		uint8_t dst[6], src[6];
-		if (parse_mac(argv[3], dst) || parse_mac(argv[4], src)) {
+		if (parse_mac(argv[3], dst) || parse_mac(argv[5], src)) {
 			fprintf(stderr, "net-peer: bad MAC\n");
 			return 2;
 		}
-		size = frame_size(argv[5]);
-		make_frame(frame, size, dst, src);
-		fd = packet_socket(argv[2], ETH_P_IP);
-	} else if (strcmp(mode, "tapwrite") == 0 && argc == 5) {
-		static const uint8_t dst[6] = { 0x02, 0, 0, 0, 0, 1 }, src[6] = { 0x52, 0x54, 0, 0x12, 0x34, 0x56 };
-		size = frame_size(argv[3]);
-		make_frame(frame, size, dst, src);
-		fd = tap_open(argv[2]);
+		size = frame_size(argv[7]);
+		make_frame(frame, size, dst, src, parse_ip(argv[4]), parse_ip(argv[6]));
+		fd = strcmp(mode, "gen") == 0 ? packet_socket(argv[2], ETH_P_IP) : tap_open(argv[2]);
 	} else if (strcmp(mode, "tapread") == 0 && argc == 4) {
 		fd = tap_open(argv[2]);
 	} else {
 		fprintf(stderr, "net-peer: bad arguments for %s\n", mode);
 		return 2;
 	}
-	bool sending = strcmp(mode, "gen") == 0 || strcmp(mode, "tapwrite") == 0;
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 	uint64_t start = now_us(), end = start + ms * 1000;
 	while (!stop && now_us() < end) {
 		ssize_t n;
 		if (sending) {
+			set_sequence(frame, frames);
 			n = write(fd, frame, size);
-		} else if (strcmp(mode, "tapread") == 0) {
-			n = read(fd, buf, sizeof(buf));
 		} else {
-			/* A packet socket also sees what the host sends out of the interface: count arrivals only. */
-			struct sockaddr_ll from;
-			socklen_t len = sizeof(from);
-			n = recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &len);
-			if (n > 0 && len >= sizeof(from) - 8 && from.sll_family == AF_PACKET &&
-			    from.sll_pkttype == PACKET_OUTGOING)
-				continue;
+			n = read(fd, buf, sizeof(buf));
 		}
 		if (n > 0) {
 			frames++;

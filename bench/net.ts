@@ -1,56 +1,32 @@
-// The net rows: the tiny test kernel's `netbench` mode on virtio-net over a tap in a private network namespace,
-// each monitor started inside it (`ip netns exec`), with the host's end played by bench/net-peer.c: a packet-socket
-// sink on the tap while the guest sends (tx), a generator of UDP frames into the tap while it receives (rx). The
-// host's own limit is the same pair with no monitor: frames written into / read from the tap's fd in a loop.
+// The net rows: the tiny test kernel's `netbench` mode (test/guest/tests/netbench.c) on virtio-net over a tap in a
+// private network namespace, each monitor started inside it (`ip netns exec`). One boot runs tx (the guest sends
+// UDP to the host, which drops it) and then rx (the host sends UDP to the guest from bench/net-peer.c, a packet
+// socket on the tap, from the guest's `ready=rx` line on). The host's own limit is the same traffic with no monitor:
+// frames written into the tap's fd in a C loop (tx), and frames the generator sends read from it (rx).
 import { execFileSync, spawn } from 'node:child_process';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { HELLO, runTiny, type BenchContext } from './tiny';
+import { makeTapNamespace, netUnavailable, type TapNamespace } from '../test/helpers/netns';
+import { runTiny, type BenchContext } from './tiny';
 import { netbenchFigures, netPeerFigures, unknownTest, type NetFigures } from './parse';
 import { addSample, fromSamples, type PerMonitor, type Row } from './table';
 
 const NS = `tsvmm-bench-${process.pid}`;
 const TAP = 'tsvmmb0';
-const HOST_MAC = '02:00:00:00:00:01';
 const GUEST_MAC = '52:54:00:12:34:56';
 const HOST_IP = '10.99.0.1';
 const GUEST_IP = '10.99.0.2';
-/** The largest frame without offloads: 14-byte Ethernet header and a 1500-byte IPv4 packet. */
-const FRAME = 1514;
+/** UDP payload bytes: with the UDP, IPv4 and Ethernet headers a 1514-byte frame, the largest without offloads. */
+const PAYLOAD = 1472;
+const FRAME = PAYLOAD + 8 + 20 + 14;
+const READY = 'TSVMM-DATA: netbench ready=rx';
+const RX_DONE = 'TSVMM-DATA: netbench op=rx';
 
 type Dir = 'tx' | 'rx';
 
-/**
- * The guest's cmdline for one direction. The keys are what test/guest/tests/netbench.c is expected to read; keys a
- * test does not know are ignored, so a mismatch shows as a netbench failure or default values, never as a hang.
- */
-export function netbenchCmdline(dir: Dir, ms: number): string {
-  return `test=netbench net_dir=${dir} net_ms=${ms} net_frame=${FRAME} net_host_mac=${HOST_MAC} `
-    + `net_host_ip=${HOST_IP} net_guest_ip=${GUEST_IP} net_port=5001`;
-}
-
-const ip = (...args: string[]): string => execFileSync('ip', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-
-/** Why the net rows cannot run here, or undefined. */
-export function netUnavailable(): string | undefined {
-  if (process.getuid?.() !== 0) return 'needs root (a network namespace and a tap)';
-  try { ip('-V'); } catch { return 'needs iproute2 (ip)'; }
-  if (!fs.existsSync('/dev/net/tun')) return 'needs /dev/net/tun';
-  return undefined;
-}
-
-function setUp(): void {
-  ip('netns', 'add', NS);
-  ip('-n', NS, 'link', 'set', 'lo', 'up');
-  ip('-n', NS, 'tuntap', 'add', 'dev', TAP, 'mode', 'tap');
-  ip('-n', NS, 'link', 'set', TAP, 'address', HOST_MAC, 'up');
-  ip('-n', NS, 'addr', 'add', `${HOST_IP}/24`, 'dev', TAP);
-  ip('-n', NS, 'neigh', 'add', GUEST_IP, 'lladdr', GUEST_MAC, 'dev', TAP, 'nud', 'permanent');
-}
-
-/** Removing the namespace removes its tap; safe to call when setUp got only part of the way. */
-export function tearDown(): void {
-  try { ip('netns', 'del', NS); } catch { /* never made */ }
+/** The guest's cmdline: the keys test/guest/tests/netbench.c and net-peer.h read. */
+export function netbenchCmdline(ms: number): string {
+  return `test=netbench net_ip=${GUEST_IP} net_host=${HOST_IP} net_mac=${GUEST_MAC} bench_ops=tx,rx bench_ms=${ms} `
+    + `bench_size=${PAYLOAD} bench_port=9`;
 }
 
 function buildPeer(workDir: string): string {
@@ -60,8 +36,10 @@ function buildPeer(workDir: string): string {
   return out;
 }
 
-/** A net-peer running in the namespace until `stop()` (SIGTERM), or for `ms`; resolves with its figures. */
-function peer(bin: string, args: string[], ms: number): { done: Promise<{ frames: number; bytes: number; us: number }>; stop(): void } {
+interface Peer { done: Promise<{ frames: number; bytes: number; us: number }>; stop(): void }
+
+/** A net-peer in the namespace until `stop()` (SIGTERM) or for `ms`; resolves with its figures. */
+function peer(bin: string, args: string[], ms: number): Peer {
   const child = spawn('ip', ['netns', 'exec', NS, bin, ...args, String(ms)], { stdio: ['ignore', 'pipe', 'pipe'] });
   let text = '';
   child.stdout.on('data', (d: Buffer) => { text += d.toString(); });
@@ -72,101 +50,108 @@ function peer(bin: string, args: string[], ms: number): { done: Promise<{ frames
   return { done, stop: () => { child.kill('SIGTERM'); } };
 }
 
+/** UDP to the guest, as its rx benchmark expects it. */
+const generator = (bin: string, hostMac: string, ms: number): Peer =>
+  peer(bin, ['gen', TAP, GUEST_MAC, GUEST_IP, hostMac, HOST_IP, String(FRAME)], ms);
+
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-interface HostLimit { fps: number; gbps: number }
+interface Rate { fps: number; gbps: number }
+const rate = (frames: number, bytes: number, us: number): Rate =>
+  ({ fps: frames / (us / 1e6), gbps: (bytes * 8) / (us * 1e3) });
 
 /** The tap with no monitor: what the host moves through it per second, each way. */
-async function hostLimits(bin: string, ms: number): Promise<Record<Dir, HostLimit>> {
-  const rate = (frames: number, bytes: number, us: number): HostLimit =>
-    ({ fps: frames / (us / 1e6), gbps: (bytes * 8) / (us * 1e3) });
-  // tx: frames written into the tap's fd (what a monitor does for the guest's tx), beside the same sink.
-  const sink = peer(bin, ['sink', TAP], ms + 5000);
-  await sleep(100);
-  const w = await peer(bin, ['tapwrite', TAP, String(FRAME)], ms).done;
-  sink.stop();
-  await sink.done;
-  // rx: frames the generator sends, read from the tap's fd (what a monitor does for the guest's rx).
+async function hostLimits(bin: string, hostMac: string, ms: number): Promise<Record<Dir, Rate>> {
+  // tx: the guest's datagrams to the host, written into the tap's fd as a monitor writes them.
+  const w = await peer(bin, ['tapwrite', TAP, hostMac, HOST_IP, GUEST_MAC, GUEST_IP, String(FRAME)], ms).done;
+  // rx: the generator's datagrams, read from the tap's fd as a monitor reads them.
   const reader = peer(bin, ['tapread', TAP], ms + 5000);
   await sleep(100);
-  const g = await peer(bin, ['gen', TAP, GUEST_MAC, HOST_MAC, String(FRAME)], ms).done;
+  const g = await generator(bin, hostMac, ms).done;
   reader.stop();
   const r = await reader.done;
   return { tx: rate(w.frames, w.bytes, w.us), rx: rate(r.frames, r.bytes, g.us) };
 }
 
-/** One boot of netbench in one direction, with the host's end running beside it. */
-async function guestRun(ctx: BenchContext, bin: string, m: 'tsvmm' | 'qemu', dir: Dir):
+/** One boot of netbench (tx, then rx with the generator running from the guest's ready line to its rx line). */
+async function guestRun(ctx: BenchContext, bin: string, hostMac: string, m: 'tsvmm' | 'qemu'):
   Promise<{ figures: NetFigures[]; unknown: boolean; failure?: string }> {
-  const ms = ctx.opts.opMs;
-  let host: ReturnType<typeof peer> | undefined;
-  const startHost = (): void => {
-    host ??= dir === 'tx' ? peer(bin, ['sink', TAP], 120_000) : peer(bin, ['gen', TAP, GUEST_MAC, HOST_MAC, String(FRAME)], 120_000);
-  };
-  if (dir === 'tx') startHost();
+  let gen: Peer | undefined;
+  const stopGen = (): void => gen?.stop();
   const { run, out, ok } = await runTiny(ctx, m, {
-    cmdline: netbenchCmdline(dir, ms), timeoutMs: 60_000 + 2 * ms, mayFail: true,
+    cmdline: netbenchCmdline(ctx.opts.opMs), timeoutMs: 60_000 + 4 * ctx.opts.opMs, mayFail: true,
     guest: { net: { tap: TAP, mac: GUEST_MAC }, netns: NS },
-    // The generator starts once the guest runs: before that its frames would only fill the tap's queue.
-    onMarker: (mk) => { if (mk === HELLO) startHost(); },
+    markers: [READY, RX_DONE],
+    onMarker: (mk) => {
+      if (mk === READY) gen ??= generator(bin, hostMac, 120_000);
+      if (mk === RX_DONE) stopGen();
+    },
   });
-  host?.stop();
-  await host?.done.catch(() => undefined);
-  const figures = netbenchFigures(run.text).filter((f) => f.dir === dir);
-  if (ok || figures.length > 0) return { figures, unknown: false };
-  return { figures, unknown: unknownTest(out), failure: out.verdict?.reason ?? 'no verdict' };
+  stopGen();
+  await gen?.done.catch(() => undefined);
+  const figures = netbenchFigures(run.text);
+  if (ok) return { figures, unknown: false };
+  return { figures, unknown: unknownTest(out), failure: out.verdict?.reason ?? `no verdict (${run.stderr.trim().slice(-200)})` };
+}
+
+/** Runs the guests and the host limits in a namespace made for them, and removes it whatever happens. */
+async function measure(ctx: BenchContext, fps: Record<Dir, PerMonitor>, gbps: Record<Dir, PerMonitor>,
+  notes: string[]): Promise<Record<Dir, Rate>> {
+  const bin = buildPeer(ctx.workDir);
+  let ns: TapNamespace | undefined;
+  try {
+    ns = makeTapNamespace({ name: NS, tap: TAP, hostIp: HOST_IP, noIpv6: true });
+    ns.staticNeighbour(GUEST_IP, GUEST_MAC);
+    const hostMac = /link\/ether ([0-9a-f:]{17})/.exec(ns.ip('link', 'show', TAP))![1]!;
+    ctx.progress('net: host limit (tap loop)');
+    const host = await hostLimits(bin, hostMac, ctx.opts.opMs);
+    for (let i = 0; i < ctx.opts.runs; i++) {
+      for (const m of ctx.monitors) {
+        ctx.progress(`net: ${m} run ${i + 1}/${ctx.opts.runs}`);
+        const r = await guestRun(ctx, bin, hostMac, m);
+        if (r.unknown) {
+          notes.push('the test kernel has no netbench mode (it answered: unknown test)');
+          return host;
+        }
+        if (r.failure !== undefined) ctx.problems.push(`${m}: test=netbench failed: ${r.failure}`);
+        for (const f of r.figures) {
+          addSample(fps[f.op], m, f.fps);
+          addSample(gbps[f.op], m, f.gbps);
+        }
+      }
+    }
+    return host;
+  } finally {
+    ns?.remove();
+  }
 }
 
 export async function netRows(ctx: BenchContext): Promise<Row[]> {
   const why = netUnavailable();
   const fps: Record<Dir, PerMonitor> = { tx: {}, rx: {} };
   const gbps: Record<Dir, PerMonitor> = { tx: {}, rx: {} };
-  let host: Record<Dir, HostLimit> | undefined;
   const notes: string[] = [];
-  if (why === undefined) {
-    const bin = buildPeer(ctx.workDir);
-    tearDown();
-    setUp();
-    try {
-      ctx.progress('net: host limit (tap loop)');
-      host = await hostLimits(bin, ctx.opts.opMs);
-      let missing = false;
-      for (let i = 0; i < ctx.opts.runs && !missing; i++) {
-        for (const m of ctx.monitors) {
-          for (const dir of ['tx', 'rx'] as const) {
-            ctx.progress(`net: ${m} ${dir} run ${i + 1}/${ctx.opts.runs}`);
-            const r = await guestRun(ctx, bin, m, dir);
-            if (r.unknown) {
-              missing = true;
-              notes.push('the test kernel has no netbench mode yet (it answered: unknown test)');
-              break;
-            }
-            if (r.failure !== undefined) ctx.problems.push(`${m}: test=netbench ${dir} failed: ${r.failure}`);
-            for (const f of r.figures) {
-              addSample(fps[dir], m, f.fps);
-              addSample(gbps[dir], m, f.gbps);
-            }
-          }
-          if (missing) break;
-        }
-      }
-    } finally {
-      tearDown();
-    }
-  } else {
-    notes.push(`not run: ${why}`);
-  }
-  const note = (extra: string): string => [...notes, extra].filter(Boolean).join('; ');
+  let host: Record<Dir, Rate> | undefined;
+  if (why === undefined) host = await measure(ctx, fps, gbps, notes);
+  else notes.push(`not run: ${why}`);
   const row = (dir: Dir, unit: 'frames/s' | 'Gbit/s'): Row => {
     const p = unit === 'frames/s' ? fps[dir] : gbps[dir];
     const h = host?.[dir];
     const what = dir === 'tx' ? 'guest to host' : 'host to guest';
+    const first = unit === 'frames/s';
+    const how = dir === 'tx' ? 'frames written into the tap fd in a C loop'
+      : 'frames from the same generator read from the tap fd in a C loop';
     return {
       group: 'net', measure: `net: ${dir} (${what}), ${FRAME}-byte UDP frames`, unit, better: 'higher',
-      ...fromSamples(p), host: h && (unit === 'frames/s' ? h.fps : h.gbps),
-      note: note(unit === 'frames/s' ? `${p.tsvmm || p.qemu ? `median of ${ctx.opts.runs}; ` : ''}tap in a netns; `
-        + `host limit: ${dir === 'tx' ? 'writes into' : 'reads from'} the tap fd in a C loop` : ''),
+      ...fromSamples(p), host: h && (first ? h.fps : h.gbps),
+      note: [...notes, first && (p.tsvmm || p.qemu) ? `median of ${ctx.opts.runs}` : '',
+        first ? `tap in a netns, timed by the guest; host limit: ${how}` : ''].filter(Boolean).join('; '),
     };
   };
   return [row('tx', 'frames/s'), row('tx', 'Gbit/s'), row('rx', 'frames/s'), row('rx', 'Gbit/s')];
+}
+
+/** For a signal handler: the namespace (and its tap) go, if they are there. */
+export function tearDown(): void {
+  try { execFileSync('ip', ['netns', 'del', NS], { stdio: 'ignore' }); } catch { /* never made */ }
 }

@@ -28,7 +28,9 @@ export function blkOps(out: TestKernelOutput): BlkOp[] {
 }
 
 export interface NetFigures {
-  dir: 'tx' | 'rx';
+  op: 'tx' | 'rx';
+  /** Ethernet frame bytes (the mean for rx) */
+  frame: number;
   frames: number;
   bytes: number;
   us: number;
@@ -37,17 +39,18 @@ export interface NetFigures {
 }
 
 /**
- * `test=netbench` as the guest reports it, one line per direction:
- *   TSVMM-DATA: netbench dir=tx frames=N bytes=N us=N fps=N gbps=N.NN
- * (the format test/guest/tests/netbench.c documents). Lines of another shape are left out.
+ * `test=netbench` as the guest reports it (the format test/guest/tests/netbench.c documents), one line per run:
+ *   TSVMM-DATA: netbench op=tx frame=1514 payload=1472 frames=N bytes=B us=U fps=F gbps=G.GGG
+ *   TSVMM-DATA: netbench op=rx frame=1514 frames=N bytes=B us=U fps=F gbps=G.GGG lost=L other=O
+ * Its other lines (the device, ready=rx, the totals) are left out.
  */
 export function netbenchFigures(text: string): NetFigures[] {
   const out: NetFigures[] = [];
   for (const d of parseTestKernelOutput(text).data) {
     const f = d.fields;
-    if (d.test !== 'netbench' || (f.dir !== 'tx' && f.dir !== 'rx')) continue;
-    out.push({ dir: f.dir, frames: numberField(f, 'frames'), bytes: numberField(f, 'bytes'), us: numberField(f, 'us'),
-      fps: numberField(f, 'fps'), gbps: numberField(f, 'gbps') });
+    if (d.test !== 'netbench' || (f.op !== 'tx' && f.op !== 'rx')) continue;
+    out.push({ op: f.op, frame: numberField(f, 'frame'), frames: numberField(f, 'frames'),
+      bytes: numberField(f, 'bytes'), us: numberField(f, 'us'), fps: numberField(f, 'fps'), gbps: numberField(f, 'gbps') });
   }
   return out;
 }

@@ -30,6 +30,8 @@ export interface TinyRun {
   timeoutMs: number;
   /** Sample memory when this appears on the console. */
   sampleAt?: string;
+  /** More console strings to timestamp and pass to onMarker. */
+  markers?: string[];
   /** Devices and namespace; default one virtio-blk device on the bench image. */
   guest?: Pick<GuestSpec, 'blk' | 'net' | 'netns'>;
   onMarker?: (marker: string) => void;
@@ -42,7 +44,7 @@ export async function runTiny(ctx: BenchContext, m: Monitor, r: TinyRun):
   Promise<{ run: RunResult; out: TestKernelOutput; ok: boolean }> {
   const spec: GuestSpec = { kernel: ctx.kernel, cmdline: r.cmdline, memMiB: MEM_MIB, vcpus: 1, tiny: true,
     ...(r.guest ?? { blk: ctx.image }) };
-  const markers = r.sampleAt ? [HELLO, r.sampleAt] : [HELLO];
+  const markers = [HELLO, ...(r.sampleAt ? [r.sampleAt] : []), ...(r.markers ?? [])];
   const run = await runGuest(m, spec, { markers, timeoutMs: r.timeoutMs, workDir: ctx.workDir,
     ...(r.sampleAt ? { sampleAt: r.sampleAt } : {}), ...(r.onMarker ? { onMarker: r.onMarker } : {}) });
   const out = parseTestKernelOutput(run.text);

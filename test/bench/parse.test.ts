@@ -39,18 +39,20 @@ describe('bench parsers', () => {
     assert.throws(() => blkOps(parseTestKernelOutput(bad)), /iops=fast is not a number/);
   });
 
-  it('netbench: one entry per direction; other lines and other tests are left out', () => {
+  it('netbench: one entry per tx or rx line; the device, ready, totals lines and other tests are left out', () => {
     const text = [
       'tsvmm-guest: hello',
-      'TSVMM-DATA: netbench mac=52:54:00:12:34:56',
-      'TSVMM-DATA: netbench dir=tx frames=250000 bytes=378500000 us=2000000 fps=125000 gbps=1.51',
-      'TSVMM-DATA: blkbench dir=tx frames=1 bytes=1 us=1 fps=1 gbps=1',
-      'TSVMM-DATA: netbench dir=rx frames=100000 bytes=151400000 us=1000000 fps=100000 gbps=1.21',
+      'TSVMM-DATA: netbench mac=52:54:00:12:34:56 features=0x130000000 mrg=1 rxbuf=2048 rxbufs=128 tsc_khz=2596128',
+      'TSVMM-DATA: netbench op=tx frame=1514 payload=1472 frames=250000 bytes=378500000 us=2000000 fps=125000 gbps=1.514',
+      'TSVMM-DATA: blkbench op=tx frame=1 frames=1 bytes=1 us=1 fps=1 gbps=1.000',
+      'TSVMM-DATA: netbench ready=rx ip=10.99.0.2 port=9 mac=52:54:00:12:34:56',
+      'TSVMM-DATA: netbench op=rx frame=1514 frames=100000 bytes=151400000 us=1000000 fps=99999 gbps=1.211 lost=7 other=0',
+      'TSVMM-DATA: netbench drained=0 late=0 tx_frames=250003 tx_bytes=378500126 rx_frames=100002 rx_bytes=151400084',
       'TSVMM-TEST: PASS netbench',
     ].join('\n');
     assert.deepEqual(netbenchFigures(text), [
-      { dir: 'tx', frames: 250000, bytes: 378500000, us: 2000000, fps: 125000, gbps: 1.51 },
-      { dir: 'rx', frames: 100000, bytes: 151400000, us: 1000000, fps: 100000, gbps: 1.21 },
+      { op: 'tx', frame: 1514, frames: 250000, bytes: 378500000, us: 2000000, fps: 125000, gbps: 1.514 },
+      { op: 'rx', frame: 1514, frames: 100000, bytes: 151400000, us: 1000000, fps: 99999, gbps: 1.211 },
     ]);
     assert.deepEqual(netbenchFigures(EXITS), []);
   });
