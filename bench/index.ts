@@ -11,7 +11,7 @@ import { machineFacts } from './host';
 import { linuxRows } from './linux';
 import { qemuVersion } from './monitors';
 import { netRows, tearDown as netTearDown } from './net';
-import { OptionError, parseOptions, USAGE, type BenchOptions } from './options';
+import { OptionError, parseOptions, USAGE, type BenchOptions, type Group } from './options';
 import { buildReport, formatMarkdown, formatTable, type Row } from './table';
 import { blkRows, bootAndExitRows, type BenchContext } from './tiny';
 
@@ -81,7 +81,7 @@ async function main(argv: string[]): Promise<number> {
     monitors: qemuVersion() === undefined ? ['tsvmm'] : ['tsvmm', 'qemu'],
   };
   try {
-    writeImage(ctx.image, imageBytes);
+    if (['boot', 'exits', 'blk'].some((g) => opts.only.has(g as Group))) writeImage(ctx.image, imageBytes);
     const rows = await measure(opts, ctx);
     const report = buildReport(new Date(), machineFacts(), { ...opts, only: [...opts.only] }, rows, ctx.problems);
     console.log(formatTable(rows));

@@ -24,7 +24,6 @@ export interface BenchContext {
   progress(line: string): void;
 }
 
-
 export interface TinyRun {
   cmdline: string;
   timeoutMs: number;
@@ -35,7 +34,7 @@ export interface TinyRun {
   /** Devices and namespace; default one virtio-blk device on the bench image. */
   guest?: Pick<GuestSpec, 'blk' | 'net' | 'netns'>;
   onMarker?: (marker: string) => void;
-  /** A failed test is expected here (a test kernel that may not know it): not a problem. */
+  /** The caller judges a failed test itself (netbench: a test kernel without the mode is not broken). */
   mayFail?: boolean;
 }
 
