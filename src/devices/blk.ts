@@ -92,10 +92,11 @@ export class BlkDevice implements VirtioDevice {
   private ctx: DeviceContext | undefined;
   /** Bumped on reset, so a request that completes after one never touches the new queue. */
   private epoch = 0;
-  private readonly stats = { requests: 0, readBytes: 0, writtenBytes: 0, errors: 0, cachedReads: 0 };
+  private readonly stats = { requests: 0, readBytes: 0, writtenBytes: 0, errors: 0, cachedReads: 0, syncs: 0 };
   /** Cleared when the file's file system cannot read with RWF_NOWAIT. */
   private nowait = true;
   private readonly running = new InFlight();
+  private writeThrough = false;
 
   constructor(private readonly cfg: BlkDeviceConfig) {
     if (cfg.create && !fs.existsSync(cfg.path)) fs.writeFileSync(cfg.path, '');
@@ -122,7 +123,12 @@ export class BlkDevice implements VirtioDevice {
 
   attach(host: DeviceHost): void { this.host = host; }
 
-  activate(ctx: DeviceContext): void { this.ctx = ctx; }
+  activate(ctx: DeviceContext): void {
+    this.ctx = ctx;
+    // A driver that did not take FLUSH cannot ask for one, and takes a completed write as durable (Linux then
+    // assumes no write cache): with cache: writeback, each write is synced before it completes.
+    this.writeThrough = this.cfg.cache === 'writeback' && (ctx.features & (1n << F.FLUSH)) === 0n;
+  }
 
   /** The image requests go to now. */
   get backingPath(): string { return this.backing.path; }
@@ -188,6 +194,11 @@ export class BlkDevice implements VirtioDevice {
     this.execute(backing, type, sector, chain, data).then(([st, n]) => done(st, n), () => done(S.IOERR, 0));
   }
 
+  private async sync(b: Backing): Promise<void> {
+    this.stats.syncs++;
+    await fdatasync(b.fd);
+  }
+
   private async execute(b: Backing, type: number, sector: bigint, chain: DescriptorChain, data: Uint8Array[]):
     Promise<[number, number]> {
     switch (type) {
@@ -204,10 +215,11 @@ export class BlkDevice implements VirtioDevice {
         if (this.cfg.readonly || pos === undefined) return [S.IOERR, 0];
         const n = bufs.length ? await writev(b.fd, bufs, pos) : 0;
         this.stats.writtenBytes += n;
+        if (this.writeThrough) await this.sync(b);
         return [S.OK, 0];
       }
       case T.FLUSH:
-        if (this.cfg.cache === 'writeback' && !this.cfg.readonly) await fdatasync(b.fd);
+        if (this.cfg.cache === 'writeback' && !this.cfg.readonly) await this.sync(b);
         return [S.OK, 0];
       case T.GET_ID: {
         const id = Buffer.alloc(20);

@@ -13,7 +13,7 @@ const HDR = 0x10000;
 const DATA = 0x20000;
 const STATUS = 0x30000;
 
-function setup(over: Partial<BlkDeviceConfig> = {}) {
+function setup(over: Partial<BlkDeviceConfig> = {}, withoutFeatures = 0n) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvmm-blk-'));
   const file = path.join(dir, 'disk.img');
   fs.writeFileSync(file, Buffer.alloc(64 * 1024, 0xab));
@@ -22,7 +22,7 @@ function setup(over: Partial<BlkDeviceConfig> = {}) {
   const q = d.queue();
   const failures: string[] = [];
   let used = 0;
-  const ctx: DeviceContext = { memory: d.mem, queues: [q], features: dev.features, notifyUsed: () => { used++; }, fail: (r) => { failures.push(r); } };
+  const ctx: DeviceContext = { memory: d.mem, queues: [q], features: dev.features & ~withoutFeatures, notifyUsed: () => { used++; }, fail: (r) => { failures.push(r); } };
   dev.activate(ctx);
   const request = async (type: number, sector: number, dataLen: number, write = true): Promise<number> => {
     d.mem.writeU32(HDR, type);
@@ -190,4 +190,21 @@ test('after a reset, quiesce() waits for reads still in flight; their completion
     assert.equal(s.d.usedIdx(), 0, 'nothing completed into the used ring after the reset');
     assert.equal(s.d.mem.readU8(STATUS), 0xff, 'no status byte written after the reset');
   } finally { s.cleanup(); }
+});
+
+test('writes are synced before they complete when the driver did not take FLUSH (cache: writeback)', async () => {
+  const FLUSH = 1n << 9n;
+  for (const [without, syncs] of [[0n, 0], [FLUSH, 1]] as const) {
+    const s = setup({}, without);
+    try {
+      s.d.mem.fill(DATA, 512, 0x22);
+      assert.equal(await s.request(1, 0, 512, false), 0);
+      assert.equal(s.dev.counters().syncs, syncs, `FLUSH ${without ? 'not ' : ''}negotiated`);
+    } finally { s.cleanup(); }
+  }
+  const unsafe = setup({ cache: 'unsafe' }, FLUSH);
+  try {
+    assert.equal(await unsafe.request(1, 0, 512, false), 0);
+    assert.equal(unsafe.dev.counters().syncs, 0, 'cache: unsafe never syncs');
+  } finally { unsafe.cleanup(); }
 });
