@@ -1,5 +1,6 @@
 // The guest's memory statistics (virtio 1.2 section 5.5.6.3): packed entries of a le16 tag and a le64 value,
 // written by the driver into the buffer it posts on the statistics queue. Values are u64 from the guest, so bigint.
+import { gather, totalBytes } from '../virtio-mmio/segments';
 
 /** The last report, as the guest wrote it; a tag the guest did not send is absent. */
 export interface BalloonGuestStats {
@@ -36,7 +37,8 @@ const MAX_ENTRIES = 64;
 
 /** Reads the entries from the buffers (an entry may straddle two); later duplicates of a tag win. */
 export function parseBalloonStats(bufs: readonly Uint8Array[], at: number): { stats: BalloonGuestStats; trailingBytes: number } {
-  const bytes = gather(bufs, ENTRY * MAX_ENTRIES);
+  const total = totalBytes(bufs);
+  const bytes = gather(bufs, Math.min(total, ENTRY * MAX_ENTRIES))!;
   const stats: BalloonGuestStats = { at, other: {} };
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const whole = Math.floor(bytes.length / ENTRY);
@@ -47,19 +49,5 @@ export function parseBalloonStats(bufs: readonly Uint8Array[], at: number): { st
     if (name !== undefined) stats[name] = value;
     else stats.other[tag] = value;
   }
-  const total = bufs.reduce((n, b) => n + b.length, 0);
   return { stats, trailingBytes: total > bytes.length ? 0 : bytes.length % ENTRY };
-}
-
-/** A copy of at most `limit` bytes: the guest may rewrite its buffer while we read. */
-function gather(bufs: readonly Uint8Array[], limit: number): Uint8Array {
-  const out = new Uint8Array(Math.min(limit, bufs.reduce((n, b) => n + b.length, 0)));
-  let at = 0;
-  for (const b of bufs) {
-    if (at === out.length) break;
-    const n = Math.min(b.length, out.length - at);
-    out.set(b.subarray(0, n), at);
-    at += n;
-  }
-  return out;
 }

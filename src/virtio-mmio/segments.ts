@@ -1,20 +1,23 @@
 // A descriptor chain's buffers seen as one byte range: copy small headers out of it, write replies into it and
-// take views of a part of it, never reaching past the buffers the guest gave.
+// take views of a part of it, never reaching past the buffers the guest gave. Every device uses these; none keeps
+// a copy of its own.
 
 export const totalBytes = (segs: readonly Uint8Array[]): number => segs.reduce((n, b) => n + b.length, 0);
 
-/** The first `n` bytes spread over `segs`, copied (headers are small), or undefined when there are fewer. */
+/**
+ * The first `n` bytes spread over `segs`, copied (the guest may rewrite its buffers while we read them), or
+ * undefined when they hold fewer.
+ */
 export function gather(segs: readonly Uint8Array[], n: number): Buffer | undefined {
-  if (totalBytes(segs) < n) return undefined;
-  const out = Buffer.alloc(n);
+  const out = Buffer.allocUnsafe(n);
   let at = 0;
   for (const s of segs) {
-    if (at >= n) break;
+    if (at === n) break;
     const k = Math.min(s.length, n - at);
-    out.set(s.subarray(0, k), at);
+    out.set(k === s.length ? s : s.subarray(0, k), at);
     at += k;
   }
-  return out;
+  return at === n ? out : undefined;
 }
 
 /** Views of bytes [offset, offset + length) of the range (fewer when the range ends first); no copy. */
@@ -26,19 +29,34 @@ export function sliceSegments(segs: readonly Uint8Array[], offset: number, lengt
     if (left <= 0) break;
     if (skip >= s.length) { skip -= s.length; continue; }
     const k = Math.min(s.length - skip, left);
-    out.push(s.subarray(skip, skip + k));
+    out.push(k === s.length ? s : s.subarray(skip, skip + k));
     left -= k;
     skip = 0;
   }
   return out;
 }
 
+/** Copies `sources`, one after the other, into the range from `offset` on; returns how many bytes fit. */
+export function scatterAll(segs: readonly Uint8Array[], offset: number, sources: readonly Uint8Array[]): number {
+  let d = 0;
+  let at = offset;
+  while (d < segs.length && at >= segs[d]!.length) at -= segs[d++]!.length;
+  let copied = 0;
+  for (let s of sources) {
+    while (s.length > 0 && d < segs.length) {
+      const dst = segs[d]!;
+      const n = Math.min(dst.length - at, s.length);
+      dst.set(n === s.length ? s : s.subarray(0, n), at);
+      copied += n;
+      s = s.subarray(n);
+      at += n;
+      if (at === dst.length) { d++; at = 0; }
+    }
+  }
+  return copied;
+}
+
 /** Copies `bytes` into the range at `offset`; returns how many fit. */
 export function scatter(segs: readonly Uint8Array[], offset: number, bytes: Uint8Array): number {
-  let at = 0;
-  for (const view of sliceSegments(segs, offset, bytes.length)) {
-    view.set(bytes.subarray(at, at + view.length));
-    at += view.length;
-  }
-  return at;
+  return scatterAll(segs, offset, [bytes]);
 }

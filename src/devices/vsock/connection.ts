@@ -8,9 +8,10 @@
 // buffer, so a guest that respects our credit can never make us hold more than BUF_ALLOC.
 import type * as net from 'node:net';
 import {
-  gather, HOST_CID, MAX_PAYLOAD, OP, OP_NAMES, SHUTDOWN_BOTH, SHUTDOWN_RCV, SHUTDOWN_SEND, TYPE_STREAM, u32diff,
+  HOST_CID, MAX_PAYLOAD, OP, OP_NAMES, SHUTDOWN_BOTH, SHUTDOWN_RCV, SHUTDOWN_SEND, TYPE_STREAM, u32diff,
   type VsockHeader,
 } from './packet';
+import { gather } from '../../virtio-mmio/segments';
 
 /** Bytes of guest data we buffer per connection on the way to the host socket (what we advertise as buf_alloc). */
 export const BUF_ALLOC = 256 * 1024;
@@ -203,6 +204,7 @@ export class Connection {
     }
     // The one copy: the chain goes back to the guest now, the socket writes later.
     const data = gather(payload, len);
+    if (data === undefined) { this.violation(`RW of ${len} bytes with less payload than that`); return false; }
     this.rxCnt = (this.rxCnt + len) >>> 0;
     this.socket.write(data, (err) => {
       if (err || this.state === 'closed') return;

@@ -1,6 +1,7 @@
 // The virtio-vsock packet (virtio 1.2, 5.10.6): a 44-byte little-endian header, then `len` payload bytes, spread
 // over however many buffers the driver's chain has. Headers are read from and written to the chain's own views;
 // only when a header straddles two buffers does it go through a 44-byte scratch.
+import { gather, scatterAll, sliceSegments } from '../../virtio-mmio/segments';
 
 export const HDR_SIZE = 44;
 export const HOST_CID = 2n;
@@ -67,56 +68,13 @@ function dataView(b: Uint8Array): DataView {
   return new DataView(b.buffer, b.byteOffset, b.byteLength);
 }
 
-/** The views of `bufs` from byte `skip` on, without copying. */
-export function viewsFrom(bufs: Uint8Array[], skip: number): Uint8Array[] {
-  const out: Uint8Array[] = [];
-  for (const b of bufs) {
-    if (skip >= b.length) { skip -= b.length; continue; }
-    out.push(skip > 0 ? b.subarray(skip) : b);
-    skip = 0;
-  }
-  return out;
-}
-
-/** Copies `src` (in order) into `dst` starting at byte `at` of the concatenated views; returns the bytes copied. */
-export function scatter(dst: Uint8Array[], at: number, src: readonly Uint8Array[]): number {
-  let d = 0;
-  while (d < dst.length && at >= dst[d]!.length) at -= dst[d++]!.length;
-  let copied = 0;
-  for (let s of src) {
-    while (s.length > 0 && d < dst.length) {
-      const room = dst[d]!.length - at;
-      const n = Math.min(room, s.length);
-      dst[d]!.set(n === s.length ? s : s.subarray(0, n), at);
-      copied += n;
-      s = s.subarray(n);
-      at += n;
-      if (at === dst[d]!.length) { d++; at = 0; }
-    }
-  }
-  return copied;
-}
-
-/** Copies the first `len` bytes of the views into one new Buffer (len must not exceed what they hold). */
-export function gather(views: readonly Uint8Array[], len: number): Buffer {
-  const out = Buffer.allocUnsafe(len);
-  let at = 0;
-  for (const v of views) {
-    if (at === len) break;
-    const n = Math.min(v.length, len - at);
-    out.set(n === v.length ? v : v.subarray(0, n), at);
-    at += n;
-  }
-  return out;
-}
-
 /** The header and what follows it, or null when the buffers hold fewer than 44 bytes. */
 export function readPacket(readable: Uint8Array[], readableBytes: number): ParsedPacket | null {
   if (readableBytes < HDR_SIZE) return null;
   const first = readable[0]!;
   // Read once: the guest may rewrite its buffers while we look, so every field comes from this one decode.
-  const hdr = decode(first.length >= HDR_SIZE ? dataView(first) : dataView(gather(readable, HDR_SIZE)));
-  return { hdr, rest: viewsFrom(readable, HDR_SIZE), restBytes: readableBytes - HDR_SIZE };
+  const hdr = decode(dataView(first.length >= HDR_SIZE ? first : gather(readable, HDR_SIZE)!));
+  return { hdr, rest: sliceSegments(readable, HDR_SIZE), restBytes: readableBytes - HDR_SIZE };
 }
 
 /** Writes the header and payload into the chain's writable buffers; returns the bytes written. */
@@ -127,9 +85,9 @@ export function writePacket(writable: Uint8Array[], hdr: VsockHeader, payload: r
   } else {
     const scratch = new Uint8Array(HDR_SIZE);
     encode(dataView(scratch), hdr);
-    scatter(writable, 0, [scratch]);
+    scatterAll(writable, 0, [scratch]);
   }
-  return HDR_SIZE + (payload.length > 0 ? scatter(writable, HDR_SIZE, payload) : 0);
+  return HDR_SIZE + (payload.length > 0 ? scatterAll(writable, HDR_SIZE, payload) : 0);
 }
 
 /** u32 counters (tx_cnt, fwd_cnt) wrap; differences are taken modulo 2^32. */
