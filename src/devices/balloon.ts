@@ -101,7 +101,7 @@ export class BalloonDevice implements VirtioDevice {
     data.forEach((byte, i) => {
       const at = offset + i;
       if (at >= ACTUAL_OFFSET && at < CONFIG_BYTES) c[at] = byte;
-      else this.count('badConfigWrites', `config write to offset ${at}, which the driver may not write`);
+      else this.count('badConfigWrites', () => `config write to offset ${at}, which the driver may not write`);
     });
     this.actualPages = c.readUInt32LE(ACTUAL_OFFSET);
   }
@@ -143,7 +143,7 @@ export class BalloonDevice implements VirtioDevice {
           if (batch.length === BATCH) flush();
         });
         flush();
-        if (leftover !== 0) this.count('badRequests', `a page list of ${chain.readableBytes} bytes is not whole PFNs`);
+        if (leftover !== 0) this.count('badRequests', () => `a page list of ${chain.readableBytes} bytes is not whole PFNs`);
         q.pushUsed(chain.head, 0);
         any = true;
       }
@@ -162,7 +162,7 @@ export class BalloonDevice implements VirtioDevice {
     let pages = 0;
     for (const pfn of pfns) {
       if (!this.pageInRam(pfn)) {
-        this.count('badPfns', `inflate PFN 0x${pfn.toString(16)} is not guest RAM`);
+        this.count('badPfns', () => `inflate PFN 0x${pfn.toString(16)} is not guest RAM`);
         continue;
       }
       this.stats.inflatedPages++;
@@ -185,14 +185,14 @@ export class BalloonDevice implements VirtioDevice {
       this.stats.discards++;
     } catch (e) {
       // The pages stay with the host process; the guest is not at fault and still gets its answer.
-      this.count('discardErrors', `could not give ${pages} pages at PFN 0x${pfn.toString(16)} back: ${(e as Error).message}`);
+      this.count('discardErrors', () => `could not give ${pages} pages at PFN 0x${pfn.toString(16)} back: ${(e as Error).message}`);
     }
   }
 
   private deflate(pfns: number[]): void {
     for (const pfn of pfns) {
       if (this.pageInRam(pfn)) this.stats.deflatedPages++;
-      else this.count('badPfns', `deflate PFN 0x${pfn.toString(16)} is not guest RAM`);
+      else this.count('badPfns', () => `deflate PFN 0x${pfn.toString(16)} is not guest RAM`);
     }
   }
 
@@ -208,7 +208,7 @@ export class BalloonDevice implements VirtioDevice {
         }
         this.statsHead = chain.head;
         const parsed = parseBalloonStats(chain.readable, Date.now());
-        if (parsed.trailingBytes !== 0) this.count('badRequests', `a statistics buffer of ${chain.readableBytes} bytes is not whole entries`);
+        if (parsed.trailingBytes !== 0) this.count('badRequests', () => `a statistics buffer of ${chain.readableBytes} bytes is not whole entries`);
         this.lastStats = parsed.stats;
         this.stats.statsReports++;
       }
@@ -231,11 +231,12 @@ export class BalloonDevice implements VirtioDevice {
     this.statsTimer.unref();
   }
 
-  private count(counter: Counter, message: string): void {
+  /** `message` is built only the first time: a guest can make these happen as often as it likes. */
+  private count(counter: Counter, message: () => string): void {
     this.stats[counter]++;
     if (this.logged.has(counter)) return;
     this.logged.add(counter);
-    this.opts.log?.warn({ device: 'balloon', counter }, `${message} (logged once, counted in ${counter})`);
+    this.opts.log?.warn({ device: 'balloon', counter }, `${message()} (logged once, counted in ${counter})`);
   }
 
   /** The driver starts over with an empty balloon; the target stays. */

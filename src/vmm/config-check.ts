@@ -136,13 +136,20 @@ function isDirectory(p: string): boolean {
 /** sun_path holds 108 bytes including the terminating NUL. */
 export const UNIX_SOCKET_PATH_MAX = 107;
 
-/** A unix socket the VMM creates: its directory must exist and the absolute path must fit in sun_path. */
-export function checkSocketPath(field: string, value: unknown, baseDir: string): string {
+/**
+ * A unix socket the VMM creates: its directory must exist and the absolute path must fit in sun_path, with room for
+ * `suffix` (the VMM also uses the path plus that suffix as a socket path).
+ */
+export function checkSocketPath(field: string, value: unknown, baseDir: string, suffix?: string): string {
   const resolved = checkPath(field, value, baseDir, 'new-file');
   const bytes = Buffer.byteLength(resolved);
   if (bytes > UNIX_SOCKET_PATH_MAX) {
     throw new ConfigError(field, `${show(value)} is ${bytes} bytes once resolved; a unix socket path allows ` +
       `${UNIX_SOCKET_PATH_MAX}`);
+  }
+  if (suffix !== undefined && bytes + Buffer.byteLength(suffix) > UNIX_SOCKET_PATH_MAX) {
+    throw new ConfigError(field, `${show(value)} is ${bytes} bytes once resolved; with the "${suffix}" it is also ` +
+      `used with, that passes the ${UNIX_SOCKET_PATH_MAX} a unix socket path allows`);
   }
   return resolved;
 }

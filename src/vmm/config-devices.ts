@@ -118,7 +118,8 @@ const validators: { [K in DeviceType]: Validator } = {
     return {
       type: 'vsock',
       cid: checkInt(join(field, 'cid'), raw.cid, 3, 0xffff_fffe),
-      socket: checkSocketPath(join(field, 'socket'), raw.socket, baseDir),
+      // Guest connections to host port P go to `<socket>_P`: the longest P must fit too.
+      socket: checkSocketPath(join(field, 'socket'), raw.socket, baseDir, '_4294967295'),
     };
   },
   balloon: (field, raw) => {

@@ -39,22 +39,28 @@ export class GuestMemory {
    * The range must not straddle two regions: the split around the 32-bit MMIO gap is never contiguous.
    */
   tryBytes(gpa: number | bigint, length: number): Uint8Array | null {
-    if (!Number.isInteger(length) || length < 0) return null;
+    const r = this.find(gpa, length);
+    return r === undefined ? null : new Uint8Array(r.buffer, Number(gpa) - r.gpa, length);
+  }
+
+  /** The region holding all of [gpa, gpa + length), without making a view (checks on hot paths need none). */
+  private find(gpa: number | bigint, length: number): GuestRegion | undefined {
+    if (!Number.isInteger(length) || length < 0) return undefined;
     let addr: number;
     if (typeof gpa === 'bigint') {
-      if (gpa < 0n || gpa > MAX_SAFE) return null;
+      if (gpa < 0n || gpa > MAX_SAFE) return undefined;
       addr = Number(gpa);
     } else {
-      if (!Number.isSafeInteger(gpa) || gpa < 0) return null;
+      if (!Number.isSafeInteger(gpa) || gpa < 0) return undefined;
       addr = gpa;
     }
     for (const r of this.regions) {
       const off = addr - r.gpa;
-      if (off < 0) return null;
-      if (off + length <= r.buffer.byteLength) return new Uint8Array(r.buffer, off, length);
-      if (off < r.buffer.byteLength) return null;
+      if (off < 0) return undefined;
+      if (off + length <= r.buffer.byteLength) return r;
+      if (off < r.buffer.byteLength) return undefined;
     }
-    return null;
+    return undefined;
   }
 
   /** Like tryBytes, but a bad range throws GuestMemoryError. */
@@ -66,7 +72,7 @@ export class GuestMemory {
 
   /** True when [gpa, gpa+length) is guest RAM within one region. */
   contains(gpa: number | bigint, length: number): boolean {
-    return this.tryBytes(gpa, length) !== null;
+    return this.find(gpa, length) !== undefined;
   }
 
   view(gpa: number | bigint, length: number): DataView {

@@ -174,6 +174,9 @@ test('devices: vsock, balloon, fs', () => {
   const long = 'x'.repeat(120);
   assert.throws(() => valid({ devices: [{ type: 'vsock', cid: 3, socket: long }] }),
     /devices\[0\]\.socket: "x+" is \d+ bytes once resolved; a unix socket path allows 107/);
+  const nearly = 'y'.repeat(107 - dir.length - 1 - 5);
+  assert.throws(() => valid({ devices: [{ type: 'vsock', cid: 3, socket: nearly }] }),
+    /devices\[0\]\.socket: "y+" is 102 bytes once resolved; with the "_4294967295" it is also used with/);
   rejects({ devices: [{ type: 'vsock', cid: 3, socket: 'a' }, { type: 'vsock', cid: 4, socket: 'b' }] },
     'devices[1]', 'devices[1]: a second vsock device (see devices[0])');
   assert.deepEqual(valid({ devices: [{ type: 'balloon' }] }).devices,

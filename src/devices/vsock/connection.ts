@@ -30,7 +30,8 @@ export interface ConnectionOwner {
   wake(conn: Connection): void;
   /** The connection is over: forget it, and send the guest an RST for it when `rst` is set. */
   finished(conn: Connection, rst: boolean): void;
-  count(counter: VsockCounter, reason?: string): void;
+  /** `reason`, built only when it is logged (the first time), says what happened. */
+  count(counter: VsockCounter, reason?: () => string): void;
 }
 
 export interface OutPacket {
@@ -72,13 +73,16 @@ export class Connection {
     socket.on('data', (chunk: Buffer) => this.onHostData(chunk));
     socket.on('end', () => this.onHostEnd());
     socket.on('close', () => this.onHostClose());
-    socket.on('error', (e) => owner.count('hostErrors', `host socket of port ${localPort}: ${e.message}`));
+    socket.on('error', (e) => {
+      // A guest's connect that finds nobody listening is counted once, as a connect failure, when the socket closes.
+      if (this.state !== 'guest-connecting') owner.count('hostErrors', () => `host socket of port ${localPort}: ${e.message}`);
+    });
     if ('early' in from) {
       this.state = 'host-connecting';
       this.want = WANT_REQUEST;
       if (from.early.length > 0) this.queueHostData(from.early);
       this.arm(owner.connectTimeoutMs, () => {
-        owner.count('connectTimeouts', `guest port ${peerPort} did not answer in ${owner.connectTimeoutMs} ms`);
+        owner.count('connectTimeouts', () => `guest port ${peerPort} did not answer in ${owner.connectTimeoutMs} ms`);
         this.finish(!(this.want & WANT_REQUEST), false);
       });
     } else {
@@ -124,7 +128,7 @@ export class Connection {
         this.finish(!(this.want & WANT_REQUEST), false);
         return;
       case 'guest-connecting':
-        this.owner.count('connectFailures', `no host program listens on port ${this.localPort}`);
+        this.owner.count('connectFailures', () => `no host program listens on port ${this.localPort}`);
         this.finish(true, false);
         return;
       case 'established':
@@ -241,7 +245,7 @@ export class Connection {
   }
 
   private violation(what: string): void {
-    this.owner.count('errors', `${what} on connection ${this.localPort}:${this.peerPort} in state ${this.state}`);
+    this.owner.count('errors', () => `${what} on connection ${this.localPort}:${this.peerPort} in state ${this.state}`);
     this.finish(true, false);
   }
 

@@ -76,7 +76,7 @@ export class VsockDevice implements VirtioDevice, ConnectionOwner {
     this.backend = new UnixBackend(opts.socket, {
       admit: () => this.room(),
       connectRequest: (socket, port, early) => this.hostConnect(socket, port, early),
-      refused: (reason) => this.count('hostErrors', reason),
+      refused: (reason) => this.count('hostErrors', () => reason),
     }, this.connectTimeoutMs);
   }
 
@@ -142,11 +142,11 @@ export class VsockDevice implements VirtioDevice, ConnectionOwner {
     if (rst) this.queueReset(conn.localPort, conn.peerPort);
   }
 
-  count(counter: VsockCounter, reason?: string): void {
+  count(counter: VsockCounter, reason?: () => string): void {
     this.stats[counter]++;
     if (reason === undefined || this.logged.has(counter)) return;
     this.logged.add(counter);
-    this.opts.log?.warn({ device: 'vsock', counter }, `vsock: ${reason} (further ones are only counted)`);
+    this.opts.log?.warn({ device: 'vsock', counter }, `vsock: ${reason()} (further ones are only counted)`);
   }
 
   private queueReset(localPort: number, peerPort: number): void {
@@ -164,7 +164,7 @@ export class VsockDevice implements VirtioDevice, ConnectionOwner {
   // ---- the guest's packets ------------------------------------------------------------------------------------
 
   private processTx(): void {
-    serveQueue(this.ctx, this.ctx?.queues[TX], () => this.count('errors'), (q) => {
+    serveQueue(this.ctx, this.ctx?.queues[TX], this.countError, (q) => {
       let any = false;
       for (let chain = q.pop(); chain !== null; chain = q.pop()) {
         // The packet is handled (its payload copied out) before the chain goes back.
@@ -183,7 +183,7 @@ export class VsockDevice implements VirtioDevice, ConnectionOwner {
     const h = p.hdr;
     this.stats.txPackets++;
     if (h.srcCid !== this.guestCid || h.dstCid !== HOST_CID) {
-      this.count('errors', `packet from cid ${h.srcCid} to cid ${h.dstCid} dropped (the guest is cid ${this.guestCid})`);
+      this.count('errors', () => `packet from cid ${h.srcCid} to cid ${h.dstCid} dropped (the guest is cid ${this.guestCid})`);
       return;
     }
     const conn = this.conns.get(connKey(h.dstPort, h.srcPort));
@@ -191,7 +191,7 @@ export class VsockDevice implements VirtioDevice, ConnectionOwner {
       : h.len > MAX_PAYLOAD || h.len > p.restBytes ? `len ${h.len} with ${p.restBytes} bytes of buffers`
         : h.op !== OP.RW && h.len !== 0 ? `len ${h.len} on a packet with no payload` : undefined;
     if (bad !== undefined) {
-      this.count('errors', `malformed packet ${h.srcPort}->${h.dstPort}: ${bad}`);
+      this.count('errors', () => `malformed packet ${h.srcPort}->${h.dstPort}: ${bad}`);
       if (conn !== undefined) conn.finish(true, false);
       else if (h.op !== OP.RST) this.queueReset(h.dstPort, h.srcPort);
       return;
@@ -214,12 +214,16 @@ export class VsockDevice implements VirtioDevice, ConnectionOwner {
     try {
       do {
         this.rxAgain = false;
-        serveQueue(this.ctx, this.ctx?.queues[RX], () => this.count('errors'), (q) => this.fillRx(q));
+        serveQueue(this.ctx, this.ctx?.queues[RX], this.countError, this.fillRxPass);
       } while (this.rxAgain && this.ctx !== undefined);
     } finally {
       this.inRx = false;
     }
   }
+
+  // Made once: processRx runs for every host chunk and every guest packet.
+  private readonly countError = (): void => this.count('errors');
+  private readonly fillRxPass = (q: Virtqueue): boolean => this.fillRx(q);
 
   private fillRx(q: Virtqueue): boolean {
     let any = false;
