@@ -74,7 +74,9 @@ export class ConsoleSocket {
   /** Guest output: to the client, or into the bounded backlog (oldest bytes go first) when none is attached. */
   write(chunk: Buffer): void {
     if (this.client !== undefined) {
-      this.client.write(chunk);
+      // A client that does not read must not make the VMM hold the guest's output without limit.
+      if (this.client.writableLength > BACKLOG_BYTES) this.stats.droppedOutput += chunk.length;
+      else this.client.write(chunk);
       return;
     }
     this.backlog.push(chunk);
@@ -94,9 +96,8 @@ export class ConsoleSocket {
     this.closed = true;
     this.client?.end();
     this.client = undefined;
-    if (this.server.listening) {
-      this.server.close();
-      try { fs.unlinkSync(this.path); } catch { /* already gone */ }
-    }
+    // Closing a listening unix socket removes its file (libuv does); unlinking here as well could remove a socket
+    // someone else has made at the path since.
+    if (this.server.listening) this.server.close();
   }
 }

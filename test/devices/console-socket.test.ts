@@ -108,3 +108,18 @@ test('a stale socket file is replaced; a live server keeps its path; a regular f
   assert.equal(fs.readFileSync(file, 'utf8'), 'keep me');
   third.close();
 });
+
+test('a client that does not read gets at most a bounded amount queued; the rest is dropped and counted', async () => {
+  const p = path.join(dir, 'hvc.sock');
+  const cs = new ConsoleSocket(p, { onInput: () => {} });
+  await cs.ready;
+  const c = client(p);
+  c.socket.pause();
+  await until(() => cs.stats.clients === 1, 'the client');
+  const chunk = Buffer.alloc(64 * 1024, 0x62);
+  for (let i = 0; i < 64; i++) cs.write(chunk);
+  assert.ok(cs.stats.droppedOutput > 0, 'output beyond the bound was dropped');
+  assert.ok(cs.stats.droppedOutput % chunk.length === 0);
+  cs.close();
+  c.socket.destroy();
+});
