@@ -116,8 +116,11 @@ struct virtq {
 	/* Per head: the caller's token and how many table descriptors its chain holds. */
 	u64 *tokens;
 	u16 *chain_len;
-	/* size * VIRTQ_INDIRECT_MAX entries: head h owns the table at h * VIRTQ_INDIRECT_MAX. */
-	struct virtq_desc *indirect;
+	/*
+	 * size * VIRTQ_INDIRECT_MAX entries: head h owns the table at h * VIRTQ_INDIRECT_MAX. Kept across resets, so
+	 * it may be here while INDIRECT_DESC is not negotiated: the device's features say whether it may be used.
+	 */
+	struct virtq_desc *indirect_tables;
 };
 
 struct virtio_dev {

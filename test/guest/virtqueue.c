@@ -53,7 +53,7 @@ static void virtq_clear(struct virtq *q)
 	q->avail_idx = q->last_used = q->kicked_idx = 0;
 }
 
-static void virtq_alloc(struct virtq *q, u16 size, bool indirect)
+static void virtq_alloc(struct virtq *q, u16 size)
 {
 	q->size = size;
 	q->desc = alloc(sizeof(struct virtq_desc) * size, 4096);
@@ -61,8 +61,12 @@ static void virtq_alloc(struct virtq *q, u16 size, bool indirect)
 	q->used = alloc(sizeof(struct virtq_used) + sizeof(struct virtq_used_elem) * size + sizeof(u16), 4096);
 	q->tokens = alloc(sizeof(u64) * size, 8);
 	q->chain_len = alloc(sizeof(u16) * size, 2);
-	q->indirect = indirect ? alloc(sizeof(struct virtq_desc) * size * VIRTQ_INDIRECT_MAX, 16) : NULL;
-	virtq_clear(q);
+	q->indirect_tables = NULL;
+}
+
+static bool indirect_negotiated(const struct virtq *q)
+{
+	return (q->dev->features & VIRTIO_F_INDIRECT_DESC) != 0;
 }
 
 struct virtq *virtq_create(struct virtio_dev *d, unsigned index, u16 size, const char **why)
@@ -83,13 +87,13 @@ struct virtq *virtq_create(struct virtio_dev *d, unsigned index, u16 size, const
 	}
 	struct virtq *q = &d->queues[index];
 	u16 n = queue_size(max, size);
-	bool indirect = (d->features & VIRTIO_F_INDIRECT_DESC) != 0;
 	/* After a reset the rings of the same size are reused, so a test that re-initializes often does not leak. */
-	if (q->desc && q->size == n && (q->indirect || !indirect))
-		virtq_clear(q);
-	else
-		virtq_alloc(q, n, indirect);
+	if (!q->desc || q->size != n)
+		virtq_alloc(q, n);
 	q->dev = d;
+	if (indirect_negotiated(q) && !q->indirect_tables)
+		q->indirect_tables = alloc(sizeof(struct virtq_desc) * n * VIRTQ_INDIRECT_MAX, 16);
+	virtq_clear(q);
 	q->index = (u16)index;
 	/* A polling driver wants no interrupts: NO_INTERRUPT without EVENT_IDX, a far used_event with it. */
 	if (d->features & VIRTIO_F_EVENT_IDX)
@@ -119,7 +123,7 @@ static void fill_desc(struct virtq_desc *desc, const struct vbuf *b, bool more)
 /* Writes the chain into the head's own indirect table; the head descriptor points at it. */
 static void post_indirect(struct virtq *q, u16 head, const struct vbuf *bufs, unsigned n)
 {
-	struct virtq_desc *table = q->indirect + (u64)head * VIRTQ_INDIRECT_MAX;
+	struct virtq_desc *table = q->indirect_tables + (u64)head * VIRTQ_INDIRECT_MAX;
 	for (unsigned i = 0; i < n; i++) {
 		fill_desc(&table[i], &bufs[i], i + 1 < n);
 		table[i].next = (u16)(i + 1);
@@ -152,7 +156,7 @@ static void publish(struct virtq *q, u16 head)
 int virtq_post(struct virtq *q, const struct vbuf *bufs, unsigned n, u64 token, unsigned flags)
 {
 	bool indirect = (flags & VIRTQ_POST_INDIRECT) != 0;
-	if (n == 0 || (indirect && (!q->indirect || n > VIRTQ_INDIRECT_MAX)))
+	if (n == 0 || (indirect && (!indirect_negotiated(q) || n > VIRTQ_INDIRECT_MAX)))
 		fail("virtq_post: a chain of %u buffers cannot be posted%s", n,
 		     indirect ? " indirectly (INDIRECT_DESC not negotiated, or too long)" : "");
 	u16 needed = indirect ? 1 : (u16)n;

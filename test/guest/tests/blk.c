@@ -158,7 +158,7 @@ static void in_flight(struct blk *b)
 			else
 				stamp(data, sector, IN_FLIGHT_SECTORS);
 			unsigned n = blk_chain(&b->reqs[i], type, sector, data, IN_FLIGHT_BYTES, BLK_SHAPE_PLAIN, chain);
-			unsigned flags = (i & 1) && b->q->indirect ? VIRTQ_POST_INDIRECT : 0;
+			unsigned flags = (i & 1) && (b->dev.features & VIRTIO_F_INDIRECT_DESC) ? VIRTQ_POST_INDIRECT : 0;
 			if (!blk_submit(b, &b->reqs[i], chain, n, flags))
 				fail("in flight: queue full at request %u", i);
 		}
@@ -215,7 +215,7 @@ static void range_op(struct blk *b, u32 type, struct range r, bool must_zero)
 
 static void writable_ops(struct blk *b)
 {
-	patterns(b, b->q->indirect != NULL);
+	patterns(b, (b->dev.features & VIRTIO_F_INDIRECT_DESC) != 0);
 	in_flight(b);
 	if (b->dev.features & VIRTIO_BLK_F_FLUSH)
 		expect_status(b, "flush", blk_do(b, VIRTIO_BLK_T_FLUSH, 0, NULL, 0, BLK_SHAPE_PLAIN, 0), VIRTIO_BLK_S_OK);
