@@ -239,22 +239,17 @@ bool net_tx_flush(struct net *n, u64 deadline)
 	return true;
 }
 
-static u16 used_idx(struct virtq *q)
-{
-	return *(volatile u16 *)&q->used->idx;
-}
-
 u64 net_stop(struct net *n, u64 settle_ms, u64 *drained)
 {
 	u64 before = n->counts.rx_frames + n->counts.tx_frames;
 	if (!virtio_reset(&n->dev))
 		fail("net: the device did not reset (Status never read 0)");
 	/* From here on the rings must stand still. */
-	u16 rx_idx = used_idx(n->rx), tx_idx = used_idx(n->tx);
+	u16 rx_pending = virtq_used_pending(n->rx), tx_pending = virtq_used_pending(n->tx);
 	u64 end = deadline_ms(settle_ms);
 	while (!deadline_passed(end))
 		cpu_relax();
-	u64 late = (u16)(used_idx(n->rx) - rx_idx) + (u16)(used_idx(n->tx) - tx_idx);
+	u64 late = (u16)(virtq_used_pending(n->rx) - rx_pending) + (u16)(virtq_used_pending(n->tx) - tx_pending);
 	n->stopped = true;
 	n->unkicked_rx = 0;
 	struct net_frame f;

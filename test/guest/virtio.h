@@ -206,6 +206,13 @@ void virtq_kick(struct virtq *q);
 void virtq_notify(struct virtq *q);
 /* Takes one used entry if there is one, returning its chain's descriptors to the free list. */
 bool virtq_get(struct virtq *q, struct virtq_done *done);
+/* Used entries the device has published that virtq_get has not taken yet. */
+u16 virtq_used_pending(struct virtq *q);
+/*
+ * With EVENT_IDX: the avail idx the device asks to be notified past, which a device that reads ahead moves along
+ * with every chain it takes. Meaningless without EVENT_IDX.
+ */
+u16 virtq_avail_event(struct virtq *q);
 /* virtq_get, polling until the TSC deadline. */
 bool virtq_wait(struct virtq *q, u64 deadline, struct virtq_done *done);
 

@@ -40,6 +40,21 @@ static volatile u16 *avail_event(struct virtq *q)
 	return (volatile u16 *)(void *)&q->used->ring[q->size];
 }
 
+u16 virtq_avail_event(struct virtq *q)
+{
+	return *avail_event(q);
+}
+
+static u16 used_idx(struct virtq *q)
+{
+	return *(volatile u16 *)&q->used->idx;
+}
+
+u16 virtq_used_pending(struct virtq *q)
+{
+	return (u16)(used_idx(q) - q->last_used);
+}
+
 static void virtq_clear(struct virtq *q)
 {
 	memset(q->desc, 0, sizeof(struct virtq_desc) * q->size);
@@ -214,8 +229,7 @@ static void free_chain(struct virtq *q, u16 head)
 
 bool virtq_get(struct virtq *q, struct virtq_done *done)
 {
-	u16 used_idx = *(volatile u16 *)&q->used->idx;
-	if (used_idx == q->last_used)
+	if (used_idx(q) == q->last_used)
 		return false;
 	barrier();
 	struct virtq_used_elem e = q->used->ring[q->last_used % q->size];
