@@ -203,14 +203,34 @@ u32 virtio_config32(struct virtio_dev *d, u32 offset)
 	return virtio_read32(d, VIRTIO_MMIO_CONFIG + offset);
 }
 
+/* `words` 32-bit words from offset on, read again until ConfigGeneration is the same before and after. */
+static void config_read_stable(struct virtio_dev *d, u32 offset, u32 *out, unsigned words)
+{
+	u32 before;
+	do {
+		before = virtio_read32(d, VIRTIO_MMIO_CONFIG_GENERATION);
+		for (unsigned i = 0; i < words; i++)
+			out[i] = virtio_config32(d, offset + 4 * i);
+	} while (virtio_read32(d, VIRTIO_MMIO_CONFIG_GENERATION) != before);
+}
+
+u32 virtio_config32_stable(struct virtio_dev *d, u32 offset)
+{
+	u32 value;
+	config_read_stable(d, offset, &value, 1);
+	return value;
+}
+
 u64 virtio_config64(struct virtio_dev *d, u32 offset)
 {
-	for (;;) {
-		u32 before = virtio_read32(d, VIRTIO_MMIO_CONFIG_GENERATION);
-		u64 value = virtio_config32(d, offset) | (u64)virtio_config32(d, offset + 4) << 32;
-		if (virtio_read32(d, VIRTIO_MMIO_CONFIG_GENERATION) == before)
-			return value;
-	}
+	u32 w[2];
+	config_read_stable(d, offset, w, 2);
+	return w[0] | (u64)w[1] << 32;
+}
+
+void virtio_config_write32(struct virtio_dev *d, u32 offset, u32 value)
+{
+	virtio_write32(d, VIRTIO_MMIO_CONFIG + offset, value);
 }
 
 u64 virtio_timeout_ms(void)

@@ -195,8 +195,11 @@ void virtq_program(struct virtq *q, u64 desc, u64 driver, u64 device);
 u8 virtio_config8(struct virtio_dev *d, u32 offset);
 u16 virtio_config16(struct virtio_dev *d, u32 offset);
 u32 virtio_config32(struct virtio_dev *d, u32 offset);
-/* Two 32-bit reads, retried until ConfigGeneration is the same before and after. */
+/* A field the device may change at any time: read again until ConfigGeneration is the same before and after. */
+u32 virtio_config32_stable(struct virtio_dev *d, u32 offset);
+/* Two 32-bit reads, retried like virtio_config32_stable. */
 u64 virtio_config64(struct virtio_dev *d, u32 offset);
+void virtio_config_write32(struct virtio_dev *d, u32 offset, u32 value);
 
 /* Makes a chain of n buffers available; returns its head, or -1 when the queue has no room. */
 int virtq_post(struct virtq *q, const struct vbuf *bufs, unsigned n, u64 token, unsigned flags);

@@ -68,15 +68,9 @@ static void pause_ms(u64 ms)
 		cpu_relax();
 }
 
-/* num_pages, read until ConfigGeneration is the same on both sides of the read. */
 static u32 read_target(struct balloon *b)
 {
-	for (;;) {
-		u32 gen = virtio_read32(&b->dev, VIRTIO_MMIO_CONFIG_GENERATION);
-		u32 target = virtio_config32(&b->dev, CONFIG_NUM_PAGES);
-		if (virtio_read32(&b->dev, VIRTIO_MMIO_CONFIG_GENERATION) == gen)
-			return target;
-	}
+	return virtio_config32_stable(&b->dev, CONFIG_NUM_PAGES);
 }
 
 static u64 *page_words(u32 pfn)
@@ -206,7 +200,7 @@ static void step(struct balloon *b, u32 target)
 		for (u32 i = 0; i < moved; i++)
 			check_page(b, b->pages[b->actual + i]);
 	}
-	virtio_write32(&b->dev, VIRTIO_MMIO_CONFIG + CONFIG_ACTUAL, b->actual);
+	virtio_config_write32(&b->dev, CONFIG_ACTUAL, b->actual);
 	if (b->actual > b->max_actual)
 		b->max_actual = b->actual;
 }
