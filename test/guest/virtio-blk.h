@@ -76,8 +76,8 @@ enum blk_shape {
 	BLK_SHAPE_MERGED,
 };
 
-/* Finds the nth blk device and initializes it with one queue of up to queue_size entries. */
-bool blk_open(struct blk *b, unsigned nth, u64 wanted, u16 queue_size, const char **why);
+/* Finds the nth blk device and initializes it with one queue of up to queue_size entries; else the test fails. */
+void blk_open(struct blk *b, unsigned nth, u64 wanted, u16 queue_size);
 /* Resets the device and initializes it again (the requests' memory is kept). */
 bool blk_restart(struct blk *b, u64 wanted, u16 queue_size, const char **why);
 /* Whether the device reads the data buffers of a request of this type (else it writes them). */

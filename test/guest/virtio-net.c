@@ -28,22 +28,15 @@ static void kick_rx(struct net *n)
 	n->unkicked_rx = 0;
 }
 
-static bool check_options(struct net *n, const char **why)
+static void check_options(struct net *n)
 {
-	if (n->opt.rx_bufs == 0 || n->opt.tx_slots == 0) {
-		*why = "net: no receive buffers or transmit slots asked for";
-		return false;
-	}
+	if (n->opt.rx_bufs == 0 || n->opt.tx_slots == 0)
+		fail("net: no receive buffers or transmit slots asked for");
 	/* Without MRG_RXBUF one buffer holds one whole frame (virtio 1.2, 5.1.6.3.1). */
 	u32 least = n->mergeable ? VIRTIO_NET_HDR_BYTES : VIRTIO_NET_HDR_BYTES + ETH_FRAME_MAX;
-	if (n->opt.rx_buf_bytes < least) {
-		static char reason[96];
-		format(reason, sizeof(reason), "net: receive buffers of %u bytes; %s needs at least %u", n->opt.rx_buf_bytes,
-		       n->mergeable ? "MRG_RXBUF" : "a driver without MRG_RXBUF", least);
-		*why = reason;
-		return false;
-	}
-	return true;
+	if (n->opt.rx_buf_bytes < least)
+		fail("net: receive buffers of %u bytes; %s needs at least %u", n->opt.rx_buf_bytes,
+		     n->mergeable ? "MRG_RXBUF" : "a driver without MRG_RXBUF", least);
 }
 
 static void read_config(struct net *n)
@@ -54,22 +47,21 @@ static void read_config(struct net *n)
 							       : VIRTIO_NET_S_LINK_UP;
 }
 
-bool net_open(struct net *n, const struct net_options *o, const char **why)
+void net_open(struct net *n, const struct net_options *o)
 {
 	memset(n, 0, sizeof(*n));
 	n->opt = *o;
-	if (!virtio_find(VIRTIO_ID_NET, 0, &n->dev)) {
-		*why = "no virtio-net device";
-		return false;
-	}
 	u64 wanted = VIRTIO_NET_F_STATUS | (o->mergeable ? VIRTIO_NET_F_MRG_RXBUF : 0) |
 		     (o->event_idx ? VIRTIO_F_EVENT_IDX : 0);
-	if (!virtio_start(&n->dev, VIRTIO_NET_F_MAC, wanted, why))
-		return false;
+	virtio_open(&n->dev, VIRTIO_ID_NET, 0,
+		    &(struct virtio_setup){ .required = VIRTIO_NET_F_MAC,
+					    .wanted = wanted,
+					    .queue_sizes = { [RX] = QUEUE_SIZE, [TX] = QUEUE_SIZE },
+					    .defer_driver_ok = true });
 	n->mergeable = (n->dev.features & VIRTIO_NET_F_MRG_RXBUF) != 0;
-	if (!check_options(n, why) || !(n->rx = virtq_setup(&n->dev, RX, QUEUE_SIZE, why)) ||
-	    !(n->tx = virtq_setup(&n->dev, TX, QUEUE_SIZE, why)))
-		return false;
+	check_options(n);
+	n->rx = &n->dev.queues[RX];
+	n->tx = &n->dev.queues[TX];
 	if (n->opt.rx_bufs > n->rx->size)
 		n->opt.rx_bufs = n->rx->size;
 	/* A split frame takes two descriptors. */
@@ -89,7 +81,6 @@ bool net_open(struct net *n, const struct net_options *o, const char **why)
 		post_rx(n, b);
 	virtio_driver_ok(&n->dev);
 	kick_rx(n);
-	return true;
 }
 
 /* The next used receive buffer; the buffer is held until the next net_recv. */

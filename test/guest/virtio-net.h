@@ -76,8 +76,11 @@ struct net {
 	struct net_counts counts;
 };
 
-/* Finds the first virtio-net device, negotiates (VERSION_1 and MAC required), reads the MAC, posts rx buffers. */
-bool net_open(struct net *n, const struct net_options *o, const char **why);
+/*
+ * Finds the first virtio-net device, negotiates (VERSION_1 and MAC required), reads the MAC, posts rx buffers;
+ * else the test fails.
+ */
+void net_open(struct net *n, const struct net_options *o);
 /* The next received frame, polling until the deadline; false when none came. */
 bool net_recv(struct net *n, u64 deadline, struct net_frame *f);
 /* A free transmit slot's frame area (after its header), waiting for the device until the deadline; else NULL. */

@@ -17,30 +17,22 @@ static void post_rx(struct vsock *v, unsigned slot)
 	v->rx_posted = true;
 }
 
-static bool setup_queues(struct vsock *v, unsigned rx_count, const char **why)
-{
-	if (!(v->rx = virtq_setup(&v->dev, RX, QUEUE_SIZE, why)) || !(v->tx = virtq_setup(&v->dev, TX, QUEUE_SIZE, why)) ||
-	    !(v->event = virtq_setup(&v->dev, EVENT, EVENT_BUFFERS, why)))
-		return false;
-	if (rx_count > v->rx->size) {
-		*why = "more rx buffers asked for than the rx queue holds";
-		return false;
-	}
-	/* Every packet is a header and at most one payload buffer: two descriptors. */
-	v->tx_count = v->tx->size / 2;
-	return true;
-}
-
-bool vsock_open(struct vsock *v, u32 rx_payload, unsigned rx_count, const char **why)
+void vsock_open(struct vsock *v, u32 rx_payload, unsigned rx_count)
 {
 	memset(v, 0, sizeof(*v));
-	if (!virtio_find(VIRTIO_ID_VSOCK, 0, &v->dev)) {
-		*why = "no virtio-vsock device";
-		return false;
-	}
-	if (!virtio_start(&v->dev, 0, VIRTIO_VSOCK_F_STREAM | VIRTIO_F_EVENT_IDX, why) ||
-	    !setup_queues(v, rx_count, why))
-		return false;
+	static const struct virtio_setup setup = {
+		.wanted = VIRTIO_VSOCK_F_STREAM | VIRTIO_F_EVENT_IDX,
+		.queue_sizes = { [RX] = QUEUE_SIZE, [TX] = QUEUE_SIZE, [EVENT] = EVENT_BUFFERS },
+		.defer_driver_ok = true,
+	};
+	virtio_open(&v->dev, VIRTIO_ID_VSOCK, 0, &setup);
+	v->rx = &v->dev.queues[RX];
+	v->tx = &v->dev.queues[TX];
+	v->event = &v->dev.queues[EVENT];
+	if (rx_count > v->rx->size)
+		fail("more rx buffers asked for than the rx queue holds");
+	/* Every packet is a header and at most one payload buffer: two descriptors. */
+	v->tx_count = v->tx->size / 2;
 	v->cid = virtio_config64(&v->dev, VSOCK_CFG_GUEST_CID);
 	v->rx_payload = rx_payload;
 	v->rx_count = rx_count;
@@ -59,7 +51,6 @@ bool vsock_open(struct vsock *v, u32 rx_payload, unsigned rx_count, const char *
 	}
 	virtq_kick(v->event);
 	vsock_kick(v);
-	return true;
 }
 
 bool vsock_can_send(struct vsock *v)

@@ -185,6 +185,21 @@ bool virtio_reset(struct virtio_dev *d);
  */
 bool virtio_start(struct virtio_dev *d, u64 required, u64 wanted, const char **why);
 void virtio_driver_ok(struct virtio_dev *d);
+
+/* How a driver brings a device up. */
+struct virtio_setup {
+	/* As for virtio_start. */
+	u64 required;
+	u64 wanted;
+	/* Queue i is set up with up to queue_sizes[i] entries, up to the first 0; it is d->queues[i] after. */
+	u16 queue_sizes[VIRTIO_MAX_QUEUES];
+	/* DRIVER_OK is the caller's, who posts buffers (or sets up queues that depend on features) first. */
+	bool defer_driver_ok;
+};
+/* virtio_start, the queues, DRIVER_OK: the whole init sequence, or the reason it stopped. */
+bool virtio_init(struct virtio_dev *d, const struct virtio_setup *s, const char **why);
+/* The nth device of the type, through virtio_init; the test fails when there is none or it does not come up. */
+void virtio_open(struct virtio_dev *d, u32 device_id, unsigned nth, const struct virtio_setup *s);
 /* Allocates queue `index` with up to `size` entries (capped at QueueNumMax); virtq_program hands it over. */
 struct virtq *virtq_create(struct virtio_dev *d, unsigned index, u16 size, const char **why);
 /* virtq_create, then virtq_program with the queue's own rings. */
@@ -226,6 +241,9 @@ enum virtq_outcome {
 };
 /* Polls for a used entry and, every millisecond, for DEVICE_NEEDS_RESET in Status. */
 enum virtq_outcome virtq_wait_or_reset(struct virtq *q, u64 deadline, struct virtq_done *done);
+/* virtq_wait and virtq_wait_or_reset for as long as virtio_timeout_ms says from now. */
+bool virtq_wait_default(struct virtq *q, struct virtq_done *done);
+enum virtq_outcome virtq_wait_or_reset_default(struct virtq *q, struct virtq_done *done);
 
 /*
  * Raw access: write any descriptor, publish any head, set any avail idx. They bypass the free list, so a queue

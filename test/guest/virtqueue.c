@@ -274,6 +274,16 @@ enum virtq_outcome virtq_wait_or_reset(struct virtq *q, u64 deadline, struct vir
 	}
 }
 
+bool virtq_wait_default(struct virtq *q, struct virtq_done *done)
+{
+	return virtq_wait(q, deadline_ms(virtio_timeout_ms()), done);
+}
+
+enum virtq_outcome virtq_wait_or_reset_default(struct virtq *q, struct virtq_done *done)
+{
+	return virtq_wait_or_reset(q, deadline_ms(virtio_timeout_ms()), done);
+}
+
 void virtq_raw_desc(struct virtq *q, u16 index, u64 addr, u32 len, u16 flags, u16 next)
 {
 	struct virtq_desc *d = &q->desc[index % q->size];

@@ -159,7 +159,7 @@ static void wait_used(struct balloon *b, unsigned which, unsigned count)
 {
 	struct virtq_done done;
 	for (unsigned i = 0; i < count; i++) {
-		enum virtq_outcome o = virtq_wait_or_reset(b->q[which], deadline_ms(virtio_timeout_ms()), &done);
+		enum virtq_outcome o = virtq_wait_or_reset_default(b->q[which], &done);
 		if (o == VIRTQ_NEEDS_RESET)
 			fail("balloon: the device needs a reset after %s requests", which == INFLATEQ ? "inflate" : "deflate");
 		if (o == VIRTQ_TIMEOUT)
@@ -249,11 +249,11 @@ static void setup(struct balloon *b)
 {
 	const char *why;
 	u64 wanted = cmdline_number("balloon_stats", 1) ? BALLOON_F_STATS_VQ | VIRTIO_F_EVENT_IDX : VIRTIO_F_EVENT_IDX;
-	if (!virtio_find(VIRTIO_ID_BALLOON, 0, &b->dev))
-		fail("no virtio-balloon device");
-	if (!virtio_start(&b->dev, 0, wanted, &why) || !(b->q[INFLATEQ] = virtq_setup(&b->dev, INFLATEQ, 64, &why)) ||
-	    !(b->q[DEFLATEQ] = virtq_setup(&b->dev, DEFLATEQ, 64, &why)))
-		fail("%s", why);
+	virtio_open(&b->dev, VIRTIO_ID_BALLOON, 0,
+		    &(struct virtio_setup){ .wanted = wanted, .queue_sizes = { [INFLATEQ] = 64, [DEFLATEQ] = 64 },
+					    .defer_driver_ok = true });
+	b->q[INFLATEQ] = &b->dev.queues[INFLATEQ];
+	b->q[DEFLATEQ] = &b->dev.queues[DEFLATEQ];
 	b->slots = alloc(sizeof(u32) * SLOT_PFNS * IN_FLIGHT, PAGE);
 	if (b->dev.features & BALLOON_F_STATS_VQ) {
 		if (!(b->stats = virtq_setup(&b->dev, STATSQ, 1, &why)))

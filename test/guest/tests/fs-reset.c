@@ -102,7 +102,7 @@ static void broken(struct vfs *fs, const char *key, const struct vbuf *bufs, uns
 	if (virtq_post(fs->req, bufs, n, 0, 0) < 0)
 		fail("%s: the queue is full", key);
 	virtq_kick(fs->req);
-	enum virtq_outcome o = virtq_wait_or_reset(fs->req, deadline_ms(virtio_timeout_ms()), &done);
+	enum virtq_outcome o = virtq_wait_or_reset_default(fs->req, &done);
 	if (o != VIRTQ_NEEDS_RESET)
 		fail("%s: %s, expected DEVICE_NEEDS_RESET", key, o == VIRTQ_USED ? "answered" : "no answer");
 	fs_record(key, "NEEDS_RESET");
