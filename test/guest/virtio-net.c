@@ -15,8 +15,7 @@ static u8 *rx_buffer(struct net *n, u16 buf)
 
 static void post_rx(struct net *n, u16 buf)
 {
-	struct vbuf b = { rx_buffer(n, buf), n->opt.rx_buf_bytes, true };
-	if (virtq_post(n->rx, &b, 1, buf, 0) < 0)
+	if (virtq_post_buf(n->rx, rx_buffer(n, buf), n->opt.rx_buf_bytes, true, buf) < 0)
 		fail("net: the receive queue is full with %u buffers", n->opt.rx_bufs);
 	n->unkicked_rx++;
 }

@@ -10,9 +10,8 @@
 
 static void post_rx(struct vsock *v, unsigned slot)
 {
-	struct vbuf b = { v->rx_bufs + (u64)slot * (sizeof(struct virtio_vsock_hdr) + v->rx_payload),
-			  (u32)sizeof(struct virtio_vsock_hdr) + v->rx_payload, true };
-	if (virtq_post(v->rx, &b, 1, slot, 0) < 0)
+	u32 bytes = (u32)sizeof(struct virtio_vsock_hdr) + v->rx_payload;
+	if (virtq_post_buf(v->rx, v->rx_bufs + (u64)slot * bytes, bytes, true, slot) < 0)
 		fail("vsock: the rx queue has no room for a buffer it gave back");
 	v->rx_posted = true;
 }
@@ -45,10 +44,8 @@ void vsock_open(struct vsock *v, u32 rx_payload, unsigned rx_count)
 	virtio_driver_ok(&v->dev);
 	for (unsigned i = 0; i < rx_count; i++)
 		post_rx(v, i);
-	for (unsigned i = 0; i < EVENT_BUFFERS; i++) {
-		struct vbuf b = { &v->events[i], sizeof(u32), true };
-		virtq_post(v->event, &b, 1, i, 0);
-	}
+	for (unsigned i = 0; i < EVENT_BUFFERS; i++)
+		virtq_post_buf(v->event, &v->events[i], sizeof(u32), true, i);
 	virtq_kick(v->event);
 	vsock_kick(v);
 }

@@ -218,6 +218,8 @@ void virtio_config_write32(struct virtio_dev *d, u32 offset, u32 value);
 
 /* Makes a chain of n buffers available; returns its head, or -1 when the queue has no room. */
 int virtq_post(struct virtq *q, const struct vbuf *bufs, unsigned n, u64 token, unsigned flags);
+/* virtq_post of a chain of one buffer. */
+int virtq_post_buf(struct virtq *q, const void *addr, u32 len, bool writable, u64 token);
 /* Notifies the device if it wants a notification for what was posted since the last kick. */
 void virtq_kick(struct virtq *q);
 /* Notifies the device unconditionally. */

@@ -190,6 +190,12 @@ int virtq_post(struct virtq *q, const struct vbuf *bufs, unsigned n, u64 token, 
 	return head;
 }
 
+int virtq_post_buf(struct virtq *q, const void *addr, u32 len, bool writable, u64 token)
+{
+	struct vbuf b = { addr, len, writable };
+	return virtq_post(q, &b, 1, token, 0);
+}
+
 static bool need_event(u16 event, u16 new_idx, u16 old_idx)
 {
 	return (u16)(new_idx - event - 1) < (u16)(new_idx - old_idx);

@@ -213,8 +213,7 @@ static void post_stats(struct balloon *b)
 	u64 values[STAT_COUNT] = { 0, 0, 0, 0, free, memory_ram_total(), free + (u64)(b->owned - b->actual) * PAGE };
 	for (unsigned i = 0; i < STAT_COUNT; i++)
 		b->stat_buf[i] = (struct balloon_stat){ tags[i], values[i] };
-	struct vbuf buf = { b->stat_buf, sizeof(struct balloon_stat) * STAT_COUNT, false };
-	if (virtq_post(b->stats, &buf, 1, 0, 0) < 0)
+	if (virtq_post_buf(b->stats, b->stat_buf, sizeof(struct balloon_stat) * STAT_COUNT, false, 0) < 0)
 		fail("balloon: the statistics queue is full");
 	virtq_kick(b->stats);
 	b->stats_posts++;

@@ -29,8 +29,7 @@ struct echo {
 
 static void post_rx(struct echo *e, unsigned slot)
 {
-	struct vbuf b = { e->rx_bufs + slot * RX_BYTES, RX_BYTES, true };
-	if (virtq_post(e->rx, &b, 1, slot, 0) < 0)
+	if (virtq_post_buf(e->rx, e->rx_bufs + slot * RX_BYTES, RX_BYTES, true, slot) < 0)
 		fail("console: receive queue full");
 }
 
@@ -38,8 +37,7 @@ static void send(struct echo *e, const void *bytes, u32 len)
 {
 	struct virtq_done done;
 	memcpy(e->tx_buf, bytes, len);
-	struct vbuf b = { e->tx_buf, len, false };
-	if (virtq_post(e->tx, &b, 1, 0, 0) < 0)
+	if (virtq_post_buf(e->tx, e->tx_buf, len, false, 0) < 0)
 		fail("console: transmit queue full");
 	virtq_kick(e->tx);
 	if (!virtq_wait_default(e->tx, &done))

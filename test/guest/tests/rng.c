@@ -26,8 +26,7 @@ struct rng_run {
 
 static void post(struct rng_run *r, unsigned slot)
 {
-	struct vbuf b = { r->buffers + (u64)slot * r->chunk, r->chunk, true };
-	if (virtq_post(r->q, &b, 1, slot, 0) < 0)
+	if (virtq_post_buf(r->q, r->buffers + (u64)slot * r->chunk, r->chunk, true, slot) < 0)
 		fail("rng: queue full");
 	r->in_flight++;
 }
