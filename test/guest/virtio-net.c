@@ -236,9 +236,7 @@ u64 net_stop(struct net *n, u64 settle_ms, u64 *drained)
 		fail("net: the device did not reset (Status never read 0)");
 	/* From here on the rings must stand still. */
 	u16 rx_pending = virtq_used_pending(n->rx), tx_pending = virtq_used_pending(n->tx);
-	u64 end = deadline_ms(settle_ms);
-	while (!deadline_passed(end))
-		cpu_relax();
+	spin_ms(settle_ms);
 	u64 late = (u16)(virtq_used_pending(n->rx) - rx_pending) + (u16)(virtq_used_pending(n->tx) - tx_pending);
 	n->stopped = true;
 	n->unkicked_rx = 0;

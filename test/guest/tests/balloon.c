@@ -61,13 +61,6 @@ struct balloon {
 	u64 inflated, deflated, zero_pages, kept_pages, requests, descriptors, bad_pfns, target_changes, stats_posts;
 };
 
-static void pause_ms(u64 ms)
-{
-	u64 deadline = deadline_ms(ms);
-	while (!deadline_passed(deadline))
-		cpu_relax();
-}
-
 static u32 read_target(struct balloon *b)
 {
 	return virtio_config32_stable(&b->dev, CONFIG_NUM_PAGES);
@@ -240,7 +233,7 @@ static u32 wait_for_target(struct balloon *b, u64 wait_ms)
 			fail("balloon: the device needs a reset while the balloon holds %u pages", b->actual);
 		if (deadline_passed(deadline))
 			fail("balloon: the target stayed at %u pages for %lu ms", target, wait_ms);
-		pause_ms(POLL_MS);
+		spin_ms(POLL_MS);
 	}
 }
 
