@@ -51,7 +51,7 @@ void net_peer_describe(struct net_peer *p)
 	char mac[24];
 	format_mac(p->n.mac, mac, sizeof(mac));
 	data("mac=%s features=0x%lx mrg=%d rxbuf=%u rxbufs=%u tsc_khz=%lu tsc_source=%s", mac, p->n.dev.features,
-	     p->n.mergeable, p->n.opt.rx_buf_bytes, p->n.opt.rx_bufs, tsc_khz(), tsc_source());
+	     net_mergeable(&p->n), p->n.opt.rx_buf_bytes, p->n.opt.rx_bufs, tsc_khz(), tsc_source());
 }
 
 void net_peer_parse(const struct net_frame *f, struct inet_frame *in)

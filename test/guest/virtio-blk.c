@@ -2,7 +2,6 @@
 #include "guest.h"
 #include "memory.h"
 
-#define BLK_REQS 64
 #define BOUNCE_BYTES (1024 * 1024 + SECTOR_SIZE)
 
 bool blk_restart(struct blk *b, u64 wanted, u16 queue_size, const char **why)
@@ -18,7 +17,6 @@ void blk_open(struct blk *b, unsigned nth, u64 wanted, u16 queue_size)
 	b->q = &b->dev.queues[0];
 	b->capacity = virtio_config64(&b->dev, VIRTIO_BLK_CFG_CAPACITY);
 	b->seg_max = b->dev.features & VIRTIO_BLK_F_SEG_MAX ? virtio_config32(&b->dev, VIRTIO_BLK_CFG_SEG_MAX) : 0;
-	b->nreqs = BLK_REQS;
 	b->reqs = alloc(sizeof(struct blk_req) * BLK_REQS, 16);
 }
 
@@ -68,11 +66,9 @@ bool blk_submit(struct blk *b, struct blk_req *r, const struct vbuf *bufs, unsig
 static unsigned merged_chain(struct blk *b, struct blk_req *r, u32 type, u64 sector, const void *data, u32 len,
 			     struct vbuf *bufs)
 {
-	if (!b->bounce) {
+	if (!b->bounce)
 		b->bounce = alloc(BOUNCE_BYTES, 4096);
-		b->bounce_bytes = BOUNCE_BYTES;
-	}
-	if (len + sizeof(r->header) > b->bounce_bytes)
+	if (len + sizeof(r->header) > BOUNCE_BYTES)
 		fail("blk: a merged request of %u bytes does not fit the bounce buffer", len);
 	r->header = (struct virtio_blk_header){ type, 0, sector };
 	r->status = BLK_STATUS_UNWRITTEN;

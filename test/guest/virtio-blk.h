@@ -31,6 +31,8 @@
 
 /* The most buffers blk_chain cuts a request into. */
 #define BLK_MAX_BUFS 8
+/* The requests in b->reqs. */
+#define BLK_REQS 64
 
 struct virtio_blk_header {
 	u32 type;
@@ -58,10 +60,8 @@ struct blk {
 	u64 capacity;
 	u32 seg_max;
 	struct blk_req *reqs;
-	unsigned nreqs;
 	/* For chains whose header and data, or data and status, share one buffer. */
 	u8 *bounce;
-	u32 bounce_bytes;
 	/* The length the device put in the used entry of blk_do's last request. */
 	u32 last_used_len;
 };

@@ -32,10 +32,10 @@ static void check_options(struct net *n)
 	if (n->opt.rx_bufs == 0 || n->opt.tx_slots == 0)
 		fail("net: no receive buffers or transmit slots asked for");
 	/* Without MRG_RXBUF one buffer holds one whole frame (virtio 1.2, 5.1.6.3.1). */
-	u32 least = n->mergeable ? VIRTIO_NET_HDR_BYTES : VIRTIO_NET_HDR_BYTES + ETH_FRAME_MAX;
+	u32 least = net_mergeable(n) ? VIRTIO_NET_HDR_BYTES : VIRTIO_NET_HDR_BYTES + ETH_FRAME_MAX;
 	if (n->opt.rx_buf_bytes < least)
 		fail("net: receive buffers of %u bytes; %s needs at least %u", n->opt.rx_buf_bytes,
-		     n->mergeable ? "MRG_RXBUF" : "a driver without MRG_RXBUF", least);
+		     net_mergeable(n) ? "MRG_RXBUF" : "a driver without MRG_RXBUF", least);
 }
 
 static void read_config(struct net *n)
@@ -57,7 +57,6 @@ void net_open(struct net *n, const struct net_options *o)
 					    .wanted = wanted,
 					    .queue_sizes = { [RX] = QUEUE_SIZE, [TX] = QUEUE_SIZE },
 					    .defer_driver_ok = true });
-	n->mergeable = (n->dev.features & VIRTIO_NET_F_MRG_RXBUF) != 0;
 	check_options(n);
 	n->rx = &n->dev.queues[RX];
 	n->tx = &n->dev.queues[TX];
@@ -141,7 +140,7 @@ bool net_recv(struct net *n, u64 deadline, struct net_frame *f)
 	if (len < VIRTIO_NET_HDR_BYTES)
 		fail("net: a used receive buffer of %u bytes, less than the header", len);
 	u16 count = 1;
-	if (n->mergeable) {
+	if (net_mergeable(n)) {
 		count = (u16)(first[VIRTIO_NET_HDR_NUM_BUFFERS] | first[VIRTIO_NET_HDR_NUM_BUFFERS + 1] << 8);
 		if (count == 0 || count > n->opt.rx_bufs)
 			fail("net: num_buffers %u in a frame's header (%u buffers posted)", count, n->opt.rx_bufs);

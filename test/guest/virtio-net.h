@@ -59,7 +59,6 @@ struct net {
 	struct net_options opt;
 	u8 mac[ETH_ALEN];
 	u16 link_status;
-	bool mergeable;
 	/* After net_stop: buffers are no longer posted. */
 	bool stopped;
 	u8 *rx_mem;
@@ -75,6 +74,12 @@ struct net {
 	u32 *tx_len;
 	struct net_counts counts;
 };
+
+/* Whether MRG_RXBUF was negotiated: a received frame may then span several buffers. */
+static inline bool net_mergeable(const struct net *n)
+{
+	return (n->dev.features & VIRTIO_NET_F_MRG_RXBUF) != 0;
+}
 
 /*
  * Finds the first virtio-net device, negotiates (VERSION_1 and MAC required), reads the MAC, posts rx buffers;

@@ -34,7 +34,6 @@ void vsock_open(struct vsock *v, u32 rx_payload, unsigned rx_count)
 	v->tx_count = v->tx->size / 2;
 	v->cid = virtio_config64(&v->dev, VSOCK_CFG_GUEST_CID);
 	v->rx_payload = rx_payload;
-	v->rx_count = rx_count;
 	v->rx_bufs = alloc((sizeof(struct virtio_vsock_hdr) + rx_payload) * (u64)rx_count, 4096);
 	v->tx_slots = alloc(sizeof(struct vsock_tx_slot) * v->tx_count, 64);
 	v->tx_free = alloc(sizeof(u16) * v->tx_count, 2);

@@ -59,7 +59,6 @@ struct vsock {
 	/* Receive buffers: a header and rx_payload bytes each, in one device-writable descriptor. */
 	u8 *rx_bufs;
 	u32 rx_payload;
-	unsigned rx_count;
 	bool rx_posted;
 	/* Transmit slots: free ones are stacked in tx_free; a packet's slot is its virtq token. */
 	struct vsock_tx_slot *tx_slots;

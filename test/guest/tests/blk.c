@@ -12,6 +12,7 @@
 #include "../virtio-blk.h"
 
 #define IN_FLIGHT 16
+_Static_assert(IN_FLIGHT <= BLK_REQS, "a request in flight per struct blk_req");
 /* The requests in flight lie IN_FLIGHT_STRIDE sectors apart, downward from the middle of the disk. */
 #define IN_FLIGHT_SECTORS 8
 #define IN_FLIGHT_BYTES (IN_FLIGHT_SECTORS * SECTOR_SIZE)

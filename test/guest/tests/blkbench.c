@@ -12,6 +12,7 @@
 #include "../virtio-blk.h"
 
 #define MAX_QD 32
+_Static_assert(MAX_QD <= BLK_REQS, "a request in flight per struct blk_req");
 #define QUEUE_SIZE 128
 #define DEFAULT_REGION (1ull << 30)
 
