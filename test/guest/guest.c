@@ -282,6 +282,13 @@ u64 deadline_ms(u64 ms)
 	return rdtsc() + ms * (khz ? khz : ASSUMED_TSC_KHZ);
 }
 
+void spin_ms(u64 ms)
+{
+	u64 deadline = deadline_ms(ms);
+	while (!deadline_passed(deadline))
+		cpu_relax();
+}
+
 u64 tsc_to_us(u64 ticks)
 {
 	u64 khz = tsc_khz();

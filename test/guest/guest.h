@@ -65,5 +65,7 @@ static inline bool deadline_passed(u64 deadline)
 {
 	return (int64_t)(rdtsc() - deadline) > 0;
 }
+/* Polls the TSC for ms milliseconds. */
+void spin_ms(u64 ms);
 
 #endif

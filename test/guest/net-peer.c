@@ -30,7 +30,6 @@ static void check_mac(struct net_peer *p)
 
 void net_peer_open(struct net_peer *p)
 {
-	const char *why;
 	memset(p, 0, sizeof(*p));
 	p->ip = cmdline_ipv4("net_ip");
 	p->host = cmdline_ipv4("net_host");
@@ -41,8 +40,7 @@ void net_peer_open(struct net_peer *p)
 		.rx_bufs = (u16)cmdline_number("net_rxbufs", 128),
 		.tx_slots = 64,
 	};
-	if (!net_open(&p->n, &o, &why))
-		fail("%s", why);
+	net_open(&p->n, &o);
 	check_mac(p);
 	if (!(p->n.link_status & VIRTIO_NET_S_LINK_UP))
 		fail("net: the device reports its link down (status 0x%x)", p->n.link_status);
@@ -53,7 +51,7 @@ void net_peer_describe(struct net_peer *p)
 	char mac[24];
 	format_mac(p->n.mac, mac, sizeof(mac));
 	data("mac=%s features=0x%lx mrg=%d rxbuf=%u rxbufs=%u tsc_khz=%lu tsc_source=%s", mac, p->n.dev.features,
-	     p->n.mergeable, p->n.opt.rx_buf_bytes, p->n.opt.rx_bufs, tsc_khz(), tsc_source());
+	     net_mergeable(&p->n), p->n.opt.rx_buf_bytes, p->n.opt.rx_bufs, tsc_khz(), tsc_source());
 }
 
 void net_peer_parse(const struct net_frame *f, struct inet_frame *in)

@@ -2,34 +2,22 @@
 #include "guest.h"
 #include "memory.h"
 
-#define BLK_REQS 64
 #define BOUNCE_BYTES (1024 * 1024 + SECTOR_SIZE)
 
 bool blk_restart(struct blk *b, u64 wanted, u16 queue_size, const char **why)
 {
-	if (!virtio_start(&b->dev, 0, wanted, why))
-		return false;
-	b->q = virtq_setup(&b->dev, 0, queue_size, why);
-	if (!b->q)
-		return false;
-	virtio_driver_ok(&b->dev);
-	return true;
+	return virtio_init(&b->dev, &(struct virtio_setup){ .wanted = wanted, .queue_sizes = { queue_size } }, why);
 }
 
-bool blk_open(struct blk *b, unsigned nth, u64 wanted, u16 queue_size, const char **why)
+void blk_open(struct blk *b, unsigned nth, u64 wanted, u16 queue_size)
 {
 	memset(b, 0, sizeof(*b));
-	if (!virtio_find(VIRTIO_ID_BLOCK, nth, &b->dev)) {
-		*why = "no virtio-blk device";
-		return false;
-	}
-	if (!blk_restart(b, wanted, queue_size, why))
-		return false;
+	virtio_open(&b->dev, VIRTIO_ID_BLOCK, nth,
+		    &(struct virtio_setup){ .wanted = wanted, .queue_sizes = { queue_size } });
+	b->q = &b->dev.queues[0];
 	b->capacity = virtio_config64(&b->dev, VIRTIO_BLK_CFG_CAPACITY);
 	b->seg_max = b->dev.features & VIRTIO_BLK_F_SEG_MAX ? virtio_config32(&b->dev, VIRTIO_BLK_CFG_SEG_MAX) : 0;
-	b->nreqs = BLK_REQS;
 	b->reqs = alloc(sizeof(struct blk_req) * BLK_REQS, 16);
-	return true;
 }
 
 bool blk_type_reads_data(u32 type)
@@ -78,11 +66,9 @@ bool blk_submit(struct blk *b, struct blk_req *r, const struct vbuf *bufs, unsig
 static unsigned merged_chain(struct blk *b, struct blk_req *r, u32 type, u64 sector, const void *data, u32 len,
 			     struct vbuf *bufs)
 {
-	if (!b->bounce) {
+	if (!b->bounce)
 		b->bounce = alloc(BOUNCE_BYTES, 4096);
-		b->bounce_bytes = BOUNCE_BYTES;
-	}
-	if (len + sizeof(r->header) > b->bounce_bytes)
+	if (len + sizeof(r->header) > BOUNCE_BYTES)
 		fail("blk: a merged request of %u bytes does not fit the bounce buffer", len);
 	r->header = (struct virtio_blk_header){ type, 0, sector };
 	r->status = BLK_STATUS_UNWRITTEN;
@@ -110,7 +96,7 @@ int blk_do(struct blk *b, u32 type, u64 sector, void *data, u32 len, enum blk_sh
 		fail("blk: the queue is full with no request in flight");
 	virtq_kick(b->q);
 	struct virtq_done done;
-	if (!virtq_wait(b->q, deadline_ms(virtio_timeout_ms()), &done))
+	if (!virtq_wait_default(b->q, &done))
 		return -1;
 	if (done.token != (u64)r)
 		fail("blk: a used entry for a request that was not posted");

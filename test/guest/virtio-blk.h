@@ -31,6 +31,8 @@
 
 /* The most buffers blk_chain cuts a request into. */
 #define BLK_MAX_BUFS 8
+/* The requests in b->reqs. */
+#define BLK_REQS 64
 
 struct virtio_blk_header {
 	u32 type;
@@ -58,10 +60,8 @@ struct blk {
 	u64 capacity;
 	u32 seg_max;
 	struct blk_req *reqs;
-	unsigned nreqs;
 	/* For chains whose header and data, or data and status, share one buffer. */
 	u8 *bounce;
-	u32 bounce_bytes;
 	/* The length the device put in the used entry of blk_do's last request. */
 	u32 last_used_len;
 };
@@ -76,8 +76,8 @@ enum blk_shape {
 	BLK_SHAPE_MERGED,
 };
 
-/* Finds the nth blk device and initializes it with one queue of up to queue_size entries. */
-bool blk_open(struct blk *b, unsigned nth, u64 wanted, u16 queue_size, const char **why);
+/* Finds the nth blk device and initializes it with one queue of up to queue_size entries; else the test fails. */
+void blk_open(struct blk *b, unsigned nth, u64 wanted, u16 queue_size);
 /* Resets the device and initializes it again (the requests' memory is kept). */
 bool blk_restart(struct blk *b, u64 wanted, u16 queue_size, const char **why);
 /* Whether the device reads the data buffers of a request of this type (else it writes them). */

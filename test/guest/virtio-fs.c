@@ -10,36 +10,30 @@
 #define MAX_BUFS (VIRTQ_INDIRECT_MAX - 4)
 #define ERRNO_MAX 4095
 
+static const struct virtio_setup vfs_setup = {
+	.wanted = VIRTIO_F_INDIRECT_DESC | VIRTIO_F_EVENT_IDX,
+	.queue_sizes = { [HIPRIO_QUEUE] = 16, [REQUEST_QUEUE] = 64 },
+};
+
 bool vfs_restart(struct vfs *fs, const char **why)
 {
-	if (!virtio_start(&fs->dev, 0, VIRTIO_F_INDIRECT_DESC | VIRTIO_F_EVENT_IDX, why) ||
-	    !(fs->hiprio = virtq_setup(&fs->dev, HIPRIO_QUEUE, 16, why)) ||
-	    !(fs->req = virtq_setup(&fs->dev, REQUEST_QUEUE, 64, why)))
-		return false;
-	virtio_driver_ok(&fs->dev);
 	/* A reset device holds no nodes: there is nothing left to forget. */
 	fs->nnodes = 0;
-	return true;
+	return virtio_init(&fs->dev, &vfs_setup, why);
 }
 
-bool vfs_open(struct vfs *fs, const char **why)
+void vfs_open(struct vfs *fs)
 {
 	memset(fs, 0, sizeof(*fs));
-	if (!virtio_find(VIRTIO_ID_FS, 0, &fs->dev)) {
-		*why = "no virtio-fs device";
-		return false;
-	}
-	if (!vfs_restart(fs, why))
-		return false;
+	virtio_open(&fs->dev, VIRTIO_ID_FS, 0, &vfs_setup);
+	fs->hiprio = &fs->dev.queues[HIPRIO_QUEUE];
+	fs->req = &fs->dev.queues[REQUEST_QUEUE];
 	for (unsigned i = 0; i < TAG_BYTES; i++)
 		fs->tag[i] = (char)virtio_config8(&fs->dev, CONFIG_TAG + i);
-	if (virtio_config32(&fs->dev, CONFIG_NUM_QUEUES) == 0) {
-		*why = "num_request_queues is 0";
-		return false;
-	}
+	if (virtio_config32(&fs->dev, CONFIG_NUM_QUEUES) == 0)
+		fail("num_request_queues is 0");
 	vfs_slot_init(&fs->slot, VFS_ARG_BYTES);
 	fs->reply = alloc(VFS_REPLY_BYTES, 4096);
-	return true;
 }
 
 void vfs_slot_init(struct vfs_slot *slot, u32 args_cap)
@@ -133,8 +127,7 @@ void vfs_post(struct vfs *fs, struct vfs_slot *slot, const struct vfs_req *r)
 struct vfs_slot *vfs_reap(struct vfs *fs, bool hiprio)
 {
 	struct virtq_done done;
-	enum virtq_outcome o = virtq_wait_or_reset(hiprio ? fs->hiprio : fs->req, deadline_ms(virtio_timeout_ms()),
-						   &done);
+	enum virtq_outcome o = virtq_wait_or_reset_default(hiprio ? fs->hiprio : fs->req, &done);
 	if (o != VIRTQ_USED)
 		fail("fs: %s", o == VIRTQ_NEEDS_RESET ? "a request made the device need a reset" : "a request was not answered");
 	struct vfs_slot *slot = (struct vfs_slot *)done.token;

@@ -285,8 +285,8 @@ struct vfs_req {
 #define VFS_HIPRIO 0x100
 #define VFS_NO_REPLY 0x200
 
-/* Finds the first virtio-fs device, starts it with its two queues, reads the tag. */
-bool vfs_open(struct vfs *fs, const char **why);
+/* Finds the first virtio-fs device, starts it with its two queues, reads the tag; else the test fails. */
+void vfs_open(struct vfs *fs);
 /* Resets the device and starts it again (FUSE_INIT comes next); every node and handle is gone. */
 bool vfs_restart(struct vfs *fs, const char **why);
 /* Sends a request and waits for its answer: the reply body's length, or a negative errno. */

@@ -15,8 +15,7 @@ static u8 *rx_buffer(struct net *n, u16 buf)
 
 static void post_rx(struct net *n, u16 buf)
 {
-	struct vbuf b = { rx_buffer(n, buf), n->opt.rx_buf_bytes, true };
-	if (virtq_post(n->rx, &b, 1, buf, 0) < 0)
+	if (virtq_post_buf(n->rx, rx_buffer(n, buf), n->opt.rx_buf_bytes, true, buf) < 0)
 		fail("net: the receive queue is full with %u buffers", n->opt.rx_bufs);
 	n->unkicked_rx++;
 }
@@ -28,22 +27,15 @@ static void kick_rx(struct net *n)
 	n->unkicked_rx = 0;
 }
 
-static bool check_options(struct net *n, const char **why)
+static void check_options(struct net *n)
 {
-	if (n->opt.rx_bufs == 0 || n->opt.tx_slots == 0) {
-		*why = "net: no receive buffers or transmit slots asked for";
-		return false;
-	}
+	if (n->opt.rx_bufs == 0 || n->opt.tx_slots == 0)
+		fail("net: no receive buffers or transmit slots asked for");
 	/* Without MRG_RXBUF one buffer holds one whole frame (virtio 1.2, 5.1.6.3.1). */
-	u32 least = n->mergeable ? VIRTIO_NET_HDR_BYTES : VIRTIO_NET_HDR_BYTES + ETH_FRAME_MAX;
-	if (n->opt.rx_buf_bytes < least) {
-		static char reason[96];
-		format(reason, sizeof(reason), "net: receive buffers of %u bytes; %s needs at least %u", n->opt.rx_buf_bytes,
-		       n->mergeable ? "MRG_RXBUF" : "a driver without MRG_RXBUF", least);
-		*why = reason;
-		return false;
-	}
-	return true;
+	u32 least = net_mergeable(n) ? VIRTIO_NET_HDR_BYTES : VIRTIO_NET_HDR_BYTES + ETH_FRAME_MAX;
+	if (n->opt.rx_buf_bytes < least)
+		fail("net: receive buffers of %u bytes; %s needs at least %u", n->opt.rx_buf_bytes,
+		     net_mergeable(n) ? "MRG_RXBUF" : "a driver without MRG_RXBUF", least);
 }
 
 static void read_config(struct net *n)
@@ -54,22 +46,20 @@ static void read_config(struct net *n)
 							       : VIRTIO_NET_S_LINK_UP;
 }
 
-bool net_open(struct net *n, const struct net_options *o, const char **why)
+void net_open(struct net *n, const struct net_options *o)
 {
 	memset(n, 0, sizeof(*n));
 	n->opt = *o;
-	if (!virtio_find(VIRTIO_ID_NET, 0, &n->dev)) {
-		*why = "no virtio-net device";
-		return false;
-	}
 	u64 wanted = VIRTIO_NET_F_STATUS | (o->mergeable ? VIRTIO_NET_F_MRG_RXBUF : 0) |
 		     (o->event_idx ? VIRTIO_F_EVENT_IDX : 0);
-	if (!virtio_start(&n->dev, VIRTIO_NET_F_MAC, wanted, why))
-		return false;
-	n->mergeable = (n->dev.features & VIRTIO_NET_F_MRG_RXBUF) != 0;
-	if (!check_options(n, why) || !(n->rx = virtq_setup(&n->dev, RX, QUEUE_SIZE, why)) ||
-	    !(n->tx = virtq_setup(&n->dev, TX, QUEUE_SIZE, why)))
-		return false;
+	virtio_open(&n->dev, VIRTIO_ID_NET, 0,
+		    &(struct virtio_setup){ .required = VIRTIO_NET_F_MAC,
+					    .wanted = wanted,
+					    .queue_sizes = { [RX] = QUEUE_SIZE, [TX] = QUEUE_SIZE },
+					    .defer_driver_ok = true });
+	check_options(n);
+	n->rx = &n->dev.queues[RX];
+	n->tx = &n->dev.queues[TX];
 	if (n->opt.rx_bufs > n->rx->size)
 		n->opt.rx_bufs = n->rx->size;
 	/* A split frame takes two descriptors. */
@@ -89,7 +79,6 @@ bool net_open(struct net *n, const struct net_options *o, const char **why)
 		post_rx(n, b);
 	virtio_driver_ok(&n->dev);
 	kick_rx(n);
-	return true;
 }
 
 /* The next used receive buffer; the buffer is held until the next net_recv. */
@@ -151,7 +140,7 @@ bool net_recv(struct net *n, u64 deadline, struct net_frame *f)
 	if (len < VIRTIO_NET_HDR_BYTES)
 		fail("net: a used receive buffer of %u bytes, less than the header", len);
 	u16 count = 1;
-	if (n->mergeable) {
+	if (net_mergeable(n)) {
 		count = (u16)(first[VIRTIO_NET_HDR_NUM_BUFFERS] | first[VIRTIO_NET_HDR_NUM_BUFFERS + 1] << 8);
 		if (count == 0 || count > n->opt.rx_bufs)
 			fail("net: num_buffers %u in a frame's header (%u buffers posted)", count, n->opt.rx_bufs);
@@ -239,22 +228,15 @@ bool net_tx_flush(struct net *n, u64 deadline)
 	return true;
 }
 
-static u16 used_idx(struct virtq *q)
-{
-	return *(volatile u16 *)&q->used->idx;
-}
-
 u64 net_stop(struct net *n, u64 settle_ms, u64 *drained)
 {
 	u64 before = n->counts.rx_frames + n->counts.tx_frames;
 	if (!virtio_reset(&n->dev))
 		fail("net: the device did not reset (Status never read 0)");
 	/* From here on the rings must stand still. */
-	u16 rx_idx = used_idx(n->rx), tx_idx = used_idx(n->tx);
-	u64 end = deadline_ms(settle_ms);
-	while (!deadline_passed(end))
-		cpu_relax();
-	u64 late = (u16)(used_idx(n->rx) - rx_idx) + (u16)(used_idx(n->tx) - tx_idx);
+	u16 rx_pending = virtq_used_pending(n->rx), tx_pending = virtq_used_pending(n->tx);
+	spin_ms(settle_ms);
+	u64 late = (u16)(virtq_used_pending(n->rx) - rx_pending) + (u16)(virtq_used_pending(n->tx) - tx_pending);
 	n->stopped = true;
 	n->unkicked_rx = 0;
 	struct net_frame f;

@@ -59,7 +59,6 @@ struct net {
 	struct net_options opt;
 	u8 mac[ETH_ALEN];
 	u16 link_status;
-	bool mergeable;
 	/* After net_stop: buffers are no longer posted. */
 	bool stopped;
 	u8 *rx_mem;
@@ -76,8 +75,17 @@ struct net {
 	struct net_counts counts;
 };
 
-/* Finds the first virtio-net device, negotiates (VERSION_1 and MAC required), reads the MAC, posts rx buffers. */
-bool net_open(struct net *n, const struct net_options *o, const char **why);
+/* Whether MRG_RXBUF was negotiated: a received frame may then span several buffers. */
+static inline bool net_mergeable(const struct net *n)
+{
+	return (n->dev.features & VIRTIO_NET_F_MRG_RXBUF) != 0;
+}
+
+/*
+ * Finds the first virtio-net device, negotiates (VERSION_1 and MAC required), reads the MAC, posts rx buffers;
+ * else the test fails.
+ */
+void net_open(struct net *n, const struct net_options *o);
 /* The next received frame, polling until the deadline; false when none came. */
 bool net_recv(struct net *n, u64 deadline, struct net_frame *f);
 /* A free transmit slot's frame area (after its header), waiting for the device until the deadline; else NULL. */

@@ -10,40 +10,30 @@
 
 static void post_rx(struct vsock *v, unsigned slot)
 {
-	struct vbuf b = { v->rx_bufs + (u64)slot * (sizeof(struct virtio_vsock_hdr) + v->rx_payload),
-			  (u32)sizeof(struct virtio_vsock_hdr) + v->rx_payload, true };
-	if (virtq_post(v->rx, &b, 1, slot, 0) < 0)
+	u32 bytes = (u32)sizeof(struct virtio_vsock_hdr) + v->rx_payload;
+	if (virtq_post_buf(v->rx, v->rx_bufs + (u64)slot * bytes, bytes, true, slot) < 0)
 		fail("vsock: the rx queue has no room for a buffer it gave back");
 	v->rx_posted = true;
 }
 
-static bool setup_queues(struct vsock *v, unsigned rx_count, const char **why)
-{
-	if (!(v->rx = virtq_setup(&v->dev, RX, QUEUE_SIZE, why)) || !(v->tx = virtq_setup(&v->dev, TX, QUEUE_SIZE, why)) ||
-	    !(v->event = virtq_setup(&v->dev, EVENT, EVENT_BUFFERS, why)))
-		return false;
-	if (rx_count > v->rx->size) {
-		*why = "more rx buffers asked for than the rx queue holds";
-		return false;
-	}
-	/* Every packet is a header and at most one payload buffer: two descriptors. */
-	v->tx_count = v->tx->size / 2;
-	return true;
-}
-
-bool vsock_open(struct vsock *v, u32 rx_payload, unsigned rx_count, const char **why)
+void vsock_open(struct vsock *v, u32 rx_payload, unsigned rx_count)
 {
 	memset(v, 0, sizeof(*v));
-	if (!virtio_find(VIRTIO_ID_VSOCK, 0, &v->dev)) {
-		*why = "no virtio-vsock device";
-		return false;
-	}
-	if (!virtio_start(&v->dev, 0, VIRTIO_VSOCK_F_STREAM | VIRTIO_F_EVENT_IDX, why) ||
-	    !setup_queues(v, rx_count, why))
-		return false;
+	static const struct virtio_setup setup = {
+		.wanted = VIRTIO_VSOCK_F_STREAM | VIRTIO_F_EVENT_IDX,
+		.queue_sizes = { [RX] = QUEUE_SIZE, [TX] = QUEUE_SIZE, [EVENT] = EVENT_BUFFERS },
+		.defer_driver_ok = true,
+	};
+	virtio_open(&v->dev, VIRTIO_ID_VSOCK, 0, &setup);
+	v->rx = &v->dev.queues[RX];
+	v->tx = &v->dev.queues[TX];
+	v->event = &v->dev.queues[EVENT];
+	if (rx_count > v->rx->size)
+		fail("more rx buffers asked for than the rx queue holds");
+	/* Every packet is a header and at most one payload buffer: two descriptors. */
+	v->tx_count = v->tx->size / 2;
 	v->cid = virtio_config64(&v->dev, VSOCK_CFG_GUEST_CID);
 	v->rx_payload = rx_payload;
-	v->rx_count = rx_count;
 	v->rx_bufs = alloc((sizeof(struct virtio_vsock_hdr) + rx_payload) * (u64)rx_count, 4096);
 	v->tx_slots = alloc(sizeof(struct vsock_tx_slot) * v->tx_count, 64);
 	v->tx_free = alloc(sizeof(u16) * v->tx_count, 2);
@@ -53,13 +43,10 @@ bool vsock_open(struct vsock *v, u32 rx_payload, unsigned rx_count, const char *
 	virtio_driver_ok(&v->dev);
 	for (unsigned i = 0; i < rx_count; i++)
 		post_rx(v, i);
-	for (unsigned i = 0; i < EVENT_BUFFERS; i++) {
-		struct vbuf b = { &v->events[i], sizeof(u32), true };
-		virtq_post(v->event, &b, 1, i, 0);
-	}
+	for (unsigned i = 0; i < EVENT_BUFFERS; i++)
+		virtq_post_buf(v->event, &v->events[i], sizeof(u32), true, i);
 	virtq_kick(v->event);
 	vsock_kick(v);
-	return true;
 }
 
 bool vsock_can_send(struct vsock *v)

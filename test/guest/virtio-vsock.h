@@ -59,7 +59,6 @@ struct vsock {
 	/* Receive buffers: a header and rx_payload bytes each, in one device-writable descriptor. */
 	u8 *rx_bufs;
 	u32 rx_payload;
-	unsigned rx_count;
 	bool rx_posted;
 	/* Transmit slots: free ones are stacked in tx_free; a packet's slot is its virtq token. */
 	struct vsock_tx_slot *tx_slots;
@@ -72,8 +71,11 @@ struct vsock {
 	u64 tx_packets;
 };
 
-/* Finds the vsock device, reads guest_cid and fills the rx queue with rx_count buffers of rx_payload bytes. */
-bool vsock_open(struct vsock *v, u32 rx_payload, unsigned rx_count, const char **why);
+/*
+ * Finds the vsock device, reads guest_cid and fills the rx queue with rx_count buffers of rx_payload bytes; else
+ * the test fails.
+ */
+void vsock_open(struct vsock *v, u32 rx_payload, unsigned rx_count);
 /*
  * Posts one packet: h (copied into a slot of its own) and, when h->len is not 0, the h->len payload bytes at
  * payload, which must stay untouched until the packet comes back from vsock_sent. False when the queue is full.

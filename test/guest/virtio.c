@@ -186,6 +186,50 @@ void virtio_driver_ok(struct virtio_dev *d)
 	set_status(d, VIRTIO_STATUS_DRIVER_OK);
 }
 
+bool virtio_init(struct virtio_dev *d, const struct virtio_setup *s, const char **why)
+{
+	if (!virtio_start(d, s->required, s->wanted, why))
+		return false;
+	for (unsigned i = 0; i < VIRTIO_MAX_QUEUES && s->queue_sizes[i]; i++) {
+		if (!virtq_setup(d, i, s->queue_sizes[i], why))
+			return false;
+	}
+	if (!s->defer_driver_ok)
+		virtio_driver_ok(d);
+	return true;
+}
+
+static const char *device_name(u32 device_id)
+{
+	switch (device_id) {
+	case VIRTIO_ID_NET:
+		return "virtio-net";
+	case VIRTIO_ID_BLOCK:
+		return "virtio-blk";
+	case VIRTIO_ID_CONSOLE:
+		return "virtio-console";
+	case VIRTIO_ID_RNG:
+		return "virtio-rng";
+	case VIRTIO_ID_BALLOON:
+		return "virtio-balloon";
+	case VIRTIO_ID_VSOCK:
+		return "virtio-vsock";
+	case VIRTIO_ID_FS:
+		return "virtio-fs";
+	default:
+		return "such";
+	}
+}
+
+void virtio_open(struct virtio_dev *d, u32 device_id, unsigned nth, const struct virtio_setup *s)
+{
+	const char *why;
+	if (!virtio_find(device_id, nth, d))
+		fail("no %s device", device_name(device_id));
+	if (!virtio_init(d, s, &why))
+		fail("%s", why);
+}
+
 u8 virtio_config8(struct virtio_dev *d, u32 offset)
 {
 	virtio_counts.register_accesses++;
@@ -203,14 +247,34 @@ u32 virtio_config32(struct virtio_dev *d, u32 offset)
 	return virtio_read32(d, VIRTIO_MMIO_CONFIG + offset);
 }
 
+/* `words` 32-bit words from offset on, read again until ConfigGeneration is the same before and after. */
+static void config_read_stable(struct virtio_dev *d, u32 offset, u32 *out, unsigned words)
+{
+	u32 before;
+	do {
+		before = virtio_read32(d, VIRTIO_MMIO_CONFIG_GENERATION);
+		for (unsigned i = 0; i < words; i++)
+			out[i] = virtio_config32(d, offset + 4 * i);
+	} while (virtio_read32(d, VIRTIO_MMIO_CONFIG_GENERATION) != before);
+}
+
+u32 virtio_config32_stable(struct virtio_dev *d, u32 offset)
+{
+	u32 value;
+	config_read_stable(d, offset, &value, 1);
+	return value;
+}
+
 u64 virtio_config64(struct virtio_dev *d, u32 offset)
 {
-	for (;;) {
-		u32 before = virtio_read32(d, VIRTIO_MMIO_CONFIG_GENERATION);
-		u64 value = virtio_config32(d, offset) | (u64)virtio_config32(d, offset + 4) << 32;
-		if (virtio_read32(d, VIRTIO_MMIO_CONFIG_GENERATION) == before)
-			return value;
-	}
+	u32 w[2];
+	config_read_stable(d, offset, w, 2);
+	return w[0] | (u64)w[1] << 32;
+}
+
+void virtio_config_write32(struct virtio_dev *d, u32 offset, u32 value)
+{
+	virtio_write32(d, VIRTIO_MMIO_CONFIG + offset, value);
 }
 
 u64 virtio_timeout_ms(void)

@@ -116,8 +116,11 @@ struct virtq {
 	/* Per head: the caller's token and how many table descriptors its chain holds. */
 	u64 *tokens;
 	u16 *chain_len;
-	/* size * VIRTQ_INDIRECT_MAX entries: head h owns the table at h * VIRTQ_INDIRECT_MAX. */
-	struct virtq_desc *indirect;
+	/*
+	 * size * VIRTQ_INDIRECT_MAX entries: head h owns the table at h * VIRTQ_INDIRECT_MAX. Kept across resets, so
+	 * it may be here while INDIRECT_DESC is not negotiated: the device's features say whether it may be used.
+	 */
+	struct virtq_desc *indirect_tables;
 };
 
 struct virtio_dev {
@@ -182,6 +185,21 @@ bool virtio_reset(struct virtio_dev *d);
  */
 bool virtio_start(struct virtio_dev *d, u64 required, u64 wanted, const char **why);
 void virtio_driver_ok(struct virtio_dev *d);
+
+/* How a driver brings a device up. */
+struct virtio_setup {
+	/* As for virtio_start. */
+	u64 required;
+	u64 wanted;
+	/* Queue i is set up with up to queue_sizes[i] entries, up to the first 0; it is d->queues[i] after. */
+	u16 queue_sizes[VIRTIO_MAX_QUEUES];
+	/* DRIVER_OK is the caller's, who posts buffers (or sets up queues that depend on features) first. */
+	bool defer_driver_ok;
+};
+/* virtio_start, the queues, DRIVER_OK: the whole init sequence, or the reason it stopped. */
+bool virtio_init(struct virtio_dev *d, const struct virtio_setup *s, const char **why);
+/* The nth device of the type, through virtio_init; the test fails when there is none or it does not come up. */
+void virtio_open(struct virtio_dev *d, u32 device_id, unsigned nth, const struct virtio_setup *s);
 /* Allocates queue `index` with up to `size` entries (capped at QueueNumMax); virtq_program hands it over. */
 struct virtq *virtq_create(struct virtio_dev *d, unsigned index, u16 size, const char **why);
 /* virtq_create, then virtq_program with the queue's own rings. */
@@ -192,17 +210,29 @@ void virtq_program(struct virtq *q, u64 desc, u64 driver, u64 device);
 u8 virtio_config8(struct virtio_dev *d, u32 offset);
 u16 virtio_config16(struct virtio_dev *d, u32 offset);
 u32 virtio_config32(struct virtio_dev *d, u32 offset);
-/* Two 32-bit reads, retried until ConfigGeneration is the same before and after. */
+/* A field the device may change at any time: read again until ConfigGeneration is the same before and after. */
+u32 virtio_config32_stable(struct virtio_dev *d, u32 offset);
+/* Two 32-bit reads, retried like virtio_config32_stable. */
 u64 virtio_config64(struct virtio_dev *d, u32 offset);
+void virtio_config_write32(struct virtio_dev *d, u32 offset, u32 value);
 
 /* Makes a chain of n buffers available; returns its head, or -1 when the queue has no room. */
 int virtq_post(struct virtq *q, const struct vbuf *bufs, unsigned n, u64 token, unsigned flags);
+/* virtq_post of a chain of one buffer. */
+int virtq_post_buf(struct virtq *q, const void *addr, u32 len, bool writable, u64 token);
 /* Notifies the device if it wants a notification for what was posted since the last kick. */
 void virtq_kick(struct virtq *q);
 /* Notifies the device unconditionally. */
 void virtq_notify(struct virtq *q);
 /* Takes one used entry if there is one, returning its chain's descriptors to the free list. */
 bool virtq_get(struct virtq *q, struct virtq_done *done);
+/* Used entries the device has published that virtq_get has not taken yet. */
+u16 virtq_used_pending(struct virtq *q);
+/*
+ * With EVENT_IDX: the avail idx the device asks to be notified past, which a device that reads ahead moves along
+ * with every chain it takes. Meaningless without EVENT_IDX.
+ */
+u16 virtq_avail_event(struct virtq *q);
 /* virtq_get, polling until the TSC deadline. */
 bool virtq_wait(struct virtq *q, u64 deadline, struct virtq_done *done);
 
@@ -213,6 +243,9 @@ enum virtq_outcome {
 };
 /* Polls for a used entry and, every millisecond, for DEVICE_NEEDS_RESET in Status. */
 enum virtq_outcome virtq_wait_or_reset(struct virtq *q, u64 deadline, struct virtq_done *done);
+/* virtq_wait and virtq_wait_or_reset for as long as virtio_timeout_ms says from now. */
+bool virtq_wait_default(struct virtq *q, struct virtq_done *done);
+enum virtq_outcome virtq_wait_or_reset_default(struct virtq *q, struct virtq_done *done);
 
 /*
  * Raw access: write any descriptor, publish any head, set any avail idx. They bypass the free list, so a queue

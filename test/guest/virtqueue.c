@@ -40,6 +40,21 @@ static volatile u16 *avail_event(struct virtq *q)
 	return (volatile u16 *)(void *)&q->used->ring[q->size];
 }
 
+u16 virtq_avail_event(struct virtq *q)
+{
+	return *avail_event(q);
+}
+
+static u16 used_idx(struct virtq *q)
+{
+	return *(volatile u16 *)&q->used->idx;
+}
+
+u16 virtq_used_pending(struct virtq *q)
+{
+	return (u16)(used_idx(q) - q->last_used);
+}
+
 static void virtq_clear(struct virtq *q)
 {
 	memset(q->desc, 0, sizeof(struct virtq_desc) * q->size);
@@ -53,7 +68,7 @@ static void virtq_clear(struct virtq *q)
 	q->avail_idx = q->last_used = q->kicked_idx = 0;
 }
 
-static void virtq_alloc(struct virtq *q, u16 size, bool indirect)
+static void virtq_alloc(struct virtq *q, u16 size)
 {
 	q->size = size;
 	q->desc = alloc(sizeof(struct virtq_desc) * size, 4096);
@@ -61,8 +76,12 @@ static void virtq_alloc(struct virtq *q, u16 size, bool indirect)
 	q->used = alloc(sizeof(struct virtq_used) + sizeof(struct virtq_used_elem) * size + sizeof(u16), 4096);
 	q->tokens = alloc(sizeof(u64) * size, 8);
 	q->chain_len = alloc(sizeof(u16) * size, 2);
-	q->indirect = indirect ? alloc(sizeof(struct virtq_desc) * size * VIRTQ_INDIRECT_MAX, 16) : NULL;
-	virtq_clear(q);
+	q->indirect_tables = NULL;
+}
+
+static bool indirect_negotiated(const struct virtq *q)
+{
+	return (q->dev->features & VIRTIO_F_INDIRECT_DESC) != 0;
 }
 
 struct virtq *virtq_create(struct virtio_dev *d, unsigned index, u16 size, const char **why)
@@ -83,13 +102,13 @@ struct virtq *virtq_create(struct virtio_dev *d, unsigned index, u16 size, const
 	}
 	struct virtq *q = &d->queues[index];
 	u16 n = queue_size(max, size);
-	bool indirect = (d->features & VIRTIO_F_INDIRECT_DESC) != 0;
 	/* After a reset the rings of the same size are reused, so a test that re-initializes often does not leak. */
-	if (q->desc && q->size == n && (q->indirect || !indirect))
-		virtq_clear(q);
-	else
-		virtq_alloc(q, n, indirect);
+	if (!q->desc || q->size != n)
+		virtq_alloc(q, n);
 	q->dev = d;
+	if (indirect_negotiated(q) && !q->indirect_tables)
+		q->indirect_tables = alloc(sizeof(struct virtq_desc) * n * VIRTQ_INDIRECT_MAX, 16);
+	virtq_clear(q);
 	q->index = (u16)index;
 	/* A polling driver wants no interrupts: NO_INTERRUPT without EVENT_IDX, a far used_event with it. */
 	if (d->features & VIRTIO_F_EVENT_IDX)
@@ -119,7 +138,7 @@ static void fill_desc(struct virtq_desc *desc, const struct vbuf *b, bool more)
 /* Writes the chain into the head's own indirect table; the head descriptor points at it. */
 static void post_indirect(struct virtq *q, u16 head, const struct vbuf *bufs, unsigned n)
 {
-	struct virtq_desc *table = q->indirect + (u64)head * VIRTQ_INDIRECT_MAX;
+	struct virtq_desc *table = q->indirect_tables + (u64)head * VIRTQ_INDIRECT_MAX;
 	for (unsigned i = 0; i < n; i++) {
 		fill_desc(&table[i], &bufs[i], i + 1 < n);
 		table[i].next = (u16)(i + 1);
@@ -152,7 +171,7 @@ static void publish(struct virtq *q, u16 head)
 int virtq_post(struct virtq *q, const struct vbuf *bufs, unsigned n, u64 token, unsigned flags)
 {
 	bool indirect = (flags & VIRTQ_POST_INDIRECT) != 0;
-	if (n == 0 || (indirect && (!q->indirect || n > VIRTQ_INDIRECT_MAX)))
+	if (n == 0 || (indirect && (!indirect_negotiated(q) || n > VIRTQ_INDIRECT_MAX)))
 		fail("virtq_post: a chain of %u buffers cannot be posted%s", n,
 		     indirect ? " indirectly (INDIRECT_DESC not negotiated, or too long)" : "");
 	u16 needed = indirect ? 1 : (u16)n;
@@ -169,6 +188,12 @@ int virtq_post(struct virtq *q, const struct vbuf *bufs, unsigned n, u64 token, 
 	publish(q, head);
 	virtio_counts.chains++;
 	return head;
+}
+
+int virtq_post_buf(struct virtq *q, const void *addr, u32 len, bool writable, u64 token)
+{
+	struct vbuf b = { addr, len, writable };
+	return virtq_post(q, &b, 1, token, 0);
 }
 
 static bool need_event(u16 event, u16 new_idx, u16 old_idx)
@@ -210,8 +235,7 @@ static void free_chain(struct virtq *q, u16 head)
 
 bool virtq_get(struct virtq *q, struct virtq_done *done)
 {
-	u16 used_idx = *(volatile u16 *)&q->used->idx;
-	if (used_idx == q->last_used)
+	if (used_idx(q) == q->last_used)
 		return false;
 	barrier();
 	struct virtq_used_elem e = q->used->ring[q->last_used % q->size];
@@ -254,6 +278,16 @@ enum virtq_outcome virtq_wait_or_reset(struct virtq *q, u64 deadline, struct vir
 			return virtq_get(q, done) ? VIRTQ_USED : VIRTQ_TIMEOUT;
 		cpu_relax();
 	}
+}
+
+bool virtq_wait_default(struct virtq *q, struct virtq_done *done)
+{
+	return virtq_wait(q, deadline_ms(virtio_timeout_ms()), done);
+}
+
+enum virtq_outcome virtq_wait_or_reset_default(struct virtq *q, struct virtq_done *done)
+{
+	return virtq_wait_or_reset(q, deadline_ms(virtio_timeout_ms()), done);
 }
 
 void virtq_raw_desc(struct virtq *q, u16 index, u64 addr, u32 len, u16 flags, u16 next)

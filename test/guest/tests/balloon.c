@@ -61,22 +61,9 @@ struct balloon {
 	u64 inflated, deflated, zero_pages, kept_pages, requests, descriptors, bad_pfns, target_changes, stats_posts;
 };
 
-static void pause_ms(u64 ms)
-{
-	u64 deadline = deadline_ms(ms);
-	while (!deadline_passed(deadline))
-		cpu_relax();
-}
-
-/* num_pages, read until ConfigGeneration is the same on both sides of the read. */
 static u32 read_target(struct balloon *b)
 {
-	for (;;) {
-		u32 gen = virtio_read32(&b->dev, VIRTIO_MMIO_CONFIG_GENERATION);
-		u32 target = virtio_config32(&b->dev, CONFIG_NUM_PAGES);
-		if (virtio_read32(&b->dev, VIRTIO_MMIO_CONFIG_GENERATION) == gen)
-			return target;
-	}
+	return virtio_config32_stable(&b->dev, CONFIG_NUM_PAGES);
 }
 
 static u64 *page_words(u32 pfn)
@@ -165,7 +152,7 @@ static void wait_used(struct balloon *b, unsigned which, unsigned count)
 {
 	struct virtq_done done;
 	for (unsigned i = 0; i < count; i++) {
-		enum virtq_outcome o = virtq_wait_or_reset(b->q[which], deadline_ms(virtio_timeout_ms()), &done);
+		enum virtq_outcome o = virtq_wait_or_reset_default(b->q[which], &done);
 		if (o == VIRTQ_NEEDS_RESET)
 			fail("balloon: the device needs a reset after %s requests", which == INFLATEQ ? "inflate" : "deflate");
 		if (o == VIRTQ_TIMEOUT)
@@ -206,7 +193,7 @@ static void step(struct balloon *b, u32 target)
 		for (u32 i = 0; i < moved; i++)
 			check_page(b, b->pages[b->actual + i]);
 	}
-	virtio_write32(&b->dev, VIRTIO_MMIO_CONFIG + CONFIG_ACTUAL, b->actual);
+	virtio_config_write32(&b->dev, CONFIG_ACTUAL, b->actual);
 	if (b->actual > b->max_actual)
 		b->max_actual = b->actual;
 }
@@ -219,8 +206,7 @@ static void post_stats(struct balloon *b)
 	u64 values[STAT_COUNT] = { 0, 0, 0, 0, free, memory_ram_total(), free + (u64)(b->owned - b->actual) * PAGE };
 	for (unsigned i = 0; i < STAT_COUNT; i++)
 		b->stat_buf[i] = (struct balloon_stat){ tags[i], values[i] };
-	struct vbuf buf = { b->stat_buf, sizeof(struct balloon_stat) * STAT_COUNT, false };
-	if (virtq_post(b->stats, &buf, 1, 0, 0) < 0)
+	if (virtq_post_buf(b->stats, b->stat_buf, sizeof(struct balloon_stat) * STAT_COUNT, false, 0) < 0)
 		fail("balloon: the statistics queue is full");
 	virtq_kick(b->stats);
 	b->stats_posts++;
@@ -247,7 +233,7 @@ static u32 wait_for_target(struct balloon *b, u64 wait_ms)
 			fail("balloon: the device needs a reset while the balloon holds %u pages", b->actual);
 		if (deadline_passed(deadline))
 			fail("balloon: the target stayed at %u pages for %lu ms", target, wait_ms);
-		pause_ms(POLL_MS);
+		spin_ms(POLL_MS);
 	}
 }
 
@@ -255,11 +241,11 @@ static void setup(struct balloon *b)
 {
 	const char *why;
 	u64 wanted = cmdline_number("balloon_stats", 1) ? BALLOON_F_STATS_VQ | VIRTIO_F_EVENT_IDX : VIRTIO_F_EVENT_IDX;
-	if (!virtio_find(VIRTIO_ID_BALLOON, 0, &b->dev))
-		fail("no virtio-balloon device");
-	if (!virtio_start(&b->dev, 0, wanted, &why) || !(b->q[INFLATEQ] = virtq_setup(&b->dev, INFLATEQ, 64, &why)) ||
-	    !(b->q[DEFLATEQ] = virtq_setup(&b->dev, DEFLATEQ, 64, &why)))
-		fail("%s", why);
+	virtio_open(&b->dev, VIRTIO_ID_BALLOON, 0,
+		    &(struct virtio_setup){ .wanted = wanted, .queue_sizes = { [INFLATEQ] = 64, [DEFLATEQ] = 64 },
+					    .defer_driver_ok = true });
+	b->q[INFLATEQ] = &b->dev.queues[INFLATEQ];
+	b->q[DEFLATEQ] = &b->dev.queues[DEFLATEQ];
 	b->slots = alloc(sizeof(u32) * SLOT_PFNS * IN_FLIGHT, PAGE);
 	if (b->dev.features & BALLOON_F_STATS_VQ) {
 		if (!(b->stats = virtq_setup(&b->dev, STATSQ, 1, &why)))

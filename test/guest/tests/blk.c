@@ -12,6 +12,13 @@
 #include "../virtio-blk.h"
 
 #define IN_FLIGHT 16
+_Static_assert(IN_FLIGHT <= BLK_REQS, "a request in flight per struct blk_req");
+/* The requests in flight lie IN_FLIGHT_STRIDE sectors apart, downward from the middle of the disk. */
+#define IN_FLIGHT_SECTORS 8
+#define IN_FLIGHT_BYTES (IN_FLIGHT_SECTORS * SECTOR_SIZE)
+#define IN_FLIGHT_STRIDE 24
+/* The middle (capacity / 2) must be no lower than the span the requests in flight cover below it. */
+#define MIN_SECTORS (2 * (IN_FLIGHT_SECTORS + (IN_FLIGHT - 1) * IN_FLIGHT_STRIDE))
 #define MAX_RANGE_SECTORS 256
 
 struct range {
@@ -123,7 +130,7 @@ static void wait_all(struct blk *b, unsigned count, const char *what)
 {
 	struct virtq_done done;
 	for (unsigned i = 0; i < count; i++) {
-		if (!virtq_wait(b->q, deadline_ms(virtio_timeout_ms()), &done))
+		if (!virtq_wait_default(b->q, &done))
 			fail("%s: %u of %u requests answered", what, i, count);
 		struct blk_req *r = (struct blk_req *)done.token;
 		if (r->status != VIRTIO_BLK_S_OK)
@@ -131,23 +138,28 @@ static void wait_all(struct blk *b, unsigned count, const char *what)
 	}
 }
 
+static u64 in_flight_sector(const struct blk *b, unsigned i)
+{
+	u64 middle = b->capacity / 2 & ~7ull;
+	return middle - IN_FLIGHT_SECTORS - (u64)i * IN_FLIGHT_STRIDE;
+}
+
 /* IN_FLIGHT writes posted before one notify, then IN_FLIGHT reads, each 4 KiB at scattered sectors. */
 static void in_flight(struct blk *b)
 {
-	u8 *bufs = alloc((u64)IN_FLIGHT * 4096, 4096);
-	u64 base = b->capacity / 2 & ~7ull;
+	u8 *bufs = alloc((u64)IN_FLIGHT * IN_FLIGHT_BYTES, 4096);
 	for (unsigned pass = 0; pass < 2; pass++) {
 		u32 type = pass ? VIRTIO_BLK_T_IN : VIRTIO_BLK_T_OUT;
 		for (unsigned i = 0; i < IN_FLIGHT; i++) {
 			struct vbuf chain[BLK_MAX_BUFS];
-			u64 sector = base - 8 - i * 24;
-			u8 *data = bufs + i * 4096;
+			u64 sector = in_flight_sector(b, i);
+			u8 *data = bufs + i * IN_FLIGHT_BYTES;
 			if (pass)
-				memset(data, 0, 4096);
+				memset(data, 0, IN_FLIGHT_BYTES);
 			else
-				stamp(data, sector, 8);
-			unsigned n = blk_chain(&b->reqs[i], type, sector, data, 4096, BLK_SHAPE_PLAIN, chain);
-			unsigned flags = (i & 1) && b->q->indirect ? VIRTQ_POST_INDIRECT : 0;
+				stamp(data, sector, IN_FLIGHT_SECTORS);
+			unsigned n = blk_chain(&b->reqs[i], type, sector, data, IN_FLIGHT_BYTES, BLK_SHAPE_PLAIN, chain);
+			unsigned flags = (i & 1) && (b->dev.features & VIRTIO_F_INDIRECT_DESC) ? VIRTQ_POST_INDIRECT : 0;
 			if (!blk_submit(b, &b->reqs[i], chain, n, flags))
 				fail("in flight: queue full at request %u", i);
 		}
@@ -155,7 +167,7 @@ static void in_flight(struct blk *b)
 		wait_all(b, IN_FLIGHT, pass ? "reads in flight" : "writes in flight");
 	}
 	for (unsigned i = 0; i < IN_FLIGHT; i++) {
-		if (first_mismatch(bufs + i * 4096, base - 8 - i * 24, 8) >= 0)
+		if (first_mismatch(bufs + i * IN_FLIGHT_BYTES, in_flight_sector(b, i), IN_FLIGHT_SECTORS) >= 0)
 			fail("in flight: request %u read back other data", i);
 	}
 	say("blk: %u writes and %u reads in flight at once agree", IN_FLIGHT, IN_FLIGHT);
@@ -204,7 +216,7 @@ static void range_op(struct blk *b, u32 type, struct range r, bool must_zero)
 
 static void writable_ops(struct blk *b)
 {
-	patterns(b, b->q->indirect != NULL);
+	patterns(b, (b->dev.features & VIRTIO_F_INDIRECT_DESC) != 0);
 	in_flight(b);
 	if (b->dev.features & VIRTIO_BLK_F_FLUSH)
 		expect_status(b, "flush", blk_do(b, VIRTIO_BLK_T_FLUSH, 0, NULL, 0, BLK_SHAPE_PLAIN, 0), VIRTIO_BLK_S_OK);
@@ -242,17 +254,15 @@ static void error_cases(struct blk *b)
 void test_blk(void)
 {
 	struct blk b;
-	const char *why;
 	u64 wanted = VIRTIO_BLK_F_SEG_MAX | VIRTIO_BLK_F_RO | VIRTIO_BLK_F_FLUSH | VIRTIO_BLK_F_DISCARD |
 		     VIRTIO_BLK_F_WRITE_ZEROES;
 	if (cmdline_number("blk_indirect", 1))
 		wanted |= VIRTIO_F_INDIRECT_DESC;
 	if (cmdline_number("blk_event_idx", 1))
 		wanted |= VIRTIO_F_EVENT_IDX;
-	if (!blk_open(&b, 0, wanted, 128, &why))
-		fail("%s", why);
-	if (b.capacity < 16)
-		fail("capacity %lu sectors: the test needs at least 16", b.capacity);
+	blk_open(&b, 0, wanted, 128);
+	if (b.capacity < MIN_SECTORS)
+		fail("capacity %lu sectors: the test needs at least %u", b.capacity, MIN_SECTORS);
 	nonce = rdtsc();
 	scratch = alloc(2 * MAX_RANGE_SECTORS * SECTOR_SIZE, 4096);
 	check_identity(&b);

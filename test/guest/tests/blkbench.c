@@ -12,6 +12,7 @@
 #include "../virtio-blk.h"
 
 #define MAX_QD 32
+_Static_assert(MAX_QD <= BLK_REQS, "a request in flight per struct blk_req");
 #define QUEUE_SIZE 128
 #define DEFAULT_REGION (1ull << 30)
 
@@ -67,7 +68,7 @@ static void submit(struct bench *r, unsigned slot)
 static void complete_one(struct bench *r)
 {
 	struct virtq_done done;
-	if (!virtq_wait(r->b->q, deadline_ms(virtio_timeout_ms()), &done))
+	if (!virtq_wait_default(r->b->q, &done))
 		fail("%s: a request took longer than %lu ms", r->op->name, virtio_timeout_ms());
 	struct blk_req *req = (struct blk_req *)done.token;
 	if (req->status != VIRTIO_BLK_S_OK)
@@ -110,14 +111,12 @@ static bool selected(const char *list, const char *name)
 void test_blkbench(void)
 {
 	struct blk b;
-	const char *why;
 	char list[128];
 	/*
 	 * FLUSH is accepted as any real driver does: a device whose driver cannot flush must write through (QEMU then
 	 * syncs every write), and the benchmark compares monitors in write-back mode.
 	 */
-	if (!blk_open(&b, 0, VIRTIO_F_EVENT_IDX | VIRTIO_BLK_F_FLUSH, QUEUE_SIZE, &why))
-		fail("%s", why);
+	blk_open(&b, 0, VIRTIO_F_EVENT_IDX | VIRTIO_BLK_F_FLUSH, QUEUE_SIZE);
 	u64 region = cmdline_number("bench_region", DEFAULT_REGION);
 	if (region > b.capacity * SECTOR_SIZE)
 		region = b.capacity * SECTOR_SIZE;

@@ -29,8 +29,7 @@ struct echo {
 
 static void post_rx(struct echo *e, unsigned slot)
 {
-	struct vbuf b = { e->rx_bufs + slot * RX_BYTES, RX_BYTES, true };
-	if (virtq_post(e->rx, &b, 1, slot, 0) < 0)
+	if (virtq_post_buf(e->rx, e->rx_bufs + slot * RX_BYTES, RX_BYTES, true, slot) < 0)
 		fail("console: receive queue full");
 }
 
@@ -38,11 +37,10 @@ static void send(struct echo *e, const void *bytes, u32 len)
 {
 	struct virtq_done done;
 	memcpy(e->tx_buf, bytes, len);
-	struct vbuf b = { e->tx_buf, len, false };
-	if (virtq_post(e->tx, &b, 1, 0, 0) < 0)
+	if (virtq_post_buf(e->tx, e->tx_buf, len, false, 0) < 0)
 		fail("console: transmit queue full");
 	virtq_kick(e->tx);
-	if (!virtq_wait(e->tx, deadline_ms(virtio_timeout_ms()), &done))
+	if (!virtq_wait_default(e->tx, &done))
 		fail("console: the device did not take %u bytes of output", len);
 }
 
@@ -65,13 +63,10 @@ static void scan(struct echo *e, const u8 *p, u32 len)
 
 static void setup(struct echo *e, struct virtio_dev *d)
 {
-	const char *why;
-	if (!virtio_find(VIRTIO_ID_CONSOLE, 0, d))
-		fail("no virtio-console device");
-	if (!virtio_start(d, 0, VIRTIO_F_EVENT_IDX, &why) || !(e->rx = virtq_setup(d, RX, 64, &why)) ||
-	    !(e->tx = virtq_setup(d, TX, 64, &why)))
-		fail("%s", why);
-	virtio_driver_ok(d);
+	virtio_open(d, VIRTIO_ID_CONSOLE, 0,
+		    &(struct virtio_setup){ .wanted = VIRTIO_F_EVENT_IDX, .queue_sizes = { [RX] = 64, [TX] = 64 } });
+	e->rx = &d->queues[RX];
+	e->tx = &d->queues[TX];
 	e->rx_bufs = alloc(RX_BUFFERS * RX_BYTES, 4096);
 	e->tx_buf = alloc(RX_BYTES, 4096);
 	e->hash = FNV1A_INIT;

@@ -254,7 +254,7 @@ static void unanswered(struct vfs *fs, const char *key, u32 in_len, u32 out_len)
 	if (virtq_post(fs->req, bufs, 2, 0, 0) < 0)
 		fail("escape %s: the queue is full", key);
 	virtq_kick(fs->req);
-	enum virtq_outcome o = virtq_wait_or_reset(fs->req, deadline_ms(virtio_timeout_ms()), &done);
+	enum virtq_outcome o = virtq_wait_or_reset_default(fs->req, &done);
 	if (o != VIRTQ_USED)
 		fail("escape %s: %s", key, o == VIRTQ_NEEDS_RESET ? "the device needs a reset" : "no answer");
 	for (unsigned i = 0; i < sizeof(struct fuse_out_header); i++) {

@@ -54,6 +54,8 @@ void fs_resets(struct vfs *fs, u64 pattern_bytes)
 	struct fuse_entry_out e;
 	struct fuse_attr a;
 	u64 fh;
+	if (!(fs->dev.features & VIRTIO_F_EVENT_IDX))
+		fail("reset with READs in flight: without EVENT_IDX the driver cannot see the device take them");
 	if (!area)
 		area = alloc(RESET_READS * RESET_READ_BYTES, 4096);
 	fs_expect("LOOKUP " SHARE_PATTERN, vfs_lookup(fs, FUSE_ROOT_ID, SHARE_PATTERN, &e), 0);
@@ -69,16 +71,15 @@ void fs_resets(struct vfs *fs, u64 pattern_bytes)
 	}
 	virtq_kick(fs->req);
 	/* avail_event follows every chain the device takes: once it has taken all of them, reset. */
-	volatile u16 *avail_event = (volatile u16 *)(void *)&fs->req->used->ring[fs->req->size];
 	u64 deadline = deadline_ms(virtio_timeout_ms());
-	while (*avail_event != fs->req->avail_idx) {
+	while (virtq_avail_event(fs->req) != fs->req->avail_idx) {
 		if (deadline_passed(deadline))
-			fail("the device took %u of %u READs", (u16)(*avail_event - (fs->req->avail_idx - RESET_READS)),
-			     RESET_READS);
+			fail("the device took %u of %u READs",
+			     (u16)(virtq_avail_event(fs->req) - (fs->req->avail_idx - RESET_READS)), RESET_READS);
 		cpu_relax();
 	}
 	/* How many it had answered by then: the rest were still on the host's thread pool. */
-	u16 answered = (u16)(*(volatile u16 *)&fs->req->used->idx - fs->req->last_used);
+	u16 answered = virtq_used_pending(fs->req);
 	const char *why;
 	if (!vfs_restart(fs, &why))
 		fail("restart after READs in flight: %s", why);
@@ -101,7 +102,7 @@ static void broken(struct vfs *fs, const char *key, const struct vbuf *bufs, uns
 	if (virtq_post(fs->req, bufs, n, 0, 0) < 0)
 		fail("%s: the queue is full", key);
 	virtq_kick(fs->req);
-	enum virtq_outcome o = virtq_wait_or_reset(fs->req, deadline_ms(virtio_timeout_ms()), &done);
+	enum virtq_outcome o = virtq_wait_or_reset_default(fs->req, &done);
 	if (o != VIRTQ_NEEDS_RESET)
 		fail("%s: %s, expected DEVICE_NEEDS_RESET", key, o == VIRTQ_USED ? "answered" : "no answer");
 	fs_record(key, "NEEDS_RESET");

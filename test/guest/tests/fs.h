@@ -1,4 +1,4 @@
-/* What test=fs (fs.c) and its escape attempts (fs-escape.c) share. */
+/* What test=fs (fs.c), its escape attempts (fs-escape.c) and its resets and broken chains (fs-reset.c) share. */
 #ifndef TSVMM_GUEST_TESTS_FS_H
 #define TSVMM_GUEST_TESTS_FS_H
 

@@ -128,7 +128,7 @@ void test_net(void)
 	if (!net_tx_flush(&p->n, deadline_ms(virtio_timeout_ms())))
 		fail("net: the device did not take back every transmitted frame");
 	struct net_counts *c = &p->n.counts;
-	if (p->n.mergeable && g.largest_frame + VIRTIO_NET_HDR_BYTES > p->n.opt.rx_buf_bytes && c->rx_multi == 0)
+	if (net_mergeable(&p->n) && g.largest_frame + VIRTIO_NET_HDR_BYTES > p->n.opt.rx_buf_bytes && c->rx_multi == 0)
 		fail("net: a %u-byte reply came back in one %u-byte buffer", g.largest_frame, p->n.opt.rx_buf_bytes);
 	u64 drained;
 	u64 late = net_stop(&p->n, SETTLE_MS, &drained);

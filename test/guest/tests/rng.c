@@ -26,8 +26,7 @@ struct rng_run {
 
 static void post(struct rng_run *r, unsigned slot)
 {
-	struct vbuf b = { r->buffers + (u64)slot * r->chunk, r->chunk, true };
-	if (virtq_post(r->q, &b, 1, slot, 0) < 0)
+	if (virtq_post_buf(r->q, r->buffers + (u64)slot * r->chunk, r->chunk, true, slot) < 0)
 		fail("rng: queue full");
 	r->in_flight++;
 }
@@ -54,17 +53,14 @@ static void take(struct rng_run *r, const struct virtq_done *done)
 void test_rng(void)
 {
 	struct virtio_dev dev;
-	const char *why;
 	struct rng_run r = { 0 };
 	r.wanted = cmdline_number("rng_bytes", 65536);
 	r.chunk = (u32)cmdline_number("rng_chunk", 4096);
 	if (r.wanted == 0 || r.chunk == 0)
 		fail("rng_bytes and rng_chunk must not be 0");
-	if (!virtio_find(VIRTIO_ID_RNG, 0, &dev))
-		fail("no virtio-rng device");
-	if (!virtio_start(&dev, 0, VIRTIO_F_EVENT_IDX, &why) || !(r.q = virtq_setup(&dev, 0, 64, &why)))
-		fail("%s", why);
-	virtio_driver_ok(&dev);
+	virtio_open(&dev, VIRTIO_ID_RNG, 0,
+		    &(struct virtio_setup){ .wanted = VIRTIO_F_EVENT_IDX, .queue_sizes = { 64 } });
+	r.q = &dev.queues[0];
 	r.buffers = alloc((u64)r.chunk * IN_FLIGHT, 4096);
 	u64 start = rdtsc();
 	for (unsigned slot = 0; slot < IN_FLIGHT && (u64)slot * r.chunk < r.wanted; slot++)
@@ -72,7 +68,7 @@ void test_rng(void)
 	virtq_kick(r.q);
 	struct virtq_done done;
 	while (r.got < r.wanted) {
-		if (!virtq_wait(r.q, deadline_ms(virtio_timeout_ms()), &done))
+		if (!virtq_wait_default(r.q, &done))
 			fail("rng: no answer after %lu of %lu bytes", r.got, r.wanted);
 		take(&r, &done);
 		if (done.len == 0 && ++r.empty > MAX_EMPTY_ANSWERS)

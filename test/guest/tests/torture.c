@@ -257,10 +257,8 @@ static void prove_recovered(struct torture *t, const char *name, unsigned round)
 
 static void setup(struct torture *t, struct blk *b)
 {
-	const char *why;
-	if (!blk_open(b, 0, VIRTIO_F_INDIRECT_DESC, QUEUE_SIZE, &why))
-		fail("%s", why);
-	if (!b->q->indirect)
+	blk_open(b, 0, VIRTIO_F_INDIRECT_DESC, QUEUE_SIZE);
+	if (!(b->dev.features & VIRTIO_F_INDIRECT_DESC))
 		fail("the device does not offer INDIRECT_DESC, which the indirect cases need");
 	if (b->capacity < 4 * PROOF_SECTORS * ARRAY_LEN(cases))
 		fail("capacity %lu sectors is too small", b->capacity);
