@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { FsError } from '../../../src/devices/fs/errors';
 import { HandleTable } from '../../../src/devices/fs/handles';
-import { HostStat } from '../../../src/devices/fs/host';
+import { Host, type HostStat } from '../../../src/devices/fs/host';
 import { InodeTable } from '../../../src/devices/fs/inodes';
 import { E } from '../../../src/devices/fs/protocol';
 
@@ -46,12 +46,9 @@ test('a guest that never releases or forgets is refused with ENFILE before it ta
   handles.add(fourth, false, false);
   handles.clear();
 
+  const host = new Host(dir);
   const rootFd = fs.openSync(dir, 'r');
-  const stat = (fd: number): HostStat => {
-    const st = fs.fstatSync(fd, { bigint: true });
-    return new HostStat(BigInt64Array.from([st.dev, st.ino, st.mode, st.nlink, st.uid, st.gid, st.rdev, st.size,
-      0n, 0n, 0n, 0n, 0n, 0n, 0n, 0n]));
-  };
+  const stat = (fd: number): HostStat => host.stat(fd);
   const inodes = new InodeTable(rootFd, stat(rootFd), 3);
   const a = inodes.ref(open('e'), stat(fs.openSync(path.join(dir, 'e'), 'r')));
   inodes.ref(open('f'), stat(fs.openSync(path.join(dir, 'f'), 'r')));
@@ -63,5 +60,6 @@ test('a guest that never releases or forgets is refused with ENFILE before it ta
   assert.equal(inodes.ref(h, stat(h)).refs, 1, 'room again after a FORGET');
   inodes.clear();
   fs.closeSync(rootFd);
+  host.close();
   fs.rmSync(dir, { recursive: true });
 });
