@@ -12,7 +12,7 @@ import { Args, outHeader, ReplyWriter } from './codec';
 import { errnoOf, fail } from './errors';
 import { OPS } from './ops';
 import { E, OP, SIZE } from './protocol';
-import { Session, type Op, type Reply, type Request } from './session';
+import { Session, type Op, type Reply, type Request, type SessionLimits } from './session';
 
 const QUEUE_SIZE = 128;
 /** The most argument bytes copied out of a request (names, targets, forget batches); WRITE data is never copied. */
@@ -31,8 +31,8 @@ export class FsDevice implements VirtioDevice {
   private readonly running = new InFlight();
   private readonly opCounts = new Map<string, number>();
 
-  constructor(private readonly cfg: FsDeviceConfig) {
-    this.session = new Session(cfg.path, cfg.readonly);
+  constructor(private readonly cfg: FsDeviceConfig, limits?: SessionLimits) {
+    this.session = new Session(cfg.path, cfg.readonly, limits);
   }
 
   configSpace(): Uint8Array {

@@ -26,9 +26,14 @@ export class HandleTable {
 
   get size(): number { return this.byFh.size; }
 
+  /** ENFILE when one more handle would pass the limit: for callers with work to undo after add() (CREATE). */
+  checkRoom(): void {
+    if (this.byFh.size >= this.max) throw new FsError(E.ENFILE, `the guest holds ${this.max} open files already`);
+  }
+
   /** Takes ownership of fd once it returns; when it throws (too many handles), fd is still the caller's. */
   add(fd: number, dir: boolean, writable: boolean): number {
-    if (this.byFh.size >= this.max) throw new FsError(E.ENFILE, `the guest holds ${this.max} open files already`);
+    this.checkRoom();
     const fh = this.nextFh++;
     this.byFh.set(fh, { fd, dir, writable, busy: 0, released: false });
     return fh;

@@ -85,6 +85,8 @@ function create(s: Session, r: Request): Buffer {
   const name = a.name();
   const c = native().fsConstants;
   const { flags, writable } = openFlags(s, guestFlags, true);
+  // Refused before anything is made or counted: after adopt() the guest holds a lookup it would never learn of.
+  s.handles.checkRoom();
   const fd = s.host.openBeneath(parent.fd, name, flags | c.O_CREAT, mode & 0o7777);
   try {
     const entry = s.adopt(parent, name, r, mode, s.host.stat(fd).key);

@@ -6,6 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { FsDevice } from '../../../src/devices/fs/device';
 import { OP, S_IFREG } from '../../../src/devices/fs/protocol';
+import type { SessionLimits } from '../../../src/devices/fs/session';
 import type { DeviceContext } from '../../../src/virtio-mmio/device';
 import type { Virtqueue } from '../../../src/virtio-mmio/queue';
 import { GuestMemory } from '../../../src/vmm/guest-memory';
@@ -69,7 +70,8 @@ export class FuseClient {
   private readonly queues: Virtqueue[];
   private unique = 1n;
 
-  constructor(opts: { readonly?: boolean; populate?: (share: string, outside: string) => void } = {}) {
+  constructor(opts: { readonly?: boolean; populate?: (share: string, outside: string) => void;
+    limits?: SessionLimits; } = {}) {
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvmm-fs-'));
     this.share = path.join(this.dir, 'share');
     this.outside = path.join(this.dir, 'outside');
@@ -77,7 +79,8 @@ export class FuseClient {
     fs.mkdirSync(this.outside);
     fs.writeFileSync(path.join(this.outside, 'secret'), 'host secret\n');
     opts.populate?.(this.share, this.outside);
-    this.dev = new FsDevice({ type: 'fs', tag: 'share0', path: this.share, readonly: opts.readonly ?? false });
+    this.dev = new FsDevice({ type: 'fs', tag: 'share0', path: this.share, readonly: opts.readonly ?? false },
+      opts.limits);
     // Both queues live in one guest memory, as they do in a guest: rings and buffers apart (LAYOUT).
     const mem = GuestMemory.forTest([{ gpa: 0, size: MEM_BYTES }]);
     this.drivers = LAYOUT.map((l) => new MockDriver(16, MEM_BYTES, { mem, base: l.base }));

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { E, OP, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT } from '../../../src/devices/fs/protocol';
+import { E, OP, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG } from '../../../src/devices/fs/protocol';
 import { FuseClient, GUARD_BYTE, pack, ROOT } from './fuse-client';
 
 const { O_RDWR, O_TRUNC } = fs.constants;
@@ -198,6 +198,24 @@ test('a read-only share refuses every change with EROFS and still serves reads',
     assert.equal((await c.list(ROOT, true)).length, 4);
     assert.equal(fs.readdirSync(c.share).join(), before);
     assert.equal(fs.readFileSync(path.join(c.share, 'f'), 'utf8'), 'data');
+  } finally {
+    c.close();
+  }
+});
+
+test('CREATE with every handle taken is ENFILE and leaves no node, no fd and no file behind', async () => {
+  const c = new FuseClient({ limits: { handles: 1 }, populate: (share) => fs.writeFileSync(path.join(share, 'f'), 'f') });
+  const openFds = (): number => fs.readdirSync('/proc/self/fd').length;
+  try {
+    await c.init();
+    await c.open((await c.lookup(ROOT, 'f')).nodeid, 0);
+    const inodes = c.dev.counters().inodes;
+    const fds = openFds();
+    const r = await c.call(OP.CREATE, pack(['u32', O_RDWR], ['u32', S_IFREG | 0o644], ['u32', 0], ['u32', 0], 'new'));
+    assert.equal(r.error, -E.ENFILE);
+    assert.equal(c.dev.counters().inodes, inodes, 'no lookup counted the guest never learns of');
+    assert.equal(openFds(), fds, 'no fd left open');
+    assert.ok(!fs.existsSync(path.join(c.share, 'new')));
   } finally {
     c.close();
   }
