@@ -7,6 +7,8 @@ import { E } from './protocol';
 
 export interface Handle {
   readonly fd: number;
+  /** The node it was opened through: a request naming another node must not act on this fd. */
+  readonly node: number;
   readonly dir: boolean;
   readonly writable: boolean;
   /** Requests using fd right now. */
@@ -32,10 +34,10 @@ export class HandleTable {
   }
 
   /** Takes ownership of fd once it returns; when it throws (too many handles), fd is still the caller's. */
-  add(fd: number, dir: boolean, writable: boolean): number {
+  add(fd: number, node: number, dir: boolean, writable: boolean): number {
     this.checkRoom();
     const fh = this.nextFh++;
-    this.byFh.set(fh, { fd, dir, writable, busy: 0, released: false });
+    this.byFh.set(fh, { fd, node, dir, writable, busy: 0, released: false });
     return fh;
   }
 

@@ -56,7 +56,9 @@ function readSetattr(r: Request): SetattrIn {
 function setattr(s: Session, r: Request): Buffer {
   const inode = s.inodes.get(r.nodeid);
   const a = readSetattr(r);
-  const h = a.valid & FATTR.FH ? s.handles.get(a.fh, false) : undefined;
+  // A handle opened through another node is ignored: the size change goes to this node's inode, never to another.
+  const fh = a.valid & FATTR.FH ? s.handles.get(a.fh, false) : undefined;
+  const h = fh?.node === inode.id ? fh : undefined;
   if (a.valid & FATTR.MODE) s.host.chmod(inode.fd, a.mode);
   if (a.valid & (FATTR.UID | FATTR.GID)) {
     s.host.chown(inode.fd, a.valid & FATTR.UID ? a.uid : NO_ID, a.valid & FATTR.GID ? a.gid : NO_ID);

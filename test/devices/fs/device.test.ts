@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { E, OP, RENAME_EXCHANGE, RENAME_NOREPLACE, S_IFDIR, S_IFLNK, S_IFMT } from '../../../src/devices/fs/protocol';
+import { E, FATTR, OP, RENAME_EXCHANGE, RENAME_NOREPLACE, S_IFDIR, S_IFLNK, S_IFMT } from '../../../src/devices/fs/protocol';
 import { FuseClient, pack, ROOT } from './fuse-client';
 
 const { O_RDONLY, O_RDWR } = fs.constants;
@@ -229,3 +229,25 @@ test('unknown opcodes are ENOSYS; DESTROY drops every node and ends the session'
   assert.equal((await c.lookup(ROOT, 'f')).attr.size, 1n);
   assert.equal(c.dev.counters()['op.unknown'], 2);
 }));
+
+test('SETATTR with a handle of another node truncates the node it names, not the handle\'s file', () =>
+  withClient(async (c) => {
+    await c.init();
+    const a = await c.lookup(ROOT, 'a');
+    const b = await c.lookup(ROOT, 'b');
+    const fhB = await c.open(b.nodeid, O_RDWR);
+    const r = await c.call(OP.SETATTR, pack(['u32', FATTR.SIZE | FATTR.FH], ['u32', 0], ['u64', fhB], ['u64', 1],
+      Buffer.alloc(64)), { nodeid: a.nodeid });
+    assert.equal(r.error, 0);
+    assert.equal(r.body.readBigUInt64LE(16 + 8), 1n);
+    assert.equal(fs.readFileSync(path.join(c.share, 'a'), 'utf8'), 'a');
+    assert.equal(fs.readFileSync(path.join(c.share, 'b'), 'utf8'), 'bbbb');
+    // Its own handle is used as before.
+    const fhA = await c.open(a.nodeid, O_RDWR);
+    await c.ok(OP.SETATTR, pack(['u32', FATTR.SIZE | FATTR.FH], ['u32', 0], ['u64', fhA], ['u64', 0], Buffer.alloc(64)),
+      { nodeid: a.nodeid });
+    assert.equal(fs.statSync(path.join(c.share, 'a')).size, 0);
+  }, { populate: (share) => {
+    fs.writeFileSync(path.join(share, 'a'), 'aaaa');
+    fs.writeFileSync(path.join(share, 'b'), 'bbbb');
+  } }));

@@ -16,7 +16,7 @@ test('a handle released while a request uses its fd closes only when that reques
   fs.writeFileSync(file, 'x');
   const t = new HandleTable();
   const fd = fs.openSync(file, 'r');
-  const fh = t.add(fd, false, false);
+  const fh = t.add(fd, 2, false, false);
   let finish!: () => void;
   const busy = t.using(t.get(BigInt(fh), false), () => new Promise<void>((r) => { finish = r; }));
   t.release(BigInt(fh), false);
@@ -36,14 +36,14 @@ test('a guest that never releases or forgets is refused with ENFILE before it ta
     return fs.openSync(path.join(dir, name), 'r');
   };
   const handles = new HandleTable(2);
-  const kept = [open('a'), open('b')].map((fd) => handles.add(fd, false, false));
+  const kept = [open('a'), open('b')].map((fd) => handles.add(fd, 2, false, false));
   const third = open('c');
-  assert.throws(() => handles.add(third, false, false), (e: FsError) => e.errno === E.ENFILE);
+  assert.throws(() => handles.add(third, 2, false, false), (e: FsError) => e.errno === E.ENFILE);
   assert.ok(isOpen(third), 'a refused fd stays the caller\'s');
   fs.closeSync(third);
   handles.release(BigInt(kept[0]!), false);
   const fourth = open('d');
-  handles.add(fourth, false, false);
+  handles.add(fourth, 2, false, false);
   handles.clear();
 
   const host = new Host(dir);
