@@ -47,6 +47,14 @@ test('INIT negotiates down to 7.31 and the flags both sides know, without DAX; n
     assert.notEqual(again.error, 0, 'a second INIT is refused');
   }));
 
+test('an INIT refused for want of reply room leaves the session uninitialised', () => withClient(async (c) => {
+  const args = pack(['u32', 7], ['u32', 31], ['u32', 0], ['u32', 0], ['u32', 0], Buffer.alloc(44));
+  const short = await c.call(OP.INIT, args, { room: 16 + 40 });
+  assert.equal(short.error, -E.ERANGE);
+  assert.equal((await c.call(OP.LOOKUP, pack('x'))).error, -E.EIO, 'nothing served yet');
+  assert.equal((await c.init(31)).readUInt32LE(4), 31, 'a later INIT is the first');
+}));
+
 test('an older guest gets its own minor and the short init reply', () => withClient(async (c) => {
   const out = await c.init(22, 1 << 13);
   assert.equal(out.length, 24);
