@@ -4,7 +4,7 @@
 // answered with an errno, a chain without room for a header goes back with nothing written, and only a broken
 // ring costs it the device.
 import type { FsDeviceConfig } from '../../vmm/config';
-import type { DeviceContext, VirtioDevice } from '../../virtio-mmio/device';
+import { serveQueue, type DeviceContext, type VirtioDevice } from '../../virtio-mmio/device';
 import { QueueError, type DescriptorChain, type Virtqueue } from '../../virtio-mmio/queue';
 import { InFlight } from '../../virtio-mmio/in-flight';
 import { gather, sliceSegments } from '../../virtio-mmio/segments';
@@ -25,8 +25,6 @@ export class FsDevice implements VirtioDevice {
   readonly features = 0n;
   private readonly session: Session;
   private ctx: DeviceContext | undefined;
-  /** Bumped on reset, so a request that completes after one never touches the new queues. */
-  private epoch = 0;
   private readonly stats = { requests: 0, errors: 0, badRequests: 0, internalErrors: 0 };
   private readonly running = new InFlight();
   private readonly opCounts = new Map<string, number>();
@@ -46,29 +44,22 @@ export class FsDevice implements VirtioDevice {
 
   onQueueNotify(queue: number): void {
     const ctx = this.ctx;
-    const q = ctx?.queues[queue];
-    if (ctx === undefined || q === undefined) return;
-    let done = 0;
-    try {
-      for (let chain = q.pop(); chain !== null; chain = q.pop()) done += this.serve(ctx, q, chain);
-    } catch (e) {
-      if (!(e instanceof QueueError)) throw e;
-      this.stats.badRequests++;
-      ctx.fail(e.message);
-      return;
-    }
-    if (done > 0) ctx.notifyUsed(q);
+    serveQueue(ctx, ctx?.queues[queue], () => { this.stats.badRequests++; }, (q) => {
+      let answered = false;
+      for (let chain = q.pop(); chain !== null; chain = q.pop()) answered = this.serve(ctx!, q, chain) || answered;
+      return answered;
+    });
   }
 
-  /** Serves one chain; returns 1 when it was answered at once (the caller raises one interrupt for all of those). */
-  private serve(ctx: DeviceContext, q: Virtqueue, chain: DescriptorChain): number {
+  /** Serves one chain; true when it was answered at once (the caller raises one interrupt for all of those). */
+  private serve(ctx: DeviceContext, q: Virtqueue, chain: DescriptorChain): boolean {
     this.stats.requests++;
     const out = new ReplyWriter(chain.writable);
     const r = parse(chain, out);
     if (r === undefined) {
       this.stats.badRequests++;
       q.pushUsed(chain.head, 0);
-      return 1;
+      return true;
     }
     const op = OPS.get(r.opcode);
     this.count(op?.name ?? 'unknown');
@@ -83,18 +74,27 @@ export class FsDevice implements VirtioDevice {
     }
     if (!(result instanceof Promise)) {
       this.complete(q, chain.head, r, errno, result);
-      return 1;
+      return true;
     }
-    const epoch = this.epoch;
     this.running.begin();
     const settle = (err: number, reply: Reply): void => {
       this.running.end();
-      if (epoch !== this.epoch || this.ctx !== ctx) return;
-      this.complete(q, chain.head, r, err, reply);
-      ctx.notifyUsed(q);
+      // A reset (or a new activation) since: the chain belongs to rings the driver has taken back.
+      if (this.ctx !== ctx) return;
+      try {
+        this.complete(q, chain.head, r, err, reply);
+        ctx.notifyUsed(q);
+      } catch (e) {
+        // Completions run outside any caller that could catch: a used ring the guest broke meanwhile fails the
+        // device here, and anything else is the VMM's bug, reported without killing the process.
+        const broken = e instanceof QueueError;
+        if (broken) this.stats.badRequests++;
+        else this.stats.internalErrors++;
+        ctx.fail(broken ? e.message : `completing a request failed: ${String(e)}`);
+      }
     };
     result.then((reply) => settle(0, reply), (e: unknown) => settle(this.errnoFor(e), Buffer.alloc(0)));
-    return 0;
+    return false;
   }
 
   private run(op: Op | undefined, r: Request): Reply | Promise<Reply> {
@@ -136,14 +136,12 @@ export class FsDevice implements VirtioDevice {
   private count(name: string): void { this.opCounts.set(name, (this.opCounts.get(name) ?? 0) + 1); }
 
   reset(): void {
-    this.epoch++;
     this.ctx = undefined;
     this.session.reset();
   }
 
   close(): void {
-    this.epoch++;
-    this.ctx = undefined;
+    this.reset();
     this.session.close();
   }
 

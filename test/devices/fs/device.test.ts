@@ -259,3 +259,25 @@ test('SETATTR with a handle of another node truncates the node it names, not the
     fs.writeFileSync(path.join(share, 'a'), 'aaaa');
     fs.writeFileSync(path.join(share, 'b'), 'bbbb');
   } }));
+
+test('a reset with a READ in flight: quiesce() waits for it, and its chain never reaches the used ring', () =>
+  withClient(async (c) => {
+    await c.init();
+    const f = await c.lookup(ROOT, 'f');
+    const fh = await c.open(f.nodeid, O_RDONLY);
+    const used = c.usedIdx();
+    c.post(c.encode(OP.READ, c.readArgs(fh, 0, 4096), { nodeid: f.nodeid }), 16 + 4096);
+    c.dev.reset();
+    assert.equal(c.dev.counters().inFlight, 1);
+    let quiet = false;
+    const q = c.dev.quiesce()!.then(() => { quiet = true; });
+    // The read's completion can only run from the event loop, which has not turned yet.
+    await Promise.resolve();
+    assert.equal(quiet, false, 'quiesce waits for the read');
+    await q;
+    assert.equal(c.dev.counters().inFlight, 0);
+    assert.equal(c.usedIdx(), used, 'nothing pushed to the used ring after the reset');
+    for (let i = 0; i < 10; i++) await new Promise((r) => setImmediate(r));
+    assert.equal(c.usedIdx(), used);
+    assert.deepEqual(c.failures, []);
+  }, { populate: (share) => fs.writeFileSync(path.join(share, 'f'), 'x'.repeat(4096)) }));

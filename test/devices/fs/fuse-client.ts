@@ -95,19 +95,24 @@ export class FuseClient {
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
 
-  /** Sends one request and waits for the device to return the chain. */
-  async call(opcode: number, args: Buffer = Buffer.alloc(0), opts: CallOptions = {}, data?: Buffer): Promise<FuseReply> {
+  /** fuse_in_header (as Linux fills it) + args + data. */
+  encode(opcode: number, args: Buffer = Buffer.alloc(0), opts: CallOptions = {}, data?: Buffer): Buffer {
     const body = Buffer.concat([args, data ?? Buffer.alloc(0)]);
-    const req = opts.raw ?? pack(['u32', 40 + body.length], ['u32', opcode], ['u64', this.unique++],
+    return opts.raw ?? pack(['u32', 40 + body.length], ['u32', opcode], ['u64', this.unique++],
       ['u64', opts.nodeid ?? ROOT], ['u32', opts.uid ?? 0], ['u32', opts.gid ?? 0], ['u32', 1234], ['u32', 0], body);
+  }
+
+  /** Sends one request and waits for the device to return the chain. */
+  async call(opcode: number, args?: Buffer, opts: CallOptions = {}, data?: Buffer): Promise<FuseReply> {
+    const req = this.encode(opcode, args, opts, data);
     const { usedLen, bytes } = await this.exchange(req, opts.room ?? 64 * 1024, opts.queue ?? 1);
     if (usedLen < 16) return { usedLen, error: Number.NaN, len: 0, unique: 0n, body: Buffer.alloc(0) };
     return { usedLen, len: bytes.readUInt32LE(0), error: bytes.readInt32LE(4), unique: bytes.readBigUInt64LE(8),
       body: bytes.subarray(16) };
   }
 
-  /** One chain: `req` readable, `room` bytes writable; returns what the device wrote. */
-  async exchange(req: Buffer, room: number, queue = 1): Promise<{ usedLen: number; bytes: Buffer }> {
+  /** Makes one chain available (`req` readable, `room` bytes writable) and notifies the device; does not wait. */
+  post(req: Buffer, room: number, queue = 1): void {
     const d = this.drivers[queue]!;
     const l = LAYOUT[queue]!;
     if (req.length > l.out - l.in || l.out + room + GUARD > l.end) throw new RangeError('request or room too large');
@@ -115,14 +120,23 @@ export class FuseClient {
     d.mem.fill(l.out, room + GUARD, GUARD_BYTE);
     const descs: Desc[] = [{ addr: l.in, len: req.length, flags: 0 }];
     if (room > 0) descs.push({ addr: l.out, len: room, flags: F_WRITE });
-    const before = d.usedIdx();
     d.addChain(descs);
     this.dev.onQueueNotify(queue);
+  }
+
+  /** The used ring's index on `queue`: it moves when the device returns a chain. */
+  usedIdx(queue = 1): number { return this.drivers[queue]!.usedIdx(); }
+
+  /** One chain: `req` readable, `room` bytes writable; returns what the device wrote. */
+  async exchange(req: Buffer, room: number, queue = 1): Promise<{ usedLen: number; bytes: Buffer }> {
+    const d = this.drivers[queue]!;
+    const before = d.usedIdx();
+    this.post(req, room, queue);
     const deadline = Date.now() + 5000;
     while (d.usedIdx() === before && Date.now() < deadline) await new Promise((r) => setImmediate(r));
     if (d.usedIdx() === before) throw new Error(`no reply to opcode ${req.readUInt32LE(4)}`);
     const usedLen = d.used(before).len;
-    return { usedLen, bytes: Buffer.from(d.mem.read(l.out, Math.min(usedLen, room))) };
+    return { usedLen, bytes: Buffer.from(d.mem.read(LAYOUT[queue]!.out, Math.min(usedLen, room))) };
   }
 
   /** The bytes just past the last call's writable room on `queue`. */
