@@ -1,6 +1,5 @@
 // Open files: open, read, write, flush, fsync, release. READ and WRITE move data between the host file and the
 // chain's own guest buffers with preadv / pwritev on libuv's thread pool: no copy through JavaScript.
-import * as fs from 'node:fs';
 import { native } from '../../vmm/native';
 import { openOut } from './codec';
 import { fail } from './errors';
@@ -8,6 +7,7 @@ import { closeQuietly } from './host';
 import { E, FSYNC_FDATASYNC, S_IFDIR, SIZE } from './protocol';
 import type { Op, Reply, Request, Session } from './session';
 import { sliceSegments, totalBytes } from '../../virtio-mmio/segments';
+import * as io from '../file-io';
 
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
@@ -47,8 +47,7 @@ async function read(s: Session, r: Request): Promise<Reply> {
   const room = Math.min(size, r.out.capacity - SIZE.OUT_HEADER);
   if (room <= 0 || offset > MAX_SAFE) return { written: 0 };
   const views = r.out.views(SIZE.OUT_HEADER, room);
-  const n = await s.handles.using(h, (fd) => new Promise<number>((resolve, reject) =>
-    fs.readv(fd, views, Number(offset), (err, bytes) => (err ? reject(err) : resolve(bytes)))));
+  const n = await s.handles.using(h, (fd) => io.readv(fd, views, Number(offset)));
   s.bytes.read += n;
   return { written: n };
 }
@@ -62,8 +61,7 @@ async function write(s: Session, r: Request): Promise<Reply> {
   const data = sliceSegments(r.data, 0, size);
   if (totalBytes(data) < size) fail(E.EINVAL, 'write shorter than its size');
   if (offset > MAX_SAFE - BigInt(size)) fail(E.EFBIG, 'write past 2^53');
-  const n = size === 0 ? 0 : await s.handles.using(h, (fd) => new Promise<number>((resolve, reject) =>
-    fs.writev(fd, data, Number(offset), (err, bytes) => (err ? reject(err) : resolve(bytes)))));
+  const n = size === 0 ? 0 : await s.handles.using(h, (fd) => io.writev(fd, data, Number(offset)));
   s.bytes.written += n;
   const out = Buffer.alloc(SIZE.WRITE_OUT);
   out.writeUInt32LE(n, 0);
@@ -74,8 +72,7 @@ function fsync(dir: boolean) {
   return async (s: Session, r: Request): Promise<Reply> => {
     const h = s.handles.get(r.args.u64(), dir);
     const data = (r.args.u32() & FSYNC_FDATASYNC) !== 0;
-    await s.handles.using(h, (fd) => new Promise<void>((resolve, reject) =>
-      (data ? fs.fdatasync : fs.fsync)(fd, (err) => (err ? reject(err) : resolve()))));
+    await s.handles.using(h, (fd) => (data ? io.fdatasync : io.fsync)(fd));
     return Buffer.alloc(0);
   };
 }
