@@ -6,6 +6,21 @@ import { FsError } from './errors';
 import type { HostStat } from './host';
 import { scatter, sliceSegments, totalBytes } from '../../virtio-mmio/segments';
 
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
+/** A u64 from the guest as a number; undefined past 2^53 - 1, which no id, size or offset of the device reaches. */
+export const safeNumber = (v: bigint): number | undefined => (v <= MAX_SAFE ? Number(v) : undefined);
+
+/** The entry of a table keyed by numbers that a guest's u64 names (a node id, a file handle). */
+export function byGuestKey<T>(table: Map<number, T>, key: bigint): T | undefined {
+  const k = safeNumber(key);
+  return k === undefined ? undefined : table.get(k);
+}
+
+/** '.' or '..': names of other entries than the one they seem to name. */
+export const isDots = (name: Uint8Array): boolean =>
+  name[0] === 0x2e && (name.length === 1 || (name.length === 2 && name[1] === 0x2e));
+
 /** A cursor over a request's argument bytes. */
 export class Args {
   private at = 0;
@@ -38,7 +53,7 @@ export class Args {
     const s = this.bytes();
     if (s.length === 0 || s.includes(0x2f)) throw new FsError(E.EINVAL, 'bad name');
     if (s.length > NAME_MAX) throw new FsError(E.ENAMETOOLONG, 'name too long');
-    if (s[0] === 0x2e && (s.length === 1 || (s.length === 2 && s[1] === 0x2e))) throw new FsError(E.EPERM, 'dot name');
+    if (isDots(s)) throw new FsError(E.EPERM, 'dot name');
     return s;
   }
 }

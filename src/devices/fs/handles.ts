@@ -1,6 +1,7 @@
 // Open files and directories the guest holds (fuse_open_out.fh). A handle whose fd is in use by a request on the
 // thread pool is closed only when that request is done, so a RELEASE racing a READ can never make the READ land on
 // whatever file next gets the same fd number.
+import { byGuestKey } from './codec';
 import { FsError } from './errors';
 import { closeQuietly } from './host';
 import { E } from './protocol';
@@ -16,7 +17,6 @@ export interface Handle {
   released: boolean;
 }
 
-const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 /** Each handle is a host fd, like each node (inodes.ts). */
 export const MAX_HANDLES = 4096;
 
@@ -43,7 +43,7 @@ export class HandleTable {
 
   /** The handle for a file handle from the guest (EBADF when unknown or of the wrong kind). */
   get(fh: bigint, dir: boolean): Handle {
-    const h = fh <= MAX_SAFE ? this.byFh.get(Number(fh)) : undefined;
+    const h = byGuestKey(this.byFh, fh);
     if (h === undefined) throw new FsError(E.EBADF, `unknown file handle ${fh}`);
     if (h.dir !== dir) throw new FsError(dir ? E.ENOTDIR : E.EISDIR, 'handle of the other kind');
     return h;

@@ -1,15 +1,13 @@
 // Open files: open, read, write, flush, fsync, release. READ and WRITE move data between the host file and the
 // chain's own guest buffers with preadv / pwritev on libuv's thread pool: no copy through JavaScript.
 import { native } from '../../vmm/native';
-import { openOut } from './codec';
+import { openOut, safeNumber } from './codec';
 import { fail } from './errors';
 import { closeQuietly } from './host';
 import { E, FSYNC_FDATASYNC, S_IFDIR, SIZE } from './protocol';
 import type { Op, Reply, Request, Session } from './session';
 import { sliceSegments, totalBytes } from '../../virtio-mmio/segments';
 import * as io from '../file-io';
-
-const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
 /** The host open flags for the guest's: access mode and the bits that mean the same on the host; nothing that
  * would create, follow or change what is opened. */
@@ -45,9 +43,10 @@ async function read(s: Session, r: Request): Promise<Reply> {
   const size = r.args.u32();
   const h = s.handles.get(fh, false);
   const room = Math.min(size, r.out.capacity - SIZE.OUT_HEADER);
-  if (room <= 0 || offset > MAX_SAFE) return { written: 0 };
+  const pos = safeNumber(offset);
+  if (room <= 0 || pos === undefined) return { written: 0 };
   const views = r.out.views(SIZE.OUT_HEADER, room);
-  const n = await s.handles.using(h, (fd) => io.readv(fd, views, Number(offset)));
+  const n = await s.handles.using(h, (fd) => io.readv(fd, views, pos));
   s.bytes.read += n;
   return { written: n };
 }
@@ -60,7 +59,7 @@ async function write(s: Session, r: Request): Promise<Reply> {
   if (!h.writable) fail(E.EBADF, 'handle not open for writing');
   const data = sliceSegments(r.data, 0, size);
   if (totalBytes(data) < size) fail(E.EINVAL, 'write shorter than its size');
-  if (offset > MAX_SAFE - BigInt(size)) fail(E.EFBIG, 'write past 2^53');
+  if (safeNumber(offset + BigInt(size)) === undefined) fail(E.EFBIG, 'write past 2^53');
   const n = size === 0 ? 0 : await s.handles.using(h, (fd) => io.writev(fd, data, Number(offset)));
   s.bytes.written += n;
   const out = Buffer.alloc(SIZE.WRITE_OUT);
