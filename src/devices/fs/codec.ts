@@ -73,12 +73,17 @@ export class ReplyWriter {
   views(offset: number, length: number): Uint8Array[] { return sliceSegments(this.segs, offset, length); }
 }
 
-export function outHeader(len: number, errno: number, unique: bigint): Buffer {
-  const b = Buffer.alloc(SIZE.OUT_HEADER);
-  b.writeUInt32LE(len, 0);
-  b.writeInt32LE(-errno, 4);
-  b.writeBigUInt64LE(unique, 8);
-  return b;
+/** The reply of ops that answer with fuse_out_header alone. Never written to: it has no bytes. */
+export const EMPTY = Buffer.alloc(0);
+
+/** Scratch for fuse_out_header: filled and copied into the chain at once, so one serves every reply. */
+const header = Buffer.alloc(SIZE.OUT_HEADER);
+
+export function writeOutHeader(out: ReplyWriter, len: number, errno: number, unique: bigint): void {
+  header.writeUInt32LE(len, 0);
+  header.writeInt32LE(-errno, 4);
+  header.writeBigUInt64LE(unique, 8);
+  out.write(0, header);
 }
 
 /** fuse_attr at `at`. */

@@ -8,7 +8,7 @@ import { serveQueue, type DeviceContext, type VirtioDevice } from '../../virtio-
 import { QueueError, type DescriptorChain, type Virtqueue } from '../../virtio-mmio/queue';
 import { InFlight } from '../../virtio-mmio/in-flight';
 import { gather, sliceSegments } from '../../virtio-mmio/segments';
-import { Args, outHeader, ReplyWriter } from './codec';
+import { Args, EMPTY, ReplyWriter, writeOutHeader } from './codec';
 import { errnoOf, fail } from './errors';
 import { OPS } from './ops';
 import { E, OP, SIZE } from './protocol';
@@ -18,6 +18,7 @@ const QUEUE_SIZE = 128;
 /** The most argument bytes copied out of a request (names, targets, forget batches); WRITE data is never copied. */
 const ARGS_MAX = 64 * 1024;
 const TAG_BYTES = 36;
+const OP_SLOTS = Math.max(...OPS.keys()) + 1;
 
 export class FsDevice implements VirtioDevice {
   readonly deviceType = 26;
@@ -27,7 +28,8 @@ export class FsDevice implements VirtioDevice {
   private ctx: DeviceContext | undefined;
   private readonly stats = { requests: 0, errors: 0, badRequests: 0, internalErrors: 0 };
   private readonly running = new InFlight();
-  private readonly opCounts = new Map<string, number>();
+  /** Requests by opcode. */
+  private readonly opCounts = new Float64Array(OP_SLOTS);
 
   constructor(private readonly cfg: FsDeviceConfig, limits?: SessionLimits) {
     this.session = new Session(cfg.path, cfg.readonly, limits);
@@ -62,7 +64,8 @@ export class FsDevice implements VirtioDevice {
       return true;
     }
     const op = OPS.get(r.opcode);
-    this.count(op?.name ?? 'unknown');
+    // Opcode 0 is none of FUSE's: its slot counts the unknown ones.
+    this.opCounts[op === undefined ? 0 : r.opcode]!++;
     let result: Reply | Promise<Reply>;
     let errno = 0;
     try {
@@ -70,7 +73,7 @@ export class FsDevice implements VirtioDevice {
     } catch (e) {
       errno = this.errnoFor(e);
       // An op without a reply (FORGET with a short body) fails silently: the guest expects nothing back.
-      result = op?.noReply ? 'none' : Buffer.alloc(0);
+      result = op?.noReply ? 'none' : EMPTY;
     }
     if (!(result instanceof Promise)) {
       this.complete(q, chain.head, r, errno, result);
@@ -93,7 +96,7 @@ export class FsDevice implements VirtioDevice {
         ctx.fail(broken ? e.message : `completing a request failed: ${String(e)}`);
       }
     };
-    result.then((reply) => settle(0, reply), (e: unknown) => settle(this.errnoFor(e), Buffer.alloc(0)));
+    result.then((reply) => settle(0, reply), (e: unknown) => settle(this.errnoFor(e), EMPTY));
     return false;
   }
 
@@ -126,14 +129,12 @@ export class FsDevice implements VirtioDevice {
       }
       if (errno !== 0) this.stats.errors++;
       written = SIZE.OUT_HEADER + body;
-      r.out.write(0, outHeader(written, errno, r.unique));
+      writeOutHeader(r.out, written, errno, r.unique);
     } else if (reply !== 'none') {
       this.stats.badRequests++;
     }
     q.pushUsed(head, written);
   }
-
-  private count(name: string): void { this.opCounts.set(name, (this.opCounts.get(name) ?? 0) + 1); }
 
   reset(): void {
     this.ctx = undefined;
@@ -150,7 +151,8 @@ export class FsDevice implements VirtioDevice {
   counters(): Record<string, number> {
     const c: Record<string, number> = { ...this.stats, inFlight: this.running.size, readBytes: this.session.bytes.read,
       writtenBytes: this.session.bytes.written, inodes: this.session.inodes.size, handles: this.session.handles.size };
-    for (const [name, n] of this.opCounts) c[`op.${name}`] = n;
+    for (const [opcode, op] of OPS) if (this.opCounts[opcode]) c[`op.${op.name}`] = this.opCounts[opcode]!;
+    if (this.opCounts[0]) c['op.unknown'] = this.opCounts[0];
     return c;
   }
 }

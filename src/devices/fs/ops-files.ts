@@ -1,7 +1,7 @@
 // Open files: open, read, write, flush, fsync, release. READ and WRITE move data between the host file and the
 // chain's own guest buffers with preadv / pwritev on libuv's thread pool: no copy through JavaScript.
 import { native } from '../../vmm/native';
-import { openOut, safeNumber } from './codec';
+import { EMPTY, openOut, safeNumber } from './codec';
 import { fail } from './errors';
 import { closeQuietly } from './host';
 import { E, FSYNC_FDATASYNC, S_IFDIR, SIZE } from './protocol';
@@ -72,20 +72,20 @@ function fsync(dir: boolean) {
     const h = s.handles.get(r.args.u64(), dir);
     const data = (r.args.u32() & FSYNC_FDATASYNC) !== 0;
     await s.handles.using(h, (fd) => (data ? io.fdatasync : io.fsync)(fd));
-    return Buffer.alloc(0);
+    return EMPTY;
   };
 }
 
 function release(dir: boolean) {
   return (s: Session, r: Request): Buffer => {
     s.handles.release(r.args.u64(), dir);
-    return Buffer.alloc(0);
+    return EMPTY;
   };
 }
 
 function flush(s: Session, r: Request): Buffer {
   s.handles.get(r.args.u64(), false);
-  return Buffer.alloc(0);
+  return EMPTY;
 }
 
 export const fileOps: Record<string, Op> = {

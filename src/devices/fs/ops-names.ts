@@ -1,7 +1,7 @@
 // Operations that make, link, remove and rename names in a directory. Every name is one component checked by
 // Args.name(); every call takes the parent's fd, never a host path.
 import { native } from '../../vmm/native';
-import { openOut } from './codec';
+import { EMPTY, openOut } from './codec';
 import { fail } from './errors';
 import { closeQuietly } from './host';
 import { E, RENAME_EXCHANGE, RENAME_NOREPLACE, S_IFDIR, S_IFIFO, S_IFMT, S_IFREG, S_IFSOCK, SIZE, TARGET_MAX } from './protocol';
@@ -52,7 +52,7 @@ function link(s: Session, r: Request): Buffer {
 function remove(dir: boolean) {
   return (s: Session, r: Request): Buffer => {
     native().unlinkat(s.inodes.dir(r.nodeid).fd, r.args.name(), dir ? native().fsConstants.AT_REMOVEDIR : 0);
-    return Buffer.alloc(0);
+    return EMPTY;
   };
 }
 
@@ -73,7 +73,7 @@ function renameIn(r: Request, fromFd: number, toFd: number, flags: number): Buff
   // RENAME_WHITEOUT would make a device node on the host; other bits are unknown.
   if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) fail(E.EINVAL, 'rename flags');
   native().renameat2(fromFd, oldName, toFd, newName, flags);
-  return Buffer.alloc(0);
+  return EMPTY;
 }
 
 function create(s: Session, r: Request): Buffer {

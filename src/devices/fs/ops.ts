@@ -1,5 +1,6 @@
 // The operation table: opcode to handler, plus the connection-level operations (INIT, DESTROY, INTERRUPT).
 // An opcode missing here is answered ENOSYS, which the guest kernel remembers and stops sending.
+import { EMPTY } from './codec';
 import { fail } from './errors';
 import { E, FUSE_MAJOR, FUSE_MINOR, INIT_FLAG, MAX_PAGES, MAX_WRITE, OP, SIZE } from './protocol';
 import type { Op, Reply, Request, Session } from './session';
@@ -44,7 +45,7 @@ function init(s: Session, r: Request): Reply {
 
 function destroy(s: Session): Reply {
   s.reset();
-  return Buffer.alloc(0);
+  return EMPTY;
 }
 
 const connectionOps: Record<string, Op> = {
