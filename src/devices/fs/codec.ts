@@ -110,18 +110,13 @@ export function writeAttr(b: Buffer, at: number, st: HostStat): void {
 /** Seconds the guest may cache entries and attributes: changes made on the host show within this. */
 const VALID_SECONDS = 1n;
 
-/** fuse_entry_out at `at`; node id 0 (with zero attributes) tells the guest to cache nothing. */
-export function writeEntry(b: Buffer, at: number, nodeid: number, st: HostStat | undefined): void {
-  b.writeBigUInt64LE(BigInt(nodeid), at);
-  if (st === undefined) return;
-  b.writeBigUInt64LE(VALID_SECONDS, at + 16);
-  b.writeBigUInt64LE(VALID_SECONDS, at + 24);
-  writeAttr(b, at + 40, st);
-}
-
+/** fuse_entry_out: the node id, entry and attribute validity (the nsec parts 0), the attributes. */
 export function entryOut(nodeid: number, st: HostStat): Buffer {
   const b = Buffer.alloc(SIZE.ENTRY_OUT);
-  writeEntry(b, 0, nodeid, st);
+  b.writeBigUInt64LE(BigInt(nodeid), 0);
+  b.writeBigUInt64LE(VALID_SECONDS, 16);
+  b.writeBigUInt64LE(VALID_SECONDS, 24);
+  writeAttr(b, 40, st);
   return b;
 }
 
