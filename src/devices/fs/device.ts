@@ -46,9 +46,10 @@ export class FsDevice implements VirtioDevice {
 
   onQueueNotify(queue: number): void {
     const ctx = this.ctx;
-    serveQueue(ctx, ctx?.queues[queue], () => { this.stats.badRequests++; }, (q) => {
+    if (ctx === undefined) return;
+    serveQueue(ctx, ctx.queues[queue], () => { this.stats.badRequests++; }, (q) => {
       let answered = false;
-      for (let chain = q.pop(); chain !== null; chain = q.pop()) answered = this.serve(ctx!, q, chain) || answered;
+      for (let chain = q.pop(); chain !== null; chain = q.pop()) answered = this.serve(ctx, q, chain) || answered;
       return answered;
     });
   }
