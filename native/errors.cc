@@ -86,6 +86,22 @@ bool ArgU64(const Napi::CallbackInfo& info, size_t i, uint64_t* out) {
   return ValueU64(info.Env(), info[i], what.c_str(), out);
 }
 
+bool ArgI64(const Napi::CallbackInfo& info, size_t i, int64_t* out) {
+  if (i < info.Length() && info[i].IsBigInt()) {
+    bool lossless = false;
+    *out = info[i].As<Napi::BigInt>().Int64Value(&lossless);
+    if (lossless) return true;
+  } else if (i < info.Length() && info[i].IsNumber()) {
+    double d = info[i].As<Napi::Number>().DoubleValue();
+    if (std::fabs(d) <= 9007199254740991.0 && std::floor(d) == d) {
+      *out = static_cast<int64_t>(d);
+      return true;
+    }
+  }
+  ThrowRange(info.Env(), "argument " + std::to_string(i) + " must be a 64-bit signed integer");
+  return false;
+}
+
 bool ArgArrayBuffer(const Napi::CallbackInfo& info, size_t i, void** data, size_t* len) {
   if (i >= info.Length() || !info[i].IsArrayBuffer()) {
     ThrowType(info.Env(), "argument " + std::to_string(i) + " must be an ArrayBuffer");
@@ -114,5 +130,13 @@ bool ArgBuffer(const Napi::CallbackInfo& info, size_t i, uint8_t** data, size_t*
 }
 
 Napi::BigInt U64(Napi::Env env, uint64_t v) { return Napi::BigInt::New(env, v); }
+
+Napi::Value Result(const Napi::CallbackInfo& info, long r, const char* syscall) {
+  if (r < 0) {
+    ThrowErrno(info.Env(), errno, syscall);
+    return Napi::Value();
+  }
+  return Napi::Number::New(info.Env(), static_cast<double>(r));
+}
 
 }  // namespace tsvmm

@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cmath>
 
 #include "errors.h"
 #include "fs/fs.h"
@@ -29,23 +28,6 @@ static bool ArgBigInt64Array(const Napi::CallbackInfo& info, size_t i, size_t ne
   return true;
 }
 
-// A signed 64-bit value (seconds before 1970 are negative): a bigint or a safe integer.
-static bool ArgI64(const Napi::CallbackInfo& info, size_t i, int64_t* out) {
-  if (i < info.Length() && info[i].IsBigInt()) {
-    bool lossless = false;
-    *out = info[i].As<Napi::BigInt>().Int64Value(&lossless);
-    if (lossless) return true;
-  } else if (i < info.Length() && info[i].IsNumber()) {
-    double d = info[i].As<Napi::Number>().DoubleValue();
-    if (std::fabs(d) <= 9007199254740991.0 && std::floor(d) == d) {
-      *out = static_cast<int64_t>(d);
-      return true;
-    }
-  }
-  ThrowRange(info.Env(), "argument " + std::to_string(i) + " must be a 64-bit signed integer");
-  return false;
-}
-
 // fstatat(dirfd, name, flags, out[16]): dev ino mode nlink uid gid rdev size blocks blksize
 // atime atime_ns mtime mtime_ns ctime ctime_ns.
 static Napi::Value Fstatat(const Napi::CallbackInfo& info) {
@@ -57,7 +39,7 @@ static Napi::Value Fstatat(const Napi::CallbackInfo& info) {
       !ArgBigInt64Array(info, 3, 16, &out))
     return Napi::Value();
   struct stat st;
-  if (fstatat(dirfd, name.c_str(), &st, static_cast<int>(flags)) < 0) {
+  if (RetryEintr([&] { return fstatat(dirfd, name.c_str(), &st, static_cast<int>(flags)); }) < 0) {
     ThrowErrno(info.Env(), errno, "fstatat");
     return Napi::Value();
   }
@@ -77,7 +59,7 @@ static Napi::Value Fchmodat(const Napi::CallbackInfo& info) {
   uint32_t mode;
   if (!ArgFd(info, 0, &dirfd) || !ArgName(info, 1, "fchmodat", &name) || !ArgU32(info, 2, &mode))
     return Napi::Value();
-  return Result(info, fchmodat(dirfd, name.c_str(), mode, 0), "fchmodat");
+  return Result(info, RetryEintr([&] { return fchmodat(dirfd, name.c_str(), mode, 0); }), "fchmodat");
 }
 
 // fchownat(dirfd, name, uid, gid, flags): 0xffffffff leaves an id as it is.
@@ -88,7 +70,9 @@ static Napi::Value Fchownat(const Napi::CallbackInfo& info) {
   if (!ArgFd(info, 0, &dirfd) || !ArgName(info, 1, "fchownat", &name) || !ArgU32(info, 2, &uid) ||
       !ArgU32(info, 3, &gid) || !ArgU32(info, 4, &flags))
     return Napi::Value();
-  long r = fchownat(dirfd, name.c_str(), static_cast<uid_t>(uid), static_cast<gid_t>(gid), static_cast<int>(flags));
+  long r = RetryEintr([&] {
+    return fchownat(dirfd, name.c_str(), static_cast<uid_t>(uid), static_cast<gid_t>(gid), static_cast<int>(flags));
+  });
   return Result(info, r, "fchownat");
 }
 
@@ -103,7 +87,8 @@ static Napi::Value Utimensat(const Napi::CallbackInfo& info) {
     return Napi::Value();
   struct timespec ts[2] = {{static_cast<time_t>(as), static_cast<long>(an)},
                            {static_cast<time_t>(ms), static_cast<long>(mn)}};
-  return Result(info, utimensat(dirfd, name.c_str(), ts, static_cast<int>(flags)), "utimensat");
+  return Result(info, RetryEintr([&] { return utimensat(dirfd, name.c_str(), ts, static_cast<int>(flags)); }),
+                "utimensat");
 }
 
 // fstatfs(fd, out[8]): blocks bfree bavail files ffree bsize namelen frsize. Works on O_PATH fds.
@@ -138,7 +123,7 @@ static Napi::Value Lseek(const Napi::CallbackInfo& info) {
   int64_t off;
   uint32_t whence;
   if (!ArgFd(info, 0, &fd) || !ArgI64(info, 1, &off) || !ArgU32(info, 2, &whence)) return Napi::Value();
-  off_t r = lseek(fd, static_cast<off_t>(off), static_cast<int>(whence));
+  off_t r = RetryEintr([&] { return lseek(fd, static_cast<off_t>(off), static_cast<int>(whence)); });
   if (r < 0) {
     ThrowErrno(info.Env(), errno, "lseek");
     return Napi::Value();
@@ -165,8 +150,6 @@ void InitFsMeta(Napi::Env env, Napi::Object exports) {
   c.Set("O_ACCMODE", O_ACCMODE);
   c.Set("O_RDONLY", O_RDONLY);
   c.Set("O_WRONLY", O_WRONLY);
-  c.Set("O_RDWR", O_RDWR);
-  c.Set("O_NONBLOCK", O_NONBLOCK);
   c.Set("O_SYNC", O_SYNC);
   c.Set("O_DSYNC", O_DSYNC);
   c.Set("O_NOATIME", O_NOATIME);

@@ -69,7 +69,7 @@ static Napi::Value Mkdirat(const Napi::CallbackInfo& info) {
   uint32_t mode;
   if (!ArgFd(info, 0, &dirfd) || !ArgName(info, 1, "mkdirat", &name) || !ArgU32(info, 2, &mode))
     return Napi::Value();
-  return Result(info, mkdirat(dirfd, name.c_str(), mode), "mkdirat");
+  return Result(info, RetryEintr([&] { return mkdirat(dirfd, name.c_str(), mode); }), "mkdirat");
 }
 
 // mknodat(dirfd, name, mode, dev)
@@ -80,7 +80,7 @@ static Napi::Value Mknodat(const Napi::CallbackInfo& info) {
   if (!ArgFd(info, 0, &dirfd) || !ArgName(info, 1, "mknodat", &name) || !ArgU32(info, 2, &mode) ||
       !ArgU32(info, 3, &dev))
     return Napi::Value();
-  return Result(info, mknodat(dirfd, name.c_str(), mode, dev), "mknodat");
+  return Result(info, RetryEintr([&] { return mknodat(dirfd, name.c_str(), mode, dev); }), "mknodat");
 }
 
 // symlinkat(target, dirfd, name): the target is stored as data and never resolved here.
@@ -89,7 +89,7 @@ static Napi::Value Symlinkat(const Napi::CallbackInfo& info) {
   int dirfd;
   if (!ArgName(info, 0, "symlinkat", &target) || !ArgFd(info, 1, &dirfd) || !ArgName(info, 2, "symlinkat", &name))
     return Napi::Value();
-  return Result(info, symlinkat(target.c_str(), dirfd, name.c_str()), "symlinkat");
+  return Result(info, RetryEintr([&] { return symlinkat(target.c_str(), dirfd, name.c_str()); }), "symlinkat");
 }
 
 // readlinkat(dirfd, name, buffer) -> bytes stored (the name may be "" for an O_PATH fd of the link itself)
@@ -100,7 +100,8 @@ static Napi::Value Readlinkat(const Napi::CallbackInfo& info) {
   size_t len;
   if (!ArgFd(info, 0, &dirfd) || !ArgName(info, 1, "readlinkat", &name) || !ArgBuffer(info, 2, &buf, &len))
     return Napi::Value();
-  return Result(info, readlinkat(dirfd, name.c_str(), reinterpret_cast<char*>(buf), len), "readlinkat");
+  long r = RetryEintr([&] { return readlinkat(dirfd, name.c_str(), reinterpret_cast<char*>(buf), len); });
+  return Result(info, r, "readlinkat");
 }
 
 // linkat(olddirfd, oldname, newdirfd, newname, flags)
@@ -111,7 +112,8 @@ static Napi::Value Linkat(const Napi::CallbackInfo& info) {
   if (!ArgFd(info, 0, &olddirfd) || !ArgName(info, 1, "linkat", &oldname) || !ArgFd(info, 2, &newdirfd) ||
       !ArgName(info, 3, "linkat", &newname) || !ArgU32(info, 4, &flags))
     return Napi::Value();
-  long r = linkat(olddirfd, oldname.c_str(), newdirfd, newname.c_str(), static_cast<int>(flags));
+  long r = RetryEintr(
+      [&] { return linkat(olddirfd, oldname.c_str(), newdirfd, newname.c_str(), static_cast<int>(flags)); });
   return Result(info, r, "linkat");
 }
 
@@ -122,7 +124,7 @@ static Napi::Value Unlinkat(const Napi::CallbackInfo& info) {
   uint32_t flags;
   if (!ArgFd(info, 0, &dirfd) || !ArgName(info, 1, "unlinkat", &name) || !ArgU32(info, 2, &flags))
     return Napi::Value();
-  return Result(info, unlinkat(dirfd, name.c_str(), static_cast<int>(flags)), "unlinkat");
+  return Result(info, RetryEintr([&] { return unlinkat(dirfd, name.c_str(), static_cast<int>(flags)); }), "unlinkat");
 }
 
 // renameat2(olddirfd, oldname, newdirfd, newname, flags)
@@ -133,7 +135,8 @@ static Napi::Value Renameat2(const Napi::CallbackInfo& info) {
   if (!ArgFd(info, 0, &olddirfd) || !ArgName(info, 1, "renameat2", &oldname) || !ArgFd(info, 2, &newdirfd) ||
       !ArgName(info, 3, "renameat2", &newname) || !ArgU32(info, 4, &flags))
     return Napi::Value();
-  long r = syscall(SYS_renameat2, olddirfd, oldname.c_str(), newdirfd, newname.c_str(), flags);
+  long r =
+      RetryEintr([&] { return syscall(SYS_renameat2, olddirfd, oldname.c_str(), newdirfd, newname.c_str(), flags); });
   return Result(info, r, "renameat2");
 }
 

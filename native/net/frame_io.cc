@@ -46,10 +46,7 @@ static Napi::Value TryVectored(const Napi::CallbackInfo& info) {
   int count;
   struct iovec iov[IOV_MAX];
   if (!ArgFd(info, 0, &fd) || !ArgIovecs(info, 1, iov, &count)) return Napi::Value();
-  ssize_t r;
-  do {
-    r = Op(fd, iov, count);
-  } while (r < 0 && errno == EINTR);
+  long r = RetryEintr([&] { return Op(fd, iov, count); });
   return Napi::Number::New(info.Env(), r < 0 ? -errno : static_cast<double>(r));
 }
 
@@ -66,10 +63,7 @@ static Napi::Value TryPreadvNowait(const Napi::CallbackInfo& info) {
   uint64_t pos;
   struct iovec iov[IOV_MAX];
   if (!ArgFd(info, 0, &fd) || !ArgIovecs(info, 1, iov, &count) || !ArgU64(info, 2, &pos)) return Napi::Value();
-  ssize_t r;
-  do {
-    r = preadv2(fd, iov, count, static_cast<off_t>(pos), RWF_NOWAIT);
-  } while (r < 0 && errno == EINTR);
+  long r = RetryEintr([&] { return preadv2(fd, iov, count, static_cast<off_t>(pos), RWF_NOWAIT); });
   return Napi::Number::New(info.Env(), r < 0 ? -errno : static_cast<double>(r));
 }
 

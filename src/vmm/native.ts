@@ -126,7 +126,7 @@ export type FsName = Uint8Array | string;
 
 export interface FsConstants {
   O_PATH: number; O_NOFOLLOW: number; O_DIRECTORY: number; O_CREAT: number; O_EXCL: number; O_TRUNC: number;
-  O_APPEND: number; O_ACCMODE: number; O_RDONLY: number; O_WRONLY: number; O_RDWR: number; O_NONBLOCK: number;
+  O_APPEND: number; O_ACCMODE: number; O_RDONLY: number; O_WRONLY: number;
   O_SYNC: number; O_DSYNC: number; O_NOATIME: number; O_LARGEFILE: number;
   AT_EMPTY_PATH: number; AT_SYMLINK_NOFOLLOW: number; AT_SYMLINK_FOLLOW: number; AT_REMOVEDIR: number;
   RESOLVE_BENEATH: number; RESOLVE_NO_MAGICLINKS: number; RESOLVE_NO_SYMLINKS: number;

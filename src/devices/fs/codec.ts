@@ -6,6 +6,21 @@ import { FsError } from './errors';
 import type { HostStat } from './host';
 import { scatter, sliceSegments, totalBytes } from '../../virtio-mmio/segments';
 
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
+/** A u64 from the guest as a number; undefined past 2^53 - 1, which no id, size or offset of the device reaches. */
+export const safeNumber = (v: bigint): number | undefined => (v <= MAX_SAFE ? Number(v) : undefined);
+
+/** The entry of a table keyed by numbers that a guest's u64 names (a node id, a file handle). */
+export function byGuestKey<T>(table: Map<number, T>, key: bigint): T | undefined {
+  const k = safeNumber(key);
+  return k === undefined ? undefined : table.get(k);
+}
+
+/** '.' or '..': names of other entries than the one they seem to name. */
+export const isDots = (name: Uint8Array): boolean =>
+  name[0] === 0x2e && (name.length === 1 || (name.length === 2 && name[1] === 0x2e));
+
 /** A cursor over a request's argument bytes. */
 export class Args {
   private at = 0;
@@ -38,7 +53,7 @@ export class Args {
     const s = this.bytes();
     if (s.length === 0 || s.includes(0x2f)) throw new FsError(E.EINVAL, 'bad name');
     if (s.length > NAME_MAX) throw new FsError(E.ENAMETOOLONG, 'name too long');
-    if (s[0] === 0x2e && (s.length === 1 || (s.length === 2 && s[1] === 0x2e))) throw new FsError(E.EPERM, 'dot name');
+    if (isDots(s)) throw new FsError(E.EPERM, 'dot name');
     return s;
   }
 }
@@ -58,12 +73,17 @@ export class ReplyWriter {
   views(offset: number, length: number): Uint8Array[] { return sliceSegments(this.segs, offset, length); }
 }
 
-export function outHeader(len: number, errno: number, unique: bigint): Buffer {
-  const b = Buffer.alloc(SIZE.OUT_HEADER);
-  b.writeUInt32LE(len, 0);
-  b.writeInt32LE(-errno, 4);
-  b.writeBigUInt64LE(unique, 8);
-  return b;
+/** The reply of ops that answer with fuse_out_header alone. Never written to: it has no bytes. */
+export const EMPTY = Buffer.alloc(0);
+
+/** Scratch for fuse_out_header: filled and copied into the chain at once, so one serves every reply. */
+const header = Buffer.alloc(SIZE.OUT_HEADER);
+
+export function writeOutHeader(out: ReplyWriter, len: number, errno: number, unique: bigint): void {
+  header.writeUInt32LE(len, 0);
+  header.writeInt32LE(-errno, 4);
+  header.writeBigUInt64LE(unique, 8);
+  out.write(0, header);
 }
 
 /** fuse_attr at `at`. */
@@ -90,18 +110,13 @@ export function writeAttr(b: Buffer, at: number, st: HostStat): void {
 /** Seconds the guest may cache entries and attributes: changes made on the host show within this. */
 const VALID_SECONDS = 1n;
 
-/** fuse_entry_out at `at`; node id 0 (with zero attributes) tells the guest to cache nothing. */
-export function writeEntry(b: Buffer, at: number, nodeid: number, st: HostStat | undefined): void {
-  b.writeBigUInt64LE(BigInt(nodeid), at);
-  if (st === undefined) return;
-  b.writeBigUInt64LE(VALID_SECONDS, at + 16);
-  b.writeBigUInt64LE(VALID_SECONDS, at + 24);
-  writeAttr(b, at + 40, st);
-}
-
+/** fuse_entry_out: the node id, entry and attribute validity (the nsec parts 0), the attributes. */
 export function entryOut(nodeid: number, st: HostStat): Buffer {
   const b = Buffer.alloc(SIZE.ENTRY_OUT);
-  writeEntry(b, 0, nodeid, st);
+  b.writeBigUInt64LE(BigInt(nodeid), 0);
+  b.writeBigUInt64LE(VALID_SECONDS, 16);
+  b.writeBigUInt64LE(VALID_SECONDS, 24);
+  writeAttr(b, 40, st);
   return b;
 }
 

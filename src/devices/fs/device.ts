@@ -4,20 +4,21 @@
 // answered with an errno, a chain without room for a header goes back with nothing written, and only a broken
 // ring costs it the device.
 import type { FsDeviceConfig } from '../../vmm/config';
-import type { DeviceContext, VirtioDevice } from '../../virtio-mmio/device';
+import { serveQueue, type DeviceContext, type VirtioDevice } from '../../virtio-mmio/device';
 import { QueueError, type DescriptorChain, type Virtqueue } from '../../virtio-mmio/queue';
 import { InFlight } from '../../virtio-mmio/in-flight';
 import { gather, sliceSegments } from '../../virtio-mmio/segments';
-import { Args, outHeader, ReplyWriter } from './codec';
+import { Args, EMPTY, ReplyWriter, writeOutHeader } from './codec';
 import { errnoOf, fail } from './errors';
 import { OPS } from './ops';
 import { E, OP, SIZE } from './protocol';
-import { Session, type Op, type Reply, type Request } from './session';
+import { Session, type Op, type Reply, type Request, type SessionLimits } from './session';
 
 const QUEUE_SIZE = 128;
 /** The most argument bytes copied out of a request (names, targets, forget batches); WRITE data is never copied. */
 const ARGS_MAX = 64 * 1024;
 const TAG_BYTES = 36;
+const OP_SLOTS = Math.max(...OPS.keys()) + 1;
 
 export class FsDevice implements VirtioDevice {
   readonly deviceType = 26;
@@ -25,14 +26,13 @@ export class FsDevice implements VirtioDevice {
   readonly features = 0n;
   private readonly session: Session;
   private ctx: DeviceContext | undefined;
-  /** Bumped on reset, so a request that completes after one never touches the new queues. */
-  private epoch = 0;
   private readonly stats = { requests: 0, errors: 0, badRequests: 0, internalErrors: 0 };
   private readonly running = new InFlight();
-  private readonly opCounts = new Map<string, number>();
+  /** Requests by opcode. */
+  private readonly opCounts = new Float64Array(OP_SLOTS);
 
-  constructor(private readonly cfg: FsDeviceConfig) {
-    this.session = new Session(cfg.path, cfg.readonly);
+  constructor(private readonly cfg: FsDeviceConfig, limits?: SessionLimits) {
+    this.session = new Session(cfg.path, cfg.readonly, limits);
   }
 
   configSpace(): Uint8Array {
@@ -46,32 +46,27 @@ export class FsDevice implements VirtioDevice {
 
   onQueueNotify(queue: number): void {
     const ctx = this.ctx;
-    const q = ctx?.queues[queue];
-    if (ctx === undefined || q === undefined) return;
-    let done = 0;
-    try {
-      for (let chain = q.pop(); chain !== null; chain = q.pop()) done += this.serve(ctx, q, chain);
-    } catch (e) {
-      if (!(e instanceof QueueError)) throw e;
-      this.stats.badRequests++;
-      ctx.fail(e.message);
-      return;
-    }
-    if (done > 0) ctx.notifyUsed(q);
+    if (ctx === undefined) return;
+    serveQueue(ctx, ctx.queues[queue], () => { this.stats.badRequests++; }, (q) => {
+      let answered = false;
+      for (let chain = q.pop(); chain !== null; chain = q.pop()) answered = this.serve(ctx, q, chain) || answered;
+      return answered;
+    });
   }
 
-  /** Serves one chain; returns 1 when it was answered at once (the caller raises one interrupt for all of those). */
-  private serve(ctx: DeviceContext, q: Virtqueue, chain: DescriptorChain): number {
+  /** Serves one chain; true when it was answered at once (the caller raises one interrupt for all of those). */
+  private serve(ctx: DeviceContext, q: Virtqueue, chain: DescriptorChain): boolean {
     this.stats.requests++;
     const out = new ReplyWriter(chain.writable);
     const r = parse(chain, out);
     if (r === undefined) {
       this.stats.badRequests++;
       q.pushUsed(chain.head, 0);
-      return 1;
+      return true;
     }
     const op = OPS.get(r.opcode);
-    this.count(op?.name ?? 'unknown');
+    // Opcode 0 is none of FUSE's: its slot counts the unknown ones.
+    this.opCounts[op === undefined ? 0 : r.opcode]!++;
     let result: Reply | Promise<Reply>;
     let errno = 0;
     try {
@@ -79,22 +74,31 @@ export class FsDevice implements VirtioDevice {
     } catch (e) {
       errno = this.errnoFor(e);
       // An op without a reply (FORGET with a short body) fails silently: the guest expects nothing back.
-      result = op?.noReply ? 'none' : Buffer.alloc(0);
+      result = op?.noReply ? 'none' : EMPTY;
     }
     if (!(result instanceof Promise)) {
       this.complete(q, chain.head, r, errno, result);
-      return 1;
+      return true;
     }
-    const epoch = this.epoch;
     this.running.begin();
     const settle = (err: number, reply: Reply): void => {
       this.running.end();
-      if (epoch !== this.epoch || this.ctx !== ctx) return;
-      this.complete(q, chain.head, r, err, reply);
-      ctx.notifyUsed(q);
+      // A reset (or a new activation) since: the chain belongs to rings the driver has taken back.
+      if (this.ctx !== ctx) return;
+      try {
+        this.complete(q, chain.head, r, err, reply);
+        ctx.notifyUsed(q);
+      } catch (e) {
+        // Completions run outside any caller that could catch: a used ring the guest broke meanwhile fails the
+        // device here, and anything else is the VMM's bug, reported without killing the process.
+        const broken = e instanceof QueueError;
+        if (broken) this.stats.badRequests++;
+        else this.stats.internalErrors++;
+        ctx.fail(broken ? e.message : `completing a request failed: ${String(e)}`);
+      }
     };
-    result.then((reply) => settle(0, reply), (e: unknown) => settle(this.errnoFor(e), Buffer.alloc(0)));
-    return 0;
+    result.then((reply) => settle(0, reply), (e: unknown) => settle(this.errnoFor(e), EMPTY));
+    return false;
   }
 
   private run(op: Op | undefined, r: Request): Reply | Promise<Reply> {
@@ -126,24 +130,20 @@ export class FsDevice implements VirtioDevice {
       }
       if (errno !== 0) this.stats.errors++;
       written = SIZE.OUT_HEADER + body;
-      r.out.write(0, outHeader(written, errno, r.unique));
+      writeOutHeader(r.out, written, errno, r.unique);
     } else if (reply !== 'none') {
       this.stats.badRequests++;
     }
     q.pushUsed(head, written);
   }
 
-  private count(name: string): void { this.opCounts.set(name, (this.opCounts.get(name) ?? 0) + 1); }
-
   reset(): void {
-    this.epoch++;
     this.ctx = undefined;
     this.session.reset();
   }
 
   close(): void {
-    this.epoch++;
-    this.ctx = undefined;
+    this.reset();
     this.session.close();
   }
 
@@ -152,7 +152,8 @@ export class FsDevice implements VirtioDevice {
   counters(): Record<string, number> {
     const c: Record<string, number> = { ...this.stats, inFlight: this.running.size, readBytes: this.session.bytes.read,
       writtenBytes: this.session.bytes.written, inodes: this.session.inodes.size, handles: this.session.handles.size };
-    for (const [name, n] of this.opCounts) c[`op.${name}`] = n;
+    for (const [opcode, op] of OPS) if (this.opCounts[opcode]) c[`op.${op.name}`] = this.opCounts[opcode]!;
+    if (this.opCounts[0]) c['op.unknown'] = this.opCounts[0];
     return c;
   }
 }

@@ -1,12 +1,15 @@
 // Open files and directories the guest holds (fuse_open_out.fh). A handle whose fd is in use by a request on the
 // thread pool is closed only when that request is done, so a RELEASE racing a READ can never make the READ land on
 // whatever file next gets the same fd number.
+import { byGuestKey } from './codec';
 import { FsError } from './errors';
 import { closeQuietly } from './host';
 import { E } from './protocol';
 
 export interface Handle {
   readonly fd: number;
+  /** The node it was opened through: a request naming another node must not act on this fd. */
+  readonly node: number;
   readonly dir: boolean;
   readonly writable: boolean;
   /** Requests using fd right now. */
@@ -14,7 +17,6 @@ export interface Handle {
   released: boolean;
 }
 
-const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 /** Each handle is a host fd, like each node (inodes.ts). */
 export const MAX_HANDLES = 4096;
 
@@ -26,17 +28,22 @@ export class HandleTable {
 
   get size(): number { return this.byFh.size; }
 
-  /** Takes ownership of fd once it returns; when it throws (too many handles), fd is still the caller's. */
-  add(fd: number, dir: boolean, writable: boolean): number {
+  /** ENFILE when one more handle would pass the limit: for callers with work to undo after add() (CREATE). */
+  checkRoom(): void {
     if (this.byFh.size >= this.max) throw new FsError(E.ENFILE, `the guest holds ${this.max} open files already`);
+  }
+
+  /** Takes ownership of fd once it returns; when it throws (too many handles), fd is still the caller's. */
+  add(fd: number, node: number, dir: boolean, writable: boolean): number {
+    this.checkRoom();
     const fh = this.nextFh++;
-    this.byFh.set(fh, { fd, dir, writable, busy: 0, released: false });
+    this.byFh.set(fh, { fd, node, dir, writable, busy: 0, released: false });
     return fh;
   }
 
   /** The handle for a file handle from the guest (EBADF when unknown or of the wrong kind). */
   get(fh: bigint, dir: boolean): Handle {
-    const h = fh <= MAX_SAFE ? this.byFh.get(Number(fh)) : undefined;
+    const h = byGuestKey(this.byFh, fh);
     if (h === undefined) throw new FsError(E.EBADF, `unknown file handle ${fh}`);
     if (h.dir !== dir) throw new FsError(dir ? E.ENOTDIR : E.EISDIR, 'handle of the other kind');
     return h;

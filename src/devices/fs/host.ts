@@ -16,8 +16,9 @@ export class HostStat {
   get type(): number { return this.mode & S_IFMT; }
   get uid(): number { return Number(this.raw[4]); }
   get gid(): number { return Number(this.raw[5]); }
+  private k: string | undefined;
   /** Identifies the inode across names and fds. */
-  get key(): string { return `${this.dev}:${this.ino}`; }
+  get key(): string { return (this.k ??= `${this.dev}:${this.ino}`); }
 }
 
 export class Host {

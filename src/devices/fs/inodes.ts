@@ -1,6 +1,7 @@
 // The node ids the guest holds: one O_PATH fd per host inode (found by device and inode number, so two names of
 // one file are one node), counted by lookups and released by FORGET. Ids the guest sends are looked up here and
 // nowhere else; one the table does not hold is ENOENT.
+import { byGuestKey } from './codec';
 import { FsError } from './errors';
 import { closeQuietly, type HostStat } from './host';
 import { E, ROOT_ID, S_IFDIR } from './protocol';
@@ -15,7 +16,6 @@ export interface Inode {
   refs: number;
 }
 
-const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 /** Each node is a host fd: a guest that never forgets must not take all of the VMM's. */
 export const MAX_INODES = 16384;
 
@@ -35,7 +35,7 @@ export class InodeTable {
 
   /** The inode for a node id from the guest. */
   get(id: bigint): Inode {
-    const inode = id <= MAX_SAFE ? this.byId.get(Number(id)) : undefined;
+    const inode = byGuestKey(this.byId, id);
     if (inode === undefined) throw new FsError(E.ENOENT, `unknown node id ${id}`);
     return inode;
   }
@@ -66,7 +66,7 @@ export class InodeTable {
 
   /** Takes back `n` lookups; the inode's fd closes with its last. The root is never dropped. Unknown ids are ignored. */
   forget(id: bigint, n: bigint): void {
-    const inode = id <= MAX_SAFE ? this.byId.get(Number(id)) : undefined;
+    const inode = byGuestKey(this.byId, id);
     if (inode === undefined || inode === this.root) return;
     inode.refs -= n >= BigInt(inode.refs) ? inode.refs : Number(n);
     if (inode.refs > 0) return;

@@ -1,7 +1,7 @@
 // READDIR and READDIRPLUS: getdents64 on the directory handle from the offset the guest asks for, packed into the
 // reply as fuse_dirent(plus) records until the next one would not fit. Offsets are the host's own d_off cookies.
 import { native } from '../../vmm/native';
-import { dirent, direntSize } from './codec';
+import { dirent, direntSize, isDots } from './codec';
 import type { Handle } from './handles';
 import { SIZE } from './protocol';
 import type { Op, Reply, Request, Session } from './session';
@@ -9,9 +9,6 @@ import type { Op, Reply, Request, Session } from './session';
 const DENTS_BYTES = 32 * 1024;
 const dents = Buffer.alloc(DENTS_BYTES);
 const NO_ENTRY = Buffer.alloc(SIZE.ENTRY_OUT);
-
-const isDots = (name: Uint8Array): boolean =>
-  name[0] === 0x2e && (name.length === 1 || (name.length === 2 && name[1] === 0x2e));
 
 /** READDIRPLUS counts a lookup for every entry it returns; '.', '..' and names gone meanwhile get none. */
 function plusEntry(s: Session, h: Handle, name: Uint8Array): Buffer {

@@ -1,13 +1,12 @@
 // Operations on nodes by id: lookup and forget, attributes, symlink targets, file system statistics.
 import * as fs from 'node:fs';
 import { native } from '../../vmm/native';
-import { attrOut } from './codec';
+import { attrOut, safeNumber } from './codec';
 import { fail } from './errors';
 import { closeQuietly } from './host';
 import { E, FATTR, S_IFLNK, SIZE } from './protocol';
 import type { Op, Request, Session } from './session';
 
-const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 const NO_ID = 0xffffffff;
 
 const lookup = (s: Session, r: Request): Buffer => s.lookup(s.inodes.dir(r.nodeid), r.args.name());
@@ -56,18 +55,20 @@ function readSetattr(r: Request): SetattrIn {
 function setattr(s: Session, r: Request): Buffer {
   const inode = s.inodes.get(r.nodeid);
   const a = readSetattr(r);
-  const h = a.valid & FATTR.FH ? s.handles.get(a.fh, false) : undefined;
+  // A handle opened through another node is ignored: the size change goes to this node's inode, never to another.
+  const fh = a.valid & FATTR.FH ? s.handles.get(a.fh, false) : undefined;
+  const h = fh?.node === inode.id ? fh : undefined;
   if (a.valid & FATTR.MODE) s.host.chmod(inode.fd, a.mode);
   if (a.valid & (FATTR.UID | FATTR.GID)) {
     s.host.chown(inode.fd, a.valid & FATTR.UID ? a.uid : NO_ID, a.valid & FATTR.GID ? a.gid : NO_ID);
   }
   if (a.valid & FATTR.SIZE) {
-    if (a.size > MAX_SAFE) fail(E.EFBIG, 'size past 2^53');
+    const size = safeNumber(a.size) ?? fail(E.EFBIG, 'size past 2^53');
     if (h?.writable) {
-      fs.ftruncateSync(h.fd, Number(a.size));
+      fs.ftruncateSync(h.fd, size);
     } else {
       const fd = s.host.reopen(inode.fd, s.host.stat(inode.fd), native().fsConstants.O_WRONLY);
-      try { fs.ftruncateSync(fd, Number(a.size)); } finally { closeQuietly(fd); }
+      try { fs.ftruncateSync(fd, size); } finally { closeQuietly(fd); }
     }
   }
   if (a.valid & (FATTR.ATIME | FATTR.MTIME)) {

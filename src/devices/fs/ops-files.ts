@@ -1,15 +1,13 @@
 // Open files: open, read, write, flush, fsync, release. READ and WRITE move data between the host file and the
 // chain's own guest buffers with preadv / pwritev on libuv's thread pool: no copy through JavaScript.
-import * as fs from 'node:fs';
 import { native } from '../../vmm/native';
-import { openOut } from './codec';
+import { EMPTY, openOut, safeNumber } from './codec';
 import { fail } from './errors';
 import { closeQuietly } from './host';
 import { E, FSYNC_FDATASYNC, S_IFDIR, SIZE } from './protocol';
 import type { Op, Reply, Request, Session } from './session';
 import { sliceSegments, totalBytes } from '../../virtio-mmio/segments';
-
-const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+import * as io from '../file-io';
 
 /** The host open flags for the guest's: access mode and the bits that mean the same on the host; nothing that
  * would create, follow or change what is opened. */
@@ -31,7 +29,7 @@ function open(dir: boolean) {
     const { flags, writable } = dir ? { flags: 0, writable: false } : openFlags(s, r.args.u32(), false);
     const fd = s.host.reopen(inode.fd, st, flags);
     try {
-      return openOut(s.handles.add(fd, dir, writable));
+      return openOut(s.handles.add(fd, inode.id, dir, writable));
     } catch (e) {
       closeQuietly(fd);
       throw e;
@@ -45,10 +43,10 @@ async function read(s: Session, r: Request): Promise<Reply> {
   const size = r.args.u32();
   const h = s.handles.get(fh, false);
   const room = Math.min(size, r.out.capacity - SIZE.OUT_HEADER);
-  if (room <= 0 || offset > MAX_SAFE) return { written: 0 };
+  const pos = safeNumber(offset);
+  if (room <= 0 || pos === undefined) return { written: 0 };
   const views = r.out.views(SIZE.OUT_HEADER, room);
-  const n = await s.handles.using(h, (fd) => new Promise<number>((resolve, reject) =>
-    fs.readv(fd, views, Number(offset), (err, bytes) => (err ? reject(err) : resolve(bytes)))));
+  const n = await s.handles.using(h, (fd) => io.readv(fd, views, pos));
   s.bytes.read += n;
   return { written: n };
 }
@@ -61,9 +59,8 @@ async function write(s: Session, r: Request): Promise<Reply> {
   if (!h.writable) fail(E.EBADF, 'handle not open for writing');
   const data = sliceSegments(r.data, 0, size);
   if (totalBytes(data) < size) fail(E.EINVAL, 'write shorter than its size');
-  if (offset > MAX_SAFE - BigInt(size)) fail(E.EFBIG, 'write past 2^53');
-  const n = size === 0 ? 0 : await s.handles.using(h, (fd) => new Promise<number>((resolve, reject) =>
-    fs.writev(fd, data, Number(offset), (err, bytes) => (err ? reject(err) : resolve(bytes)))));
+  if (safeNumber(offset + BigInt(size)) === undefined) fail(E.EFBIG, 'write past 2^53');
+  const n = size === 0 ? 0 : await s.handles.using(h, (fd) => io.writev(fd, data, Number(offset)));
   s.bytes.written += n;
   const out = Buffer.alloc(SIZE.WRITE_OUT);
   out.writeUInt32LE(n, 0);
@@ -74,22 +71,21 @@ function fsync(dir: boolean) {
   return async (s: Session, r: Request): Promise<Reply> => {
     const h = s.handles.get(r.args.u64(), dir);
     const data = (r.args.u32() & FSYNC_FDATASYNC) !== 0;
-    await s.handles.using(h, (fd) => new Promise<void>((resolve, reject) =>
-      (data ? fs.fdatasync : fs.fsync)(fd, (err) => (err ? reject(err) : resolve()))));
-    return Buffer.alloc(0);
+    await s.handles.using(h, (fd) => (data ? io.fdatasync : io.fsync)(fd));
+    return EMPTY;
   };
 }
 
 function release(dir: boolean) {
   return (s: Session, r: Request): Buffer => {
     s.handles.release(r.args.u64(), dir);
-    return Buffer.alloc(0);
+    return EMPTY;
   };
 }
 
 function flush(s: Session, r: Request): Buffer {
   s.handles.get(r.args.u64(), false);
-  return Buffer.alloc(0);
+  return EMPTY;
 }
 
 export const fileOps: Record<string, Op> = {

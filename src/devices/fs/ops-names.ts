@@ -1,7 +1,7 @@
 // Operations that make, link, remove and rename names in a directory. Every name is one component checked by
 // Args.name(); every call takes the parent's fd, never a host path.
 import { native } from '../../vmm/native';
-import { openOut } from './codec';
+import { EMPTY, openOut } from './codec';
 import { fail } from './errors';
 import { closeQuietly } from './host';
 import { E, RENAME_EXCHANGE, RENAME_NOREPLACE, S_IFDIR, S_IFIFO, S_IFMT, S_IFREG, S_IFSOCK, SIZE, TARGET_MAX } from './protocol';
@@ -52,7 +52,7 @@ function link(s: Session, r: Request): Buffer {
 function remove(dir: boolean) {
   return (s: Session, r: Request): Buffer => {
     native().unlinkat(s.inodes.dir(r.nodeid).fd, r.args.name(), dir ? native().fsConstants.AT_REMOVEDIR : 0);
-    return Buffer.alloc(0);
+    return EMPTY;
   };
 }
 
@@ -73,7 +73,7 @@ function renameIn(r: Request, fromFd: number, toFd: number, flags: number): Buff
   // RENAME_WHITEOUT would make a device node on the host; other bits are unknown.
   if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) fail(E.EINVAL, 'rename flags');
   native().renameat2(fromFd, oldName, toFd, newName, flags);
-  return Buffer.alloc(0);
+  return EMPTY;
 }
 
 function create(s: Session, r: Request): Buffer {
@@ -85,10 +85,12 @@ function create(s: Session, r: Request): Buffer {
   const name = a.name();
   const c = native().fsConstants;
   const { flags, writable } = openFlags(s, guestFlags, true);
+  // Refused before anything is made or counted: after adopt() the guest holds a lookup it would never learn of.
+  s.handles.checkRoom();
   const fd = s.host.openBeneath(parent.fd, name, flags | c.O_CREAT, mode & 0o7777);
   try {
     const entry = s.adopt(parent, name, r, mode, s.host.stat(fd).key);
-    const fh = s.handles.add(fd, false, writable);
+    const fh = s.handles.add(fd, Number(entry.readBigUInt64LE(0)), false, writable); // fuse_entry_out.nodeid
     return Buffer.concat([entry, openOut(fh)]);
   } catch (e) {
     closeQuietly(fd);

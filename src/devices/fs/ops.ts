@@ -1,5 +1,6 @@
 // The operation table: opcode to handler, plus the connection-level operations (INIT, DESTROY, INTERRUPT).
 // An opcode missing here is answered ENOSYS, which the guest kernel remembers and stops sending.
+import { EMPTY } from './codec';
 import { fail } from './errors';
 import { E, FUSE_MAJOR, FUSE_MINOR, INIT_FLAG, MAX_PAGES, MAX_WRITE, OP, SIZE } from './protocol';
 import type { Op, Reply, Request, Session } from './session';
@@ -19,7 +20,10 @@ function init(s: Session, r: Request): Reply {
   const flags = r.args.u32();
   if (s.minor !== 0) fail(E.EPROTO, 'second INIT');
   if (major < FUSE_MAJOR) fail(E.EPROTO, `FUSE ${major}.${minor} is too old`);
-  const b = Buffer.alloc(major > FUSE_MAJOR ? 8 : minor >= 23 ? SIZE.INIT_OUT : SIZE.INIT_OUT_COMPAT);
+  const size = major > FUSE_MAJOR ? 8 : minor >= 23 ? SIZE.INIT_OUT : SIZE.INIT_OUT_COMPAT;
+  // The session changes only with a reply that will reach the guest: one refused for room leaves it uninitialised.
+  if (r.out.capacity < SIZE.OUT_HEADER + size) fail(E.ERANGE, 'no room for the init reply');
+  const b = Buffer.alloc(size);
   b.writeUInt32LE(FUSE_MAJOR, 0);
   b.writeUInt32LE(FUSE_MINOR, 4);
   // A newer major gets ours alone and is expected to send INIT again in our version.
@@ -41,7 +45,7 @@ function init(s: Session, r: Request): Reply {
 
 function destroy(s: Session): Reply {
   s.reset();
-  return Buffer.alloc(0);
+  return EMPTY;
 }
 
 const connectionOps: Record<string, Op> = {

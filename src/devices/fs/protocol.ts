@@ -17,7 +17,6 @@ export const OP = {
 export const SIZE = {
   IN_HEADER: 40,
   OUT_HEADER: 16,
-  ATTR: 88,
   ENTRY_OUT: 128,
   ATTR_OUT: 104,
   OPEN_OUT: 16,
@@ -49,7 +48,6 @@ export const FATTR = {
   MODE: 1, UID: 2, GID: 4, SIZE: 8, ATIME: 16, MTIME: 32, FH: 64, ATIME_NOW: 128, MTIME_NOW: 256,
 } as const;
 
-export const GETATTR_FH = 1;
 export const FSYNC_FDATASYNC = 1;
 export const RENAME_NOREPLACE = 1;
 export const RENAME_EXCHANGE = 2;

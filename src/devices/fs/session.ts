@@ -34,10 +34,13 @@ export interface Op {
   noReply?: boolean;
 }
 
+/** How many nodes and open files the guest may hold (defaults MAX_INODES, MAX_HANDLES). */
+export interface SessionLimits { inodes?: number; handles?: number }
+
 export class Session {
   readonly host: Host;
   readonly inodes: InodeTable;
-  readonly handles = new HandleTable();
+  readonly handles: HandleTable;
   /** Negotiated FUSE minor; 0 until INIT. */
   minor = 0;
   readonly bytes = { read: 0, written: 0 };
@@ -45,10 +48,11 @@ export class Session {
    * the requester's ids only when the VMM may give them. */
   private readonly canChown = process.geteuid?.() === 0;
 
-  constructor(root: string, readonly readonly: boolean) {
+  constructor(root: string, readonly readonly: boolean, limits: SessionLimits = {}) {
+    this.handles = new HandleTable(limits.handles);
     this.host = new Host(root);
     try {
-      this.inodes = new InodeTable(this.host.rootFd, this.host.stat(this.host.rootFd));
+      this.inodes = new InodeTable(this.host.rootFd, this.host.stat(this.host.rootFd), limits.inodes);
     } catch (e) {
       this.host.close();
       throw e;

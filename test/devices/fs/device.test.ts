@@ -2,12 +2,10 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { OP } from '../../../src/devices/fs/protocol';
+import { E, FATTR, OP, RENAME_EXCHANGE, RENAME_NOREPLACE, S_IFDIR, S_IFLNK, S_IFMT } from '../../../src/devices/fs/protocol';
 import { FuseClient, pack, ROOT } from './fuse-client';
 
-const ERRNO = { ENOENT: 2, EIO: 5, EBADF: 9, EEXIST: 17, ENOTDIR: 20, ENOTEMPTY: 39, ENOSYS: 38 };
-const O_RDONLY = 0;
-const O_RDWR = 2;
+const { O_RDONLY, O_RDWR } = fs.constants;
 
 async function withClient(fn: (c: FuseClient) => Promise<void>, opts?: ConstructorParameters<typeof FuseClient>[0]) {
   const c = new FuseClient(opts);
@@ -33,7 +31,7 @@ test('config space carries the tag and one request queue; two queues', () => {
 
 test('INIT negotiates down to 7.31 and the flags both sides know, without DAX; nothing is served before it', () =>
   withClient(async (c) => {
-    assert.equal((await c.call(OP.LOOKUP, pack('x'))).error, -ERRNO.EIO);
+    assert.equal((await c.call(OP.LOOKUP, pack('x'))).error, -E.EIO);
     const out = await c.init(37, 0xffffffff);
     assert.equal(out.length, 64);
     assert.equal(out.readUInt32LE(0), 7);
@@ -48,6 +46,14 @@ test('INIT negotiates down to 7.31 and the flags both sides know, without DAX; n
     const again = await c.call(OP.INIT, pack(['u32', 7], ['u32', 31], ['u32', 0], ['u32', 1]));
     assert.notEqual(again.error, 0, 'a second INIT is refused');
   }));
+
+test('an INIT refused for want of reply room leaves the session uninitialised', () => withClient(async (c) => {
+  const args = pack(['u32', 7], ['u32', 31], ['u32', 0], ['u32', 0], ['u32', 0], Buffer.alloc(44));
+  const short = await c.call(OP.INIT, args, { room: 16 + 40 });
+  assert.equal(short.error, -E.ERANGE);
+  assert.equal((await c.call(OP.LOOKUP, pack('x'))).error, -E.EIO, 'nothing served yet');
+  assert.equal((await c.init(31)).readUInt32LE(4), 31, 'a later INIT is the first');
+}));
 
 test('an older guest gets its own minor and the short init reply', () => withClient(async (c) => {
   const out = await c.init(22, 1 << 13);
@@ -66,8 +72,8 @@ test('lookup and getattr see host files; two names of one file are one node; for
     const again = await c.lookup(ROOT, 'again.txt');
     assert.equal(again.nodeid, e.nodeid);
     assert.equal((await c.getattr(e.nodeid)).nlink, 2);
-    assert.equal((await c.getattr(ROOT)).mode & 0o170000, 0o040000);
-    assert.equal((await c.call(OP.LOOKUP, pack('missing'))).error, -ERRNO.ENOENT);
+    assert.equal((await c.getattr(ROOT)).mode & S_IFMT, S_IFDIR);
+    assert.equal((await c.call(OP.LOOKUP, pack('missing'))).error, -E.ENOENT);
     const sub = await c.lookup(ROOT, 'sub');
     assert.equal((await c.lookup(sub.nodeid, 'inner')).attr.size, 2n);
     const before = c.dev.counters().inodes!;
@@ -76,7 +82,7 @@ test('lookup and getattr see host files; two names of one file are one node; for
     assert.equal(forgot.usedLen, 0);
     assert.equal(c.dev.counters().inodes, before - 1);
     assert.equal((await c.call(OP.GETATTR, pack(['u32', 0], ['u32', 0], ['u64', 0]), { nodeid: e.nodeid })).error,
-      -ERRNO.ENOENT);
+      -E.ENOENT);
     await c.call(OP.BATCH_FORGET, pack(['u32', 5], ['u32', 0], ['u64', sub.nodeid], ['u64', 1]), { queue: 0, room: 0 });
     assert.equal(c.dev.counters().inodes, before - 2);
     assert.ok(c.dev.counters()['op.lookup']! >= 5);
@@ -109,10 +115,10 @@ test('create, write and read move data between the host file and guest buffers',
   assert.equal((await c.call(OP.FSYNC, pack(['u64', fh], ['u32', 1], ['u32', 0]), { nodeid: entry.nodeid })).error, 0);
   assert.equal((await c.call(OP.FLUSH, pack(['u64', fh], ['u32', 0], ['u32', 0], ['u64', 0]))).error, 0);
   assert.equal((await c.release(entry.nodeid, fh)).error, 0);
-  assert.equal((await c.release(entry.nodeid, fh)).error, -ERRNO.EBADF);
+  assert.equal((await c.release(entry.nodeid, fh)).error, -E.EBADF);
   // O_RDONLY handles refuse writes.
   const ro = await c.open(entry.nodeid, O_RDONLY);
-  assert.equal((await c.write(entry.nodeid, ro, 0, Buffer.from('x'))).error, -ERRNO.EBADF);
+  assert.equal((await c.write(entry.nodeid, ro, 0, Buffer.from('x'))).error, -E.EBADF);
   const k = c.dev.counters();
   assert.equal(k.writtenBytes, 100_000);
   assert.equal(k.readBytes, 100_010);
@@ -137,7 +143,7 @@ test('READDIR and READDIRPLUS list every entry once across small replies; plus e
       assert.equal(Number(d.entry!.attr.size), d.name === 'd' ? 4096 : d.name.length);
       assert.equal((await c.getattr(d.entry!.nodeid)).ino, d.entry!.attr.ino);
     }
-    assert.equal((await c.call(OP.OPENDIR, pack(['u32', 0], ['u32', 0]), { nodeid: plus.find((d) => d.name === 'file-0-')!.entry!.nodeid })).error, -ERRNO.ENOTDIR);
+    assert.equal((await c.call(OP.OPENDIR, pack(['u32', 0], ['u32', 0]), { nodeid: plus.find((d) => d.name === 'file-0-')!.entry!.nodeid })).error, -E.ENOTDIR);
   }));
 
 test('mkdir, rmdir, unlink, rename and rename2 act on the host directory', () => withClient(async (c) => {
@@ -147,29 +153,27 @@ test('mkdir, rmdir, unlink, rename and rename2 act on the host directory', () =>
   assert.equal(fs.statSync(path.join(c.share, 'dir')).mode & 0o7777, 0o750);
   const { fh } = await c.create(dirId, 'a', 0o600, O_RDWR);
   await c.release(dirId, fh);
-  assert.equal((await c.call(OP.RMDIR, pack('dir'))).error, -ERRNO.ENOTEMPTY);
+  assert.equal((await c.call(OP.RMDIR, pack('dir'))).error, -E.ENOTEMPTY);
   await c.ok(OP.RENAME, pack(['u64', ROOT], 'a', 'b'), { nodeid: dirId });
   assert.ok(fs.existsSync(path.join(c.share, 'b')));
   assert.ok(!fs.existsSync(path.join(c.share, 'dir', 'a')));
   fs.writeFileSync(path.join(c.share, 'c'), 'C');
-  const NOREPLACE = 1;
-  const EXCHANGE = 2;
-  assert.equal((await c.call(OP.RENAME2, pack(['u64', ROOT], ['u32', NOREPLACE], ['u32', 0], 'b', 'c'))).error,
-    -ERRNO.EEXIST);
+  assert.equal((await c.call(OP.RENAME2, pack(['u64', ROOT], ['u32', RENAME_NOREPLACE], ['u32', 0], 'b', 'c'))).error,
+    -E.EEXIST);
   fs.writeFileSync(path.join(c.share, 'b'), 'B');
-  await c.ok(OP.RENAME2, pack(['u64', ROOT], ['u32', EXCHANGE], ['u32', 0], 'b', 'c'));
+  await c.ok(OP.RENAME2, pack(['u64', ROOT], ['u32', RENAME_EXCHANGE], ['u32', 0], 'b', 'c'));
   assert.equal(fs.readFileSync(path.join(c.share, 'b'), 'utf8'), 'C');
-  assert.equal((await c.call(OP.RENAME2, pack(['u64', ROOT], ['u32', 4], ['u32', 0], 'b', 'c'))).error, -22);
+  assert.equal((await c.call(OP.RENAME2, pack(['u64', ROOT], ['u32', 4], ['u32', 0], 'b', 'c'))).error, -E.EINVAL);
   await c.ok(OP.UNLINK, pack('b'));
   await c.ok(OP.RMDIR, pack('dir'));
   assert.deepEqual(fs.readdirSync(c.share), ['c']);
-  assert.equal((await c.call(OP.UNLINK, pack('b'))).error, -ERRNO.ENOENT);
+  assert.equal((await c.call(OP.UNLINK, pack('b'))).error, -E.ENOENT);
 }));
 
 test('symlinks are made and read as data; LINK makes a hard link', () => withClient(async (c) => {
   await c.init();
   const e = await c.ok(OP.SYMLINK, pack('ln', '../../target/elsewhere'));
-  assert.equal(e.readUInt32LE(40 + 60) & 0o170000, 0o120000);
+  assert.equal(e.readUInt32LE(40 + 60) & S_IFMT, S_IFLNK);
   assert.equal(fs.readlinkSync(path.join(c.share, 'ln')), '../../target/elsewhere');
   const target = await c.ok(OP.READLINK, Buffer.alloc(0), { nodeid: e.readBigUInt64LE(0) });
   assert.equal(target.toString(), '../../target/elsewhere');
@@ -178,7 +182,7 @@ test('symlinks are made and read as data; LINK makes a hard link', () => withCli
   const l = await c.ok(OP.LINK, pack(['u64', f.nodeid], 'f2'));
   assert.equal(l.readBigUInt64LE(0), f.nodeid);
   assert.equal(fs.statSync(path.join(c.share, 'f2')).nlink, 2);
-  assert.equal((await c.call(OP.READLINK, Buffer.alloc(0), { nodeid: f.nodeid })).error, -22);
+  assert.equal((await c.call(OP.READLINK, Buffer.alloc(0), { nodeid: f.nodeid })).error, -E.EINVAL);
 }));
 
 test('SETATTR changes mode, size and times (explicit and now), and owner', () => withClient(async (c) => {
@@ -222,14 +226,58 @@ test('STATFS reports the host file system', () => withClient(async (c) => {
 
 test('unknown opcodes are ENOSYS; DESTROY drops every node and ends the session', () => withClient(async (c) => {
   await c.init();
-  assert.equal((await c.call(22 /* GETXATTR */, pack(['u32', 0], ['u32', 0], 'user.x'))).error, -ERRNO.ENOSYS);
-  assert.equal((await c.call(9999)).error, -ERRNO.ENOSYS);
+  assert.equal((await c.call(22 /* GETXATTR */, pack(['u32', 0], ['u32', 0], 'user.x'))).error, -E.ENOSYS);
+  assert.equal((await c.call(9999)).error, -E.ENOSYS);
   fs.writeFileSync(path.join(c.share, 'f'), 'f');
   await c.lookup(ROOT, 'f');
   assert.equal((await c.call(OP.DESTROY)).error, 0);
   assert.equal(c.dev.counters().inodes, 1);
-  assert.equal((await c.call(OP.LOOKUP, pack('f'))).error, -ERRNO.EIO);
+  assert.equal((await c.call(OP.LOOKUP, pack('f'))).error, -E.EIO);
   await c.init();
   assert.equal((await c.lookup(ROOT, 'f')).attr.size, 1n);
   assert.equal(c.dev.counters()['op.unknown'], 2);
 }));
+
+test('SETATTR with a handle of another node truncates the node it names, not the handle\'s file', () =>
+  withClient(async (c) => {
+    await c.init();
+    const a = await c.lookup(ROOT, 'a');
+    const b = await c.lookup(ROOT, 'b');
+    const fhB = await c.open(b.nodeid, O_RDWR);
+    const r = await c.call(OP.SETATTR, pack(['u32', FATTR.SIZE | FATTR.FH], ['u32', 0], ['u64', fhB], ['u64', 1],
+      Buffer.alloc(64)), { nodeid: a.nodeid });
+    assert.equal(r.error, 0);
+    assert.equal(r.body.readBigUInt64LE(16 + 8), 1n);
+    assert.equal(fs.readFileSync(path.join(c.share, 'a'), 'utf8'), 'a');
+    assert.equal(fs.readFileSync(path.join(c.share, 'b'), 'utf8'), 'bbbb');
+    // Its own handle is used as before.
+    const fhA = await c.open(a.nodeid, O_RDWR);
+    await c.ok(OP.SETATTR, pack(['u32', FATTR.SIZE | FATTR.FH], ['u32', 0], ['u64', fhA], ['u64', 0], Buffer.alloc(64)),
+      { nodeid: a.nodeid });
+    assert.equal(fs.statSync(path.join(c.share, 'a')).size, 0);
+  }, { populate: (share) => {
+    fs.writeFileSync(path.join(share, 'a'), 'aaaa');
+    fs.writeFileSync(path.join(share, 'b'), 'bbbb');
+  } }));
+
+test('a reset with a READ in flight: quiesce() waits for it, and its chain never reaches the used ring', () =>
+  withClient(async (c) => {
+    await c.init();
+    const f = await c.lookup(ROOT, 'f');
+    const fh = await c.open(f.nodeid, O_RDONLY);
+    const used = c.usedIdx();
+    c.post(c.encode(OP.READ, c.readArgs(fh, 0, 4096), { nodeid: f.nodeid }), 16 + 4096);
+    c.dev.reset();
+    assert.equal(c.dev.counters().inFlight, 1);
+    let quiet = false;
+    const q = c.dev.quiesce()!.then(() => { quiet = true; });
+    // The read's completion can only run from the event loop, which has not turned yet.
+    await Promise.resolve();
+    assert.equal(quiet, false, 'quiesce waits for the read');
+    await q;
+    assert.equal(c.dev.counters().inFlight, 0);
+    assert.equal(c.usedIdx(), used, 'nothing pushed to the used ring after the reset');
+    for (let i = 0; i < 10; i++) await new Promise((r) => setImmediate(r));
+    assert.equal(c.usedIdx(), used);
+    assert.deepEqual(c.failures, []);
+  }, { populate: (share) => fs.writeFileSync(path.join(share, 'f'), 'x'.repeat(4096)) }));

@@ -5,14 +5,19 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { FsDevice } from '../../../src/devices/fs/device';
-import { OP } from '../../../src/devices/fs/protocol';
+import { OP, S_IFREG } from '../../../src/devices/fs/protocol';
+import type { SessionLimits } from '../../../src/devices/fs/session';
 import type { DeviceContext } from '../../../src/virtio-mmio/device';
 import type { Virtqueue } from '../../../src/virtio-mmio/queue';
+import { GuestMemory } from '../../../src/vmm/guest-memory';
 import { F_WRITE, MockDriver, type Desc } from '../../virtio-mmio/mock-driver';
 
-const IN = 0x10000;
-const OUT = 0x200000;
 const MEM_BYTES = 6 << 20;
+/** Per queue, in one guest memory: where its rings start (MockDriver's base), its request bytes, its reply room. */
+const LAYOUT = [
+  { base: 0, in: 0x8000, out: 0x10000, end: 0x100000 },
+  { base: 0x4000, in: 0x100000, out: 0x200000, end: MEM_BYTES },
+] as const;
 export const ROOT = 1n;
 /** Bytes after the writable room filled with GUARD_BYTE before each call, to catch writes past it. */
 const GUARD = 64;
@@ -37,7 +42,7 @@ export function pack(...fields: Field[]): Buffer {
 export interface FuseReply {
   /** Bytes the device said it wrote (the used element's len). */
   usedLen: number;
-  /** Negative errno from fuse_out_header, 0 on success. */
+  /** Negative errno from fuse_out_header, 0 on success; NaN when the device wrote no header. */
   error: number;
   len: number;
   unique: bigint;
@@ -65,7 +70,8 @@ export class FuseClient {
   private readonly queues: Virtqueue[];
   private unique = 1n;
 
-  constructor(opts: { readonly?: boolean; populate?: (share: string, outside: string) => void } = {}) {
+  constructor(opts: { readonly?: boolean; populate?: (share: string, outside: string) => void;
+    limits?: SessionLimits; } = {}) {
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvmm-fs-'));
     this.share = path.join(this.dir, 'share');
     this.outside = path.join(this.dir, 'outside');
@@ -73,13 +79,13 @@ export class FuseClient {
     fs.mkdirSync(this.outside);
     fs.writeFileSync(path.join(this.outside, 'secret'), 'host secret\n');
     opts.populate?.(this.share, this.outside);
-    this.dev = new FsDevice({ type: 'fs', tag: 'share0', path: this.share, readonly: opts.readonly ?? false });
-    // The mock driver puts its ring at fixed addresses, so each queue gets its own driver and guest memory; the
-    // device only touches the buffers its queues hand it.
-    const d = new MockDriver(16, MEM_BYTES);
-    this.drivers = [d, new MockDriver(16, MEM_BYTES)];
+    this.dev = new FsDevice({ type: 'fs', tag: 'share0', path: this.share, readonly: opts.readonly ?? false },
+      opts.limits);
+    // Both queues live in one guest memory, as they do in a guest: rings and buffers apart (LAYOUT).
+    const mem = GuestMemory.forTest([{ gpa: 0, size: MEM_BYTES }]);
+    this.drivers = LAYOUT.map((l) => new MockDriver(16, MEM_BYTES, { mem, base: l.base }));
     this.queues = this.drivers.map((m) => m.queue());
-    const ctx: DeviceContext = { memory: d.mem, queues: this.queues, features: 0n, notifyUsed: () => undefined,
+    const ctx: DeviceContext = { memory: mem, queues: this.queues, features: 0n, notifyUsed: () => undefined,
       fail: (r) => { this.failures.push(r); } };
     this.dev.activate(ctx);
   }
@@ -89,41 +95,59 @@ export class FuseClient {
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
 
-  /** Sends one request and waits for the device to return the chain. */
-  async call(opcode: number, args: Buffer = Buffer.alloc(0), opts: CallOptions = {}, data?: Buffer): Promise<FuseReply> {
+  /** fuse_in_header (as Linux fills it) + args + data. */
+  encode(opcode: number, args: Buffer = Buffer.alloc(0), opts: CallOptions = {}, data?: Buffer): Buffer {
     const body = Buffer.concat([args, data ?? Buffer.alloc(0)]);
-    const req = opts.raw ?? pack(['u32', 40 + body.length], ['u32', opcode], ['u64', this.unique++],
+    return opts.raw ?? pack(['u32', 40 + body.length], ['u32', opcode], ['u64', this.unique++],
       ['u64', opts.nodeid ?? ROOT], ['u32', opts.uid ?? 0], ['u32', opts.gid ?? 0], ['u32', 1234], ['u32', 0], body);
+  }
+
+  /** Sends one request and waits for the device to return the chain. */
+  async call(opcode: number, args?: Buffer, opts: CallOptions = {}, data?: Buffer): Promise<FuseReply> {
+    const req = this.encode(opcode, args, opts, data);
     const { usedLen, bytes } = await this.exchange(req, opts.room ?? 64 * 1024, opts.queue ?? 1);
-    if (usedLen < 16) return { usedLen, error: 0, len: 0, unique: 0n, body: Buffer.alloc(0) };
+    if (usedLen < 16) return { usedLen, error: Number.NaN, len: 0, unique: 0n, body: Buffer.alloc(0) };
     return { usedLen, len: bytes.readUInt32LE(0), error: bytes.readInt32LE(4), unique: bytes.readBigUInt64LE(8),
       body: bytes.subarray(16) };
   }
 
+  /** Makes one chain available (`req` readable, `room` bytes writable) and notifies the device; does not wait. */
+  post(req: Buffer, room: number, queue = 1): void {
+    const d = this.drivers[queue]!;
+    const l = LAYOUT[queue]!;
+    if (req.length > l.out - l.in || l.out + room + GUARD > l.end) throw new RangeError('request or room too large');
+    d.mem.write(l.in, req);
+    d.mem.fill(l.out, room + GUARD, GUARD_BYTE);
+    const descs: Desc[] = [{ addr: l.in, len: req.length, flags: 0 }];
+    if (room > 0) descs.push({ addr: l.out, len: room, flags: F_WRITE });
+    d.addChain(descs);
+    this.dev.onQueueNotify(queue);
+  }
+
+  /** The used ring's index on `queue`: it moves when the device returns a chain. */
+  usedIdx(queue = 1): number { return this.drivers[queue]!.usedIdx(); }
+
   /** One chain: `req` readable, `room` bytes writable; returns what the device wrote. */
   async exchange(req: Buffer, room: number, queue = 1): Promise<{ usedLen: number; bytes: Buffer }> {
     const d = this.drivers[queue]!;
-    if (req.length > OUT - IN || OUT + room + GUARD > MEM_BYTES) throw new RangeError('request or room too large');
-    d.mem.write(IN, req);
-    d.mem.fill(OUT, room + GUARD, GUARD_BYTE);
-    const descs: Desc[] = [{ addr: IN, len: req.length, flags: 0 }];
-    if (room > 0) descs.push({ addr: OUT, len: room, flags: F_WRITE });
     const before = d.usedIdx();
-    d.addChain(descs);
-    this.dev.onQueueNotify(queue);
+    this.post(req, room, queue);
     const deadline = Date.now() + 5000;
     while (d.usedIdx() === before && Date.now() < deadline) await new Promise((r) => setImmediate(r));
     if (d.usedIdx() === before) throw new Error(`no reply to opcode ${req.readUInt32LE(4)}`);
     const usedLen = d.used(before).len;
-    return { usedLen, bytes: Buffer.from(d.mem.read(OUT, Math.min(usedLen, room))) };
+    return { usedLen, bytes: Buffer.from(d.mem.read(LAYOUT[queue]!.out, Math.min(usedLen, room))) };
   }
 
   /** The bytes just past the last call's writable room on `queue`. */
-  guard(room: number, queue = 1): Uint8Array { return this.drivers[queue]!.mem.read(OUT + room, GUARD); }
+  guard(room: number, queue = 1): Uint8Array {
+    return this.drivers[queue]!.mem.read(LAYOUT[queue]!.out + room, GUARD);
+  }
 
   /** Like call, but expects success and returns the body. */
   async ok(opcode: number, args?: Buffer, opts?: CallOptions, data?: Buffer): Promise<Buffer> {
     const r = await this.call(opcode, args, opts, data);
+    if (r.usedLen < 16) throw new Error(`opcode ${opcode} came back without a reply header (${r.usedLen} bytes)`);
     if (r.error !== 0) throw new Error(`opcode ${opcode} failed with errno ${-r.error}`);
     return r.body;
   }
@@ -147,7 +171,7 @@ export class FuseClient {
   }
 
   async create(parent: bigint, name: string, mode: number, flags: number): Promise<{ entry: Entry; fh: bigint }> {
-    const body = await this.ok(OP.CREATE, pack(['u32', flags], ['u32', 0o100000 | mode], ['u32', 0o022], ['u32', 0],
+    const body = await this.ok(OP.CREATE, pack(['u32', flags], ['u32', S_IFREG | mode], ['u32', 0o022], ['u32', 0],
       name), { nodeid: parent });
     return { entry: entry(body), fh: body.readBigUInt64LE(128) };
   }

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { FsError } from '../../../src/devices/fs/errors';
 import { HandleTable } from '../../../src/devices/fs/handles';
-import { HostStat } from '../../../src/devices/fs/host';
+import { Host, type HostStat } from '../../../src/devices/fs/host';
 import { InodeTable } from '../../../src/devices/fs/inodes';
 import { E } from '../../../src/devices/fs/protocol';
 
@@ -16,7 +16,7 @@ test('a handle released while a request uses its fd closes only when that reques
   fs.writeFileSync(file, 'x');
   const t = new HandleTable();
   const fd = fs.openSync(file, 'r');
-  const fh = t.add(fd, false, false);
+  const fh = t.add(fd, 2, false, false);
   let finish!: () => void;
   const busy = t.using(t.get(BigInt(fh), false), () => new Promise<void>((r) => { finish = r; }));
   t.release(BigInt(fh), false);
@@ -36,22 +36,19 @@ test('a guest that never releases or forgets is refused with ENFILE before it ta
     return fs.openSync(path.join(dir, name), 'r');
   };
   const handles = new HandleTable(2);
-  const kept = [open('a'), open('b')].map((fd) => handles.add(fd, false, false));
+  const kept = [open('a'), open('b')].map((fd) => handles.add(fd, 2, false, false));
   const third = open('c');
-  assert.throws(() => handles.add(third, false, false), (e: FsError) => e.errno === E.ENFILE);
+  assert.throws(() => handles.add(third, 2, false, false), (e: FsError) => e.errno === E.ENFILE);
   assert.ok(isOpen(third), 'a refused fd stays the caller\'s');
   fs.closeSync(third);
   handles.release(BigInt(kept[0]!), false);
   const fourth = open('d');
-  handles.add(fourth, false, false);
+  handles.add(fourth, 2, false, false);
   handles.clear();
 
+  const host = new Host(dir);
   const rootFd = fs.openSync(dir, 'r');
-  const stat = (fd: number): HostStat => {
-    const st = fs.fstatSync(fd, { bigint: true });
-    return new HostStat(BigInt64Array.from([st.dev, st.ino, st.mode, st.nlink, st.uid, st.gid, st.rdev, st.size,
-      0n, 0n, 0n, 0n, 0n, 0n, 0n, 0n]));
-  };
+  const stat = (fd: number): HostStat => host.stat(fd);
   const inodes = new InodeTable(rootFd, stat(rootFd), 3);
   const a = inodes.ref(open('e'), stat(fs.openSync(path.join(dir, 'e'), 'r')));
   inodes.ref(open('f'), stat(fs.openSync(path.join(dir, 'f'), 'r')));
@@ -63,5 +60,6 @@ test('a guest that never releases or forgets is refused with ENFILE before it ta
   assert.equal(inodes.ref(h, stat(h)).refs, 1, 'room again after a FORGET');
   inodes.clear();
   fs.closeSync(rootFd);
+  host.close();
   fs.rmSync(dir, { recursive: true });
 });

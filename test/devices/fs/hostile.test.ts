@@ -4,15 +4,10 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { OP } from '../../../src/devices/fs/protocol';
+import { E, OP, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG } from '../../../src/devices/fs/protocol';
 import { FuseClient, GUARD_BYTE, pack, ROOT } from './fuse-client';
 
-const E = { EPERM: 1, ENOENT: 2, EBADF: 9, EINVAL: 22, ENOTDIR: 20, EISDIR: 21, EFBIG: 27, ERANGE: 34,
-  ENAMETOOLONG: 36, ELOOP: 40, EOPNOTSUPP: 95 };
-const O_RDWR = 2;
-const O_TRUNC = 0o1000;
-const S_IFMT = 0o170000;
-const S_IFLNK = 0o120000;
+const { O_RDWR, O_TRUNC } = fs.constants;
 
 function populate(share: string, outside: string): void {
   fs.symlinkSync(path.join(outside, 'secret'), path.join(share, 'abs'));
@@ -116,7 +111,7 @@ test('node ids and file handles the guest never got are ENOENT and EBADF', () =>
   assert.equal((await c.read(f.nodeid, dh, 0, 10)).error, -E.EISDIR);
   // The root cannot be forgotten, and FORGET of a huge count does not underflow.
   await c.call(OP.FORGET, pack(['u64', (1n << 64n) - 1n]), { queue: 0, nodeid: ROOT, room: 0 });
-  assert.equal((await c.getattr(ROOT)).mode & S_IFMT, 0o040000);
+  assert.equal((await c.getattr(ROOT)).mode & S_IFMT, S_IFDIR);
   assert.equal((await c.read(f.nodeid, fh, 0, 100)).body.subarray(0, 6).toString(), 'inside');
 }));
 
@@ -163,7 +158,7 @@ test('device nodes are not made on the host; fifos are', () => hostile(async (c)
     assert.equal((await c.call(OP.MKNOD, pack(['u32', type | 0o666], ['u32', 0x0801], ['u32', 0], ['u32', 0], 'dev')))
       .error, -E.EPERM);
   }
-  await c.ok(OP.MKNOD, pack(['u32', 0o010000 | 0o600], ['u32', 0], ['u32', 0], ['u32', 0], 'fifo'));
+  await c.ok(OP.MKNOD, pack(['u32', S_IFIFO | 0o600], ['u32', 0], ['u32', 0], ['u32', 0], 'fifo'));
   assert.ok(fs.lstatSync(path.join(c.share, 'fifo')).isFIFO());
   // A fifo is never opened by the device (it would block the VMM); the guest's own kernel serves fifos.
   const fifo = await c.lookup(ROOT, 'fifo');
@@ -171,7 +166,6 @@ test('device nodes are not made on the host; fifos are', () => hostile(async (c)
 }));
 
 test('a read-only share refuses every change with EROFS and still serves reads', async () => {
-  const EROFS = 30;
   const c = new FuseClient({ readonly: true, populate: (share) => {
     fs.writeFileSync(path.join(share, 'f'), 'data');
     fs.mkdirSync(path.join(share, 'd'));
@@ -198,12 +192,30 @@ test('a read-only share refuses every change with EROFS and still serves reads',
       [OP.OPEN, pack(['u32', O_TRUNC], ['u32', 0]), f.nodeid],
     ];
     for (const [op, args, nodeid] of refused) {
-      assert.equal((await c.call(op, args, { nodeid: nodeid ?? ROOT })).error, -EROFS, `opcode ${op}`);
+      assert.equal((await c.call(op, args, { nodeid: nodeid ?? ROOT })).error, -E.EROFS, `opcode ${op}`);
     }
     assert.equal((await c.read(f.nodeid, fh, 0, 100)).body.subarray(0, 4).toString(), 'data');
     assert.equal((await c.list(ROOT, true)).length, 4);
     assert.equal(fs.readdirSync(c.share).join(), before);
     assert.equal(fs.readFileSync(path.join(c.share, 'f'), 'utf8'), 'data');
+  } finally {
+    c.close();
+  }
+});
+
+test('CREATE with every handle taken is ENFILE and leaves no node, no fd and no file behind', async () => {
+  const c = new FuseClient({ limits: { handles: 1 }, populate: (share) => fs.writeFileSync(path.join(share, 'f'), 'f') });
+  const openFds = (): number => fs.readdirSync('/proc/self/fd').length;
+  try {
+    await c.init();
+    await c.open((await c.lookup(ROOT, 'f')).nodeid, 0);
+    const inodes = c.dev.counters().inodes;
+    const fds = openFds();
+    const r = await c.call(OP.CREATE, pack(['u32', O_RDWR], ['u32', S_IFREG | 0o644], ['u32', 0], ['u32', 0], 'new'));
+    assert.equal(r.error, -E.ENFILE);
+    assert.equal(c.dev.counters().inodes, inodes, 'no lookup counted the guest never learns of');
+    assert.equal(openFds(), fds, 'no fd left open');
+    assert.ok(!fs.existsSync(path.join(c.share, 'new')));
   } finally {
     c.close();
   }
