@@ -55,11 +55,6 @@ export function netbenchFigures(text: string): NetFigures[] {
   return out;
 }
 
-/** Whether the guest stopped because it does not know the test it was asked for (an older test kernel). */
-export function unknownTest(out: TestKernelOutput): boolean {
-  return out.verdict?.passed === false && /^unknown test\b/.test(out.verdict.reason ?? '');
-}
-
 export interface FioFigures {
   iops: number;
   /** 10^6 bytes per second */
@@ -81,8 +76,14 @@ export function fioFigures(json: string, dir: 'read' | 'write'): FioFigures {
   return { iops: job.iops, mbps: job.bw_bytes / 1e6 };
 }
 
+export interface NetPeerFigures {
+  frames: number;
+  bytes: number;
+  us: number;
+}
+
 /** The host-side network tool (bench/net-peer.c) prints one line: `net-peer frames=N bytes=N us=N`. */
-export function netPeerFigures(text: string): { frames: number; bytes: number; us: number } {
+export function netPeerFigures(text: string): NetPeerFigures {
   const line = text.split('\n').find((l) => l.startsWith('net-peer '));
   if (line === undefined) throw new Error(`net-peer printed no result: ${text.trim().slice(0, 200)}`);
   const f = parseFields(line.slice('net-peer '.length));
