@@ -8,6 +8,7 @@ import { NET_F } from '../../../src/devices/net/virtio-net';
 import { native } from '../../../src/vmm/native';
 import type { DeviceContext } from '../../../src/virtio-mmio/device';
 import type { Virtqueue } from '../../../src/virtio-mmio/queue';
+import { until } from '../../helpers/wait';
 import { F_WRITE, MockDriver, type Desc } from '../../virtio-mmio/mock-driver';
 
 const bit = (b: number): bigint => 1n << BigInt(b);
@@ -54,11 +55,6 @@ afterEach(() => {
   }
 });
 
-/** Lets the event loop run until `cond` holds (frames cross a real socket and a uv_poll). */
-async function until(cond: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 400 && !cond(); i++) await new Promise((r) => setTimeout(r, 5));
-  assert.ok(cond(), `timed out waiting for ${what}`);
-}
 const turns = async (n: number): Promise<void> => { for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r)); };
 
 /** A frame as the host sends it: 12-byte header (flags, gso_type, zeros) then `len` bytes of `fill`. */
