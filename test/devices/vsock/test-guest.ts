@@ -6,10 +6,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { VsockDevice, type VsockOptions } from '../../../src/devices/vsock/device';
 import { HDR_SIZE, OP, TYPE_STREAM, type VsockHeader } from '../../../src/devices/vsock/packet';
-import type { DeviceContext } from '../../../src/virtio-mmio/device';
 import { HostEnd } from '../../helpers/vsock-host';
 import { until } from '../../helpers/wait';
-import { F_NEXT, F_WRITE, MockDriver } from '../../virtio-mmio/mock-driver';
+import { F_NEXT, F_WRITE, MockDriver, mockContext, type MockContext } from '../../virtio-mmio/mock-driver';
 
 export interface Pkt extends VsockHeader { payload: Buffer }
 
@@ -34,11 +33,11 @@ export class TestGuest {
   readonly cid: number;
   readonly dev: VsockDevice;
   readonly inbox: Pkt[] = [];
-  readonly failures: string[] = [];
   readonly rx: MockDriver;
   readonly tx: MockDriver;
   /** Re-post each rx buffer as soon as its packet is read. */
   autoRepost = true;
+  private ctx: MockContext | undefined;
   private rxRead = 0;
   private rxPosted = 0;
   /** Where the next tx packet goes; the device consumes a batch on the kick, so each batch starts afresh. */
@@ -53,15 +52,15 @@ export class TestGuest {
 
   get mem() { return this.rx.mem; }
 
+  /** What the device gave up on, through its context's fail(). */
+  get failures(): string[] { return this.ctx?.failures ?? []; }
+
   activate(): void {
     const ev = new MockDriver(16, 0, { mem: this.mem, base: 0x20000 });
     const rxq = this.rx.queue();
-    const ctx: DeviceContext = {
-      memory: this.mem, queues: [rxq, this.tx.queue(), ev.queue()], features: 1n,
-      notifyUsed: (q) => { if (q === rxq) this.collect(); },
-      fail: (r) => { this.failures.push(r); this.dev.reset(); },
-    };
-    this.dev.activate(ctx);
+    this.ctx = mockContext(this.dev, { memory: this.mem, queues: [rxq, this.tx.queue(), ev.queue()], features: 1n,
+      onUsed: (q) => { if (q === rxq) this.collect(); } });
+    this.dev.activate(this.ctx);
     this.postRx(this.opts.rxBuffers ?? 32);
   }
 
