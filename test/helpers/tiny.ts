@@ -91,8 +91,7 @@ export async function runTiny(opts: TinyOptions): Promise<TinyRun> {
 /** Why QEMU cannot run the test kernel here, or undefined. */
 export function qemuUnavailable(): string | undefined {
   if (qemuVersion() === undefined) return 'qemu-system-x86_64 is not installed (the CI installs qemu-system-x86)';
-  const kvm = kvmUnavailable();
-  return kvm && `${kvm}: QEMU runs the test kernel with -enable-kvm`;
+  return kvmUnavailable();
 }
 
 export interface QemuRun extends TestKernelOutput {
