@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { isPvmHost } from '../src/vmm/host-quirks';
 import { fioVersion } from './fio';
-import { qemuVersion } from './monitors';
+import { qemuVersion } from '../test/helpers/qemu';
 import type { MachineFacts } from './table';
 
 export function machineFacts(): MachineFacts {

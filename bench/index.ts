@@ -7,9 +7,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { buildTestKernel } from '../src/guest/test-kernel';
+import { kvmUnavailable } from '../test/helpers/kvm';
+import { qemuVersion } from '../test/helpers/qemu';
 import { machineFacts } from './host';
 import { linuxRows } from './linux';
-import { qemuVersion } from './monitors';
 import { netRows, tearDown as netTearDown } from './net';
 import { OptionError, parseOptions, USAGE, type BenchOptions, type Group } from './options';
 import { buildReport, formatMarkdown, formatTable, type Row } from './table';
@@ -26,15 +27,6 @@ function writeImage(file: string, bytes: number): void {
     fs.fsyncSync(fd);
   } finally {
     fs.closeSync(fd);
-  }
-}
-
-function kvmProblem(): string | undefined {
-  try {
-    fs.accessSync('/dev/kvm', fs.constants.R_OK | fs.constants.W_OK);
-    return undefined;
-  } catch {
-    return '/dev/kvm is not usable here';
   }
 }
 
@@ -60,12 +52,13 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`bench: ${e.message}\n${USAGE}\n`);
     return 2;
   }
-  const kvm = kvmProblem();
+  const kvm = kvmUnavailable();
   if (kvm) {
     process.stderr.write(`bench: ${kvm}; nothing to measure\n`);
     return 1;
   }
-  if (qemuVersion() === undefined) progress('qemu-system-x86_64 not found (apt-get install qemu-system-x86): tsvmm figures only');
+  const withQemu = qemuVersion() !== undefined;
+  if (!withQemu) progress('qemu-system-x86_64 not found (apt-get install qemu-system-x86): tsvmm figures only');
   const kernel = (await buildTestKernel({ log: progress })).path;
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvmm-bench-'));
   const cleanUp = (): void => {
@@ -78,7 +71,7 @@ async function main(argv: string[]): Promise<number> {
   const imageBytes = (opts.quick ? 64 : 256) * 2 ** 20;
   const ctx: BenchContext = {
     opts, kernel, workDir, image: path.join(workDir, 'disk.img'), imageBytes, problems: [], progress,
-    monitors: qemuVersion() === undefined ? ['tsvmm'] : ['tsvmm', 'qemu'],
+    monitors: withQemu ? ['tsvmm', 'qemu'] : ['tsvmm'],
   };
   try {
     if (['boot', 'exits', 'blk'].some((g) => opts.only.has(g as Group))) writeImage(ctx.image, imageBytes);

@@ -1,8 +1,10 @@
 // Starting tsvmm and QEMU microvm on the same guest and timing what they print. Each run is one process; times are
 // taken on the host when the console bytes arrive, from the moment the process is spawned.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { packageRoot } from '../src/package-root';
+import { microvmArgs, tapNetArgs } from '../test/helpers/qemu';
 
 export type Monitor = 'tsvmm' | 'qemu';
 
@@ -55,7 +57,6 @@ export interface RunResult {
   timedOut: boolean;
 }
 
-const BIN = path.resolve(__dirname, '..', '..', 'bin', 'tsvmm.js');
 let configs = 0;
 
 function tsvmmCommand(g: GuestSpec, workDir: string): [string, string[]] {
@@ -69,29 +70,19 @@ function tsvmmCommand(g: GuestSpec, workDir: string): [string, string[]] {
   // JSON is YAML: the config file is what a user would write.
   const file = path.join(workDir, `tsvmm-${process.pid}-${configs++}.yaml`);
   fs.writeFileSync(file, JSON.stringify(config, null, 2));
-  return [process.execPath, [BIN, 'run', file]];
+  return [process.execPath, [path.join(packageRoot(), 'bin', 'tsvmm.js'), 'run', file]];
 }
 
-/**
- * QEMU microvm as test/helpers/tiny.ts runs it, with guest RAM in a memfd (memory-backend-memfd, shared) as tsvmm
- * keeps it, so RssShmem is the guest's touched RAM in both processes.
- */
+/** QEMU microvm with guest RAM in a memfd, as tsvmm keeps it, so RssShmem is the guest's touched RAM in both. */
 function qemuCommand(g: GuestSpec): [string, string[]] {
-  const args = ['-M', 'microvm,acpi=off,memory-backend=ram0', '-object', `memory-backend-memfd,id=ram0,size=${g.memMiB}M`,
-    '-enable-kvm', '-cpu', 'qemu64,vendor=GenuineIntel', '-m', String(g.memMiB), '-smp', String(g.vcpus),
-    '-nodefaults', '-no-user-config', '-display', 'none', '-serial', 'stdio', '-no-reboot',
-    '-kernel', g.kernel, '-append', g.tiny ? `${g.cmdline} exit=debug` : g.cmdline];
-  if (g.tiny) args.push('-global', 'virtio-mmio.force-legacy=false', '-device', 'isa-debug-exit,iobase=0xf4,iosize=4');
-  if (g.initrd) args.push('-initrd', g.initrd);
+  const devices: string[] = [];
   if (g.blk) {
-    args.push('-device', 'virtio-blk-device,drive=d0',
+    devices.push('-device', 'virtio-blk-device,drive=d0',
       '-drive', `id=d0,file=${g.blk},format=raw,if=none,cache=writeback,aio=threads`);
   }
-  if (g.net) {
-    args.push('-netdev', `tap,id=n0,ifname=${g.net.tap},script=no,downscript=no`,
-      '-device', `virtio-net-device,netdev=n0,mac=${g.net.mac}`);
-  }
-  return ['qemu-system-x86_64', args];
+  if (g.net) devices.push(...tapNetArgs(g.net.tap, g.net.mac));
+  return ['qemu-system-x86_64', microvmArgs({ kernel: g.kernel, append: g.cmdline, memMiB: g.memMiB, vcpus: g.vcpus,
+    initrd: g.initrd, memfd: true, testKernel: g.tiny, devices })];
 }
 
 export function readMemory(pid: number): MemorySample | undefined {
@@ -120,9 +111,11 @@ export function runGuest(monitor: Monitor, g: GuestSpec, o: RunOptions): Promise
     const timer = setTimeout(() => { result.timedOut = true; child.kill('SIGKILL'); }, o.timeoutMs);
     child.stdout!.on('data', (d: Buffer) => {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      const seen = result.text.length;
       result.text += d.toString('latin1');
       for (const m of o.markers) {
-        if (result.marks.has(m) || !result.text.includes(m)) continue;
+        // Only the new chunk, and as much before it as a marker split across chunks can start in.
+        if (result.marks.has(m) || !result.text.includes(m, Math.max(0, seen - m.length + 1))) continue;
         result.marks.set(m, ms);
         if (m === o.sampleAt && child.pid !== undefined) result.memory = readMemory(child.pid);
         o.onMarker?.(m);
@@ -133,10 +126,4 @@ export function runGuest(monitor: Monitor, g: GuestSpec, o: RunOptions): Promise
     child.on('close', (code) => { clearTimeout(timer); result.code = code; resolve(result); });
     child.on('error', (e) => { clearTimeout(timer); result.stderr += e.message; resolve(result); });
   });
-}
-
-/** The first line of `qemu-system-x86_64 --version`, or undefined when QEMU is not installed. */
-export function qemuVersion(): string | undefined {
-  const r = spawnSync('qemu-system-x86_64', ['--version'], { encoding: 'utf8' });
-  return r.status === 0 ? r.stdout.split('\n')[0]!.trim() : undefined;
 }

@@ -1,6 +1,6 @@
 // Reading figures out of what the guests and the host tools print. Each format is read in one function here, so a
 // change of format is a change in one place (and in test/bench/parse.test.ts).
-import { dataWith, numberField, parseTestKernelOutput, type TestKernelOutput } from '../src/guest/test-kernel-output';
+import { dataWith, numberField, parseFields, parseTestKernelOutput, type TestKernelOutput } from '../src/guest/test-kernel-output';
 
 /** `test=exits`: exits per second by register (queue_num_max, interrupt_status, config8), as the guest timed them. */
 export function exitRates(out: TestKernelOutput): Map<string, number> {
@@ -55,11 +55,6 @@ export function netbenchFigures(text: string): NetFigures[] {
   return out;
 }
 
-/** Whether the guest stopped because it does not know the test it was asked for (an older test kernel). */
-export function unknownTest(out: TestKernelOutput): boolean {
-  return out.verdict?.passed === false && /^unknown test\b/.test(out.verdict.reason ?? '');
-}
-
 export interface FioFigures {
   iops: number;
   /** 10^6 bytes per second */
@@ -81,14 +76,16 @@ export function fioFigures(json: string, dir: 'read' | 'write'): FioFigures {
   return { iops: job.iops, mbps: job.bw_bytes / 1e6 };
 }
 
+export interface NetPeerFigures {
+  frames: number;
+  bytes: number;
+  us: number;
+}
+
 /** The host-side network tool (bench/net-peer.c) prints one line: `net-peer frames=N bytes=N us=N`. */
-export function netPeerFigures(text: string): { frames: number; bytes: number; us: number } {
+export function netPeerFigures(text: string): NetPeerFigures {
   const line = text.split('\n').find((l) => l.startsWith('net-peer '));
   if (line === undefined) throw new Error(`net-peer printed no result: ${text.trim().slice(0, 200)}`);
-  const f: Record<string, string> = {};
-  for (const w of line.split(/\s+/).slice(1)) {
-    const eq = w.indexOf('=');
-    if (eq > 0) f[w.slice(0, eq)] = w.slice(eq + 1);
-  }
+  const f = parseFields(line.slice('net-peer '.length));
   return { frames: numberField(f, 'frames'), bytes: numberField(f, 'bytes'), us: numberField(f, 'us') };
 }

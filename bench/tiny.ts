@@ -24,7 +24,8 @@ export interface BenchContext {
   progress(line: string): void;
 }
 
-export interface TinyRun {
+/** One run of the test kernel as the bench asks for it. */
+export interface TestKernelJob {
   cmdline: string;
   timeoutMs: number;
   /** Sample memory when this appears on the console. */
@@ -34,12 +35,10 @@ export interface TinyRun {
   /** Devices and namespace; default one virtio-blk device on the bench image. */
   guest?: Pick<GuestSpec, 'blk' | 'net' | 'netns'>;
   onMarker?: (marker: string) => void;
-  /** The caller judges a failed test itself (netbench: a test kernel without the mode is not broken). */
-  mayFail?: boolean;
 }
 
 /** One run of the test kernel; a missing first line or a failed test is recorded as a problem. */
-export async function runTiny(ctx: BenchContext, m: Monitor, r: TinyRun):
+export async function runTestKernel(ctx: BenchContext, m: Monitor, r: TestKernelJob):
   Promise<{ run: RunResult; out: TestKernelOutput; ok: boolean }> {
   const spec: GuestSpec = { kernel: ctx.kernel, cmdline: r.cmdline, memMiB: MEM_MIB, vcpus: 1, tiny: true,
     ...(r.guest ?? { blk: ctx.image }) };
@@ -56,7 +55,7 @@ export async function runTiny(ctx: BenchContext, m: Monitor, r: TinyRun):
   } else if (out.verdict?.passed !== true) {
     ok = false;
     const why = out.verdict ? out.verdict.reason : run.timedOut ? 'timed out' : `ended (exit ${run.code}) with no verdict`;
-    if (!r.mayFail) ctx.problems.push(`${m}: test=${test} failed: ${why}`);
+    ctx.problems.push(`${m}: test=${test} failed: ${why}`);
   }
   return { run, out, ok };
 }
@@ -72,7 +71,7 @@ export async function bootAndExitRows(ctx: BenchContext): Promise<{ boot: Row[];
   for (let i = 0; i < opts.runs; i++) {
     for (const m of ctx.monitors) {
       ctx.progress(`exits: ${m} run ${i + 1}/${opts.runs}`);
-      const { run, out, ok } = await runTiny(ctx, m,
+      const { run, out, ok } = await runTestKernel(ctx, m,
         { cmdline: `test=exits exits_count=${n}`, timeoutMs: 60_000 + n, sampleAt: firstData });
       push(boot, m, run.marks.get(HELLO));
       if (run.memory) push(overhead, m, (run.memory.rssKiB - run.memory.guestKiB) / 1024);
@@ -123,7 +122,7 @@ export async function blkRows(ctx: BenchContext): Promise<Row[]> {
   for (let i = 0; i < opts.runs; i++) {
     for (const m of ctx.monitors) {
       ctx.progress(`blk: ${m} run ${i + 1}/${opts.runs}`);
-      const { out, ok } = await runTiny(ctx, m, {
+      const { out, ok } = await runTestKernel(ctx, m, {
         cmdline: `test=blkbench bench_ms=${opts.opMs} bench_region=${ctx.imageBytes}`,
         timeoutMs: 120_000 + 6 * opts.opMs,
       });

@@ -39,7 +39,8 @@ export function parseTestKernelOutput(text: string): TestKernelOutput {
   return out;
 }
 
-function parseFields(text: string): Record<string, string> {
+/** `key=value` words, separated by white space; other words are skipped. */
+export function parseFields(text: string): Record<string, string> {
   const fields: Record<string, string> = {};
   for (const word of text.trim().split(/\s+/)) {
     const eq = word.indexOf('=');
@@ -53,10 +54,13 @@ export function dataWith(output: TestKernelOutput, ...keys: string[]): Record<st
   return output.data.map((d) => d.fields).filter((f) => keys.every((k) => k in f));
 }
 
-/** A field as a number; throws naming the field when it is missing or not a number. */
+/** A field as a number; throws naming the field when it is missing, empty or not a number. */
 export function numberField(fields: Record<string, string>, key: string): number {
   const text = fields[key];
-  const n = text === undefined ? NaN : Number(text);
-  if (!Number.isFinite(n)) throw new Error(`test kernel data: ${key}=${text ?? '(missing)'} is not a number`);
+  // Number('') is 0: an empty value is as missing as an absent one.
+  const n = text === undefined || text === '' ? NaN : Number(text);
+  if (!Number.isFinite(n)) {
+    throw new Error(`test kernel data: ${key}=${text === undefined ? '(missing)' : text || '(empty)'} is not a number`);
+  }
   return n;
 }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseTestKernelOutput } from '../../src/guest/test-kernel-output';
 import { fioArgs, fioEngines } from '../../bench/fio';
-import { blkOps, exitRates, fioFigures, netbenchFigures, netPeerFigures, unknownTest } from '../../bench/parse';
+import { blkOps, exitRates, fioFigures, netbenchFigures, netPeerFigures } from '../../bench/parse';
 
 // What the test kernel printed under QEMU microvm on this project's host (test=exits, then test=blkbench).
 const EXITS = `tsvmm-guest: hello
@@ -55,14 +55,6 @@ describe('bench parsers', () => {
       { op: 'rx', frame: 1514, frames: 100000, bytes: 151400000, us: 1000000, fps: 99999, gbps: 1.211 },
     ]);
     assert.deepEqual(netbenchFigures(EXITS), []);
-  });
-
-  it('an unknown test is told apart from a test that failed', () => {
-    const unknown = 'TSVMM-TEST: FAIL netbench: unknown test (known: rng console blk torture exits blkbench fault)\n';
-    assert.equal(unknownTest(parseTestKernelOutput(unknown)), true);
-    assert.equal(unknownTest(parseTestKernelOutput('TSVMM-TEST: FAIL netbench: no virtio-net device\n')), false);
-    assert.equal(unknownTest(parseTestKernelOutput(EXITS)), false);
-    assert.equal(unknownTest(parseTestKernelOutput('')), false);
   });
 
   it('fio JSON: the figures of the direction asked for, even after a warning line', () => {

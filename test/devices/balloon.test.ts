@@ -2,14 +2,13 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { after, mock, test } from 'node:test';
 import { BalloonDevice, balloonTargetPages, type BalloonOptions } from '../../src/devices/balloon';
-import type { DeviceContext } from '../../src/virtio-mmio/device';
 import { INT, STATUS } from '../../src/virtio-mmio/registers';
 import { CONFIG_OFFSET_BYTES, createTransportState, Q, queueWord, W } from '../../src/virtio-mmio/state';
 import { MmioTransport } from '../../src/virtio-mmio/transport';
 import { GuestMemory } from '../../src/vmm/guest-memory';
 import { GuestRam } from '../../src/vmm/guest-ram';
 import { native } from '../../src/vmm/native';
-import { MockDriver } from '../virtio-mmio/mock-driver';
+import { MockDriver, mockContext } from '../virtio-mmio/mock-driver';
 
 const MiB = 1 << 20;
 const PAGE = 4096;
@@ -40,14 +39,12 @@ function setup(mem: GuestMemory, opts: Partial<BalloonOptions> = {}) {
   const discards: [number, number][] = [];
   const dev = new BalloonDevice({ targetMiB: 0, deflateOnOom: false, statsInterval: 0,
     discard: (gpa, len) => { discards.push([gpa, len]); }, ...opts });
-  const failures: string[] = [];
-  let signalled = 0;
   const queues = [inflate.queue(), deflate.queue()];
   if (dev.queueMaxSizes.length > 2) queues.push(stats.queue());
-  const ctx: DeviceContext = { memory: mem, queues, features: dev.features,
-    notifyUsed: () => { signalled++; }, fail: (r) => { failures.push(r); } };
+  const ctx = mockContext(dev, { memory: mem, queues, features: dev.features });
   dev.activate(ctx);
-  return { dev, inflate, deflate, stats, discards, failures, signalled: () => signalled };
+  return { dev, inflate, deflate, stats, discards, failures: ctx.failures,
+    signalled: () => ctx.notified.reduce((a, b) => a + b, 0) };
 }
 
 /** Guest RAM as the machine lays it out, in small: 1 MiB at 0, then the MMIO gap, then 1 MiB at 4 GiB. */

@@ -6,6 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, test } from 'node:test';
 import { BACKLOG_BYTES, ConsoleSocket } from '../../src/devices/console-socket';
+import { until } from '../helpers/wait';
 
 let dir: string;
 beforeEach(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvmm-console-sock-')); });
@@ -19,14 +20,6 @@ function client(p: string): { socket: net.Socket; received: () => string; closed
   const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
   return { socket, received: () => got, closed };
 }
-
-const until = async (cond: () => boolean, what: string): Promise<void> => {
-  const deadline = Date.now() + 2000;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-};
 
 test('a client gets the output written before it attached, then live output; its bytes are guest input', async () => {
   const p = path.join(dir, 'hvc.sock');

@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ConsoleDevice } from '../../src/devices/console';
-import type { DeviceContext } from '../../src/virtio-mmio/device';
 import { Virtqueue } from '../../src/virtio-mmio/queue';
-import { F_WRITE, MockDriver } from '../virtio-mmio/mock-driver';
+import { F_WRITE, MockDriver, mockContext } from '../virtio-mmio/mock-driver';
 
 function setup() {
   const rx = new MockDriver(16);
@@ -13,11 +12,8 @@ function setup() {
   const dev = new ConsoleDevice((c) => out.push(c));
   const rxq = rx.queue();
   const txq = new Virtqueue(rx.mem, txLayout, { eventIdx: false, indirect: false });
-  let signalled = 0;
-  const failures: string[] = [];
-  const ctx: DeviceContext = { memory: rx.mem, queues: [rxq, txq], features: 0n,
-    notifyUsed: () => { signalled++; }, fail: (r) => { failures.push(r); } };
-  return { rx, dev, out, ctx, txLayout, failures, signalled: () => signalled };
+  const ctx = mockContext(dev, { memory: rx.mem, queues: [rxq, txq], features: 0n });
+  return { rx, dev, out, ctx, txLayout, failures: ctx.failures, signalled: () => ctx.notified[0]! + ctx.notified[1]! };
 }
 
 test('guest output on the transmit queue reaches the sink', () => {

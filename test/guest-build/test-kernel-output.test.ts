@@ -20,6 +20,11 @@ test('verdicts and data lines are read; other lines are ignored', () => {
   assert.equal(numberField(out.data[0]!.fields, 'capacity'), 131072);
   assert.throws(() => numberField(out.data[0]!.fields, 'serial'), /serial=disk0 is not a number/);
   assert.throws(() => numberField(out.data[0]!.fields, 'nope'), /nope=\(missing\)/);
+  // `key=` with nothing after it is no number (Number('') would say 0).
+  const empty = parseTestKernelOutput('TSVMM-DATA: net frames= bytes=0\n').data[0]!.fields;
+  assert.deepEqual(empty, { frames: '', bytes: '0' });
+  assert.throws(() => numberField(empty, 'frames'), /frames=\(empty\) is not a number/);
+  assert.equal(numberField(empty, 'bytes'), 0);
 });
 
 test('a failure keeps its reason, colons and all; no verdict line means none', () => {

@@ -1,8 +1,10 @@
 // Runs `tsvmm` as a child process, the way a user does, and watches its console output.
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
+import { packageRoot } from '../../src/package-root';
+import { OutputWatch } from './wait';
 
-export const REPO = path.resolve(__dirname, '..', '..', '..');
+export const REPO = packageRoot();
 export const BIN = path.join(REPO, 'bin', 'tsvmm.js');
 
 export interface RunningVmm {
@@ -21,30 +23,14 @@ export function startVmm(args: string[], env: NodeJS.ProcessEnv = {}): RunningVm
     stdio: ['pipe', 'pipe', 'pipe'],
     env: { ...process.env, ...env },
   });
-  let out = '';
   let err = '';
-  const waiters: (() => void)[] = [];
-  child.stdout!.on('data', (d: Buffer) => { out += d.toString('latin1'); waiters.forEach((w) => w()); });
+  const out = new OutputWatch(() => `stderr:\n${err}`);
+  child.stdout!.on('data', (d: Buffer) => { out.append(d.toString('latin1')); });
   child.stderr!.on('data', (d: Buffer) => { err += d.toString('latin1'); });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; ms: number }>((resolve) => {
-    child.on('exit', (code, signal) => {
-      resolve({ code, signal, ms: Date.now() - started });
-      waiters.forEach((w) => w());
-    });
+    child.on('exit', (code, signal) => resolve({ code, signal, ms: Date.now() - started }));
   });
-  let done = false;
-  void exited.then(() => { done = true; });
-  const waitFor = (text: string | RegExp, timeoutMs: number): Promise<number> =>
-    new Promise((resolve, reject) => {
-      const found = (): boolean => (typeof text === 'string' ? out.includes(text) : text.test(out));
-      const timer = setTimeout(() => reject(new Error(`no ${String(text)} within ${timeoutMs} ms; stderr:\n${err}`)),
-        timeoutMs);
-      const check = (): void => {
-        if (found()) { clearTimeout(timer); resolve(Date.now() - started); return; }
-        if (done) { clearTimeout(timer); reject(new Error(`tsvmm ended before ${String(text)}; stderr:\n${err}`)); }
-      };
-      waiters.push(check);
-      check();
-    });
-  return { child, stdout: () => out, stderr: () => err, waitFor, exited };
+  // Once stdout is closed too, nothing more can arrive.
+  child.on('close', (code, signal) => out.end(`tsvmm ended (${signal ?? `exit status ${code}`})`));
+  return { child, stdout: () => out.text(), stderr: () => err, waitFor: (text, ms) => out.waitFor(text, ms), exited };
 }

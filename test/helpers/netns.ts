@@ -31,6 +31,10 @@ export interface TapNamespaceOptions {
 export interface TapNamespace {
   name: string;
   tap: string;
+  /** The host's address on the tap. */
+  hostIp: string;
+  /** The tap's own MAC address, as frames from the host carry it. */
+  hostMac: string;
   /** Runs `ip` inside the namespace. */
   ip(...args: string[]): string;
   /** The host sends to `guestIp` without asking by ARP. */
@@ -48,6 +52,7 @@ export function makeTapNamespace(opts: TapNamespaceOptions): TapNamespace {
     removed = true;
     try { ip('netns', 'del', opts.name); } catch { /* not made */ }
   };
+  let hostMac: string | undefined;
   ip('netns', 'add', opts.name);
   try {
     inNs('link', 'set', 'lo', 'up');
@@ -58,6 +63,8 @@ export function makeTapNamespace(opts: TapNamespaceOptions): TapNamespace {
     }
     inNs('addr', 'add', `${opts.hostIp}/24`, 'dev', opts.tap);
     inNs('link', 'set', opts.tap, 'up');
+    hostMac = /link\/ether ([0-9a-f:]{17})/.exec(inNs('link', 'show', opts.tap))?.[1];
+    if (hostMac === undefined) throw new Error(`${opts.tap}: no MAC address in \`ip link show\``);
   } catch (e) {
     remove();
     throw e;
@@ -65,6 +72,8 @@ export function makeTapNamespace(opts: TapNamespaceOptions): TapNamespace {
   return {
     name: opts.name,
     tap: opts.tap,
+    hostIp: opts.hostIp,
+    hostMac,
     ip: inNs,
     staticNeighbour: (guestIp, mac) => { inNs('neigh', 'replace', guestIp, 'lladdr', mac, 'dev', opts.tap, 'nud', 'permanent'); },
     remove,

@@ -1,13 +1,18 @@
 // The tiny test kernel's net tests (test=net, test=netbench) on a tap in a network namespace, on tsvmm (in this
 // process) or under QEMU microvm. `runTinyNet` runs this file inside the namespace (`ip netns exec NS node
-// tiny-net.js SPEC`): it reads the tap's counters, boots the guest, starts a UDP sender (udp-flood.js) when the
-// guest prints `ready=rx`, stops it when the guest has ended, reads the counters again and prints one JSON line
-// (a TinyNetResult) on stdout.
-import { execFileSync, spawn } from 'node:child_process';
+// tiny-net.js SPEC`): it reads the tap's counters, boots the guest, starts the benchmark's UDP generator
+// (bench/net-peer.c) when the guest prints `ready=rx`, stops it when the guest has ended, reads the counters again
+// and prints one JSON line (a TinyNetResult) on stdout.
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
+import { buildNetPeer, NETBENCH_READY, RxGenerator, type GeneratorTarget } from '../../bench/net-peer';
 import { parseTestKernelOutput, type TestKernelOutput } from '../../src/guest/test-kernel-output';
 import { readTapStats, tapStatsDelta, type TapNamespace, type TapStats } from './netns';
+import { tapNetArgs } from './qemu';
 import { runQemuTiny, runTiny } from './tiny';
+import type { OutputWatch } from './wait';
 
 export interface TinyNetSpec {
   monitor: 'tsvmm' | 'qemu';
@@ -15,9 +20,17 @@ export interface TinyNetSpec {
   cmdline: string;
   tap: string;
   mac: string;
-  /** For rx: where the sender aims, and its payload size; it starts at the guest's `ready=rx` line. */
-  sender?: { ip: string; port: number; size: number };
+  /**
+   * For rx: the guest's address and the UDP payload bytes the generator sends it (to port 9, a sequence number
+   * first), from the guest's `ready=rx` line until it has ended.
+   */
+  sender?: { ip: string; size: number };
   timeoutMs: number;
+}
+
+/** What the process in the namespace is given: the spec, and the generator ready to run. */
+interface ChildSpec extends TinyNetSpec {
+  generator?: { bin: string; target: GeneratorTarget };
 }
 
 export interface TinyNetResult {
@@ -29,86 +42,70 @@ export interface TinyNetResult {
   tap: TapStats;
   /** tsvmm's device counters (absent under QEMU). */
   device?: Record<string, number>;
-  sender?: { sent: number; errors: number };
+  /** What the generator sent: frames, and their bytes. */
+  sender?: { sent: number; bytes: number };
 }
 
 export type TinyNetRun = TinyNetResult & TestKernelOutput;
 
-const READY = /^TSVMM-DATA: netbench ready=rx\b/m;
-
-/** Starts the sender once the output holds the guest's ready line; stop() ends it and says what it sent. */
-class Sender {
-  private child: ReturnType<typeof spawn> | undefined;
-  private out = '';
-  private stopped = false;
-
-  constructor(private readonly spec: TinyNetSpec['sender']) {}
-
-  watch(text: string): void {
-    if (this.spec === undefined || this.child !== undefined || this.stopped || !READY.test(text)) return;
-    const script = path.join(__dirname, 'udp-flood.js');
-    this.child = spawn(process.execPath, [script, this.spec.ip, String(this.spec.port), String(this.spec.size)],
-      { stdio: ['pipe', 'pipe', 'inherit'] });
-    this.child.stdout!.on('data', (d: Buffer) => { this.out += d.toString(); });
-  }
-
-  async stop(): Promise<TinyNetResult['sender']> {
-    this.stopped = true;
-    const child = this.child;
-    if (child === undefined) return undefined;
-    this.child = undefined;
-    const closed = new Promise<void>((resolve) => child.on('close', () => resolve()));
-    child.kill('SIGTERM');
-    await closed;
-    return this.out ? JSON.parse(this.out) as { sent: number; errors: number } : undefined;
-  }
-}
-
-async function boot(spec: TinyNetSpec, sender: Sender): Promise<Omit<TinyNetResult, 'tap' | 'sender'>> {
-  let watcher: NodeJS.Timeout | undefined;
-  const watch = (output: () => string): Promise<void> => {
-    watcher = setInterval(() => sender.watch(output()), 10);
-    return Promise.resolve();
+async function boot(spec: ChildSpec, gen: RxGenerator | undefined): Promise<Omit<TinyNetResult, 'tap' | 'sender'>> {
+  // A guest that ends before its ready line leaves the generator unstarted.
+  const startAtReady = (output: OutputWatch): void => {
+    if (gen) output.waitFor(NETBENCH_READY, spec.timeoutMs).then(() => gen.start(), () => {});
   };
-  try {
-    if (spec.monitor === 'qemu') {
-      const r = await runQemuTiny(spec.cmdline, ['-netdev', `tap,id=n0,ifname=${spec.tap},script=no,downscript=no`,
-        '-device', `virtio-net-device,netdev=n0,mac=${spec.mac}`], spec.timeoutMs, watch);
-      return { text: r.text, exit: `qemu exit status ${r.code}` };
-    }
-    const r = await runTiny({
-      cmdline: spec.cmdline, devices: [{ type: 'net', tap: spec.tap, mac: spec.mac }], timeoutMs: spec.timeoutMs,
-      during: (_m, output) => watch(output),
-    });
-    return { text: r.text, exit: `${r.exit.reason}: ${r.exit.detail}`, device: r.devices[0] ?? {} };
-  } finally {
-    clearInterval(watcher);
+  if (spec.monitor === 'qemu') {
+    const r = await runQemuTiny(spec.cmdline, tapNetArgs(spec.tap, spec.mac), spec.timeoutMs,
+      async (output) => startAtReady(output));
+    return { text: r.text, exit: `qemu exit status ${r.code}` };
   }
+  const r = await runTiny({
+    cmdline: spec.cmdline, devices: [{ type: 'net', tap: spec.tap, mac: spec.mac }], timeoutMs: spec.timeoutMs,
+    during: (_m, output) => startAtReady(output),
+  });
+  return { text: r.text, exit: `${r.exit.reason}: ${r.exit.detail}`, device: r.devices[0] ?? {} };
 }
 
-async function main(spec: TinyNetSpec): Promise<TinyNetResult> {
+async function main(spec: ChildSpec): Promise<TinyNetResult> {
   const before = readTapStats(spec.tap);
-  const sender = new Sender(spec.sender);
+  const gen = spec.generator && new RxGenerator(spec.generator.bin, spec.generator.target);
   let run: Omit<TinyNetResult, 'tap' | 'sender'>;
-  let sent: TinyNetResult['sender'];
   try {
-    run = await boot(spec, sender);
-  } finally {
-    sent = await sender.stop();
+    run = await boot(spec, gen);
+  } catch (e) {
+    await gen?.stop().catch(() => undefined);
+    throw e;
   }
-  return { ...run, tap: tapStatsDelta(readTapStats(spec.tap), before), ...(sent ? { sender: sent } : {}) };
+  const sent = await gen?.stop();
+  return { ...run, tap: tapStatsDelta(readTapStats(spec.tap), before),
+    ...(sent ? { sender: { sent: sent.frames, bytes: sent.bytes } } : {}) };
+}
+
+let peerBin: string | undefined;
+
+/** The generator, built once per process into a folder that goes when the process does. */
+function netPeer(): string {
+  if (peerBin === undefined) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvmm-net-peer-'));
+    process.once('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+    peerBin = buildNetPeer(dir);
+  }
+  return peerBin;
 }
 
 /** Runs one guest in the namespace and returns what the runner saw, with the guest's output parsed. */
 export function runTinyNet(ns: TapNamespace, spec: TinyNetSpec): TinyNetRun {
-  const out = execFileSync('ip', ['netns', 'exec', ns.name, process.execPath, __filename, JSON.stringify(spec)],
+  const child: ChildSpec = spec.sender === undefined ? spec : { ...spec, generator: { bin: netPeer(), target: {
+    tap: ns.tap, guestMac: spec.mac, guestIp: spec.sender.ip, hostMac: ns.hostMac, hostIp: ns.hostIp,
+    frame: spec.sender.size + 8 + 20 + 14,
+  } } };
+  const out = execFileSync('ip', ['netns', 'exec', ns.name, process.execPath, __filename, JSON.stringify(child)],
     { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: spec.timeoutMs + 60_000 });
   const result = JSON.parse(out.trim().split('\n').pop()!) as TinyNetResult;
   return { ...result, ...parseTestKernelOutput(result.text) };
 }
 
 if (require.main === module) {
-  main(JSON.parse(process.argv[2] ?? '{}') as TinyNetSpec).then(
+  main(JSON.parse(process.argv[2] ?? '{}') as ChildSpec).then(
     (r) => process.stdout.write(`${JSON.stringify(r)}\n`),
     (e) => { process.stderr.write(`${(e as Error).stack ?? e}\n`); process.exitCode = 1; },
   );

@@ -1,5 +1,5 @@
 // Booting the tiny test kernel (test/guest) in-process on tsvmm, and under QEMU microvm, for integration tests.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { buildTestKernel } from '../../src/guest/test-kernel';
@@ -8,6 +8,9 @@ import { validateConfig } from '../../src/vmm/config';
 import type { MachineExit } from '../../src/vmm/exit-status';
 import { Machine } from '../../src/vmm/machine';
 import type { CounterName } from '../../src/vmm/vcpu-protocol';
+import { kvmUnavailable } from './kvm';
+import { microvmArgs, qemuVersion } from './qemu';
+import { OutputWatch } from './wait';
 
 let built: Promise<string> | undefined;
 
@@ -31,21 +34,49 @@ export interface TinyOptions {
   timeoutMs?: number;
   /** MachineOptions.prefaultMemory: all of guest RAM resident before the guest runs. */
   prefaultMemory?: boolean;
-  /** Called once the machine runs, with a view of the console output so far. */
-  during?: (m: Machine, output: () => string) => Promise<void> | void;
+  /**
+   * Called once the machine runs, with its console output; should it throw, the machine is stopped and the error
+   * passed on.
+   */
+  during?: (m: Machine, output: OutputWatch) => Promise<void> | void;
+}
+
+/** How long a `during` hook may still wait once the guest has ended before it is failed. */
+const LATE_MS = 10_000;
+
+/**
+ * Runs a `during` hook while the guest does. Waits on the console output fail as soon as the guest ends; a hook that
+ * waits on anything else (a socket, a device counter) fails LATE_MS after that, since nothing would wake it. A
+ * failure carries what the guest printed.
+ */
+async function during(hook: () => Promise<void> | void, output: OutputWatch, ended: Promise<unknown>): Promise<void> {
+  let late: NodeJS.Timeout | undefined;
+  let settled = false;
+  const gaveUp = ended.then(() => new Promise<never>((_, reject) => {
+    if (!settled) late = setTimeout(() => reject(new Error('the guest ended while the host still waited')), LATE_MS);
+  }));
+  try {
+    await Promise.race([hook(), gaveUp]);
+  } catch (e) {
+    throw new Error(`${(e as Error).message}\nguest output so far:\n${output.text()}`, { cause: e });
+  } finally {
+    settled = true;
+    clearTimeout(late);
+  }
 }
 
 /** Boots the test kernel on tsvmm with `test=...` in opts.cmdline and waits for the machine to end. */
 export async function runTiny(opts: TinyOptions): Promise<TinyRun> {
   const config = validateConfig({ kernel: await testKernel(), memory: opts.memory ?? '64M', cmdline: opts.cmdline,
     devices: opts.devices ?? [], serial: { mode: 'none' } });
-  let text = '';
+  const output = new OutputWatch();
   const m = Machine.create(config, { prefaultMemory: opts.prefaultMemory,
-    consoleOutput: (c) => { text += c.toString('latin1'); } });
+    consoleOutput: (c) => { output.append(c.toString('latin1')); } });
   const timer = setTimeout(() => void m.stop('test timed out'), opts.timeoutMs ?? 60_000);
   m.start();
+  const ended = m.wait().then((e) => { output.end(`the machine ended (${e.reason}: ${e.detail})`); });
   try {
-    await opts.during?.(m, () => text);
+    if (opts.during) await during(() => opts.during!(m, output), output, ended);
   } catch (e) {
     clearTimeout(timer);
     await m.stop('test failed');
@@ -53,19 +84,14 @@ export async function runTiny(opts: TinyOptions): Promise<TinyRun> {
   }
   const exit = await m.wait();
   clearTimeout(timer);
+  const text = output.text();
   return { ...parseTestKernelOutput(text), text, exit, devices: m.deviceCounters(), vcpu: m.vcpus[0]!.counters() };
 }
 
 /** Why QEMU cannot run the test kernel here, or undefined. */
 export function qemuUnavailable(): string | undefined {
-  const r = spawnSync('qemu-system-x86_64', ['--version'], { encoding: 'utf8' });
-  if (r.error || r.status !== 0) return 'qemu-system-x86_64 is not installed (the CI installs qemu-system-x86)';
-  try {
-    fs.accessSync('/dev/kvm', fs.constants.R_OK | fs.constants.W_OK);
-  } catch {
-    return '/dev/kvm is not usable here: QEMU runs the test kernel with -enable-kvm';
-  }
-  return undefined;
+  if (qemuVersion() === undefined) return 'qemu-system-x86_64 is not installed (the CI installs qemu-system-x86)';
+  return kvmUnavailable();
 }
 
 export interface QemuRun extends TestKernelOutput {
@@ -75,23 +101,23 @@ export interface QemuRun extends TestKernelOutput {
 
 /**
  * The test kernel under QEMU microvm, version-2 virtio-mmio, ending by isa-debug-exit (status 1 pass, 3 fail).
- * `during` runs while QEMU does, with the console output so far; should it throw, QEMU is killed and the error
- * passed on.
+ * `during` runs while QEMU does, with its console output (stdout and stderr); should it throw, QEMU is killed and the
+ * error passed on.
  */
-export async function runQemuTiny(append: string, deviceArgs: string[], timeoutMs = 60_000,
-  during?: (output: () => string) => Promise<void>): Promise<QemuRun> {
-  const args = ['-M', 'microvm,acpi=off', '-enable-kvm', '-cpu', 'qemu64,vendor=GenuineIntel', '-m', '64',
-    '-nodefaults', '-no-user-config', '-display', 'none', '-serial', 'stdio', '-no-reboot',
-    '-global', 'virtio-mmio.force-legacy=false', '-device', 'isa-debug-exit,iobase=0xf4,iosize=4',
-    '-kernel', await testKernel(), '-append', `${append} exit=debug`, ...deviceArgs];
+export async function runQemuTiny(append: string, devices: string[], timeoutMs = 60_000,
+  hook?: (output: OutputWatch) => Promise<void>): Promise<QemuRun> {
+  const args = microvmArgs({ kernel: await testKernel(), append, memMiB: 64, testKernel: true, devices });
   const child = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let text = '';
-  child.stdout.on('data', (d: Buffer) => { text += d.toString('latin1'); });
-  child.stderr.on('data', (d: Buffer) => { text += d.toString('latin1'); });
-  const closed = new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+  const output = new OutputWatch();
+  child.stdout.on('data', (d: Buffer) => { output.append(d.toString('latin1')); });
+  child.stderr.on('data', (d: Buffer) => { output.append(d.toString('latin1')); });
+  const closed = new Promise<number | null>((resolve) => child.on('close', (c) => {
+    output.end(`QEMU ended (exit status ${c})`);
+    resolve(c);
+  }));
   const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
   try {
-    await during?.(() => text);
+    if (hook) await during(() => hook(output), output, closed);
   } catch (e) {
     clearTimeout(timer);
     child.kill('SIGKILL');
@@ -100,6 +126,7 @@ export async function runQemuTiny(append: string, deviceArgs: string[], timeoutM
   }
   const code = await closed;
   clearTimeout(timer);
+  const text = output.text();
   return { ...parseTestKernelOutput(text), text, code };
 }
 

@@ -11,6 +11,7 @@ import { buildGuest, type GuestArtifacts } from '../../src/guest/build';
 import { validateConfig } from '../../src/vmm/config';
 import { Machine } from '../../src/vmm/machine';
 import { kvmUnavailable } from '../helpers/kvm';
+import { until } from '../helpers/wait';
 
 const skip = kvmUnavailable();
 const MEMORY_MIB = 128;
@@ -29,14 +30,8 @@ function note(line: string): void {
   process.stderr.write(`# ${line}\n`);
 }
 
-async function until(what: string, ms: number, done: () => boolean): Promise<number> {
-  const t0 = Date.now();
-  while (!done()) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  return Date.now() - t0;
-}
+/** The guest changes slowly: ask four times a second. */
+const POLL = { everyMs: 250 };
 
 describe('Linux virtio-balloon on /dev/kvm', { skip, timeout: BOOT_TIMEOUT_MS + 2 * FOLLOW_TIMEOUT_MS + 60_000 }, () => {
   let guest: GuestArtifacts;
@@ -53,14 +48,15 @@ describe('Linux virtio-balloon on /dev/kvm', { skip, timeout: BOOT_TIMEOUT_MS + 
     const m = Machine.create(config, { prefaultMemory: true, consoleOutput: (c) => { out += c.toString('latin1'); } });
     try {
       m.start();
-      await until('Run /init', BOOT_TIMEOUT_MS, () => out.includes('Run /init') || out.includes('Kernel panic'));
+      await until(() => out.includes('Run /init') || out.includes('Kernel panic'), 'Run /init', BOOT_TIMEOUT_MS, POLL);
       assert.doesNotMatch(out, /Kernel panic/);
       const target = TARGET_MIB * 256;
       const before = rss();
       assert.throws(() => m.setBalloonTarget(MEMORY_MIB + 1), { name: 'RangeError', message: /^mib: 129 is more than/ });
       assert.throws(() => m.setBalloonTarget(0.5), { name: 'RangeError', message: /^mib: 0.5 is not a non-negative integer/ });
       m.setBalloonTarget(TARGET_MIB);
-      const inflateMs = await until('actual to reach num_pages', FOLLOW_TIMEOUT_MS, () => m.balloonStats().actualPages >= target);
+      const inflateMs = await until(() => m.balloonStats().actualPages >= target, 'actual to reach num_pages',
+        FOLLOW_TIMEOUT_MS, POLL);
       const inflated = rss();
       const info = m.balloonStats();
       note(`inflate to ${TARGET_MIB} MiB took ${(inflateMs / 1000).toFixed(1)} s ` +
@@ -77,7 +73,7 @@ describe('Linux virtio-balloon on /dev/kvm', { skip, timeout: BOOT_TIMEOUT_MS + 
         `RssShmem fell by only ${before.rssShmem - inflated.rssShmem} KiB`);
 
       m.setBalloonTarget(0);
-      const deflateMs = await until('actual to fall to 0', FOLLOW_TIMEOUT_MS, () => m.balloonStats().actualPages === 0);
+      const deflateMs = await until(() => m.balloonStats().actualPages === 0, 'actual to fall to 0', FOLLOW_TIMEOUT_MS, POLL);
       const deflated = rss();
       note(`deflate to 0 took ${(deflateMs / 1000).toFixed(1)} s; ` +
         `VmRSS ${deflated.vmRss} KiB, RssShmem ${deflated.rssShmem} KiB afterwards`);

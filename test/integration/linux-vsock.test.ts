@@ -6,7 +6,6 @@
 // posted, and sent its answer on the tx queue. The host program sees its connection closed without an OK.
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -14,6 +13,7 @@ import { buildGuest, type GuestArtifacts } from '../../src/guest/build';
 import { validateConfig } from '../../src/vmm/config';
 import { Machine } from '../../src/vmm/machine';
 import { kvmUnavailable } from '../helpers/kvm';
+import { HostEnd } from '../helpers/vsock-host';
 
 const skip = kvmUnavailable();
 const BOOT_TIMEOUT_MS = 300_000;
@@ -48,17 +48,12 @@ describe('Linux virtio-vsock on /dev/kvm', { skip, timeout: 2 * BOOT_TIMEOUT_MS 
       assert.ok(ready.notifies! > 0, `the driver kicked its queues: ${JSON.stringify(ready)}`);
       assert.equal(ready.failures, 0);
 
-      const host = net.createConnection(socket);
-      let reply = '';
-      host.on('data', (d) => { reply += d.toString('latin1'); });
-      host.write('CONNECT 1234\n');
-      await new Promise<void>((resolve, reject) => {
-        host.on('close', () => resolve());
-        host.on('error', reject);
-      });
+      const host = HostEnd.connectTo(socket, 1234);
+      assert.equal(await host.handshake, null);
+      await host.gone;
       const c = m.deviceCounters()[0]!;
       process.stderr.write(`# vsock counters after the CONNECT: ${JSON.stringify(c)}\n`);
-      assert.equal(reply, '', 'no OK: nothing listens on guest port 1234');
+      assert.equal(host.text, '', 'no OK: nothing listens on guest port 1234');
       assert.equal(c.resetsReceived, 1, `the guest answered with RST: ${JSON.stringify(c)}`);
       assert.equal(c.connectTimeouts, 0);
       assert.equal(c.errors, 0, 'its packets came from cid 42 to cid 2, well formed');

@@ -12,6 +12,7 @@ import { Machine } from '../../src/vmm/machine';
 import { kvmUnavailable } from '../helpers/kvm';
 import { QemuMonitor } from '../helpers/qemu-monitor';
 import { qemuUnavailable, runQemuTiny, runTiny } from '../helpers/tiny';
+import type { OutputWatch } from '../helpers/wait';
 
 const skip = kvmUnavailable();
 const skipQemu = qemuUnavailable();
@@ -28,25 +29,10 @@ function note(line: string): void {
   process.stderr.write(`# ${line}\n`);
 }
 
-/** Polls `done` until it holds; gives up early, with the console output, when the guest has printed its verdict. */
-async function until(what: string, output: () => string, done: () => boolean): Promise<void> {
-  const t0 = Date.now();
-  while (!done()) {
-    if (output().includes('TSVMM-TEST:')) throw new Error(`the guest ended while waiting for ${what}:\n${output()}`);
-    if (Date.now() - t0 > WAIT_MS) throw new Error(`timed out after ${WAIT_MS} ms waiting for ${what}:\n${output()}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-/** Polls the console output until it holds `line`. */
-async function untilLine(line: string, output: () => string): Promise<void> {
-  await until(`the guest to say "${line}"`, output, () => output().includes(line));
-}
-
 /** Moves the target and waits until the guest reports a balloon of that size in `actual`. */
-async function follow(m: Machine, output: () => string, mib: number): Promise<void> {
+async function follow(m: Machine, output: OutputWatch, mib: number): Promise<void> {
   m.setBalloonTarget(mib);
-  await until(`actual to reach ${mib} MiB`, output, () => m.balloonStats().actualPages === mib * PAGES_PER_MIB);
+  await output.until(() => m.balloonStats().actualPages === mib * PAGES_PER_MIB, `actual to reach ${mib} MiB`, WAIT_MS);
 }
 
 function guestData(r: TestKernelOutput & { text: string }): Record<string, number> {
@@ -67,13 +53,13 @@ describe('tiny test kernel: virtio-balloon on tsvmm', { skip, timeout: 300_000 }
       devices: [{ type: 'balloon', statsInterval: 1 }],
       during: async (machine, output) => {
         m = machine;
-        await untilLine('balloon: ready', output);
+        await output.waitFor('balloon: ready', WAIT_MS);
         rss.before = rssShmemKiB();
         await follow(machine, output, targetMiB);
         rss.inflated = rssShmemKiB();
         holding = machine.balloonStats();
         // The device hands the statistics buffer back every second; the guest answers while it waits.
-        await until('a second statistics report', output, () => machine.deviceCounters()[0]!.statsReports! >= 2);
+        await output.until(() => machine.deviceCounters()[0]!.statsReports! >= 2, 'a second statistics report', WAIT_MS);
         machine.setBalloonTarget(0);
       },
     });
@@ -108,7 +94,7 @@ describe('tiny test kernel: virtio-balloon on tsvmm', { skip, timeout: 300_000 }
       cmdline: 'test=balloon balloon_stats=0', memory: '64M',
       devices: [{ type: 'balloon', targetMiB: 16 }],
       during: async (m, output) => {
-        await until('the configured target', output, () => m.balloonStats().actualPages === 16 * PAGES_PER_MIB);
+        await output.until(() => m.balloonStats().actualPages === 16 * PAGES_PER_MIB, 'the configured target', WAIT_MS);
         for (const mib of steps) await follow(m, output, mib);
       },
     });
@@ -143,9 +129,9 @@ describe('tiny test kernel: the same balloon driver under QEMU microvm', { skip:
         async (output) => {
           const monitor = await QemuMonitor.connect(socket, 10_000);
           try {
-            await untilLine('balloon: ready', output);
+            await output.waitFor('balloon: ready', WAIT_MS);
             await monitor.command('balloon 56');
-            await untilLine('balloon: holding 2048 pages', output);
+            await output.waitFor('balloon: holding 2048 pages', WAIT_MS);
             answers.push(await monitor.command('info balloon'));
             await monitor.command('balloon 64');
           } finally {

@@ -10,10 +10,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { dataWith, numberField } from '../../src/guest/test-kernel-output';
-import type { Machine } from '../../src/vmm/machine';
 import { FNV1A_INIT, fnv1aHex, fnv1aUpdate, type Fnv1a } from '../helpers/fnv';
 import { kvmUnavailable } from '../helpers/kvm';
 import { runTiny, type TinyRun } from '../helpers/tiny';
+import { HostEnd } from '../helpers/vsock-host';
+import { until } from '../helpers/wait';
 
 const skip = kvmUnavailable();
 const CID = 7;
@@ -27,86 +28,16 @@ const SIZES = [8 * MiB, 2 * MiB, 1 * MiB, 512 * 1024 + 17];
 const CLIENT_BYTES = 2 * MiB + 5;
 /** Each test; the guest gives up after 60 s (15 s in the second) with nothing moving. */
 const LIMIT = { timeout: 120_000 };
-
-async function until(cond: () => boolean, what: string, ms: number): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
-/**
- * A host program's connection to a guest port through the device's socket: `handshake` resolves with the host
- * port from `OK <port>`, or null when the socket closes without one; `echo` with everything after that line once
- * the guest ends the stream.
- */
-class HostConn {
-  readonly sock: net.Socket;
-  readonly handshake: Promise<number | null>;
-  readonly echo: Promise<Buffer>;
-  readonly started = Date.now();
-  hostPort = -1;
-
-  constructor(socket: string, port: number, early: Buffer = Buffer.alloc(0)) {
-    this.sock = net.createConnection({ path: socket, allowHalfOpen: true });
-    const chunks: Buffer[] = [];
-    let head = Buffer.alloc(0);
-    this.handshake = new Promise((resolve, reject) => {
-      this.sock.on('data', (c: Buffer) => {
-        if (this.hostPort >= 0) { chunks.push(c); return; }
-        head = Buffer.concat([head, c]);
-        const nl = head.indexOf(0x0a);
-        if (nl < 0) return;
-        const m = /^OK (\d+)$/.exec(head.subarray(0, nl).toString('latin1'));
-        if (!m) { reject(new Error(`handshake answered ${JSON.stringify(head.toString('latin1'))}`)); return; }
-        this.hostPort = Number(m[1]);
-        chunks.push(head.subarray(nl + 1));
-        resolve(this.hostPort);
-      });
-      // A refusal is the end of the stream with no OK line (the device half-closes; so do we).
-      this.sock.on('end', () => { if (this.hostPort < 0) { this.sock.end(); resolve(null); } });
-      this.sock.on('close', () => resolve(null));
-    });
-    this.echo = new Promise((resolve, reject) => {
-      this.sock.on('error', reject);
-      this.sock.on('end', () => resolve(Buffer.concat(chunks)));
-      this.sock.on('close', () => reject(new Error(`connection ${this.hostPort} closed with no end of stream`)));
-    });
-    // Bytes after the line in the same write reach the guest as soon as it accepts.
-    this.sock.write(Buffer.concat([Buffer.from(`CONNECT ${port}\n`), early]));
-  }
-
-  /** Writes `data` in uneven pieces as fast as the socket takes them, then half-closes. */
-  async send(data: Buffer): Promise<void> {
-    for (let at = 0, n = 1; at < data.length; at += n, n = (n * 7 + 4093) % 65_521 + 1) {
-      if (!this.sock.write(data.subarray(at, at + n))) await this.drained();
-    }
-    this.sock.end();
-  }
-
-  private drained(): Promise<void> {
-    return new Promise((resolve, reject) => {
-      if (this.sock.destroyed) { reject(new Error(`connection ${this.hostPort} closed while sending`)); return; }
-      const done = (e?: Error): void => {
-        this.sock.off('drain', done);
-        this.sock.off('close', closed);
-        if (e) reject(e); else resolve();
-      };
-      const closed = (): void => done(new Error(`connection ${this.hostPort} closed while sending`));
-      this.sock.on('drain', done);
-      this.sock.on('close', closed);
-    });
-  }
-}
+/** The longest the host waits for one line from the guest. */
+const WAIT_MS = 30_000;
 
 /**
  * Connects, sends `data` (the first `early` bytes with the CONNECT line), and resolves with the echo. With
  * `readAfter`, nothing is read until it resolves, so credit runs out both ways.
  */
 async function echoThrough(socket: string, data: Buffer, early = 0,
-  readAfter?: (hostPort: number) => Promise<void>): Promise<{ conn: HostConn; got: Buffer; ms: number }> {
-  const conn = new HostConn(socket, PORT, data.subarray(0, early));
+  readAfter?: (hostPort: number) => Promise<void>): Promise<{ conn: HostEnd; got: Buffer; ms: number }> {
+  const conn = HostEnd.connectTo(socket, PORT, data.subarray(0, early));
   const hostPort = await conn.handshake;
   if (hostPort === null) throw new Error('the guest closed a connection to the port it listens on');
   if (readAfter) {
@@ -114,35 +45,8 @@ async function echoThrough(socket: string, data: Buffer, early = 0,
     void readAfter(hostPort).then(() => conn.sock.resume());
   }
   await conn.send(data.subarray(early));
-  const got = await conn.echo;
+  const got = await conn.received();
   return { conn, got, ms: Date.now() - conn.started };
-}
-
-async function untilText(output: () => string, text: string): Promise<void> {
-  await until(() => output().includes(text), JSON.stringify(text), 30_000);
-}
-
-/**
- * A `during` hook whose failure carries what the guest printed, and that gives up waiting a while after the
- * machine has ended (the guest failing ends it, and the host's waits would otherwise have nothing to wake them).
- */
-function showing(body: (output: () => string) => Promise<void>) {
-  return async (m: Machine, output: () => string): Promise<void> => {
-    let settled = false;
-    let timer: NodeJS.Timeout | undefined;
-    const ended = m.wait().then(() => new Promise<never>((_, reject) => {
-      const late = (): void => reject(new Error('the machine ended while the host still waited'));
-      if (!settled) timer = setTimeout(late, 10_000);
-    }));
-    try {
-      await Promise.race([body(output), ended]);
-    } catch (e) {
-      throw new Error(`${(e as Error).message}\nguest output so far:\n${output()}`);
-    } finally {
-      settled = true;
-      clearTimeout(timer);
-    }
-  };
 }
 
 /** What was seen, for the log: the guest's data lines and the device's counters. */
@@ -193,15 +97,17 @@ describe('tiny test kernel: virtio-vsock echo on tsvmm', { skip, timeout: 240_00
           `vsock_connect=${HOST_PORT} vsock_connect_bytes=${CLIENT_BYTES}`,
         devices: [{ type: 'vsock', cid: CID, socket }],
         timeoutMs: 100_000,
-        during: showing(async (output) => {
-          await untilText(output, 'TSVMM-DATA: vsock listening=');
-          refusedPort = await new HostConn(socket, CLOSED_PORT).handshake;
+        during: async (_m, output) => {
+          await output.waitFor('TSVMM-DATA: vsock listening=', WAIT_MS);
+          refusedPort = await HostEnd.connectTo(socket, CLOSED_PORT).handshake;
           // The first one reads nothing until the guest says it is blocked both ways; the second one sends its
           // first bytes with the CONNECT line.
-          const blocked = (port: number): Promise<void> => untilText(output, `TSVMM-DATA: vsock blocked=${port}\n`);
+          const blocked = async (port: number): Promise<void> => {
+            await output.waitFor(`TSVMM-DATA: vsock blocked=${port}\n`, WAIT_MS);
+          };
           echoed = await Promise.all(sent.map((data, i) =>
             echoThrough(socket, data, i === 1 ? 1000 : 0, i === 0 ? blocked : undefined)));
-        }),
+        },
       });
       report(r, `${Date.now() - started} ms in all; echoes ${echoed.map((e, i) => `${sent[i]!.length} B in ${e.ms} ms`)
         .join(', ')}`);
@@ -231,7 +137,7 @@ describe('tiny test kernel: virtio-vsock echo on tsvmm', { skip, timeout: 240_00
       assert.equal(numberField(client, 'received'), CLIENT_BYTES);
       assert.equal(seen.bytes, CLIENT_BYTES);
       assert.equal(client.fnv1a, fnv1aHex(seen.hash));
-      await until(() => seen.closed === 1, 'the host echo server\'s connection to close', 5_000);
+      await until(() => seen.closed === 1, 'the host echo server\'s connection to close', 5_000, { everyMs: 10 });
 
       const [summary] = dataWith(r, 'connections', 'refused', 'credit_full');
       assert.ok(summary, r.text);
@@ -274,29 +180,27 @@ describe('tiny test kernel: virtio-vsock echo on tsvmm', { skip, timeout: 240_00
         `vsock_pkt=1000 vsock_refused=${HOST_PORT} vsock_wait_ms=15000`,
       devices: [{ type: 'vsock', cid: CID, socket }],
       timeoutMs: 100_000,
-      during: showing(async (output) => {
-        await untilText(output, 'TSVMM-DATA: vsock listening=');
+      during: async (_m, output) => {
+        await output.waitFor('TSVMM-DATA: vsock listening=', WAIT_MS);
         // The guest's own connection holds a table entry until the device's RST for it arrives.
-        await untilText(output, `TSVMM-DATA: vsock refused_by_host=${HOST_PORT}\n`);
-        const conns = sent.map((data, i) => new HostConn(socket, PORT, i % 2 ? data.subarray(0, 300) : undefined));
+        await output.waitFor(`TSVMM-DATA: vsock refused_by_host=${HOST_PORT}\n`, WAIT_MS);
+        const conns = sent.map((data, i) => HostEnd.connectTo(socket, PORT, i % 2 ? data.subarray(0, 300) : undefined));
         ports = await Promise.all(conns.map((c) => c.handshake));
         assert.ok(ports.every((p) => p !== null), 'the table\'s eight connections are accepted');
-        fullPort = await new HostConn(socket, PORT).handshake;
+        fullPort = await HostEnd.connectTo(socket, PORT).handshake;
         // The first one sends, then goes away without reading or half-closing.
         const aborted = conns[0]!;
-        aborted.sock.on('error', () => {});
-        aborted.echo.catch(() => {});
         aborted.sock.write(sent[0]!, () => aborted.sock.destroy());
         echoes = await Promise.all(conns.slice(1).map(async (c, i) => {
           await c.send(sent[i + 1]!.subarray(i % 2 ? 0 : 300));
-          return c.echo;
+          return c.received();
         }));
-        await untilText(output, `TSVMM-DATA: vsock conn=${aborted.hostPort} `);
-        const q = new HostConn(socket, PORT);
+        await output.waitFor(`TSVMM-DATA: vsock conn=${aborted.hostPort} `, WAIT_MS);
+        const q = HostEnd.connectTo(socket, PORT);
         await q.handshake;
         await q.send(Buffer.from('quit\n'));
-        quit = await q.echo;
-      }),
+        quit = await q.received();
+      },
     });
     report(r, 'tiny buffers');
     assert.deepEqual(r.verdict, { test: 'vsock', passed: true }, r.text);

@@ -2,7 +2,6 @@
 // cannot take the same path, and stopping gives back the listener, its file, the connections and every fd.
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -10,6 +9,8 @@ import { ConfigError, validateConfig } from '../../src/vmm/config';
 import { Machine } from '../../src/vmm/machine';
 import { kvmUnavailable } from '../helpers/kvm';
 import { GUEST_CODE, pvhElf } from '../helpers/pvh-elf';
+import { HostEnd } from '../helpers/vsock-host';
+import { until } from '../helpers/wait';
 
 const skip = kvmUnavailable();
 const openFds = (): number => fs.readdirSync('/proc/self/fd').length;
@@ -29,19 +30,17 @@ describe('a vsock machine on /dev/kvm', { skip, timeout: 60_000 }, () => {
     let out = '';
     const m = Machine.create(config, { consoleOutput: (c) => { out += c.toString('latin1'); } });
     m.start();
-    while (!out.includes('hi\n')) await new Promise((r) => setTimeout(r, 20));
+    await until(() => out.includes('hi\n'), 'the guest\'s hello', 30_000, { everyMs: 20 });
     assert.ok(fs.statSync(socket).isSocket());
     assert.throws(() => Machine.create(config), (e: unknown) =>
       e instanceof ConfigError && /devices\[0\]\.socket: .*already exists/.test(e.message));
 
     // This guest has no vsock driver: the CONNECT waits for one until the machine ends.
-    const host = net.createConnection(socket);
-    host.write('CONNECT 5\n');
-    const hostClosed = new Promise<void>((r) => host.on('close', () => r()));
-    while (m.deviceCounters()[0]!.connectionsOpen !== 1) await new Promise((r) => setTimeout(r, 5));
+    const host = HostEnd.connectTo(socket, 5);
+    await until(() => m.deviceCounters()[0]!.connectionsOpen === 1, 'the connection', 10_000);
 
     assert.equal((await m.stop()).reason, 'stopped');
-    await hostClosed;
+    await host.gone;
     assert.equal(fs.existsSync(socket), false);
     assert.equal(openFds(), fdsBefore);
   });

@@ -1,5 +1,6 @@
 // A driver that writes split-ring structures into test guest memory the way a guest would, including ones no
 // correct guest would write, so the device side can be driven without KVM.
+import type { DeviceContext, VirtioDevice } from '../../src/virtio-mmio/device';
 import { GuestMemory } from '../../src/vmm/guest-memory';
 import { Virtqueue, type QueueLayout } from '../../src/virtio-mmio/queue';
 
@@ -81,4 +82,42 @@ export class MockDriver {
     return { id: this.mem.readU32(at), len: this.mem.readU32(at + 4) };
   }
   availEvent(): number { return this.mem.readU16(this.usedRing + 4 + 8 * this.size); }
+}
+
+/** A DeviceContext that records what the device asks of its transport. */
+export interface MockContext extends DeviceContext {
+  /** Every fail() reason, in order. */
+  readonly failures: string[];
+  /** notifyUsed() calls, per queue. */
+  readonly notified: number[];
+}
+
+export interface MockContextOptions {
+  memory: GuestMemory;
+  queues: (Virtqueue | undefined)[];
+  features: bigint;
+  /** Also called on each notifyUsed() (a test guest that reads the used ring at once, say). */
+  onUsed?: (queue: Virtqueue) => void;
+}
+
+/**
+ * The context the transport would give `device`, and like the transport a fail() resets the device (the driver
+ * would see DEVICE_NEEDS_RESET) after it is recorded.
+ */
+export function mockContext(device: Pick<VirtioDevice, 'reset'>, opts: MockContextOptions): MockContext {
+  const failures: string[] = [];
+  const notified = opts.queues.map(() => 0);
+  return {
+    memory: opts.memory, queues: opts.queues, features: opts.features, failures, notified,
+    notifyUsed: (q) => {
+      // A queue of another context (a copy with new queues, after a reset) is not counted here.
+      const i = opts.queues.indexOf(q);
+      if (i >= 0) notified[i]!++;
+      opts.onUsed?.(q);
+    },
+    fail: (reason) => {
+      failures.push(reason);
+      device.reset();
+    },
+  };
 }

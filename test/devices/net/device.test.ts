@@ -6,9 +6,9 @@ import type { NetBackend } from '../../../src/devices/net/backend';
 import { NetDevice } from '../../../src/devices/net/device';
 import { NET_F } from '../../../src/devices/net/virtio-net';
 import { native } from '../../../src/vmm/native';
-import type { DeviceContext } from '../../../src/virtio-mmio/device';
 import type { Virtqueue } from '../../../src/virtio-mmio/queue';
-import { F_WRITE, MockDriver, type Desc } from '../../virtio-mmio/mock-driver';
+import { until } from '../../helpers/wait';
+import { F_WRITE, MockDriver, mockContext, type Desc, type MockContext } from '../../virtio-mmio/mock-driver';
 
 const bit = (b: number): bigint => 1n << BigInt(b);
 const PLAIN = bit(NET_F.MAC) | bit(NET_F.STATUS);
@@ -20,7 +20,7 @@ interface Rig {
   rx: MockDriver;
   tx: MockDriver;
   peer: number;
-  ctx: DeviceContext;
+  ctx: MockContext;
   interrupts: number[];
   failures: string[];
   warnings: string[];
@@ -37,12 +37,8 @@ function rig(features: bigint, opts: { queueSize?: number } = {}): Rig {
   const dev = new NetDevice(backend, { mac: '52:54:00:12:34:56', warn: (m) => { warnings.push(m); } });
   const rx = new MockDriver(opts.queueSize ?? 16, 4 << 20);
   const tx = new MockDriver(opts.queueSize ?? 16, 0, { mem: rx.mem, base: 0x4000 });
-  const interrupts = [0, 0];
-  const failures: string[] = [];
-  const queues = [rx.queue(), tx.queue()];
-  const ctx: DeviceContext = { memory: rx.mem, queues, features,
-    notifyUsed: (q) => { interrupts[queues.indexOf(q)]!++; }, fail: (r) => { failures.push(r); dev.reset(); } };
-  const r = { dev, rx, tx, peer, ctx, interrupts, failures, warnings, guestFeatures };
+  const ctx = mockContext(dev, { memory: rx.mem, queues: [rx.queue(), tx.queue()], features });
+  const r = { dev, rx, tx, peer, ctx, interrupts: ctx.notified, failures: ctx.failures, warnings, guestFeatures };
   rigs.push(r);
   return r;
 }
@@ -54,11 +50,6 @@ afterEach(() => {
   }
 });
 
-/** Lets the event loop run until `cond` holds (frames cross a real socket and a uv_poll). */
-async function until(cond: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 400 && !cond(); i++) await new Promise((r) => setTimeout(r, 5));
-  assert.ok(cond(), `timed out waiting for ${what}`);
-}
 const turns = async (n: number): Promise<void> => { for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r)); };
 
 /** A frame as the host sends it: 12-byte header (flags, gso_type, zeros) then `len` bytes of `fill`. */

@@ -5,7 +5,9 @@ import * as net from 'node:net';
 import { test } from 'node:test';
 import { VsockDevice } from '../../../src/devices/vsock/device';
 import { OP } from '../../../src/devices/vsock/packet';
-import { HostEnd, TestGuest, until } from './test-guest';
+import { HostEnd } from '../../helpers/vsock-host';
+import { until } from '../../helpers/wait';
+import { TestGuest } from './test-guest';
 
 test('config space is the guest cid; type 19 with rx, tx and event queues', () => {
   const g = new TestGuest({ cid: 0x1234_5678 });

@@ -5,7 +5,9 @@ import * as net from 'node:net';
 import { test } from 'node:test';
 import { BUF_ALLOC } from '../../../src/devices/vsock/connection';
 import { MAX_PAYLOAD, OP } from '../../../src/devices/vsock/packet';
-import { HostEnd, openFromHost, TestGuest, until, type Pkt } from './test-guest';
+import { HostEnd } from '../../helpers/vsock-host';
+import { until } from '../../helpers/wait';
+import { openFromHost, TestGuest, type Pkt } from './test-guest';
 
 const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 50));
 
@@ -48,7 +50,7 @@ test('a guest without credit makes the device stop reading the host socket', asy
     // Wait until the host's unsent bytes stop moving: the device has read all it is going to.
     let last = -1;
     await until(() => { const now = host.sock.writableLength; const same = now === last; last = now; return same; },
-      'the host socket to settle', 10_000, 100);
+      'the host socket to settle', 10_000, { everyMs: 100 });
     // What the device did not read stays with the host program (the kernel's socket buffers hold a few hundred KiB).
     assert.ok(host.sock.writableLength > 6 << 20, `host still holds ${host.sock.writableLength} bytes`);
     assert.equal(g.inbox.filter((p) => p.op === OP.RW).length, 0);

@@ -4,7 +4,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { HDR_SIZE, MAX_PAYLOAD, OP } from '../../../src/devices/vsock/packet';
 import { F_WRITE } from '../../virtio-mmio/mock-driver';
-import { HostEnd, openFromHost, TestGuest, until } from './test-guest';
+import { HostEnd } from '../../helpers/vsock-host';
+import { until } from '../../helpers/wait';
+import { openFromHost, TestGuest } from './test-guest';
 
 const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 30));
 

@@ -4,7 +4,9 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { test } from 'node:test';
 import { OP, SHUTDOWN_BOTH, SHUTDOWN_RCV, SHUTDOWN_SEND } from '../../../src/devices/vsock/packet';
-import { HostEnd, openFromHost, TestGuest, until } from './test-guest';
+import { HostEnd } from '../../helpers/vsock-host';
+import { until } from '../../helpers/wait';
+import { openFromHost, TestGuest } from './test-guest';
 
 test('half-closes pass through: guest SHUTDOWN(SEND) is EOF at the host, host EOF is SHUTDOWN(SEND) at the guest', async () => {
   const g = new TestGuest();

@@ -1,14 +1,14 @@
 // A guest for the vsock device made of three mock-driver queues in one memory, and the host programs' side made of
-// real unix sockets in a temporary folder. Packets the device puts in rx buffers land in `inbox`; buffers are
-// posted again as a driver would.
+// real unix sockets in a temporary folder (HostEnd, test/helpers/vsock-host.ts). Packets the device puts in rx
+// buffers land in `inbox`; buffers are posted again as a driver would.
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { VsockDevice, type VsockOptions } from '../../../src/devices/vsock/device';
 import { HDR_SIZE, OP, TYPE_STREAM, type VsockHeader } from '../../../src/devices/vsock/packet';
-import type { DeviceContext } from '../../../src/virtio-mmio/device';
-import { F_NEXT, F_WRITE, MockDriver } from '../../virtio-mmio/mock-driver';
+import { HostEnd } from '../../helpers/vsock-host';
+import { until } from '../../helpers/wait';
+import { F_NEXT, F_WRITE, MockDriver, mockContext, type MockContext } from '../../virtio-mmio/mock-driver';
 
 export interface Pkt extends VsockHeader { payload: Buffer }
 
@@ -17,14 +17,6 @@ const RX_STRIDE = 0x2000;
 const TX_BUFS = 0x300000;
 const TX_END = 0x1000000;
 const QUEUE = 128;
-
-export async function until(cond: () => boolean, what: string, ms = 5000, everyMs = 1): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
 
 export interface GuestOptions extends Partial<Omit<VsockOptions, 'socket'>> {
   /** Rx buffers posted at activation. Default 32. */
@@ -41,11 +33,11 @@ export class TestGuest {
   readonly cid: number;
   readonly dev: VsockDevice;
   readonly inbox: Pkt[] = [];
-  readonly failures: string[] = [];
   readonly rx: MockDriver;
   readonly tx: MockDriver;
   /** Re-post each rx buffer as soon as its packet is read. */
   autoRepost = true;
+  private ctx: MockContext | undefined;
   private rxRead = 0;
   private rxPosted = 0;
   /** Where the next tx packet goes; the device consumes a batch on the kick, so each batch starts afresh. */
@@ -60,15 +52,15 @@ export class TestGuest {
 
   get mem() { return this.rx.mem; }
 
+  /** What the device gave up on, through its context's fail(). */
+  get failures(): string[] { return this.ctx?.failures ?? []; }
+
   activate(): void {
     const ev = new MockDriver(16, 0, { mem: this.mem, base: 0x20000 });
     const rxq = this.rx.queue();
-    const ctx: DeviceContext = {
-      memory: this.mem, queues: [rxq, this.tx.queue(), ev.queue()], features: 1n,
-      notifyUsed: (q) => { if (q === rxq) this.collect(); },
-      fail: (r) => { this.failures.push(r); this.dev.reset(); },
-    };
-    this.dev.activate(ctx);
+    this.ctx = mockContext(this.dev, { memory: this.mem, queues: [rxq, this.tx.queue(), ev.queue()], features: 1n,
+      onUsed: (q) => { if (q === rxq) this.collect(); } });
+    this.dev.activate(this.ctx);
     this.postRx(this.opts.rxBuffers ?? 32);
   }
 
@@ -101,7 +93,7 @@ export class TestGuest {
         fwdCnt: v.getUint32(40, true), payload: bytes.subarray(HDR_SIZE),
       });
       if (len !== HDR_SIZE + v.getUint32(24, true)) throw new Error(`used len ${len} for a packet of ${v.getUint32(24, true)}`);
-      reposts.push(this.mem.readU32(0x1000 + 16 * id)); // the head descriptor's address (low half)
+      reposts.push(this.mem.readU32(this.rx.descTable + 16 * id)); // the head descriptor's address (low half)
     }
     if (this.autoRepost && reposts.length > 0) {
       for (const a of reposts) this.post(a);
@@ -114,7 +106,7 @@ export class TestGuest {
     const parts: Buffer[] = [];
     let left = len;
     for (let i = head; left > 0;) {
-      const at = 0x1000 + 16 * i;
+      const at = this.rx.descTable + 16 * i;
       const n = Math.min(left, this.mem.readU32(at + 8));
       parts.push(Buffer.from(this.mem.read(this.mem.readU64(at), n)));
       left -= n;
@@ -180,36 +172,11 @@ export class TestGuest {
   }
 }
 
-/** A host program's end of a connection: everything it reads is kept. */
-export class HostEnd {
-  readonly data: Buffer[] = [];
-  ended = false;
-  closed = false;
-
-  constructor(readonly sock: net.Socket) {
-    sock.on('data', (c: Buffer) => this.data.push(c));
-    sock.on('end', () => { this.ended = true; });
-    sock.on('close', () => { this.closed = true; });
-    sock.on('error', () => {});
-  }
-
-  static connect(socketPath: string, line?: string): HostEnd {
-    const h = new HostEnd(net.createConnection({ path: socketPath, allowHalfOpen: true }));
-    if (line !== undefined) h.sock.write(line);
-    return h;
-  }
-
-  get bytes(): Buffer { return Buffer.concat(this.data); }
-  get text(): string { return this.bytes.toString('latin1'); }
-  /** What came after the `OK <port>` line. */
-  get afterOk(): Buffer { const b = this.bytes; return b.subarray(b.indexOf(0x0a) + 1); }
-}
-
 /** Asks the guest for port `port` through the device's socket, answers the REQUEST, and returns both ends. */
 export async function openFromHost(g: TestGuest, port: number): Promise<{ host: HostEnd; hostPort: number }> {
-  const host = HostEnd.connect(g.socket, `CONNECT ${port}\n`);
+  const host = HostEnd.connectTo(g.socket, port);
   const req = await g.next((p) => p.op === OP.REQUEST && p.dstPort === port, `REQUEST for ${port}`);
   g.send({ op: OP.RESPONSE, srcPort: port, dstPort: req.srcPort });
-  await until(() => host.text.includes('\n'), 'the OK line');
+  if (await host.handshake !== req.srcPort) throw new Error(`no OK ${req.srcPort} line at the host: ${host.text}`);
   return { host, hostPort: req.srcPort };
 }

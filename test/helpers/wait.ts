@@ -1,0 +1,82 @@
+// Waiting in tests for something another party does: `until` polls a condition, and an OutputWatch wakes its
+// waiters as text arrives (a guest's console, a child's stdout) and fails them at once when its source ends.
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export interface UntilOptions {
+  /** How often `cond` is asked; default 1 ms (some tests drive a device from `cond`). */
+  everyMs?: number;
+  /** Why waiting on is pointless (what would make `cond` hold has ended), or undefined. */
+  gone?: () => string | undefined;
+}
+
+/** Polls `cond` until it holds; resolves with the ms that took, rejects naming `what` after `ms` or once gone. */
+export async function until(cond: () => boolean, what: string, ms = 5000, opts: UntilOptions = {}): Promise<number> {
+  const t0 = Date.now();
+  while (!cond()) {
+    const why = opts.gone?.();
+    if (why !== undefined) throw new Error(`${why} while waiting for ${what}`);
+    if (Date.now() - t0 > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await sleep(opts.everyMs ?? 1);
+  }
+  return Date.now() - t0;
+}
+
+/** Text that arrives in pieces, with waits for what it should come to hold. */
+export class OutputWatch {
+  private out = '';
+  private endedBy: string | undefined;
+  private readonly waiters = new Set<() => void>();
+  private readonly started = Date.now();
+
+  /** `context()` is added to the message of a wait that fails (a child's stderr, say). */
+  constructor(private readonly context: () => string = () => '') {}
+
+  text(): string {
+    return this.out;
+  }
+
+  append(chunk: string): void {
+    this.out += chunk;
+    this.waiters.forEach((w) => w());
+  }
+
+  /** The source ended (`why` says how): waits the text does not satisfy by now fail. */
+  end(why: string): void {
+    this.endedBy ??= why;
+    this.waiters.forEach((w) => w());
+  }
+
+  /** How the source ended, or undefined while it goes on. */
+  get ended(): string | undefined {
+    return this.endedBy;
+  }
+
+  /**
+   * Resolves, with the ms since the watch began, once the text holds `pattern`; rejects after `ms`, or as soon as
+   * the source has ended without it.
+   */
+  waitFor(pattern: string | RegExp, ms: number): Promise<number> {
+    const found = (): boolean => (typeof pattern === 'string' ? this.out.includes(pattern) : pattern.test(this.out));
+    return new Promise((resolve, reject) => {
+      const settle = (failure?: string): void => {
+        clearTimeout(timer);
+        this.waiters.delete(check);
+        if (failure === undefined) resolve(Date.now() - this.started);
+        else reject(new Error([failure, this.context()].filter(Boolean).join('\n')));
+      };
+      const check = (): void => {
+        if (found()) settle();
+        else if (this.endedBy !== undefined) settle(`${this.endedBy} before ${String(pattern)}`);
+      };
+      const timer = setTimeout(() => settle(`no ${String(pattern)} within ${ms} ms`), ms);
+      this.waiters.add(check);
+      check();
+    });
+  }
+
+  /** until(), giving up as soon as the source has ended. */
+  until(cond: () => boolean, what: string, ms: number, everyMs = 20): Promise<number> {
+    return until(cond, what, ms, { gone: () => this.endedBy, everyMs });
+  }
+}
