@@ -12,12 +12,12 @@ const HDR = 0x10000;
 const DATA = 0x20000;
 const STATUS = 0x30000;
 
-function setup(over: Partial<BlkDeviceConfig> = {}, withoutFeatures = 0n) {
+function setup(over: Partial<BlkDeviceConfig> = {}, withoutFeatures = 0n, sizes = { disk: 64 * 1024, mem: 1 << 20 }) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvmm-blk-'));
   const file = path.join(dir, 'disk.img');
-  fs.writeFileSync(file, Buffer.alloc(64 * 1024, 0xab));
+  fs.writeFileSync(file, Buffer.alloc(sizes.disk, 0xab));
   const dev = new BlkDevice({ type: 'blk', path: file, readonly: false, cache: 'writeback', create: false, ...over });
-  const d = new MockDriver(16);
+  const d = new MockDriver(16, sizes.mem);
   const q = d.queue();
   const ctx = mockContext(dev, { memory: d.mem, queues: [q], features: dev.features & ~withoutFeatures });
   dev.activate(ctx);
@@ -167,13 +167,15 @@ test('swapping to a file that cannot serve keeps the old one; a read-only disk s
 });
 
 test('after a reset, quiesce() waits for reads still in flight; their completions never reach the used ring', async () => {
-  const s = setup();
+  // Reads larger than the page-cache fast path's limit go to the thread pool, so they are still running at the reset.
+  const big = (1 << 20) + 4096;
+  const s = setup({}, 0n, { disk: big, mem: 4 << 20 });
   try {
     s.d.mem.writeU32(HDR, 0);
     s.d.mem.writeU64(HDR + 8, 0n);
     s.d.mem.writeU8(STATUS, 0xff);
     for (let i = 0; i < 4; i++) {
-      s.d.addChain([{ addr: HDR, len: 16, flags: 0 }, { addr: DATA, len: 4096, flags: F_WRITE },
+      s.d.addChain([{ addr: HDR, len: 16, flags: 0 }, { addr: 0x100000, len: big, flags: F_WRITE },
         { addr: STATUS, len: 1, flags: F_WRITE }]);
     }
     s.dev.onQueueNotify(0);
