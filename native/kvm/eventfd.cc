@@ -25,10 +25,7 @@ static Napi::Value EventfdWrite(const Napi::CallbackInfo& info) {
   uint64_t v = 1;
   if (!ArgFd(info, 0, &fd)) return Napi::Value();
   if (info.Length() > 1 && !ArgU64(info, 1, &v)) return Napi::Value();
-  ssize_t r;
-  do {
-    r = write(fd, &v, sizeof v);
-  } while (r < 0 && errno == EINTR);
+  long r = RetryEintr([&] { return write(fd, &v, sizeof v); });
   // EAGAIN means the counter is saturated: the reader has a wakeup pending anyway.
   if (r < 0 && errno != EAGAIN) {
     ThrowErrno(info.Env(), errno, "write");
@@ -42,10 +39,7 @@ static Napi::Value EventfdRead(const Napi::CallbackInfo& info) {
   int fd;
   if (!ArgFd(info, 0, &fd)) return Napi::Value();
   uint64_t v = 0;
-  ssize_t r;
-  do {
-    r = read(fd, &v, sizeof v);
-  } while (r < 0 && errno == EINTR);
+  long r = RetryEintr([&] { return read(fd, &v, sizeof v); });
   if (r < 0) {
     if (errno == EAGAIN) return Napi::Number::New(info.Env(), 0);
     ThrowErrno(info.Env(), errno, "read");

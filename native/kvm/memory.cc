@@ -89,10 +89,7 @@ static Napi::Value Fallocate(const Napi::CallbackInfo& info) {
   uint64_t off, n;
   if (!ArgFd(info, 0, &fd) || !ArgU32(info, 1, &mode) || !ArgU64(info, 2, &off) || !ArgU64(info, 3, &n))
     return Napi::Value();
-  int r;
-  do {
-    r = fallocate(fd, static_cast<int>(mode), static_cast<off_t>(off), static_cast<off_t>(n));
-  } while (r < 0 && errno == EINTR);
+  long r = RetryEintr([&] { return fallocate(fd, static_cast<int>(mode), static_cast<off_t>(off), static_cast<off_t>(n)); });
   if (r < 0) {
     ThrowErrno(info.Env(), errno, "fallocate");
     return Napi::Value();

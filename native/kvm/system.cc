@@ -14,11 +14,8 @@
 namespace tsvmm {
 
 long IoctlRetry(int fd, unsigned long request, void* arg) {
-  for (;;) {
-    long r = ioctl(fd, request, arg);
-    if (r >= 0) return r;
-    if (errno != EINTR) return -errno;
-  }
+  long r = RetryEintr([&] { return ioctl(fd, request, arg); });
+  return r < 0 ? -errno : r;
 }
 
 static Napi::Value OpenKvm(const Napi::CallbackInfo& info) {
@@ -39,11 +36,7 @@ static Napi::Value IntIoctl(const Napi::CallbackInfo& info, unsigned long reques
   if (!ArgFd(info, 0, &fd)) return Napi::Value();
   uint32_t arg = 0;
   if (argIndex != 0 && !ArgU32(info, argIndex, &arg)) return Napi::Value();
-  long r;
-  for (;;) {
-    r = ioctl(fd, request, static_cast<unsigned long>(arg));
-    if (r >= 0 || errno != EINTR) break;
-  }
+  long r = RetryEintr([&] { return ioctl(fd, request, static_cast<unsigned long>(arg)); });
   if (r < 0) {
     ThrowErrno(info.Env(), errno, name);
     return Napi::Value();

@@ -61,11 +61,7 @@ static Napi::Value SetTssAddr(const Napi::CallbackInfo& info) {
   int fd;
   uint32_t addr;
   if (!ArgFd(info, 0, &fd) || !ArgU32(info, 1, &addr)) return Napi::Value();
-  long r;
-  for (;;) {
-    r = ioctl(fd, KVM_SET_TSS_ADDR, static_cast<unsigned long>(addr));
-    if (r >= 0 || errno != EINTR) break;
-  }
+  long r = RetryEintr([&] { return ioctl(fd, KVM_SET_TSS_ADDR, static_cast<unsigned long>(addr)); });
   if (r < 0) return Fail(info, -errno, "KVM_SET_TSS_ADDR");
   return info.Env().Undefined();
 }
@@ -135,11 +131,7 @@ static Napi::Value CreateVcpu(const Napi::CallbackInfo& info) {
   int fd;
   uint32_t id;
   if (!ArgFd(info, 0, &fd) || !ArgU32(info, 1, &id)) return Napi::Value();
-  long r;
-  for (;;) {
-    r = ioctl(fd, KVM_CREATE_VCPU, static_cast<unsigned long>(id));
-    if (r >= 0 || errno != EINTR) break;
-  }
+  long r = RetryEintr([&] { return ioctl(fd, KVM_CREATE_VCPU, static_cast<unsigned long>(id)); });
   if (r < 0) return Fail(info, -errno, "KVM_CREATE_VCPU");
   return Napi::Number::New(info.Env(), static_cast<double>(r));
 }
