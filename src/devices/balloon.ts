@@ -5,7 +5,7 @@
 // With statsInterval > 0 the device keeps the guest's statistics buffer and hands it back every interval so the
 // driver refills it (section 5.5.6.3).
 import type { Logger } from 'pino';
-import { serveQueue, type DeviceContext, type DeviceHost, type VirtioDevice } from '../virtio-mmio/device';
+import { fromEventLoop, serveQueue, type DeviceContext, type DeviceHost, type VirtioDevice } from '../virtio-mmio/device';
 import type { DescriptorChain } from '../virtio-mmio/queue';
 import { parseBalloonStats, type BalloonGuestStats } from './balloon-stats';
 
@@ -219,7 +219,7 @@ export class BalloonDevice implements VirtioDevice {
 
   private scheduleStatsRequest(): void {
     if (this.statsTimer !== undefined || this.statsHead === undefined) return;
-    this.statsTimer = setTimeout(() => {
+    this.statsTimer = setTimeout(fromEventLoop(() => this.host, () => {
       this.statsTimer = undefined;
       serveQueue(this.ctx, this.ctx?.queues[STATS], () => this.stats.errors++, (q) => {
         if (this.statsHead === undefined) return false;
@@ -227,7 +227,7 @@ export class BalloonDevice implements VirtioDevice {
         this.statsHead = undefined;
         return true;
       });
-    }, this.opts.statsInterval * 1000);
+    }), this.opts.statsInterval * 1000);
     this.statsTimer.unref();
   }
 

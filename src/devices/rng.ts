@@ -1,7 +1,7 @@
 // virtio-rng (device type 4): one request queue whose writable buffers are filled from the host CSPRNG, with an
-// optional rate limit (a token bucket refilled every second; a request that finds it empty waits for the refill).
+// optional rate limit (a token bucket topped up every 100 ms; a request that finds it empty waits for the refill).
 import { randomFillSync } from 'node:crypto';
-import { serveQueue, type DeviceContext, type VirtioDevice } from '../virtio-mmio/device';
+import { fromEventLoop, serveQueue, type DeviceContext, type DeviceHost, type VirtioDevice } from '../virtio-mmio/device';
 
 const REFILL_MS = 100;
 
@@ -10,6 +10,7 @@ export class RngDevice implements VirtioDevice {
   readonly queueMaxSizes = [256];
   readonly features = 0n;
   private ctx: DeviceContext | undefined;
+  private host: DeviceHost | undefined;
   private tokens: number;
   private refill: NodeJS.Timeout | undefined;
   private readonly stats = { requests: 0, bytes: 0, errors: 0 };
@@ -20,13 +21,15 @@ export class RngDevice implements VirtioDevice {
 
   configSpace(): Uint8Array { return new Uint8Array(0); }
 
+  attach(host: DeviceHost): void { this.host = host; }
+
   activate(ctx: DeviceContext): void {
     this.ctx = ctx;
     if (this.rateLimit !== undefined) {
-      this.refill = setInterval(() => {
+      this.refill = setInterval(fromEventLoop(() => this.host, () => {
         this.tokens = Math.min(this.rateLimit!, this.tokens + (this.rateLimit! * REFILL_MS) / 1000);
         this.serve();
-      }, REFILL_MS);
+      }), REFILL_MS);
       this.refill.unref();
     }
   }

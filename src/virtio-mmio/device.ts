@@ -22,6 +22,29 @@ export interface DeviceHost {
    * republishes it and, while the driver is running the device, raises a configuration change interrupt.
    */
   configChanged(): void;
+  /**
+   * The device's own code threw in a callback the event loop made (a socket, a timer, an fd watcher): a VMM bug,
+   * which ends the device's machine, and only that machine.
+   */
+  threw(error: unknown): void;
+}
+
+/**
+ * Wraps a callback the event loop will make into a device: what it throws goes to the device's host (threw), never
+ * up to the event loop, where it would end the process and every machine in it. Without a host (a device driven by
+ * a test), it is thrown as it is.
+ */
+export function fromEventLoop<A extends unknown[]>(host: () => DeviceHost | undefined,
+  fn: (...args: A) => void): (...args: A) => void {
+  return (...args) => {
+    try {
+      fn(...args);
+    } catch (e) {
+      const h = host();
+      if (h === undefined) throw e;
+      h.threw(e);
+    }
+  };
 }
 
 export interface VirtioDevice {

@@ -17,6 +17,8 @@ export interface TransportOptions {
   log?: Logger;
   /** Told when the device is failed (DEVICE_NEEDS_RESET), after the guest sees it. */
   onFail?: (reason: string) => void;
+  /** Told when the device's code threw in a callback of its own (DeviceHost.threw); without it, the error is thrown. */
+  onThrow?: (error: unknown) => void;
 }
 
 export class MmioTransport {
@@ -24,7 +26,6 @@ export class MmioTransport {
   private readonly config: Uint8Array;
   private active = false;
   private failed = false;
-  /** Queues the driver notified before DRIVER_OK (Linux primes some, such as the balloon's statistics queue). */
   readonly stats = { notifies: 0, interrupts: 0, failures: 0 };
 
   constructor(readonly device: VirtioDevice, readonly state: SharedArrayBuffer, private readonly opts: TransportOptions) {
@@ -38,7 +39,10 @@ export class MmioTransport {
     Atomics.store(this.w, W.QUEUE_COUNT, device.queueMaxSizes.length);
     device.queueMaxSizes.forEach((max, q) => Atomics.store(this.w, queueWord(q, Q.NUM_MAX), max));
     this.publishConfig();
-    device.attach?.({ configChanged: () => this.configChanged() });
+    device.attach?.({
+      configChanged: () => this.configChanged(),
+      threw: (e) => { if (opts.onThrow) opts.onThrow(e); else throw e; },
+    });
   }
 
   /** Before DRIVER_OK the driver reads the config when it gets there; after a failure it must reset first. */
@@ -128,6 +132,8 @@ export class MmioTransport {
     if (this.active) this.device.reset();
     this.active = false;
     this.failed = false;
+    // A reset may change what the device shows (the balloon's `actual` goes back to 0): the next driver reads that.
+    this.publishConfig();
   }
 
   /** The guest broke the protocol: DEVICE_NEEDS_RESET plus a config interrupt; the VMM carries on. */
@@ -141,7 +147,6 @@ export class MmioTransport {
     this.interrupt(INT.CONFIG_CHANGE);
     this.opts.onFail?.(reason);
   }
-
 
   interrupt(kind: number): void {
     this.stats.interrupts++;

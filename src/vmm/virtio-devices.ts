@@ -1,8 +1,9 @@
 // Puts the configured virtio devices on the machine: a virtio-mmio window and IRQ each, an irqfd for the
 // interrupt, one ioeventfd per queue so a guest notify never leaves the kernel until the main loop reads it, and
 // the `virtio_mmio.device=` entries the guest needs to find them. Device code runs from event-loop callbacks that
-// no caller can catch, so every entry into a device is guarded: a device that throws is reported to the machine,
-// which ends that machine alone.
+// no caller can catch, so every entry into a device is guarded: notifies and register events here, the device's
+// own sockets and timers through DeviceHost.threw. A device that throws is reported to the machine, which ends
+// that machine alone.
 import * as path from 'node:path';
 import type { Logger } from 'pino';
 import { virtioMmioDeviceParam } from './boot/cmdline';
@@ -62,7 +63,10 @@ export class DeviceOpError extends Error {
   }
 }
 
-function createConsole(c: ConsoleDeviceConfig, index: number, log: Logger): ConsoleDevice {
+/** Wraps a callback the event loop makes into device `index` (see fromEventLoop). */
+type Guard = <A extends unknown[]>(fn: (...args: A) => void) => (...args: A) => void;
+
+function createConsole(c: ConsoleDeviceConfig, index: number, log: Logger, guard: Guard): ConsoleDevice {
   if (c.backend === 'stdio') return new ConsoleDevice((chunk) => process.stdout.write(chunk));
   if (c.backend === 'file') {
     const fd = fs.openSync(c.path!, 'a');
@@ -70,20 +74,20 @@ function createConsole(c: ConsoleDeviceConfig, index: number, log: Logger): Cons
   }
   let device: ConsoleDevice | undefined;
   const socket = new ConsoleSocket(c.path!, {
-    onInput: (bytes) => device?.input(bytes),
+    onInput: guard((bytes: Buffer) => device?.input(bytes)),
     onError: (e) => log.error({ device: index }, `devices[${index}].path: console socket: ${e.message}`),
   });
   device = new ConsoleDevice((chunk) => socket.write(chunk), () => socket.close());
   return device;
 }
 
-function createDevice(c: DeviceConfig, index: number, vm: KvmVm, log: Logger): VirtioDevice {
+function createDevice(c: DeviceConfig, index: number, vm: KvmVm, log: Logger, guard: Guard): VirtioDevice {
   switch (c.type) {
     case 'balloon':
       return new BalloonDevice({ ...c, discard: (gpa, length) => vm.ram.discard(gpa, length), log });
     case 'rng': return new RngDevice(c.rateLimit);
     case 'blk': return new BlkDevice(c);
-    case 'console': return createConsole(c, index, log);
+    case 'console': return createConsole(c, index, log, guard);
     case 'net': {
       const tap = openTap(c.tap, `devices[${index}].tap`);
       const dev = new NetDevice(tap, { mac: c.mac, warn: (m) => log.warn({ device: index }, m) });
@@ -121,7 +125,7 @@ export class VirtioDevices {
 
   private attach(vm: KvmVm, configs: DeviceConfig[], log: Logger): void {
     configs.forEach((c, i) => {
-      const device = createDevice(c, i, vm, log);
+      const device = createDevice(c, i, vm, log, (fn) => (...args) => this.guarded(i, () => fn(...args)));
       try {
         this.attachOne(vm, device, i, log);
       } catch (e) {
@@ -141,6 +145,7 @@ export class VirtioDevices {
       raiseIrq: () => n.eventfdWrite(irqFd),
       log,
       onFail: (reason) => this.hooks.failed(i, reason),
+      onThrow: (e) => this.hooks.threw(i, e),
     });
     const notifyFds: number[] = [];
     device.queueMaxSizes.forEach((_, q) => {

@@ -248,3 +248,15 @@ test('reset empties the balloon, drops the held statistics buffer and keeps the 
     mock.timers.reset();
   }
 });
+
+test('after a reset the guest reads actual = 0 in config space, as info() says', () => {
+  const dev = new BalloonDevice({ targetMiB: 1, deflateOnOom: false, statsInterval: 0, discard: () => {} });
+  const { t, config } = transportWith(dev);
+  t.handleEvent({ kind: 'status', value: STATUS.ACKNOWLEDGE | STATUS.DRIVER | STATUS.FEATURES_OK | STATUS.DRIVER_OK });
+  t.handleEvent({ kind: 'config-write', offset: 4, bytes: [0, 1, 0, 0] });
+  assert.equal(config.getUint32(4, true), 256);
+  t.handleEvent({ kind: 'reset', seq: 1 });
+  assert.equal(dev.info().actualPages, 0);
+  assert.equal(config.getUint32(4, true), 0);
+  assert.equal(config.getUint32(0, true), 256, 'the target stays');
+});

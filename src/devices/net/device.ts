@@ -5,7 +5,7 @@
 // guest stops taking frames.
 import { randomBytes } from 'node:crypto';
 import { native, POLL, type FdWatcher } from '../../vmm/native';
-import type { DeviceContext, VirtioDevice } from '../../virtio-mmio/device';
+import { fromEventLoop, type DeviceContext, type DeviceHost, type VirtioDevice } from '../../virtio-mmio/device';
 import { QueueError } from '../../virtio-mmio/queue';
 import type { NetBackend } from './backend';
 import { NetRx } from './rx';
@@ -53,6 +53,11 @@ export class NetDevice implements VirtioDevice {
   readonly mac: Uint8Array;
   private readonly watcher: FdWatcher;
   private ctx: DeviceContext | undefined;
+  private host: DeviceHost | undefined;
+  private readonly pumpTxLater = fromEventLoop(() => this.host, () => {
+    this.txLater = undefined;
+    this.pumpTx();
+  });
   private rx: NetRx | undefined;
   private tx: NetTx | undefined;
   private rxWanted = false;
@@ -67,9 +72,12 @@ export class NetDevice implements VirtioDevice {
 
   constructor(readonly backend: NetBackend, private readonly opts: NetDeviceOptions = {}) {
     this.mac = opts.mac !== undefined ? Uint8Array.from(opts.mac.split(':').map((h) => parseInt(h, 16))) : randomMac();
-    this.watcher = new (native().FdWatcher)(backend.fd, (status, events) => this.onBackend(status, events), false);
+    this.watcher = new (native().FdWatcher)(backend.fd,
+      fromEventLoop(() => this.host, (status: number, events: number) => this.onBackend(status, events)), false);
     this.watcher.poll(0);
   }
+
+  attach(host: DeviceHost): void { this.host = host; }
 
   configSpace(): Uint8Array {
     const c = Buffer.alloc(8);
@@ -142,10 +150,7 @@ export class NetDevice implements VirtioDevice {
     const outcome = this.guarded(ctx, () => tx.pump(ctx));
     if (outcome === 'blocked') this.txWaiting = true;
     if (outcome === 'budget') {
-      this.txLater = setImmediate(() => {
-        this.txLater = undefined;
-        this.pumpTx();
-      });
+      this.txLater = setImmediate(this.pumpTxLater);
     }
     this.updatePoll();
   }

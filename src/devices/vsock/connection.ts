@@ -32,6 +32,8 @@ export interface ConnectionOwner {
   finished(conn: Connection, rst: boolean): void;
   /** `reason`, built only when it is logged (the first time), says what happened. */
   count(counter: VsockCounter, reason?: () => string): void;
+  /** Wraps a callback the event loop makes (a socket event, a timer), so a bug in it ends only this machine. */
+  guard<A extends unknown[]>(fn: (...args: A) => void): (...args: A) => void;
 }
 
 export interface OutPacket {
@@ -70,13 +72,13 @@ export class Connection {
    */
   constructor(private readonly owner: ConnectionOwner, readonly socket: net.Socket, readonly localPort: number,
     readonly peerPort: number, from: { early: Buffer } | { request: VsockHeader }) {
-    socket.on('data', (chunk: Buffer) => this.onHostData(chunk));
-    socket.on('end', () => this.onHostEnd());
-    socket.on('close', () => this.onHostClose());
-    socket.on('error', (e) => {
+    socket.on('data', owner.guard((chunk: Buffer) => this.onHostData(chunk)));
+    socket.on('end', owner.guard(() => this.onHostEnd()));
+    socket.on('close', owner.guard(() => this.onHostClose()));
+    socket.on('error', owner.guard((e: Error) => {
       // A guest's connect that finds nobody listening is counted once, as a connect failure, when the socket closes.
       if (this.state !== 'guest-connecting') owner.count('hostErrors', () => `host socket of port ${localPort}: ${e.message}`);
-    });
+    }));
     if ('early' in from) {
       this.state = 'host-connecting';
       this.want = WANT_REQUEST;
@@ -88,7 +90,7 @@ export class Connection {
     } else {
       this.state = 'guest-connecting';
       this.takeCredit(from.request);
-      socket.once('connect', () => this.onHostConnected());
+      socket.once('connect', owner.guard(() => this.onHostConnected()));
     }
   }
 
@@ -366,7 +368,7 @@ export class Connection {
 
   private arm(ms: number, fire: () => void): void {
     this.clearTimer();
-    this.timer = setTimeout(fire, ms);
+    this.timer = setTimeout(this.owner.guard(fire), ms);
     this.timer.unref();
   }
 

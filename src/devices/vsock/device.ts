@@ -9,7 +9,7 @@
 // Connections are bounded; so are the RSTs waiting for rx buffers.
 import type * as net from 'node:net';
 import type { Logger } from 'pino';
-import { serveQueue, type DeviceContext, type VirtioDevice } from '../../virtio-mmio/device';
+import { fromEventLoop, serveQueue, type DeviceContext, type DeviceHost, type VirtioDevice } from '../../virtio-mmio/device';
 import { QueueError, type DescriptorChain, type Virtqueue } from '../../virtio-mmio/queue';
 import { connKey, Connection, type ConnectionOwner, type OutPacket, type VsockCounter } from './connection';
 import {
@@ -48,6 +48,7 @@ export class VsockDevice implements VirtioDevice, ConnectionOwner {
   private readonly maxConnections: number;
   private readonly backend: UnixBackend;
   private ctx: DeviceContext | undefined;
+  private host: DeviceHost | undefined;
   private readonly conns = new Map<string, Connection>();
   /** How many connections use each host port, so new host-side ports avoid them. */
   private readonly portsInUse = new Map<number, number>();
@@ -75,8 +76,8 @@ export class VsockDevice implements VirtioDevice, ConnectionOwner {
     this.shutdownTimeoutMs = opts.shutdownTimeoutMs ?? 5000;
     this.backend = new UnixBackend(opts.socket, {
       admit: () => this.room(),
-      connectRequest: (socket, port, early) => this.hostConnect(socket, port, early),
-      refused: (reason) => this.count('hostErrors', () => reason),
+      connectRequest: this.guard((socket: net.Socket, port: number, early: Buffer) => this.hostConnect(socket, port, early)),
+      refused: this.guard((reason: string) => this.count('hostErrors', () => reason)),
     }, this.connectTimeoutMs);
   }
 
@@ -84,6 +85,12 @@ export class VsockDevice implements VirtioDevice, ConnectionOwner {
     const c = Buffer.alloc(8);
     c.writeBigUInt64LE(this.guestCid, 0);
     return c;
+  }
+
+  attach(host: DeviceHost): void { this.host = host; }
+
+  guard<A extends unknown[]>(fn: (...args: A) => void): (...args: A) => void {
+    return fromEventLoop(() => this.host, fn);
   }
 
   activate(ctx: DeviceContext): void {
