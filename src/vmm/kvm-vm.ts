@@ -1,7 +1,7 @@
 // The KVM objects of one machine: /dev/kvm, the VM, guest RAM (one memfd, one slot per region) and the in-kernel
 // interrupt controllers and PIT. Owns the fds and closes them exactly once.
 import type { GuestMemory } from './guest-memory';
-import { GuestRam, type RamLayout, type RamSlot } from './guest-ram';
+import { GuestRam, type RamLayout } from './guest-ram';
 import { KVM_CAP, native } from './native';
 
 export type { RamLayout } from './guest-ram';
@@ -20,20 +20,17 @@ export class KvmError extends Error {
 }
 
 export class KvmVm {
-  readonly memory: GuestMemory;
-  readonly regions: readonly RamSlot[];
-  readonly memfd: number;
   private fds: number[] = [];
   private closed = false;
 
   private constructor(readonly kvmFd: number, readonly vmFd: number, readonly ram: GuestRam, readonly runSize: number) {
     const n = native();
-    this.memfd = ram.fd;
     this.fds.push(kvmFd, vmFd, ram.fd);
-    this.regions = ram.slots;
-    this.memory = ram.memory;
     ram.memory.regions.forEach((r, slot) => n.setUserMemoryRegion(vmFd, slot, 0, r.gpa, r.buffer));
   }
+
+  /** Guest RAM as TypeScript sees it (ram holds the memfd and its slots too). */
+  get memory(): GuestMemory { return this.ram.memory; }
 
   /** Opens /dev/kvm, checks what this VMM relies on, and creates a VM with guest RAM laid out as given. */
   static create(layout: RamLayout[], devicePath = '/dev/kvm'): KvmVm {

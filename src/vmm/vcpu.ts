@@ -31,7 +31,7 @@ export class Vcpu {
       control: this.control,
       counters: this.counterBuffer,
       devices,
-      memory: { fd: this.vm.memfd, regions: [...this.vm.regions] },
+      memory: { fd: this.vm.ram.fd, regions: [...this.vm.ram.slots] },
       int3Quirk,
     };
     const worker = takeVcpuWorker();
