@@ -150,3 +150,26 @@ test('one server per socket: a live one is refused, a stale file replaced, a reg
   await assert.rejects(ApiServer.listen(file, new ApiController({ logger, baseDir: dir })), /exists and is not a socket/);
   assert.equal(fs.readFileSync(file, 'utf8'), 'keep me');
 });
+
+test('the socket file is private from the moment it is bound, whatever the umask, which is restored after', async () => {
+  const listen = net.Server.prototype.listen;
+  let modeAtBind: number | undefined;
+  // bind() happens inside listen(): the file's mode right after it is what another user could have met.
+  net.Server.prototype.listen = function (this: net.Server, ...args: unknown[]) {
+    const server = listen.apply(this, args as never);
+    if (typeof args[0] === 'string') modeAtBind = fs.statSync(args[0]).mode & 0o777;
+    return server;
+  } as typeof listen;
+  const old = process.umask(0);
+  let served: Awaited<ReturnType<typeof serve>> | undefined;
+  try {
+    served = await serve('e.sock');
+    assert.equal(modeAtBind, 0o600);
+    assert.equal(fs.statSync(served.sock).mode & 0o777, 0o600);
+    assert.equal(process.umask(0), 0, 'the process umask is as it was');
+  } finally {
+    process.umask(old);
+    net.Server.prototype.listen = listen;
+    await served?.server.close();
+  }
+});
