@@ -11,6 +11,7 @@ import { ApiClientError, VmClient } from '../../src/api/client';
 import { ApiController } from '../../src/api/controller';
 import { ApiServer } from '../../src/api/server';
 import { MiB } from '../../src/vmm/units';
+import { REPO } from '../helpers/cli-run';
 
 let dir: string;
 let kernel: string;
@@ -42,7 +43,8 @@ async function failure(p: Promise<unknown>): Promise<ApiClientError> {
 test('routing and validation: 404, 405 with Allow, 409 before start, 400 naming the field, 413', async () => {
   const { server, client } = await serve('a.sock');
   try {
-    assert.deepEqual(await client.info(), { name: 'tsvmm', version: (await client.info()).version, state: 'unconfigured' });
+    const { version } = JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8')) as { version: string };
+    assert.deepEqual(await client.info(), { name: 'tsvmm', version, state: 'unconfigured' });
     assert.equal((await failure(client.request('GET', '/nope'))).status, 404);
     const wrong = await failure(client.request('DELETE', '/config'));
     assert.equal(wrong.status, 405);
