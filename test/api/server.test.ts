@@ -94,6 +94,8 @@ test('PUT /config takes the YAML schema, resolves paths from the server\'s folde
     assert.deepEqual([c.memory, c.vcpus], [128 * MiB, 2]);
     const e = await failure(client.putConfig({ kernel, apiSocket: 'x.sock' }));
     assert.equal(e.field, 'apiSocket');
+    const nowhere = await failure(client.putConfig({ kernel, apiSocket: path.join(dir, 'no', 'such', 'dir', 'x.sock') }));
+    assert.match(nowhere.message, /^apiSocket: leave it out/, 'refused for being there, before it is checked as a path');
     assert.equal((await failure(client.swapDisk(0, 'disk.img'))).status, 404, 'the config has no devices');
   } finally {
     await server.close();

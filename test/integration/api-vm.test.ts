@@ -287,4 +287,19 @@ describe('the programmatic API on /dev/kvm', { skip, timeout: 180_000 }, () => {
     assert.throws(() => new Vm({ ...good, devices }, { logger, baseDir: dir }),
       { name: 'ConfigError', field: 'devices[0].path', message: /^devices\[0\]\.path: ENOENT: / });
   });
+
+  it('logs at the config\'s log.level through the logger it is given', async () => {
+    const lines: string[] = [];
+    const logger = pino({ level: 'trace' }, { write: (line: string) => { lines.push(line); } });
+    const kernel = path.join(dir, 'helloThenSpin.elf');
+    for (const level of ['warn', undefined]) {
+      lines.length = 0;
+      const vm = await createVm({ kernel, memory: '64M', ...(level ? { log: { level } } : {}) }, { logger });
+      vms.push(vm);
+      vm.start();
+      await vm.kill();
+      const started = lines.some((l) => l.includes('"machine started"'));
+      assert.equal(started, level === undefined, `log.level ${level ?? 'info (the default)'}: ${lines.join('')}`);
+    }
+  });
 });
