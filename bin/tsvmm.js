@@ -5,19 +5,29 @@ const fs = require('node:fs');
 const path = require('node:path');
 
 const argv = process.argv.slice(2);
-const dist = path.join(__dirname, '..', 'dist');
+const root = path.join(__dirname, '..');
+const dist = path.join(root, 'dist');
 const modules = path.join(dist, 'src', 'cli.js');
 const bundle = path.join(dist, 'tsvmm-cli.js');
 
-// The bundle (scripts/bundle-cli.js) starts faster; it is used only when it was made after the last compile, so a
-// `tsc` run without a new bundle never leaves older code in charge.
-function cliFile() {
+// The bundle (scripts/bundle-cli.js) starts faster. It is used only when none of the files it was made from
+// (dist/tsvmm-cli.js.inputs, written with it) is newer, so a `tsc` run, or `tsc -w` re-emitting one module, never
+// leaves older code in charge. A package shipped without that record checks dist/src/cli.js alone (nothing there
+// is recompiled). TSVMM_NO_BUNDLE=1 always loads the compiled modules.
+function bundleIsFresh() {
+  if (process.env.TSVMM_NO_BUNDLE === '1') return false;
   try {
-    if (fs.statSync(bundle).mtimeMs >= fs.statSync(modules).mtimeMs) return bundle;
+    const made = fs.statSync(bundle).mtimeMs;
+    let inputs = [path.relative(root, modules)];
+    try {
+      inputs = JSON.parse(fs.readFileSync(`${bundle}.inputs`, 'utf8'));
+    } catch {
+      // No record: the check above.
+    }
+    return inputs.every((p) => fs.statSync(path.join(root, p)).mtimeMs <= made);
   } catch {
-    // No bundle: the compiled modules.
+    return false; // no bundle, or an input gone: the compiled modules
   }
-  return modules;
 }
 
 // `run` will start a vCPU thread; begin its start-up now, in parallel with loading the CLI (src/vmm/vcpu-prestart.ts).
@@ -29,7 +39,7 @@ if (argv[0] === 'run' && !argv.some((a) => a === '--help' || a === '-h')) {
   }
 }
 let cli;
-const file = cliFile();
+const file = bundleIsFresh() ? bundle : modules;
 try {
   cli = file === bundle ? require('./bundle-loader.js').loadBundle(bundle).exports : require(file);
 } catch (e) {

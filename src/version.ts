@@ -1,14 +1,18 @@
-// The package version, read from the package's package.json.
+// The package version, read once from the package's package.json.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { packageRoot } from './package-root';
 
+let version: string | undefined;
+
 export function packageVersion(): string {
+  if (version !== undefined) return version;
   try {
     const pkg = JSON.parse(fs.readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as
       { version?: string };
-    return pkg.version ?? 'unknown';
+    version = pkg.version ?? 'unknown';
   } catch {
-    return 'unknown';
+    version = 'unknown';
   }
+  return version;
 }

@@ -8,9 +8,7 @@ import pino from 'pino';
 import { main, type CliDeps } from '../src/cli';
 import type { MachineConfig } from '../src/vmm/config';
 import { MiB } from '../src/vmm/units';
-
-const repoRoot = path.join(__dirname, '..', '..');
-const bin = path.join(repoRoot, 'bin', 'tsvmm.js');
+import { BIN as bin, REPO } from './helpers/cli-run';
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvmm-cli-'));
 const work = path.join(dir, 'work');
 fs.mkdirSync(path.join(dir, 'vm'));
@@ -171,4 +169,38 @@ test('bin/tsvmm.js: a config error is one line on stderr, no stack, exit 2', () 
   assert.equal(r.status, 2);
   assert.equal(r.stderr, 'tsvmm: vcpus: 0 is out of range 1..254\n');
   assert.equal(r.stdout, '');
+});
+
+test('bin/tsvmm.js: the bundle only while no module it was made from is newer; never with TSVMM_NO_BUNDLE=1', (t) => {
+  const made = path.join(REPO, 'dist', 'tsvmm-cli.js');
+  if (!fs.existsSync(`${made}.inputs`)) {
+    t.skip('no bundle here (esbuild missing at build time)');
+    return;
+  }
+  // A copy of the package, so the times can be moved without touching the build other tests use.
+  const pkg = path.join(dir, 'pkg');
+  for (const p of ['bin', 'dist/src', 'dist/tsvmm-cli.js', 'dist/tsvmm-cli.js.inputs', 'package.json', 'binding.gyp']) {
+    fs.cpSync(path.join(REPO, p), path.join(pkg, p), { recursive: true });
+  }
+  fs.symlinkSync(path.join(REPO, 'node_modules'), path.join(pkg, 'node_modules'), 'dir');
+  const inputs = JSON.parse(fs.readFileSync(path.join(pkg, 'dist', 'tsvmm-cli.js.inputs'), 'utf8')) as string[];
+  const config = path.join('dist', 'src', 'vmm', 'config.js');
+  assert.ok(inputs.includes(config), 'the record names the modules inside the bundle');
+  const at = (p: string, secs: number): void => fs.utimesSync(path.join(pkg, p), secs, secs);
+  for (const p of inputs) at(p, 1_000_000);
+  at(path.join('dist', 'tsvmm-cli.js'), 2_000_000);
+  // Which one ran: the compiled modules leave dist/src/cli.js in the module cache, the bundle does not.
+  const probe = path.join(dir, 'probe.js');
+  fs.writeFileSync(probe, "process.on('exit', () => process.stderr.write(Object.keys(require.cache)" +
+    ".some((k) => k.endsWith('cli.js') && k.includes('src')) ? 'modules' : 'bundle'));\n");
+  const loaded = (env: NodeJS.ProcessEnv = {}): string => {
+    const r = spawnSync(process.execPath, ['--require', probe, path.join(pkg, 'bin', 'tsvmm.js'), '--version'],
+      { encoding: 'utf8', env: { ...process.env, ...env } });
+    assert.equal(r.status, 0, r.stderr);
+    return r.stderr;
+  };
+  assert.equal(loaded(), 'bundle');
+  assert.equal(loaded({ TSVMM_NO_BUNDLE: '1' }), 'modules');
+  at(config, 3_000_000); // what `tsc -w` does: one module re-emitted, dist/src/cli.js untouched
+  assert.equal(loaded(), 'modules');
 });

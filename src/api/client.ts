@@ -3,6 +3,7 @@
 // ApiClientError carrying the status and the server's message (which names the field for a 400).
 import * as http from 'node:http';
 import type { ControllerState } from './controller';
+import type { Action } from './routes';
 import type { VmCounters, VmExit } from './vm';
 import type { MachineConfig } from '../vmm/config';
 
@@ -13,13 +14,13 @@ export class ApiClientError extends Error {
   }
 }
 
+export type { Action };
+
 export interface ServerInfo {
   name: string;
   version: string;
   state: ControllerState;
 }
-
-export type Action = 'start' | 'pause' | 'resume' | 'ctrl-alt-del' | 'stop';
 
 const POLL_MS = 20;
 

@@ -1,7 +1,7 @@
 // A machine's serial console as a Node Duplex: what the guest writes to COM1 comes out of the readable side, what
-// is written to the writable side reaches the guest's UART input. A reader that falls behind holds the console
-// (the UART keeps 64 KiB and then drops, counted as droppedOutput) rather than buffering without end or slowing
-// the guest; reading again releases it.
+// is written to the writable side reaches the guest's UART input. A reader that falls behind holds the console:
+// the machine drops what the guest writes meanwhile (counted as droppedOutput) rather than buffering without end
+// or slowing the guest, and keeps draining the UART, so it still sees a panic. Reading again releases it.
 import { Duplex } from 'node:stream';
 
 /** How the console reaches its machine; set once the machine exists. */

@@ -4,9 +4,10 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { VmError } from './errors';
-import { Vm, type VmState } from './vm';
-import { resolveArtifacts } from '../vmm/artifacts';
-import { ConfigError, validateConfig, type LogLevel, type MachineConfig } from '../vmm/config';
+import { makeVm } from './make-vm';
+import type { Vm, VmState } from './vm';
+import { validateConfig, type LogLevel, type MachineConfig } from '../vmm/config';
+import { ConfigError, isMapping } from '../vmm/config-check';
 
 /** Before a Vm exists: no config yet, or a config waiting for the start action. */
 export type ControllerState = 'unconfigured' | 'configured' | 'starting' | VmState;
@@ -21,6 +22,8 @@ export interface ControllerOptions {
   config?: MachineConfig;
   /** The machine's log level whatever its config says (the command line's --log-level). */
   logLevel?: LogLevel;
+  /** Where the serial console's output goes instead of the Vm's console stream (see VmOptions). */
+  consoleOutput?: (chunk: Buffer) => void;
 }
 
 export class ApiController extends EventEmitter<{ vm: [vm: Vm] }> {
@@ -49,10 +52,11 @@ export class ApiController extends EventEmitter<{ vm: [vm: Vm] }> {
     if (this.current || this.starting) {
       throw new VmError('ERR_VM_STATE', `cannot change the config: the machine is ${this.state}`);
     }
-    const config = validateConfig(raw, { baseDir: this.opts.baseDir });
-    if (config.apiSocket !== undefined) {
+    // Before validation, which would check it as a path first and say something less to the point.
+    if (isMapping(raw) && raw.apiSocket !== undefined) {
       throw new ConfigError('apiSocket', 'leave it out: this machine is configured through a control socket already');
     }
+    const config = validateConfig(raw, { baseDir: this.opts.baseDir });
     this.config = config;
     return config;
   }
@@ -72,9 +76,10 @@ export class ApiController extends EventEmitter<{ vm: [vm: Vm] }> {
     const config = this.getConfig();
     this.starting = true;
     try {
-      const logger = this.opts.logger.child({}, { level: this.opts.logLevel ?? config.log.level });
-      const resolved = await resolveArtifacts(config, (line) => logger.info(line));
-      const vm = new Vm(resolved, logger, this.opts.baseDir);
+      const { logger, baseDir, logLevel, consoleOutput } = this.opts;
+      const vm = await makeVm(config, {
+        logger, baseDir, ...(logLevel ? { logLevel } : {}), ...(consoleOutput ? { consoleOutput } : {}),
+      });
       this.current = vm;
       this.emit('vm', vm);
       vm.start();

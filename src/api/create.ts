@@ -3,13 +3,13 @@
 import * as path from 'node:path';
 import pino, { type Logger } from 'pino';
 import { argTypeError, checkNonEmptyString, checkOptions } from './errors';
+import { makeVm } from './make-vm';
 import { serveVm } from './server';
-import { Vm } from './vm';
-import { resolveArtifacts } from '../vmm/artifacts';
+import type { Vm } from './vm';
 import { validateConfig } from '../vmm/config';
 
 export interface CreateVmOptions {
-  /** The VMM's log for this machine (pino); default: silent. */
+  /** The VMM's log for this machine (pino), at the config's log.level (default info); default: silent. */
   logger?: Logger;
   /** Where relative paths in the config and in swapDisk() start; default: the current directory. */
   baseDir?: string;
@@ -30,13 +30,13 @@ export async function createVm(config: unknown, options?: CreateVmOptions): Prom
     throw argTypeError('logger', 'a pino logger', o.logger);
   }
   const baseDir = path.resolve(o.baseDir === undefined ? process.cwd() : checkNonEmptyString('baseDir', o.baseDir));
-  const logger = (o.logger as Logger | undefined) ?? pino({ level: 'silent' });
+  const given = o.logger as Logger | undefined;
+  const logger = given ?? pino({ level: 'silent' });
   const validated = validateConfig(config, { baseDir });
-  const resolved = await resolveArtifacts(validated, (line) => logger.info(line));
-  const vm = new Vm(resolved, logger, baseDir);
-  if (resolved.apiSocket !== undefined) {
+  const vm = await makeVm(validated, { logger, baseDir, ...(given ? {} : { logLevel: 'silent' }) });
+  if (validated.apiSocket !== undefined) {
     try {
-      const server = await serveVm(vm, resolved.apiSocket, { logger, baseDir });
+      const server = await serveVm(vm, validated.apiSocket, { logger, baseDir });
       void vm.wait().then(() => server.close());
     } catch (e) {
       await vm.kill();

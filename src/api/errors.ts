@@ -28,9 +28,10 @@ export function argTypeError(name: string, expected: string, got: unknown): Type
     { code: 'ERR_INVALID_ARG_TYPE' });
 }
 
+/** Carries `range` and `value` too, so the control socket can say the same about its body field. */
 export function argRangeError(name: string, range: string, got: unknown): RangeError {
   return Object.assign(new RangeError(`The value of "${name}" is out of range: it must be ${range}, got ${String(got)}`),
-    { code: 'ERR_OUT_OF_RANGE' });
+    { code: 'ERR_OUT_OF_RANGE', range, value: got });
 }
 
 /** An options object: undefined is {}, anything but a plain object is a TypeError, an unknown key too. */

@@ -70,9 +70,10 @@ export function sendJson(res: ServerResponse, status: number, body?: unknown, he
   res.end(text);
 }
 
-const FILE_ERRORS = new Set(['ENOENT', 'EACCES', 'EPERM', 'EISDIR', 'ENOTDIR', 'ELOOP', 'EINVAL', 'EROFS', 'ENAMETOOLONG']);
-
-/** The status and body an error becomes. */
+/**
+ * The status and body an error becomes. A file the caller named that cannot be used arrives as a ConfigError or
+ * DeviceOpError naming the field; any other error with an errno (KVM, mmap, ...) is the VMM's failure, a 500.
+ */
 export function httpErrorOf(e: unknown): { status: number; body: { error: string; field?: string } } {
   const message = e instanceof Error ? e.message.split('\n')[0]! : String(e);
   const code = (e as { code?: unknown } | undefined)?.code;
@@ -84,9 +85,6 @@ export function httpErrorOf(e: unknown): { status: number; body: { error: string
   }
   if (e instanceof BootError) return { status: 400, body: { error: message } };
   if ((e instanceof TypeError || e instanceof RangeError) && typeof code === 'string' && code.startsWith('ERR_')) {
-    return { status: 400, body: { error: message } };
-  }
-  if (typeof code === 'string' && FILE_ERRORS.has(code) && typeof (e as { syscall?: unknown }).syscall === 'string') {
     return { status: 400, body: { error: message } };
   }
   return { status: 500, body: { error: message } };

@@ -3,8 +3,8 @@
 // these; test/api/openapi.test.ts keeps the two in step.
 import type { ApiController } from './controller';
 import { HttpError } from './http-json';
-import { checkEnum, checkInt, checkMapping, checkString, ConfigError, isMapping } from '../vmm/config-check';
-import { MiB } from '../vmm/units';
+import { checkDeviceIndex, checkStopOptions } from './vm';
+import { checkEnum, checkMapping, checkString, ConfigError, isMapping, show } from '../vmm/config-check';
 import { packageVersion } from '../version';
 
 export type Method = 'GET' | 'PUT' | 'PATCH';
@@ -31,8 +31,25 @@ export interface Route {
 }
 
 export const ACTIONS = ['start', 'pause', 'resume', 'ctrl-alt-del', 'stop'] as const;
-const MAX_TIMEOUT_MS = 3_600_000;
+export type Action = (typeof ACTIONS)[number];
 const NO_CONTENT: Reply = { status: 204 };
+
+/** A body field that must be an integer; its range is the API's to check (see asField). */
+function integer(field: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value)) throw new ConfigError(field, `${show(value)} is not an integer`);
+  return value;
+}
+
+/** Runs an API call whose RangeError (src/api/errors.ts) is about body field `field`: a 400 naming it. */
+function asField<T>(field: string, call: () => T): T {
+  try {
+    return call();
+  } catch (e) {
+    const range = e instanceof RangeError ? (e as RangeError & { range?: string; value?: unknown }) : undefined;
+    if (range?.range === undefined) throw e;
+    throw new ConfigError(field, `${show(range.value)} is out of range: it must be ${range.range}`);
+  }
+}
 
 function requireBody(body: unknown, keys: readonly string[]): Record<string, unknown> {
   if (body === undefined) throw new HttpError(400, 'body: required (a JSON object)');
@@ -45,6 +62,7 @@ async function action(ctx: RouteContext): Promise<Reply> {
   if (b.action === undefined) throw new ConfigError('action', `required (one of ${ACTIONS.join(', ')})`);
   const what = checkEnum('action', b.action, ACTIONS);
   if (b.timeoutMs !== undefined && what !== 'stop') throw new ConfigError('timeoutMs', 'only used with action stop');
+  const stop = b.timeoutMs === undefined ? {} : { timeoutMs: integer('timeoutMs', b.timeoutMs) };
   const c = ctx.controller;
   switch (what) {
     case 'start':
@@ -62,20 +80,23 @@ async function action(ctx: RouteContext): Promise<Reply> {
       }
       return NO_CONTENT;
     case 'stop': {
-      const timeoutMs = b.timeoutMs === undefined ? undefined : checkInt('timeoutMs', b.timeoutMs, 0, MAX_TIMEOUT_MS);
-      const vm = c.requireVm('stop');
-      return { status: 200, body: await vm.stop(timeoutMs === undefined ? {} : { timeoutMs }) };
+      asField('timeoutMs', () => checkStopOptions(stop)); // a bad timeout is a 400 even before there is a machine
+      return { status: 200, body: await c.requireVm('stop').stop(stop) };
     }
   }
 }
 
+/** The {index} of /devices/{index}: a device of the config, else 404. */
 function deviceIndex(ctx: RouteContext): number {
   const raw = ctx.params.index!;
-  const count = ctx.controller.getConfig().devices.length;
-  if (!/^[0-9]{1,4}$/.test(raw) || Number(raw) >= count) {
-    throw new HttpError(404, `devices/${raw}: no such device (the machine has ${count})`);
+  const config = ctx.controller.getConfig();
+  try {
+    if (!/^[0-9]{1,4}$/.test(raw)) throw new RangeError(raw);
+    return checkDeviceIndex(config, Number(raw));
+  } catch (e) {
+    if (!(e instanceof RangeError)) throw e;
+    throw new HttpError(404, `devices/${raw}: no such device (the machine has ${config.devices.length})`);
   }
-  return Number(raw);
 }
 
 export const ROUTES: readonly Route[] = [
@@ -113,9 +134,9 @@ export const ROUTES: readonly Route[] = [
     handle: (ctx) => {
       const b = requireBody(ctx.body, ['targetMiB']);
       if (b.targetMiB === undefined) throw new ConfigError('targetMiB', 'required');
-      checkInt('targetMiB', b.targetMiB, 0, Number.MAX_SAFE_INTEGER);
+      const mib = integer('targetMiB', b.targetMiB);
       const vm = ctx.controller.requireVm('set the balloon target');
-      vm.setBalloonTarget(checkInt('targetMiB', b.targetMiB, 0, Math.floor(vm.config.memory / MiB)));
+      asField('targetMiB', () => vm.setBalloonTarget(mib));
       return NO_CONTENT;
     },
   },

@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
+import { isMainThread } from 'node:worker_threads';
 import pino, { type Logger } from 'pino';
 import { ApiController } from './controller';
 import { ClientGone, httpErrorOf, readJsonBody, sendJson } from './http-json';
@@ -45,6 +46,27 @@ async function claimPath(p: string, field: string): Promise<void> {
   fs.unlinkSync(p); // a stale socket left by a server that died
 }
 
+/**
+ * Listens with the socket file made mode 0600 by bind() itself, so no other user can connect between its creation
+ * and a chmod. bind() runs synchronously inside listen(), so the umask is changed only for that call. A worker
+ * thread cannot change the umask; there the file is chmod'ed right after.
+ */
+function listenPrivately(server: http.Server, socketPath: string, listening: () => void): void {
+  if (!isMainThread) {
+    server.listen(socketPath, () => {
+      fs.chmodSync(socketPath, 0o600);
+      listening();
+    });
+    return;
+  }
+  const old = process.umask(0o177);
+  try {
+    server.listen(socketPath, listening);
+  } finally {
+    process.umask(old);
+  }
+}
+
 export class ApiServer {
   private readonly http: http.Server;
   private inode: number | undefined;
@@ -62,9 +84,8 @@ export class ApiServer {
     await new Promise<void>((resolve, reject) => {
       server.http.once('error', (e: NodeJS.ErrnoException) => reject(e.code === 'EADDRINUSE'
         ? new ConfigError(field, `${socketPath} is in use by a running server`) : e));
-      server.http.listen(socketPath, () => resolve());
+      listenPrivately(server.http, socketPath, () => resolve());
     });
-    fs.chmodSync(socketPath, 0o600);
     server.inode = fs.statSync(socketPath).ino;
     server.log.info({ socket: socketPath }, 'control socket listening');
     return server;

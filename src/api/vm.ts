@@ -8,11 +8,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Logger } from 'pino';
 import { VmConsole } from './console';
-import { checkInteger, checkNonEmptyString, checkOptions, VmError } from './errors';
-import type { BalloonInfo } from '../devices/balloon';
-import type { MachineConfig } from '../vmm/config';
-import type { MachineExit } from '../vmm/exit-status';
-import { Machine, type DeviceErrorEvent } from '../vmm/machine';
+import { argRangeError, checkInteger, checkNonEmptyString, checkOptions, VmError } from './errors';
+import { PAGES_PER_MIB, type BalloonDevice, type BalloonInfo } from '../devices/balloon';
+import { ConfigError, type MachineConfig } from '../vmm/config';
+import { exitStatus, type MachineExit } from '../vmm/exit-status';
+import { Machine, NO_BALLOON_DEVICE, type DeviceErrorEvent } from '../vmm/machine';
 import type { CounterName } from '../vmm/vcpu-protocol';
 import { MiB } from '../vmm/units';
 
@@ -23,11 +23,16 @@ export interface VmExit extends MachineExit {
   status: number;
 }
 
+/** The one place a machine's end gets its exit status. */
+export function vmExit(exit: MachineExit): VmExit {
+  return { ...exit, status: exitStatus(exit) };
+}
+
 export interface VmCounters {
   vcpus: { index: number; state: string; exits: Record<CounterName, number> }[];
   /** In config.devices order: the device's own counters (requests, bytes, errors, ...) and its transport's. */
   devices: { index: number; type: string; counters: Record<string, number> }[];
-  /** Console bytes the UART dropped because nobody read them fast enough. */
+  /** Console bytes dropped because nobody read them fast enough. */
   console: { droppedOutput: number };
 }
 
@@ -47,25 +52,57 @@ export interface StopOptions {
 }
 
 export const DEFAULT_STOP_TIMEOUT_MS = 5000;
-const MAX_TIMEOUT_MS = 3_600_000;
+/** The longest stop timeout (docs/api.yaml says the same). */
+export const MAX_STOP_TIMEOUT_MS = 3_600_000;
+
+/** stop()'s options, checked: an absent timeoutMs is the default. Throws TypeError / RangeError naming the option. */
+export function checkStopOptions(options: unknown): { timeoutMs: number; explicit: boolean } {
+  const o = checkOptions('options', options, ['timeoutMs']);
+  if (o.timeoutMs === undefined) return { timeoutMs: DEFAULT_STOP_TIMEOUT_MS, explicit: false };
+  return { timeoutMs: checkInteger('timeoutMs', o.timeoutMs, 0, MAX_STOP_TIMEOUT_MS), explicit: true };
+}
+
+/** A disk index of `config`. Throws TypeError / RangeError naming `device`. */
+export function checkDeviceIndex(config: MachineConfig, device: unknown): number {
+  const count = config.devices.length;
+  if (count === 0 && typeof device === 'number') throw argRangeError('device', 'a device index (the machine has none)', device);
+  return checkInteger('device', device, 0, count - 1);
+}
+
+export interface VmOptions {
+  logger: Logger;
+  /** Where relative paths in swapDisk() start. */
+  baseDir: string;
+  /**
+   * Where the serial console's output goes when serial.mode is stdio, instead of `vm.console`'s readable side
+   * (whose holding and dropping then do not apply): `tsvmm run` writes it to its own stdout.
+   */
+  consoleOutput?: (chunk: Buffer) => void;
+}
 
 export class Vm extends EventEmitter<VmEvents> {
   /** The machine underneath, for what this API does not cover. */
   readonly machine: Machine;
   /** The guest's serial console (COM1) when serial.mode is stdio (the default); see VmConsole. */
   readonly console = new VmConsole();
-  private current: VmState = 'created';
+  /** Where start, pause and resume left it; 'stopping' and 'exited' come from the machine (see state). */
+  private phase: 'created' | 'running' | 'paused' = 'created';
   /** Pause and resume run one after the other, so a resume never overtakes the pause before it. */
   private transition: Promise<void> = Promise.resolve();
   private exitResult: Promise<VmExit>;
+  /** A graceful stop in progress (Ctrl-Alt-Del sent, waiting for the guest). */
   private stopping: Promise<VmExit> | undefined;
+  private readonly log: Logger;
+  private readonly baseDir: string;
 
   /** Use createVm(); this takes a config validateConfig already produced, with artifacts resolved. */
-  constructor(readonly config: MachineConfig, private readonly log: Logger, private readonly baseDir: string) {
+  constructor(readonly config: MachineConfig, options: VmOptions) {
     super();
-    const sink = this.consoleSink(config);
+    this.log = options.logger;
+    this.baseDir = options.baseDir;
+    const sink = this.consoleSink(config, options.consoleOutput);
     try {
-      this.machine = Machine.create(config, { logger: log, consoleOutput: sink.write });
+      this.machine = Machine.create(config, { logger: this.log, consoleOutput: sink.write });
     } catch (e) {
       sink.close();
       throw e;
@@ -78,10 +115,9 @@ export class Vm extends EventEmitter<VmEvents> {
     this.machine.on('panic', (line: string) => this.emit('panic', line));
     this.machine.on('device-error', (ev: DeviceErrorEvent) => this.emit('device-error', ev));
     this.exitResult = this.machine.wait().then((exit) => {
-      this.current = 'exited';
       sink.close();
       this.console.close();
-      const result = { ...exit, status: Machine.exitStatus(exit) };
+      const result = vmExit(exit);
       try {
         this.emit('exit', result);
       } catch (e) {
@@ -92,29 +128,38 @@ export class Vm extends EventEmitter<VmEvents> {
     });
   }
 
-  private consoleSink(config: MachineConfig): { write: (chunk: Buffer) => void; close: () => void } {
+  private consoleSink(config: MachineConfig, output: ((chunk: Buffer) => void) | undefined):
+    { write: (chunk: Buffer) => void; close: () => void } {
     if (config.serial.mode === 'file') {
-      const fd = fs.openSync(config.serial.path!, 'a');
+      let fd: number;
+      try {
+        fd = fs.openSync(config.serial.path!, 'a');
+      } catch (e) {
+        throw new ConfigError('serial.path', (e as Error).message);
+      }
       return { write: (chunk) => { fs.writeSync(fd, chunk); }, close: () => fs.closeSync(fd) };
     }
     if (config.serial.mode === 'none') return { write: () => {}, close: () => {} };
-    return { write: (chunk) => this.console.deliver(chunk), close: () => {} };
+    return { write: output ?? ((chunk) => this.console.deliver(chunk)), close: () => {} };
   }
 
+  /** The machine's own phase decides 'stopping' and 'exited', so this never lags it while its threads wind down. */
   get state(): VmState {
-    return this.current;
+    const m = this.machine.phase;
+    if (m === 'ended') return 'exited';
+    if (m === 'finishing' || this.stopping) return 'stopping';
+    return this.phase;
   }
 
   private require(operation: string, states: VmState[]): void {
-    if (!states.includes(this.current)) {
-      throw new VmError('ERR_VM_STATE', `cannot ${operation}: the machine is ${this.current}`);
-    }
+    const now = this.state;
+    if (!states.includes(now)) throw new VmError('ERR_VM_STATE', `cannot ${operation}: the machine is ${now}`);
   }
 
   start(): void {
     this.require('start', ['created']);
     this.machine.start();
-    this.current = 'running';
+    this.phase = 'running';
     this.log.info('machine started');
     this.emit('started');
   }
@@ -133,12 +178,12 @@ export class Vm extends EventEmitter<VmEvents> {
     const operation = target === 'paused' ? 'pause' : 'resume';
     this.require(operation, ['running', 'paused']);
     return this.serialize(async () => {
-      if (this.current === target || this.current !== (target === 'paused' ? 'running' : 'paused')) return;
+      if (this.state !== (target === 'paused' ? 'running' : 'paused')) return;
       for (const v of this.machine.vcpus) {
         if (target === 'paused') v.pause(); else v.resume();
       }
       await this.vcpusReach(target, operation);
-      this.current = target;
+      this.phase = target;
       this.emit(target === 'paused' ? 'paused' : 'resumed');
     });
   }
@@ -178,19 +223,19 @@ export class Vm extends EventEmitter<VmEvents> {
   /**
    * Ends the machine. A running guest is asked first (Ctrl-Alt-Del) and given `timeoutMs` (default 5000) to end
    * by itself; then, or at once for a paused or never started machine or timeoutMs 0, it is stopped by force
-   * (reason 'stopped'). Resolves with how it ended; on an ended machine, with how it ended then.
+   * (reason 'stopped'). Resolves with how it ended; on an ended machine, with how it ended then. While a graceful
+   * stop is under way, another stop() joins it (timeoutMs 0 forces it, as kill() does).
    */
   stop(options?: StopOptions): Promise<VmExit> {
-    const o = checkOptions('options', options, ['timeoutMs']);
-    const timeoutMs = o.timeoutMs === undefined ? DEFAULT_STOP_TIMEOUT_MS : checkInteger('timeoutMs', o.timeoutMs, 0, MAX_TIMEOUT_MS);
-    if (this.current === 'exited') return this.exitResult;
-    if (timeoutMs === 0 || this.current !== 'running') return this.kill();
-    this.stopping ??= this.askThenForce(timeoutMs);
+    const { timeoutMs, explicit } = checkStopOptions(options);
+    if (this.state === 'exited') return this.exitResult;
+    if (this.stopping && !(explicit && timeoutMs === 0)) return this.stopping;
+    if (timeoutMs === 0 || this.state !== 'running') return this.kill();
+    this.stopping = this.askThenForce(timeoutMs);
     return this.stopping;
   }
 
   private async askThenForce(timeoutMs: number): Promise<VmExit> {
-    this.current = 'stopping';
     let queued: boolean;
     try {
       queued = this.machine.sendCtrlAltDel();
@@ -209,8 +254,8 @@ export class Vm extends EventEmitter<VmEvents> {
 
   /** Stops the machine by force now (reason 'stopped'). */
   async kill(): Promise<VmExit> {
-    if (this.current !== 'exited') {
-      await this.machine.finish('stopped', this.current === 'created' ? 'stopped before it started' : 'stopped by force');
+    if (this.state !== 'exited') {
+      await this.machine.finish('stopped', this.phase === 'created' ? 'stopped before it started' : 'stopped by force');
     }
     return this.exitResult;
   }
@@ -225,19 +270,20 @@ export class Vm extends EventEmitter<VmEvents> {
       vcpus: this.machine.vcpus.map((v) => ({ index: v.index, state: v.state, exits: v.counters() })),
       devices: this.machine.deviceCounters().map((counters, index) =>
         ({ index, type: this.config.devices[index]?.type ?? 'unknown', counters })),
-      console: { droppedOutput: this.machine.serial.droppedOutput },
+      console: { droppedOutput: this.machine.droppedConsoleOutput },
     };
   }
 
   /**
    * Replaces the backing file of disk `device` (its index in config.devices). Requests in flight finish on the
    * old file; the promise resolves once it is closed. The new file must exist (read-write unless the disk is
-   * readonly); a new size reaches the guest as a config change.
+   * readonly); a new size reaches the guest as a config change. A file it cannot use is a DeviceOpError naming
+   * the device's path.
    */
   async swapDisk(device: number, file: string): Promise<void> {
-    checkInteger('device', device, 0, Math.max(0, this.config.devices.length - 1));
     const p = path.resolve(this.baseDir, checkNonEmptyString('path', file));
-    this.require('swap a disk', ['created', 'running', 'paused', 'stopping']);
+    checkDeviceIndex(this.config, device);
+    this.require('swap a disk', ['created', 'running', 'paused']);
     await this.machine.swapDisk(device, p);
     this.log.info({ device, path: p }, 'disk backing file swapped');
   }
@@ -249,19 +295,17 @@ export class Vm extends EventEmitter<VmEvents> {
   setBalloonTarget(mib: number): void {
     checkInteger('mib', mib, 0, Math.floor(this.config.memory / MiB));
     this.require('set the balloon target', ['created', 'running', 'paused']);
-    this.requireBalloon();
-    this.machine.setBalloonTarget(mib);
+    this.requireBalloon().setTargetPages(mib * PAGES_PER_MIB);
   }
 
   /** The balloon's target and size in 4 KiB pages, the pages that passed its queues, the guest's last statistics. */
   balloonStats(): BalloonInfo {
-    this.requireBalloon();
-    return this.machine.balloonStats();
+    return this.requireBalloon().info();
   }
 
-  private requireBalloon(): void {
-    if (!this.config.devices.some((d) => d.type === 'balloon')) {
-      throw new VmError('ERR_VM_NO_DEVICE', 'this machine has no balloon device (add {type: balloon} to devices)');
-    }
+  private requireBalloon(): BalloonDevice {
+    const balloon = this.machine.balloon;
+    if (!balloon) throw new VmError('ERR_VM_NO_DEVICE', NO_BALLOON_DEVICE);
+    return balloon;
   }
 }

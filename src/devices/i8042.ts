@@ -124,7 +124,10 @@ export interface I8042Options {
   onReset: () => void;
   /** Shared with the other vCPUs and the host; default: a private state. */
   state?: SharedArrayBuffer;
-  /** Raises IRQ 1 (another keyboard byte waits after the guest read one). */
+  /**
+   * Raises IRQ 1: another keyboard byte waits after the guest read one, or a byte already waiting became visible
+   * with its interrupt on (the keyboard enabled, the interrupt bit set in the command byte).
+   */
   interrupt?: () => void;
 }
 
@@ -168,12 +171,16 @@ export class I8042 implements BusDevice {
     const core = this.core;
     core.lock();
     let reset = false;
+    let irq = false;
     try {
+      const wanted = core.wantsInterrupt();
       if (offset === I8042_DATA_OFFSET) reset = this.writeData(data[0]!);
       else if (offset === I8042_COMMAND_OFFSET) reset = this.writeCommand(data[0]!);
+      irq = !wanted && core.wantsInterrupt();
     } finally {
       core.unlock();
     }
+    if (irq) this.opts.interrupt?.();
     if (reset) this.opts.onReset();
   }
 

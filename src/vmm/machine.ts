@@ -4,6 +4,7 @@
 // is reported through 'exit' and wait(); it never reaches the process or the other machines.
 import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import pino, { type Logger } from 'pino';
 import { prepareBoot } from './boot';
 import { ramRegions } from './boot/layout';
@@ -16,7 +17,7 @@ import { PanicWatch } from './panic-watch';
 import { Vcpu } from './vcpu';
 import type { ExitReason, WorkerDeviceSpec, WorkerMessage } from './vcpu-protocol';
 import { configureVcpu } from './vcpu-setup';
-import { VirtioDevices } from './virtio-devices';
+import { DeviceOpError, VirtioDevices } from './virtio-devices';
 import { pulseIrq } from './worker-devices';
 import { BalloonError, balloonTargetPages, type BalloonDevice, type BalloonInfo } from '../devices/balloon';
 import type { ConsoleDevice } from '../devices/console';
@@ -28,6 +29,26 @@ const COM1 = { port: 0x3f8, irq: 4 };
 const I8042_PORTS = { port: 0x60, irq: 1 };
 /** How long a panicking guest gets to reboot itself (panic=N) before the VMM ends it. */
 const PANIC_GRACE_MS = 3000;
+
+export const NO_BALLOON_DEVICE = 'this machine has no balloon device (add {type: balloon} to devices)';
+
+/** Where a machine is in its life: finishing from the first finish() until its threads are gone and fds closed. */
+export type MachinePhase = 'created' | 'running' | 'finishing' | 'ended';
+
+/** An fs error about a file the config names, as a ConfigError naming that field; anything else unchanged. */
+function configFileError(config: MachineConfig, e: unknown): unknown {
+  const file = (e as NodeJS.ErrnoException | undefined)?.path;
+  if (!(e instanceof Error) || typeof file !== 'string') return e;
+  const message = e.message.split('\n')[0]!;
+  if (file === config.kernel) return new ConfigError('kernel', message);
+  if (file === config.initrd) return new ConfigError('initrd', message);
+  for (const [i, device] of config.devices.entries()) {
+    for (const [key, value] of Object.entries(device)) {
+      if (value === file) return new ConfigError(`devices[${i}].${key}`, message);
+    }
+  }
+  return e;
+}
 
 export interface MachineOptions {
   /** Default: silent. */
@@ -66,7 +87,11 @@ export class Machine extends EventEmitter {
   private readonly exited = new Promise<MachineExit>((r) => (this.resolveExit = r));
   private panicTimer: NodeJS.Timeout | undefined;
   private started = false;
+  private ended = false;
   private virtio: VirtioDevices | undefined;
+  /** While held, console output is dropped (and counted) instead of forwarded; the panic watch still sees it. */
+  private consoleHeld = false;
+  private heldDropped = 0;
 
   private constructor(readonly config: MachineConfig, private readonly vm: KvmVm, private readonly log: Logger,
     private readonly opts: MachineOptions) {
@@ -89,7 +114,7 @@ export class Machine extends EventEmitter {
     } catch (e) {
       m?.virtio?.close();
       vm.close();
-      throw e;
+      throw configFileError(config, e);
     }
   }
 
@@ -135,6 +160,12 @@ export class Machine extends EventEmitter {
     ];
   }
 
+  get phase(): MachinePhase {
+    if (this.ended) return 'ended';
+    if (this.finishing) return 'finishing';
+    return this.started ? 'running' : 'created';
+  }
+
   start(): void {
     if (this.started) throw new Error('machine already started');
     this.started = true;
@@ -146,22 +177,26 @@ export class Machine extends EventEmitter {
 
   private readonly consoleSink = (chunk: Buffer): void => {
     this.panicWatch.feed(chunk);
-    this.opts.consoleOutput?.(chunk);
+    if (this.consoleHeld) this.heldDropped += chunk.length;
+    else this.opts.consoleOutput?.(chunk);
   };
 
   /**
-   * Stops taking console output, for a reader that cannot keep up: the UART keeps what fits in its ring and drops
-   * (and counts) the rest, so the guest is never slowed. releaseConsole() takes output again.
+   * Stops forwarding console output to consoleOutput, for a reader that cannot keep up: the UART goes on draining
+   * (the guest is never slowed and a panic is still seen), and what arrives is dropped and counted in
+   * droppedConsoleOutput until releaseConsole().
    */
   holdConsole(): void {
-    if (this.started && !this.finishing) this.serial.stopOutput();
+    this.consoleHeld = true;
   }
 
   releaseConsole(): void {
-    if (this.started && !this.finishing) {
-      this.serial.stopOutput();
-      this.serial.startOutput(this.consoleSink);
-    }
+    this.consoleHeld = false;
+  }
+
+  /** Console output bytes lost: the UART's (its ring was full too long) and those dropped while held. */
+  get droppedConsoleOutput(): number {
+    return this.serial.droppedOutput + this.heldDropped;
   }
 
   /**
@@ -174,10 +209,20 @@ export class Machine extends EventEmitter {
     return this.keyboard.sendCtrlAltDel();
   }
 
-  /** Replaces the backing file of disk `device` (an index in config.devices); resolves when the old one is closed. */
-  swapDisk(device: number, file: string): Promise<void> {
-    if (this.finishing || !this.virtio) return Promise.reject(new Error('the machine has ended'));
-    return this.virtio.swapBacking(device, file);
+  /**
+   * Replaces the backing file of disk `device` (an index in config.devices); resolves when the old one is closed.
+   * A file that cannot be used is a DeviceOpError naming the device's path, with the fs error's code.
+   */
+  async swapDisk(device: number, file: string): Promise<void> {
+    if (this.finishing || !this.virtio) throw new Error('the machine has ended');
+    const resolved = path.resolve(file);
+    try {
+      await this.virtio.swapBacking(device, resolved);
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      if (!(e instanceof Error) || err.path !== resolved || typeof err.code !== 'string') throw e;
+      throw new DeviceOpError(`devices[${device}].path: ${err.message.split('\n')[0]!}`, err.code);
+    }
   }
 
   private deviceError(device: number, message: string, fatal: boolean): void {
@@ -233,6 +278,7 @@ export class Machine extends EventEmitter {
       this.step('closing the devices', () => this.virtio?.close());
       this.step('closing the VM', () => this.vm.close());
       const exit = this.exitInfo!;
+      this.ended = true;
       this.resolveExit(exit);
       this.emit('exit', exit);
       return exit;
@@ -278,7 +324,7 @@ export class Machine extends EventEmitter {
    * configuration change interrupt. The driver moves toward it at its own pace; balloonStats() shows how far it got.
    */
   setBalloonTarget(mib: number): void {
-    const balloon = this.balloon();
+    const balloon = this.requireBalloon();
     const pages = balloonTargetPages(mib, this.config.memory);
     // Once the machine ends its interrupt lines are closed fds.
     if (this.finishing) throw new BalloonError('the machine has ended');
@@ -287,12 +333,17 @@ export class Machine extends EventEmitter {
 
   /** The balloon's target and size in 4 KiB pages, the pages that passed its queues, and the guest's last statistics. */
   balloonStats(): BalloonInfo {
-    return this.balloon().info();
+    return this.requireBalloon().info();
   }
 
-  private balloon(): BalloonDevice {
-    const b = this.virtio?.balloon;
-    if (b === undefined) throw new BalloonError('this machine has no balloon device (add {type: balloon} to devices)');
+  /** The machine's balloon device, when it has one. */
+  get balloon(): BalloonDevice | undefined {
+    return this.virtio?.balloon;
+  }
+
+  private requireBalloon(): BalloonDevice {
+    const b = this.balloon;
+    if (b === undefined) throw new BalloonError(NO_BALLOON_DEVICE);
     return b;
   }
 

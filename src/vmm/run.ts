@@ -3,11 +3,10 @@
 // machine waits for one (PUT /config, then the start action). Resolves with the process exit status.
 import type { Logger } from 'pino';
 import type { LogLevel, MachineConfig } from './config';
-import { exitStatus, type MachineExit } from './exit-status';
 import { attachTerminal } from './terminal';
 import { ApiController } from '../api/controller';
 import { ApiServer } from '../api/server';
-import type { Vm } from '../api/vm';
+import { vmExit, type Vm, type VmExit } from '../api/vm';
 
 export interface RunOptions {
   logger: Logger;
@@ -21,63 +20,86 @@ export interface RunOptions {
 
 const SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
-/** Puts the machine's stdio consoles on this process's terminal; returns what undoes it once the machine has ended. */
-function attachConsole(vm: Vm, log: Logger): () => Promise<void> {
-  const serial = vm.config.serial.mode === 'stdio';
+/**
+ * The serial console's output on this process's stdout: written as it comes, Node buffering what a slow reader has
+ * not taken yet, so nothing is lost behind a slow pipe. When whoever read stdout goes away (EPIPE) the machine goes
+ * on and its console output is dropped from then on.
+ */
+class StdoutConsole {
+  private lost = false;
+
+  constructor(private readonly log: Logger) {
+    process.stdout.on('error', this.failed);
+  }
+
+  readonly write = (chunk: Buffer): void => {
+    if (!this.lost) process.stdout.write(chunk);
+  };
+
+  private readonly failed = (e: NodeJS.ErrnoException): void => {
+    if (this.lost) return;
+    this.lost = true;
+    this.log.warn(`console output dropped from now on: stdout failed (${e.code ?? e.message})`);
+  };
+
+  /** Resolves once what was written has left for stdout: the process exits right after the machine ends. */
+  async close(): Promise<void> {
+    if (!this.lost && process.stdout.writableLength > 0) {
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          process.stdout.off('drain', done);
+          process.stdout.off('error', done);
+          resolve();
+        };
+        process.stdout.on('drain', done);
+        process.stdout.on('error', done);
+      });
+    }
+    process.stdout.off('error', this.failed);
+  }
+}
+
+/** Puts the machine's terminal input where its stdio console is; returns what undoes it. */
+function attachInput(vm: Vm): () => void {
   // Keys go to the virtio console when one is on stdio (the user asked for it), else to the serial port.
   const hvc = vm.machine.stdioConsole;
-  if (!serial && !hvc) return async () => {};
-  // Whoever read stdout went away (EPIPE): the machine goes on, its console output is dropped from now on.
-  const lost = (e: NodeJS.ErrnoException): void => {
-    vm.console.unpipe(process.stdout);
-    vm.console.resume();
-    log.warn(`console output dropped from now on: stdout failed (${e.code ?? e.message})`);
-  };
-  if (serial) {
-    vm.console.pipe(process.stdout, { end: false });
-    process.stdout.once('error', lost);
-  }
+  if (vm.config.serial.mode !== 'stdio' && !hvc) return () => {};
   const terminal = attachTerminal({
     input: process.stdin,
     onInput: (bytes: Uint8Array) => { if (hvc) hvc.input(bytes); else vm.console.write(bytes); },
     onEscape: () => void vm.machine.finish('stopped', 'escape key pressed'),
   });
-  return async () => {
-    terminal.restore();
-    process.stdout.off('error', lost);
-    // The console's last bytes reach stdout before the process reports the end.
-    if (serial && vm.state === 'exited' && !vm.console.readableEnded) {
-      await new Promise((resolve) => vm.console.once('end', resolve));
-    }
-  };
+  return () => terminal.restore();
 }
 
 export async function runMachine(config: MachineConfig | undefined, opts: RunOptions): Promise<number> {
   const log = opts.logger;
   const socketPath = config?.apiSocket ?? opts.apiSocket;
+  const stdout = new StdoutConsole(log);
   const controller = new ApiController({
     logger: log,
     baseDir: opts.cwd ?? process.cwd(),
+    consoleOutput: stdout.write,
     ...(config ? { config } : {}),
     ...(opts.logLevel ? { logLevel: opts.logLevel } : {}),
   });
-  let detach: () => Promise<void> = async () => {};
+  let detach = (): void => {};
   let started = Date.now();
-  let machineEnded!: (exit: MachineExit) => void;
-  const ended = new Promise<MachineExit>((resolve) => { machineEnded = resolve; });
+  let machineEnded!: (exit: VmExit) => void;
+  const ended = new Promise<VmExit>((resolve) => { machineEnded = resolve; });
   controller.on('vm', (vm) => {
     started = Date.now();
-    detach = attachConsole(vm, log);
+    detach = attachInput(vm);
     void vm.wait().then(machineEnded);
   });
   const onSignal = (sig: NodeJS.Signals): void => {
     const vm = controller.vm;
     if (vm) void vm.machine.finish('signal', `received ${sig}`, sig);
-    else machineEnded({ reason: 'signal', detail: `received ${sig} before the machine started`, signal: sig });
+    else machineEnded(vmExit({ reason: 'signal', detail: `received ${sig} before the machine started`, signal: sig }));
   };
   for (const s of SIGNALS) process.on(s, onSignal);
   let server: ApiServer | undefined;
-  let exit: MachineExit;
+  let exit: VmExit;
   try {
     if (socketPath) {
       server = await ApiServer.listen(socketPath, controller, { logger: log, field: config ? 'apiSocket' : '--api-sock' });
@@ -87,10 +109,11 @@ export async function runMachine(config: MachineConfig | undefined, opts: RunOpt
     exit = await ended;
   } finally {
     for (const s of SIGNALS) process.off(s, onSignal);
-    await detach();
+    detach();
+    await stdout.close();
     await server?.close();
   }
-  const status = exitStatus(exit);
+  const { status } = exit;
   const secs = ((Date.now() - started) / 1000).toFixed(1);
   const line = `machine ended after ${secs} s: ${exit.reason} (${exit.detail}), exit status ${status}`;
   if (status === 0) log.info(line); else log.error(line);

@@ -1,18 +1,16 @@
 // Starting a vCPU thread costs tens of milliseconds before it can run anything: a new V8 isolate, Node's bootstrap
 // for it, the worker's modules and the addon. `tsvmm run` begins that at once, while the main thread loads the CLI
 // and builds the machine, and the machine's first vCPU takes the thread that is already up (src/vmm/vcpu.ts).
-// This file loads little (worker_threads and the package root), so asking for a thread early costs the main thread almost nothing.
+// This file loads little (worker_threads), so asking for a thread early costs the main thread almost nothing.
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { packageRoot } from '../package-root';
 
-// Found from the package root: this file may be part of the bundled CLI, which lives elsewhere.
-const WORKER = (): string => path.join(packageRoot(), 'dist', 'src', 'vmm', 'vcpu-worker.js');
+const WORKER = path.join(__dirname, 'vcpu-worker.js');
 let spare: Worker | undefined;
 let spareGone = false;
 
 function create(): Worker {
-  return new Worker(WORKER(), { stdout: false });
+  return new Worker(WORKER, { stdout: false });
 }
 
 /** Starts one vCPU thread that waits for its vCPU; it does not keep the process alive until it is taken. */

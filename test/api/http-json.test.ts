@@ -21,7 +21,12 @@ test('errors become statuses: the caller\'s mistakes 4xx, ours 500', () => {
   assert.equal(status(new DeviceOpError('x', 'EBUSY')), 409);
   assert.equal(status(argRangeError('mib', '0..64', 99)), 400);
   assert.equal(status(new BootError('kernel: not an ELF')), 400);
-  assert.equal(status(Object.assign(new Error('ENOENT: no such file'), { code: 'ENOENT', syscall: 'open' })), 400);
+  // A file the client named arrives as ConfigError / DeviceOpError naming the field; a bare errno error is the
+  // VMM's own failure (KVM, mmap, /dev/kvm), whatever its code.
+  assert.equal(status(new DeviceOpError('devices[0].path: ENOENT: no such file or directory', 'ENOENT')), 400);
+  assert.equal(status(Object.assign(new Error('ENOENT: no such file'), { code: 'ENOENT', syscall: 'open' })), 500);
+  assert.equal(status(Object.assign(new Error('mmap failed'), { code: 'EINVAL', syscall: 'mmap' })), 500);
+  assert.equal(status(Object.assign(new Error('open /dev/kvm failed'), { code: 'EACCES', syscall: 'open' })), 500);
   assert.equal(status(new TypeError('cannot read properties of undefined')), 500, 'a bug of ours is not the client\'s fault');
   assert.equal(status(Object.assign(new Error('EBADF'), { code: 'EBADF', syscall: 'read' })), 500);
 });

@@ -5,15 +5,19 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import * as YAML from 'yaml';
 import { ACTIONS, ROUTES } from '../../src/api/routes';
-
-const REPO = path.join(__dirname, '..', '..', '..');
+import { MAX_STOP_TIMEOUT_MS } from '../../src/api/vm';
+import { COUNTER } from '../../src/vmm/vcpu-protocol';
+import { REPO } from '../helpers/cli-run';
 const HTTP_METHODS = ['get', 'put', 'patch', 'post', 'delete', 'head', 'options'];
 
 interface Operation { requestBody?: unknown; responses?: Record<string, unknown> }
 const doc = YAML.parse(fs.readFileSync(path.join(REPO, 'docs', 'api.yaml'), 'utf8')) as {
   openapi: string;
   paths: Record<string, Record<string, Operation>>;
-  components: { schemas: { Action: { properties: { action: { enum: string[] } } } } };
+  components: { schemas: {
+    Action: { properties: { action: { enum: string[] }; timeoutMs: { maximum: number } } };
+    Counters: { properties: { vcpus: { items: { properties: { exits: { description: string } } } } } };
+  } };
 };
 
 const documented = (): Map<string, Operation> => {
@@ -41,4 +45,12 @@ test('routes that read a body document it and its 400; the others take none', ()
 
 test('the documented actions are the ones the server takes', () => {
   assert.deepEqual(doc.components.schemas.Action.properties.action.enum, [...ACTIONS]);
+});
+
+test('the stop timeout\'s limit and the vCPU exit kinds are the server\'s', () => {
+  const { Action, Counters } = doc.components.schemas;
+  assert.equal(Action.properties.timeoutMs.maximum, MAX_STOP_TIMEOUT_MS);
+  const exits = Counters.properties.vcpus.items.properties.exits.description;
+  const named = Object.keys(COUNTER).filter((name) => new RegExp(`\\b${name}\\b`).test(exits));
+  assert.deepEqual(named, Object.keys(COUNTER), exits);
 });

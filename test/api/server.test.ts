@@ -11,6 +11,7 @@ import { ApiClientError, VmClient } from '../../src/api/client';
 import { ApiController } from '../../src/api/controller';
 import { ApiServer } from '../../src/api/server';
 import { MiB } from '../../src/vmm/units';
+import { REPO } from '../helpers/cli-run';
 
 let dir: string;
 let kernel: string;
@@ -42,7 +43,8 @@ async function failure(p: Promise<unknown>): Promise<ApiClientError> {
 test('routing and validation: 404, 405 with Allow, 409 before start, 400 naming the field, 413', async () => {
   const { server, client } = await serve('a.sock');
   try {
-    assert.deepEqual(await client.info(), { name: 'tsvmm', version: (await client.info()).version, state: 'unconfigured' });
+    const { version } = JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8')) as { version: string };
+    assert.deepEqual(await client.info(), { name: 'tsvmm', version, state: 'unconfigured' });
     assert.equal((await failure(client.request('GET', '/nope'))).status, 404);
     const wrong = await failure(client.request('DELETE', '/config'));
     assert.equal(wrong.status, 405);
@@ -92,6 +94,8 @@ test('PUT /config takes the YAML schema, resolves paths from the server\'s folde
     assert.deepEqual([c.memory, c.vcpus], [128 * MiB, 2]);
     const e = await failure(client.putConfig({ kernel, apiSocket: 'x.sock' }));
     assert.equal(e.field, 'apiSocket');
+    const nowhere = await failure(client.putConfig({ kernel, apiSocket: path.join(dir, 'no', 'such', 'dir', 'x.sock') }));
+    assert.match(nowhere.message, /^apiSocket: leave it out/, 'refused for being there, before it is checked as a path');
     assert.equal((await failure(client.swapDisk(0, 'disk.img'))).status, 404, 'the config has no devices');
   } finally {
     await server.close();
@@ -149,4 +153,27 @@ test('one server per socket: a live one is refused, a stale file replaced, a reg
   fs.writeFileSync(file, 'keep me');
   await assert.rejects(ApiServer.listen(file, new ApiController({ logger, baseDir: dir })), /exists and is not a socket/);
   assert.equal(fs.readFileSync(file, 'utf8'), 'keep me');
+});
+
+test('the socket file is private from the moment it is bound, whatever the umask, which is restored after', async () => {
+  const listen = net.Server.prototype.listen;
+  let modeAtBind: number | undefined;
+  // bind() happens inside listen(): the file's mode right after it is what another user could have met.
+  net.Server.prototype.listen = function (this: net.Server, ...args: unknown[]) {
+    const server = listen.apply(this, args as never);
+    if (typeof args[0] === 'string') modeAtBind = fs.statSync(args[0]).mode & 0o777;
+    return server;
+  } as typeof listen;
+  const old = process.umask(0);
+  let served: Awaited<ReturnType<typeof serve>> | undefined;
+  try {
+    served = await serve('e.sock');
+    assert.equal(modeAtBind, 0o600);
+    assert.equal(fs.statSync(served.sock).mode & 0o777, 0o600);
+    assert.equal(process.umask(0), 0, 'the process umask is as it was');
+  } finally {
+    process.umask(old);
+    net.Server.prototype.listen = listen;
+    await served?.server.close();
+  }
 });

@@ -142,3 +142,25 @@ test('Ctrl-Alt-Del: a guest that never reads the keyboard fills its buffer and t
   assert.equal(host.sendCtrlAltDel(), false, 'a fifth sequence does not fit in 32 bytes');
   assert.throws(() => new I8042Host(new SharedArrayBuffer(8), { interrupt: () => {} }), TypeError);
 });
+
+test('bytes already waiting raise IRQ 1 once the keyboard is enabled or its interrupt turned on', () => {
+  const { bus, host, irqs } = sharedController();
+  outb(bus, 0x64, 0xad); // keyboard disabled
+  assert.equal(host.sendCtrlAltDel(), true);
+  assert.equal(irqs(), 0, 'nothing visible, nothing raised');
+  outb(bus, 0x64, 0xae);
+  assert.equal(irqs(), 1, 'enabling the keyboard shows the waiting byte and raises IRQ 1');
+  outb(bus, 0x64, 0xae);
+  assert.equal(irqs(), 1, 'enabling it again changes nothing');
+  assert.equal(drain(bus).length, 8);
+
+  const masked = sharedController();
+  outb(masked.bus, 0x64, 0x60);
+  outb(masked.bus, 0x60, 0x64); // keyboard interrupt off (translation on, system flag)
+  assert.equal(masked.host.sendCtrlAltDel(), true);
+  assert.equal(masked.irqs(), 0);
+  outb(masked.bus, 0x64, 0x60);
+  assert.equal(masked.irqs(), 0, 'the command alone turns nothing on');
+  outb(masked.bus, 0x60, 0x65); // interrupt bit set
+  assert.equal(masked.irqs(), 1, 'the interrupt turned on raises IRQ 1 for the waiting byte');
+});

@@ -9,13 +9,13 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiClientError, VmClient } from '../../src/api/client';
 import { REPO, startVmm } from '../helpers/cli-run';
 import { kvmUnavailable } from '../helpers/kvm';
 import { GUEST_CODE, pvhElf } from '../helpers/pvh-elf';
 
 const skip = kvmUnavailable();
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 describe('the control socket on /dev/kvm', { skip, timeout: 180_000 }, () => {
   let dir: string;

@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createVm } from '../../src/api/create';
 import type { Vm } from '../../src/api/vm';
 import { parseTestKernelOutput } from '../../src/guest/test-kernel-output';
@@ -12,7 +13,6 @@ import { kvmUnavailable } from '../helpers/kvm';
 import { testKernel } from '../helpers/tiny';
 
 const skip = kvmUnavailable();
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 describe('the programmatic API with the tiny test kernel', { skip, timeout: 180_000 }, () => {
   let dir: string;

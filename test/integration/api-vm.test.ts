@@ -6,16 +6,38 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import pino from 'pino';
 import { createVm } from '../../src/api/create';
 import { VmError } from '../../src/api/errors';
-import type { Vm } from '../../src/api/vm';
+import { Vm } from '../../src/api/vm';
+import { validateConfig } from '../../src/vmm/config';
 import type { DeviceErrorEvent } from '../../src/vmm/machine';
 import { native } from '../../src/vmm/native';
 import { kvmUnavailable } from '../helpers/kvm';
 import { GUEST_CODE, pvhElf } from '../helpers/pvh-elf';
 
 const skip = kvmUnavailable();
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** 160 KiB of '.' on COM1 (more than the console stream and the UART's ring hold together), then a panic line. */
+const PANIC_AFTER_FLOOD = Uint8Array.from([
+  0x66, 0xba, 0xf8, 0x03, // mov dx, 0x3f8
+  0xb9, 0x00, 0x80, 0x02, 0x00, // mov ecx, 0x28000
+  0xb0, 0x2e, // flood: mov al, '.'
+  0xee, // out dx, al
+  0x49, // dec ecx
+  0x75, 0xfa, // jnz flood
+  0xbe, 0x20, 0x00, 0x10, 0x00, // mov esi, message (0x100000 + 32)
+  0xac, // print: lodsb
+  0x84, 0xc0, // test al, al
+  0x74, 0x03, // jz done
+  0xee, // out dx, al
+  0xeb, 0xf8, // jmp print
+  0xfa, // done: cli
+  0xf4, // halt: hlt
+  0xeb, 0xfd, // jmp halt
+  ...Buffer.from('\nKernel panic - not syncing: flooded\n\0', 'latin1'),
+]);
 
 describe('the programmatic API on /dev/kvm', { skip, timeout: 180_000 }, () => {
   let dir: string;
@@ -26,6 +48,7 @@ describe('the programmatic API on /dev/kvm', { skip, timeout: 180_000 }, () => {
     for (const name of Object.keys(GUEST_CODE) as (keyof typeof GUEST_CODE)[]) {
       fs.writeFileSync(path.join(dir, `${name}.elf`), pvhElf(GUEST_CODE[name]));
     }
+    fs.writeFileSync(path.join(dir, 'panicAfterFlood.elf'), pvhElf(PANIC_AFTER_FLOOD));
   });
   after(async () => {
     await Promise.all(vms.map((vm) => vm.kill()));
@@ -33,7 +56,7 @@ describe('the programmatic API on /dev/kvm', { skip, timeout: 180_000 }, () => {
   });
 
   /** A machine running `code`, with its console collected. */
-  async function boot(code: keyof typeof GUEST_CODE, extra: Record<string, unknown> = {}, start = true):
+  async function boot(code: keyof typeof GUEST_CODE | 'panicAfterFlood', extra: Record<string, unknown> = {}, start = true):
     Promise<{ vm: Vm; out: () => string; until: (text: string) => Promise<void> }> {
     const vm = await createVm({ kernel: path.join(dir, `${code}.elf`), memory: '64M', ...extra });
     vms.push(vm);
@@ -194,15 +217,89 @@ describe('the programmatic API on /dev/kvm', { skip, timeout: 180_000 }, () => {
       { type: 'rng' }] });
     await m.until('hi\n');
     await m.vm.swapDisk(0, c);
-    const disks = (m.vm.machine as unknown as { virtio: { attached: { transport: { device: { backingPath?: string } } }[] } })
-      .virtio.attached.map((d) => d.transport.device.backingPath);
+    const disks = [0, 1, 2].map((i) => (m.vm.machine.virtioDevice(i) as { backingPath?: string } | undefined)?.backingPath);
     assert.deepEqual(disks, [c, b, undefined]);
     await assert.rejects(m.vm.swapDisk(0, path.join(dir, 'missing.img')), { code: 'ENOENT' });
+    await assert.rejects(m.vm.swapDisk(0, path.join(dir, 'missing.img')),
+      { name: 'DeviceOpError', message: /^devices\[0\]\.path: ENOENT: /, code: 'ENOENT' });
     await assert.rejects(m.vm.swapDisk(0, b), { name: 'DeviceOpError', code: 'EBUSY', message: /already attached as devices\[1\]/ });
     await assert.rejects(m.vm.swapDisk(2, a), { name: 'DeviceOpError', message: 'devices[2]: a rng device has no backing file to swap' });
     await m.vm.swapDisk(1, a); // the readonly disk opens its new file read-only
     assert.deepEqual(m.vm.counters().devices.map((d) => d.type), ['blk', 'blk', 'rng']);
     await m.vm.stop({ timeoutMs: 0 });
     await assert.rejects(m.vm.swapDisk(0, a), { name: 'VmError', message: 'cannot swap a disk: the machine is exited' });
+  });
+
+  it('sees a panic though nobody reads the console: the UART keeps draining, what the stream cannot take is counted', async () => {
+    const vm = await createVm({ kernel: path.join(dir, 'panicAfterFlood.elf'), memory: '64M' });
+    vms.push(vm);
+    const panics: string[] = [];
+    vm.on('panic', (line) => panics.push(line));
+    vm.start();
+    const unseen = sleep(60_000, undefined, { ref: false }).then(() => assert.fail('the machine never ended: its panic went unseen'));
+    const exit = await Promise.race([vm.wait(), unseen]);
+    assert.equal(panics.length, 1);
+    assert.match(panics[0]!, /^Kernel panic - not syncing/);
+    assert.deepEqual([exit.reason, exit.status], ['panic', 3]);
+    assert.ok(vm.counters().console.droppedOutput > 0, 'a console nobody reads drops, and says so');
+  });
+
+  it('a second stop() during a graceful stop waits for the same end; timeoutMs 0 forces it', async () => {
+    const deaf = await boot('helloThenSpin');
+    await deaf.until('hi\n');
+    const first = deaf.vm.stop({ timeoutMs: 300 });
+    assert.equal(deaf.vm.state, 'stopping');
+    const second = deaf.vm.stop();
+    assert.equal(second, first, 'the pending stop, not a forced one');
+    const exit = await second;
+    assert.match(exit.detail, /did not end within 300 ms of Ctrl-Alt-Del; stopped by force/);
+
+    const other = await boot('helloThenSpin');
+    await other.until('hi\n');
+    const graceful = other.vm.stop({ timeoutMs: 20_000 });
+    const forced = await other.vm.stop({ timeoutMs: 0 });
+    assert.equal(forced.detail, 'stopped by force');
+    assert.deepEqual(await graceful, forced);
+  });
+
+  it('is stopping from the moment the machine starts to end: every operation then is ERR_VM_STATE', async () => {
+    const m = await boot('helloThenSpin', { devices: [{ type: 'balloon' }, { type: 'blk', path: path.join(dir, 'helloThenSpin.elf') }] });
+    await m.until('hi\n');
+    const ended = m.vm.kill();
+    assert.equal(m.vm.state, 'stopping', 'while the vCPU threads wind down');
+    const state = { name: 'VmError', code: 'ERR_VM_STATE', message: /: the machine is stopping$/ };
+    assert.throws(() => m.vm.sendCtrlAltDel(), state);
+    assert.throws(() => m.vm.setBalloonTarget(1), state);
+    await assert.rejects(m.vm.swapDisk(1, path.join(dir, 'echo.elf')), state);
+    assert.throws(() => m.vm.pause(), state);
+    await ended;
+    assert.equal(m.vm.state, 'exited');
+  });
+
+  it('a kernel or disk it cannot open is a ConfigError naming the field', () => {
+    const logger = pino({ level: 'silent' });
+    const good = validateConfig({ kernel: path.join(dir, 'helloThenSpin.elf'), memory: '64M',
+      devices: [{ type: 'blk', path: path.join(dir, 'helloThenSpin.elf') }] }, { baseDir: dir });
+    const gone = path.join(dir, 'gone');
+    assert.throws(() => new Vm({ ...good, kernel: gone }, { logger, baseDir: dir }),
+      { name: 'ConfigError', field: 'kernel', message: /^kernel: ENOENT: .*gone/ });
+    const devices = [{ ...good.devices[0]!, path: gone }] as typeof good.devices;
+    assert.throws(() => new Vm({ ...good, devices }, { logger, baseDir: dir }),
+      { name: 'ConfigError', field: 'devices[0].path', message: /^devices\[0\]\.path: ENOENT: / });
+  });
+
+  it('logs at the config\'s log.level through the logger it is given', async () => {
+    const lines: string[] = [];
+    const logger = pino({ level: 'trace' }, { write: (line: string) => { lines.push(line); } });
+    const kernel = path.join(dir, 'helloThenSpin.elf');
+    for (const level of ['warn', undefined]) {
+      lines.length = 0;
+      const vm = await createVm({ kernel, memory: '64M', ...(level ? { log: { level } } : {}) }, { logger });
+      vms.push(vm);
+      vm.start();
+      await vm.kill();
+      const started = lines.some((l) => l.includes('"machine started"'));
+      assert.equal(started, level === undefined, `log.level ${level ?? 'info (the default)'}: ${lines.join('')}`);
+    }
   });
 });

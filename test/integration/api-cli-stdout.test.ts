@@ -1,0 +1,63 @@
+// `tsvmm run` puts the serial console on its stdout as the console stream's consumer never could: a reader that
+// takes its time (a pipe nobody reads until the machine has ended) still gets every byte, and the process exits
+// only once they have left. The control socket tells the test when the machine has ended.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { VmClient } from '../../src/api/client';
+import { BIN, REPO } from '../helpers/cli-run';
+import { kvmUnavailable } from '../helpers/kvm';
+import { pvhElf } from '../helpers/pvh-elf';
+
+const skip = kvmUnavailable();
+const DOTS = 0x60000; // 384 KiB: more than a pipe, the console stream and the UART's ring hold together
+
+/** Prints DOTS dots on COM1, then pulses the i8042 reset line: the machine ends with reason reset. */
+const FLOOD_THEN_RESET = Uint8Array.from([
+  0x66, 0xba, 0xf8, 0x03, // mov dx, 0x3f8
+  0xb9, DOTS & 0xff, (DOTS >> 8) & 0xff, (DOTS >> 16) & 0xff, 0x00, // mov ecx, DOTS
+  0xb0, 0x2e, // flood: mov al, '.'
+  0xee, // out dx, al
+  0x49, // dec ecx
+  0x75, 0xfa, // jnz flood
+  0xb0, 0xfe, 0xe6, 0x64, // mov al, 0xfe; out 0x64, al
+  0xf4, // hlt
+]);
+
+describe('tsvmm run behind a slow stdout', { skip, timeout: 120_000 }, () => {
+  let dir: string;
+  before(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvmm-stdout-')); });
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('loses no console output when stdout is read only after the machine has ended', async () => {
+    const kernel = path.join(dir, 'flood.elf');
+    fs.writeFileSync(kernel, pvhElf(FLOOD_THEN_RESET));
+    const sock = path.join(dir, 'vm.sock');
+    const child = spawn(process.execPath, [BIN, 'run', '--kernel', kernel, '--memory', '64M', '--api-sock', sock,
+      '--log-level', 'warn'], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    child.stdout.pause();
+
+    const client = new VmClient(sock);
+    await client.ready(30_000);
+    for (let state = ''; state !== 'exited';) {
+      await sleep(100);
+      // A tsvmm that lost output may have gone already: that ends the wait too.
+      state = await client.info().then((i) => i.state, () => 'exited');
+    }
+    let out = 0;
+    let other = 0;
+    child.stdout.on('data', (d: Buffer) => {
+      for (const b of d) { if (b === 0x2e) out++; else other++; }
+    });
+    child.stdout.resume();
+    assert.equal(await exited, 0, err);
+    assert.deepEqual([out, other], [DOTS, 0], 'every dot the guest printed, nothing else');
+  });
+});
