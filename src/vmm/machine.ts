@@ -9,7 +9,7 @@ import pino, { type Logger } from 'pino';
 import { prepareBoot } from './boot';
 import { ramRegions } from './boot/layout';
 import { ConfigError, type MachineConfig } from './config';
-import { exitStatus, type MachineExit } from './exit-status';
+import type { MachineExit } from './exit-status';
 import { hostQuirks, withQuirkCmdline, type HostQuirks } from './host-quirks';
 import { KvmVm } from './kvm-vm';
 import { native } from './native';
@@ -345,9 +345,5 @@ export class Machine extends EventEmitter {
     const b = this.balloon;
     if (b === undefined) throw new BalloonError(NO_BALLOON_DEVICE);
     return b;
-  }
-
-  static exitStatus(exit: MachineExit): number {
-    return exitStatus(exit);
   }
 }

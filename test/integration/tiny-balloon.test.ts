@@ -13,6 +13,7 @@ import { kvmUnavailable } from '../helpers/kvm';
 import { QemuMonitor } from '../helpers/qemu-monitor';
 import { qemuUnavailable, runQemuTiny, runTiny } from '../helpers/tiny';
 import type { OutputWatch } from '../helpers/wait';
+import { exitStatus } from '../../src/vmm/exit-status';
 
 const skip = kvmUnavailable();
 const skipQemu = qemuUnavailable();
@@ -66,7 +67,7 @@ describe('tiny test kernel: virtio-balloon on tsvmm', { skip, timeout: 300_000 }
     rss.after = rssShmemKiB();
     note(`RssShmem ${rss.before} KiB before, ${rss.inflated} KiB holding ${target} pages, ${rss.after} KiB after`);
     assert.deepEqual(r.verdict, { test: 'balloon', passed: true }, r.text);
-    assert.equal(Machine.exitStatus(r.exit), 0);
+    assert.equal(exitStatus(r.exit), 0);
     const g = guestData(r);
     note(`guest: ${JSON.stringify(g)}`);
     assert.equal(holding!.actualPages, target);

@@ -3,9 +3,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { dataWith, numberField } from '../../src/guest/test-kernel-output';
-import { Machine } from '../../src/vmm/machine';
 import { kvmUnavailable } from '../helpers/kvm';
 import { runTiny } from '../helpers/tiny';
+import { exitStatus } from '../../src/vmm/exit-status';
 
 const skip = kvmUnavailable();
 
@@ -14,7 +14,7 @@ describe('tiny test kernel: runtime and virtio-rng on tsvmm', { skip, timeout: 1
     const r = await runTiny({ cmdline: 'test=rng rng_bytes=65536 rng_chunk=4096', devices: [{ type: 'rng' }] });
     assert.deepEqual(r.verdict, { test: 'rng', passed: true }, r.text);
     assert.equal(r.exit.reason, 'reset', r.exit.detail);
-    assert.equal(Machine.exitStatus(r.exit), 0);
+    assert.equal(exitStatus(r.exit), 0);
     const [got] = dataWith(r, 'bytes', 'requests');
     assert.equal(numberField(got!, 'bytes'), 65536);
     const rng = r.devices[0]!;
@@ -39,7 +39,7 @@ describe('tiny test kernel: runtime and virtio-rng on tsvmm', { skip, timeout: 1
     assert.equal(r.verdict?.passed, false, r.text);
     assert.equal(r.verdict?.test, 'no-such-test');
     assert.match(r.verdict!.reason!, /unknown test \(known: rng console blk torture exits blkbench fault/);
-    assert.equal(Machine.exitStatus(r.exit), 4, r.exit.detail);
+    assert.equal(exitStatus(r.exit), 4, r.exit.detail);
   });
 
   it('a fault at CPL3 is reported as a FAIL line naming the exception, and ends in a triple fault', async () => {
@@ -47,7 +47,7 @@ describe('tiny test kernel: runtime and virtio-rng on tsvmm', { skip, timeout: 1
     assert.equal(r.verdict?.test, 'fault', r.text);
     assert.match(r.verdict!.reason!, /^exception 14 at rip 0x[0-9a-f]+$/);
     assert.match(r.text, /exception 14 error 0x4 rip 0x[0-9a-f]+ cs 0x1b .* cr2 0x10000000000/);
-    assert.equal(Machine.exitStatus(r.exit), 4);
+    assert.equal(exitStatus(r.exit), 4);
   });
 
   it('fails when the cmdline names no test, and when the device is missing', async () => {
