@@ -30,33 +30,41 @@ const FLOOD_THEN_RESET = Uint8Array.from([
 
 describe('tsvmm run behind a slow stdout', { skip, timeout: 120_000 }, () => {
   let dir: string;
+  let child: ReturnType<typeof spawn> | undefined;
   before(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvmm-stdout-')); });
-  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  after(() => {
+    // A failed run must not leave a tsvmm behind that keeps the test runner waiting.
+    if (child?.exitCode === null) child.kill('SIGKILL');
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
 
   it('loses no console output when stdout is read only after the machine has ended', async () => {
     const kernel = path.join(dir, 'flood.elf');
     fs.writeFileSync(kernel, pvhElf(FLOOD_THEN_RESET));
     const sock = path.join(dir, 'vm.sock');
-    const child = spawn(process.execPath, [BIN, 'run', '--kernel', kernel, '--memory', '64M', '--api-sock', sock,
+    child = spawn(process.execPath, [BIN, 'run', '--kernel', kernel, '--memory', '64M', '--api-sock', sock,
       '--log-level', 'warn'], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
     let err = '';
-    child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
-    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-    child.stdout.pause();
+    const proc = child;
+    proc.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+    const exited = new Promise<number | null>((resolve) => proc.on('close', (code) => resolve(code)));
+    proc.stdout!.pause();
 
     const client = new VmClient(sock);
     await client.ready(30_000);
+    const deadline = Date.now() + 60_000;
     for (let state = ''; state !== 'exited';) {
+      if (Date.now() > deadline) assert.fail(`the machine is still ${state} after a minute; stderr: ${err}`);
       await sleep(100);
       // A tsvmm that lost output may have gone already: that ends the wait too.
       state = await client.info().then((i) => i.state, () => 'exited');
     }
     let out = 0;
     let other = 0;
-    child.stdout.on('data', (d: Buffer) => {
+    proc.stdout!.on('data', (d: Buffer) => {
       for (const b of d) { if (b === 0x2e) out++; else other++; }
     });
-    child.stdout.resume();
+    proc.stdout!.resume();
     assert.equal(await exited, 0, err);
     assert.deepEqual([out, other], [DOTS, 0], 'every dot the guest printed, nothing else');
   });
