@@ -1,0 +1,222 @@
+// Linux user space on tsvmm, end to end: the project's kernel with busybox init and a check script (test/userspace),
+// every device asserted from inside the guest and then from the host, the shells on the serial console and on
+// hvc0, and the ways a guest ends (reboot through init, Ctrl-Alt-Del through the i8042 keyboard, a panic).
+// Needs real hardware virtualization (on kvm_pvm guest user space cannot make system calls), root and taps.
+// Each machine's serial transcript is kept in .test-results/ as an artifact.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { VmClient } from '../../src/api/client';
+import { buildGuest, type GuestArtifacts } from '../../src/guest/build';
+import { hostQuirks, isPvmHost } from '../../src/vmm/host-quirks';
+import { BIN, REPO } from '../helpers/cli-run';
+import { kvmUnavailable } from '../helpers/kvm';
+import { makeTapNamespace, netUnavailable, type TapNamespace } from '../helpers/netns';
+import { HostEnd } from '../helpers/vsock-host';
+import { OutputWatch } from '../helpers/wait';
+import { resultsDir } from '../run/files';
+import { checkShare, makeDisk, makeShare, readDisk, SECRET, sha256, vsockAnswerer } from '../userspace/host-side';
+import { buildUserspaceInitramfs } from '../userspace/image';
+
+const skip = kvmUnavailable() ?? netUnavailable()
+  ?? (isPvmHost() ? 'guest user space cannot make system calls on kvm_pvm' : undefined);
+const NS = `tsvmm-ut-${process.pid}`;
+const TAP = 'tsvmmut0';
+const HOST_IP = '10.254.78.1';
+const GUEST_IP = '10.254.78.2';
+const NET_BYTES = 64 * 1024 * 1024;
+// Under the nested test host a step can take minutes; each wait names its step when it gives up.
+const STEP_MS = 10 * 60_000;
+
+interface Guest {
+  out: OutputWatch;
+  send(line: string): void;
+  exited: Promise<{ code: number | null; signal: string | null }>;
+  stderr(): string;
+}
+
+/** `tsvmm run` on a config file, in the namespace when given, its serial console on a pipe and kept in a file. */
+function boot(name: string, config: object, dir: string, ns?: string): Guest {
+  const file = path.join(dir, `${name}.json`);
+  fs.writeFileSync(file, JSON.stringify(config));
+  const argv = [BIN, 'run', file];
+  const child = ns === undefined
+    ? spawn(process.execPath, argv, { cwd: REPO, stdio: ['pipe', 'pipe', 'pipe'] })
+    : spawn('ip', ['netns', 'exec', ns, process.execPath, ...argv], { cwd: REPO, stdio: ['pipe', 'pipe', 'pipe'] });
+  let err = '';
+  const out: OutputWatch = new OutputWatch(() => `tsvmm stderr:\n${err.slice(-3000)}\nconsole:\n${out.text().slice(-3000)}`);
+  const transcript = fs.createWriteStream(path.join(resultsDir(), `linux-userspace-${name}.console.log`));
+  child.stdout!.on('data', (d: Buffer) => { out.append(d.toString('latin1')); transcript.write(d); });
+  child.stderr!.on('data', (d: Buffer) => { err += d.toString('latin1'); });
+  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => {
+    child.on('close', (code, signal) => { transcript.end(); out.end(`tsvmm ended (${signal ?? `status ${code}`})`); resolve({ code, signal }); });
+  });
+  return { out, send: (line) => void child.stdin!.write(`${line}\n`), exited, stderr: () => err };
+}
+
+/** The value after `key=` on the guest's UT-OK line for `check`. */
+function field(text: string, check: string, key: string): string {
+  const line = new RegExp(`^UT-OK ${check} .*$`, 'm').exec(text)?.[0] ?? '';
+  return new RegExp(`${key}=(\\S+)`).exec(line)?.[1] ?? `(no ${key} on the ${check} line)`;
+}
+
+describe('Linux user space on tsvmm', { skip, timeout: 60 * 60_000 }, () => {
+  let guest: GuestArtifacts;
+  let initrd: string;
+  let dir: string;
+  let ns: TapNamespace | undefined;
+  const base = (mode: string, extra: object = {}): Record<string, unknown> => ({
+    kernel: guest.vmlinux, initrd, memory: '512M', vcpus: 2, quirks: 'auto', log: { level: 'warn' },
+    cmdline: `console=ttyS0 reboot=k panic=-1 i8042.dumbkbd ut.mode=${mode} ut.ip=${GUEST_IP} ut.peer=${HOST_IP}`,
+    ...extra,
+  });
+  const hvc = (name: string): object => ({ type: 'console', backend: 'socket', path: path.join(dir, `${name}-hvc.sock`) });
+
+  before(async () => {
+    const log = (line: string): void => void process.stderr.write(`${line}\n`);
+    guest = await buildGuest({ log });
+    initrd = await buildUserspaceInitramfs(log);
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvmm-ut-'));
+    fs.mkdirSync(resultsDir(), { recursive: true });
+  }, { timeout: 40 * 60_000 });
+  after(() => {
+    ns?.remove();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('quirks: auto is off on this host (hardware virtualization needs no workaround)', () => {
+    const q = hostQuirks('auto');
+    assert.equal(q.reason, '', `quirks would be on: ${q.reason}`);
+    assert.deepEqual(q.cmdline, []);
+    assert.equal(q.intelVendor, false);
+  });
+
+  it('every device from guest user space, shells on ttyS0 and hvc0, then reboot through init ends with 0', async () => {
+    ns = makeTapNamespace({ name: NS, tap: TAP, hostIp: HOST_IP, noIpv6: true });
+    const peer = spawn('ip', ['netns', 'exec', NS, process.execPath, path.join(__dirname, '..', 'helpers', 'tcp-peer.js'),
+      HOST_IP, '5001', '5002', String(NET_BYTES)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const peerOut = new OutputWatch();
+    peer.stdout.on('data', (d: Buffer) => peerOut.append(d.toString()));
+    peer.on('close', (code) => peerOut.end(`tcp-peer ended with status ${code}`));
+    const work = fs.mkdtempSync(path.join(dir, 'full-'));
+    const disk = path.join(work, 'disk.img');
+    makeDisk(disk);
+    const shareDir = fs.mkdtempSync(path.join(dir, 'fs-'));
+    const share = makeShare(shareDir);
+    const vsockSock = path.join(work, 'v.sock');
+    const apiSock = path.join(work, 'api.sock');
+    const answerer = vsockAnswerer(vsockSock, 5000);
+    try {
+      await peerOut.waitFor('"ready":true', 60_000);
+      const g = boot('full', base('full', {
+        apiSocket: apiSock,
+        devices: [
+          { type: 'rng' }, { type: 'blk', path: disk, serial: 'ut-disk' }, { type: 'net', tap: TAP },
+          { type: 'vsock', cid: 42, socket: vsockSock }, { type: 'fs', tag: 'share', path: share },
+          { type: 'balloon' }, hvc('full'),
+        ],
+      }), work, NS);
+      const client = new VmClient(apiSock);
+      const step = (what: string): Promise<number> => g.out.waitFor(`UT-WAIT ${what}`, STEP_MS);
+
+      await g.out.waitFor('UT-START', STEP_MS);
+      await step('vsock-h2g');
+      const payload = Buffer.from(Array.from({ length: 1 << 20 }, (_, i) => (i * 131 + 7) & 0xff));
+      const h = HostEnd.connectTo(vsockSock, 6000);
+      assert.notEqual(await h.handshake, null, 'the guest accepted on vsock port 6000');
+      h.sock.end(payload);
+      await h.finished;
+      const echoed = h.bytes.subarray(h.bytes.indexOf(0x0a) + 1);
+      g.send('');
+      await step('balloon-inflate');
+      await client.setBalloonTarget(128);
+      g.send('');
+      await step('balloon-deflate');
+      await client.setBalloonTarget(0);
+      g.send('');
+      await g.out.waitFor('UT-READY', STEP_MS);
+      const counters = await client.counters();
+
+      // The shells, typed at: the serial console's (init's respawn on /dev/console) and hvc0's.
+      g.send('echo SERIAL-$((6*7))');
+      await g.out.waitFor('SERIAL-42', STEP_MS);
+      const hvcOut = new OutputWatch();
+      const hvcSock = net.createConnection(path.join(dir, 'full-hvc.sock'));
+      hvcSock.on('data', (d: Buffer) => hvcOut.append(d.toString('latin1')));
+      hvcSock.write('echo HVC-$((6*7))\n');
+      await hvcOut.waitFor('HVC-42', STEP_MS);
+      hvcSock.destroy();
+      g.send('reboot');
+      const end = await g.exited;
+      const text = g.out.text();
+      assert.equal(end.code, 0, `reboot through init ends tsvmm with 0:\n${g.stderr()}`);
+      assert.match(text, /UT-SHUTDOWN/, 'init ran its shutdown action');
+      assert.deepEqual(text.match(/^UT-FAIL.*$/gm) ?? [], [], 'no check failed in the guest');
+
+      // rng
+      assert.match(text, /^UT-OK rng bytes=65536 current=virtio_rng/m);
+      const devs = counters.devices.map((dv) => dv.counters);
+      assert.ok(devs[0]!.bytes! >= 65536, `rng counters: ${JSON.stringify(devs[0])}`);
+      // blk: the image is clean and holds what the guest wrote, byte for byte.
+      const d = readDisk(disk, work);
+      assert.equal(d.fsck, 0, `e2fsck -fn:\n${d.fsckOutput}`);
+      assert.equal(sha256(d.files['/random.bin']!), field(text, 'blk', 'random'));
+      assert.equal(d.files['/hello.txt']!.toString(), 'tsvmm user space wrote this\n');
+      const seq = Array.from({ length: 5000 }, (_, i) => `${i + 1}\n`).join('');
+      assert.equal(d.files['/dir/seq.txt']!.toString(), seq);
+      assert.equal(sha256(Buffer.from(seq)), field(text, 'blk', 'seq'));
+      // net: 64 MiB each way with matching checksums, over TSO/GSO frames (larger than any MTU-sized frame).
+      const sink = JSON.parse(/\{"sink".*\}/.exec(peerOut.text())?.[0] ?? '{}').sink as { sha256: string; bytes: number };
+      const source = JSON.parse(/\{"source".*\}/.exec(peerOut.text())?.[0] ?? '{}').source as { sha256: string; bytes: number };
+      assert.equal(sink.bytes, NET_BYTES);
+      assert.equal(field(text, 'net-tx', 'guest'), sink.sha256, 'guest -> host');
+      assert.equal(field(text, 'net-tx', 'host'), sink.sha256);
+      assert.equal(field(text, 'net-rx', 'guest'), source.sha256, 'host -> guest');
+      assert.equal(field(text, 'net-rx', 'bytes'), String(NET_BYTES));
+      const nc = devs[2]!;
+      process.stderr.write(`# net counters: ${JSON.stringify(nc)}\n`);
+      assert.ok(nc.txBytes! / nc.txFrames! > 1514, `tx used TSO (mean frame ${nc.txBytes! / nc.txFrames!} bytes)`);
+      assert.ok(nc.rxBytes! / nc.rxFrames! > 1514, `rx got GSO frames (mean frame ${nc.rxBytes! / nc.rxFrames!} bytes)`);
+      // vsock both ways
+      assert.equal(await answerer.got, 'hello from guest user space\n');
+      assert.match(text, /^UT-OK vsock-g2h reply=host got 28 bytes: hello from guest user space/m);
+      assert.equal(echoed.length, payload.length, 'the guest echoed 1 MiB back');
+      assert.ok(echoed.equals(payload), 'byte for byte');
+      // fs
+      assert.match(text, /^UT-OK fs ops done, no escape/m);
+      assert.equal(text.includes(SECRET), false, 'the secret never reached the guest');
+      checkShare(shareDir);
+      // balloon: MemTotal fell by the target and came back.
+      assert.match(text, /^UT-OK balloon-inflate/m);
+      assert.match(text, /^UT-OK balloon-deflate/m);
+    } finally {
+      peer.kill();
+      answerer.server.close();
+    }
+  });
+
+  it('Ctrl-Alt-Del from a graceful stop reaches init through the i8042 keyboard, which reboots: status 0', async () => {
+    const work = fs.mkdtempSync(path.join(dir, 'cad-'));
+    const apiSock = path.join(work, 'api.sock');
+    const g = boot('cad', base('quick', { apiSocket: apiSock, devices: [hvc('cad')] }), work);
+    await g.out.waitFor('UT-READY', STEP_MS);
+    const result = await new VmClient(apiSock).stop({ timeoutMs: STEP_MS });
+    const end = await g.exited;
+    assert.match(g.out.text(), /UT-SHUTDOWN/, 'init heard Ctrl-Alt-Del and shut down');
+    assert.equal(result.status, 0, JSON.stringify(result));
+    assert.equal(end.code, 0, g.stderr());
+  });
+
+  it('a panic from user space (echo c > /proc/sysrq-trigger) ends tsvmm with the panic status 3', async () => {
+    const work = fs.mkdtempSync(path.join(dir, 'panic-'));
+    const g = boot('panic', base('panic', { devices: [hvc('panic')] }), work);
+    await g.out.waitFor('UT-PANIC', STEP_MS);
+    const end = await g.exited;
+    assert.match(g.out.text(), /Kernel panic - not syncing/);
+    assert.equal(end.code, 3, g.stderr());
+  });
+});

@@ -1,0 +1,45 @@
+// The compiled test files, the node:test command line that runs them with the tally beside the spec output, and
+// where the results go (.test-results/ in the checkout: the test host writes there through its share).
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { packageRoot } from '../../src/package-root';
+import type { RunTally } from './tally';
+
+export function resultsDir(): string {
+  return path.join(packageRoot(), '.test-results');
+}
+
+function collect(dir: string, out: string[]): string[] {
+  if (!fs.existsSync(dir)) return out;
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, entry.name);
+    if (entry.isDirectory()) collect(p, out);
+    else if (entry.name.endsWith('.test.js')) out.push(p);
+  }
+  return out;
+}
+
+/** Unit files (everything under dist/test but integration/) and the integration files, each sorted. */
+export function collectTests(root: string = path.join(packageRoot(), 'dist', 'test')): { unit: string[]; integration: string[] } {
+  const all = collect(root, []).sort();
+  const integrationDir = path.join(root, 'integration') + path.sep;
+  return { unit: all.filter((f) => !f.startsWith(integrationDir)), integration: all.filter((f) => f.startsWith(integrationDir)) };
+}
+
+export function nodeTestArgs(files: readonly string[], json: string, concurrency?: number): string[] {
+  return [
+    '--test',
+    ...(concurrency === undefined ? [] : [`--test-concurrency=${concurrency}`]),
+    '--test-reporter=spec', '--test-reporter-destination=stdout',
+    `--test-reporter=${path.join(__dirname, 'tally-reporter.js')}`, `--test-reporter-destination=${json}`,
+    ...files,
+  ];
+}
+
+export function readTally(json: string): RunTally | undefined {
+  try {
+    return JSON.parse(fs.readFileSync(json, 'utf8')) as RunTally;
+  } catch {
+    return undefined;
+  }
+}
