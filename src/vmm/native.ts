@@ -24,6 +24,16 @@ export interface FastMmioEntry {
   index: number;
 }
 
+/**
+ * A MAP_SHARED mapping of a file. close() unmaps at once and detaches `buffer`, so views made before then read as
+ * empty and new ones throw TypeError; unclosed, the mapping goes with the buffer at garbage collection.
+ */
+export interface SharedMapping {
+  /** undefined once closed. */
+  readonly buffer: ArrayBuffer | undefined;
+  close(): void;
+}
+
 export interface NativeAddon {
   openKvm(path?: string): number;
   getApiVersion(kvmFd: number): number;
@@ -63,7 +73,7 @@ export interface NativeAddon {
   translate(vcpuFd: number, gva: bigint): { physical: bigint; valid: boolean };
 
   memfdCreate(name: string, size: number): number;
-  mmapShared(fd: number, size: number, offset?: number): ArrayBuffer;
+  SharedMapping: new (fd: number, size: number, offset?: number) => SharedMapping;
   madvise(memory: ArrayBuffer, offset: number, length: number, advice: number): void;
   fallocate(fd: number, mode: number, offset: number | bigint, length: number | bigint): void;
 
