@@ -34,6 +34,21 @@ export interface SharedMapping {
   close(): void;
 }
 
+/**
+ * A vCPU's run loop, made on the thread that calls run(): it owns the kvm_run mapping (runBuffer, detached by
+ * close()) and the fast-MMIO table, and holds the typed arrays that table points into until close().
+ * Calls other than close() on a closed vCPU throw TypeError.
+ */
+export interface NativeVcpu {
+  /** struct kvm_run; undefined once closed. */
+  readonly runBuffer: ArrayBuffer | undefined;
+  /** The exit reason, or -1 when interrupted by kick() / a signal. */
+  run(): number;
+  /** Registers answered inside run() without returning to JavaScript; each answer adds 1 to counters[counterIndex]. */
+  setFastMmio(entries: FastMmioEntry[], counters: Float64Array, counterIndex: number): void;
+  close(): void;
+}
+
 export interface NativeAddon {
   openKvm(path?: string): number;
   getApiVersion(kvmFd: number): number;
@@ -54,11 +69,9 @@ export interface NativeAddon {
     pio: boolean, deassign?: boolean): void;
   createVcpu(vmFd: number, id: number): number;
 
-  mmapRun(vcpuFd: number, size: number): ArrayBuffer;
-  run(vcpuFd: number): number;
+  Vcpu: new (vcpuFd: number, runSize: number) => NativeVcpu;
+  /** Makes the current or next run() of the open vCPU with this fd return at once; from any thread. */
   kick(vcpuFd: number): void;
-  /** Registers answered inside run() without returning to JavaScript; each answer adds 1 to counters[counterIndex]. */
-  setFastMmio(vcpuFd: number, entries: FastMmioEntry[], counters: Float64Array, counterIndex: number): void;
   FAST_MMIO: { READ_WORD: number; AND_NOT_WORD: number };
   getRegs(vcpuFd: number): Regs;
   setRegs(vcpuFd: number, regs: Regs): void;
