@@ -10,6 +10,7 @@
         "native/kvm/vcpu.cc",
         "native/kvm/vcpu_state.cc",
         "native/kvm/memory.cc",
+        "native/kvm/mapping.cc",
         "native/kvm/eventfd.cc",
         "native/kvm/fdwatch.cc",
         "native/net/tap.cc",

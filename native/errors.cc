@@ -108,6 +108,11 @@ bool ArgArrayBuffer(const Napi::CallbackInfo& info, size_t i, void** data, size_
     return false;
   }
   Napi::ArrayBuffer ab = info[i].As<Napi::ArrayBuffer>();
+  // A detached buffer is memory that was closed: its address could belong to a newer mapping by now.
+  if (ab.IsDetached()) {
+    ThrowType(info.Env(), "argument " + std::to_string(i) + " is a detached (closed) ArrayBuffer");
+    return false;
+  }
   *data = ab.Data();
   *len = ab.ByteLength();
   return true;

@@ -1,5 +1,7 @@
-// Registration of the KVM-facing exports. Every function takes file descriptors as plain numbers: the TypeScript
-// side owns the objects, validates arguments and closes fds, and fds cross worker threads as numbers.
+// Registration of the KVM-facing exports. Functions take file descriptors as plain numbers: the TypeScript side
+// validates arguments and closes fds, and fds cross worker threads as numbers. What holds native memory is an
+// object instead (SharedMapping, Vcpu) with an explicit close(), so that memory never outlives its machine and
+// never goes while JavaScript can still reach it.
 #pragma once
 #include <napi.h>
 

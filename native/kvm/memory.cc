@@ -9,13 +9,9 @@
 
 #include "errors.h"
 #include "kvm/kvm.h"
+#include "kvm/mapping.h"
 
 namespace tsvmm {
-
-static void Unmap(Napi::Env, void* data, size_t* len) {
-  munmap(data, *len);
-  delete len;
-}
 
 // memfdCreate(name, size) -> fd, sized with ftruncate.
 static Napi::Value MemfdCreate(const Napi::CallbackInfo& info) {
@@ -40,26 +36,50 @@ static Napi::Value MemfdCreate(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), fd);
 }
 
-// mmapShared(fd, size, offset) -> ArrayBuffer over a MAP_SHARED mapping; unmapped when the buffer is collected.
+namespace {
+
+// new SharedMapping(fd, size, offset): .buffer over a MAP_SHARED mapping of the fd, unmapped by close() at once (the
+// buffer is detached, so a later access is a TypeError in JavaScript and never a fault) or, unclosed, by the GC.
 // Each thread that needs the memory maps it itself, so no pointer ever crosses threads or reaches JavaScript.
-static Napi::Value MmapShared(const Napi::CallbackInfo& info) {
-  int fd;
-  uint64_t size, offset = 0;
-  if (!ArgFd(info, 0, &fd) || !ArgU64(info, 1, &size)) return Napi::Value();
-  if (info.Length() > 2 && !ArgU64(info, 2, &offset)) return Napi::Value();
-  if (size == 0) {
-    ThrowRange(info.Env(), "mapping size must be positive");
-    return Napi::Value();
+class SharedMapping : public Napi::ObjectWrap<SharedMapping> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "SharedMapping",
+                       {InstanceAccessor<&SharedMapping::Buffer>("buffer"),
+                        InstanceMethod<&SharedMapping::Close>("close")});
   }
-  void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, static_cast<off_t>(offset));
-  if (p == MAP_FAILED) {
-    ThrowErrno(info.Env(), errno, "mmap");
-    return Napi::Value();
+
+  explicit SharedMapping(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SharedMapping>(info) {
+    int fd;
+    uint64_t size, offset = 0;
+    if (!ArgFd(info, 0, &fd) || !ArgU64(info, 1, &size)) return;
+    if (info.Length() > 2 && !ArgU64(info, 2, &offset)) return;
+    if (size == 0) {
+      ThrowRange(info.Env(), "mapping size must be positive");
+      return;
+    }
+    Napi::ArrayBuffer buf = MapToBuffer(info.Env(), fd, size, static_cast<off_t>(offset), nullptr, &mapping_);
+    if (buf.IsEmpty()) return;
+    // Guest memory is private to this VM: keep it out of core dumps of the VMM.
+    madvise(mapping_->addr, size, MADV_DONTDUMP);
+    buffer_ = Napi::Persistent(buf);
   }
-  // Guest memory is private to this VM: keep it out of core dumps of the VMM.
-  madvise(p, size, MADV_DONTDUMP);
-  return Napi::ArrayBuffer::New(info.Env(), p, size, Unmap, new size_t(size));
-}
+
+ private:
+  Napi::Value Buffer(const Napi::CallbackInfo& info) {
+    return buffer_.IsEmpty() ? info.Env().Undefined() : buffer_.Value();
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    if (!buffer_.IsEmpty() && DetachAndUnmap(info.Env(), buffer_.Value(), mapping_)) buffer_.Reset();
+    return info.Env().Undefined();
+  }
+
+  MappingRef mapping_;
+  Napi::Reference<Napi::ArrayBuffer> buffer_;
+};
+
+}  // namespace
 
 // madvise(arrayBuffer, offset, length, advice): MADV_POPULATE_WRITE makes guest RAM resident up front.
 static Napi::Value Madvise(const Napi::CallbackInfo& info) {
@@ -99,7 +119,7 @@ static Napi::Value Fallocate(const Napi::CallbackInfo& info) {
 
 void InitMemory(Napi::Env env, Napi::Object exports) {
   exports.Set("memfdCreate", Napi::Function::New(env, MemfdCreate));
-  exports.Set("mmapShared", Napi::Function::New(env, MmapShared));
+  exports.Set("SharedMapping", SharedMapping::Define(env));
   exports.Set("madvise", Napi::Function::New(env, Madvise));
   exports.Set("fallocate", Napi::Function::New(env, Fallocate));
   Napi::Object c = Napi::Object::New(env);

@@ -1,15 +1,15 @@
-// vCPU ioctls and the blocking run call. run() is made from the vCPU's own worker thread, which then reads the exit
-// straight out of the mmapped kvm_run (an external ArrayBuffer) and answers it in TypeScript on the same thread.
-// kick() may come from any thread: it sets immediate_exit and signals the thread inside KVM_RUN.
+// The vCPU's run loop, as a native object made on the thread that runs it: new Vcpu(vcpuFd, runSize) maps struct
+// kvm_run (runBuffer, an external ArrayBuffer the worker reads each exit from), run() blocks in KVM_RUN, close()
+// unmaps at once. kick(vcpuFd) may come from any thread: it sets immediate_exit and signals the thread inside KVM_RUN.
 //
 // A few MMIO registers are answered here without returning to JavaScript at all: the virtio-mmio InterruptStatus
 // read and InterruptACK write, which a Linux driver does on every interrupt. Their value is a word in the device's
-// SharedArrayBuffer register file, updated with the same atomics JavaScript's Atomics use.
+// SharedArrayBuffer register file, updated with the same atomics JavaScript's Atomics use. The object holds a
+// reference to every typed array its table points into, so none can be collected while the table is in use.
 #include <linux/kvm.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/ioctl.h>
-#include <sys/mman.h>
 
 #include <cerrno>
 #include <cstring>
@@ -20,6 +20,7 @@
 
 #include "errors.h"
 #include "kvm/kvm.h"
+#include "kvm/mapping.h"
 #include "kvm/vcpu_state.h"
 
 namespace tsvmm {
@@ -34,23 +35,16 @@ struct FastMmio {
   int32_t* word;
 };
 
-// Owned by one vCPU thread: set once before its first run() and only read by that thread afterwards. The buffers
-// the pointers point into are kept alive by that thread's JavaScript (the register models hold them).
-struct FastTable {
-  std::vector<FastMmio> entries;
-  double* counter = nullptr;
-};
-
-struct RunSlot {
-  kvm_run* run = nullptr;
-  size_t size = 0;
+// What kick() needs from another thread. The object that owns it registers it under its fd and removes it on
+// close or collection; gMutex guards the registry, the fields, and the unmapping of kvm_run.
+struct KickTarget {
+  MappingRef run;
   pthread_t thread{};
   bool running = false;
-  std::shared_ptr<FastTable> fast;
 };
 
 std::mutex gMutex;
-std::unordered_map<int, RunSlot> gSlots;
+std::unordered_map<int, std::shared_ptr<KickTarget>> gKick;
 int gKickSignal = 0;
 
 void OnKick(int) {}  // only there so the signal interrupts KVM_RUN with EINTR instead of killing the process
@@ -64,47 +58,10 @@ void InstallKickSignal() {
   sigaction(gKickSignal, &sa, nullptr);
 }
 
-struct MapHint {
-  int fd;
-  size_t size;
-};
-
-void UnmapRun(Napi::Env, void* data, MapHint* hint) {
-  {
-    std::lock_guard<std::mutex> lock(gMutex);
-    auto it = gSlots.find(hint->fd);
-    if (it != gSlots.end() && it->second.run == data) gSlots.erase(it);
-  }
-  munmap(data, hint->size);
-  delete hint;
-}
-
-}  // namespace
-
-// mmapRun(vcpuFd, size) -> ArrayBuffer over struct kvm_run.
-static Napi::Value MmapRun(const Napi::CallbackInfo& info) {
-  int fd;
-  uint32_t size;
-  if (!ArgFd(info, 0, &fd) || !ArgU32(info, 1, &size)) return Napi::Value();
-  void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  if (p == MAP_FAILED) {
-    ThrowErrno(info.Env(), errno, "mmap");
-    return Napi::Value();
-  }
-  {
-    std::lock_guard<std::mutex> lock(gMutex);
-    RunSlot& slot = gSlots[fd];
-    slot = RunSlot{};  // an fd number can come back for a new vCPU: nothing of the old one may survive
-    slot.run = static_cast<kvm_run*>(p);
-    slot.size = size;
-  }
-  return Napi::ArrayBuffer::New(info.Env(), p, size, UnmapRun, new MapHint{fd, size});
-}
-
 // True when the exit was one of the registered registers and has been answered (the caller re-enters the guest).
-static bool AnswerFast(FastTable& table, kvm_run* run) {
+bool AnswerFast(const std::vector<FastMmio>& table, double* counter, kvm_run* run) {
   if (run->exit_reason != KVM_EXIT_MMIO || run->mmio.len != 4) return false;
-  for (const FastMmio& e : table.entries) {
+  for (const FastMmio& e : table) {
     if (e.gpa != run->mmio.phys_addr) continue;
     if (e.kind == kFastReadWord && !run->mmio.is_write) {
       uint32_t v = static_cast<uint32_t>(__atomic_load_n(e.word, __ATOMIC_SEQ_CST));
@@ -116,84 +73,146 @@ static bool AnswerFast(FastTable& table, kvm_run* run) {
     } else {
       return false;  // the other direction: let the register model count it as a bad access
     }
-    if (table.counter != nullptr) *table.counter += 1;
+    if (counter != nullptr) *counter += 1;
     return true;
   }
   return false;
 }
 
-// setFastMmio(vcpuFd, entries: {gpa, kind, words: Int32Array, index}[], counters: Float64Array, counterIndex)
-// Replaces the vCPU's table of registers answered natively. Call it from the thread that will call run().
-static Napi::Value SetFastMmio(const Napi::CallbackInfo& info) {
+// The Int32Array of one table entry; empty with a pending exception when the entry is malformed.
+Napi::Int32Array EntryWords(Napi::Env env, Napi::Value v, uint32_t i, FastMmio* out) {
+  std::string which = "fast MMIO entry " + std::to_string(i);
+  if (!v.IsObject()) {
+    ThrowType(env, which + " must be an object");
+    return Napi::Int32Array();
+  }
+  Napi::Object o = v.As<Napi::Object>();
+  if (!ValueU64(env, o.Get("gpa"), "gpa", &out->gpa)) return Napi::Int32Array();
+  Napi::Value words = o.Get("words");
+  Napi::Value index = o.Get("index");
+  Napi::Value kind = o.Get("kind");
+  if (!words.IsTypedArray() || words.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array ||
+      !index.IsNumber() || !kind.IsNumber()) {
+    ThrowType(env, which + " needs words: Int32Array, index and kind");
+    return Napi::Int32Array();
+  }
+  Napi::Int32Array w = words.As<Napi::Int32Array>();
+  uint32_t at = index.As<Napi::Number>().Uint32Value();
+  out->kind = kind.As<Napi::Number>().Uint32Value();
+  if (at >= w.ElementLength() || out->kind > kFastAndNotWord) {
+    ThrowRange(env, which + ": index or kind out of range");
+    return Napi::Int32Array();
+  }
+  out->word = w.Data() + at;
+  return w;
+}
+
+class Vcpu : public Napi::ObjectWrap<Vcpu> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "Vcpu",
+                       {InstanceAccessor<&Vcpu::RunBuffer>("runBuffer"), InstanceMethod<&Vcpu::Run>("run"),
+                        InstanceMethod<&Vcpu::SetFastMmio>("setFastMmio"), InstanceMethod<&Vcpu::Close>("close")});
+  }
+
+  explicit Vcpu(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Vcpu>(info) {
+    uint32_t size;
+    if (!ArgFd(info, 0, &fd_) || !ArgU32(info, 1, &size)) return;
+    auto target = std::make_shared<KickTarget>();
+    Napi::ArrayBuffer buf = MapToBuffer(info.Env(), fd_, size, 0, &gMutex, &target->run);
+    if (buf.IsEmpty()) return;
+    runBuffer_ = Napi::Persistent(buf);
+    target_ = target;
+    std::lock_guard<std::mutex> lock(gMutex);
+    gKick[fd_] = target;  // an fd number can come back for a new vCPU: the newest object is the one to kick
+  }
+
+  ~Vcpu() override { Release(); }
+
+ private:
+  // Ends kicks and drops the table with the references that kept its arrays alive; the mapping stays for close()
+  // or, when the object is collected unclosed, for the buffer's finalizer.
+  void Release() {
+    if (target_ != nullptr) {
+      std::lock_guard<std::mutex> lock(gMutex);
+      auto it = gKick.find(fd_);
+      if (it != gKick.end() && it->second == target_) gKick.erase(it);
+    }
+    table_.clear();
+    counter_ = nullptr;
+    held_.clear();
+  }
+
+  bool Closed(Napi::Env env) {
+    if (target_ != nullptr) return false;
+    ThrowType(env, "the vCPU is closed");
+    return true;
+  }
+
+  Napi::Value RunBuffer(const Napi::CallbackInfo& info) {
+    return runBuffer_.IsEmpty() ? info.Env().Undefined() : runBuffer_.Value();
+  }
+
+  Napi::Value SetFastMmio(const Napi::CallbackInfo& info);
+  Napi::Value Run(const Napi::CallbackInfo& info);
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    if (target_ == nullptr) return info.Env().Undefined();
+    Release();
+    if (!DetachAndUnmap(info.Env(), runBuffer_.Value(), target_->run)) return Napi::Value();
+    runBuffer_.Reset();
+    target_ = nullptr;
+    return info.Env().Undefined();
+  }
+
+  int fd_ = -1;
+  std::shared_ptr<KickTarget> target_;  // null once closed
+  Napi::Reference<Napi::ArrayBuffer> runBuffer_;
+  std::vector<FastMmio> table_;
+  double* counter_ = nullptr;
+  std::vector<Napi::Reference<Napi::TypedArray>> held_;
+};
+
+// setFastMmio(entries: {gpa, kind, words: Int32Array, index}[], counters: Float64Array, counterIndex)
+// Replaces the table of registers answered natively; each answer adds 1 to counters[counterIndex].
+Napi::Value Vcpu::SetFastMmio(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int fd;
   uint32_t counterIndex;
-  if (!ArgFd(info, 0, &fd)) return Napi::Value();
-  if (info.Length() < 4 || !info[1].IsArray() || !info[2].IsTypedArray() || !ArgU32(info, 3, &counterIndex)) {
-    ThrowType(env, "setFastMmio(vcpuFd, entries[], counters: Float64Array, counterIndex)");
+  if (Closed(env)) return Napi::Value();
+  if (info.Length() < 3 || !info[0].IsArray() || !info[1].IsTypedArray() || !ArgU32(info, 2, &counterIndex)) {
+    ThrowType(env, "setFastMmio(entries[], counters: Float64Array, counterIndex)");
     return Napi::Value();
   }
-  auto table = std::make_shared<FastTable>();
-  Napi::TypedArray counters = info[2].As<Napi::TypedArray>();
+  Napi::TypedArray counters = info[1].As<Napi::TypedArray>();
   if (counters.TypedArrayType() != napi_float64_array || counterIndex >= counters.ElementLength()) {
     ThrowRange(env, "counters must be a Float64Array with the counter index inside it");
     return Napi::Value();
   }
-  table->counter = counters.As<Napi::Float64Array>().Data() + counterIndex;
-  Napi::Array entries = info[1].As<Napi::Array>();
+  Napi::Array entries = info[0].As<Napi::Array>();
+  std::vector<FastMmio> table;
+  std::vector<Napi::Reference<Napi::TypedArray>> held;
+  held.push_back(Napi::Persistent(counters));
   for (uint32_t i = 0; i < entries.Length(); i++) {
-    Napi::Value v = entries.Get(i);
-    if (!v.IsObject()) {
-      ThrowType(env, "fast MMIO entry " + std::to_string(i) + " must be an object");
-      return Napi::Value();
-    }
-    Napi::Object o = v.As<Napi::Object>();
-    uint64_t gpa;
-    if (!ValueU64(env, o.Get("gpa"), "gpa", &gpa)) return Napi::Value();
-    Napi::Value words = o.Get("words");
-    Napi::Value index = o.Get("index");
-    Napi::Value kind = o.Get("kind");
-    if (!words.IsTypedArray() || words.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array ||
-        !index.IsNumber() || !kind.IsNumber()) {
-      ThrowType(env, "fast MMIO entry " + std::to_string(i) + " needs words: Int32Array, index and kind");
-      return Napi::Value();
-    }
-    Napi::Int32Array w = words.As<Napi::Int32Array>();
-    uint32_t at = index.As<Napi::Number>().Uint32Value();
-    uint32_t k = kind.As<Napi::Number>().Uint32Value();
-    if (at >= w.ElementLength() || k > kFastAndNotWord) {
-      ThrowRange(env, "fast MMIO entry " + std::to_string(i) + ": index or kind out of range");
-      return Napi::Value();
-    }
-    table->entries.push_back(FastMmio{gpa, k, w.Data() + at});
+    FastMmio e{};
+    Napi::Int32Array words = EntryWords(env, entries.Get(i), i, &e);
+    if (words.IsEmpty()) return Napi::Value();
+    table.push_back(e);
+    held.push_back(Napi::Persistent<Napi::TypedArray>(words));
   }
-  std::lock_guard<std::mutex> lock(gMutex);
-  auto it = gSlots.find(fd);
-  if (it == gSlots.end()) {
-    ThrowRange(env, "vCPU fd has no mapped kvm_run: call mmapRun first");
-    return Napi::Value();
-  }
-  it->second.fast = table->entries.empty() ? nullptr : table;
+  table_ = std::move(table);
+  held_ = std::move(held);
+  counter_ = counters.As<Napi::Float64Array>().Data() + counterIndex;
   return env.Undefined();
 }
 
-// run(vcpuFd) -> exit reason, or -1 when interrupted by kick() / a signal (immediate_exit is left for the caller).
-static Napi::Value Run(const Napi::CallbackInfo& info) {
-  int fd;
-  if (!ArgFd(info, 0, &fd)) return Napi::Value();
-  kvm_run* run;
-  FastTable* fast = nullptr;
+// run() -> exit reason, or -1 when interrupted by kick() / a signal (immediate_exit is left for the caller).
+Napi::Value Vcpu::Run(const Napi::CallbackInfo& info) {
+  if (Closed(info.Env())) return Napi::Value();
+  kvm_run* run = static_cast<kvm_run*>(target_->run->addr);
   {
     std::lock_guard<std::mutex> lock(gMutex);
-    auto it = gSlots.find(fd);
-    if (it == gSlots.end()) {
-      ThrowRange(info.Env(), "vCPU fd has no mapped kvm_run: call mmapRun first");
-      return Napi::Value();
-    }
-    it->second.thread = pthread_self();
-    it->second.running = true;
-    run = it->second.run;
-    fast = it->second.fast.get();
+    target_->thread = pthread_self();
+    target_->running = true;
   }
   sigset_t set;
   sigemptyset(&set);
@@ -202,13 +221,12 @@ static Napi::Value Run(const Napi::CallbackInfo& info) {
   int r;
   int err;
   do {
-    r = ioctl(fd, KVM_RUN, 0);
+    r = ioctl(fd_, KVM_RUN, 0);
     err = errno;
-  } while (r == 0 && fast != nullptr && AnswerFast(*fast, run));
+  } while (r == 0 && !table_.empty() && AnswerFast(table_, counter_, run));
   {
     std::lock_guard<std::mutex> lock(gMutex);
-    auto it = gSlots.find(fd);
-    if (it != gSlots.end()) it->second.running = false;
+    target_->running = false;
   }
   if (r < 0) {
     if (err == EINTR || err == EAGAIN) return Napi::Number::New(info.Env(), -1);
@@ -218,25 +236,26 @@ static Napi::Value Run(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), run->exit_reason);
 }
 
-// kick(vcpuFd): make the vCPU's current or next KVM_RUN return at once.
-static Napi::Value Kick(const Napi::CallbackInfo& info) {
+// kick(vcpuFd): make the vCPU's current or next KVM_RUN return at once; nothing when no open vCPU has that fd.
+Napi::Value Kick(const Napi::CallbackInfo& info) {
   int fd;
   if (!ArgFd(info, 0, &fd)) return Napi::Value();
   std::lock_guard<std::mutex> lock(gMutex);
-  auto it = gSlots.find(fd);
-  if (it != gSlots.end() && it->second.run != nullptr) {
-    __atomic_store_n(&it->second.run->immediate_exit, 1, __ATOMIC_SEQ_CST);
-    if (it->second.running) pthread_kill(it->second.thread, gKickSignal);
+  auto it = gKick.find(fd);
+  if (it != gKick.end() && !it->second->run->unmapped) {
+    kvm_run* run = static_cast<kvm_run*>(it->second->run->addr);
+    __atomic_store_n(&run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+    if (it->second->running) pthread_kill(it->second->thread, gKickSignal);
   }
   return info.Env().Undefined();
 }
 
+}  // namespace
+
 void InitVcpu(Napi::Env env, Napi::Object exports) {
   InstallKickSignal();
-  exports.Set("mmapRun", Napi::Function::New(env, MmapRun));
-  exports.Set("run", Napi::Function::New(env, Run));
+  exports.Set("Vcpu", Vcpu::Define(env));
   exports.Set("kick", Napi::Function::New(env, Kick));
-  exports.Set("setFastMmio", Napi::Function::New(env, SetFastMmio));
   Napi::Object kinds = Napi::Object::New(env);
   kinds.Set("READ_WORD", static_cast<uint32_t>(kFastReadWord));
   kinds.Set("AND_NOT_WORD", static_cast<uint32_t>(kFastAndNotWord));

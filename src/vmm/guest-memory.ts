@@ -20,6 +20,7 @@ const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
 export class GuestMemory {
   readonly regions: readonly GuestRegion[];
+  private closed = false;
 
   constructor(regions: GuestRegion[]) {
     this.regions = [...regions].sort((a, b) => a.gpa - b.gpa);
@@ -29,7 +30,7 @@ export class GuestMemory {
     }
   }
 
-  /** Total bytes of guest RAM. */
+  /** Total bytes of guest RAM (0 once closed). */
   get size(): number {
     return this.regions.reduce((n, r) => n + r.buffer.byteLength, 0);
   }
@@ -43,8 +44,19 @@ export class GuestMemory {
     return r === undefined ? null : new Uint8Array(r.buffer, Number(gpa) - r.gpa, length);
   }
 
+  /**
+   * Marks the memory gone; its owner unmaps (and detaches) the buffers. From then on every access throws TypeError:
+   * a device still running after its machine ended is a bug to hear about, not a bad guest address.
+   */
+  close(): void {
+    this.closed = true;
+  }
+
+  get isClosed(): boolean { return this.closed; }
+
   /** The region holding all of [gpa, gpa + length), without making a view (checks on hot paths need none). */
   private find(gpa: number | bigint, length: number): GuestRegion | undefined {
+    if (this.closed) throw new TypeError('guest memory is closed: its machine has ended');
     if (!Number.isInteger(length) || length < 0) return undefined;
     let addr: number;
     if (typeof gpa === 'bigint') {

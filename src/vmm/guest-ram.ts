@@ -3,7 +3,7 @@
 // giving a page back to the host means punching a hole in the memfd: MADV_DONTNEED on a shared mapping only drops
 // that mapping's page-table entries while the page stays in the file.
 import { GuestMemory } from './guest-memory';
-import { native } from './native';
+import { native, type SharedMapping } from './native';
 
 export interface RamLayout { gpa: number; size: number }
 
@@ -15,8 +15,9 @@ const PAGE = 4096;
 export class GuestRam {
   readonly memory: GuestMemory;
   readonly slots: readonly RamSlot[];
+  private closed = false;
 
-  private constructor(readonly fd: number, layout: RamLayout[]) {
+  private constructor(readonly fd: number, layout: RamLayout[], private readonly mappings: SharedMapping[]) {
     let offset = 0;
     this.slots = layout.map((r) => {
       const slot = { gpa: r.gpa, size: r.size, offset };
@@ -24,24 +25,40 @@ export class GuestRam {
       return slot;
     });
     const n = native();
-    this.memory = new GuestMemory(this.slots.map((s) => ({ gpa: s.gpa, buffer: n.mmapShared(fd, s.size, s.offset) })));
+    for (const s of this.slots) mappings.push(new n.SharedMapping(fd, s.size, s.offset));
+    this.memory = new GuestMemory(this.slots.map((s, i) => ({ gpa: s.gpa, buffer: mappings[i]!.buffer! })));
   }
 
-  /** Creates the memfd and maps each region. The caller owns the fd (closing it leaves the mappings valid). */
+  /** Creates the memfd and maps each region; close() gives both back. */
   static create(layout: RamLayout[], name = 'tsvmm-guest-ram'): GuestRam {
     const n = native();
     const fd = n.memfdCreate(name, layout.reduce((s, r) => s + r.size, 0));
+    const mappings: SharedMapping[] = [];
     try {
-      return new GuestRam(fd, layout);
+      return new GuestRam(fd, layout, mappings);
     } catch (e) {
+      for (const m of mappings) m.close();
       n.close(fd);
       throw e;
     }
   }
 
+  /**
+   * Unmaps every region and closes the memfd now, so the pages go back to the host even while something still
+   * holds this object. Afterwards GuestMemory throws TypeError and views made earlier read as empty.
+   */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.memory.close();
+    for (const m of this.mappings) m.close();
+    native().close(this.fd);
+  }
+
   /** Makes every page resident now (allocated and mapped, contents unchanged), so none faults in later. */
   populate(): void {
     const n = native();
+    if (this.closed) throw new TypeError('guest RAM is closed');
     for (const r of this.memory.regions) n.madvise(r.buffer, 0, r.buffer.byteLength, n.constants.MADV_POPULATE_WRITE);
   }
 
@@ -57,6 +74,7 @@ export class GuestRam {
       || gpa + length > slot.gpa + slot.size) {
       throw new RangeError(`0x${gpa.toString(16)}+${length} is not a page-aligned range inside one RAM region`);
     }
+    if (this.closed) throw new TypeError('guest RAM is closed');
     const n = native();
     const c = n.constants;
     n.fallocate(this.fd, c.FALLOC_FL_PUNCH_HOLE | c.FALLOC_FL_KEEP_SIZE, slot.offset + (gpa - slot.gpa), length);

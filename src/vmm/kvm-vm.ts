@@ -25,7 +25,7 @@ export class KvmVm {
 
   private constructor(readonly kvmFd: number, readonly vmFd: number, readonly ram: GuestRam, readonly runSize: number) {
     const n = native();
-    this.fds.push(kvmFd, vmFd, ram.fd);
+    this.fds.push(kvmFd, vmFd);
     ram.memory.regions.forEach((r, slot) => n.setUserMemoryRegion(vmFd, slot, 0, r.gpa, r.buffer));
   }
 
@@ -45,6 +45,7 @@ export class KvmVm {
       throw new KvmError(`${devicePath} ${why}`, err.code ?? 'EKVM');
     }
     const fds: number[] = [kvmFd];
+    let ram: GuestRam | undefined;
     try {
       const api = n.getApiVersion(kvmFd);
       if (api !== KVM_API_VERSION) throw new KvmError(`KVM API version ${api}, expected ${KVM_API_VERSION}`, 'EKVMAPI');
@@ -59,11 +60,11 @@ export class KvmVm {
       n.setIdentityMapAddr(vmFd, IDENTITY_MAP_ADDR);
       n.createIrqchip(vmFd);
       n.createPit2(vmFd, KVM_PIT_SPEAKER_DUMMY);
-      const ram = GuestRam.create(layout);
-      fds.push(ram.fd);
+      ram = GuestRam.create(layout);
       return new KvmVm(kvmFd, vmFd, ram, runSize);
     } catch (e) {
       for (const fd of fds.reverse()) n.close(fd);
+      ram?.close();
       throw e;
     }
   }
@@ -79,6 +80,7 @@ export class KvmVm {
     return fd;
   }
 
+  /** Closes the vCPUs, eventfds and the VM, then unmaps guest RAM: a machine that ended holds no memory. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
@@ -87,5 +89,6 @@ export class KvmVm {
       try { n.close(fd); } catch { /* already gone */ }
     }
     this.fds = [];
+    this.ram.close();
   }
 }

@@ -270,6 +270,8 @@ export class Machine extends EventEmitter {
     this.finishing = (async () => {
       if (this.panicTimer) clearTimeout(this.panicTimer);
       await Promise.all(this.vcpus.map((v) => v.stop()));
+      // Closing the VM unmaps guest RAM at once: a thread-pool read still writing into it must be done first.
+      await this.virtio?.quiesce().catch((e: unknown) => this.log.error({ err: e }, 'waiting for device I/O failed'));
       this.step('draining the console', () => {
         this.serial.stopOutput();
         const rest = this.serial.flushOutput(); // also what a held console kept in the ring

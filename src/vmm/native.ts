@@ -24,6 +24,31 @@ export interface FastMmioEntry {
   index: number;
 }
 
+/**
+ * A MAP_SHARED mapping of a file. close() unmaps at once and detaches `buffer`, so views made before then read as
+ * empty and new ones throw TypeError; unclosed, the mapping goes with the buffer at garbage collection.
+ */
+export interface SharedMapping {
+  /** undefined once closed. */
+  readonly buffer: ArrayBuffer | undefined;
+  close(): void;
+}
+
+/**
+ * A vCPU's run loop, made on the thread that calls run(): it owns the kvm_run mapping (runBuffer, detached by
+ * close()) and the fast-MMIO table, and holds the typed arrays that table points into until close().
+ * Calls other than close() on a closed vCPU throw TypeError.
+ */
+export interface NativeVcpu {
+  /** struct kvm_run; undefined once closed. */
+  readonly runBuffer: ArrayBuffer | undefined;
+  /** The exit reason, or -1 when interrupted by kick() / a signal. */
+  run(): number;
+  /** Registers answered inside run() without returning to JavaScript; each answer adds 1 to counters[counterIndex]. */
+  setFastMmio(entries: FastMmioEntry[], counters: Float64Array, counterIndex: number): void;
+  close(): void;
+}
+
 export interface NativeAddon {
   openKvm(path?: string): number;
   getApiVersion(kvmFd: number): number;
@@ -44,11 +69,9 @@ export interface NativeAddon {
     pio: boolean, deassign?: boolean): void;
   createVcpu(vmFd: number, id: number): number;
 
-  mmapRun(vcpuFd: number, size: number): ArrayBuffer;
-  run(vcpuFd: number): number;
+  Vcpu: new (vcpuFd: number, runSize: number) => NativeVcpu;
+  /** Makes the current or next run() of the open vCPU with this fd return at once; from any thread. */
   kick(vcpuFd: number): void;
-  /** Registers answered inside run() without returning to JavaScript; each answer adds 1 to counters[counterIndex]. */
-  setFastMmio(vcpuFd: number, entries: FastMmioEntry[], counters: Float64Array, counterIndex: number): void;
   FAST_MMIO: { READ_WORD: number; AND_NOT_WORD: number };
   getRegs(vcpuFd: number): Regs;
   setRegs(vcpuFd: number, regs: Regs): void;
@@ -63,7 +86,7 @@ export interface NativeAddon {
   translate(vcpuFd: number, gva: bigint): { physical: bigint; valid: boolean };
 
   memfdCreate(name: string, size: number): number;
-  mmapShared(fd: number, size: number, offset?: number): ArrayBuffer;
+  SharedMapping: new (fd: number, size: number, offset?: number) => SharedMapping;
   madvise(memory: ArrayBuffer, offset: number, length: number, advice: number): void;
   fallocate(fd: number, mode: number, offset: number | bigint, length: number | bigint): void;
 

@@ -13,7 +13,8 @@ import {
   type ExitReason, type VcpuWorkerData, type WorkerMessage,
 } from './vcpu-protocol';
 import { buildBuses, postToMain } from './worker-devices';
-import { tryInjectBreakpoint } from './int3-quirk';
+import { closeGuestBytes, tryInjectBreakpoint } from './int3-quirk';
+import { openVcpu, setFastMmio, type NativeVcpu } from './vcpu-native';
 import { fastRegisters } from '../virtio-mmio/mmio-registers';
 
 const post = (msg: WorkerMessage): void => postToMain(msg);
@@ -27,6 +28,7 @@ let control: Int32Array;
 let counters: Float64Array;
 let buses: ReturnType<typeof buildBuses>;
 let run: KvmRun;
+let vcpu: NativeVcpu | undefined;
 
 function log(level: 'debug' | 'info' | 'warn' | 'error', msg: string): void {
   post({ type: 'log', vcpu: data.index, level, msg });
@@ -138,7 +140,7 @@ function loop(): void {
     setState(VCPU_STATE.RUNNING, 'running');
     let reason: number;
     try {
-      reason = n.run(data.vcpuFd);
+      reason = vcpu!.run();
     } catch (e) {
       exitVm('error', `KVM_RUN failed: ${(e as Error).message}`);
       return;
@@ -155,13 +157,17 @@ function start(d: VcpuWorkerData): void {
   try {
     const stopVcpu = (): void => { Atomics.store(control, CTL_CMD, VCPU_CMD.STOP); };
     buses = buildBuses(d.devices, { vcpu: d.index, vmFd: d.vmFd, post, stopVcpu });
-    run = new KvmRun(n.mmapRun(d.vcpuFd, d.runSize));
-    n.setFastMmio(d.vcpuFd, d.devices.flatMap((x) => (x.kind === 'virtio-mmio' ? fastRegisters(x.base, x.state) : [])),
+    vcpu = openVcpu(d.vcpuFd, d.runSize);
+    run = new KvmRun(vcpu.runBuffer!);
+    setFastMmio(vcpu, d.devices.flatMap((x) => (x.kind === 'virtio-mmio' ? fastRegisters(x.base, x.state) : [])),
       counters, COUNTER.fastMmio);
     loop();
   } catch (e) {
     exitVm('error', `vCPU ${d.index} failed: ${(e as Error).stack ?? String(e)}`);
   } finally {
+    // The thread may outlive its machine (a spare, a slow exit): the mappings go now, not when it is collected.
+    vcpu?.close();
+    closeGuestBytes();
     setState(VCPU_STATE.STOPPED, 'stopped');
   }
 }

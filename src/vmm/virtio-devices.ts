@@ -208,6 +208,11 @@ export class VirtioDevices {
     await dev.swapBacking(resolved).retired;
   }
 
+  /** Resolves once no device has I/O into guest memory in flight (on libuv's thread pool). */
+  async quiesce(): Promise<void> {
+    await Promise.all(this.attached.map((a) => a.transport.device.quiesce?.()));
+  }
+
   close(): void {
     for (const w of this.watchers.splice(0)) w.close();
     for (const a of this.attached) {
