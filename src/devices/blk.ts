@@ -153,10 +153,12 @@ export class BlkDevice implements VirtioDevice {
 
   private start(ctx: DeviceContext, q: Virtqueue, chain: DescriptorChain): void {
     const header = gather(chain.readable, 16);
-    if (chain.writableBytes === 0 || header === undefined) {
+    const last = chain.writable.at(-1);
+    // The status byte is the last byte of the last writable descriptor; a zero-length one has no byte to take, and
+    // borrowing one from the data before it would answer in the middle of the guest's buffer.
+    if (header === undefined || last === undefined || last.length === 0) {
       throw new QueueError('E_LEN', 'a blk request needs a 16-byte header and a status byte', chain.head);
     }
-    const last = chain.writable.at(-1)!;
     const status = last.subarray(last.length - 1);
     const data = sliceSegments(chain.writable, 0, chain.writableBytes - 1);
     const backing = this.backing;

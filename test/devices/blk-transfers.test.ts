@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { F_WRITE } from '../virtio-mmio/mock-driver';
-import { BIG, HDR, STATUS, T, manyBuffers, pattern, setup, writeTable } from './blk-harness';
+import { BIG, DATA, HDR, STATUS, T, manyBuffers, pattern, setup, writeTable } from './blk-harness';
 
 const S = { OK: 0, IOERR: 1 } as const;
 const KiB = 1024;
@@ -114,5 +114,20 @@ test('a read the file no longer holds (shrunk under the disk) is IOERR, not OK',
     fs.truncateSync(s.file, 32 * KiB);
     assert.equal(await s.request(T.IN, 64, 4 * KiB), S.IOERR, 'none of them is there');
     assert.equal(await s.request(T.IN, 0, 4 * KiB), S.OK, 'what is still there reads as before');
+  } finally { s.cleanup(); }
+});
+
+test('a status descriptor of length 0 costs the device a reset; nothing is completed', () => {
+  const s = setup();
+  try {
+    s.header(T.IN, 0);
+    s.d.mem.fill(DATA, 512, 0xee);
+    s.d.addChain([
+      { addr: HDR, len: 16, flags: 0 }, { addr: DATA, len: 512, flags: F_WRITE }, { addr: STATUS, len: 0, flags: F_WRITE },
+    ]);
+    s.dev.onQueueNotify(0);
+    assert.equal(s.failures.length, 1);
+    assert.equal(s.d.usedIdx(), 0, 'no used entry');
+    assert.equal(s.d.mem.readU8(DATA + 511), 0xee, 'no byte of the data buffer was taken for a status');
   } finally { s.cleanup(); }
 });
