@@ -5,12 +5,12 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { BlkDevice } from '../../src/devices/blk';
 import type { BlkDeviceConfig } from '../../src/vmm/config';
-import { F_INDIRECT, F_WRITE, MockDriver, mockContext, type Desc } from '../virtio-mmio/mock-driver';
+import { F_WRITE, MockDriver, mockContext, type Desc } from '../virtio-mmio/mock-driver';
 
 export const HDR = 0x10000;
 export const DATA = 0x20000;
 export const STATUS = 0x30000;
-/** Where a test may put an indirect table (up to 1024 descriptors). */
+/** Where submit() puts the indirect table of a chain longer than the ring (up to 1024 descriptors). */
 export const TABLE = 0x40000;
 /** Where large data buffers go: past everything above. */
 export const BIG = 0x100000;
@@ -51,10 +51,11 @@ export function setup(over: Partial<BlkDeviceConfig> = {}, withoutFeatures = 0n,
   });
   dev.activate(ctx);
   /** Makes `descs` available, notifies, and resolves with the status byte once the request is completed. */
+  /** Chains longer than the ring carry the rest in an indirect table at TABLE. */
   const submit = (descs: Desc[], status = STATUS): Promise<number> => {
     d.mem.writeU8(status, 0xff);
     const used = new Promise<void>((resolve) => { wake = resolve; });
-    d.addChain(descs);
+    d.addLongChain(descs, TABLE);
     dev.onQueueNotify(0);
     return used.then(() => d.mem.readU8(status));
   };
@@ -77,25 +78,10 @@ export function setup(over: Partial<BlkDeviceConfig> = {}, withoutFeatures = 0n,
   return { dev, d, file, header, submit, request, failures: ctx.failures, cleanup };
 }
 
-/**
- * A request whose data is `count` buffers of `seg` bytes laid end to end from `at`: 14 of them in the ring, the
- * rest (at most 1023) in an indirect table behind them, so one chain can carry more buffers than IOV_MAX.
- */
+/** A request whose data is `count` buffers of `seg` bytes laid end to end from `at`, then the status byte. */
 export function manyBuffers(at: number, count: number, seg: number, write: boolean): Desc[] {
-  const flags = write ? F_WRITE : 0;
-  const direct = Math.min(14, count);
-  const descs: Desc[] = [{ addr: HDR, len: 16, flags: 0 }];
-  for (let i = 0; i < direct; i++) descs.push({ addr: at + i * seg, len: seg, flags });
-  return [...descs, { addr: TABLE, len: 16 * (count - direct + 1), flags: F_INDIRECT }];
-}
-
-/** Writes the indirect table manyBuffers points at: the buffers past the first 14, then the status byte. */
-export function writeTable(d: MockDriver, at: number, count: number, seg: number, write: boolean): void {
-  const rest = count - Math.min(14, count);
-  for (let i = 0; i < rest; i++) {
-    d.writeDesc(TABLE, i, { addr: at + (14 + i) * seg, len: seg, flags: (write ? F_WRITE : 0) | 1, next: i + 1 });
-  }
-  d.writeDesc(TABLE, rest, { addr: STATUS, len: 1, flags: F_WRITE });
+  const data = Array.from({ length: count }, (_, i) => ({ addr: at + i * seg, len: seg, flags: write ? F_WRITE : 0 }));
+  return [{ addr: HDR, len: 16, flags: 0 }, ...data, { addr: STATUS, len: 1, flags: F_WRITE }];
 }
 
 /** A byte pattern that differs from sector to sector, so data landing in the wrong place shows. */
