@@ -53,3 +53,12 @@ export async function writeFull(fd: number, bufs: Uint8Array[], pos: number): Pr
   }
   return done;
 }
+
+/** writeFull for a file written from the main thread (a console log): every byte lands, or this throws. */
+export function writeAllSync(fd: number, bytes: Uint8Array): void {
+  for (let done = 0; done < bytes.length;) {
+    const n = fs.writeSync(fd, bytes, done, bytes.length - done);
+    if (n === 0) throw Object.assign(new Error('write wrote nothing'), { code: 'EIO', errno: -5, syscall: 'write' });
+    done += n;
+  }
+}
