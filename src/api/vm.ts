@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import { VmConsole } from './console';
 import { argRangeError, checkInteger, checkNonEmptyString, checkOptions, VmError } from './errors';
 import { PAGES_PER_MIB, type BalloonDevice, type BalloonInfo } from '../devices/balloon';
+import { writeAllSync } from '../devices/file-io';
 import { ConfigError, type MachineConfig } from '../vmm/config';
 import { exitStatus, type MachineExit } from '../vmm/exit-status';
 import { Machine, NO_BALLOON_DEVICE, type DeviceErrorEvent } from '../vmm/machine';
@@ -137,7 +138,7 @@ export class Vm extends EventEmitter<VmEvents> {
       } catch (e) {
         throw new ConfigError('serial.path', (e as Error).message);
       }
-      return { write: (chunk) => { fs.writeSync(fd, chunk); }, close: () => fs.closeSync(fd) };
+      return { write: (chunk) => writeAllSync(fd, chunk), close: () => fs.closeSync(fd) };
     }
     if (config.serial.mode === 'none') return { write: () => {}, close: () => {} };
     return { write: output ?? ((chunk) => this.console.deliver(chunk)), close: () => {} };

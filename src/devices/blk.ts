@@ -2,6 +2,9 @@
 // pwritev on the chain's own buffers (fs.readv / fs.writev run them on libuv's thread pool): no copy through JS,
 // nothing blocking on the main thread, and as many requests in flight as the guest queues. Reads the page cache
 // holds are answered at once on the main thread instead (preadv2 RWF_NOWAIT, which never waits for a disk).
+// A request is OK only when every byte it asks for moved: a read or write that stops short (the file system is
+// full, a file-size limit, the image shrank under the disk) is IOERR, so the guest never takes a partial transfer
+// for a whole one.
 //
 // The backing file can be swapped at run time (a media change): each request keeps the file it started on, so
 // requests in flight finish on the old file, which is closed once the last of them is done; new requests go to the
@@ -14,7 +17,7 @@ import type { DeviceContext, DeviceHost, VirtioDevice } from '../virtio-mmio/dev
 import { QueueError, type DescriptorChain, type Virtqueue } from '../virtio-mmio/queue';
 import { InFlight } from '../virtio-mmio/in-flight';
 import { gather, scatter, sliceSegments, totalBytes as total } from '../virtio-mmio/segments';
-import { fdatasync, readv, writev } from './file-io';
+import { IOV_MAX, fdatasync, readFull, writeFull } from './file-io';
 
 const SECTOR = 512;
 const T = { IN: 0, OUT: 1, FLUSH: 4, GET_ID: 8, DISCARD: 11, WRITE_ZEROES: 13 } as const;
@@ -150,10 +153,12 @@ export class BlkDevice implements VirtioDevice {
 
   private start(ctx: DeviceContext, q: Virtqueue, chain: DescriptorChain): void {
     const header = gather(chain.readable, 16);
-    if (chain.writableBytes === 0 || header === undefined) {
+    const last = chain.writable.at(-1);
+    // The status byte is the last byte of the last writable descriptor; a zero-length one has no byte to take, and
+    // borrowing one from the data before it would answer in the middle of the guest's buffer.
+    if (header === undefined || last === undefined || last.length === 0) {
       throw new QueueError('E_LEN', 'a blk request needs a 16-byte header and a status byte', chain.head);
     }
-    const last = chain.writable.at(-1)!;
     const status = last.subarray(last.length - 1);
     const data = sliceSegments(chain.writable, 0, chain.writableBytes - 1);
     const backing = this.backing;
@@ -196,11 +201,12 @@ export class BlkDevice implements VirtioDevice {
     Result | Promise<Result> {
     switch (type) {
       case T.IN: {
-        const pos = range(b, sector, total(data));
+        const want = total(data);
+        const pos = range(b, sector, want);
         if (pos === undefined) return [S.IOERR, 0];
-        const n = data.length ? this.read(b.fd, data, pos) : 0;
-        if (typeof n === 'number') return this.readDone(n);
-        return n.then((bytes) => this.readDone(bytes));
+        const n = want ? this.read(b.fd, data, pos) : 0;
+        if (typeof n === 'number') return this.readDone(n, want);
+        return n.then((bytes) => this.readDone(bytes, want));
       }
       case T.OUT:
         return this.write(b, sector, sliceSegments(chain.readable, 16));
@@ -220,7 +226,10 @@ export class BlkDevice implements VirtioDevice {
     }
   }
 
-  private readDone(n: number): Result {
+  private readDone(n: number, want: number): Result {
+    // Short only where the image ends before the request does (it shrank since it was opened): whatever the guest's
+    // buffers held before must not pass for the disk's data.
+    if (n !== want) return [S.IOERR, 0];
     this.stats.readBytes += n;
     return [S.OK, n];
   }
@@ -228,7 +237,7 @@ export class BlkDevice implements VirtioDevice {
   private async write(b: Backing, sector: bigint, bufs: Uint8Array[]): Promise<Result> {
     const pos = range(b, sector, total(bufs));
     if (this.cfg.readonly || pos === undefined) return [S.IOERR, 0];
-    const n = bufs.length ? await writev(b.fd, bufs, pos) : 0;
+    const n = bufs.length ? await writeFull(b.fd, bufs, pos) : 0;
     this.stats.writtenBytes += n;
     if (this.writeThrough) await this.sync(b);
     return OK;
@@ -254,20 +263,21 @@ export class BlkDevice implements VirtioDevice {
   /**
    * A read the page cache can answer is done here and now: the hop to the thread pool and back costs more than the
    * copy (several times more on a busy host). What is not cached, larger than NOWAIT_MAX, or on a file system without
-   * RWF_NOWAIT goes to the thread pool, so the main thread never waits for a disk.
+   * RWF_NOWAIT goes to the thread pool, so the main thread never waits for a disk. So does a chain of more buffers
+   * than one preadv2 takes; readFull reads those in turns.
    */
   private read(fd: number, bufs: Uint8Array[], pos: number): Promise<number> | number {
     const want = total(bufs);
-    if (this.nowait && want <= NOWAIT_MAX) {
+    if (this.nowait && want <= NOWAIT_MAX && bufs.length <= IOV_MAX) {
       const n = native().tryPreadv(fd, bufs, pos);
       if (n === want) {
         this.stats.cachedReads++;
         return n;
       }
-      if (n > 0) return readv(fd, sliceSegments(bufs, n), pos + n).then((rest) => n + rest);
+      if (n > 0) return readFull(fd, sliceSegments(bufs, n), pos + n).then((rest) => n + rest);
       if (n === -EOPNOTSUPP || n === -EINVAL || n === -ENOSYS) this.nowait = false;
     }
-    return readv(fd, bufs, pos);
+    return readFull(fd, bufs, pos);
   }
 
   reset(): void {

@@ -17,6 +17,7 @@ import { BalloonDevice } from '../devices/balloon';
 import { BlkDevice, type BackingSwap } from '../devices/blk';
 import { ConsoleDevice } from '../devices/console';
 import { ConsoleSocket } from '../devices/console-socket';
+import { writeAllSync } from '../devices/file-io';
 import { openTap } from '../devices/net/backend';
 import { NetDevice } from '../devices/net/device';
 import { FsDevice } from '../devices/fs/device';
@@ -70,7 +71,7 @@ function createConsole(c: ConsoleDeviceConfig, index: number, log: Logger, guard
   if (c.backend === 'stdio') return new ConsoleDevice((chunk) => process.stdout.write(chunk));
   if (c.backend === 'file') {
     const fd = fs.openSync(c.path!, 'a');
-    return new ConsoleDevice((chunk) => fs.writeSync(fd, chunk), () => fs.closeSync(fd));
+    return new ConsoleDevice((chunk) => writeAllSync(fd, chunk), () => fs.closeSync(fd));
   }
   let device: ConsoleDevice | undefined;
   const socket = new ConsoleSocket(c.path!, {

@@ -3,41 +3,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { BlkDevice } from '../../src/devices/blk';
-import type { BlkDeviceConfig } from '../../src/vmm/config';
 import { native } from '../../src/vmm/native';
-import { F_WRITE, MockDriver, mockContext } from '../virtio-mmio/mock-driver';
-
-const HDR = 0x10000;
-const DATA = 0x20000;
-const STATUS = 0x30000;
-
-function setup(over: Partial<BlkDeviceConfig> = {}, withoutFeatures = 0n, sizes = { disk: 64 * 1024, mem: 1 << 20 }) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvmm-blk-'));
-  const file = path.join(dir, 'disk.img');
-  fs.writeFileSync(file, Buffer.alloc(sizes.disk, 0xab));
-  const dev = new BlkDevice({ type: 'blk', path: file, readonly: false, cache: 'writeback', create: false, ...over });
-  const d = new MockDriver(16, sizes.mem);
-  const q = d.queue();
-  const ctx = mockContext(dev, { memory: d.mem, queues: [q], features: dev.features & ~withoutFeatures });
-  dev.activate(ctx);
-  const request = async (type: number, sector: number, dataLen: number, write = true): Promise<number> => {
-    d.mem.writeU32(HDR, type);
-    d.mem.writeU64(HDR + 8, BigInt(sector));
-    d.mem.writeU8(STATUS, 0xff);
-    const before = ctx.notified[0]!;
-    d.addChain([
-      { addr: HDR, len: 16, flags: 0 },
-      ...(dataLen ? [{ addr: DATA, len: dataLen, flags: write ? F_WRITE : 0 }] : []),
-      { addr: STATUS, len: 1, flags: F_WRITE },
-    ]);
-    dev.onQueueNotify(0);
-    for (let i = 0; i < 200 && ctx.notified[0] === before; i++) await new Promise((r) => setTimeout(r, 5));
-    return d.mem.readU8(STATUS);
-  };
-  const cleanup = (): void => { dev.close(); fs.rmSync(dir, { recursive: true, force: true }); };
-  return { dev, d, file, request, failures: ctx.failures, cleanup };
-}
+import { F_WRITE } from '../virtio-mmio/mock-driver';
+import { DATA, HDR, STATUS, setup } from './blk-harness';
 
 test('reads and writes sectors between the image and guest memory', async () => {
   const s = setup();

@@ -61,6 +61,21 @@ export class MockDriver {
     return head;
   }
 
+  /**
+   * A chain longer than the ring: the first size-1 descriptors go in the ring as addChain writes them, the rest in
+   * an indirect table at `table` that the last ring descriptor points to (so up to size-1 + 1024 buffers).
+   */
+  addLongChain(descs: Desc[], table: number): number {
+    const direct = descs.slice(0, this.size - 1);
+    const rest = descs.slice(this.size - 1);
+    if (rest.length === 0) return this.addChain(direct);
+    rest.forEach((d, i) => {
+      const last = i === rest.length - 1;
+      this.writeDesc(table, i, { ...d, flags: d.flags | (last ? 0 : F_NEXT), next: last ? 0 : i + 1 });
+    });
+    return this.addChain([...direct, { addr: table, len: 16 * rest.length, flags: F_INDIRECT }]);
+  }
+
   makeAvailable(head: number): void {
     this.mem.writeU16(this.avail + 4 + 2 * (this.availIdx % this.size), head);
     this.availIdx = (this.availIdx + 1) & 0xffff;

@@ -1,5 +1,7 @@
 // Open files: open, read, write, flush, fsync, release. READ and WRITE move data between the host file and the
-// chain's own guest buffers with preadv / pwritev on libuv's thread pool: no copy through JavaScript.
+// chain's own guest buffers with preadv / pwritev on libuv's thread pool: no copy through JavaScript. A READ
+// answers fewer bytes than asked only at the end of the file (FUSE's meaning of a short read); a WRITE answers the
+// whole size or the error that stopped it, never a smaller count the guest would take as the data's fate.
 import { native } from '../../vmm/native';
 import { EMPTY, openOut, safeNumber } from './codec';
 import { fail } from './errors';
@@ -46,7 +48,7 @@ async function read(s: Session, r: Request): Promise<Reply> {
   const pos = safeNumber(offset);
   if (room <= 0 || pos === undefined) return { written: 0 };
   const views = r.out.views(SIZE.OUT_HEADER, room);
-  const n = await s.handles.using(h, (fd) => io.readv(fd, views, pos));
+  const n = await s.handles.using(h, (fd) => io.readFull(fd, views, pos));
   s.bytes.read += n;
   return { written: n };
 }
@@ -60,7 +62,7 @@ async function write(s: Session, r: Request): Promise<Reply> {
   const data = sliceSegments(r.data, 0, size);
   if (totalBytes(data) < size) fail(E.EINVAL, 'write shorter than its size');
   if (safeNumber(offset + BigInt(size)) === undefined) fail(E.EFBIG, 'write past 2^53');
-  const n = size === 0 ? 0 : await s.handles.using(h, (fd) => io.writev(fd, data, Number(offset)));
+  const n = size === 0 ? 0 : await s.handles.using(h, (fd) => io.writeFull(fd, data, Number(offset)));
   s.bytes.written += n;
   const out = Buffer.alloc(SIZE.WRITE_OUT);
   out.writeUInt32LE(n, 0);

@@ -53,9 +53,11 @@ export class NetTx {
     }
     const n = native().tryWritev(this.fd, chain.readable);
     if (n === -EAGAIN) return false;
-    if (n < 0) {
+    // A tap takes a frame whole or not at all; a count short of the frame means the backend cut it (an fd without
+    // frame boundaries), so the guest's frame did not go out and must not be counted as sent.
+    if (n !== bytes) {
       this.stats.txDropped++;
-      this.lastError = n;
+      if (n < 0) this.lastError = n;
     } else {
       this.stats.txFrames++;
       this.stats.txBytes += bytes - HDR_BYTES;

@@ -58,6 +58,18 @@ export interface CallOptions {
   gid?: number;
   /** Raw readable bytes instead of a header built here (for malformed requests). */
   raw?: Buffer;
+  /** Cut the request and the room into buffers of at most this many bytes (default one buffer each). */
+  split?: number;
+}
+
+/** Room kept below a queue's reply area for the indirect table of a split chain (1024 descriptors). */
+const TABLE_ROOM = 16 * 1024;
+
+/** Descriptors for `len` bytes from `addr`, `split` bytes each (the last one shorter). */
+function pieces(addr: number, len: number, split: number, flags: number): Desc[] {
+  const out: Desc[] = [];
+  for (let at = 0; at < len; at += split) out.push({ addr: addr + at, len: Math.min(split, len - at), flags });
+  return out;
 }
 
 export class FuseClient {
@@ -105,22 +117,26 @@ export class FuseClient {
   /** Sends one request and waits for the device to return the chain. */
   async call(opcode: number, args?: Buffer, opts: CallOptions = {}, data?: Buffer): Promise<FuseReply> {
     const req = this.encode(opcode, args, opts, data);
-    const { usedLen, bytes } = await this.exchange(req, opts.room ?? 64 * 1024, opts.queue ?? 1);
+    const { usedLen, bytes } = await this.exchange(req, opts.room ?? 64 * 1024, opts.queue ?? 1, opts.split);
     if (usedLen < 16) return { usedLen, error: Number.NaN, len: 0, unique: 0n, body: Buffer.alloc(0) };
     return { usedLen, len: bytes.readUInt32LE(0), error: bytes.readInt32LE(4), unique: bytes.readBigUInt64LE(8),
       body: bytes.subarray(16) };
   }
 
-  /** Makes one chain available (`req` readable, `room` bytes writable) and notifies the device; does not wait. */
-  post(req: Buffer, room: number, queue = 1): void {
+  /**
+   * Makes one chain available (`req` readable, `room` bytes writable, cut into buffers of `split` bytes) and
+   * notifies the device; does not wait. A chain longer than the ring ends in an indirect table below the room.
+   */
+  post(req: Buffer, room: number, queue = 1, split = Infinity): void {
     const d = this.drivers[queue]!;
     const l = LAYOUT[queue]!;
-    if (req.length > l.out - l.in || l.out + room + GUARD > l.end) throw new RangeError('request or room too large');
+    const reqRoom = l.out - l.in - (split === Infinity ? 0 : TABLE_ROOM);
+    if (req.length > reqRoom || l.out + room + GUARD > l.end) throw new RangeError('request or room too large');
     d.mem.write(l.in, req);
     d.mem.fill(l.out, room + GUARD, GUARD_BYTE);
-    const descs: Desc[] = [{ addr: l.in, len: req.length, flags: 0 }];
-    if (room > 0) descs.push({ addr: l.out, len: room, flags: F_WRITE });
-    d.addChain(descs);
+    const asked = req.length > 0 ? pieces(l.in, req.length, split, 0) : [{ addr: l.in, len: 0, flags: 0 }];
+    const descs = [...asked, ...pieces(l.out, room, split, F_WRITE)];
+    d.addLongChain(descs, l.out - TABLE_ROOM);
     this.dev.onQueueNotify(queue);
   }
 
@@ -128,10 +144,10 @@ export class FuseClient {
   usedIdx(queue = 1): number { return this.drivers[queue]!.usedIdx(); }
 
   /** One chain: `req` readable, `room` bytes writable; returns what the device wrote. */
-  async exchange(req: Buffer, room: number, queue = 1): Promise<{ usedLen: number; bytes: Buffer }> {
+  async exchange(req: Buffer, room: number, queue = 1, split?: number): Promise<{ usedLen: number; bytes: Buffer }> {
     const d = this.drivers[queue]!;
     const before = d.usedIdx();
-    this.post(req, room, queue);
+    this.post(req, room, queue, split);
     const deadline = Date.now() + 5000;
     while (d.usedIdx() === before && Date.now() < deadline) await new Promise((r) => setImmediate(r));
     if (d.usedIdx() === before) throw new Error(`no reply to opcode ${req.readUInt32LE(4)}`);
@@ -180,13 +196,15 @@ export class FuseClient {
     return pack(['u64', fh], ['u64', offset], ['u32', size], ['u32', 0], ['u64', 0], ['u32', 0], ['u32', 0]);
   }
 
-  async read(node: bigint, fh: bigint, offset: number, size: number, room?: number): Promise<FuseReply> {
-    return this.call(OP.READ, this.readArgs(fh, offset, size), { nodeid: node, room: room ?? size + 16 });
+  async read(node: bigint, fh: bigint, offset: number, size: number, room?: number, more: CallOptions = {}):
+    Promise<FuseReply> {
+    return this.call(OP.READ, this.readArgs(fh, offset, size), { nodeid: node, room: room ?? size + 16, ...more });
   }
 
-  async write(node: bigint, fh: bigint, offset: number, data: Buffer, size = data.length): Promise<FuseReply> {
+  async write(node: bigint, fh: bigint, offset: number, data: Buffer, size = data.length, more: CallOptions = {}):
+    Promise<FuseReply> {
     return this.call(OP.WRITE, pack(['u64', fh], ['u64', offset], ['u32', size], ['u32', 0], ['u64', 0], ['u32', 0],
-      ['u32', 0]), { nodeid: node }, data);
+      ['u32', 0]), { nodeid: node, ...more }, data);
   }
 
   async release(node: bigint, fh: bigint, dir = false): Promise<FuseReply> {
