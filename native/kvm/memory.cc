@@ -5,6 +5,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 
 #include "errors.h"
@@ -117,11 +118,21 @@ static Napi::Value Fallocate(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// memoryFence(): a full (store-load) fence. Guest RAM is an external ArrayBuffer, not a SharedArrayBuffer, so
+// JavaScript's Atomics give no cross-thread ordering on it; the virtqueue calls this where a store to guest memory
+// must be visible to the guest before a following load reads what the guest wrote (the EVENT_IDX wakeup checks).
+// A call into the addon is also a point the JIT cannot move JavaScript loads or stores across.
+static Napi::Value MemoryFence(const Napi::CallbackInfo& info) {
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  return info.Env().Undefined();
+}
+
 void InitMemory(Napi::Env env, Napi::Object exports) {
   exports.Set("memfdCreate", Napi::Function::New(env, MemfdCreate));
   exports.Set("SharedMapping", SharedMapping::Define(env));
   exports.Set("madvise", Napi::Function::New(env, Madvise));
   exports.Set("fallocate", Napi::Function::New(env, Fallocate));
+  exports.Set("memoryFence", Napi::Function::New(env, MemoryFence));
   Napi::Object c = Napi::Object::New(env);
   c.Set("MADV_DONTNEED", MADV_DONTNEED);
   c.Set("MADV_REMOVE", MADV_REMOVE);

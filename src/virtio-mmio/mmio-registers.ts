@@ -4,6 +4,7 @@
 import type { BusDevice } from '../vmm/bus';
 import { native, type FastMmioEntry } from '../vmm/native';
 import { FEATURE, MAGIC_VALUE, MMIO_VERSION, REG, STATUS, VENDOR_ID } from './registers';
+import { statusTransition } from './status';
 import { CONFIG_OFFSET_BYTES, Q, queueWord, W, type TransportEvent } from './state';
 
 /** How long a Status write of 0 waits for the main thread to stop the device before the vCPU goes on. */
@@ -126,14 +127,17 @@ export class MmioRegisters implements BusDevice {
 
   private writeStatus(v: number): void {
     if (v === 0) return this.reset();
-    const old = this.get(W.STATUS);
-    if ((old & ~v & 0xff) !== 0) return this.bad(); // bits are only cleared by a reset
-    let next = v & 0xff;
-    if ((next & STATUS.FEATURES_OK) && !(old & STATUS.FEATURES_OK) && !this.featuresAcceptable()) {
-      next &= ~STATUS.FEATURES_OK;
+    for (;;) {
+      const old = this.get(W.STATUS);
+      const t = statusTransition(old, v, () => this.featuresAcceptable());
+      if (t.outcome === 'ignore') return this.bad();
+      if (t.outcome === 'same') return;
+      // The main thread may set DEVICE_NEEDS_RESET meanwhile (a bad chain): store only over the value decided on,
+      // so that bit is never lost.
+      if (Atomics.compareExchange(this.w, W.STATUS, old | 0, t.next | 0) === (old | 0)) {
+        return this.opts.post({ kind: 'status', value: t.next });
+      }
     }
-    this.set(W.STATUS, next);
-    if (next !== old) this.opts.post({ kind: 'status', value: next });
   }
 
   private featuresAcceptable(): boolean {

@@ -3,6 +3,7 @@
 // descriptors than its table holds (so loops end), indirect tables do not nest, and lengths cannot overflow.
 // Guest-written values are read once into locals: the guest may change them while we look.
 import type { GuestMemory } from '../vmm/guest-memory';
+import { fullFence } from './fence';
 
 export type QueueErrorCode = 'E_RANGE' | 'E_LOOP' | 'E_INDIRECT' | 'E_ORDER' | 'E_LEN' | 'E_AVAIL_IDX' | 'E_LAYOUT';
 
@@ -32,6 +33,13 @@ const AVAIL_F_NO_INTERRUPT = 1;
 const MAX_INDIRECT = 1024;
 const MAX_CHAIN_BYTES = 0xffff_ffff;
 
+export interface QueueOptions {
+  eventIdx: boolean;
+  indirect: boolean;
+  /** A full memory fence; tests pass their own to see where it comes. */
+  fence?: () => void;
+}
+
 export class Virtqueue {
   readonly size: number;
   // The three rings, checked to lie in guest RAM once, when the queue is made, and then read through these views:
@@ -43,9 +51,11 @@ export class Virtqueue {
   private nextAvail = 0;
   private usedIdx = 0;
   private lastSignalled = 0;
+  private readonly fence: () => void;
+  /** Where avail_event sits, at the end of the used ring. */
+  private readonly availEventAt: number;
 
-  constructor(private readonly mem: GuestMemory, layout: QueueLayout,
-    private readonly opts: { eventIdx: boolean; indirect: boolean }) {
+  constructor(private readonly mem: GuestMemory, layout: QueueLayout, private readonly opts: QueueOptions) {
     const { size } = layout;
     if (!Number.isInteger(size) || size < 1 || size > 32768 || (size & (size - 1)) !== 0) {
       throw new QueueError('E_LAYOUT', `queue size ${size} is not a power of two up to 32768`);
@@ -58,6 +68,8 @@ export class Virtqueue {
     this.usedIdx = this.usedIdxView[0]!;
     this.lastSignalled = this.usedIdx;
     this.nextAvail = this.usedIdx;
+    this.fence = opts.fence ?? fullFence;
+    this.availEventAt = 4 + 8 * size;
   }
 
   private ring(what: string, addr: bigint, align: number, bytes: number): DataView {
@@ -69,7 +81,8 @@ export class Virtqueue {
 
   /** The next available chain, null when the driver has made none available. Throws QueueError for a bad one. */
   pop(): DescriptorChain | null {
-    const availIdx = this.avail.getUint16(2, true);
+    let availIdx = this.avail.getUint16(2, true);
+    if (availIdx === this.nextAvail && this.opts.eventIdx) availIdx = this.armAvailEvent();
     const pending = (availIdx - this.nextAvail) & 0xffff;
     if (pending === 0) return null;
     if (pending > this.size) {
@@ -77,8 +90,26 @@ export class Virtqueue {
     }
     const head = this.avail.getUint16(4 + 2 * (this.nextAvail % this.size), true);
     this.nextAvail = (this.nextAvail + 1) & 0xffff;
-    if (this.opts.eventIdx) this.used.setUint16(4 + 8 * this.size, this.nextAvail, true);
+    if (this.opts.eventIdx) this.used.setUint16(this.availEventAt, this.nextAvail, true);
     return this.walk(head);
+  }
+
+  /**
+   * The queue looks empty and the device is about to wait for a notify: "enable notification, then check again".
+   * The driver does the mirror image (store avail idx, full fence, load avail_event, notify if it was crossed).
+   * With a full fence on both sides at least one of them sees the other's store: we see its new entry, or it sees
+   * our avail_event and notifies. Returns the avail idx read after the fence.
+   */
+  private armAvailEvent(): number {
+    // Store: ask for a notify as soon as entry nextAvail is made available. The last pop() wrote the same value, but
+    // a queue that never had a chain has not, and the ring may hold anything the driver left there.
+    this.used.setUint16(this.availEventAt, this.nextAvail, true);
+    // Full fence (store-load): avail_event must reach the driver before the load below reads avail idx. x86 lets a
+    // load pass an earlier store to another address (the store buffer), and then both sides can read the other's
+    // old value and each wait for the other forever.
+    this.fence();
+    // Load again: an entry the driver published before it could see our avail_event is served now, unnotified.
+    return this.avail.getUint16(2, true);
   }
 
   private walk(head: number): DescriptorChain {
@@ -141,6 +172,11 @@ export class Virtqueue {
     const now = this.usedIdx;
     this.lastSignalled = now;
     if (old === now) return false;
+    // Full fence (store-load): the used idx pushUsed() stored must reach the driver before we load used_event or
+    // flags below. The driver re-enabling interrupts stores used_event (or clears NO_INTERRUPT), fences, and then
+    // re-reads used idx; without our fence both sides may read the other's old value, and the driver sleeps on an
+    // interrupt we decided it did not want.
+    this.fence();
     if (this.opts.eventIdx) {
       const usedEvent = this.avail.getUint16(4 + 2 * this.size, true);
       return ((now - usedEvent - 1) & 0xffff) < ((now - old) & 0xffff);

@@ -6,6 +6,7 @@ import type { GuestMemory } from '../vmm/guest-memory';
 import type { DeviceContext, VirtioDevice } from './device';
 import { QueueError, Virtqueue } from './queue';
 import { bit, FEATURE, INT, STATUS } from './registers';
+import { statusRuns } from './status';
 import { CONFIG_BYTES, CONFIG_OFFSET_BYTES, MAX_QUEUES, Q, queueWord, W, type TransportEvent } from './state';
 
 const TRANSPORT_FEATURES = bit(FEATURE.VERSION_1) | bit(FEATURE.RING_INDIRECT_DESC) | bit(FEATURE.RING_EVENT_IDX);
@@ -24,6 +25,8 @@ export interface TransportOptions {
 export class MmioTransport {
   private readonly w: Int32Array;
   private readonly config: Uint8Array;
+  /** What the device offers, transport bits included: the driver's acks are masked by it. */
+  private readonly offered: bigint;
   private active = false;
   private failed = false;
   readonly stats = { notifies: 0, interrupts: 0, failures: 0 };
@@ -33,6 +36,7 @@ export class MmioTransport {
     this.w = new Int32Array(state, 0, CONFIG_OFFSET_BYTES / 4);
     this.config = new Uint8Array(state, CONFIG_OFFSET_BYTES, CONFIG_BYTES);
     const features = device.features | TRANSPORT_FEATURES;
+    this.offered = features;
     Atomics.store(this.w, W.DEVICE_ID, device.deviceType);
     Atomics.store(this.w, W.DEVICE_FEATURES_LO, Number(features & 0xffffffffn) | 0);
     Atomics.store(this.w, W.DEVICE_FEATURES_HI, Number(features >> 32n) | 0);
@@ -75,7 +79,13 @@ export class MmioTransport {
         break;
       }
       case 'status':
-        if ((ev.value & STATUS.DRIVER_OK) && !this.active && !this.failed) this.activate();
+        if (statusRuns(ev.value)) {
+          if (!this.active && !this.failed) this.activate();
+        } else if (this.active && (ev.value & STATUS.FAILED)) {
+          // The driver gave up on the device: it stops using the rings now, not at the reset that follows.
+          this.device.reset();
+          this.active = false;
+        }
         break;
       case 'notify':
         this.notify(ev.queue);
@@ -98,8 +108,10 @@ export class MmioTransport {
   }
 
   private activate(): void {
-    const features = (BigInt(Atomics.load(this.w, W.DRIVER_FEATURES_HI) >>> 0) << 32n)
-      | BigInt(Atomics.load(this.w, W.DRIVER_FEATURES_LO) >>> 0);
+    // FEATURES_OK already refused unoffered bits; the mask keeps a bit the device never offered from reaching it
+    // by any other path.
+    const features = this.offered & ((BigInt(Atomics.load(this.w, W.DRIVER_FEATURES_HI) >>> 0) << 32n)
+      | BigInt(Atomics.load(this.w, W.DRIVER_FEATURES_LO) >>> 0));
     const opts = { eventIdx: (features & bit(FEATURE.RING_EVENT_IDX)) !== 0n,
       indirect: (features & bit(FEATURE.RING_INDIRECT_DESC)) !== 0n };
     try {

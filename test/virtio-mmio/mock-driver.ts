@@ -2,7 +2,7 @@
 // correct guest would write, so the device side can be driven without KVM.
 import type { DeviceContext, VirtioDevice } from '../../src/virtio-mmio/device';
 import { GuestMemory } from '../../src/vmm/guest-memory';
-import { Virtqueue, type QueueLayout } from '../../src/virtio-mmio/queue';
+import { Virtqueue, type QueueLayout, type QueueOptions } from '../../src/virtio-mmio/queue';
 
 export const F_NEXT = 1;
 export const F_WRITE = 2;
@@ -36,7 +36,7 @@ export class MockDriver {
     this.layout = { size, desc: BigInt(this.descTable), avail: BigInt(this.avail), used: BigInt(this.usedRing) };
   }
 
-  queue(opts = { eventIdx: false, indirect: true }): Virtqueue {
+  queue(opts: QueueOptions = { eventIdx: false, indirect: true }): Virtqueue {
     return new Virtqueue(this.mem, this.layout, opts);
   }
 

@@ -108,3 +108,45 @@ test('interrupt suppression: NO_INTERRUPT without EVENT_IDX, used_event with it;
   q.pushUsed(q.pop()!.head, 1);
   assert.equal(q.needsInterrupt(), false); // used_event still 1: already signalled past it
 });
+
+test('EVENT_IDX: an empty queue publishes avail_event before it goes idle, even one that never had a chain', () => {
+  const d = new MockDriver();
+  d.mem.writeU16(0x3000 + 4 + 8 * 16, 0x1234); // whatever the driver left in the ring
+  const q = d.queue({ eventIdx: true, indirect: false, fence: () => {} });
+  assert.equal(q.pop(), null);
+  assert.equal(d.availEvent(), 0, 'avail_event asks for a notify at the next entry');
+});
+
+test('EVENT_IDX: going idle is publish avail_event, fence, check again; a chain made meanwhile is served', () => {
+  const d = new MockDriver();
+  const seen: number[] = [];
+  const q = d.queue({ eventIdx: true, indirect: false, fence: () => {
+    // The driver publishes an entry just as the device goes idle, after the device's avail_event store is visible
+    // (so it read avail_event 0 and would not notify for entry 0... had it been published before).
+    seen.push(d.availEvent());
+    if (seen.length === 1) d.addChain([{ addr: 0x10000, len: 1, flags: F_WRITE }]);
+  } });
+  const c = q.pop();
+  assert.deepEqual(seen, [0], 'the fence came once, after avail_event was stored');
+  assert.notEqual(c, null, 'the re-check after the fence found the chain the driver published');
+  q.pushUsed(c!.head, 1);
+  assert.equal(q.pop(), null);
+  assert.deepEqual(seen, [0, 1]);
+});
+
+test('interrupt decision: used idx stored, fence, then used_event read', () => {
+  const d = new MockDriver();
+  let fences = 0;
+  const q = d.queue({ eventIdx: true, indirect: false, fence: () => {
+    fences++;
+    // The driver re-enables interrupts now, having seen only the old used idx: it waits for the entry at 0.
+    if (d.usedIdx() === 1) d.setUsedEvent(0);
+  } });
+  d.setUsedEvent(0xffff); // interrupts off, as a driver polling the ring leaves them
+  d.addChain([{ addr: 0x10000, len: 1, flags: F_WRITE }]);
+  const c = q.pop()!;
+  const before = fences;
+  q.pushUsed(c.head, 1);
+  assert.equal(q.needsInterrupt(), true, 'used_event was read after the fence');
+  assert.equal(fences, before + 1);
+});
