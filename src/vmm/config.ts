@@ -1,6 +1,7 @@
 // The machine config: a YAML file (configs/example.yaml documents every field) or a plain object from the
 // programmatic API, validated strictly into a MachineConfig. Unknown keys are errors, every error is one line that
 // names the field and the value, and relative paths resolve against the config file's folder.
+import * as os from 'node:os';
 import * as path from 'node:path';
 import {
   checkEnum, checkInt, checkMapping, checkPath, checkSize, checkSocketPath, checkString, ConfigError, isMapping,
@@ -8,8 +9,9 @@ import {
 } from './config-check';
 import { validateDevices, type DeviceConfig } from './config-devices';
 import { readConfigFile } from './config-file';
+import { checkPathClashes } from './config-paths';
 import { CMDLINE_MAX_BYTES } from './boot/layout';
-import { GiB, MiB } from './units';
+import { formatBytes, GiB, MiB } from './units';
 
 export { ConfigError } from './config-check';
 export { CONFIG_FILE_MAX_BYTES, readConfigFile } from './config-file';
@@ -144,12 +146,26 @@ export function validateConfig(obj: unknown, opts: ValidateOptions = {}): Machin
   };
   if (raw.initrd !== undefined && raw.initrd !== null) config.initrd = checkBootFile('initrd', raw.initrd, baseDir);
   if (raw.apiSocket !== undefined) config.apiSocket = checkSocketPath('apiSocket', raw.apiSocket, baseDir);
+  checkPathClashes(config.serial.path, config.devices, config.apiSocket);
   config.devices.forEach((d, i) => {
     if (d.type === 'balloon' && d.targetMiB * MiB > config.memory) {
       throw new ConfigError(`devices[${i}].targetMiB`, `${d.targetMiB} is more than the guest's ${config.memory / MiB} MiB of RAM`);
     }
   });
   return config;
+}
+
+/**
+ * What a valid config asks that may still go wrong on this host, one line each (the caller logs them): guest RAM
+ * beyond the host's is allowed, since it is only allocated as the guest touches it, but the guest may be killed.
+ */
+export function configWarnings(config: MachineConfig, hostMemory = os.totalmem()): string[] {
+  const warnings: string[] = [];
+  if (config.memory > hostMemory) {
+    warnings.push(`memory: ${formatBytes(config.memory)} is more than this host's ${formatBytes(hostMemory)} of ` +
+      'RAM; the guest may be killed for memory once it uses it');
+  }
+  return warnings;
 }
 
 /** Reads, parses and validates a YAML config file; relative paths in it start at the file's folder. */
