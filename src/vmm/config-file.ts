@@ -37,8 +37,10 @@ function readBounded(file: string): string {
     if (st.size > CONFIG_FILE_MAX_BYTES) throw tooBig();
     const buf = Buffer.alloc(CONFIG_FILE_MAX_BYTES + 1);
     let length = 0;
-    for (let n = -1; n !== 0 && length < buf.length; length += n) {
-      n = fs.readSync(fd, buf, length, buf.length - length, null);
+    while (length < buf.length) {
+      const n = fs.readSync(fd, buf, length, buf.length - length, null);
+      if (n === 0) break;
+      length += n;
     }
     if (length > CONFIG_FILE_MAX_BYTES) throw tooBig();
     return buf.toString('utf8', 0, length);
