@@ -6,8 +6,9 @@ import type { Logger } from 'pino';
 import { VmError } from './errors';
 import { makeVm } from './make-vm';
 import type { Vm, VmState } from './vm';
-import { validateConfig, type LogLevel, type MachineConfig } from '../vmm/config';
+import { configWarnings, validateConfig, type LogLevel, type MachineConfig } from '../vmm/config';
 import { ConfigError, isMapping } from '../vmm/config-check';
+import { checkPathClashes } from '../vmm/config-paths';
 
 /** Before a Vm exists: no config yet, or a config waiting for the start action. */
 export type ControllerState = 'unconfigured' | 'configured' | 'starting' | VmState;
@@ -30,6 +31,8 @@ export class ApiController extends EventEmitter<{ vm: [vm: Vm] }> {
   private config: MachineConfig | undefined;
   private current: Vm | undefined;
   private starting = false;
+  /** The control socket serving this, once one does: a config sent through it must not clash with it. */
+  private socketPath: string | undefined;
 
   constructor(private readonly opts: ControllerOptions) {
     super();
@@ -57,8 +60,20 @@ export class ApiController extends EventEmitter<{ vm: [vm: Vm] }> {
       throw new ConfigError('apiSocket', 'leave it out: this machine is configured through a control socket already');
     }
     const config = validateConfig(raw, { baseDir: this.opts.baseDir });
+    checkPathClashes(config.serial.path, config.devices, this.socketPath);
+    for (const warning of configWarnings(config)) this.opts.logger.warn(warning);
     this.config = config;
     return config;
+  }
+
+  /** Called by the server that serves this on `socketPath`. */
+  servedAt(socketPath: string): void {
+    this.socketPath = socketPath;
+  }
+
+  /** Where relative paths sent through the socket start. */
+  get baseDir(): string {
+    return this.opts.baseDir;
   }
 
   getConfig(): MachineConfig {

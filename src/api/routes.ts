@@ -4,7 +4,7 @@
 import type { ApiController } from './controller';
 import { HttpError } from './http-json';
 import { checkDeviceIndex, checkStopOptions } from './vm';
-import { checkEnum, checkMapping, checkString, ConfigError, isMapping, show } from '../vmm/config-check';
+import { checkEnum, checkMapping, checkPath, ConfigError, isMapping, show } from '../vmm/config-check';
 import { packageVersion } from '../version';
 
 export type Method = 'GET' | 'PUT' | 'PATCH';
@@ -146,7 +146,8 @@ export const ROUTES: readonly Route[] = [
       const index = deviceIndex(ctx);
       const b = requireBody(ctx.body, ['path']);
       if (b.path === undefined) throw new ConfigError('path', 'required (the new backing file)');
-      const file = checkString('path', b.path);
+      // Held to what a disk in the config may be: a regular file, never a device or /proc/self/mem.
+      const file = checkPath('path', b.path, ctx.controller.baseDir, 'file');
       await ctx.controller.requireVm('swap a disk').swapDisk(index, file);
       return NO_CONTENT;
     },

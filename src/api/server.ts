@@ -16,12 +16,47 @@ import { ConfigError } from '../vmm/config';
 /** How long close() lets requests in progress (a stop, a wait for the end) write their answers. */
 const CLOSE_GRACE_MS = 1000;
 
+/**
+ * What one client may hold. A connection that sends no complete request head within idleMs, or sits idle that
+ * long between requests, is closed (a request head gets 408 first); a request's body must arrive within requestMs.
+ * An answer may take as long as it takes (GET /exit waits for the end). Connections past maxConnections are
+ * closed as they arrive.
+ */
+export interface SocketLimits {
+  maxConnections: number;
+  idleMs: number;
+  requestMs: number;
+}
+
+export const SOCKET_LIMITS: Readonly<SocketLimits> = { maxConnections: 32, idleMs: 5000, requestMs: 30_000 };
+
 export interface ServeOptions {
   logger?: Logger;
   /** Where relative paths in configs and disk swaps start; default the current directory. */
   baseDir?: string;
   /** The field name errors about the path carry (the CLI says --api-sock); default apiSocket. */
   field?: string;
+  /** Default SOCKET_LIMITS. */
+  limits?: Partial<SocketLimits>;
+}
+
+/** The path of a request target as sent, without its query: `//config` is not read as a URL with host `config`. */
+export function requestPath(target: string | undefined): string {
+  const t = target ?? '/';
+  const end = t.search(/[?#]/);
+  return end < 0 ? t : t.slice(0, end);
+}
+
+function createHttpServer(limits: SocketLimits, handler: http.RequestListener): http.Server {
+  const server = http.createServer({
+    headersTimeout: limits.idleMs,
+    requestTimeout: Math.max(limits.requestMs, limits.idleMs),
+    keepAliveTimeout: limits.idleMs,
+    // Node looks for expired connections this often; its default (30 s) would stretch a short idle limit.
+    connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(limits.idleMs / 4))),
+  }, handler);
+  server.maxConnections = limits.maxConnections;
+  return server;
 }
 
 /** Whether something accepts connections on the unix socket at `p`. */
@@ -72,15 +107,19 @@ export class ApiServer {
   private inode: number | undefined;
   private closing: Promise<void> | undefined;
 
-  private constructor(readonly path: string, readonly controller: ApiController, private readonly log: Logger) {
-    this.http = http.createServer((req, res) => void this.dispatch(req, res));
+  private constructor(readonly path: string, readonly controller: ApiController, private readonly log: Logger,
+    limits: SocketLimits) {
+    this.http = createHttpServer(limits, (req, res) => void this.dispatch(req, res));
+    this.http.on('drop', () => this.log.debug('control socket connection refused: too many open'));
   }
 
   /** Serves `controller` (a machine, or a config waiting for one) on the unix socket at `socketPath`. */
   static async listen(socketPath: string, controller: ApiController, opts: ServeOptions = {}): Promise<ApiServer> {
     const field = opts.field ?? 'apiSocket';
     await claimPath(socketPath, field);
-    const server = new ApiServer(socketPath, controller, opts.logger ?? pino({ level: 'silent' }));
+    const server = new ApiServer(socketPath, controller, opts.logger ?? pino({ level: 'silent' }),
+      { ...SOCKET_LIMITS, ...opts.limits });
+    controller.servedAt(socketPath);
     await new Promise<void>((resolve, reject) => {
       server.http.once('error', (e: NodeJS.ErrnoException) => reject(e.code === 'EADDRINUSE'
         ? new ConfigError(field, `${socketPath} is in use by a running server`) : e));
@@ -93,16 +132,16 @@ export class ApiServer {
 
   private async dispatch(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     res.on('error', () => {}); // a client gone mid-answer is not the server's problem
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    const m = matchRoute(req.method ?? 'GET', url.pathname);
+    const pathname = requestPath(req.url);
+    const m = matchRoute(req.method ?? 'GET', pathname);
     if (m.kind === 'none') {
       req.resume();
-      sendJson(res, 404, { error: `no route ${url.pathname}` });
+      sendJson(res, 404, { error: `no route ${pathname}` });
       return;
     }
     if (m.kind === 'wrong-method') {
       req.resume();
-      sendJson(res, 405, { error: `${req.method} is not allowed on ${url.pathname} (allowed: ${m.allow.join(', ')})` },
+      sendJson(res, 405, { error: `${req.method} is not allowed on ${pathname} (allowed: ${m.allow.join(', ')})` },
         { allow: m.allow.join(', ') });
       return;
     }
@@ -113,7 +152,7 @@ export class ApiServer {
     } catch (e) {
       if (e instanceof ClientGone) return;
       const { status, body } = httpErrorOf(e);
-      if (status >= 500) this.log.error({ err: e, route: `${req.method} ${url.pathname}` }, 'control request failed');
+      if (status >= 500) this.log.error({ err: e, route: `${req.method} ${pathname}` }, 'control request failed');
       sendJson(res, status, body);
     }
   }

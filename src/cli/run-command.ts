@@ -3,7 +3,9 @@
 import * as path from 'node:path';
 import type { Argv } from 'yargs';
 import { createLogger, type Logger } from '../log';
-import { LOG_LEVELS, readConfigFile, validateConfig, type LogLevel, type MachineConfig } from '../vmm/config';
+import {
+  configWarnings, LOG_LEVELS, readConfigFile, validateConfig, type LogLevel, type MachineConfig,
+} from '../vmm/config';
 import { checkEnum, checkSocketPath, ConfigError } from '../vmm/config-check';
 import { allValues, applyOverrides, lastValue, type RunOverrides } from './overrides';
 
@@ -119,6 +121,7 @@ export async function runCommand(args: Record<string, unknown>, deps: RunDeps): 
   }
   const config = loadRunConfig(configFile, overrides, deps.cwd);
   const logger = (deps.createLogger ?? createLogger)(config.log.level);
+  for (const warning of configWarnings(config)) logger.warn(warning);
   logger.debug({ config }, 'machine config');
   return runMachine()(config, { logger, cwd: deps.cwd });
 }

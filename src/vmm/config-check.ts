@@ -97,8 +97,41 @@ export function checkSize(field: string, value: unknown, numberUnit: SizeUnit): 
   }
 }
 
-/** What a path must be: an existing file, an existing directory, or a new file whose directory exists. */
-export type PathKind = 'file' | 'dir' | 'new-file';
+/**
+ * What a path must be: an existing regular file, an existing directory, a new file whose directory exists, or
+ * such a new file that, when it exists already, is a regular file (a disk image to create).
+ */
+export type PathKind = 'file' | 'dir' | 'new-file' | 'new-regular';
+
+/** How an error names what is at a path that is not what it should be. */
+export function fileKind(st: fs.Stats): string {
+  if (st.isDirectory()) return 'a directory';
+  if (st.isCharacterDevice()) return 'a character device';
+  if (st.isBlockDevice()) return 'a block device';
+  if (st.isFIFO()) return 'a FIFO';
+  if (st.isSocket()) return 'a socket';
+  return st.isFile() ? 'a regular file' : 'not a file';
+}
+
+// Their files stat as regular but are kernel interfaces (/proc/self/mem is the VMM's own memory), not data.
+const KERNEL_FS_MAGIC = new Map<number, string>([
+  [0x9fa0, 'proc'], [0x62656572, 'sysfs'], [0x64626720, 'debugfs'], [0x74726163, 'tracefs'],
+  [0x73636673, 'securityfs'], [0x62656570, 'configfs'], [0x27e0eb, 'cgroup'], [0x63677270, 'cgroup2'],
+  [0xde5e81e4, 'efivarfs'], [0xcafe4a11, 'bpf'],
+]);
+
+/** Throws unless `resolved` (as the user wrote it: `written`) is a regular file holding data. */
+function checkRegularFile(field: string, written: string, resolved: string, st: fs.Stats): void {
+  if (st.isDirectory()) throw new ConfigError(field, `${written} is a directory, not a file`);
+  if (!st.isFile()) throw new ConfigError(field, `${written} is ${fileKind(st)}, not a regular file`);
+  let fsType: string | undefined;
+  try {
+    fsType = KERNEL_FS_MAGIC.get(Number(fs.statfsSync(resolved).type));
+  } catch {
+    return; // gone since the stat: opening it will say so
+  }
+  if (fsType) throw new ConfigError(field, `${written} is on ${fsType}, a kernel interface, not a regular file`);
+}
 
 /**
  * Resolves a path (relative ones against baseDir) and checks it is what `kind` says. Errors show the path as
@@ -108,21 +141,27 @@ export function checkPath(field: string, value: unknown, baseDir: string, kind: 
   const written = checkString(field, value);
   if (written === '') throw new ConfigError(field, 'empty path');
   const resolved = path.resolve(baseDir, written);
-  if (kind === 'new-file') {
+  if (kind === 'new-file' || kind === 'new-regular') {
     const dir = path.dirname(resolved);
     if (!isDirectory(dir)) throw new ConfigError(field, `directory not found: ${path.dirname(written)}`);
     if (isDirectory(resolved)) throw new ConfigError(field, `${written} is a directory`);
+    const st = kind === 'new-regular' ? statOrUndefined(resolved) : undefined;
+    if (st) checkRegularFile(field, written, resolved, st);
     return resolved;
   }
-  let st: fs.Stats;
-  try {
-    st = fs.statSync(resolved);
-  } catch {
-    throw new ConfigError(field, `${kind === 'dir' ? 'directory' : 'file'} not found: ${written}`);
-  }
-  if (kind === 'file' && st.isDirectory()) throw new ConfigError(field, `${written} is a directory, not a file`);
+  const st = statOrUndefined(resolved);
+  if (!st) throw new ConfigError(field, `${kind === 'dir' ? 'directory' : 'file'} not found: ${written}`);
+  if (kind === 'file') checkRegularFile(field, written, resolved, st);
   if (kind === 'dir' && !st.isDirectory()) throw new ConfigError(field, `${written} is not a directory`);
   return resolved;
+}
+
+function statOrUndefined(p: string): fs.Stats | undefined {
+  try {
+    return fs.statSync(p);
+  } catch {
+    return undefined;
+  }
 }
 
 function isDirectory(p: string): boolean {

@@ -166,7 +166,7 @@ function validateBlk(field: string, raw: Raw, baseDir: string): BlkDeviceConfig 
   }
   if (create) {
     if (readonly) throw new ConfigError(join(field, 'create'), 'a disk created empty cannot be readonly');
-    dev.path = checkPath(pathField, raw.path, baseDir, 'new-file');
+    dev.path = checkPath(pathField, raw.path, baseDir, 'new-regular');
     if (dev.size === undefined && !fs.existsSync(dev.path)) {
       throw new ConfigError(join(field, 'size'), 'required with create: true when the image does not exist');
     }

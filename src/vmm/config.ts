@@ -1,17 +1,20 @@
 // The machine config: a YAML file (configs/example.yaml documents every field) or a plain object from the
 // programmatic API, validated strictly into a MachineConfig. Unknown keys are errors, every error is one line that
 // names the field and the value, and relative paths resolve against the config file's folder.
-import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
-import * as YAML from 'yaml';
 import {
   checkEnum, checkInt, checkMapping, checkPath, checkSize, checkSocketPath, checkString, ConfigError, isMapping,
   show, type Raw,
 } from './config-check';
 import { validateDevices, type DeviceConfig } from './config-devices';
-import { GiB, MiB } from './units';
+import { readConfigFile } from './config-file';
+import { checkPathClashes } from './config-paths';
+import { CMDLINE_MAX_BYTES } from './boot/layout';
+import { formatBytes, GiB, MiB } from './units';
 
 export { ConfigError } from './config-check';
+export { CONFIG_FILE_MAX_BYTES, readConfigFile } from './config-file';
 export type {
   BalloonDeviceConfig, BlkDeviceConfig, ConsoleDeviceConfig, DeviceConfig, DeviceType, FsDeviceConfig,
   NetDeviceConfig, RngDeviceConfig, VsockDeviceConfig,
@@ -57,6 +60,8 @@ export const VCPUS_MAX = 254;
 export const MEMORY_MIN = 32 * MiB;
 export const MEMORY_MAX = 64 * GiB;
 export const DEFAULT_MEMORY = 256 * MiB;
+/** The boot protocols' command-line area holds this many bytes and a NUL; a kernel may accept fewer. */
+export const CMDLINE_MAX = CMDLINE_MAX_BYTES - 1;
 
 /** The top-level keys a config may have. */
 export const CONFIG_KEYS = [
@@ -78,6 +83,16 @@ export function checkBootFile(field: string, value: unknown, baseDir: string): s
     return written;
   }
   return checkPath(field, written, baseDir, 'file');
+}
+
+function checkCmdline(value: unknown): string {
+  const cmdline = checkString('cmdline', value);
+  const bytes = Buffer.byteLength(cmdline);
+  if (bytes > CMDLINE_MAX) {
+    throw new ConfigError('cmdline', `${bytes} bytes is too long (at most ${CMDLINE_MAX} bytes fit the boot ` +
+      'protocol\'s command-line area)');
+  }
+  return cmdline;
 }
 
 function checkMemory(value: unknown): number {
@@ -122,7 +137,7 @@ export function validateConfig(obj: unknown, opts: ValidateOptions = {}): Machin
     vcpus: raw.vcpus === undefined ? 1 : checkInt('vcpus', raw.vcpus, 1, VCPUS_MAX),
     memory: raw.memory === undefined ? DEFAULT_MEMORY : checkMemory(raw.memory),
     kernel: checkBootFile('kernel', raw.kernel, baseDir),
-    cmdline: raw.cmdline === undefined ? DEFAULT_CMDLINE : checkString('cmdline', raw.cmdline),
+    cmdline: raw.cmdline === undefined ? DEFAULT_CMDLINE : checkCmdline(raw.cmdline),
     boot: checkEnum('boot', raw.boot ?? 'auto', BOOT_PROTOCOLS),
     serial: checkSerial(raw.serial, baseDir),
     log: checkLog(raw.log),
@@ -131,6 +146,7 @@ export function validateConfig(obj: unknown, opts: ValidateOptions = {}): Machin
   };
   if (raw.initrd !== undefined && raw.initrd !== null) config.initrd = checkBootFile('initrd', raw.initrd, baseDir);
   if (raw.apiSocket !== undefined) config.apiSocket = checkSocketPath('apiSocket', raw.apiSocket, baseDir);
+  checkPathClashes(config.serial.path, config.devices, config.apiSocket);
   config.devices.forEach((d, i) => {
     if (d.type === 'balloon' && d.targetMiB * MiB > config.memory) {
       throw new ConfigError(`devices[${i}].targetMiB`, `${d.targetMiB} is more than the guest's ${config.memory / MiB} MiB of RAM`);
@@ -139,26 +155,17 @@ export function validateConfig(obj: unknown, opts: ValidateOptions = {}): Machin
   return config;
 }
 
-/** Reads and parses a YAML config without validating it (the CLI merges its overrides in first). */
-export function readConfigFile(file: string): unknown {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'file not found' : code === 'EISDIR' ? 'is a directory' : String(code ?? e);
-    throw new ConfigError('', `config ${file}: ${why}`);
+/**
+ * What a valid config asks that may still go wrong on this host, one line each (the caller logs them): guest RAM
+ * beyond the host's is allowed, since it is only allocated as the guest touches it, but the guest may be killed.
+ */
+export function configWarnings(config: MachineConfig, hostMemory = os.totalmem()): string[] {
+  const warnings: string[] = [];
+  if (config.memory > hostMemory) {
+    warnings.push(`memory: ${formatBytes(config.memory)} is more than this host's ${formatBytes(hostMemory)} of ` +
+      'RAM; the guest may be killed for memory once it uses it');
   }
-  const doc = YAML.parseDocument(text, { prettyErrors: true, uniqueKeys: true });
-  const err = doc.errors[0];
-  if (err) {
-    const at = err.linePos ? `:${err.linePos[0].line}:${err.linePos[0].col}` : '';
-    const what = err.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
-    throw new ConfigError('', `${file}${at}: ${what}`);
-  }
-  const value: unknown = doc.toJS();
-  if (value === null || value === undefined) throw new ConfigError('', `${file}: the config is empty`);
-  return value;
+  return warnings;
 }
 
 /** Reads, parses and validates a YAML config file; relative paths in it start at the file's folder. */
