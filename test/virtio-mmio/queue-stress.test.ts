@@ -51,7 +51,7 @@ function runDevice(mem: GuestMemory, ctl: Int32Array): { irqs: number; idleWaits
 test(`EVENT_IDX under load: ${REQUESTS} requests from a driver thread, no lost notify or interrupt`, async (t) => {
   const n = native();
   const fd = n.memfdCreate('queue-stress', MEM_BYTES);
-  const mem = new GuestMemory([{ gpa: 0, buffer: new n.SharedMapping(fd, MEM_BYTES).buffer }]);
+  const mem = new GuestMemory([{ gpa: 0, buffer: new n.SharedMapping(fd, MEM_BYTES).buffer! }]);
   const ctlBuffer = new SharedArrayBuffer(4 * CTL_WORDS);
   const ctl = new Int32Array(ctlBuffer);
   const data: StressDriverData = { fd, memBytes: MEM_BYTES, size: SIZE, total: REQUESTS, ctl: ctlBuffer, waitMs: WAIT_MS };

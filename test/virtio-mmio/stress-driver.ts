@@ -25,7 +25,7 @@ class Driver {
   completed = 0;
 
   constructor(private readonly d: StressDriverData) {
-    this.mem = new DataView(new (native().SharedMapping)(d.fd, d.memBytes).buffer);
+    this.mem = new DataView(new (native().SharedMapping)(d.fd, d.memBytes).buffer!);
     this.ctl = new Int32Array(d.ctl);
     this.inFlight = new Uint8Array(d.size);
     for (let i = 0; i < d.size; i++) {
