@@ -23,7 +23,7 @@ function firstLine(err: { message?: string; cause?: unknown } | undefined): stri
   return text.split('\n')[0]!.slice(0, 300);
 }
 
-export default async function* tallyReporter(source: AsyncIterable<TestEvent>): AsyncGenerator<string> {
+async function* tallyReporter(source: AsyncIterable<TestEvent>): AsyncGenerator<string> {
   const files = new Map<string, FileTally>();
   const fileOf = (d: TestEventData): FileTally => {
     const key = d.file ?? '(no file)';
@@ -62,3 +62,6 @@ export default async function* tallyReporter(source: AsyncIterable<TestEvent>): 
   const tally: RunTally = { part: process.env.TSVMM_TEST_PART ?? 'tests', host: hostKind(), files: [...files.values()] };
   yield `${JSON.stringify(tally)}\n`;
 }
+
+// node:test loads a CommonJS reporter as module.exports itself.
+export = tallyReporter;
