@@ -91,8 +91,10 @@ async function main(): Promise<number> {
   return result.status;
 }
 
-main().then((status) => { process.exitCode = status; }, (err: unknown) => {
-  const msg = err instanceof HostVmError ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err);
-  process.stderr.write(`test host: ${msg}\n`);
-  process.exitCode = err instanceof HostVmError ? 2 : 1;
-});
+if (require.main === module) {
+  main().then((status) => { process.exitCode = status; }, (err: unknown) => {
+    const msg = err instanceof HostVmError ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err);
+    process.stderr.write(`test host: ${msg}\n`);
+    process.exitCode = err instanceof HostVmError ? 2 : 1;
+  });
+}

@@ -17,6 +17,7 @@ import { kvmUnavailable } from '../helpers/kvm';
 import { HostVmError } from '../host-vm/packages';
 import { prepareHostVm } from '../host-vm/prepare';
 import { runInL1 } from '../host-vm/run';
+import { buildUserspaceInitramfs } from '../userspace/image';
 import { formatSummary, type RunTally } from './tally';
 import { collectTests, nodeTestArgs, readTally, resultsDir } from './files';
 
@@ -52,6 +53,7 @@ async function runInTestHost(json: string, missing: string[]): Promise<RunTally 
     missing.push(`integration: the guest build failed (status ${built}), so nothing was booted`);
     return undefined;
   }
+  await buildUserspaceInitramfs(log);
   const host = await prepareHostVm({ log });
   const transcript = path.join(resultsDir(), 'l1-transcript.log');
   const out = fs.createWriteStream(transcript);
