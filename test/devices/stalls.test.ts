@@ -10,9 +10,11 @@ import { BalloonDevice } from '../../src/devices/balloon';
 import { BlkDevice } from '../../src/devices/blk';
 import { ConsoleDevice } from '../../src/devices/console';
 import { RngDevice } from '../../src/devices/rng';
+import { OP } from '../../src/devices/fs/protocol';
 import { GuestRam } from '../../src/vmm/guest-ram';
 import { native } from '../../src/vmm/native';
 import { F_WRITE, MockDriver, mockContext } from '../virtio-mmio/mock-driver';
+import { FuseClient, ROOT } from './fs/fuse-client';
 import { ALIAS, aliased, fillRing, measureStall, STALL_LIMIT_MS, TABLE, worst, type Stall } from './stall-probe';
 
 const MiB = 1 << 20;
@@ -125,4 +127,21 @@ test('blk: a ring of 1 MiB reads the page cache holds is served in bounded turns
   assert.equal(s.d.mem.readU8(STATUS), 0);
   await s.done();
   report('blk cached read', st);
+});
+
+test('fs: READDIRPLUS with 4 MiB of room over a directory of 10k files is answered in bounded turns', async () => {
+  const c = new FuseClient({ populate: (share) => {
+    for (let i = 0; i < 10_000; i++) fs.writeFileSync(path.join(share, `f${i}`), '');
+  } });
+  try {
+    await c.init();
+    const fh = await c.open(ROOT, 0, true);
+    const req = c.encode(OP.READDIRPLUS, c.readArgs(fh, 0n, 4 * MiB), {});
+    const before = c.usedIdx();
+    const s = await measureStall(() => c.post(req, 4 * MiB - 64), () => c.usedIdx() !== before);
+    assert.deepEqual(c.failures, []);
+    report('fs readdirplus', s);
+  } finally {
+    c.close();
+  }
 });
