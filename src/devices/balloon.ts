@@ -7,7 +7,9 @@
 import type { Logger } from 'pino';
 import { fromEventLoop, serveQueue, type DeviceContext, type DeviceHost, type VirtioDevice } from '../virtio-mmio/device';
 import type { DescriptorChain } from '../virtio-mmio/queue';
+import { sliceSegments } from '../virtio-mmio/segments';
 import { parseBalloonStats, type BalloonGuestStats } from './balloon-stats';
+import { TurnBudget } from './turn-budget';
 
 export type { BalloonGuestStats } from './balloon-stats';
 
@@ -19,8 +21,11 @@ const F_DEFLATE_ON_OOM = 2n;
 /** Balloon PFNs always count 4 KiB pages, whatever the guest's page size. */
 export const BALLOON_PAGE = 4096;
 export const PAGES_PER_MIB = 256;
-/** PFNs sorted and coalesced together; a chain longer than this is handled in several batches. */
-const BATCH = 1024;
+/**
+ * The most page numbers taken from one chain: what Linux and FreeBSD send at most per request. Each can cost a
+ * syscall on the main thread (tens of microseconds on a busy host).
+ */
+export const MAX_LIST_PFNS = 256;
 const CONFIG_BYTES = 8;
 const ACTUAL_OFFSET = 4;
 
@@ -78,6 +83,8 @@ export class BalloonDevice implements VirtioDevice {
   private readonly stats: Record<Counter, number> = { inflatedPages: 0, deflatedPages: 0, discards: 0, badPfns: 0,
     discardErrors: 0, badRequests: 0, badConfigWrites: 0, statsReports: 0, errors: 0 };
   private readonly logged = new Set<Counter>();
+  /** One per page queue (inflate, deflate): each goes on from a later turn when its slice runs out. */
+  private readonly turns = [INFLATE, DEFLATE].map((q) => new TurnBudget(() => this.host, () => this.drainPages(q)));
 
   constructor(private readonly opts: BalloonOptions) {
     this.targetPages = opts.targetMiB * PAGES_PER_MIB;
@@ -129,26 +136,35 @@ export class BalloonDevice implements VirtioDevice {
     else if (queue === STATS && this.opts.statsInterval > 0) this.takeStats();
   }
 
+  /** Chains are taken while the queue's slice of the turn lasts; the rest waits for a later turn. */
   private drainPages(index: number): void {
+    const turns = this.turns[index]!;
+    turns.start();
     serveQueue(this.ctx, this.ctx?.queues[index], () => this.stats.errors++, (q) => {
       let any = false;
-      for (let chain = q.pop(); chain !== null; chain = q.pop()) {
-        const batch: number[] = [];
-        const flush = (): void => {
-          if (index === INFLATE) this.inflate(batch); else this.deflate(batch);
-          batch.length = 0;
-        };
-        const leftover = forEachPfn(chain, (pfn) => {
-          batch.push(pfn);
-          if (batch.length === BATCH) flush();
-        });
-        flush();
-        if (leftover !== 0) this.count('badRequests', () => `a page list of ${chain.readableBytes} bytes is not whole PFNs`);
+      for (let chain = q.pop(); chain !== null; chain = turns.spent() ? null : q.pop()) {
+        this.takePages(index, chain);
         q.pushUsed(chain.head, 0);
         any = true;
       }
       return any;
     });
+  }
+
+  /**
+   * Handles the chain's first MAX_LIST_PFNS page numbers. Each can cost a syscall, and a chain may be 4 GiB long:
+   * the rest of an over-long list is ignored (those pages stay the guest's), and counted.
+   */
+  private takePages(index: number, chain: DescriptorChain): void {
+    const bytes = Math.min(chain.readableBytes, 4 * MAX_LIST_PFNS);
+    const pfns: number[] = [];
+    const leftover = forEachPfn(sliceSegments(chain.readable, 0, bytes), (pfn) => pfns.push(pfn));
+    if (index === INFLATE) this.inflate(pfns); else this.deflate(pfns);
+    if (chain.readableBytes > bytes) {
+      this.count('badRequests', () => `a page list of ${chain.readableBytes} bytes is longer than ${MAX_LIST_PFNS} PFNs`);
+    } else if (leftover !== 0) {
+      this.count('badRequests', () => `a page list of ${chain.readableBytes} bytes is not whole PFNs`);
+    }
   }
 
   private pageInRam(pfn: number): boolean {
@@ -241,6 +257,7 @@ export class BalloonDevice implements VirtioDevice {
 
   /** The driver starts over with an empty balloon; the target stays. */
   reset(): void {
+    for (const t of this.turns) t.cancel();
     if (this.statsTimer !== undefined) clearTimeout(this.statsTimer);
     this.statsTimer = undefined;
     this.statsHead = undefined;
@@ -252,13 +269,13 @@ export class BalloonDevice implements VirtioDevice {
 }
 
 /**
- * Calls `each` for every little-endian u32 in the chain's readable buffers, which may split a PFN anywhere.
+ * Calls `each` for every little-endian u32 in `list`, whose buffers may split a PFN anywhere.
  * Returns how many bytes were left over after the last whole PFN.
  */
-function forEachPfn(chain: DescriptorChain, each: (pfn: number) => void): number {
+function forEachPfn(list: Uint8Array[], each: (pfn: number) => void): number {
   let value = 0;
   let have = 0;
-  for (const buf of chain.readable) {
+  for (const buf of list) {
     for (let i = 0; i < buf.length; i++) {
       value += buf[i]! * 2 ** (8 * have);
       if (++have === 4) {

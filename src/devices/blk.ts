@@ -18,6 +18,7 @@ import { QueueError, type DescriptorChain, type Virtqueue } from '../virtio-mmio
 import { InFlight } from '../virtio-mmio/in-flight';
 import { gather, scatter, sliceSegments, totalBytes as total } from '../virtio-mmio/segments';
 import { IOV_MAX, fdatasync, readFull, writeFull } from './file-io';
+import { TurnBudget } from './turn-budget';
 
 const SECTOR = 512;
 const T = { IN: 0, OUT: 1, FLUSH: 4, GET_ID: 8, DISCARD: 11, WRITE_ZEROES: 13 } as const;
@@ -88,6 +89,7 @@ export class BlkDevice implements VirtioDevice {
   private nowait = true;
   private readonly running = new InFlight();
   private writeThrough = false;
+  private readonly turns = new TurnBudget(() => this.host, () => this.onQueueNotify(0));
 
   constructor(private readonly cfg: BlkDeviceConfig) {
     if (cfg.create && !fs.existsSync(cfg.path)) fs.writeFileSync(cfg.path, '');
@@ -142,8 +144,9 @@ export class BlkDevice implements VirtioDevice {
     const ctx = this.ctx;
     const q = ctx?.queues[0];
     if (ctx === undefined || q === undefined) return;
+    this.turns.start();
     try {
-      for (let chain = q.pop(); chain !== null; chain = q.pop()) this.start(ctx, q, chain);
+      for (let chain = q.pop(); chain !== null; chain = this.turns.spent() ? null : q.pop()) this.start(ctx, q, chain);
     } catch (e) {
       if (!(e instanceof QueueError)) throw e;
       this.stats.errors++;
@@ -245,8 +248,9 @@ export class BlkDevice implements VirtioDevice {
 
   private ranges(b: Backing, type: number, segs: Uint8Array[]): number {
     if (this.cfg.readonly) return S.IOERR;
-    const body = gather(segs, total(segs));
-    if (body === undefined || body.length === 0 || body.length % 16 !== 0) return S.UNSUPP;
+    // One range, as max_discard_seg and max_write_zeroes_seg say: a chain may hold 4 GiB of them, each a syscall.
+    if (total(segs) !== 16) return S.UNSUPP;
+    const body = gather(segs, 16)!;
     const c = native().constants;
     for (let off = 0; off < body.length; off += 16) {
       const sector = body.readBigUInt64LE(off);
@@ -281,6 +285,7 @@ export class BlkDevice implements VirtioDevice {
   }
 
   reset(): void {
+    this.turns.cancel();
     this.ctx = undefined;
   }
 

@@ -1,11 +1,17 @@
 // virtio-console (device type 3) with one port: receiveq (0) carries host input to the guest, transmitq (1) the
 // guest's output to a sink. With `console=hvc0` it is the Linux console. Input that arrives before the guest has
 // posted receive buffers waits, bounded, and the overflow is counted rather than kept without limit.
-import { serveQueue, type DeviceContext, type VirtioDevice } from '../virtio-mmio/device';
+// Output is copied on the main thread: each chain gives at most MAX_OUTPUT bytes and a pass takes chains only while
+// its slice of the turn lasts, so a guest posting 4 GiB chains cannot hold the loop (or the host's memory).
+import { serveQueue, type DeviceContext, type DeviceHost, type VirtioDevice } from '../virtio-mmio/device';
+import { sliceSegments } from '../virtio-mmio/segments';
+import { TurnBudget } from './turn-budget';
 
 const RX = 0;
 const TX = 1;
 const MAX_PENDING_INPUT = 64 * 1024;
+/** Linux writes at most 32 KiB per output buffer. */
+const MAX_OUTPUT = 64 * 1024;
 
 export class ConsoleDevice implements VirtioDevice {
   readonly deviceType = 3;
@@ -14,7 +20,9 @@ export class ConsoleDevice implements VirtioDevice {
   private ctx: DeviceContext | undefined;
   private pending: Buffer[] = [];
   private pendingBytes = 0;
-  private readonly stats = { outputBytes: 0, inputBytes: 0, droppedInput: 0, errors: 0 };
+  private readonly stats = { outputBytes: 0, inputBytes: 0, droppedInput: 0, droppedOutput: 0, errors: 0 };
+  private host: DeviceHost | undefined;
+  private readonly outputTurns = new TurnBudget(() => this.host, () => this.drainOutput());
 
   constructor(private readonly output: (chunk: Buffer) => void, private readonly onClose?: () => void) {}
 
@@ -25,6 +33,8 @@ export class ConsoleDevice implements VirtioDevice {
     c.writeUInt32LE(1, 4); // max_nr_ports
     return c;
   }
+
+  attach(host: DeviceHost): void { this.host = host; }
 
   activate(ctx: DeviceContext): void {
     this.ctx = ctx;
@@ -48,13 +58,16 @@ export class ConsoleDevice implements VirtioDevice {
   }
 
   private drainOutput(): void {
+    const turns = this.outputTurns;
+    turns.start();
     serveQueue(this.ctx, this.ctx?.queues[TX], () => this.stats.errors++, (q) => {
       let any = false;
-      for (let chain = q.pop(); chain !== null; chain = q.pop()) {
-        for (const b of chain.readable) {
+      for (let chain = q.pop(); chain !== null; chain = turns.spent() ? null : q.pop()) {
+        for (const b of sliceSegments(chain.readable, 0, MAX_OUTPUT)) {
           this.output(Buffer.from(b));
           this.stats.outputBytes += b.length;
         }
+        this.stats.droppedOutput += Math.max(0, chain.readableBytes - MAX_OUTPUT);
         q.pushUsed(chain.head, 0);
         any = true;
       }
@@ -96,7 +109,10 @@ export class ConsoleDevice implements VirtioDevice {
     return written;
   }
 
-  reset(): void { this.ctx = undefined; }
+  reset(): void {
+    this.outputTurns.cancel();
+    this.ctx = undefined;
+  }
 
   close(): void {
     this.reset();

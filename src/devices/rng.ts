@@ -1,9 +1,14 @@
 // virtio-rng (device type 4): one request queue whose writable buffers are filled from the host CSPRNG, with an
 // optional rate limit (a token bucket topped up every 100 ms; a request that finds it empty waits for the refill).
+// Filling runs on the main thread, so each request gets at most MAX_REQUEST bytes (the used length says how many:
+// a driver takes what it gets) and a pass serves requests only while its slice of the turn lasts.
 import { randomFillSync } from 'node:crypto';
 import { fromEventLoop, serveQueue, type DeviceContext, type DeviceHost, type VirtioDevice } from '../virtio-mmio/device';
+import { TurnBudget } from './turn-budget';
 
 const REFILL_MS = 100;
+/** A driver asks for a few KiB at most; a chain may offer 4 GiB, which would take seconds to fill. */
+export const MAX_REQUEST = 64 * 1024;
 
 export class RngDevice implements VirtioDevice {
   readonly deviceType = 4;
@@ -14,6 +19,7 @@ export class RngDevice implements VirtioDevice {
   private tokens: number;
   private refill: NodeJS.Timeout | undefined;
   private readonly stats = { requests: 0, bytes: 0, errors: 0 };
+  private readonly turns = new TurnBudget(() => this.host, () => this.serve());
 
   constructor(private readonly rateLimit?: number) {
     this.tokens = rateLimit ?? Infinity;
@@ -37,14 +43,16 @@ export class RngDevice implements VirtioDevice {
   onQueueNotify(): void { this.serve(); }
 
   private serve(): void {
+    this.turns.start();
     serveQueue(this.ctx, this.ctx?.queues[0], () => this.stats.errors++, (q) => {
       let served = false;
-      while (this.tokens >= 1) {
+      while (this.tokens >= 1 && !(served && this.turns.spent())) {
         const chain = q.pop();
         if (chain === null) break;
+        const most = Math.min(Math.floor(this.tokens), MAX_REQUEST);
         let written = 0;
         for (const buf of chain.writable) {
-          const n = Math.min(buf.length, Math.floor(this.tokens) - written);
+          const n = Math.min(buf.length, most - written);
           if (n <= 0) break;
           randomFillSync(buf, 0, n);
           written += n;
@@ -60,6 +68,7 @@ export class RngDevice implements VirtioDevice {
   }
 
   reset(): void {
+    this.turns.cancel();
     if (this.refill) clearInterval(this.refill);
     this.refill = undefined;
     this.ctx = undefined;

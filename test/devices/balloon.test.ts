@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { after, mock, test } from 'node:test';
-import { BalloonDevice, balloonTargetPages, type BalloonOptions } from '../../src/devices/balloon';
+import { BalloonDevice, balloonTargetPages, MAX_LIST_PFNS, type BalloonOptions } from '../../src/devices/balloon';
 import { INT, STATUS } from '../../src/virtio-mmio/registers';
 import { CONFIG_OFFSET_BYTES, createTransportState, Q, queueWord, W } from '../../src/virtio-mmio/state';
 import { MmioTransport } from '../../src/virtio-mmio/transport';
@@ -113,6 +113,20 @@ test('deflate counts the pages and releases nothing; a ragged page list is answe
   assert.equal(s.dev.counters().badRequests, 1);
   assert.deepEqual(s.discards, []);
   assert.equal(s.deflate.usedIdx(), 2);
+});
+
+test('a page list longer than a driver sends: the first MAX_LIST_PFNS pages are taken, the rest ignored and counted', () => {
+  const mem = GuestMemory.forTest([{ gpa: 0, size: 4 * MiB }]);
+  const s = setup(mem);
+  // Pages 0x60.. one apart, so each is its own hole: the first MAX_LIST_PFNS of them, no more.
+  mem.write(DATA, pfnList(Array.from({ length: MAX_LIST_PFNS + 8 }, (_, i) => 0x60 + 2 * i)));
+  s.inflate.addChain([{ addr: DATA, len: 4 * (MAX_LIST_PFNS + 8), flags: 0 }]);
+  s.dev.onQueueNotify(0);
+  assert.equal(s.discards.length, MAX_LIST_PFNS);
+  assert.deepEqual(s.discards.at(-1), [(0x60 + 2 * (MAX_LIST_PFNS - 1)) * PAGE, PAGE]);
+  assert.equal(s.dev.counters().badRequests, 1);
+  assert.equal(s.inflate.usedIdx(), 1, 'answered all the same');
+  assert.deepEqual(s.failures, []);
 });
 
 test('a broken ring costs the device, not the VMM', () => {

@@ -54,3 +54,17 @@ test('input beyond the pending limit is dropped and counted; a bad transmit chai
   s.dev.onQueueNotify(1);
   assert.equal(s.failures.length, 1);
 });
+
+test('an output chain longer than a driver writes gives the sink its first 64 KiB; the rest is counted', () => {
+  const s = setup();
+  s.dev.activate(s.ctx);
+  s.rx.mem.fill(0x50000, 0x30000, 0x61);
+  // Three 192 KiB descriptors over the same bytes: 576 KiB of output in one chain.
+  for (let i = 0; i < 3; i++) s.rx.writeDesc(0x40000, i, { addr: 0x50000, len: 0x30000, flags: i < 2 ? 1 : 0, next: i + 1 });
+  s.rx.mem.writeU16(0x41004, 0);
+  s.rx.mem.writeU16(0x41002, 1);
+  s.dev.onQueueNotify(1);
+  assert.equal(Buffer.concat(s.out).length, 64 * 1024);
+  assert.equal(s.dev.counters().droppedOutput, 0x90000 - 64 * 1024);
+  assert.equal(s.rx.mem.readU16(0x42002), 1, 'the chain is answered');
+});

@@ -4,7 +4,7 @@
 // answered with an errno, a chain without room for a header goes back with nothing written, and only a broken
 // ring costs it the device.
 import type { FsDeviceConfig } from '../../vmm/config';
-import { serveQueue, type DeviceContext, type VirtioDevice } from '../../virtio-mmio/device';
+import { serveQueue, type DeviceContext, type DeviceHost, type VirtioDevice } from '../../virtio-mmio/device';
 import { QueueError, type DescriptorChain, type Virtqueue } from '../../virtio-mmio/queue';
 import { InFlight } from '../../virtio-mmio/in-flight';
 import { gather, sliceSegments } from '../../virtio-mmio/segments';
@@ -13,6 +13,7 @@ import { errnoOf, fail } from './errors';
 import { OPS } from './ops';
 import { E, OP, SIZE } from './protocol';
 import { Session, type Op, type Reply, type Request, type SessionLimits } from './session';
+import { TurnBudget } from '../turn-budget';
 
 const QUEUE_SIZE = 128;
 /** The most argument bytes copied out of a request (names, targets, forget batches); WRITE data is never copied. */
@@ -26,10 +27,13 @@ export class FsDevice implements VirtioDevice {
   readonly features = 0n;
   private readonly session: Session;
   private ctx: DeviceContext | undefined;
+  private host: DeviceHost | undefined;
   private readonly stats = { requests: 0, errors: 0, badRequests: 0, internalErrors: 0 };
   private readonly running = new InFlight();
   /** Requests by opcode. */
   private readonly opCounts = new Float64Array(OP_SLOTS);
+  /** One per queue: requests are served on the main thread while the queue's slice of the turn lasts. */
+  private readonly turns = [0, 1].map((q) => new TurnBudget(() => this.host, () => this.onQueueNotify(q)));
 
   constructor(private readonly cfg: FsDeviceConfig, limits?: SessionLimits) {
     this.session = new Session(cfg.path, cfg.readonly, limits);
@@ -42,14 +46,21 @@ export class FsDevice implements VirtioDevice {
     return c;
   }
 
+  attach(host: DeviceHost): void { this.host = host; }
+
   activate(ctx: DeviceContext): void { this.ctx = ctx; }
 
   onQueueNotify(queue: number): void {
     const ctx = this.ctx;
     if (ctx === undefined) return;
+    const turns = this.turns[queue];
+    if (turns === undefined) return;
+    turns.start();
     serveQueue(ctx, ctx.queues[queue], () => { this.stats.badRequests++; }, (q) => {
       let answered = false;
-      for (let chain = q.pop(); chain !== null; chain = q.pop()) answered = this.serve(ctx, q, chain) || answered;
+      for (let chain = q.pop(); chain !== null; chain = turns.spent() ? null : q.pop()) {
+        answered = this.serve(ctx, q, chain) || answered;
+      }
       return answered;
     });
   }
@@ -138,6 +149,7 @@ export class FsDevice implements VirtioDevice {
   }
 
   reset(): void {
+    for (const t of this.turns) t.cancel();
     this.ctx = undefined;
     this.session.reset();
   }

@@ -7,6 +7,11 @@ import { SIZE } from './protocol';
 import type { Op, Reply, Request, Session } from './session';
 
 const DENTS_BYTES = 32 * 1024;
+/**
+ * The most reply bytes one READDIR(PLUS) fills, what glibc's readdir asks for. A READDIRPLUS entry costs a lookup
+ * (open and stat) on the main thread, and a chain's room may be 4 GiB; a short reply only makes the guest ask again.
+ */
+const REPLY_MAX = 32 * 1024;
 const dents = Buffer.alloc(DENTS_BYTES);
 const NO_ENTRY = Buffer.alloc(SIZE.ENTRY_OUT);
 
@@ -27,7 +32,7 @@ function readdir(plus: boolean) {
     const size = r.args.u32();
     const h = s.handles.get(fh, true);
     const n = native();
-    const room = Math.min(size, r.out.capacity - SIZE.OUT_HEADER);
+    const room = Math.min(size, r.out.capacity - SIZE.OUT_HEADER, REPLY_MAX);
     n.lseek(h.fd, BigInt.asIntN(64, offset), n.fsConstants.SEEK_SET);
     let used = 0;
     for (;;) {
