@@ -147,7 +147,9 @@ test('after a reset, quiesce() waits for reads still in flight; their completion
         { addr: STATUS, len: 1, flags: F_WRITE }]);
     }
     s.dev.onQueueNotify(0);
-    assert.equal(s.dev.counters().inFlight, 4);
+    // The turn budget may leave the last chains for a later turn, which the reset then cancels; none has completed
+    // yet, since completions need an event-loop turn.
+    assert.ok(s.dev.counters().inFlight! >= 1, JSON.stringify(s.dev.counters()));
     s.dev.reset();
     let quiet = false;
     const idle = s.dev.quiesce().then(() => { quiet = true; });
