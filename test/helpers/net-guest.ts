@@ -70,11 +70,13 @@ async function main(spec: NetGuestSpec): Promise<NetGuestResult> {
   while (!ended && !serial.includes('Run /init') && Date.now() < deadline) await sleep(200);
   let refused = false;
   let probes = 0;
-  while (!ended && !refused && Date.now() < deadline && probes < 20) {
+  // Each probe waits up to 3 s for the answer; only the overall deadline bounds how many it takes under emulation.
+  while (!ended && !refused && Date.now() < deadline) {
     probes++;
     refused = await probe(spec);
   }
-  await sleep(2000); // netconsole lines still in flight
+  // The kernel's lines reach the host as datagrams that may still be in flight: wait for the one the test looks for.
+  while (!ended && !netconsole.join('').includes('Run /init as init process') && Date.now() < deadline) await sleep(50);
   const neighbour = execFileSync('ip', ['neigh', 'show', spec.guestIp], { encoding: 'utf8' }).trim();
   const exit = await m.stop('test finished');
   listener.close();

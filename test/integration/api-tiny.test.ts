@@ -11,10 +11,14 @@ import type { Vm } from '../../src/api/vm';
 import { parseTestKernelOutput } from '../../src/guest/test-kernel-output';
 import { kvmUnavailable } from '../helpers/kvm';
 import { testKernel } from '../helpers/tiny';
+import { until } from '../helpers/wait';
 
 const skip = kvmUnavailable();
 
-describe('the programmatic API with the tiny test kernel', { skip, timeout: 180_000 }, () => {
+/** A safety net for each wait, which ends on what it waits for; under emulated KVM each exit costs up to 0.1 ms. */
+const LIMIT_MS = 300_000;
+
+describe('the programmatic API with the tiny test kernel', { skip, timeout: 6 * LIMIT_MS }, () => {
   let dir: string;
   let kernel: string;
   const vms: Vm[] = [];
@@ -44,9 +48,11 @@ describe('the programmatic API with the tiny test kernel', { skip, timeout: 180_
   };
 
   async function untilTick(m: { vm: Vm; out: () => string }, tick: number): Promise<void> {
-    const deadline = Date.now() + 30_000;
+    const deadline = Date.now() + LIMIT_MS;
     while (lastTick(m.out()) < tick) {
-      if (Date.now() > deadline || m.vm.state === 'exited') assert.fail(`no tick ${tick}: ${m.out()}`);
+      if (Date.now() > deadline || m.vm.state === 'exited') {
+        assert.fail(`no tick ${tick} on the console (machine ${m.vm.state}, limit ${LIMIT_MS} ms): ${m.out().slice(-500)}`);
+      }
       await sleep(10);
     }
   }
@@ -79,10 +85,12 @@ describe('the programmatic API with the tiny test kernel', { skip, timeout: 180_
     await untilTick(m, 3);
     await m.vm.pause();
     assert.equal(m.vm.state, 'paused');
-    // Ticks the guest wrote before the pause may still be in the UART's ring; give the host a moment to drain it.
-    await sleep(100);
+    // Ticks the guest wrote before the pause may still be in the UART's ring: wait until the host has drained it.
+    await until(() => m.vm.machine.serial.pendingOutput === 0, 'the UART\'s ring to drain after the pause', LIMIT_MS,
+      { everyMs: 10 });
     const atPause = lastTick(m.out());
     const exitsPaused = m.vm.counters().vcpus[0]!.exits.io;
+    // Proving that nothing happens takes a window of time; no event can stand for it. The guest ticks every 10 ms.
     await sleep(300);
     assert.equal(lastTick(m.out()), atPause, 'no tick while paused');
     assert.equal(m.vm.counters().vcpus[0]!.exits.io, exitsPaused, 'no exit while paused');

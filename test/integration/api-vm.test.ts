@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, afterEach, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pino from 'pino';
 import { createVm } from '../../src/api/create';
@@ -16,8 +16,14 @@ import type { DeviceErrorEvent } from '../../src/vmm/machine';
 import { native } from '../../src/vmm/native';
 import { kvmUnavailable } from '../helpers/kvm';
 import { GUEST_CODE, pvhElf } from '../helpers/pvh-elf';
+import { OutputWatch, until } from '../helpers/wait';
 
 const skip = kvmUnavailable();
+/**
+ * How long any one wait may take before the test gives up: only a safety net, since every wait ends on what it
+ * waits for, and under emulated KVM an exit costs up to a tenth of a millisecond and a vCPU thread seconds to start.
+ */
+const LIMIT_MS = 300_000;
 
 /** 160 KiB of '.' on COM1 (more than the console stream and the UART's ring hold together), then a panic line. */
 const PANIC_AFTER_FLOOD = Uint8Array.from([
@@ -39,9 +45,10 @@ const PANIC_AFTER_FLOOD = Uint8Array.from([
   ...Buffer.from('\nKernel panic - not syncing: flooded\n\0', 'latin1'),
 ]);
 
-describe('the programmatic API on /dev/kvm', { skip, timeout: 180_000 }, () => {
+describe('the programmatic API on /dev/kvm', { skip, timeout: 6 * LIMIT_MS }, () => {
   let dir: string;
   const vms: Vm[] = [];
+  let over = false;
 
   before(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvmm-api-vm-'));
@@ -50,27 +57,35 @@ describe('the programmatic API on /dev/kvm', { skip, timeout: 180_000 }, () => {
     }
     fs.writeFileSync(path.join(dir, 'panicAfterFlood.elf'), pvhElf(PANIC_AFTER_FLOOD));
   });
+  // A test that fails half-way must not leave its machines running into the next ones: two busy guests left over
+  // take both of a small host's cores, and every later test then crawls.
+  afterEach(async () => {
+    await Promise.all(vms.splice(0).map((vm) => vm.kill()));
+  });
   after(async () => {
-    await Promise.all(vms.map((vm) => vm.kill()));
+    over = true;
+    await Promise.all(vms.splice(0).map((vm) => vm.kill()));
     fs.rmSync(dir, { recursive: true, force: true });
   });
+
+  /** A machine made here, killed when its test ends; none once the suite is over, when nobody would kill it. */
+  async function made(config: Record<string, unknown>, options?: Parameters<typeof createVm>[1]): Promise<Vm> {
+    if (over) throw new Error('the suite has ended: no more machines');
+    const vm = await createVm(config, options);
+    vms.push(vm);
+    return vm;
+  }
 
   /** A machine running `code`, with its console collected. */
   async function boot(code: keyof typeof GUEST_CODE | 'panicAfterFlood', extra: Record<string, unknown> = {}, start = true):
     Promise<{ vm: Vm; out: () => string; until: (text: string) => Promise<void> }> {
-    const vm = await createVm({ kernel: path.join(dir, `${code}.elf`), memory: '64M', ...extra });
-    vms.push(vm);
-    let out = '';
-    vm.console.on('data', (d: Buffer) => { out += d.toString('latin1'); });
+    const vm = await made({ kernel: path.join(dir, `${code}.elf`), memory: '64M', ...extra });
+    const watch: OutputWatch = new OutputWatch((): string => `the console so far: ${JSON.stringify(watch.text().slice(-200))}`);
+    vm.console.on('data', (d: Buffer) => watch.append(d.toString('latin1')));
+    vm.on('exit', (e) => watch.end(`the machine ended (${e.reason}: ${e.detail})`));
     if (start) vm.start();
-    const until = async (text: string): Promise<void> => {
-      const deadline = Date.now() + 30_000;
-      while (!out.includes(text)) {
-        if (Date.now() > deadline || vm.state === 'exited') assert.fail(`no ${JSON.stringify(text)} on the console: ${out}`);
-        await sleep(10);
-      }
-    };
-    return { vm, out: () => out, until };
+    const until = async (text: string): Promise<void> => { await watch.waitFor(text, LIMIT_MS); };
+    return { vm, out: () => watch.text(), until };
   }
 
   const io = (vm: Vm): number => vm.counters().vcpus[0]!.exits.io;
@@ -103,11 +118,9 @@ describe('the programmatic API on /dev/kvm', { skip, timeout: 180_000 }, () => {
     assert.match(dyingExit.detail, /vCPU 0 thread exited with code 1/);
 
     const before = busy.map((m) => io(m.vm));
-    await sleep(200);
-    busy.forEach((m, i) => {
-      assert.equal(m.vm.state, 'running');
-      assert.ok(io(m.vm) > before[i]!, 'the others still run guest code');
-    });
+    await until(() => busy.every((m, i) => io(m.vm) > before[i]!), 'the other machines to make more port I/O exits (they still run guest code)',
+      LIMIT_MS, { everyMs: 10, gone: () => busy.find((m) => m.vm.state !== 'running')?.vm.state });
+    busy.forEach((m) => assert.equal(m.vm.state, 'running'));
     for (const m of busy) assert.equal((await m.vm.stop({ timeoutMs: 0 })).reason, 'stopped');
   });
 
@@ -125,13 +138,14 @@ describe('the programmatic API on /dev/kvm', { skip, timeout: 180_000 }, () => {
     assert.equal(m.vm.state, 'paused');
     assert.deepEqual(m.vm.counters().vcpus.map((v) => v.state), ['paused', 'paused']);
     const frozen = io(m.vm);
+    // Proving that nothing happens takes a window of time; no event can stand for it. A running printLoop makes
+    // exits back to back, so any window shows one, even under emulation.
     await sleep(200);
     assert.equal(io(m.vm), frozen, 'a paused machine makes no exits');
     await m.vm.resume();
     assert.equal(m.vm.state, 'running');
-    const deadline = Date.now() + 10_000;
-    while (io(m.vm) === frozen && Date.now() < deadline) await sleep(10);
-    assert.ok(io(m.vm) > frozen, 'resumed: the guest prints again');
+    await until(() => io(m.vm) > frozen, 'the resumed guest to make port I/O exits again', LIMIT_MS,
+      { everyMs: 10, gone: () => (m.vm.state === 'running' ? undefined : `the machine is ${m.vm.state}`) });
     assert.deepEqual(seen, ['paused', 'resumed']);
     await m.vm.stop({ timeoutMs: 0 });
     assert.throws(() => m.vm.resume(), { name: 'VmError', message: 'cannot resume: the machine is exited' });
@@ -160,7 +174,8 @@ describe('the programmatic API on /dev/kvm', { skip, timeout: 180_000 }, () => {
   it('stops gracefully: a guest that hears Ctrl-Alt-Del ends itself; one that does not is forced after the timeout', async () => {
     const listener = await boot('rebootOnCtrlAltDel');
     await listener.until('k\n');
-    const exit = await listener.vm.stop({ timeoutMs: 20_000 });
+    // The guest polls the keyboard; the long timeout only bounds a guest that never answers, the stop ends sooner.
+    const exit = await listener.vm.stop({ timeoutMs: LIMIT_MS });
     assert.deepEqual(exit, { reason: 'reset', detail: 'the guest pulsed the i8042 reset line', status: 0 });
 
     const deaf = await boot('helloThenSpin');
@@ -231,12 +246,13 @@ describe('the programmatic API on /dev/kvm', { skip, timeout: 180_000 }, () => {
   });
 
   it('sees a panic though nobody reads the console: the UART keeps draining, what the stream cannot take is counted', async () => {
-    const vm = await createVm({ kernel: path.join(dir, 'panicAfterFlood.elf'), memory: '64M' });
-    vms.push(vm);
+    const vm = await made({ kernel: path.join(dir, 'panicAfterFlood.elf'), memory: '64M' });
     const panics: string[] = [];
     vm.on('panic', (line) => panics.push(line));
     vm.start();
-    const unseen = sleep(60_000, undefined, { ref: false }).then(() => assert.fail('the machine never ended: its panic went unseen'));
+    const unseen = sleep(LIMIT_MS, undefined, { ref: false }).then(() =>
+      assert.fail(`no end of the machine within ${LIMIT_MS} ms: its panic went unseen (${panics.length} panic lines, ` +
+        `${vm.counters().vcpus[0]!.exits.io} port I/O exits so far)`));
     const exit = await Promise.race([vm.wait(), unseen]);
     assert.equal(panics.length, 1);
     assert.match(panics[0]!, /^Kernel panic - not syncing/);
@@ -256,7 +272,7 @@ describe('the programmatic API on /dev/kvm', { skip, timeout: 180_000 }, () => {
 
     const other = await boot('helloThenSpin');
     await other.until('hi\n');
-    const graceful = other.vm.stop({ timeoutMs: 20_000 });
+    const graceful = other.vm.stop({ timeoutMs: LIMIT_MS });
     const forced = await other.vm.stop({ timeoutMs: 0 });
     assert.equal(forced.detail, 'stopped by force');
     assert.deepEqual(await graceful, forced);
@@ -294,8 +310,7 @@ describe('the programmatic API on /dev/kvm', { skip, timeout: 180_000 }, () => {
     const kernel = path.join(dir, 'helloThenSpin.elf');
     for (const level of ['warn', undefined]) {
       lines.length = 0;
-      const vm = await createVm({ kernel, memory: '64M', ...(level ? { log: { level } } : {}) }, { logger });
-      vms.push(vm);
+      const vm = await made({ kernel, memory: '64M', ...(level ? { log: { level } } : {}) }, { logger });
       vm.start();
       await vm.kill();
       const started = lines.some((l) => l.includes('"machine started"'));
