@@ -26,6 +26,8 @@ export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', '
 export type LogLevel = (typeof LOG_LEVELS)[number];
 export const QUIRKS_MODES = ['auto', 'on', 'off'] as const;
 export type QuirksMode = (typeof QUIRKS_MODES)[number];
+export const ACPI_MODES = ['on', 'off'] as const;
+export type AcpiMode = (typeof ACPI_MODES)[number];
 export const SERIAL_MODES = ['stdio', 'file', 'none'] as const;
 export type SerialMode = (typeof SERIAL_MODES)[number];
 
@@ -50,6 +52,11 @@ export interface MachineConfig {
   log: { level: LogLevel };
   /** The PVM-host workarounds (see host-quirks.ts): auto applies them only on a kvm_pvm host. */
   quirks: QuirksMode;
+  /**
+   * on: ACPI tables (power-off and reset through the FADT, virtio-mmio devices in the DSDT instead of the command
+   * line; the guest kernel needs CONFIG_ACPI). off: the MP table alone, virtio-mmio devices on the command line.
+   */
+  acpi: AcpiMode;
   devices: DeviceConfig[];
   /** Absolute path of the control API's unix socket, when one is asked for. */
   apiSocket?: string;
@@ -65,7 +72,7 @@ export const CMDLINE_MAX = CMDLINE_MAX_BYTES - 1;
 
 /** The top-level keys a config may have. */
 export const CONFIG_KEYS = [
-  'vcpus', 'memory', 'kernel', 'initrd', 'cmdline', 'boot', 'serial', 'log', 'quirks', 'devices', 'apiSocket',
+  'vcpus', 'memory', 'kernel', 'initrd', 'cmdline', 'boot', 'serial', 'log', 'quirks', 'acpi', 'devices', 'apiSocket',
 ] as const;
 
 const GUEST_ARTIFACT = /^@guest\/[A-Za-z0-9][A-Za-z0-9._-]*$/;
@@ -142,6 +149,7 @@ export function validateConfig(obj: unknown, opts: ValidateOptions = {}): Machin
     serial: checkSerial(raw.serial, baseDir),
     log: checkLog(raw.log),
     quirks: checkEnum('quirks', raw.quirks ?? 'auto', QUIRKS_MODES),
+    acpi: checkEnum('acpi', raw.acpi ?? 'off', ACPI_MODES),
     devices: validateDevices('devices', raw.devices, baseDir),
   };
   if (raw.initrd !== undefined && raw.initrd !== null) config.initrd = checkBootFile('initrd', raw.initrd, baseDir);

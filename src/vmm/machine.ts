@@ -6,8 +6,9 @@ import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import pino, { type Logger } from 'pino';
+import { ACPI_PM_PORT, type AcpiPlatform } from './acpi';
 import { prepareBoot } from './boot';
-import { ramRegions } from './boot/layout';
+import { ramRegions, virtioMmioSlot } from './boot/layout';
 import { ConfigError, type MachineConfig } from './config';
 import type { MachineExit } from './exit-status';
 import { hostQuirks, withQuirkCmdline, type HostQuirks } from './host-quirks';
@@ -21,6 +22,7 @@ import { DeviceOpError, VirtioDevices } from './virtio-devices';
 import { pulseIrq } from './worker-devices';
 import { BalloonError, balloonTargetPages, type BalloonDevice, type BalloonInfo } from '../devices/balloon';
 import type { ConsoleDevice } from '../devices/console';
+import { ACPI_PM_LENGTH } from '../devices/acpi-pm';
 import { createI8042State, I8042Host } from '../devices/i8042';
 import { createSerialState, SerialHost } from '../devices/serial-8250';
 import type { VirtioDevice } from '../virtio-mmio/device';
@@ -132,7 +134,9 @@ export class Machine extends EventEmitter {
         void this.finish('error', `devices[${device}] failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
       },
     });
-    const cmdline = withQuirkCmdline([c.cmdline, ...this.virtio.attached.map((a) => a.cmdline)].join(' '), this.quirks);
+    // With ACPI the DSDT lists the virtio devices: on the command line too, a kernel would probe each one twice.
+    const virtioParams = c.acpi === 'on' ? [] : this.virtio.attached.map((a) => a.cmdline);
+    const cmdline = withQuirkCmdline([c.cmdline, ...virtioParams].join(' '), this.quirks);
     const boot = prepareBoot(this.vm.memory, {
       kernel: fs.readFileSync(c.kernel),
       initrd: c.initrd ? fs.readFileSync(c.initrd) : undefined,
@@ -140,6 +144,7 @@ export class Machine extends EventEmitter {
       vcpus: c.vcpus,
       memBytes: c.memory,
       protocol: c.boot,
+      acpi: c.acpi === 'on' ? this.acpiPlatform() : undefined,
     });
     this.log.info({ protocol: boot.protocol, cmdline }, 'guest loaded');
     const supported = native().getSupportedCpuid(this.vm.kvmFd);
@@ -150,8 +155,22 @@ export class Machine extends EventEmitter {
     }
   }
 
+  private acpiPlatform(): AcpiPlatform {
+    return {
+      vcpus: this.config.vcpus,
+      serial: { port: COM1.port, irq: COM1.irq },
+      i8042: { port: I8042_PORTS.port, irq: I8042_PORTS.irq },
+      pmPort: ACPI_PM_PORT,
+      virtio: this.virtio?.attached.map((_, i) => virtioMmioSlot(i)) ?? [],
+    };
+  }
+
   private deviceSpecs(): WorkerDeviceSpec[] {
+    const acpi: WorkerDeviceSpec[] = this.config.acpi === 'on'
+      ? [{ kind: 'acpi-pm', space: 'pio', base: ACPI_PM_PORT, length: ACPI_PM_LENGTH }]
+      : [];
     return [
+      ...acpi,
       { kind: 'serial', space: 'pio', base: COM1.port, length: 8, state: this.serial.state, irq: COM1.irq },
       { kind: 'i8042', space: 'pio', base: I8042_PORTS.port, length: 5, state: this.keyboard.state, irq: I8042_PORTS.irq },
       // Port 0x80 is Linux's I/O delay port: a write there only needs to be accepted.

@@ -42,6 +42,7 @@ export type WorkerDeviceSpec =
   | { kind: 'serial'; space: 'pio'; base: number; length: number; state: SharedArrayBuffer; irq: number }
   | { kind: 'i8042'; space: 'pio'; base: number; length: number; state: SharedArrayBuffer; irq: number }
   | { kind: 'ignore'; space: 'pio' | 'mmio'; base: number; length: number; readValue: number }
+  | { kind: 'acpi-pm'; space: 'pio'; base: number; length: number }
   | { kind: 'virtio-mmio'; space: 'mmio'; base: number; length: number; state: SharedArrayBuffer; device: number };
 
 export interface VcpuWorkerData {

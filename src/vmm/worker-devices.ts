@@ -6,6 +6,7 @@ import { native } from './native';
 import type { WorkerDeviceSpec, WorkerMessage } from './vcpu-protocol';
 import { Serial8250 } from '../devices/serial-8250';
 import { I8042 } from '../devices/i8042';
+import { AcpiPm } from '../devices/acpi-pm';
 import { MmioRegisters } from '../virtio-mmio/mmio-registers';
 
 export interface WorkerDeviceContext {
@@ -29,6 +30,24 @@ class FixedValue implements BusDevice {
   write(): void {}
 }
 
+/** Ignored ACPI register writes logged per vCPU: a guest writing them in a loop must not flood the main thread. */
+const ACPI_IGNORED_LOGS = 8;
+
+function acpiPm(ctx: WorkerDeviceContext): AcpiPm {
+  const end = (reason: 'poweroff' | 'reset', detail: string): void => {
+    ctx.post({ type: 'exit', vcpu: ctx.vcpu, reason, detail });
+    ctx.stopVcpu();
+  };
+  let logged = 0;
+  return new AcpiPm({
+    powerOff: () => end('poweroff', 'the guest entered ACPI S5 (soft off)'),
+    reset: () => end('reset', 'the guest wrote the ACPI reset register'),
+    ignored: (what) => {
+      if (logged++ < ACPI_IGNORED_LOGS) ctx.post({ type: 'log', vcpu: ctx.vcpu, level: 'debug', msg: `ACPI: ignored ${what}` });
+    },
+  });
+}
+
 type Factory<K extends WorkerDeviceSpec['kind']> =
   (spec: Extract<WorkerDeviceSpec, { kind: K }>, ctx: WorkerDeviceContext) => BusDevice;
 
@@ -44,6 +63,7 @@ const factories: { [K in WorkerDeviceSpec['kind']]: Factory<K> } = {
       },
     }),
   ignore: (spec) => new FixedValue(spec.readValue),
+  'acpi-pm': (_spec, ctx) => acpiPm(ctx),
   'virtio-mmio': (spec, ctx) =>
     new MmioRegisters(spec.state, {
       post: (event) => ctx.post({ type: 'device-event', vcpu: ctx.vcpu, device: spec.device, event }),

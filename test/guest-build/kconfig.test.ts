@@ -61,9 +61,10 @@ test("the project's fragment parses strictly and asks for what the guest needs",
   const on = ['CONFIG_64BIT', 'CONFIG_PVH', 'CONFIG_KVM_GUEST', 'CONFIG_VIRTIO_MMIO', 'CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES',
     'CONFIG_VIRTIO_BLK', 'CONFIG_VIRTIO_NET', 'CONFIG_VIRTIO_CONSOLE', 'CONFIG_HW_RANDOM_VIRTIO',
     'CONFIG_VIRTIO_BALLOON', 'CONFIG_VIRTIO_VSOCKETS', 'CONFIG_VIRTIO_FS', 'CONFIG_EXT4_FS', 'CONFIG_SERIAL_8250_CONSOLE',
-    'CONFIG_BLK_DEV_INITRD', 'CONFIG_HZ_100', 'CONFIG_KERNEL_UNCOMPRESSED', 'CONFIG_NETCONSOLE', 'CONFIG_IP_PNP_DHCP'];
+    'CONFIG_BLK_DEV_INITRD', 'CONFIG_HZ_100', 'CONFIG_KERNEL_UNCOMPRESSED', 'CONFIG_NETCONSOLE', 'CONFIG_IP_PNP_DHCP',
+    'CONFIG_ACPI', 'CONFIG_PNPACPI'];
   for (const symbol of on) assert.equal(values.get(symbol), 'y', symbol);
-  for (const symbol of ['CONFIG_ACPI', 'CONFIG_CMDLINE_BOOL', 'CONFIG_KERNEL_XZ']) {
+  for (const symbol of ['CONFIG_CMDLINE_BOOL', 'CONFIG_KERNEL_XZ']) {
     assert.equal(values.get(symbol), 'n', symbol);
   }
 });

@@ -42,6 +42,7 @@ test('defaults fill every field', () => {
     serial: { mode: 'stdio' },
     log: { level: 'info' },
     quirks: 'auto',
+    acpi: 'off',
     devices: [],
   });
 });
@@ -57,6 +58,7 @@ test('numbers, sizes and enums are checked with field and value in the message',
   rejects({ memory: '33554433B' }, 'memory', 'memory: "33554433B" is not a multiple of 4 KiB');
   rejects({ boot: 'efi' }, 'boot', 'boot: "efi" is not one of auto, linux64, pvh');
   rejects({ quirks: true }, 'quirks', 'quirks: true is not one of auto, on, off');
+  rejects({ acpi: 'yes' }, 'acpi', 'acpi: "yes" is not one of on, off');
   rejects({ log: { level: 'loud' } }, 'log.level',
     'log.level: "loud" is not one of trace, debug, info, warn, error, fatal, silent');
   rejects({ cmdline: 42 }, 'cmdline', 'cmdline: 42 is not a string');
@@ -72,7 +74,7 @@ test('memory: sizes and bare MiB numbers become bytes', () => {
 test('unknown keys are errors, with a suggestion when one is close', () => {
   rejects({ vcpu: 2 }, 'vcpu', 'vcpu: unknown key (did you mean vcpus?)');
   rejects({ zzz: 1 }, 'zzz', 'zzz: unknown key (known keys: vcpus, memory, kernel, initrd, cmdline, boot, serial, ' +
-    'log, quirks, devices, apiSocket)');
+    'log, quirks, acpi, devices, apiSocket)');
   rejects({ serial: { mode: 'stdio', colour: 1 } }, 'serial.colour',
     'serial.colour: unknown key (known keys: mode, path)');
   rejects({ devices: [{ type: 'rng' }, { type: 'blk', path: './disk.img', raedonly: true }] },

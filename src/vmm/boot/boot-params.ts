@@ -7,6 +7,8 @@ import type { E820Entry } from './layout';
 import { PAGE_SIZE, ZERO_PAGE_ADDR } from './layout';
 
 export const ZP = {
+  /** Boot protocol 2.14: where the RSDP is, so the kernel need not scan for it. */
+  ACPI_RSDP_ADDR: 0x070,
   EXT_RAMDISK_IMAGE: 0x0c0,
   EXT_RAMDISK_SIZE: 0x0c4,
   EXT_CMD_LINE_PTR: 0x0c8,
@@ -33,6 +35,8 @@ export interface ZeroPageOptions {
   cmdlineCapacity: number;
   initrd?: { addr: number; size: number };
   e820: E820Entry[];
+  /** The ACPI RSDP, when the machine has ACPI tables. */
+  rsdpAddr?: number;
 }
 
 function splitU64(v: DataView, lowOff: number, highOff: number, value: number): void {
@@ -81,5 +85,6 @@ export function writeZeroPage(mem: GuestMemory, o: ZeroPageOptions): number {
     splitU64(v, HDR.RAMDISK_SIZE, ZP.EXT_RAMDISK_SIZE, o.initrd.size);
   }
   writeE820(v, o.e820);
+  if (o.rsdpAddr !== undefined) v.setBigUint64(ZP.ACPI_RSDP_ADDR, BigInt(o.rsdpAddr), true);
   return ZERO_PAGE_ADDR;
 }

@@ -15,6 +15,7 @@ import { bootMsrs } from './msrs';
 import { MP_MAX_VCPUS, writeMpTable } from './mptable';
 import { writeIdentityMap } from './page-tables';
 import { writeStartInfo } from './pvh';
+import { writeAcpiTables, type AcpiPlatform } from '../acpi';
 
 export { BootError } from './errors';
 
@@ -31,6 +32,8 @@ export interface BootOptions {
   memBytes: number;
   /** 'auto': PVH for an ELF with a PVH note, the 64-bit Linux protocol otherwise. */
   protocol?: BootProtocolChoice;
+  /** The machine as ACPI tables describe it; absent: the MP table alone. */
+  acpi?: AcpiPlatform;
 }
 
 /** [start, end) in guest physical memory. */
@@ -55,6 +58,8 @@ export interface BootSetup {
   /** The zero page (linux64) or hvm_start_info (pvh). */
   bootInfoAddr: number;
   mpTable: { addr: number; size: number };
+  /** Where the RSDP is, when the machine has ACPI tables. */
+  acpiRsdp?: number;
 }
 
 interface LoadedKernel {
@@ -145,12 +150,14 @@ export function prepareBoot(mem: GuestMemory, o: BootOptions): BootSetup {
   const initrd = initrdRange ? { addr: initrdRange.start, size: initrdRange.end - initrdRange.start } : undefined;
   const cmdline = writeCmdline(mem, o.cmdline, kernel.cmdlineMax);
   const gdt = writeBootGdt(mem);
+  // The MP table stays with ACPI: a kernel built without ACPI still finds its CPUs and IOAPIC.
   const mpTable = writeMpTable(mem, o.vcpus);
+  const rsdpAddr = o.acpi ? writeAcpiTables(mem, o.acpi) : undefined;
   const e820 = e820Table(o.memBytes);
   let state: CpuState;
   let bootInfoAddr: number;
   if (kernel.protocol === 'pvh') {
-    bootInfoAddr = writeStartInfo(mem, { cmdlineAddr: cmdline.addr, initrd, memmap: e820 });
+    bootInfoAddr = writeStartInfo(mem, { cmdlineAddr: cmdline.addr, initrd, memmap: e820, rsdpAddr });
     state = pvhState({ entry: kernel.entry, startInfo: bootInfoAddr, gdt });
   } else {
     bootInfoAddr = writeZeroPage(mem, {
@@ -159,6 +166,7 @@ export function prepareBoot(mem: GuestMemory, o: BootOptions): BootSetup {
       cmdlineCapacity: CMDLINE_MAX_BYTES,
       initrd,
       e820,
+      rsdpAddr,
     });
     const cr3 = writeIdentityMap(mem);
     state = linux64State({ entry: kernel.entry, zeroPage: bootInfoAddr, cr3, gdt });
@@ -179,5 +187,6 @@ export function prepareBoot(mem: GuestMemory, o: BootOptions): BootSetup {
     mpTable,
   };
   if (initrdRange) setup.initrdRange = initrdRange;
+  if (rsdpAddr !== undefined) setup.acpiRsdp = rsdpAddr;
   return setup;
 }

@@ -1,5 +1,6 @@
 // The PVH boot ABI's start info (xen/include/public/arch-x86/hvm/start_info.h, version 1): command line, initrd as
-// module 0, and the memory map; no ACPI tables, so rsdp_paddr is 0 and Linux finds the CPUs in the MP table.
+// module 0, the memory map, and the ACPI RSDP when the machine has ACPI (rsdp_paddr 0 otherwise: Linux then finds
+// the CPUs in the MP table).
 import type { GuestMemory } from '../guest-memory';
 import { BootError } from './errors';
 import type { E820Entry } from './layout';
@@ -29,6 +30,7 @@ export interface StartInfoOptions {
   cmdlineAddr: number;
   initrd?: { addr: number; size: number };
   memmap: E820Entry[];
+  rsdpAddr?: number;
 }
 
 /** Writes start_info, the module list and the memory map; returns the start_info address (EBX at the entry). */
@@ -41,7 +43,7 @@ export function writeStartInfo(mem: GuestMemory, o: StartInfoOptions): number {
   si.setUint32(SI.MAGIC, XEN_HVM_START_MAGIC, true);
   si.setUint32(SI.VERSION, HVM_START_INFO_VERSION, true);
   si.setBigUint64(SI.CMDLINE_PADDR, BigInt(o.cmdlineAddr), true);
-  si.setBigUint64(SI.RSDP_PADDR, 0n, true);
+  si.setBigUint64(SI.RSDP_PADDR, BigInt(o.rsdpAddr ?? 0), true);
   if (o.initrd) {
     const mod = mem.view(PVH_MODLIST_ADDR, MODLIST_ENTRY_BYTES);
     mod.setBigUint64(0, BigInt(o.initrd.addr), true);
