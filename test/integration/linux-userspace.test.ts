@@ -156,6 +156,7 @@ describe('Linux user space on tsvmm', { skip, timeout: 60 * 60_000 }, () => {
       assert.equal(end.code, 0, `reboot through init ends tsvmm with 0:\n${g.stderr()}`);
       assert.match(text, /UT-SHUTDOWN/, 'init ran its shutdown action');
       assert.deepEqual(text.match(/^UT-FAIL.*$/gm) ?? [], [], 'no check failed in the guest');
+      assert.match(text, /^UT-DEVICES virtio=7 acpi=0/m, 'seven virtio devices, from the cmdline (ACPI off)');
 
       // rng
       assert.match(text, /^UT-OK rng bytes=65536 current=virtio_rng/m);
@@ -210,6 +211,23 @@ describe('Linux user space on tsvmm', { skip, timeout: 60 * 60_000 }, () => {
     assert.equal(result.status, 0, JSON.stringify(result));
     assert.equal(end.code, 0, g.stderr());
   });
+
+  for (const [how, line] of [['poweroff -f', 'poweroff -f'], ['poweroff through init', 'poweroff']] as const) {
+    it(`${how} with ACPI on: the S5 write ends tsvmm with 0, devices found from the DSDT`, async () => {
+      const work = fs.mkdtempSync(path.join(dir, 'off-'));
+      const name = line.replace(/\W+/g, '');
+      const g = boot(name, base('quick', { acpi: 'on', devices: [{ type: 'rng' }, hvc(name)] }), work);
+      await g.out.waitFor('UT-READY', STEP_MS);
+      g.send(line);
+      const end = await g.exited;
+      const text = g.out.text();
+      assert.equal(end.code, 0, `${line}: ${g.stderr()}`);
+      assert.match(text, /reboot: Power down/, 'Linux powered down (not halted)');
+      assert.doesNotMatch(text, /virtio_mmio\.device=/, 'no devices on the cmdline with ACPI on');
+      assert.match(text, /^UT-DEVICES virtio=2 acpi=2/m, 'both virtio devices came from the DSDT');
+      if (line === 'poweroff') assert.match(text, /UT-SHUTDOWN/, 'init ran its shutdown action first');
+    });
+  }
 
   it('a panic from user space (echo c > /proc/sysrq-trigger) ends tsvmm with the panic status 3', async () => {
     const work = fs.mkdtempSync(path.join(dir, 'panic-'));

@@ -17,6 +17,8 @@ fail() { echo "UT-FAIL $*"; }
 wait_host() { echo "UT-WAIT $1"; read -r _; }
 mode=$(sed -n 's/.*ut\.mode=\([a-z]*\).*/\1/p' /proc/cmdline)
 echo "UT-START mode=$mode uname=$(uname -r)"
+# How the virtio devices were found: from ACPI they sit on the platform bus as LNRO0005:NN.
+echo "UT-DEVICES virtio=$(ls /sys/bus/virtio/devices | wc -l) acpi=$(ls /sys/bus/platform/devices | grep -c LNRO0005)"
 
 memtotal() { sed -n 's/^MemTotal: *\([0-9]*\) kB/\1/p' /proc/meminfo; }
 # Polls (guest side) until `test "$(memtotal)" $1 $2` holds; up to 10 minutes of emulated time.
