@@ -137,6 +137,8 @@ function finish(opts: L1RunOptions, ctl: string, how: string, forced: number | u
   if (status === undefined) {
     opts.log(`[host-vm] L1 ended without the command's status (${how}); L1's console: ${tail(ctl)}`);
     status = L1_FAILED;
+  } else if (status === L1_TIMED_OUT) {
+    opts.log(`[host-vm] what ran in L1 at the end:\n${readText(path.join(ctl, 'ps'), '(no process list)')}`);
   } else if (status === L1_FAILED) {
     opts.log(`[host-vm] L1 could not run the command; L1's console ends:\n${tail(ctl)}`);
   }
@@ -156,10 +158,14 @@ function readStatus(ctl: string): number | undefined {
   }
 }
 
-function tail(ctl: string, lines = 15): string {
+function readText(file: string, missing: string): string {
   try {
-    return fs.readFileSync(path.join(ctl, 'console.log'), 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+    return fs.readFileSync(file, 'utf8').trimEnd();
   } catch {
-    return '(no console log)';
+    return missing;
   }
+}
+
+function tail(ctl: string, lines = 15): string {
+  return readText(path.join(ctl, 'console.log'), '(no console log)').split('\n').slice(-lines).join('\n');
 }
