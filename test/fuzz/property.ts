@@ -34,6 +34,8 @@ export async function forAll(name: string, p: FuzzPlan, check: (r: Rand) => void
   let k = 0;
   while (k < p.minCases || performance.now() - t0 < p.budgetMs) {
     const caseSeed = (p.seed + k) >>> 0;
+    // A case that kills the process (out of memory) or hangs cannot report its seed afterwards.
+    if (process.env.TSVMM_FUZZ_TRACE) process.stderr.write(`fuzz ${name} case seed ${caseSeed}\n`);
     try {
       await check(new Rand(caseSeed));
     } catch (e) {
