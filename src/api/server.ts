@@ -56,7 +56,29 @@ function createHttpServer(limits: SocketLimits, handler: http.RequestListener): 
     connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(limits.idleMs / 4))),
   }, handler);
   server.maxConnections = limits.maxConnections;
+  server.on('clientError', answerClientError);
   return server;
+}
+
+/**
+ * A request Node's parser refused (a target without a leading slash, a malformed head, one too large, one too slow)
+ * is answered in JSON like every other error; Node's own answer has no body a client could read a reason from.
+ */
+function answerClientError(err: NodeJS.ErrnoException, socket: net.Socket): void {
+  // After an answer on this connection (a body the route did not read, parsed as the next request) a second one
+  // would be garbage to the client: the connection just ends, as Node's own handler does.
+  if (!socket.writable || socket.bytesWritten > 0 || err.code === 'ECONNRESET') {
+    socket.destroy();
+    return;
+  }
+  const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431
+    : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' || err.code === 'ERR_HTTP_HEADERS_TIMEOUT' ? 408 : 400;
+  const text = JSON.stringify({ error: `${http.STATUS_CODES[status]}: the request could not be parsed as HTTP/1.1` }) + '\n';
+  // The answer to a HEAD has no body, even when the rest of its request could not be parsed.
+  const raw = (err as { rawPacket?: Buffer }).rawPacket;
+  const head = raw !== undefined && raw.toString('latin1', 0, 5) === 'HEAD ';
+  socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\ncontent-type: application/json\r\n`
+    + `content-length: ${Buffer.byteLength(text)}\r\nconnection: close\r\n\r\n${head ? '' : text}`);
 }
 
 /** Whether something accepts connections on the unix socket at `p`. */

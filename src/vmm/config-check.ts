@@ -48,7 +48,8 @@ export function checkMapping(field: string, value: unknown, known: readonly stri
     if (known.includes(key)) continue;
     const near = known.find((k) => editDistance(k.toLowerCase(), key.toLowerCase()) <= 2);
     const hint = near ? `did you mean ${near}?` : `known keys: ${known.join(', ')}`;
-    throw new ConfigError(join(field, key), `unknown key (${hint})`);
+    // An empty key would leave the error naming no field at all (at the root), or a field ending in a dot.
+    throw new ConfigError(join(field, key === '' ? '""' : key), `unknown key (${hint})`);
   }
   return value;
 }

@@ -59,6 +59,21 @@ test('request targets are matched as sent: GET //config is 404, not GET /', asyn
   }
 });
 
+test('a request the HTTP parser refuses is answered 400 with a JSON error, like every other refusal', async () => {
+  const { server, sock } = await serve('garbled.sock');
+  try {
+    for (const head of [get('config'), 'NOT HTTP\r\n\r\n', 'GET / HTTP/1.1\r\nHost x\r\n\r\n']) {
+      const answer = await exchange(sock, head).closed;
+      assert.equal(statusOf(answer), 400, answer);
+      assert.match(answer, /content-type: application\/json/i);
+      const body = JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)) as { error: unknown };
+      assert.equal(typeof body.error, 'string');
+    }
+  } finally {
+    await server.close();
+  }
+});
+
 test('connections past the cap are closed at once; those within it are served', async () => {
   const { server, sock } = await serve('cap.sock', { maxConnections: 4 });
   try {

@@ -83,3 +83,10 @@ test('a YAML alias bomb is a config error (status 2) naming the key that holds i
   assert.equal(status, 2);
   assert.match(err.join(''), /^tsvmm: cmdline: aliases expand too far/);
 });
+
+test('an empty key is refused naming it, at the root and inside a device', () => {
+  for (const [cfg, field] of [[{ kernel: '@guest/vmlinux', '': 1 }, '""'], [{ kernel: '@guest/vmlinux', devices: [{ type: 'rng', '': 1 }] }, 'devices[0].""']] as const) {
+    assert.throws(() => validateConfig(cfg), (e: unknown) => e instanceof ConfigError && e.field === field
+      && e.message.startsWith(`${field}: unknown key`), JSON.stringify(cfg));
+  }
+});

@@ -16,6 +16,7 @@ import {
   HDR_SIZE, HOST_CID, MAX_PAYLOAD, OP, readPacket, TYPE_STREAM, writePacket, type VsockHeader,
 } from './packet';
 import { UnixBackend } from './unix-backend';
+import { TurnBudget } from '../turn-budget';
 
 const RX = 0;
 const TX = 1;
@@ -63,6 +64,8 @@ export class VsockDevice implements VirtioDevice, ConnectionOwner {
   /** Every host socket of a connection not yet closed, lingering ones included. */
   private readonly sockets = new Set<net.Socket>();
   private readonly logged = new Set<string>();
+  /** Walking a full ring of ~4 GiB tx chains takes ~80 ms, so tx is served in slices of the turn. */
+  private readonly txTurns = new TurnBudget(() => this.host, () => this.onQueueNotify(TX));
   private readonly stats = {
     connectionsTotal: 0, connectionsRefused: 0, connectFailures: 0, connectTimeouts: 0, shutdownTimeouts: 0,
     rxPackets: 0, rxBytes: 0, txPackets: 0, txBytes: 0, resetsSent: 0, resetsReceived: 0, resetsDropped: 0,
@@ -171,9 +174,11 @@ export class VsockDevice implements VirtioDevice, ConnectionOwner {
   // ---- the guest's packets ------------------------------------------------------------------------------------
 
   private processTx(): void {
+    const turns = this.txTurns;
+    turns.start();
     serveQueue(this.ctx, this.ctx?.queues[TX], this.countError, (q) => {
       let any = false;
-      for (let chain = q.pop(); chain !== null; chain = q.pop()) {
+      for (let chain = q.pop(); chain !== null; chain = turns.spent() ? null : q.pop()) {
         // The packet is handled (its payload copied out) before the chain goes back.
         this.txPacket(chain);
         if (this.ctx === undefined) return false; // the device failed meanwhile (a bad rx chain)
@@ -274,6 +279,7 @@ export class VsockDevice implements VirtioDevice, ConnectionOwner {
 
   /** Every connection goes with the driver; the listener stays for the next one. */
   reset(): void {
+    this.txTurns.cancel();
     this.ctx = undefined;
     for (const conn of this.conns.values()) conn.destroy();
     for (const s of this.sockets) s.destroy();

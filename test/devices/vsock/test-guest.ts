@@ -40,8 +40,9 @@ export class TestGuest {
   private ctx: MockContext | undefined;
   private rxRead = 0;
   private rxPosted = 0;
-  /** Where the next tx packet goes; the device consumes a batch on the kick, so each batch starts afresh. */
+  /** Where the next tx packet goes; once the device has used every packet posted, the area starts afresh. */
   private txAt = TX_BUFS;
+  private txPosted = 0;
 
   constructor(private readonly opts: GuestOptions = {}) {
     this.cid = opts.cid ?? 3;
@@ -124,7 +125,6 @@ export class TestGuest {
 
   kickTx(): void {
     this.dev.onQueueNotify(1);
-    this.txAt = TX_BUFS;
   }
 
   /** Puts a packet on the tx queue without a kick (several go in one batch). */
@@ -133,6 +133,9 @@ export class TestGuest {
       srcCid: BigInt(this.cid), dstCid: 2n, srcPort: 0, dstPort: 0, len: payload.length, type: TYPE_STREAM, flags: 0,
       bufAlloc: 256 * 1024, fwdCnt: 0, ...h,
     };
+    // The device may leave part of a batch for a later turn of the loop; those packets' buffers stay as written.
+    if (this.txPosted === this.tx.usedIdx()) this.txAt = TX_BUFS;
+    this.txPosted = (this.txPosted + 1) & 0xffff;
     const at = this.txAt;
     this.txAt += 0x100 + Math.ceil(payload.length / 0x100) * 0x100;
     if (this.txAt > TX_END) throw new Error('tx batch larger than the test memory');

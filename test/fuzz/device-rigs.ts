@@ -1,0 +1,128 @@
+// Each device the fuzzer drives, as the transport would carry it: which queues it has, which of them take the
+// guest's requests, and what the start of a plausible request looks like (so cases get past the first check and
+// into the parsing behind it). Devices are made once per property and reset between cases, as a driver would.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { BalloonDevice } from '../../src/devices/balloon';
+import { BlkDevice } from '../../src/devices/blk';
+import { ConsoleDevice } from '../../src/devices/console';
+import { FsDevice } from '../../src/devices/fs/device';
+import { OP as FUSE_OP } from '../../src/devices/fs/protocol';
+import { RngDevice } from '../../src/devices/rng';
+import { HDR_SIZE, OP as VSOCK_OP } from '../../src/devices/vsock/packet';
+import { VsockDevice } from '../../src/devices/vsock/device';
+import type { VirtioDevice } from '../../src/virtio-mmio/device';
+import type { GuestMemory } from '../../src/vmm/guest-memory';
+import type { Rand } from './prng';
+
+export interface Rig {
+  dev: VirtioDevice;
+  features: bigint;
+  /** The queues that carry the guest's requests (each is fuzzed; the others are set up and left empty). */
+  targets: number[];
+  /** The first bytes of a plausible request. */
+  header(r: Rand): Buffer;
+  /** Ranges the device asked to give back to the host; each must lie in one RAM region. */
+  readonly discards: [number, number][];
+  close(): Promise<void>;
+}
+
+const scratch = (name: string): string => fs.mkdtempSync(path.join(os.tmpdir(), `tsvmm-fuzz-${name}-`));
+const none = (): Buffer => Buffer.alloc(0);
+
+function rig(dev: VirtioDevice, targets: number[], header: (r: Rand) => Buffer, features = dev.features,
+  cleanup: () => void = () => undefined, discards: [number, number][] = []): Rig {
+  return {
+    dev, features, targets, header, discards,
+    close: async () => {
+      dev.reset();
+      await dev.quiesce?.();
+      dev.close?.();
+      cleanup();
+    },
+  };
+}
+
+function pfnList(r: Rand, mem: GuestMemory): Buffer {
+  const pages = mem.regions.map((g) => [g.gpa / 4096, g.buffer.byteLength / 4096] as const);
+  const n = r.chance(0.1) ? r.range(250, 300) : r.int(16);
+  const b = Buffer.alloc(4 * n);
+  for (let i = 0; i < n; i++) {
+    const [first, count] = r.pick(pages);
+    const pfn = r.chance(0.8) ? first + r.int(count + 2) - 1 : r.edgy();
+    b.writeUInt32LE(Math.max(0, pfn) >>> 0, 4 * i);
+  }
+  return b;
+}
+
+function blkHeader(r: Rand): Buffer {
+  const b = Buffer.alloc(r.chance(0.3) ? 32 : 16);
+  b.writeUInt32LE(r.chance(0.9) ? r.pick([0, 1, 4, 8, 11, 13]) : r.u32(), 0);
+  b.writeBigUInt64LE(BigInt(r.edgy()), 8);
+  // A discard or write-zeroes range after the header, when the chain carries it in the same buffer.
+  if (b.length === 32) {
+    b.writeBigUInt64LE(BigInt(r.edgy()), 16);
+    b.writeUInt32LE(r.edgy() >>> 0, 24);
+    b.writeUInt32LE(r.int(4), 28);
+  }
+  return b;
+}
+
+function vsockHeader(r: Rand, cid: number): Buffer {
+  const b = Buffer.alloc(HDR_SIZE);
+  b.writeBigUInt64LE(r.chance(0.9) ? BigInt(cid) : BigInt(r.edgy()), 0);
+  b.writeBigUInt64LE(r.chance(0.9) ? 2n : BigInt(r.edgy()), 8);
+  b.writeUInt32LE(r.int(4), 16);
+  b.writeUInt32LE(r.int(4), 20);
+  b.writeUInt32LE(r.chance(0.7) ? r.int(64) : r.edgy() >>> 0, 24);
+  b.writeUInt16LE(r.chance(0.9) ? 1 : r.int(4), 28);
+  b.writeUInt16LE(r.chance(0.9) ? r.pick(Object.values(VSOCK_OP)) : r.int(0x10000), 30);
+  b.writeUInt32LE(r.int(4), 32);
+  b.writeUInt32LE(r.edgy() >>> 0, 36);
+  b.writeUInt32LE(r.edgy() >>> 0, 40);
+  return b;
+}
+
+function fuseHeader(r: Rand): Buffer {
+  const args = r.bytes(r.chance(0.5) ? r.int(96) : r.int(8));
+  if (args.length > 0 && r.chance(0.5)) args[args.length - 1] = 0; // a name's terminator
+  const b = Buffer.alloc(40);
+  b.writeUInt32LE(r.chance(0.8) ? 40 + args.length : r.edgy() >>> 0, 0);
+  b.writeUInt32LE(r.chance(0.9) ? r.pick(Object.values(FUSE_OP)) : r.u32(), 4);
+  b.writeBigUInt64LE(BigInt(r.u32()), 8);
+  b.writeBigUInt64LE(r.chance(0.7) ? BigInt(r.int(4)) : BigInt(r.edgy()), 16);
+  b.writeUInt32LE(r.int(2), 24);
+  b.writeUInt32LE(r.int(2), 28);
+  return Buffer.concat([b, args]);
+}
+
+export const RIGS: Record<string, (mem: GuestMemory) => Rig> = {
+  rng: () => rig(new RngDevice(), [0], none),
+  console: () => rig(new ConsoleDevice(() => undefined), [1], none),
+  balloon: (mem) => {
+    const discards: [number, number][] = [];
+    const dev = new BalloonDevice({ targetMiB: 1, deflateOnOom: true, statsInterval: 0,
+      discard: (gpa, len) => { discards.push([gpa, len]); } });
+    return rig(dev, [0, 1], (r) => pfnList(r, mem), dev.features, undefined, discards);
+  },
+  blk: () => {
+    const dir = scratch('blk');
+    const file = path.join(dir, 'disk.img');
+    fs.writeFileSync(file, Buffer.alloc(64 * 1024, 0xab));
+    const dev = new BlkDevice({ type: 'blk', path: file, readonly: false, cache: 'writeback', create: false });
+    return rig(dev, [0], blkHeader, dev.features, () => fs.rmSync(dir, { recursive: true, force: true }));
+  },
+  vsock: () => {
+    const dir = scratch('vsock');
+    const dev = new VsockDevice({ cid: 3, socket: path.join(dir, 'v.sock'), connectTimeoutMs: 200, shutdownTimeoutMs: 200 });
+    return rig(dev, [1], (r) => vsockHeader(r, 3), dev.features, () => fs.rmSync(dir, { recursive: true, force: true }));
+  },
+  fs: () => {
+    const dir = scratch('fs');
+    fs.mkdirSync(path.join(dir, 'sub'));
+    fs.writeFileSync(path.join(dir, 'file'), 'some bytes\n');
+    const dev = new FsDevice({ type: 'fs', tag: 'share0', path: dir, readonly: false });
+    return rig(dev, [0, 1], fuseHeader, dev.features, () => fs.rmSync(dir, { recursive: true, force: true }));
+  },
+};
