@@ -7,9 +7,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import pino from 'pino';
-import { ApiClientError, VmClient } from '../../src/api/client';
+import { VmClient } from '../../src/api/client';
 import { ApiController } from '../../src/api/controller';
 import { ApiServer, type SocketLimits } from '../../src/api/server';
+import { failure } from '../helpers/api-failure';
 
 let dir: string;
 const logger = pino({ level: 'silent' });
@@ -115,15 +116,6 @@ test('PATCH /devices/{index} holds the new file to what a disk may be; a vsock d
   async () => {
     const { server, sock } = await serve('disk.sock');
     const client = new VmClient(sock);
-    const failure = async (p: Promise<unknown>): Promise<ApiClientError> => {
-      try {
-        await p;
-      } catch (e) {
-        assert.ok(e instanceof ApiClientError, String(e));
-        return e;
-      }
-      assert.fail('expected the request to fail');
-    };
     try {
       await client.putConfig({ kernel: './vmlinux', devices: [{ type: 'blk', path: './disk.img' }] });
       for (const file of ['/dev/zero', '/proc/self/mem']) {

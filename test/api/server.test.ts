@@ -7,10 +7,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import pino from 'pino';
-import { ApiClientError, VmClient } from '../../src/api/client';
+import { VmClient } from '../../src/api/client';
 import { ApiController } from '../../src/api/controller';
 import { ApiServer } from '../../src/api/server';
 import { MiB } from '../../src/vmm/units';
+import { failure } from '../helpers/api-failure';
 import { REPO } from '../helpers/cli-run';
 
 let dir: string;
@@ -28,16 +29,6 @@ async function serve(name: string): Promise<{ server: ApiServer; client: VmClien
   const sock = path.join(dir, name);
   const server = await ApiServer.listen(sock, new ApiController({ logger, baseDir: dir }));
   return { server, client: new VmClient(sock), sock };
-}
-
-async function failure(p: Promise<unknown>): Promise<ApiClientError> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(e instanceof ApiClientError, String(e));
-    return e;
-  }
-  assert.fail('expected the request to fail');
 }
 
 test('routing and validation: 404, 405 with Allow, 409 before start, 400 naming the field, 413', async () => {
