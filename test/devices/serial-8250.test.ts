@@ -27,6 +27,52 @@ function wr(uart: Serial8250, reg: number, value: number): void {
   uart.write(reg, Uint8Array.of(value));
 }
 
+/**
+ * How long a wait on the UART may take before the test gives up. Far above what the work needs even on a loaded
+ * machine; a lost wakeup shows as no progress at all, which `within` reports with the ring's state.
+ */
+const GIVE_UP_MS = 60_000;
+
+/** Resolves with `what` settled, or rejects after GIVE_UP_MS naming what it waited for and the state then. */
+async function within<T>(what: string, settled: Promise<T>, state: () => string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const giveUp = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`gave up after ${GIVE_UP_MS} ms waiting for ${what} (${state()})`)),
+      GIVE_UP_MS);
+  });
+  try {
+    return await Promise.race([settled, giveUp]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A sink for startOutput that keeps the chunks and resolves `reached(n)` once n bytes in all have arrived. */
+function collector(): { sink: (c: Buffer) => void; chunks: Buffer[]; received: () => number;
+  reached: (n: number) => Promise<Buffer> } {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  let want = Infinity;
+  let arrived: () => void = () => {};
+  const sink = (c: Buffer): void => {
+    chunks.push(c);
+    total += c.length;
+    if (total >= want) arrived();
+  };
+  const reached = async (n: number): Promise<Buffer> => {
+    if (total < n) {
+      want = n;
+      await new Promise<void>((r) => (arrived = r));
+    }
+    return Buffer.concat(chunks);
+  };
+  return { sink, chunks, received: () => total, reached };
+}
+
+function ringState(host: SerialHost, received: () => number): string {
+  return `host received ${received()} bytes, ${host.pendingOutput} waiting in the ring, ${host.droppedOutput} dropped`;
+}
+
 test('reset state: 8N1, no interrupts, transmitter empty, modem ready', () => {
   const { uart } = setup();
   assert.equal(rd(uart, LCR), 0x03);
@@ -194,17 +240,11 @@ test('discardOutput: nothing is kept, nothing waits', () => {
 
 test('startOutput delivers promptly without polling; stopOutput ends the loop', async () => {
   const { uart, host } = setup();
-  const chunks: Buffer[] = [];
-  let wake: () => void = () => {};
-  host.startOutput((c) => {
-    chunks.push(c);
-    wake();
-  });
+  const { sink, chunks, received, reached } = collector();
+  host.startOutput(sink);
   assert.throws(() => host.startOutput(() => {}), /already/);
-  const got = new Promise<void>((r) => (wake = r));
   for (const ch of Buffer.from('hello')) wr(uart, RBR, ch);
-  await got;
-  await new Promise((r) => setTimeout(r, 20));
+  await within('"hello" to reach the host', reached(5), () => ringState(host, received));
   assert.equal(Buffer.concat(chunks).toString(), 'hello');
   host.stopOutput();
   wr(uart, RBR, 0x21);
@@ -233,10 +273,18 @@ function spawnWriter(state: SharedArrayBuffer, count: number, lane = -1): { work
   const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { state, count, modulePath, lane } });
   let writing!: () => void;
   let done!: () => void;
+  let finished = false;
   const w = new Promise<void>((r) => (writing = r));
   const d = new Promise<void>((resolve, reject) => {
-    done = resolve;
+    done = () => {
+      finished = true;
+      resolve();
+    };
     worker.on('error', reject);
+    // A worker that ends without saying so would otherwise leave the test waiting for a message that never comes.
+    worker.on('exit', (code) => {
+      if (!finished) reject(new Error(`writer (lane ${lane}) exited with code ${code} before writing ${count} bytes`));
+    });
   });
   worker.on('message', (m) => (m === 'writing' ? writing() : m === 'done' ? done() : undefined));
   return { worker, writing: w, done: d };
@@ -249,25 +297,22 @@ function checkSequence(out: Buffer, count: number): void {
   }
 }
 
-async function collectUntil(chunks: Buffer[], count: number): Promise<Buffer> {
-  const deadline = Date.now() + 20_000;
-  while (chunks.reduce((n, c) => n + c.length, 0) < count && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  return Buffer.concat(chunks);
-}
-
 test('output written on a worker thread arrives complete and in order (ring wraps several times)', async () => {
   const state = createSerialState();
   const host = new SerialHost(state, { interrupt: () => {} });
-  const chunks: Buffer[] = [];
-  host.startOutput((c) => chunks.push(c));
+  const { sink, chunks, received, reached } = collector();
+  host.startOutput(sink);
   const count = SERIAL_OUTPUT_BYTES * 4 + 123;
   const { worker, done } = spawnWriter(state, count);
-  await done;
-  const out = await collectUntil(chunks, count);
-  host.stopOutput();
-  await worker.terminate();
+  const stateNow = (): string => ringState(host, received);
+  let out: Buffer;
+  try {
+    await within('the writer to finish', done, stateNow);
+    out = await within(`all ${count} bytes to reach the host`, reached(count), stateNow);
+  } finally {
+    host.stopOutput();
+    await worker.terminate();
+  }
   checkSequence(out, count);
   assert.equal(host.droppedOutput, 0);
   assert.ok(chunks.length < count / 4, `bytes were coalesced (${chunks.length} chunks)`);
@@ -276,12 +321,13 @@ test('output written on a worker thread arrives complete and in order (ring wrap
 test('a full ring makes the writer wait for the drain instead of dropping bytes', async () => {
   const state = createSerialState();
   const host = new SerialHost(state, { interrupt: () => {} });
-  const chunks: Buffer[] = [];
-  host.startOutput((c) => chunks.push(c));
+  const { sink, received, reached } = collector();
+  host.startOutput(sink);
   const count = SERIAL_OUTPUT_BYTES * 2;
   const { worker, writing, done } = spawnWriter(state, count);
+  const stateNow = (): string => ringState(host, received);
   try {
-    await writing;
+    await within('the writer to start', writing, stateNow);
     // Keep the main thread (the only reader) busy until the worker has filled the ring (well before the writer's
     // stall limit, however loaded the machine is).
     const nap = new Int32Array(new SharedArrayBuffer(4));
@@ -289,8 +335,9 @@ test('a full ring makes the writer wait for the drain instead of dropping bytes'
     while (host.pendingOutput < SERIAL_OUTPUT_BYTES && Date.now() < until) Atomics.wait(nap, 0, 0, 10);
     const full = host.flushOutput();
     assert.equal(full.length, SERIAL_OUTPUT_BYTES, 'the writer filled the ring and then waited');
-    await done;
-    const out = await collectUntil(chunks, count);
+    await within('the writer to finish', done, stateNow);
+    // The flushed ring went to the sink too, so everything written arrives there.
+    const out = await within(`all ${count} bytes to reach the host`, reached(count), stateNow);
     checkSequence(out, count);
   } finally {
     host.stopOutput();
@@ -302,14 +349,20 @@ test('a full ring makes the writer wait for the drain instead of dropping bytes'
 test('two vCPU threads writing at once: nothing lost, each thread\'s bytes in order', async () => {
   const state = createSerialState();
   const host = new SerialHost(state, { interrupt: () => {} });
-  const chunks: Buffer[] = [];
-  host.startOutput((c) => chunks.push(c));
+  const { sink, received, reached } = collector();
+  host.startOutput(sink);
   const count = SERIAL_OUTPUT_BYTES * 2;
   const writers = [spawnWriter(state, count, 0), spawnWriter(state, count, 1)];
-  await Promise.all(writers.map((w) => w.done));
-  const out = await collectUntil(chunks, 2 * count);
-  host.stopOutput();
-  await Promise.all(writers.map((w) => w.worker.terminate()));
+  const stateNow = (): string => ringState(host, received);
+  let out: Buffer;
+  try {
+    await within('both writers to finish', Promise.all(writers.map((w) => w.done)), stateNow);
+    out = await within(`all ${2 * count} bytes to reach the host`, reached(2 * count), stateNow);
+  } finally {
+    host.stopOutput();
+    await Promise.all(writers.map((w) => w.worker.terminate()));
+  }
+  assert.equal(host.droppedOutput, 0);
   assert.equal(out.length, 2 * count);
   for (const lane of [0, 1]) {
     const mine = out.filter((b) => (b & 1) === lane);
