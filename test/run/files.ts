@@ -26,7 +26,8 @@ export function collectTests(root: string = path.join(packageRoot(), 'dist', 'te
   return { unit: all.filter((f) => !f.startsWith(integrationDir)), integration: all.filter((f) => f.startsWith(integrationDir)) };
 }
 
-export function nodeTestArgs(files: readonly string[], json: string, concurrency?: number): string[] {
+/** node's arguments; the tally goes to `json` through TSVMM_TALLY_FILE (see tallyEnv). */
+export function nodeTestArgs(files: readonly string[], concurrency?: number): string[] {
   return [
     '--test',
     ...(concurrency === undefined ? [] : [`--test-concurrency=${concurrency}`]),
@@ -34,9 +35,13 @@ export function nodeTestArgs(files: readonly string[], json: string, concurrency
     // whole run; its failures are already reported.
     '--test-force-exit',
     '--test-reporter=spec', '--test-reporter-destination=stdout',
-    `--test-reporter=${path.join(__dirname, 'tally-reporter.js')}`, `--test-reporter-destination=${json}`,
+    `--test-reporter=${path.join(__dirname, 'tally-reporter.js')}`, '--test-reporter-destination=/dev/null',
     ...files,
   ];
+}
+
+export function tallyEnv(part: string, json: string): NodeJS.ProcessEnv {
+  return { ...process.env, TSVMM_TEST_PART: part, TSVMM_TALLY_FILE: json };
 }
 
 export function readTally(json: string): RunTally | undefined {

@@ -5,13 +5,13 @@ import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { packageRoot } from '../../src/package-root';
 import { hostKind } from '../helpers/host-kind';
-import { collectTests, nodeTestArgs } from './files';
+import { collectTests, nodeTestArgs, tallyEnv } from './files';
 
 const json = path.resolve(packageRoot(), process.argv[2] ?? path.join('.test-results', 'integration.json'));
 const only = process.argv.slice(3);
 const files = collectTests().integration.filter((f) => only.length === 0 || only.some((o) => f.includes(o)));
 process.stderr.write(`[test] ${files.length} integration files on ${hostKind()}\n`);
-const child = spawn(process.execPath, nodeTestArgs(files, json, 1), {
-  stdio: 'inherit', env: { ...process.env, TSVMM_TEST_PART: 'integration' }, cwd: packageRoot(),
+const child = spawn(process.execPath, nodeTestArgs(files, 1), {
+  stdio: 'inherit', env: tallyEnv('integration', json), cwd: packageRoot(),
 });
 child.on('close', (code) => { process.exitCode = code ?? 1; });

@@ -19,7 +19,7 @@ import { prepareHostVm } from '../host-vm/prepare';
 import { runInL1 } from '../host-vm/run';
 import { buildUserspaceInitramfs } from '../userspace/image';
 import { formatSummary, type RunTally } from './tally';
-import { collectTests, nodeTestArgs, readTally, resultsDir } from './files';
+import { collectTests, nodeTestArgs, readTally, resultsDir, tallyEnv } from './files';
 
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
 
@@ -32,7 +32,7 @@ function run(cmd: string, args: readonly string[], env: NodeJS.ProcessEnv = proc
 }
 
 async function runHere(part: string, files: string[], json: string, concurrency?: number): Promise<RunTally | undefined> {
-  await run(process.execPath, nodeTestArgs(files, json, concurrency), { ...process.env, TSVMM_TEST_PART: part });
+  await run(process.execPath, nodeTestArgs(files, concurrency), tallyEnv(part, json));
   return readTally(json);
 }
 

@@ -1,5 +1,8 @@
-// A node:test reporter (--test-reporter=<this file>) that writes the run's RunTally as JSON to its destination.
-// Part and host come from TSVMM_TEST_PART and the host's KVM, checked where the tests run.
+// A node:test reporter (--test-reporter=<this file>) that keeps the run's RunTally as JSON in the file named by
+// TSVMM_TALLY_FILE, rewritten after every top-level result: with --test-force-exit the runner may end before a
+// reporter's last word, and a run cut short still leaves what it did. Part and host come from TSVMM_TEST_PART and
+// the host's KVM, checked where the tests run. It writes nothing to its own destination.
+import * as fs from 'node:fs';
 import { hostKind } from '../helpers/host-kind';
 import type { FileTally, RunTally } from './tally';
 
@@ -25,6 +28,12 @@ function firstLine(err: { message?: string; cause?: unknown } | undefined): stri
 
 async function* tallyReporter(source: AsyncIterable<TestEvent>): AsyncGenerator<string> {
   const files = new Map<string, FileTally>();
+  const out = process.env.TSVMM_TALLY_FILE;
+  const save = (): void => {
+    const tally: RunTally = { part: process.env.TSVMM_TEST_PART ?? 'tests', host: hostKind(), files: [...files.values()] };
+    if (out) fs.writeFileSync(out, `${JSON.stringify(tally)}\n`);
+  };
+  save();
   const fileOf = (d: TestEventData): FileTally => {
     const key = d.file ?? '(no file)';
     let f = files.get(key);
@@ -57,10 +66,11 @@ async function* tallyReporter(source: AsyncIterable<TestEvent>): AsyncGenerator<
       f.suites.push({ name: d.name, status, ...(reason === undefined ? {} : { reason }) });
       f.durationMs += d.details?.duration_ms ?? 0;
       leafFailures.delete(f);
+      save();
     }
   }
-  const tally: RunTally = { part: process.env.TSVMM_TEST_PART ?? 'tests', host: hostKind(), files: [...files.values()] };
-  yield `${JSON.stringify(tally)}\n`;
+  save();
+  yield* [];
 }
 
 // node:test loads a CommonJS reporter as module.exports itself.

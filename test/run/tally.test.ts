@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { nodeTestArgs, readTally } from './files';
+import { nodeTestArgs, readTally, tallyEnv } from './files';
 import { fileStatus, formatSummary, type RunTally } from './tally';
 
 test('the reporter counts a describe-level skip with its reason, leaf tests, and a failure once', () => {
@@ -21,9 +21,9 @@ test('the reporter counts a describe-level skip with its reason, leaf tests, and
       "it('top-level', () => {});",
     ].join('\n'));
     const json = path.join(dir, 'tally.json');
-    const args = nodeTestArgs([file], json).map((a) => (a === '--test-reporter-destination=stdout' ? '--test-reporter-destination=/dev/null' : a));
+    const args = nodeTestArgs([file]).map((a) => (a === '--test-reporter-destination=stdout' ? '--test-reporter-destination=/dev/null' : a));
     // Without NODE_TEST_CONTEXT, which makes a nested runner report to its parent instead of to its reporters.
-    const env: NodeJS.ProcessEnv = { ...process.env, TSVMM_TEST_PART: 'sample' };
+    const env = tallyEnv('sample', json);
     delete env.NODE_TEST_CONTEXT;
     spawnSync(process.execPath, args, { env });
     const t = readTally(json);
