@@ -43,7 +43,11 @@ async function main(): Promise<number> {
   const ended = new Promise<number | null>((resolve) => vmm.on('exit', resolve));
   try {
     const client = new VmClient(socket);
-    await client.ready();
+    // A fresh tsvmm needs a moment before its socket answers (seconds on a slow or emulated host); if it ends
+    // first, say so rather than wait out the limit.
+    await Promise.race([client.ready(120_000), ended.then((code) => {
+      throw new Error(`tsvmm ended (status ${code}) before its socket answered`);
+    })]);
     await client.putConfig({
       kernel: kernel.startsWith('@guest/') ? kernel : path.resolve(kernel),
       memory: '128M',

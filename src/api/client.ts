@@ -58,8 +58,11 @@ export class VmClient {
     });
   }
 
-  /** Resolves once the server answers (a tsvmm just spawned needs a moment); rejects after timeoutMs. */
-  async ready(timeoutMs = 10_000): Promise<ServerInfo> {
+  /**
+   * Resolves once the server answers (a tsvmm just spawned needs a moment: seconds on a slow or emulated host);
+   * rejects after timeoutMs.
+   */
+  async ready(timeoutMs = 60_000): Promise<ServerInfo> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       try {
