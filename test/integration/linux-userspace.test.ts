@@ -121,9 +121,18 @@ describe('Linux user space on tsvmm', { skip, timeout: 60 * 60_000 }, () => {
         ],
       }), work, NS);
       const client = new VmClient(apiSock);
-      const step = (what: string): Promise<number> => g.out.waitFor(`UT-WAIT ${what}`, STEP_MS);
+      // A wait that gives up also says what the machine was doing: vCPU states and exits, console drops.
+      const waitFor = async (text: string): Promise<void> => {
+        try {
+          await g.out.waitFor(text, STEP_MS);
+        } catch (e) {
+          const c = await Promise.race([client.counters(), new Promise((r) => setTimeout(r, 10_000, 'no answer'))]);
+          throw new Error(`${(e as Error).message}\nmachine counters then: ${JSON.stringify(c)}`);
+        }
+      };
+      const step = (what: string): Promise<void> => waitFor(`UT-WAIT ${what}`);
 
-      await g.out.waitFor('UT-START', STEP_MS);
+      await waitFor('UT-START');
       await step('vsock-h2g');
       const payload = Buffer.from(Array.from({ length: 1 << 20 }, (_, i) => (i * 131 + 7) & 0xff));
       const h = HostEnd.connectTo(vsockSock, 6000);
@@ -138,7 +147,7 @@ describe('Linux user space on tsvmm', { skip, timeout: 60 * 60_000 }, () => {
       await step('balloon-deflate');
       await client.setBalloonTarget(0);
       g.send('');
-      await g.out.waitFor('UT-READY', STEP_MS);
+      await waitFor('UT-READY');
       const counters = await client.counters();
 
       // The shells, typed at: the serial console's (init's respawn on /dev/console) and hvc0's.
