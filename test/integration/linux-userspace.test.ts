@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, afterEach, before, describe, it } from 'node:test';
 import { VmClient } from '../../src/api/client';
 import { buildGuest, type GuestArtifacts } from '../../src/guest/build';
 import { hostQuirks, isPvmHost } from '../../src/vmm/host-quirks';
@@ -37,7 +37,11 @@ interface Guest {
   send(line: string): void;
   exited: Promise<{ code: number | null; signal: string | null }>;
   stderr(): string;
+  kill(): void;
 }
+
+/** Every tsvmm this file started: one a failed test leaves running is killed before the next test. */
+const running = new Set<Guest>();
 
 /** `tsvmm run` on a config file, in the namespace when given, its serial console on a pipe and kept in a file. */
 function boot(name: string, config: object, dir: string, ns?: string): Guest {
@@ -55,7 +59,13 @@ function boot(name: string, config: object, dir: string, ns?: string): Guest {
   const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => {
     child.on('close', (code, signal) => { transcript.end(); out.end(`tsvmm ended (${signal ?? `status ${code}`})`); resolve({ code, signal }); });
   });
-  return { out, send: (line) => void child.stdin!.write(`${line}\n`), exited, stderr: () => err };
+  const guest: Guest = {
+    out, send: (line) => void child.stdin!.write(`${line}\n`), exited, stderr: () => err,
+    kill: () => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); },
+  };
+  running.add(guest);
+  void exited.then(() => running.delete(guest));
+  return guest;
 }
 
 /** The value after `key=` on the guest's UT-OK line for `check`. */
@@ -83,6 +93,7 @@ describe('Linux user space on tsvmm', { skip, timeout: 60 * 60_000 }, () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvmm-ut-'));
     fs.mkdirSync(resultsDir(), { recursive: true });
   }, { timeout: 40 * 60_000 });
+  afterEach(() => { for (const g of running) g.kill(); });
   after(() => {
     ns?.remove();
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
