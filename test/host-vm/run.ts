@@ -22,7 +22,7 @@ export interface L1RunOptions {
   command: readonly string[];
   /** Mounted read-write at the same path inside L1; the command starts there. */
   share: string;
-  /** Exported to the command, over PATH, HOME, LANG and TSVMM_TEST_HOST=nested-l1. */
+  /** Exported to the command, over PATH, HOME, LANG, projectEnv() and TSVMM_TEST_HOST=nested-l1. */
   env?: Record<string, string>;
   cpus?: number;
   memoryMiB?: number;
@@ -61,6 +61,15 @@ export function commandScript(share: string, command: readonly string[], env: Re
   return `${lines.join('\n')}\n`;
 }
 
+/** The project's own switches (TSVMM_*), CI and the cache's place, as the command would have had them here. */
+export function projectEnv(from: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(from)) {
+    if (v !== undefined && (k.startsWith('TSVMM_') || k === 'CI' || k === 'XDG_CACHE_HOME')) env[k] = v;
+  }
+  return env;
+}
+
 export function qemuArgs(host: PreparedHost, ctl: string, share: string, cpus: number, memoryMiB: number): string[] {
   const fsdev = (tag: string, dir: string, readonly: boolean): string[] => [
     '-fsdev', `local,id=${tag},path=${dir},security_model=none,multidevs=remap${readonly ? ',readonly=on' : ''}`,
@@ -88,6 +97,7 @@ export function runInL1(opts: L1RunOptions): L1Run {
     PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
     HOME: process.env.HOME ?? '/root',
     LANG: 'C.UTF-8',
+    ...projectEnv(),
     TSVMM_TEST_HOST: 'nested-l1',
     ...opts.env,
   };

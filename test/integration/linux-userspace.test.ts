@@ -30,7 +30,7 @@ const HOST_IP = '10.254.78.1';
 const GUEST_IP = '10.254.78.2';
 const NET_BYTES = 64 * 1024 * 1024;
 // Under the nested test host a step can take minutes; each wait names its step when it gives up.
-const STEP_MS = 10 * 60_000;
+const STEP_MS = Number(process.env.TSVMM_UT_STEP_MS ?? 10 * 60_000);
 
 interface Guest {
   out: OutputWatch;

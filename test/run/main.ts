@@ -36,15 +36,6 @@ async function runHere(part: string, files: string[], json: string, concurrency?
   return readTally(json);
 }
 
-/** Environment the test host passes in: the project's own switches and the cache's place. */
-function forwardedEnv(): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (v !== undefined && (k.startsWith('TSVMM_') || k === 'CI' || k === 'XDG_CACHE_HOME')) env[k] = v;
-  }
-  return env;
-}
-
 async function runInTestHost(json: string, missing: string[]): Promise<RunTally | undefined> {
   log('[test] /dev/kvm is not usable here: the integration suites run inside the test host (test/host-vm)');
   log('[test] building the guest artifacts here first (under emulation that would take hours) ...');
@@ -67,7 +58,6 @@ async function runInTestHost(json: string, missing: string[]): Promise<RunTally 
   const l1 = runInL1({
     host, share: packageRoot(), output, log, timeoutMs,
     command: [process.execPath, path.join('dist', 'test', 'run', 'integration.js'), path.relative(packageRoot(), json)],
-    env: forwardedEnv(),
   });
   const abort = (status: number) => (): void => l1.abort(status);
   process.once('SIGINT', abort(130));
