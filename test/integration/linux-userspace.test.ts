@@ -68,6 +68,45 @@ function boot(name: string, config: object, dir: string, ns?: string): Guest {
   return guest;
 }
 
+// Under the nested test host a Linux boot sometimes stops mid-line before user space: the console goes quiet, the
+// vCPUs make no more exits and the emulator idles (seen in about one boot of six; its cause is not found yet, and
+// the same boots pass when run again). A boot that goes quiet that long before UT-START is killed and booted again,
+// at most twice, and each time is said on stderr and in .test-results/linux-userspace-stalls.log.
+const QUIET_MS = 90_000;
+const BOOT_TRIES = 3;
+
+async function bootToStart(name: string, config: object, dir: string, sockets: string[], ns?: string): Promise<Guest> {
+  for (let attempt = 1; ; attempt++) {
+    const g = boot(attempt === 1 ? name : `${name}-try${attempt}`, config, dir, ns);
+    let last = Date.now();
+    let seen = 0;
+    let settled = false; // ends the quiet watch once UT-START came
+    const quiet = setInterval(() => {
+      const n = g.out.text().length;
+      if (n !== seen) { seen = n; last = Date.now(); }
+    }, 1000);
+    try {
+      const stalled = await Promise.race([
+        g.out.waitFor('UT-START', STEP_MS).then(() => false),
+        g.out.until(() => settled || Date.now() - last > QUIET_MS, 'a quiet console', STEP_MS, 1000).then(() => !settled),
+      ]);
+      if (!stalled) return g;
+    } finally {
+      settled = true;
+      clearInterval(quiet);
+    }
+    const lastLine = g.out.text().trimEnd().split('\n').at(-1) ?? '';
+    const what = `${name}: boot ${attempt} of ${BOOT_TRIES} went quiet for ${QUIET_MS / 1000} s before user space ` +
+      `after ${g.out.text().length} console bytes; last line: ${JSON.stringify(lastLine.slice(-120))}`;
+    process.stderr.write(`# ${what}\n`);
+    fs.appendFileSync(path.join(resultsDir(), 'linux-userspace-stalls.log'), `${what}\n`);
+    g.kill();
+    await g.exited;
+    if (attempt === BOOT_TRIES) throw new Error(`${what}; giving up`);
+    for (const sock of sockets) fs.rmSync(sock, { force: true });
+  }
+}
+
 /** The value after `key=` on the guest's UT-OK line for `check`. */
 function field(text: string, check: string, key: string): string {
   const line = new RegExp(`^UT-OK ${check} .*$`, 'm').exec(text)?.[0] ?? '';
@@ -123,14 +162,14 @@ describe('Linux user space on tsvmm', { skip, timeout: 60 * 60_000 }, () => {
     const answerer = vsockAnswerer(vsockSock, 5000);
     try {
       await peerOut.waitFor('"ready":true', 60_000);
-      const g = boot('full', base('full', {
+      const g = await bootToStart('full', base('full', {
         apiSocket: apiSock,
         devices: [
           { type: 'rng' }, { type: 'blk', path: disk, serial: 'ut-disk' }, { type: 'net', tap: TAP },
           { type: 'vsock', cid: 42, socket: vsockSock }, { type: 'fs', tag: 'share', path: share },
           { type: 'balloon' }, hvc('full'),
         ],
-      }), work, NS);
+      }), work, [vsockSock, apiSock, path.join(dir, 'full-hvc.sock')], NS);
       const client = new VmClient(apiSock);
       // A wait that gives up also says what the machine was doing: vCPU states and exits, console drops.
       const waitFor = async (text: string): Promise<void> => {
@@ -223,7 +262,8 @@ describe('Linux user space on tsvmm', { skip, timeout: 60 * 60_000 }, () => {
   it('Ctrl-Alt-Del from a graceful stop reaches init through the i8042 keyboard, which reboots: status 0', async () => {
     const work = fs.mkdtempSync(path.join(dir, 'cad-'));
     const apiSock = path.join(work, 'api.sock');
-    const g = boot('cad', base('quick', { apiSocket: apiSock, devices: [hvc('cad')] }), work);
+    const g = await bootToStart('cad', base('quick', { apiSocket: apiSock, devices: [hvc('cad')] }), work,
+      [apiSock, path.join(dir, 'cad-hvc.sock')]);
     await g.out.waitFor('UT-READY', STEP_MS);
     const result = await new VmClient(apiSock).stop({ timeoutMs: STEP_MS });
     const end = await g.exited;
@@ -236,7 +276,8 @@ describe('Linux user space on tsvmm', { skip, timeout: 60 * 60_000 }, () => {
     it(`${how} with ACPI on: the S5 write ends tsvmm with 0, devices found from the DSDT`, async () => {
       const work = fs.mkdtempSync(path.join(dir, 'off-'));
       const name = line.replace(/\W+/g, '');
-      const g = boot(name, base('quick', { acpi: 'on', devices: [{ type: 'rng' }, hvc(name)] }), work);
+      const g = await bootToStart(name, base('quick', { acpi: 'on', devices: [{ type: 'rng' }, hvc(name)] }), work,
+        [path.join(dir, `${name}-hvc.sock`)]);
       await g.out.waitFor('UT-READY', STEP_MS);
       g.send(line);
       const end = await g.exited;
@@ -251,7 +292,7 @@ describe('Linux user space on tsvmm', { skip, timeout: 60 * 60_000 }, () => {
 
   it('a panic from user space (echo c > /proc/sysrq-trigger) ends tsvmm with the panic status 3', async () => {
     const work = fs.mkdtempSync(path.join(dir, 'panic-'));
-    const g = boot('panic', base('panic', { devices: [hvc('panic')] }), work);
+    const g = await bootToStart('panic', base('panic', { devices: [hvc('panic')] }), work, [path.join(dir, 'panic-hvc.sock')]);
     await g.out.waitFor('UT-PANIC', STEP_MS);
     const end = await g.exited;
     assert.match(g.out.text(), /Kernel panic - not syncing/);
