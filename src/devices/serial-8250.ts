@@ -260,8 +260,9 @@ function writeOutput(core: SerialCore, byte: number): void {
       core.output[w & (SERIAL_OUTPUT_BYTES - 1)] = byte;
       Atomics.store(r, S.outWrite, (w + 1) | 0);
       core.unlock();
+      // The reader sleeps on the flag word itself, not on outWrite: see SerialHost.drainLoop for why.
       if (Atomics.load(r, S.outSleeping) !== 0 && Atomics.exchange(r, S.outSleeping, 0) === 1) {
-        Atomics.notify(r, S.outWrite);
+        Atomics.notify(r, S.outSleeping);
       }
       return;
     }
@@ -325,7 +326,7 @@ export class SerialHost {
     const r = this.core.i32;
     Atomics.store(r, S.outMode, OUT_MODE.buffer);
     Atomics.store(r, S.outSleeping, 0);
-    Atomics.notify(r, S.outWrite); // ends the pending waitAsync so nothing keeps the event loop alive
+    Atomics.notify(r, S.outSleeping); // ends the pending waitAsync so nothing keeps the event loop alive
     Atomics.notify(r, S.outRead); // writers waiting for room re-check the mode and drop instead
   }
 
@@ -376,16 +377,19 @@ export class SerialHost {
     while (this.draining && generation === this.generation) {
       this.flushOutput();
       // Announce the sleep before the last look at the write index, so a writer either sees the flag or we see
-      // its byte. Known gap: with two writers, one preempted between storing its byte and clearing the flag can
-      // take a later announcement and notify before we wait, leaving us asleep until the next flagged write (the
-      // writers then wait OUTPUT_STALL_LIMIT_MS per byte). Waiting on the flag word instead closes it in theory,
-      // but stalled Linux guests under the nested test host, so it waits for a closer look.
+      // its byte. The wait is on the flag, not on outWrite: a writer can clear the flag and notify between our
+      // look and our waitAsync, and its byte may be one we have already drained. Writer A stores byte n, is
+      // preempted before its exchange; writer B's notify wakes us, we drain n, announce again and find the ring
+      // empty; A's exchange now takes our fresh flag and its notify finds no waiter yet; we then waitAsync on
+      // outWrite, which still holds the value we just saw, and sleep with the flag 0. Every later writer sees 0
+      // and never notifies: the ring fills and the vCPUs stall OUTPUT_STALL_LIMIT_MS per byte. Waiting for the
+      // flag to leave 1 closes that: whoever clears it has either already done so (waitAsync returns at once)
+      // or notifies after we are queued.
       Atomics.store(r, S.outSleeping, 1);
-      const w = Atomics.load(r, S.outWrite);
-      if (w !== Atomics.load(r, S.outRead)) {
+      if (Atomics.load(r, S.outWrite) !== Atomics.load(r, S.outRead)) {
         Atomics.store(r, S.outSleeping, 0);
       } else {
-        const res = waitAsync(r, S.outWrite, w);
+        const res = waitAsync(r, S.outSleeping, 1);
         if (res.async) await res.value;
       }
       // One turn of the event loop lets a burst of bytes gather into one chunk.
