@@ -7,7 +7,7 @@
 //   npm test -- --unit       unit only          npm test -- --integration   integration only
 //   TSVMM_TEST_HOST_VM=auto (default) | force (the test host even with a usable /dev/kvm) | off (never: the
 //     integration files are reported as skipped, loudly)
-//   TSVMM_TEST_VM_TIMEOUT    seconds the test host may run (default 4200)
+//   TSVMM_TEST_VM_TIMEOUT    seconds the test host may run (default 3600)
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -54,7 +54,7 @@ async function runInTestHost(json: string, missing: string[]): Promise<RunTally 
       out.write(chunk, cb);
     },
   });
-  const timeoutMs = Number(process.env.TSVMM_TEST_VM_TIMEOUT ?? 4200) * 1000;
+  const timeoutMs = Number(process.env.TSVMM_TEST_VM_TIMEOUT ?? 3600) * 1000;
   const l1 = runInL1({
     host, share: packageRoot(), output, log, timeoutMs,
     command: [process.execPath, path.join('dist', 'test', 'run', 'integration.js'), path.relative(packageRoot(), json)],
@@ -68,7 +68,13 @@ async function runInTestHost(json: string, missing: string[]): Promise<RunTally 
     `${result.firstOutputMs === undefined ? '-' : (result.firstOutputMs / 1000).toFixed(1)} s), status ${result.status}; ` +
     `transcript: ${path.relative(packageRoot(), transcript)}`);
   const tally = readTally(json);
-  if (tally === undefined) missing.push(`integration: the test host ended with status ${result.status} before reporting`);
+  const failedFiles = tally?.files.some((f) => f.failed > 0 || f.suites.some((s) => s.status === 'fail')) ?? false;
+  // A run cut short (time limit, L1 failing) leaves a tally that may look clean: its end is a failure of its own.
+  if (tally === undefined || (result.status !== 0 && !failedFiles)) {
+    const why = result.status === 124 ? ' (past its time limit, TSVMM_TEST_VM_TIMEOUT)' : '';
+    missing.push(`integration: the test host ended with status ${result.status}${why}` +
+      `${tally === undefined ? ' before reporting' : ` after ${tally.files.length} files`}`);
+  }
   return tally;
 }
 
