@@ -46,6 +46,8 @@ export interface L1Result {
 
 export interface L1Run {
   done: Promise<L1Result>;
+  /** L1's own console log while it runs (kernel and init messages). */
+  consoleLog: string;
   /** Stops QEMU (the command dies with L1); `done` then resolves with `status` (130 for Ctrl-C, say). */
   abort(status: number): void;
 }
@@ -131,7 +133,7 @@ export function runInL1(opts: L1RunOptions): L1Run {
     if (timer) clearTimeout(timer);
     return finish(opts, ctl, how, forced, { firstOutputMs, wallMs: Date.now() - started });
   });
-  return { done, abort: stop };
+  return { done, abort: stop, consoleLog: path.join(ctl, 'console.log') };
 }
 
 function exited(child: ChildProcess): Promise<string> {
