@@ -50,9 +50,14 @@ async function oneFileInL1(host: PreparedHost, file: string, json: string, outpu
   const watch = setInterval(() => {
     let text = '';
     try { text = fs.readFileSync(l1.consoleLog, 'utf8'); } catch { return; }
-    if (/soft lockup - CPU#\d+ stuck for (\d{3,}|[6-9]\d)s/.test(text)) {
+    // Two signs: L1's kernel says so, or L1's process list (rewritten every 15 s) has gone stale.
+    const lockup = /soft lockup - CPU#\d+ stuck for (\d{3,}|[6-9]\d)s/.test(text);
+    let staleMs = 0;
+    try { staleMs = Date.now() - fs.statSync(path.join(path.dirname(l1.consoleLog), 'ps')).mtimeMs; } catch { /* not yet */ }
+    if (!wedged && (lockup || staleMs > STALE_PS_MS)) {
       wedged = true;
-      log(`[test] L1's kernel reports a soft lockup (the emulated CPU wedged) while running ${path.basename(file)}; stopping this L1`);
+      log(`[test] L1 wedged while running ${path.basename(file)} (${lockup ? 'its kernel reports a soft lockup'
+        : `its process list is ${Math.round(staleMs / 1000)} s old`}); stopping this L1`);
       l1.abort(L1_WEDGED);
     }
   }, 5000);
@@ -68,6 +73,7 @@ async function oneFileInL1(host: PreparedHost, file: string, json: string, outpu
 }
 
 const FILE_LIMIT_MS = 20 * 60_000;
+const STALE_PS_MS = 150_000;
 const L1_WEDGED = 126;
 const FILE_TRIES = 3;
 
