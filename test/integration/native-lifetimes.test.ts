@@ -5,10 +5,14 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
+import { kvmIsEmulated } from '../helpers/host-kind';
 import { kvmUnavailable } from '../helpers/kvm';
 
 const MiB = 1 << 20;
-const skip = kvmUnavailable();
+// Under the nested test host 200 machines in a row kept L1 busy past its wedge watch (or wedged it) on the first
+// try: skipped there, and said so in every summary, until it is made to fit.
+const skip = kvmUnavailable()
+  ?? (kvmIsEmulated() ? '200 machines under the emulated test host outlast its wedge watch; runs on real KVM' : undefined);
 
 interface Report { cycles: number; start: { fds: number; rss: number }; end: { fds: number; rss: number } }
 
