@@ -34,9 +34,15 @@ const OUT_OFFSET = HEADER_BYTES + SERIAL_INPUT_BYTES;
 
 /** What a THR write does when the output ring is full. */
 const OUT_MODE = { buffer: 0, drain: 1, discard: 2 } as const;
-/** A writer facing a full ring while a consumer drains waits this long in total before it drops the byte. */
+/**
+ * A writer facing a full ring while a consumer drains drops the byte once the consumer has taken nothing for this
+ * long. It is counted in wait slices that ran out, not in wall time: when the whole host stalls (an emulated one
+ * can stop for seconds), the writer may run before the reader on waking, and a wall-clock deadline would then
+ * drop bytes the reader was about to take.
+ */
 export const OUTPUT_STALL_LIMIT_MS = 5000;
 const OUTPUT_WAIT_SLICE_MS = 50;
+const OUTPUT_STALL_SLICES = OUTPUT_STALL_LIMIT_MS / OUTPUT_WAIT_SLICE_MS;
 
 /** A fresh UART in its reset state: 9600 8N1 divisor, no interrupts enabled, both rings empty. */
 export function createSerialState(): SharedArrayBuffer {
@@ -244,12 +250,13 @@ export class Serial8250 implements BusDevice {
 
 /**
  * Puts one byte in the output ring. When the ring is full and a consumer is draining, waits for room (the guest's
- * console slows to the host's pace rather than losing bytes), up to OUTPUT_STALL_LIMIT_MS; with no consumer the
+ * console slows to the host's pace rather than losing bytes) while the consumer makes progress; with no consumer the
  * byte is dropped and counted, and in discard mode nothing is kept at all.
  */
 function writeOutput(core: SerialCore, byte: number): void {
   const r = core.i32;
-  let deadline = 0;
+  let stalled = 0;
+  let lastRead: number | undefined;
   for (;;) {
     const mode = Atomics.load(r, S.outMode);
     if (mode === OUT_MODE.discard) return;
@@ -267,14 +274,14 @@ function writeOutput(core: SerialCore, byte: number): void {
       return;
     }
     core.unlock();
-    const now = Date.now();
-    if (deadline === 0) deadline = now + OUTPUT_STALL_LIMIT_MS;
-    if (mode !== OUT_MODE.drain || now >= deadline) {
+    if (rd !== lastRead) stalled = 0; // the reader took something since the last look: it is not stuck
+    lastRead = rd;
+    if (mode !== OUT_MODE.drain || stalled >= OUTPUT_STALL_SLICES) {
       Atomics.add(r, S.outDropped, 1);
       return;
     }
     // Woken early by the reader's notify once it has made room.
-    Atomics.wait(r, S.outRead, rd, OUTPUT_WAIT_SLICE_MS);
+    if (Atomics.wait(r, S.outRead, rd, OUTPUT_WAIT_SLICE_MS) === 'timed-out') stalled++;
   }
 }
 

@@ -261,6 +261,9 @@ export class Machine extends EventEmitter {
   private handleWorkerMessage(m: WorkerMessage): void {
     switch (m.type) {
       case 'exit':
+        // A guest with panic=-1 resets right after printing its panic line, and that line may still sit in the
+        // UART's ring while the drain loop waits for its turn: take it now, so the panic is seen before the reset.
+        this.serial.flushOutput();
         void this.finish(this.panicWatch.panicLine !== undefined && m.reason === 'reset' ? 'panic' : m.reason,
           this.panicWatch.panicLine ?? m.detail);
         break;

@@ -20,6 +20,13 @@ interface TestEvent {
   data: TestEventData;
 }
 
+/** The start of a failure's text, bounded: enough to say why in a log that keeps only the summary. */
+function errorHead(err: { message?: string; cause?: unknown } | undefined): string {
+  const cause = err?.cause as { message?: string } | undefined;
+  const text = cause?.message ?? err?.message ?? 'failed';
+  return text.split('\n').slice(0, 8).map((l) => l.slice(0, 200)).join('\n').slice(0, 1200);
+}
+
 function firstLine(err: { message?: string; cause?: unknown } | undefined): string {
   const cause = err?.cause as { message?: string } | undefined;
   const text = cause?.message ?? err?.message ?? 'failed';
@@ -53,7 +60,12 @@ async function* tallyReporter(source: AsyncIterable<TestEvent>): AsyncGenerator<
     const status = ev.type === 'test:fail' ? 'fail' : skipped ? 'skip' : 'pass';
     const count = (): void => {
       if (status === 'pass') f.passed++;
-      else if (status === 'fail') { f.failed++; leafFailures.set(f, (leafFailures.get(f) ?? 0) + 1); }
+      else if (status === 'fail') {
+        f.failed++;
+        leafFailures.set(f, (leafFailures.get(f) ?? 0) + 1);
+        // Only the first few per file: a file that fails everywhere says so in its first failures.
+        if ((f.failures ??= []).length < 5) f.failures.push({ test: d.name, error: errorHead(d.details?.error) });
+      }
       else f.skipped++;
     };
     // Leaf tests count; so does a suite skipped whole (its tests never report), and a top-level suite that failed

@@ -36,6 +36,8 @@ test('the reporter counts a describe-level skip with its reason, leaf tests, and
       ['top-level', 'pass', undefined],
     ]);
     assert.equal(fileStatus(f), 'fail');
+    assert.deepEqual(f.failures, [{ test: 'bad', error: 'boom\nsecond line' }], 'the failed leaf with its message');
+    assert.match(formatSummary([t]), /^ {4}✖ bad\n {6}boom\n {6}second line$/m);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

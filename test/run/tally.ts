@@ -19,6 +19,8 @@ export interface FileTally {
   failed: number;
   skipped: number;
   durationMs: number;
+  /** Each failed leaf test with the start of its error, so a CI log that keeps only the summary says why. */
+  failures?: { test: string; error: string }[];
 }
 
 export interface RunTally {
@@ -63,6 +65,10 @@ export function formatSummary(runs: readonly RunTally[], missing: readonly strin
     for (const f of run.files) {
       for (const s of f.suites) {
         if (s.status !== 'pass') out.push(`  ${s.status === 'fail' ? 'FAILED ' : 'skipped'} ${shortFile(f.file)}: ${s.name}${s.reason ? ` (${s.reason})` : ''}`);
+      }
+      for (const x of f.failures ?? []) {
+        out.push(`    ✖ ${x.test}`);
+        for (const line of x.error.split('\n')) out.push(`      ${line}`);
       }
     }
   }

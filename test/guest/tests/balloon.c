@@ -26,7 +26,8 @@
 #define PAGE 4096
 #define PFNS_PER_REQUEST 256
 #define BAD_MAX 3
-#define SLOT_PFNS (PFNS_PER_REQUEST + BAD_MAX)
+/* A list holds at most 256 PFNs, as Linux sends them; the device ignores the rest of a longer one. */
+#define SLOT_PFNS PFNS_PER_REQUEST
 #define IN_FLIGHT 4
 #define DESCS_PER_REQUEST 3
 #define POLL_MS 1
@@ -172,7 +173,9 @@ static void step(struct balloon *b, u32 target)
 	unsigned slot = 0;
 	for (; slot < IN_FLIGHT && moved < want; slot++) {
 		u32 *pfns = b->slots + slot * SLOT_PFNS;
-		u32 n = want - moved < PFNS_PER_REQUEST ? want - moved : PFNS_PER_REQUEST;
+		/* The bad PFNs share the list's 256 entries with the real ones. */
+		u32 room = PFNS_PER_REQUEST - (b->bad_pending[which] ? BAD_MAX : 0);
+		u32 n = want - moved < room ? want - moved : room;
 		for (u32 i = 0; i < n; i++) {
 			u32 pfn = page_at(b, inflate ? b->actual + moved + i : b->actual - moved - i - 1);
 			if (inflate)
