@@ -249,6 +249,17 @@ static Napi::Value GetLapic(const Napi::CallbackInfo& info) {
   return Napi::Buffer<uint8_t>::Copy(info.Env(), reinterpret_cast<uint8_t*>(st.regs), sizeof st.regs);
 }
 
+// The vCPU's run state (KVM_MP_STATE_*): HALTED while it sits in an in-kernel HLT, which user space cannot see
+// any other way. Meaningful only while the vCPU is out of KVM_RUN.
+static Napi::Value GetMpState(const Napi::CallbackInfo& info) {
+  int fd;
+  if (!ArgFd(info, 0, &fd)) return Napi::Value();
+  kvm_mp_state st{};
+  long r = IoctlRetry(fd, KVM_GET_MP_STATE, &st);
+  if (r < 0) return Fail(info, r, "KVM_GET_MP_STATE");
+  return Napi::Number::New(info.Env(), st.mp_state);
+}
+
 static Napi::Value SetLapic(const Napi::CallbackInfo& info) {
   int fd;
   uint8_t* data;
@@ -310,6 +321,7 @@ void InitVcpuState(Napi::Env env, Napi::Object exports) {
   exports.Set("setCpuid2", Napi::Function::New(env, SetCpuid2));
   exports.Set("getLapic", Napi::Function::New(env, GetLapic));
   exports.Set("setLapic", Napi::Function::New(env, SetLapic));
+  exports.Set("getMpState", Napi::Function::New(env, GetMpState));
   exports.Set("injectException", Napi::Function::New(env, InjectException));
   exports.Set("translate", Napi::Function::New(env, Translate));
 }

@@ -81,6 +81,8 @@ export interface NativeAddon {
   setMsrs(vcpuFd: number, msrs: MsrEntry[]): number;
   setCpuid2(vcpuFd: number, entries: CpuidEntry[]): void;
   getLapic(vcpuFd: number): Buffer;
+  /** KVM_GET_MP_STATE: one of KVM_MP_STATE (only meaningful while the vCPU is out of KVM_RUN). */
+  getMpState(vcpuFd: number): number;
   setLapic(vcpuFd: number, state: Uint8Array): void;
   injectException(vcpuFd: number, ex: PendingException): void;
   translate(vcpuFd: number, gva: bigint): { physical: bigint; valid: boolean };
