@@ -7,6 +7,7 @@ export const EXIT = {
   guestPanic: 3,
   tripleFault: 4,
   emulationFailure: 5,
+  guestHalted: 6,
   sigint: 130,
   sigterm: 143,
 } as const;
@@ -19,6 +20,7 @@ export const EXIT_CODES_HELP = [
   '  3    the guest kernel panicked',
   '  4    triple fault (the guest CPU shut down)',
   '  5    KVM could not emulate a guest instruction',
+  '  6    the guest halted for good (every vCPU in HLT with interrupts off, as after `halt`; onHalt: wait keeps it)',
   '  130  ended by SIGINT',
   '  143  ended by SIGTERM (any other signal: 128 + its number, e.g. 129 for SIGHUP)',
 ].join('\n');

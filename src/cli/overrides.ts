@@ -18,6 +18,8 @@ export interface RunOverrides {
   /** stdio | none | file:PATH */
   serial?: string;
   apiSock?: string;
+  /** end | wait */
+  onHalt?: string;
 }
 
 /** A repeated option arrives as a list; a scalar option keeps its last value, as most CLIs do. */
@@ -56,5 +58,6 @@ export function applyOverrides(raw: unknown, o: RunOverrides, cwd: string): unkn
   if (o.logLevel !== undefined) out.log = { ...(isMapping(out.log) ? out.log : {}), level: o.logLevel };
   if (o.serial !== undefined) out.serial = parseSerial(o.serial, cwd);
   if (o.apiSock !== undefined) out.apiSocket = checkSocketPath('--api-sock', o.apiSock, cwd);
+  if (o.onHalt !== undefined) out.onHalt = o.onHalt;
   return out;
 }

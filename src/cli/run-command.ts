@@ -52,7 +52,8 @@ export function runOptions(y: Argv): Argv {
     .option('append', { type: 'string', array: true, describe: 'text appended to the kernel command line' })
     .option('log-level', { type: 'string', choices: LOG_LEVELS as unknown as string[], describe: 'log level' })
     .option('serial', { type: 'string', describe: 'serial console: stdio, none or file:PATH' })
-    .option('api-sock', { type: 'string', describe: 'unix socket for the control API' });
+    .option('api-sock', { type: 'string', describe: 'unix socket for the control API' })
+    .option('on-halt', { type: 'string', choices: ['end', 'wait'], describe: 'a guest that halts for good: end the VM (status 6) or keep it' });
 }
 
 /** Reads the options yargs parsed into the override set (repeated scalar options keep their last value). */
@@ -72,6 +73,7 @@ export function overridesFromArgs(args: Record<string, unknown>): RunOverrides {
   set('logLevel', scalar('log-level'));
   set('serial', scalar('serial'));
   set('apiSock', scalar('api-sock'));
+  set('onHalt', scalar('on-halt'));
   return o;
 }
 

@@ -28,6 +28,8 @@ export const QUIRKS_MODES = ['auto', 'on', 'off'] as const;
 export type QuirksMode = (typeof QUIRKS_MODES)[number];
 export const ACPI_MODES = ['on', 'off'] as const;
 export type AcpiMode = (typeof ACPI_MODES)[number];
+export const ON_HALT_MODES = ['end', 'wait'] as const;
+export type OnHaltMode = (typeof ON_HALT_MODES)[number];
 export const SERIAL_MODES = ['stdio', 'file', 'none'] as const;
 export type SerialMode = (typeof SERIAL_MODES)[number];
 
@@ -57,6 +59,11 @@ export interface MachineConfig {
    * line; the guest kernel needs CONFIG_ACPI). off: the MP table alone, virtio-mmio devices on the command line.
    */
   acpi: AcpiMode;
+  /**
+   * What a guest that halts for good gets (every vCPU in HLT with interrupts off, as Linux's `halt` leaves it):
+   * end (the default) ends the machine with reason `halted`; wait keeps it, as hardware would, until stopped.
+   */
+  onHalt: OnHaltMode;
   devices: DeviceConfig[];
   /** Absolute path of the control API's unix socket, when one is asked for. */
   apiSocket?: string;
@@ -72,7 +79,8 @@ export const CMDLINE_MAX = CMDLINE_MAX_BYTES - 1;
 
 /** The top-level keys a config may have. */
 export const CONFIG_KEYS = [
-  'vcpus', 'memory', 'kernel', 'initrd', 'cmdline', 'boot', 'serial', 'log', 'quirks', 'acpi', 'devices', 'apiSocket',
+  'vcpus', 'memory', 'kernel', 'initrd', 'cmdline', 'boot', 'serial', 'log', 'quirks', 'acpi', 'onHalt', 'devices',
+  'apiSocket',
 ] as const;
 
 const GUEST_ARTIFACT = /^@guest\/[A-Za-z0-9][A-Za-z0-9._-]*$/;
@@ -150,6 +158,7 @@ export function validateConfig(obj: unknown, opts: ValidateOptions = {}): Machin
     log: checkLog(raw.log),
     quirks: checkEnum('quirks', raw.quirks ?? 'auto', QUIRKS_MODES),
     acpi: checkEnum('acpi', raw.acpi ?? 'off', ACPI_MODES),
+    onHalt: checkEnum('onHalt', raw.onHalt ?? 'end', ON_HALT_MODES),
     devices: validateDevices('devices', raw.devices, baseDir),
   };
   if (raw.initrd !== undefined && raw.initrd !== null) config.initrd = checkBootFile('initrd', raw.initrd, baseDir);

@@ -22,6 +22,8 @@ export function exitStatus(exit: MachineExit): number {
       return 4;
     case 'emulation-failure':
       return 5;
+    case 'halted':
+      return 6;
     case 'signal':
       return 128 + (SIGNAL_NUMBERS[exit.signal ?? 'SIGTERM'] ?? 15);
     case 'internal-error':

@@ -78,3 +78,7 @@ export const KVM_EXIT_IO_IN = 0;
 export const KVM_EXIT_IO_OUT = 1;
 export const KVM_INTERNAL_ERROR_EMULATION = 1;
 export const KVM_SYSTEM_EVENT = { SHUTDOWN: 1, RESET: 2, CRASH: 3 } as const;
+/** KVM_GET_MP_STATE values (linux/kvm.h). */
+export const KVM_MP_STATE = { RUNNABLE: 0, UNINITIALIZED: 1, INIT_RECEIVED: 2, HALTED: 3, SIPI_RECEIVED: 4 } as const;
+/** RFLAGS.IF: maskable interrupts enabled. */
+export const RFLAGS_IF = 1n << 9n;

@@ -14,6 +14,7 @@ import type { MachineExit } from './exit-status';
 import { hostQuirks, withQuirkCmdline, type HostQuirks } from './host-quirks';
 import { KvmVm } from './kvm-vm';
 import { native } from './native';
+import { HaltWatch } from './halt-watch';
 import { PanicWatch } from './panic-watch';
 import { Vcpu } from './vcpu';
 import type { ExitReason, WorkerDeviceSpec, WorkerMessage } from './vcpu-protocol';
@@ -88,6 +89,7 @@ export class Machine extends EventEmitter {
   private resolveExit!: (e: MachineExit) => void;
   private readonly exited = new Promise<MachineExit>((r) => (this.resolveExit = r));
   private panicTimer: NodeJS.Timeout | undefined;
+  private haltWatch: HaltWatch | undefined;
   private started = false;
   private ended = false;
   private virtio: VirtioDevices | undefined;
@@ -191,6 +193,10 @@ export class Machine extends EventEmitter {
     this.serial.startOutput(this.consoleSink);
     const specs = this.deviceSpecs();
     for (const v of this.vcpus) v.start(specs, this.quirks.int3, (m) => this.onWorkerMessage(m));
+    if (this.config.onHalt === 'end') {
+      this.haltWatch = new HaltWatch(this.vcpus, () => this.onHalted());
+      this.haltWatch.start();
+    }
     this.emit('started');
   }
 
@@ -285,12 +291,20 @@ export class Machine extends EventEmitter {
     this.panicTimer = setTimeout(() => void this.finish('panic', line), PANIC_GRACE_MS);
   }
 
+  private onHalted(): void {
+    this.serial.flushOutput(); // a panic line may still sit in the UART's ring
+    const panic = this.panicWatch.panicLine;
+    if (panic !== undefined) void this.finish('panic', panic);
+    else void this.finish('halted', 'every vCPU halted with interrupts off: the guest stopped for good (onHalt: end)');
+  }
+
   /** Ends the machine (first caller wins): stops every vCPU thread, drains the console, closes every fd. */
   finish(reason: ExitReason, detail: string, signal?: NodeJS.Signals): Promise<MachineExit> {
     if (this.finishing) return this.finishing;
     this.exitInfo = signal ? { reason, detail, signal } : { reason, detail };
     this.finishing = (async () => {
       if (this.panicTimer) clearTimeout(this.panicTimer);
+      this.haltWatch?.stop();
       await Promise.all(this.vcpus.map((v) => v.stop()));
       // Closing the VM unmaps guest RAM at once: a thread-pool read still writing into it must be done first.
       await this.virtio?.quiesce().catch((e: unknown) => this.log.error({ err: e }, 'waiting for device I/O failed'));

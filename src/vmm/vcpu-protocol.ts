@@ -7,7 +7,20 @@ export const VCPU_STATE = { STARTING: 0, RUNNING: 1, PAUSED: 2, STOPPED: 3 } as 
 /** Int32Array slots of the control buffer. */
 export const CTL_CMD = 0;
 export const CTL_STATE = 1;
-export const CONTROL_BYTES = 8;
+/** The halt probe: the main thread stores ASKED and kicks; the worker answers with one of the other values. */
+export const CTL_PROBE = 2;
+export const CONTROL_BYTES = 16;
+
+export const PROBE = {
+  NONE: 0,
+  ASKED: 1,
+  /** Running, or halted with interrupts enabled (an idle guest waiting for its next interrupt). */
+  RUNNING: 2,
+  /** Halted with interrupts disabled: only an NMI or INIT could wake it, and nothing here sends one. */
+  HALTED: 3,
+  /** An application processor the guest never started (waiting for INIT/SIPI). */
+  WAITING: 4,
+} as const;
 
 /** Float64Array slots of the per-vCPU counters buffer (one writer: the worker). */
 export const COUNTER = {
@@ -34,6 +47,7 @@ export type ExitReason =
   | 'internal-error'
   | 'fail-entry'
   | 'stopped'
+  | 'halted'
   | 'signal'
   | 'error';
 

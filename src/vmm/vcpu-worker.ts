@@ -6,10 +6,10 @@
 // is still building the machine, and the vCPU's data arrives as the first message.
 import { parentPort } from 'node:worker_threads';
 import { KvmRun } from './kvm-run';
-import { KVM_EXIT, KVM_INTERNAL_ERROR_EMULATION, KVM_SYSTEM_EVENT } from './kvm-types';
+import { KVM_EXIT, KVM_INTERNAL_ERROR_EMULATION, KVM_MP_STATE, KVM_SYSTEM_EVENT, RFLAGS_IF } from './kvm-types';
 import { native, type NativeAddon } from './native';
 import {
-  COUNTER, CTL_CMD, CTL_STATE, VCPU_CMD, VCPU_STATE,
+  COUNTER, CTL_CMD, CTL_PROBE, CTL_STATE, PROBE, VCPU_CMD, VCPU_STATE,
   type ExitReason, type VcpuWorkerData, type WorkerMessage,
 } from './vcpu-protocol';
 import { buildBuses, postToMain } from './worker-devices';
@@ -124,6 +124,25 @@ function handleExit(reason: number): boolean {
   }
 }
 
+/**
+ * Answers the main thread's halt probe (src/vmm/halt-watch.ts) while this vCPU is out of KVM_RUN, the only time
+ * KVM_GET_MP_STATE means anything: an in-kernel HLT is otherwise invisible from here.
+ */
+function answerProbe(): void {
+  let answer: number = PROBE.RUNNING;
+  try {
+    const mp = n.getMpState(data.vcpuFd);
+    if (mp === KVM_MP_STATE.HALTED) {
+      answer = (n.getRegs(data.vcpuFd).rflags & RFLAGS_IF) !== 0n ? PROBE.RUNNING : PROBE.HALTED;
+    } else if (mp === KVM_MP_STATE.UNINITIALIZED || mp === KVM_MP_STATE.INIT_RECEIVED) {
+      answer = PROBE.WAITING;
+    }
+  } catch {
+    // Unreadable state is no evidence of a halt: nothing ends on a guess.
+  }
+  Atomics.store(control, CTL_PROBE, answer);
+}
+
 function setState(state: number, name: 'running' | 'paused' | 'stopped'): void {
   if (Atomics.exchange(control, CTL_STATE, state) !== state) post({ type: 'state', vcpu: data.index, state: name });
 }
@@ -146,6 +165,7 @@ function loop(): void {
       return;
     }
     if (!handleExit(reason)) return;
+    if (Atomics.load(control, CTL_PROBE) === PROBE.ASKED) answerProbe();
   }
 }
 

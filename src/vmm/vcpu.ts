@@ -5,7 +5,7 @@ import type { KvmVm } from './kvm-vm';
 import { native } from './native';
 import { takeVcpuWorker } from './vcpu-prestart';
 import {
-  CONTROL_BYTES, COUNTER, COUNTER_BYTES, CTL_CMD, CTL_STATE, VCPU_CMD, VCPU_STATE,
+  CONTROL_BYTES, COUNTER, COUNTER_BYTES, CTL_CMD, CTL_PROBE, CTL_STATE, PROBE, VCPU_CMD, VCPU_STATE,
   type CounterName, type VcpuWorkerData, type WorkerDeviceSpec, type WorkerMessage,
 } from './vcpu-protocol';
 
@@ -62,6 +62,18 @@ export class Vcpu {
   resume(): void {
     Atomics.store(this.ctl, CTL_CMD, VCPU_CMD.RUN);
     Atomics.notify(this.ctl, CTL_CMD);
+  }
+
+  /** Asks the worker what the vCPU is doing (see halt-watch.ts); the answer is read later with probeAnswer(). */
+  probe(): void {
+    Atomics.store(this.ctl, CTL_PROBE, PROBE.ASKED);
+    native().kick(this.fd);
+  }
+
+  /** The last probe's answer: running, halted (interrupts off) or waiting (never started); undefined if none yet. */
+  probeAnswer(): 'running' | 'halted' | 'waiting' | undefined {
+    const a = Atomics.load(this.ctl, CTL_PROBE);
+    return a === PROBE.RUNNING ? 'running' : a === PROBE.HALTED ? 'halted' : a === PROBE.WAITING ? 'waiting' : undefined;
   }
 
   /** Asks the worker to leave its loop and resolves when the thread is gone. */

@@ -81,12 +81,12 @@ describe('the control socket on /dev/kvm', { skip, timeout: 6 * LIMIT_MS }, () =
 
   it('refuses a second tsvmm on a socket in use; survives clients that leave mid-request', async () => {
     const sock = path.join(dir, 'two.sock');
-    const first = startVmm(['run', '--kernel', kernel('helloThenSpin'), '--memory', '64M', '--api-sock', sock]);
+    const first = startVmm(['run', '--kernel', kernel('helloThenSpin'), '--memory', '64M', '--on-halt', 'wait', '--api-sock', sock]);
     await first.waitFor('hi\n', LIMIT_MS);
     const client = new VmClient(sock);
     assert.equal((await client.info()).state, 'running', 'a machine given at launch boots at once');
 
-    const second = startVmm(['run', '--kernel', kernel('helloThenSpin'), '--memory', '64M', '--api-sock', sock]);
+    const second = startVmm(['run', '--kernel', kernel('helloThenSpin'), '--memory', '64M', '--on-halt', 'wait', '--api-sock', sock]);
     const refused = await second.exited;
     assert.equal(refused.code, 2);
     assert.equal(second.stderr(), `tsvmm: apiSocket: ${sock} is in use by a running server\n`);
@@ -120,7 +120,7 @@ describe('the control socket on /dev/kvm', { skip, timeout: 6 * LIMIT_MS }, () =
     const vmm = startVmm(['run', '--api-sock', sock, '--log-level', 'warn']);
     const client = new VmClient(sock);
     await client.ready(LIMIT_MS);
-    await client.putConfig({ kernel: kernel('helloThenSpin'), memory: 64, devices: [{ type: 'balloon' }] });
+    await client.putConfig({ kernel: kernel('helloThenSpin'), memory: 64, onHalt: 'wait', devices: [{ type: 'balloon' }] });
     await client.start();
     await vmm.waitFor('hi\n', LIMIT_MS);
     await client.setBalloonTarget(8);

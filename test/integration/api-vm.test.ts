@@ -79,7 +79,8 @@ describe('the programmatic API on /dev/kvm', { skip, timeout: 6 * LIMIT_MS }, ()
   /** A machine running `code`, with its console collected. */
   async function boot(code: keyof typeof GUEST_CODE | 'panicAfterFlood', extra: Record<string, unknown> = {}, start = true):
     Promise<{ vm: Vm; out: () => string; until: (text: string) => Promise<void> }> {
-    const vm = await made({ kernel: path.join(dir, `${code}.elf`), memory: '64M', ...extra });
+    // helloThenSpin halts for good on purpose, as the idle guest these tests stop, pause and inspect.
+    const vm = await made({ kernel: path.join(dir, `${code}.elf`), memory: '64M', onHalt: 'wait', ...extra });
     const watch: OutputWatch = new OutputWatch((): string => `the console so far: ${JSON.stringify(watch.text().slice(-200))}`);
     vm.console.on('data', (d: Buffer) => watch.append(d.toString('latin1')));
     vm.on('exit', (e) => watch.end(`the machine ended (${e.reason}: ${e.detail})`));

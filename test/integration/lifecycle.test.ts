@@ -30,6 +30,14 @@ describe('machine lifecycle on /dev/kvm', { skip, timeout: 180_000 }, () => {
     assert.match(vmm.stderr(), /reset/);
   });
 
+  it('ends with status 6 when the guest halts for good: HLT with interrupts off, its second vCPU never started', async () => {
+    const vmm = startVmm(['run', '--kernel', kernel('helloThenSpin'), '--memory', '64M', '--vcpus', '2']);
+    await vmm.waitFor('hi\n', 60_000);
+    const { code } = await vmm.exited;
+    assert.equal(code, 6, vmm.stderr());
+    assert.match(vmm.stderr(), /halted with interrupts off/);
+  });
+
   it('ends with status 4 on a triple fault', async () => {
     const vmm = startVmm(['run', '--kernel', kernel('tripleFault'), '--memory', '64M']);
     const { code } = await vmm.exited;
@@ -39,7 +47,7 @@ describe('machine lifecycle on /dev/kvm', { skip, timeout: 180_000 }, () => {
 
   for (const [signal, status] of [['SIGTERM', 143], ['SIGINT', 130]] as const) {
     it(`ends with status ${status} on ${signal} while the guest runs`, async () => {
-      const vmm = startVmm(['run', '--kernel', kernel('helloThenSpin'), '--memory', '64M']);
+      const vmm = startVmm(['run', '--kernel', kernel('helloThenSpin'), '--memory', '64M', '--on-halt', 'wait']);
       await vmm.waitFor('hi\n', 30_000);
       vmm.child.kill(signal);
       const { code } = await vmm.exited;

@@ -28,7 +28,7 @@ describe('machine resources on /dev/kvm', { skip, timeout: 6 * LIMIT_MS }, () =>
     const kernel = path.join(dir, `${code}.elf`);
     fs.writeFileSync(kernel, pvhElf(GUEST_CODE[code]));
     const watch: OutputWatch = new OutputWatch((): string => `the console so far: ${JSON.stringify(watch.text())}`);
-    const config = validateConfig({ kernel, memory: '64M', vcpus, serial: { mode: 'none' } });
+    const config = validateConfig({ kernel, memory: '64M', vcpus, serial: { mode: 'none' }, onHalt: 'wait' });
     const m = Machine.create(config, { logger, consoleOutput: (c) => watch.append(c.toString('latin1')) });
     m.on('exit', (e: { reason: string }) => watch.end(`the machine ended (${e.reason})`));
     return { m, said: (text) => watch.waitFor(text, LIMIT_MS) };

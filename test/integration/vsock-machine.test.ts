@@ -24,7 +24,7 @@ describe('a vsock machine on /dev/kvm', { skip, timeout: 60_000 }, () => {
     const kernel = path.join(dir, 'spin.elf');
     fs.writeFileSync(kernel, pvhElf(GUEST_CODE.helloThenSpin));
     const socket = path.join(dir, 'v.sock');
-    const config = validateConfig({ kernel, memory: '64M', serial: { mode: 'none' },
+    const config = validateConfig({ kernel, memory: '64M', serial: { mode: 'none' }, onHalt: 'wait',
       devices: [{ type: 'vsock', cid: 3, socket }] });
     const fdsBefore = openFds();
     let out = '';

@@ -43,6 +43,7 @@ test('defaults fill every field', () => {
     log: { level: 'info' },
     quirks: 'auto',
     acpi: 'off',
+    onHalt: 'end',
     devices: [],
   });
 });
@@ -74,7 +75,7 @@ test('memory: sizes and bare MiB numbers become bytes', () => {
 test('unknown keys are errors, with a suggestion when one is close', () => {
   rejects({ vcpu: 2 }, 'vcpu', 'vcpu: unknown key (did you mean vcpus?)');
   rejects({ zzz: 1 }, 'zzz', 'zzz: unknown key (known keys: vcpus, memory, kernel, initrd, cmdline, boot, serial, ' +
-    'log, quirks, acpi, devices, apiSocket)');
+    'log, quirks, acpi, onHalt, devices, apiSocket)');
   rejects({ serial: { mode: 'stdio', colour: 1 } }, 'serial.colour',
     'serial.colour: unknown key (known keys: mode, path)');
   rejects({ devices: [{ type: 'rng' }, { type: 'blk', path: './disk.img', raedonly: true }] },
