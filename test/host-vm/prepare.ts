@@ -35,7 +35,17 @@ export interface PrepareOptions {
   log: (line: string) => void;
 }
 
-export async function prepareHostVm(opts: PrepareOptions): Promise<PreparedHost> {
+/** Debian's kernel package, unpacked: the kernel, its release and its module tree (with a modules.dep). */
+export interface KernelPackage {
+  kernelDir: string;
+  release: string;
+  vmlinuz: string;
+  /** lib/modules/<release> */
+  releaseModules: string;
+}
+
+/** Downloads and unpacks the kernel package once (cached); the newest apt knows unless one is named. */
+export async function ensureKernelPackage(opts: PrepareOptions): Promise<KernelPackage> {
   const cacheRoot = opts.cacheRoot ?? guestCacheRoot();
   const log = opts.log;
   await ensurePackages(['busybox-static', 'e2fsprogs'], log);
@@ -43,7 +53,20 @@ export async function prepareHostVm(opts: PrepareOptions): Promise<PreparedHost>
   const kernel = await ensureCached({ cacheRoot, name: `host-vm-kernel-${pkg}`, files: ['release'], force: false, log },
     (work) => unpackKernel(pkg, work, log));
   const release = fs.readFileSync(path.join(kernel.dir, 'release'), 'utf8').trim();
-  const modulesDir = path.join(kernel.dir, 'lib', 'modules', release);
+  return {
+    kernelDir: kernel.dir,
+    release,
+    vmlinuz: path.join(kernel.dir, 'boot', `vmlinuz-${release}`),
+    releaseModules: path.join(kernel.dir, 'lib', 'modules', release),
+  };
+}
+
+export async function prepareHostVm(opts: PrepareOptions): Promise<PreparedHost> {
+  const cacheRoot = opts.cacheRoot ?? guestCacheRoot();
+  const log = opts.log;
+  const kernel = await ensureKernelPackage(opts);
+  const release = kernel.release;
+  const modulesDir = kernel.releaseModules;
 
   const initText = fs.readFileSync(initScriptPath());
   const key = crypto.createHash('sha256').update(initText).update(release).update(EARLY_MODULES.join(',')).digest('hex');
@@ -53,7 +76,8 @@ export async function prepareHostVm(opts: PrepareOptions): Promise<PreparedHost>
       log('[host-vm] packing the L1 initramfs (busybox, 9p, overlay, ext4) ...');
       const out = path.join(work, 'out');
       fs.mkdirSync(out);
-      fs.writeFileSync(path.join(out, 'initramfs.cpio'), initramfsImage(modulesDir, release, initText));
+      const dirs = ['proc', 'sys', 'tmp', 'ctl', 'lower', 'upper', 'newroot'];
+      fs.writeFileSync(path.join(out, 'initramfs.cpio'), moduleInitramfs(modulesDir, release, initText, EARLY_MODULES, dirs));
       return out;
     });
   const disk = await ensureCached({ cacheRoot, name: 'host-vm-scratch', files: ['scratch.img'], force: false, log },
@@ -68,10 +92,10 @@ export async function prepareHostVm(opts: PrepareOptions): Promise<PreparedHost>
       return out;
     });
   return {
-    kernelDir: kernel.dir,
+    kernelDir: kernel.kernelDir,
     release,
-    vmlinuz: path.join(kernel.dir, 'boot', `vmlinuz-${release}`),
-    modulesDir: path.join(kernel.dir, 'lib', 'modules'),
+    vmlinuz: kernel.vmlinuz,
+    modulesDir: path.join(kernel.kernelDir, 'lib', 'modules'),
     initramfs: path.join(initramfs.dir, 'initramfs.cpio'),
     scratchDisk: path.join(disk.dir, 'scratch.img'),
   };
@@ -137,16 +161,21 @@ export function moduleClosure(deps: Map<string, string[]>, names: readonly strin
   const found = new Set<string>();
   for (const name of names) {
     const file = byName.get(name.replace(/-/g, '_'));
-    if (file === undefined) throw new HostVmError(`the L1 kernel has no module ${name}`);
+    if (file === undefined) throw new HostVmError(`the kernel package has no module ${name}`);
     found.add(file);
     for (const dep of deps.get(file) ?? []) found.add(dep);
   }
   return [...found].sort();
 }
 
-function initramfsImage(modulesDir: string, release: string, init: Buffer): Buffer {
+/**
+ * An uncompressed initramfs: busybox, `init` as /init, empty folders `dirs`, and the modules `modules` with
+ * everything they depend on plus modules.dep, so busybox modprobe loads them in order.
+ */
+export function moduleInitramfs(modulesDir: string, release: string, init: Buffer, modules: readonly string[],
+  dirs: readonly string[]): Buffer {
   const depText = fs.readFileSync(path.join(modulesDir, 'modules.dep'), 'utf8');
-  const files = moduleClosure(parseModulesDep(depText), EARLY_MODULES);
+  const files = moduleClosure(parseModulesDep(depText), modules);
   const entries: CpioEntry[] = [
     { type: 'dir', path: 'bin' },
     { type: 'file', path: 'bin/busybox', data: fs.readFileSync(BUSYBOX_PATH), mode: 0o755 },
@@ -154,13 +183,13 @@ function initramfsImage(modulesDir: string, release: string, init: Buffer): Buff
     { type: 'file', path: 'init', data: init, mode: 0o755 },
     { type: 'dir', path: 'dev' },
     { type: 'char', path: 'dev/console', major: 5, minor: 1, mode: 0o600 },
-    ...['proc', 'sys', 'tmp', 'ctl', 'lower', 'upper', 'newroot'].map((d): CpioEntry => ({ type: 'dir', path: d })),
+    ...dirs.map((d): CpioEntry => ({ type: 'dir', path: d })),
   ];
-  const dirs = new Set<string>();
+  const made = new Set<string>();
   const addDir = (d: string): void => {
-    if (d === '.' || dirs.has(d)) return;
+    if (d === '.' || made.has(d)) return;
     addDir(path.dirname(d));
-    dirs.add(d);
+    made.add(d);
     entries.push({ type: 'dir', path: d });
   };
   const base = `lib/modules/${release}`;

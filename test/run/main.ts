@@ -19,6 +19,7 @@ import { HostVmError } from '../host-vm/packages';
 import { prepareHostVm } from '../host-vm/prepare';
 import type { PreparedHost } from '../host-vm/prepare';
 import { runInL1 } from '../host-vm/run';
+import { buildStockGuest } from '../stock/image';
 import { buildUserspaceInitramfs } from '../userspace/image';
 import { fileStatus, formatSummary, type RunTally } from './tally';
 import { collectTests, nodeTestArgs, readTally, resultsDir, tallyEnv } from './files';
@@ -90,6 +91,7 @@ async function runInTestHost(files: string[], json: string, missing: string[]): 
   }
   await buildUserspaceInitramfs(log);
   const host = await prepareHostVm({ log });
+  await buildStockGuest(log);
   const transcript = fs.createWriteStream(path.join(resultsDir(), 'l1-transcript.log'));
   const output = new Writable({
     write(chunk: Buffer, _enc: string, cb: () => void) {
