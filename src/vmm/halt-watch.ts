@@ -1,8 +1,10 @@
 // Notices a guest that has halted for good: every vCPU in HLT with interrupts disabled (or never started), which
 // is how Linux's `halt` leaves a machine with no power-off. KVM runs HLT in the kernel, so user space never sees
-// it; once a second each vCPU is kicked out of KVM_RUN and reads its own KVM_GET_MP_STATE and RFLAGS.IF (one
-// interrupted KVM_RUN and two ioctls a vCPU a second). Several answers in a row must agree before the machine
-// ends, so a guest passing through `cli; hlt` on its way somewhere is never taken for one that stopped.
+// it. A guest that has made no exit to user space for a whole interval is asked: each vCPU is kicked out of
+// KVM_RUN and reads its own KVM_GET_MP_STATE and RFLAGS.IF (one interrupted KVM_RUN and two ioctls a vCPU). A
+// guest at work makes exits all the time and is never kicked; an idle one costs one kick a vCPU a second. Several
+// answers in a row must agree before the machine ends, so a guest passing through `cli; hlt` on its way
+// somewhere is never taken for one that stopped.
 
 export interface ProbedVcpu {
   probe(): void;
@@ -18,9 +20,15 @@ export class HaltWatch {
   private asked = false;
   private strikes = 0;
   private ended = false;
+  private lastActivity: number | undefined;
 
+  /**
+   * `activity` counts the guest's exits to user space (not those the probes cause): while it moves the guest is
+   * at work, and no vCPU is kicked.
+   */
   constructor(
     private readonly vcpus: readonly ProbedVcpu[],
+    private readonly activity: () => number,
     private readonly onHalted: () => void,
     private readonly intervalMs = HALT_PROBE_MS,
   ) {}
@@ -39,11 +47,22 @@ export class HaltWatch {
   /** One interval: judge the answers to the last probe, then ask again. Public for tests. */
   tick(): void {
     if (this.ended) return;
+    const activity = this.activity();
+    const busy = activity !== this.lastActivity;
+    this.lastActivity = activity;
+    if (busy) {
+      this.strikes = 0;
+      this.asked = false; // answers from before the guest moved say nothing now
+      return;
+    }
     if (this.asked) {
       const answers = this.vcpus.map((v) => v.probeAnswer());
-      // A vCPU that has not answered is paused or busy in a long exit: no verdict, and no new question yet.
+      // A vCPU that has not answered is paused, busy in a long exit, or missed the kick (its thread was still
+      // starting when it came, and a guest halted in the kernel never comes back by itself): no verdict, and
+      // those vCPUs are asked, and kicked, again.
       if (answers.includes(undefined)) {
         this.strikes = 0;
+        this.vcpus.forEach((v, i) => { if (answers[i] === undefined) v.probe(); });
         return;
       }
       const halted = answers.includes('halted') && !answers.includes('running');

@@ -194,7 +194,7 @@ export class Machine extends EventEmitter {
     const specs = this.deviceSpecs();
     for (const v of this.vcpus) v.start(specs, this.quirks.int3, (m) => this.onWorkerMessage(m));
     if (this.config.onHalt === 'end') {
-      this.haltWatch = new HaltWatch(this.vcpus, () => this.onHalted());
+      this.haltWatch = new HaltWatch(this.vcpus, () => this.guestExits(), () => this.onHalted());
       this.haltWatch.start();
     }
     this.emit('started');
@@ -289,6 +289,16 @@ export class Machine extends EventEmitter {
     this.log.error(`guest panic: ${line}`);
     this.emit('panic', line);
     this.panicTimer = setTimeout(() => void this.finish('panic', line), PANIC_GRACE_MS);
+  }
+
+  /** The guest's exits to user space so far, all vCPUs, leaving out the interrupted KVM_RUNs that kicks cause. */
+  private guestExits(): number {
+    let n = 0;
+    for (const v of this.vcpus) {
+      const c = v.counters();
+      n += c.io + c.mmio + c.hlt + c.fastMmio + c.unhandledIo + c.unhandledMmio + c.emulationQuirks + c.other;
+    }
+    return n;
   }
 
   private onHalted(): void {

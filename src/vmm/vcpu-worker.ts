@@ -128,6 +128,8 @@ function handleExit(reason: number): boolean {
  * Answers the main thread's halt probe (src/vmm/halt-watch.ts) while this vCPU is out of KVM_RUN, the only time
  * KVM_GET_MP_STATE means anything: an in-kernel HLT is otherwise invisible from here.
  */
+let probeFailed = false;
+
 function answerProbe(): void {
   let answer: number = PROBE.RUNNING;
   try {
@@ -137,8 +139,10 @@ function answerProbe(): void {
     } else if (mp === KVM_MP_STATE.UNINITIALIZED || mp === KVM_MP_STATE.INIT_RECEIVED) {
       answer = PROBE.WAITING;
     }
-  } catch {
-    // Unreadable state is no evidence of a halt: nothing ends on a guess.
+  } catch (e) {
+    // Unreadable state is no evidence of a halt: nothing ends on a guess, and the reason is said once.
+    if (!probeFailed) log('warn', `the halt probe cannot read vCPU ${data.index}'s state: ${(e as Error).message}`);
+    probeFailed = true;
   }
   Atomics.store(control, CTL_PROBE, answer);
 }

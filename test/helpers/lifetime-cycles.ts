@@ -78,7 +78,7 @@ async function machineCycle(kernel: string): Promise<void> {
   let out = '';
   let seen: () => void = () => {};
   const hello = new Promise<void>((r) => { seen = r; });
-  const config = validateConfig({ kernel, memory: '16M', vcpus: 2, serial: { mode: 'none' }, onHalt: 'wait' });
+  const config = validateConfig({ kernel, memory: '32M', vcpus: 2, serial: { mode: 'none' }, onHalt: 'wait' });
   const m = Machine.create(config, {
     logger: pino({ level: 'silent' }),
     prefaultMemory: true,

@@ -33,7 +33,14 @@ describe('machine lifecycle on /dev/kvm', { skip, timeout: 180_000 }, () => {
   it('ends with status 6 when the guest halts for good: HLT with interrupts off, its second vCPU never started', async () => {
     const vmm = startVmm(['run', '--kernel', kernel('helloThenSpin'), '--memory', '64M', '--vcpus', '2']);
     await vmm.waitFor('hi\n', 60_000);
-    const { code } = await vmm.exited;
+    // The watch ends it within about 4 s; the limit is only a net that names what it waited for.
+    let limit: NodeJS.Timeout | undefined;
+    const { code } = await Promise.race([vmm.exited, new Promise<never>((_, reject) => {
+      limit = setTimeout(() => {
+        vmm.child.kill('SIGKILL');
+        reject(new Error(`the machine did not end within 90 s of its guest halting; stderr: ${vmm.stderr()}`));
+      }, 90_000);
+    })]).finally(() => clearTimeout(limit));
     assert.equal(code, 6, vmm.stderr());
     assert.match(vmm.stderr(), /halted with interrupts off/);
   });

@@ -20,11 +20,13 @@ class FakeVcpu implements ProbedVcpu {
   }
 }
 
-function setup(n: number): { vcpus: FakeVcpu[]; watch: HaltWatch; halted: () => number } {
+function setup(n: number): { vcpus: FakeVcpu[]; watch: HaltWatch; halted: () => number; work: () => void } {
   const vcpus = Array.from({ length: n }, () => new FakeVcpu());
   let count = 0;
-  const watch = new HaltWatch(vcpus, () => { count++; }, 1_000_000);
-  return { vcpus, watch, halted: () => count };
+  let exits = 0;
+  const watch = new HaltWatch(vcpus, () => exits, () => { count++; }, 1_000_000);
+  watch.tick(); // the first look at the exit count: a change from nothing, so no probe yet
+  return { vcpus, watch, halted: () => count, work: () => { exits++; } };
 }
 
 test('every vCPU halted with interrupts off, probe after probe: the machine ends once', () => {
@@ -57,17 +59,36 @@ test('one running vCPU, or one answer that says running, starts the count again'
   assert.equal(halted(), 1);
 });
 
-test('a vCPU that has not answered (paused, or in a long exit) gives no verdict and gets no new probe', () => {
+test('a vCPU that has not answered (paused, in a long exit, or it missed the kick) gives no verdict and is kicked again', () => {
   const { vcpus, watch, halted } = setup(1);
   const v = vcpus[0]!;
   v.next = 'halted';
   watch.tick();
   watch.tick();
-  v.answer = undefined; // the probe just asked is still pending
   const probes = v.probes;
-  for (let i = 0; i < 5; i++) watch.tick();
-  assert.equal(v.probes, probes, 'a pending probe is not asked again');
+  for (let i = 0; i < 5; i++) {
+    v.answer = undefined; // the probe just asked is still pending
+    watch.tick();
+  }
+  assert.equal(v.probes, probes + 5, 'a pending probe is asked (and the vCPU kicked) again on every tick');
+  assert.equal(halted(), 0, 'no verdict without answers');
+});
+
+test('a guest that makes exits is never probed, and its exits start the count again', () => {
+  const { vcpus, watch, halted, work } = setup(1);
+  const v = vcpus[0]!;
+  v.next = 'halted';
+  for (let i = 0; i < 10; i++) {
+    work();
+    watch.tick();
+  }
+  assert.equal(v.probes, 0, 'no kick while the guest is at work');
+  for (let i = 0; i < HALT_STRIKES; i++) watch.tick();
+  work(); // an exit just before the verdict: the guest moved
+  watch.tick();
   assert.equal(halted(), 0);
+  for (let i = 0; i <= HALT_STRIKES; i++) watch.tick();
+  assert.equal(halted(), 1, 'quiet again, probed again, and then ended');
 });
 
 test('waiting vCPUs alone (no vCPU halted) are no halt: a machine whose vCPUs never ran stays', () => {
