@@ -44,7 +44,11 @@ describe('a stock distribution kernel on tsvmm', { skip, timeout: LIMIT_MS + 60_
     const transcript = fs.createWriteStream(path.join(resultsDir(), 'stock-kernel.console.log'));
     child.stdout.on('data', (d: Buffer) => { out.append(d.toString('latin1')); transcript.write(d); });
     child.stderr.on('data', (d: Buffer) => { err += d.toString('latin1'); });
-    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => { transcript.end(); resolve(code); }));
+    const exited = new Promise<number | null>((resolve) => child.on('close', (code, signal) => {
+      transcript.end();
+      out.end(`tsvmm ended (${signal ?? `status ${code}`})`); // a wait on the console fails at once, not at its limit
+      resolve(code);
+    }));
     try {
       await out.waitFor('STOCK-USERSPACE', LIMIT_MS);
     } catch (e) {

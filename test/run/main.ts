@@ -48,13 +48,17 @@ async function oneFileInL1(host: PreparedHost, file: string, json: string, outpu
       path.basename(file)],
   });
   let wedged = false;
+  const started = Date.now();
   const watch = setInterval(() => {
     let text = '';
     try { text = fs.readFileSync(l1.consoleLog, 'utf8'); } catch { return; }
     // Two signs: L1's kernel says so, or L1's process list (rewritten every 15 s) has gone stale.
     const lockup = /soft lockup - CPU#\d+ stuck for (\d{3,}|[6-9]\d)s/.test(text);
-    let staleMs = 0;
-    try { staleMs = Date.now() - fs.statSync(path.join(path.dirname(l1.consoleLog), 'ps')).mtimeMs; } catch { /* not yet */ }
+    // Before the first list, the time since L1 was started counts: an L1 that wedges before its first list (about
+    // 20 s after boot) would otherwise never look stale.
+    let listed = started;
+    try { listed = fs.statSync(path.join(path.dirname(l1.consoleLog), 'ps')).mtimeMs; } catch { /* none yet */ }
+    const staleMs = Date.now() - listed;
     if (!wedged && (lockup || staleMs > STALE_PS_MS)) {
       wedged = true;
       log(`[test] L1 wedged while running ${path.basename(file)} (${lockup ? 'its kernel reports a soft lockup'

@@ -6,7 +6,8 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 echo "STOCK-INITRAMFS release=$(uname -r)"
-for m in virtio_mmio virtio_blk virtio_rng ext4; do modprobe "$m" || echo "STOCK-FAIL modprobe $m"; done
+# crc32c_generic first: ext4 asks the crypto API for crc32c, which would need a modprobe from the kernel.
+for m in virtio_mmio virtio_blk virtio_rng crc32c_generic ext4; do modprobe "$m" || echo "STOCK-FAIL modprobe $m"; done
 fail() {
   echo "STOCK-FAIL $*; platform devices: $(ls /sys/bus/platform/devices | tr '\n' ' ')"
   poweroff -f
