@@ -52,8 +52,9 @@ mkdir -p "$R$share"
 mount -t 9p -o "$P9,cache=mmap" share "$R$share" || give_up "the checkout share did not mount at $share"
 cp /ctl/cmd $R/run/l1-cmd
 stty -F /dev/ttyS1 raw -echo 2>/dev/null
-# A look inside for whoever waits outside: what runs in L1, every 15 s (the runner prints it when a run times out).
-( while sleep 15; do ps -o pid,ppid,stat,args > /ctl/ps.tmp 2>&1 && mv /ctl/ps.tmp /ctl/ps; done ) &
+# A look inside for whoever waits outside: what runs in L1, thread by thread, and the busiest by CPU (a stalled guest's vCPU
+# thread shows whether it spins or sleeps), every 15 s (the runner prints it when a run times out).
+( while sleep 15; do { ps -T -o pid,ppid,stat,args; top -b -n 1 | head -20; } > /ctl/ps.tmp 2>&1 && mv /ctl/ps.tmp /ctl/ps; done ) &
 say "command starts"
 { chroot $R /bin/sh /run/l1-cmd </dev/null 2>&1; echo $? > /tmp/rc; } | cat > /dev/ttyS1
 say "command ended with status $(cat /tmp/rc)"

@@ -63,6 +63,9 @@ async function oneFileInL1(host: PreparedHost, file: string, json: string, outpu
       wedged = true;
       log(`[test] L1 wedged while running ${path.basename(file)} (${lockup ? 'its kernel reports a soft lockup'
         : `its process list is ${Math.round(staleMs / 1000)} s old`}); stopping this L1`);
+      // L1's own console says where its kernel was stuck: kept, since the control folder goes with L1.
+      const kept = path.join(resultsDir(), `l1-wedge-${path.basename(file, '.test.js')}-${Date.now()}.console.log`);
+      try { fs.copyFileSync(l1.consoleLog, kept); } catch { /* nothing to keep */ }
       l1.abort(L1_WEDGED);
     }
   }, 5000);
