@@ -42,6 +42,8 @@ const OUT_MODE = { buffer: 0, drain: 1, discard: 2 } as const;
  */
 export const OUTPUT_STALL_LIMIT_MS = 5000;
 const OUTPUT_WAIT_SLICE_MS = 50;
+/** The longest the drain loop sleeps without looking at the ring, whatever the writers' wake-ups do. */
+const DRAIN_BACKSTOP_MS = 200;
 const OUTPUT_STALL_SLICES = OUTPUT_STALL_LIMIT_MS / OUTPUT_WAIT_SLICE_MS;
 
 /** A fresh UART in its reset state: 9600 8N1 divisor, no interrupts enabled, both rings empty. */
@@ -285,7 +287,7 @@ function writeOutput(core: SerialCore, byte: number): void {
   }
 }
 
-type WaitAsync = (i32: Int32Array, index: number, value: number) =>
+type WaitAsync = (i32: Int32Array, index: number, value: number, timeoutMs?: number) =>
   { async: false; value: string } | { async: true; value: Promise<string> };
 // Atomics.waitAsync is in Node 16+ but only in TypeScript's ES2024 lib; this project compiles against ES2022.
 const waitAsync = (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync;
@@ -396,7 +398,9 @@ export class SerialHost {
       if (Atomics.load(r, S.outWrite) !== Atomics.load(r, S.outRead)) {
         Atomics.store(r, S.outSleeping, 0);
       } else {
-        const res = waitAsync(r, S.outSleeping, 1);
+        // The timeout is a backstop, not the wake-up: a notify from a vCPU thread reaches this thread as a task
+        // Node must run, and should one ever be late or lost, the ring is still looked at five times a second.
+        const res = waitAsync(r, S.outSleeping, 1, DRAIN_BACKSTOP_MS);
         if (res.async) await res.value;
       }
       // One turn of the event loop lets a burst of bytes gather into one chunk.
