@@ -267,11 +267,7 @@ export class Machine extends EventEmitter {
   private handleWorkerMessage(m: WorkerMessage): void {
     switch (m.type) {
       case 'exit':
-        // A guest with panic=-1 resets right after printing its panic line, and that line may still sit in the
-        // UART's ring while the drain loop waits for its turn: take it now, so the panic is seen before the reset.
-        this.serial.flushOutput();
-        void this.finish(this.panicWatch.panicLine !== undefined && m.reason === 'reset' ? 'panic' : m.reason,
-          this.panicWatch.panicLine ?? m.detail);
+        this.onVcpuExit(m.reason, m.detail);
         break;
       case 'log':
         this.log[m.level]({ vcpu: m.vcpu }, m.msg);
@@ -301,9 +297,22 @@ export class Machine extends EventEmitter {
     return n;
   }
 
+  private onVcpuExit(reason: ExitReason, detail: string): void {
+    const panic = this.panicSeen();
+    void this.finish(panic !== undefined && reason === 'reset' ? 'panic' : reason, panic ?? detail);
+  }
+
+  /**
+   * The guest's panic line, if it printed one. A guest that resets or halts right after its panic (panic=-1) may
+   * leave that line in the UART's ring while the drain loop waits for its turn, so the ring is taken first.
+   */
+  private panicSeen(): string | undefined {
+    this.serial.flushOutput();
+    return this.panicWatch.panicLine;
+  }
+
   private onHalted(): void {
-    this.serial.flushOutput(); // a panic line may still sit in the UART's ring
-    const panic = this.panicWatch.panicLine;
+    const panic = this.panicSeen();
     if (panic !== undefined) void this.finish('panic', panic);
     else void this.finish('halted', 'every vCPU halted with interrupts off: the guest stopped for good (onHalt: end)');
   }

@@ -93,6 +93,8 @@ function handleExit(reason: number): boolean {
     case -1:
       counters[COUNTER.interrupted]! += 1;
       run.clearImmediateExit();
+      // A halt probe always comes with a kick, and a kick always ends in this exit: the other exits never look.
+      if (Atomics.load(control, CTL_PROBE) === PROBE.ASKED) answerProbe();
       return true;
     case KVM_EXIT.IO: handleIo(); return true;
     case KVM_EXIT.MMIO: handleMmio(); return true;
@@ -169,7 +171,6 @@ function loop(): void {
       return;
     }
     if (!handleExit(reason)) return;
-    if (Atomics.load(control, CTL_PROBE) === PROBE.ASKED) answerProbe();
   }
 }
 
