@@ -24,8 +24,16 @@ export interface ServerInfo {
 
 const POLL_MS = 20;
 
+export interface VmClientOptions {
+  /**
+   * Give up on a request whose answer has not come within this many ms (ApiClientError with status 0). Default:
+   * wait as long as it takes, as GET /exit must.
+   */
+  timeoutMs?: number;
+}
+
 export class VmClient {
-  constructor(readonly socketPath: string) {}
+  constructor(readonly socketPath: string, private readonly options: VmClientOptions = {}) {}
 
   /** One request; resolves with the parsed answer of a 2xx, rejects with ApiClientError or a socket error. */
   request<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
@@ -54,6 +62,10 @@ export class VmClient {
         });
       });
       req.on('error', reject);
+      const limit = this.options.timeoutMs;
+      if (limit !== undefined) {
+        req.setTimeout(limit, () => req.destroy(new ApiClientError(0, `${method} ${path}: no answer within ${limit} ms`)));
+      }
       req.end(text);
     });
   }

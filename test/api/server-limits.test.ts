@@ -130,3 +130,17 @@ test('PATCH /devices/{index} holds the new file to what a disk may be; a vsock d
       await server.close();
     }
   });
+
+test('a client with timeoutMs gives up on a server that never answers, naming the request', async () => {
+  const sock = path.join(dir, 'silent.sock');
+  const held: net.Socket[] = [];
+  const silent = net.createServer((c) => { held.push(c); }); // reads the request, never answers
+  await new Promise<void>((resolve) => silent.listen(sock, resolve));
+  try {
+    await assert.rejects(new VmClient(sock, { timeoutMs: 200 }).counters(),
+      { name: 'ApiClientError', status: 0, message: 'GET /counters: no answer within 200 ms' });
+  } finally {
+    for (const c of held) c.destroy();
+    await new Promise<void>((resolve) => silent.close(() => resolve()));
+  }
+});

@@ -14,6 +14,7 @@ import { VmClient } from '../../src/api/client';
 import { buildGuest, type GuestArtifacts } from '../../src/guest/build';
 import { hostQuirks, isPvmHost } from '../../src/vmm/host-quirks';
 import { BIN, REPO } from '../helpers/cli-run';
+import { countersReport } from '../helpers/counters-report';
 import { kvmUnavailable } from '../helpers/kvm';
 import { makeTapNamespace, netUnavailable, type TapNamespace } from '../helpers/netns';
 import { HostEnd } from '../helpers/vsock-host';
@@ -176,8 +177,7 @@ describe('Linux user space on tsvmm', { skip, timeout: 60 * 60_000 }, () => {
         try {
           await g.out.waitFor(text, STEP_MS);
         } catch (e) {
-          const c = await Promise.race([client.counters(), new Promise((r) => setTimeout(r, 10_000, 'no answer'))]);
-          throw new Error(`${(e as Error).message}\nmachine counters then: ${JSON.stringify(c)}`);
+          throw new Error(`${(e as Error).message}\nmachine counters then: ${await countersReport(apiSock)}`);
         }
       };
       const step = (what: string): Promise<void> => waitFor(`UT-WAIT ${what}`);
