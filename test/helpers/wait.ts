@@ -28,6 +28,7 @@ export class OutputWatch {
   private endedBy: string | undefined;
   private readonly waiters = new Set<() => void>();
   private readonly started = Date.now();
+  private lastAppend = Date.now();
 
   /** `context()` is added to the message of a wait that fails (a child's stderr, say). */
   constructor(private readonly context: () => string = () => '') {}
@@ -38,6 +39,7 @@ export class OutputWatch {
 
   append(chunk: string): void {
     this.out += chunk;
+    this.lastAppend = Date.now();
     this.waiters.forEach((w) => w());
   }
 
@@ -56,20 +58,37 @@ export class OutputWatch {
    * Resolves, with the ms since the watch began, once the text holds `pattern`; rejects after `ms`, or as soon as
    * the source has ended without it.
    */
-  waitFor(pattern: string | RegExp, ms: number): Promise<number> {
+  async waitFor(pattern: string | RegExp, ms: number): Promise<number> {
+    await this.wait(pattern, ms);
+    return Date.now() - this.started;
+  }
+
+  /**
+   * waitFor(), except that it resolves 'quiet' as soon as no text has arrived for `quietMs` (a source that stalled
+   * before saying it), and 'seen' once the text holds `pattern`.
+   */
+  waitForOrQuiet(pattern: string | RegExp, quietMs: number, ms: number): Promise<'seen' | 'quiet'> {
+    return this.wait(pattern, ms, quietMs);
+  }
+
+  private wait(pattern: string | RegExp, ms: number, quietMs?: number): Promise<'seen' | 'quiet'> {
     const found = (): boolean => (typeof pattern === 'string' ? this.out.includes(pattern) : pattern.test(this.out));
     return new Promise((resolve, reject) => {
-      const settle = (failure?: string): void => {
+      const settle = (outcome: 'seen' | 'quiet' | { failure: string }): void => {
         clearTimeout(timer);
+        clearInterval(quiet);
         this.waiters.delete(check);
-        if (failure === undefined) resolve(Date.now() - this.started);
-        else reject(new Error([failure, this.context()].filter(Boolean).join('\n')));
+        if (typeof outcome === 'string') resolve(outcome);
+        else reject(new Error([outcome.failure, this.context()].filter(Boolean).join('\n')));
       };
       const check = (): void => {
-        if (found()) settle();
-        else if (this.endedBy !== undefined) settle(`${this.endedBy} before ${String(pattern)}`);
+        if (found()) settle('seen');
+        else if (this.endedBy !== undefined) settle({ failure: `${this.endedBy} before ${String(pattern)}` });
       };
-      const timer = setTimeout(() => settle(`no ${String(pattern)} within ${ms} ms`), ms);
+      const timer = setTimeout(() => settle({ failure: `no ${String(pattern)} within ${ms} ms` }), ms);
+      const quiet = quietMs === undefined ? undefined : setInterval(() => {
+        if (Date.now() - this.lastAppend > quietMs) settle('quiet');
+      }, Math.min(1000, quietMs / 4));
       this.waiters.add(check);
       check();
     });

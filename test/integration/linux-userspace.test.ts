@@ -79,23 +79,7 @@ const BOOT_TRIES = 3;
 async function bootToStart(name: string, config: object, dir: string, sockets: string[], ns?: string): Promise<Guest> {
   for (let attempt = 1; ; attempt++) {
     const g = boot(attempt === 1 ? name : `${name}-try${attempt}`, config, dir, ns);
-    let last = Date.now();
-    let seen = 0;
-    let settled = false; // ends the quiet watch once UT-START came
-    const quiet = setInterval(() => {
-      const n = g.out.text().length;
-      if (n !== seen) { seen = n; last = Date.now(); }
-    }, 1000);
-    try {
-      const stalled = await Promise.race([
-        g.out.waitFor('UT-START', STEP_MS).then(() => false),
-        g.out.until(() => settled || Date.now() - last > QUIET_MS, 'a quiet console', STEP_MS, 1000).then(() => !settled),
-      ]);
-      if (!stalled) return g;
-    } finally {
-      settled = true;
-      clearInterval(quiet);
-    }
+    if (await g.out.waitForOrQuiet('UT-START', QUIET_MS, STEP_MS) === 'seen') return g;
     const lastLine = g.out.text().trimEnd().split('\n').at(-1) ?? '';
     const what = `${name}: boot ${attempt} of ${BOOT_TRIES} went quiet for ${QUIET_MS / 1000} s before user space ` +
       `after ${g.out.text().length} console bytes; last line: ${JSON.stringify(lastLine.slice(-120))}`;

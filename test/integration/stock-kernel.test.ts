@@ -36,10 +36,9 @@ describe('a stock distribution kernel on tsvmm', { skip, timeout: LIMIT_MS + 60_
     stderr: () => string; stalled?: string }> {
     const child = spawn(process.execPath, [BIN, 'run', file], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
     let err = '';
-    let lastOutput = Date.now();
     const out: OutputWatch = new OutputWatch(() => `tsvmm stderr:\n${err.slice(-2000)}\nconsole:\n${out.text().slice(-3000)}`);
     const transcript = fs.createWriteStream(path.join(resultsDir(), `stock-kernel-try${attempt}.console.log`));
-    child.stdout.on('data', (d: Buffer) => { lastOutput = Date.now(); out.append(d.toString('latin1')); transcript.write(d); });
+    child.stdout.on('data', (d: Buffer) => { out.append(d.toString('latin1')); transcript.write(d); });
     child.stderr.on('data', (d: Buffer) => { err += d.toString('latin1'); });
     const exited = new Promise<number | null>((resolve) => child.on('close', (code, signal) => {
       transcript.end();
@@ -47,22 +46,19 @@ describe('a stock distribution kernel on tsvmm', { skip, timeout: LIMIT_MS + 60_
       resolve(code);
     }));
     // The test host's known stall (docs/testing.md): a boot whose console is quiet that long is booted again.
-    let stalled: string | undefined;
-    const quiet = setInterval(() => {
-      if (Date.now() - lastOutput < QUIET_MS) return;
-      stalled = `boot ${attempt} went quiet for ${QUIET_MS / 1000} s after ${out.text().length} console bytes; ` +
-        `last line: ${JSON.stringify(out.text().split('\n').at(-1)?.slice(-120))}`;
-      child.kill('SIGKILL');
-    }, 5000);
+    let seen: 'seen' | 'quiet';
     try {
-      await out.waitFor('STOCK-USERSPACE', LIMIT_MS);
+      seen = await out.waitForOrQuiet('STOCK-USERSPACE', QUIET_MS, LIMIT_MS);
     } catch (e) {
       child.kill('SIGKILL');
-      if (stalled === undefined) throw e;
+      throw e;
+    }
+    if (seen === 'quiet') {
+      child.kill('SIGKILL');
       await exited;
+      const stalled = `boot ${attempt} went quiet for ${QUIET_MS / 1000} s after ${out.text().length} console bytes; ` +
+        `last line: ${JSON.stringify(out.text().split('\n').at(-1)?.slice(-120))}`;
       return { out, exited, stderr: () => err, stalled };
-    } finally {
-      clearInterval(quiet);
     }
     return { out, exited, stderr: () => err };
   }
