@@ -42,6 +42,8 @@ export interface L1Result {
   /** How long from QEMU's start to the command's first output byte, in ms (undefined if it printed nothing). */
   firstOutputMs: number | undefined;
   wallMs: number;
+  /** Why L1 ended without the command's status (how QEMU ended, and the last line of L1's console), if it did. */
+  failure?: string;
 }
 
 export interface L1Run {
@@ -79,8 +81,11 @@ export function qemuArgs(host: PreparedHost, ctl: string, share: string, cpus: n
   ];
   return [
     // TCG, not KVM: the point is an emulated CPU with SVM and NPT, so that L1's kvm_amd loads. `-cpu max` gives
-    // an AuthenticAMD CPU with both (kvm_amd refuses other vendors).
-    '-accel', 'tcg,thread=multi,tb-size=1024', '-cpu', 'max', '-smp', String(cpus), '-m', `${memoryMiB}M`,
+    // an AuthenticAMD CPU with both (kvm_amd refuses other vendors). Without XSAVE: TCG's XSETBV ignores SVM's
+    // intercept, so an L2 guest's XCR0 write never reaches L1's KVM, which then enters L2 with XCR0 = x87 only.
+    // L2 Linux warned (XSAVE size 2696 != 576), its XSAVE stopped keeping SSE/AVX state across task switches, and
+    // L2 guests stalled or triple-faulted now and then. With no XSAVE in L1, L2 uses FXSAVE and XCR0 never moves.
+    '-accel', 'tcg,thread=multi,tb-size=1024', '-cpu', 'max,-xsave', '-smp', String(cpus), '-m', `${memoryMiB}M`,
     '-M', 'pc', '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot',
     '-kernel', host.vmlinuz, '-initrd', host.initramfs,
     '-append', 'console=ttyS0 panic=-1 mitigations=off tsc=reliable no_timer_check',
@@ -146,7 +151,10 @@ function exited(child: ChildProcess): Promise<string> {
 function finish(opts: L1RunOptions, ctl: string, how: string, forced: number | undefined,
   times: { firstOutputMs: number | undefined; wallMs: number }): L1Result {
   let status = forced ?? readStatus(ctl);
+  let failure: string | undefined;
   if (status === undefined) {
+    const last = tail(ctl, 40).split('\n').filter((l) => l.trim() !== '').pop() ?? '(L1 printed nothing)';
+    failure = `${how}; L1's console ended with: ${last.slice(0, 200)}`;
     opts.log(`[host-vm] L1 ended without the command's status (${how}); L1's console: ${tail(ctl)}`);
     status = L1_FAILED;
   } else if (status === L1_TIMED_OUT) {
@@ -158,7 +166,7 @@ function finish(opts: L1RunOptions, ctl: string, how: string, forced: number | u
   const keep = opts.keepLogs === true || status === L1_FAILED;
   if (!keep) fs.rmSync(ctl, { recursive: true, force: true });
   else opts.log(`[host-vm] L1's logs (console.log, dmesg, l1-info) are in ${ctl}`);
-  return { status, consoleLog: keep ? path.join(ctl, 'console.log') : undefined, ...times };
+  return { status, consoleLog: keep ? path.join(ctl, 'console.log') : undefined, ...times, ...(failure ? { failure } : {}) };
 }
 
 function readStatus(ctl: string): number | undefined {

@@ -18,7 +18,7 @@ import { kvmUnavailable } from '../helpers/kvm';
 import { HostVmError } from '../host-vm/packages';
 import { prepareHostVm } from '../host-vm/prepare';
 import type { PreparedHost } from '../host-vm/prepare';
-import { runInL1 } from '../host-vm/run';
+import { L1_FAILED, runInL1 } from '../host-vm/run';
 import { buildStockGuest } from '../stock/image';
 import { buildUserspaceInitramfs } from '../userspace/image';
 import { fileStatus, formatSummary, type RunTally } from './tally';
@@ -41,7 +41,7 @@ async function runHere(part: string, files: string[], json: string, concurrency?
 
 /** Runs one L1 for `file`; a soft lockup in L1's own kernel (QEMU's TCG sometimes wedges a nested CPU) ends it. */
 async function oneFileInL1(host: PreparedHost, file: string, json: string, output: Writable,
-  deadline: number): Promise<{ status: number; wedged: boolean; ms: number }> {
+  deadline: number): Promise<{ status: number; wedged: boolean; ms: number; failure?: string }> {
   const l1 = runInL1({
     host, share: packageRoot(), output, log, timeoutMs: Math.max(60_000, Math.min(FILE_LIMIT_MS, deadline - Date.now())),
     command: [process.execPath, path.join('dist', 'test', 'run', 'integration.js'), path.relative(packageRoot(), json),
@@ -73,7 +73,7 @@ async function oneFileInL1(host: PreparedHost, file: string, json: string, outpu
   process.once('SIGINT', stop);
   try {
     const result = await l1.done;
-    return { status: result.status, wedged, ms: result.wallMs };
+    return { status: result.status, wedged, ms: result.wallMs, ...(result.failure ? { failure: result.failure } : {}) };
   } finally {
     clearInterval(watch);
     process.off('SIGINT', stop);
@@ -112,6 +112,7 @@ async function runInTestHost(files: string[], json: string, missing: string[]): 
   for (const file of files) {
     let done = false;
     let retried: string | undefined;
+    let lastL1Failure = '';
     for (let attempt = 1; attempt <= FILE_TRIES && !done; attempt++) {
       if (Date.now() > deadline) break;
       const part = path.join(resultsDir(), `integration-${path.basename(file, '.test.js')}.json`);
@@ -119,8 +120,12 @@ async function runInTestHost(files: string[], json: string, missing: string[]): 
       const r = await oneFileInL1(host, file, part, output, deadline);
       if (r.status === 130) { transcript.end(); return undefined; }
       const tally = readTally(part);
-      if (r.wedged || (tally === undefined && r.status === 125)) {
-        fs.appendFileSync(path.join(resultsDir(), 'l1-wedges.log'), `${path.basename(file)}: try ${attempt} (status ${r.status})\n`);
+      // L1 itself gave out (wedged, or QEMU ended without the command's status): the file did not really run, even
+      // if it reported some results before L1 went, so it runs again in a new L1; the reason is kept and said.
+      if (r.wedged || r.status === L1_FAILED) {
+        lastL1Failure = r.failure ?? (r.wedged ? 'L1 wedged' : `L1 ended with status ${r.status}`);
+        fs.appendFileSync(path.join(resultsDir(), 'l1-wedges.log'), `${path.basename(file)}: try ${attempt} (status ${r.status}): ${lastL1Failure}\n`);
+        log(`[test] ${path.basename(file)}: L1 gave out on try ${attempt} (${lastL1Failure})`);
         continue;
       }
       const failed = tally?.files.some((f) => fileStatus(f) === 'fail') ?? false;
@@ -135,7 +140,8 @@ async function runInTestHost(files: string[], json: string, missing: string[]): 
         continue;
       }
       if (tally) {
-        if (retried) for (const f of tally.files) f.firstTry = retried;
+        const firstTry = [lastL1Failure && `L1 gave out: ${lastL1Failure}`, retried].filter(Boolean).join('; ');
+        if (firstTry) for (const f of tally.files) f.firstTry = firstTry;
         merged.files.push(...tally.files);
       }
       if (r.status !== 0 && !failed) {
@@ -143,7 +149,7 @@ async function runInTestHost(files: string[], json: string, missing: string[]): 
       }
       done = true;
     }
-    if (!done) missing.push(`integration: ${path.basename(file)} did not finish (${Date.now() > deadline ? 'out of time' : `its L1 wedged ${FILE_TRIES} times`})`);
+    if (!done) missing.push(`integration: ${path.basename(file)} did not finish (${Date.now() > deadline ? 'out of time' : `L1 gave out ${FILE_TRIES} times; the last: ${lastL1Failure}`})`);
   }
   transcript.end();
   log(`[test] the test host ran ${((Date.now() - started) / 60000).toFixed(1)} min for ${files.length} files`);
