@@ -163,6 +163,15 @@ function firstTryFailures(t: RunTally): string {
   return (parts.length > 0 ? parts.join('; ') : 'a suite failed').slice(0, 400);
 }
 
+/** Boots that a suite gave up on and booted again (the test host's stalls), and L1s that gave out: said in the
+ *  summary so that a green run still shows them. */
+function rebootNotes(dir: string): string[] {
+  let names: string[] = [];
+  try { names = fs.readdirSync(dir).filter((n) => /-(stalls|wedges)\.log$/.test(n)).sort(); } catch { return []; }
+  return names.flatMap((n) => fs.readFileSync(path.join(dir, n), 'utf8').split('\n').filter(Boolean)
+    .map((line) => `${n.replace(/\.log$/, '')}: ${line.slice(0, 300)}`));
+}
+
 async function main(): Promise<number> {
   const argv = process.argv.slice(2);
   const wantUnit = !argv.includes('--integration');
@@ -201,7 +210,7 @@ async function main(): Promise<number> {
     if (t) tallies.push(t);
     else if (missing.length === 0) missing.push('integration: the test runner reported nothing');
   }
-  process.stdout.write(formatSummary(tallies, missing));
+  process.stdout.write(formatSummary(tallies, missing, rebootNotes(dir)));
   const failed = missing.length > 0 || tallies.some((t) => t.files.some((f) => f.failed > 0 || f.suites.some((s) => s.status === 'fail')));
   return failed ? 1 : 0;
 }

@@ -56,7 +56,7 @@ export function totals(runs: readonly RunTally[]): Counts {
 }
 
 /** The closing summary: files per host and part, every skip and failure with its reason, then one count line. */
-export function formatSummary(runs: readonly RunTally[], missing: readonly string[] = []): string {
+export function formatSummary(runs: readonly RunTally[], missing: readonly string[] = [], notes: readonly string[] = []): string {
   const out: string[] = ['', '=== test summary ==='];
   for (const run of runs) {
     const n = { pass: 0, fail: 0, skip: 0 };
@@ -75,6 +75,7 @@ export function formatSummary(runs: readonly RunTally[], missing: readonly strin
       }
     }
   }
+  for (const n of notes) out.push(`BOOTED AGAIN: ${n}`);
   for (const m of missing) out.push(`NOT RUN: ${m}`);
   const c = totals(runs);
   // A part that never ran is a failure of the run, not a pass: it counts as one failed test.
