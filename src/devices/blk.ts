@@ -12,7 +12,7 @@
 import * as fs from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import type { BlkDeviceConfig } from '../vmm/config';
-import { native } from '../vmm/native';
+import { native } from '../base/native';
 import type { DeviceContext, DeviceHost, VirtioDevice } from '../virtio-mmio/device';
 import { QueueError, type DescriptorChain, type Virtqueue } from '../virtio-mmio/queue';
 import { InFlight } from '../virtio-mmio/in-flight';

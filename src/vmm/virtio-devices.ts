@@ -10,7 +10,7 @@ import { virtioMmioDeviceParam } from './boot/cmdline';
 import { virtioMmioSlot } from './boot/layout';
 import { ConfigError, type ConsoleDeviceConfig, type DeviceConfig } from './config';
 import type { KvmVm } from './kvm-vm';
-import { native, type FdWatcher } from './native';
+import { native, type FdWatcher } from '../base/native';
 import type { WorkerDeviceSpec } from './vcpu-protocol';
 import * as fs from 'node:fs';
 import { BalloonDevice } from '../devices/balloon';

@@ -13,7 +13,7 @@ import { RngDevice } from '../../src/devices/rng';
 import { HDR_SIZE, OP as VSOCK_OP } from '../../src/devices/vsock/packet';
 import { VsockDevice } from '../../src/devices/vsock/device';
 import type { VirtioDevice } from '../../src/virtio-mmio/device';
-import type { GuestMemory } from '../../src/vmm/guest-memory';
+import type { GuestMemory } from '../../src/base/guest-memory';
 import type { Rand } from './prng';
 
 export interface Rig {

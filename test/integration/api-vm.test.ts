@@ -13,7 +13,7 @@ import { VmError } from '../../src/api/errors';
 import { Vm } from '../../src/api/vm';
 import { validateConfig } from '../../src/vmm/config';
 import type { DeviceErrorEvent } from '../../src/vmm/machine';
-import { native } from '../../src/vmm/native';
+import { native } from '../../src/base/native';
 import { kvmUnavailable } from '../helpers/kvm';
 import { GUEST_CODE, pvhElf } from '../helpers/pvh-elf';
 import { OutputWatch, until } from '../helpers/wait';

@@ -2,7 +2,7 @@
 // boundaries (a datagram or seqpacket socket) in tests. Each frame is read and written with its 12-byte
 // virtio-net header in front.
 import { ConfigError } from '../../vmm/config-check';
-import { native } from '../../vmm/native';
+import { native } from '../../base/native';
 import { has, HDR_BYTES, NET_F } from './virtio-net';
 
 export interface NetBackend {

@@ -4,7 +4,7 @@
 // guest has receive buffers, writable while a frame waits for room, so a busy host cannot spin the loop when the
 // guest stops taking frames.
 import { randomBytes } from 'node:crypto';
-import { native, POLL, type FdWatcher } from '../../vmm/native';
+import { native, POLL, type FdWatcher } from '../../base/native';
 import { fromEventLoop, type DeviceContext, type DeviceHost, type VirtioDevice } from '../../virtio-mmio/device';
 import { QueueError } from '../../virtio-mmio/queue';
 import type { NetBackend } from './backend';

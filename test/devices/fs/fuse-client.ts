@@ -9,7 +9,7 @@ import { OP, S_IFREG } from '../../../src/devices/fs/protocol';
 import type { SessionLimits } from '../../../src/devices/fs/session';
 import type { DeviceContext } from '../../../src/virtio-mmio/device';
 import type { Virtqueue } from '../../../src/virtio-mmio/queue';
-import { GuestMemory } from '../../../src/vmm/guest-memory';
+import { GuestMemory } from '../../../src/base/guest-memory';
 import { F_WRITE, MockDriver, type Desc } from '../../virtio-mmio/mock-driver';
 
 const MEM_BYTES = 6 << 20;
