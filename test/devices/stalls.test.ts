@@ -88,7 +88,7 @@ function blkSetup() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvmm-stall-'));
   const file = path.join(dir, 'disk.img');
   fs.writeFileSync(file, Buffer.alloc(8 * MiB, 0xab));
-  const dev = new BlkDevice({ type: 'blk', path: file, readonly: false, cache: 'writeback', create: false });
+  const dev = new BlkDevice({ path: file, readonly: false, cache: 'writeback', create: false });
   const d = new MockDriver(256, MEM);
   const ctx = mockContext(dev, { memory: d.mem, queues: [d.queue()], features: dev.features });
   dev.activate(ctx);

@@ -91,7 +91,7 @@ export class FuseClient {
     fs.mkdirSync(this.outside);
     fs.writeFileSync(path.join(this.outside, 'secret'), 'host secret\n');
     opts.populate?.(this.share, this.outside);
-    this.dev = new FsDevice({ type: 'fs', tag: 'share0', path: this.share, readonly: opts.readonly ?? false },
+    this.dev = new FsDevice({ tag: 'share0', path: this.share, readonly: opts.readonly ?? false },
       opts.limits);
     // Both queues live in one guest memory, as they do in a guest: rings and buffers apart (LAYOUT).
     const mem = GuestMemory.forTest([{ gpa: 0, size: MEM_BYTES }]);
