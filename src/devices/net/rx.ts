@@ -6,7 +6,7 @@ import { constants } from 'node:os';
 import { native } from '../../base/native';
 import type { DeviceContext } from '../../virtio-mmio/device';
 import type { DescriptorChain, Virtqueue } from '../../virtio-mmio/queue';
-import type { NetStats } from './device';
+import type { NetStats } from './stats';
 import {
   GSO, has, HDR, HDR_BYTES, HDR_F, headerByte, IOV_MAX, MAX_GSO_FRAME, MAX_PLAIN_FRAME, NET_F, setHeaderByte,
 } from './virtio-net';

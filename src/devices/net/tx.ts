@@ -6,7 +6,7 @@ import { constants } from 'node:os';
 import { native } from '../../base/native';
 import type { DeviceContext } from '../../virtio-mmio/device';
 import type { DescriptorChain, Virtqueue } from '../../virtio-mmio/queue';
-import type { NetStats } from './device';
+import type { NetStats } from './stats';
 import { HDR_BYTES, IOV_MAX, MAX_GSO_FRAME } from './virtio-net';
 
 const EAGAIN = constants.errno.EAGAIN;
