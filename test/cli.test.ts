@@ -128,7 +128,7 @@ test('an internal error from the runner: one line, status 1', async () => {
   assert.deepEqual(h.err, ['tsvmm: EACCES: open /dev/kvm failed\n']);
 });
 
-test('a kernel that cannot boot is the user\'s mistake (status 2); no KVM is ours (status 1, with its errno)', async () => {
+test('a kernel that cannot boot is the user\'s mistake (2); no KVM is ours (1, with its errno)', async () => {
   const boot = harness();
   boot.deps.runMachine = async () => {
     throw new VmError('ERR_VM_BOOT', 'kernel: not an ELF64 x86_64 file or a bzImage');

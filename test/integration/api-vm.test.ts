@@ -239,9 +239,11 @@ describe('the programmatic API on /dev/kvm', { skip, timeout: 6 * LIMIT_MS }, ()
     const diskError = (errno: string, message: RegExp) => (e: unknown): boolean =>
       e instanceof VmError && e.code === 'ERR_VM_DISK' && (e.cause as { code?: string }).code === errno
       && message.test(e.message);
-    await assert.rejects(m.vm.swapDisk(0, path.join(dir, 'missing.img')), diskError('ENOENT', /^devices\[0\]\.path: ENOENT: /));
+    await assert.rejects(m.vm.swapDisk(0, path.join(dir, 'missing.img')),
+      diskError('ENOENT', /^devices\[0\]\.path: ENOENT: /));
     await assert.rejects(m.vm.swapDisk(0, b), diskError('EBUSY', /already attached as devices\[1\]/));
-    await assert.rejects(m.vm.swapDisk(2, a), diskError('EINVAL', /^devices\[2\]: a rng device has no backing file to swap$/));
+    await assert.rejects(m.vm.swapDisk(2, a),
+      diskError('EINVAL', /^devices\[2\]: a rng device has no backing file to swap$/));
     await m.vm.swapDisk(1, a); // the readonly disk opens its new file read-only
     assert.deepEqual(m.vm.counters().devices.map((d) => d.type), ['blk', 'blk', 'rng']);
     await m.vm.stop({ timeoutMs: 0 });
