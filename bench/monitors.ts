@@ -3,7 +3,7 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { packageRoot } from '../src/package-root';
+import { packageRoot } from '../src/base/package-root';
 import { microvmArgs, tapNetArgs } from '../test/helpers/qemu';
 
 export type Monitor = 'tsvmm' | 'qemu';

@@ -3,7 +3,7 @@
 // host's own limit with.
 import { execFileSync, spawn } from 'node:child_process';
 import * as path from 'node:path';
-import { packageRoot } from '../src/package-root';
+import { packageRoot } from '../src/base/package-root';
 import { netPeerFigures, type NetPeerFigures } from './parse';
 
 /** What netbench prints once its rx run waits for traffic (test/guest/tests/netbench.c). */

@@ -45,7 +45,7 @@ esbuild.build({
   format: 'cjs',
   sourcemap: 'linked',
   logLevel: 'warning',
-  // The addon is found at run time from the package root (src/vmm/native.ts); nothing to bundle there.
+  // The addon is found at run time from the package root (src/base/native.ts); nothing to bundle there.
   external: ['*.node'],
   plugins: [{
     // bin/tsvmm.js starts a vCPU thread through this module before the bundle loads; the bundle must see that same

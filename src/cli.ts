@@ -4,9 +4,9 @@ import yargs from 'yargs';
 import { EXIT, EXIT_CODES_HELP } from './cli/exit-codes';
 import { guestBuildCommand, guestPathCommand, type GuestBuildModule } from './cli/guest-command';
 import { RUN_DESCRIBE, RUN_EPILOG, runCommand, runOptions, type RunMachine } from './cli/run-command';
+import { VmError } from './api/errors';
 import type { Logger } from './log';
 import { ConfigError, type MachineConfig } from './vmm/config';
-import { BootError } from './vmm/boot/errors';
 import { packageVersion } from './version';
 
 /** A mistake in how tsvmm was called (unknown option, missing command). */
@@ -28,12 +28,15 @@ export interface CliDeps {
 /** One line for the user; exit 2 for their mistakes, 1 for ours (with the stack when debugging). */
 export function reportError(err: unknown, stderr: { write(text: string): unknown }, debug: boolean): number {
   // A kernel or initrd the boot code cannot use is the user's input too: its message already names the field.
-  if (err instanceof ConfigError || err instanceof UsageError || err instanceof BootError) {
+  const usersInput = err instanceof ConfigError || err instanceof UsageError
+    || (err instanceof VmError && err.code === 'ERR_VM_BOOT');
+  if (usersInput) {
     stderr.write(`tsvmm: ${err.message}\n`);
     return EXIT.usage;
   }
   const e = err instanceof Error ? err : new Error(String(err));
-  const code = (e as NodeJS.ErrnoException).code;
+  // A VmError's own code is for programs; the user gets the errno behind it (ENOENT for a missing /dev/kvm).
+  const code = (e instanceof VmError ? e.cause as NodeJS.ErrnoException | undefined : e as NodeJS.ErrnoException)?.code;
   const firstLine = e.message.split('\n')[0];
   stderr.write(`tsvmm: ${code && !firstLine?.includes(code) ? `${code}: ` : ''}${firstLine}\n`);
   if (debug && e.stack) stderr.write(e.stack + '\n');

@@ -1,16 +1,11 @@
 // The package root: what a Node program needs to run microVMs in-process (createVm, Vm) or to supervise them in
 // other tsvmm processes through their control sockets (VmClient). The same config schema as the YAML file (see
 // configs/example.yaml), validated the same way; a Vm owns its KVM objects, threads and fds and gives them all
-// back when it ends. Machine is the lower layer a Vm is built on.
+// back when it ends. What a Vm cannot do surfaces as a VmError with a code; the machine underneath stays internal.
 export { validateConfig, parseConfigFile, ConfigError } from './vmm/config';
 export type { MachineConfig, DeviceConfig, SerialConfig } from './vmm/config';
-export { Machine } from './vmm/machine';
-export type { MachineOptions } from './vmm/machine';
 export type { MachineExit } from './vmm/exit-status';
 export type { ExitReason, CounterName } from './vmm/vcpu-protocol';
-export { BootError } from './vmm/boot/errors';
-export { KvmError } from './vmm/kvm-vm';
-export { BalloonError } from './devices/balloon';
 export type { BalloonInfo, BalloonGuestStats } from './devices/balloon';
 export { buildGuest, guestArtifactPath, resolveGuestArtifact } from './guest/build';
 export { createLogger } from './log';

@@ -1,7 +1,7 @@
 // The package version, read once from the package's package.json.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { packageRoot } from './package-root';
+import { packageRoot } from './base/package-root';
 
 let version: string | undefined;
 

@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import pino from 'pino';
+import { VmError } from '../src/api/errors';
 import { main, type CliDeps } from '../src/cli';
 import type { MachineConfig } from '../src/vmm/config';
 import { MiB } from '../src/vmm/units';
@@ -125,6 +126,22 @@ test('an internal error from the runner: one line, status 1', async () => {
   };
   assert.equal(await main(['run', '../vm/vm.yaml'], h.deps), 1);
   assert.deepEqual(h.err, ['tsvmm: EACCES: open /dev/kvm failed\n']);
+});
+
+test('a kernel that cannot boot is the user\'s mistake (2); no KVM is ours (1, with its errno)', async () => {
+  const boot = harness();
+  boot.deps.runMachine = async () => {
+    throw new VmError('ERR_VM_BOOT', 'kernel: not an ELF64 x86_64 file or a bzImage');
+  };
+  assert.equal(await main(['run', '../vm/vm.yaml'], boot.deps), 2);
+  assert.deepEqual(boot.err, ['tsvmm: kernel: not an ELF64 x86_64 file or a bzImage\n']);
+  const kvm = harness();
+  kvm.deps.runMachine = async () => {
+    throw new VmError('ERR_VM_KVM', '/dev/kvm does not exist (no KVM on this host?)',
+      { cause: Object.assign(new Error('open'), { code: 'ENOENT' }) });
+  };
+  assert.equal(await main(['run', '../vm/vm.yaml'], kvm.deps), 1);
+  assert.deepEqual(kvm.err, ['tsvmm: ENOENT: /dev/kvm does not exist (no KVM on this host?)\n']);
 });
 
 test('guest build and guest path delegate to the guest module', async () => {

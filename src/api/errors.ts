@@ -1,16 +1,25 @@
-// The errors the programmatic API throws besides ConfigError (a config object's field) and fs errors (a file it
-// cannot use): bad arguments are TypeError / RangeError naming the argument or option, with Node's own codes, and
-// an operation the machine cannot do now is a VmError.
+// The errors the programmatic API throws besides ConfigError (a config object's field): bad arguments are
+// TypeError / RangeError naming the argument or option, with Node's own codes, and whatever the machine cannot do
+// (now, here, or with this kernel) is a VmError with a code saying which.
 
 export type VmErrorCode =
   /** The machine is in the wrong state for this (pause before start, anything after it ended). */
   | 'ERR_VM_STATE'
   /** The machine has no device of the kind this needs (a balloon). */
-  | 'ERR_VM_NO_DEVICE';
+  | 'ERR_VM_NO_DEVICE'
+  /** KVM cannot be used here: no /dev/kvm, no access to it, or a kernel without what tsvmm needs. */
+  | 'ERR_VM_KVM'
+  /** The kernel, initrd or command line cannot be booted as given; the message names the field. */
+  | 'ERR_VM_BOOT'
+  /**
+   * A disk swap failed: the new file cannot be opened, another device has it, or the device has no file to swap.
+   * The message names the device; `cause.code` is the errno (ENOENT, EACCES, EBUSY, EINVAL, ...).
+   */
+  | 'ERR_VM_DISK';
 
 export class VmError extends Error {
-  constructor(readonly code: VmErrorCode, message: string) {
-    super(message);
+  constructor(readonly code: VmErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
     this.name = 'VmError';
   }
 }

@@ -2,10 +2,7 @@
 // throws into statuses (400 a bad request naming the field, 404, 405, 409 the machine's state, 500 our fault).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { VmError } from './errors';
-import { BalloonError } from '../devices/balloon';
-import { BootError } from '../vmm/boot/errors';
 import { ConfigError } from '../vmm/config';
-import { DeviceOpError } from '../vmm/virtio-devices';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 
@@ -70,20 +67,34 @@ export function sendJson(res: ServerResponse, status: number, body?: unknown, he
   res.end(text);
 }
 
+/** A VmError's status: the machine's state or a missing device 409, a kernel it cannot boot 400, no KVM 500. */
+function vmErrorStatus(e: VmError): number {
+  switch (e.code) {
+    case 'ERR_VM_STATE':
+    case 'ERR_VM_NO_DEVICE':
+      return 409;
+    case 'ERR_VM_BOOT':
+      return 400;
+    case 'ERR_VM_KVM':
+      return 500;
+    case 'ERR_VM_DISK': {
+      // The file the client named: missing or unreadable is its mistake, taken by another disk a conflict.
+      const errno = (e.cause as { code?: unknown } | undefined)?.code;
+      return errno === 'ENODEV' ? 404 : errno === 'EBUSY' ? 409 : 400;
+    }
+  }
+}
+
 /**
- * The status and body an error becomes. A file the caller named that cannot be used arrives as a ConfigError or
- * DeviceOpError naming the field; any other error with an errno (KVM, mmap, ...) is the VMM's failure, a 500.
+ * The status and body an error becomes. A file the caller named that cannot be used arrives as a ConfigError or a
+ * VmError naming the field; any other error with an errno (KVM, mmap, ...) is the VMM's failure, a 500.
  */
 export function httpErrorOf(e: unknown): { status: number; body: { error: string; field?: string } } {
   const message = e instanceof Error ? e.message.split('\n')[0]! : String(e);
   const code = (e as { code?: unknown } | undefined)?.code;
   if (e instanceof HttpError) return { status: e.status, body: { error: message, ...(e.field ? { field: e.field } : {}) } };
   if (e instanceof ConfigError) return { status: 400, body: { error: message, ...(e.field ? { field: e.field } : {}) } };
-  if (e instanceof VmError || e instanceof BalloonError) return { status: 409, body: { error: message } };
-  if (e instanceof DeviceOpError) {
-    return { status: code === 'ENODEV' ? 404 : code === 'EBUSY' ? 409 : 400, body: { error: message } };
-  }
-  if (e instanceof BootError) return { status: 400, body: { error: message } };
+  if (e instanceof VmError) return { status: vmErrorStatus(e), body: { error: message } };
   if ((e instanceof TypeError || e instanceof RangeError) && typeof code === 'string' && code.startsWith('ERR_')) {
     return { status: 400, body: { error: message } };
   }

@@ -12,8 +12,11 @@ import { argRangeError, checkInteger, checkNonEmptyString, checkOptions, VmError
 import { PAGES_PER_MIB, type BalloonDevice, type BalloonInfo } from '../devices/balloon';
 import { writeAllSync } from '../devices/file-io';
 import { ConfigError, type MachineConfig } from '../vmm/config';
+import { BootError } from '../vmm/boot/errors';
 import { exitStatus, type MachineExit } from '../vmm/exit-status';
+import { KvmError } from '../vmm/kvm-vm';
 import { Machine, NO_BALLOON_DEVICE, type DeviceErrorEvent } from '../vmm/machine';
+import { DeviceOpError } from '../vmm/virtio-devices';
 import type { CounterName } from '../vmm/vcpu-protocol';
 import { MiB } from '../vmm/units';
 
@@ -70,6 +73,17 @@ export function checkDeviceIndex(config: MachineConfig, device: unknown): number
   return checkInteger('device', device, 0, count - 1);
 }
 
+/**
+ * What the machine underneath throws, as this API's error: a VmError whose code says what kind of failure it was
+ * (the original as its cause); ConfigError and anything else unchanged.
+ */
+export function vmErrorOf(e: unknown): unknown {
+  if (e instanceof KvmError) return new VmError('ERR_VM_KVM', e.message, { cause: e });
+  if (e instanceof BootError) return new VmError('ERR_VM_BOOT', e.message, { cause: e });
+  if (e instanceof DeviceOpError) return new VmError('ERR_VM_DISK', e.message, { cause: e });
+  return e;
+}
+
 export interface VmOptions {
   logger: Logger;
   /** Where relative paths in swapDisk() start. */
@@ -82,7 +96,11 @@ export interface VmOptions {
 }
 
 export class Vm extends EventEmitter<VmEvents> {
-  /** The machine underneath, for what this API does not cover. */
+  /**
+   * The machine underneath, for the command line and the tests: not part of the package's API (left out of its
+   * type declarations).
+   * @internal
+   */
   readonly machine: Machine;
   /** The guest's serial console (COM1) when serial.mode is stdio (the default); see VmConsole. */
   readonly console = new VmConsole();
@@ -106,7 +124,7 @@ export class Vm extends EventEmitter<VmEvents> {
       this.machine = Machine.create(config, { logger: this.log, consoleOutput: sink.write });
     } catch (e) {
       sink.close();
-      throw e;
+      throw vmErrorOf(e);
     }
     this.console.attach({
       hold: () => this.machine.holdConsole(),
@@ -213,8 +231,8 @@ export class Vm extends EventEmitter<VmEvents> {
   }
 
   /**
-   * Presses Ctrl-Alt-Del on the machine's i8042 keyboard. Only a guest with an i8042 keyboard driver hears it
-   * (see Machine.sendCtrlAltDel); false when the keyboard buffer was full.
+   * Presses Ctrl-Alt-Del on the machine's i8042 keyboard. Only a guest with an i8042 keyboard driver that does not
+   * probe the keyboard hears it (docs/node-api.md, Graceful stop); false when the keyboard buffer was full.
    */
   sendCtrlAltDel(): boolean {
     this.require('send Ctrl-Alt-Del', ['running']);
@@ -278,14 +296,18 @@ export class Vm extends EventEmitter<VmEvents> {
   /**
    * Replaces the backing file of disk `device` (its index in config.devices). Requests in flight finish on the
    * old file; the promise resolves once it is closed. The new file must exist (read-write unless the disk is
-   * readonly); a new size reaches the guest as a config change. A file it cannot use is a DeviceOpError naming
-   * the device's path.
+   * readonly); a new size reaches the guest as a config change. A file it cannot use, or a device without one, is
+   * a VmError ERR_VM_DISK naming the device, with the errno as cause.code.
    */
   async swapDisk(device: number, file: string): Promise<void> {
     const p = path.resolve(this.baseDir, checkNonEmptyString('path', file));
     checkDeviceIndex(this.config, device);
     this.require('swap a disk', ['created', 'running', 'paused']);
-    await this.machine.swapDisk(device, p);
+    try {
+      await this.machine.swapDisk(device, p);
+    } catch (e) {
+      throw vmErrorOf(e);
+    }
     this.log.info({ device, path: p }, 'disk backing file swapped');
   }
 

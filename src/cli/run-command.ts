@@ -1,5 +1,5 @@
 // `tsvmm run [config]`: load the config, apply the command-line overrides, validate, and hand the machine to the
-// runner (src/vmm/run.ts), which is loaded only when a machine really runs.
+// runner (src/cli/run-machine.ts), which is loaded only when a machine really runs.
 import * as path from 'node:path';
 import type { Argv } from 'yargs';
 import { createLogger, type Logger } from '../log';
@@ -15,7 +15,7 @@ export type RunMachine = (config: MachineConfig | undefined,
 
 export interface RunDeps {
   cwd: string;
-  /** Default: runMachine from src/vmm/run.ts. */
+  /** Default: runMachine from src/cli/run-machine.ts. */
   runMachine?: RunMachine;
   /** Default: createLogger from src/log.ts. */
   createLogger?: (level: MachineConfig['log']['level']) => Logger;
@@ -87,8 +87,8 @@ export function loadRunConfig(configFile: string | undefined, overrides: RunOver
 function loadRunMachine(): RunMachine {
   // Loaded at call time: the runner pulls in the native addon, which `--help` and config checks do not need.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const mod = require('../vmm/run') as { runMachine?: RunMachine };
-  if (typeof mod.runMachine !== 'function') throw new Error('src/vmm/run.ts does not export runMachine');
+  const mod = require('./run-machine') as { runMachine?: RunMachine };
+  if (typeof mod.runMachine !== 'function') throw new Error('src/cli/run-machine.ts does not export runMachine');
   return mod.runMachine;
 }
 

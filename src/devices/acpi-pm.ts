@@ -5,7 +5,7 @@
 //
 // Offsets from the block's base port: 0 sleep control, 1 sleep status, 2 reset. Stateless, so each vCPU thread
 // answers its own accesses.
-import type { BusDevice } from '../vmm/bus';
+import type { BusDevice } from '../base/bus';
 
 export const ACPI_PM_OFFSET = { SLEEP_CONTROL: 0, SLEEP_STATUS: 1, RESET: 2 } as const;
 export const ACPI_PM_LENGTH = 3;

@@ -11,8 +11,7 @@
 // new file. A new capacity reaches the guest through the config space and a config-change interrupt (DeviceHost).
 import * as fs from 'node:fs';
 import { constants as osConstants } from 'node:os';
-import type { BlkDeviceConfig } from '../vmm/config';
-import { native } from '../vmm/native';
+import { native } from '../base/native';
 import type { DeviceContext, DeviceHost, VirtioDevice } from '../virtio-mmio/device';
 import { QueueError, type DescriptorChain, type Virtqueue } from '../virtio-mmio/queue';
 import { InFlight } from '../virtio-mmio/in-flight';
@@ -76,6 +75,21 @@ export interface BackingSwap {
   retired: Promise<void>;
 }
 
+/** A disk: its image file and how the guest may use it. */
+export interface BlkOptions {
+  /** The image file (a raw image). */
+  path: string;
+  readonly: boolean;
+  /** writeback: a guest FLUSH reaches the disk (fdatasync); unsafe: it is acknowledged without one. */
+  cache: 'unsafe' | 'writeback';
+  /** The serial number the guest reads (VIRTIO_BLK_T_GET_ID), at most 20 ASCII bytes. */
+  serial?: string;
+  /** Create the image (sparse, `size` bytes) when it does not exist. */
+  create: boolean;
+  /** Bytes; the size of an image `create` makes. */
+  size?: number;
+}
+
 export class BlkDevice implements VirtioDevice {
   readonly deviceType = 2;
   readonly queueMaxSizes = [256];
@@ -91,7 +105,7 @@ export class BlkDevice implements VirtioDevice {
   private writeThrough = false;
   private readonly turns = new TurnBudget(() => this.host, () => this.onQueueNotify(0));
 
-  constructor(private readonly cfg: BlkDeviceConfig) {
+  constructor(private readonly cfg: BlkOptions) {
     if (cfg.create && !fs.existsSync(cfg.path)) fs.writeFileSync(cfg.path, '');
     if (cfg.create && cfg.size !== undefined && fs.statSync(cfg.path).size === 0) fs.truncateSync(cfg.path, cfg.size);
     this.backing = Backing.open(cfg.path, cfg.readonly);

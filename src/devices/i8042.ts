@@ -10,8 +10,8 @@
 // Map it at port 0x60 with length 5 (offset 0 = data port 0x60, offset 4 = command/status port 0x64), or map the
 // two views from splitPorts() at 0x60 and 0x64 with length 1 each. Offsets 1..3 (0x61 is the system control
 // port, which KVM's in-kernel PIT answers when there is one) read 0xff and ignore writes.
-import type { BusDevice } from '../vmm/bus';
-import { lockShared, unlockShared } from '../vmm/shared-lock';
+import type { BusDevice } from '../base/bus';
+import { lockShared, unlockShared } from '../base/shared-lock';
 
 export const I8042_DATA_OFFSET = 0;
 export const I8042_COMMAND_OFFSET = 4;

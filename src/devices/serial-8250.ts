@@ -7,8 +7,8 @@
 // as a level (any enabled condition pending) and `interrupt()` is called on each rising edge, which is what the
 // PC's edge-triggered ISA IRQ sees from a real 16550. MCR.OUT2, which gates that line on PC boards, is not
 // modelled: Linux sets it whenever it wants interrupts anyway.
-import type { BusDevice } from '../vmm/bus';
-import { lockShared, unlockShared } from '../vmm/shared-lock';
+import type { BusDevice } from '../base/bus';
+import { lockShared, unlockShared } from '../base/shared-lock';
 
 // Register offsets and bits (16550A data sheet).
 const RBR_THR = 0, IER = 1, IIR_FCR = 2, LCR = 3, MCR = 4, LSR = 5, MSR = 6, SCR = 7;

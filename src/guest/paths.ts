@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { packageRoot } from '../package-root';
+import { packageRoot } from '../base/package-root';
 import { SOURCE_PATCHES } from './source-patches';
 
 export const GUEST_ARTIFACT_NAMES = ['vmlinux', 'bzImage', 'initramfs.cpio', 'init-pause.cpio', 'test-kernel.elf'] as const;

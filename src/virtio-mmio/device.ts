@@ -1,6 +1,6 @@
 // The interface every virtio device model implements. Devices live on the main thread; the transport owns the
 // register state and never asks what kind of device it carries.
-import type { GuestMemory } from '../vmm/guest-memory';
+import type { GuestMemory } from '../base/guest-memory';
 import { QueueError, type Virtqueue } from './queue';
 
 export interface DeviceContext {

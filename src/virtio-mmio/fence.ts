@@ -1,6 +1,6 @@
 // A full memory fence for the shared rings. Guest RAM reaches TypeScript as external ArrayBuffers (not
 // SharedArrayBuffers), so Atomics promise no ordering on it towards the guest's vCPUs; the addon's fence does.
-import { native, type NativeAddon } from '../vmm/native';
+import { native, type NativeAddon } from '../base/native';
 
 type WithFence = NativeAddon & { memoryFence(): void };
 

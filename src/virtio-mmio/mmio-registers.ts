@@ -1,8 +1,8 @@
 // The register side of virtio-mmio, answered on the vCPU thread that took the exit. It validates what the driver
 // writes (queue sizes, status transitions, feature acceptance) and posts to the main thread only what needs device
 // logic. Registers are 32-bit; config space takes 1, 2, 4 or 8 bytes. Anything else is ignored and counted.
-import type { BusDevice } from '../vmm/bus';
-import { native, type FastMmioEntry } from '../vmm/native';
+import type { BusDevice } from '../base/bus';
+import { native, type FastMmioEntry } from '../base/native';
 import { FEATURE, MAGIC_VALUE, MMIO_VERSION, REG, STATUS, VENDOR_ID } from './registers';
 import { statusTransition } from './status';
 import { CONFIG_OFFSET_BYTES, Q, queueWord, W, type TransportEvent } from './state';

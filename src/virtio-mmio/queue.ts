@@ -2,7 +2,7 @@
 // bounded by the queue size, every descriptor's buffer is translated and bounds-checked, a chain can visit no more
 // descriptors than its table holds (so loops end), indirect tables do not nest, and lengths cannot overflow.
 // Guest-written values are read once into locals: the guest may change them while we look.
-import type { GuestMemory } from '../vmm/guest-memory';
+import type { GuestMemory } from '../base/guest-memory';
 import { fullFence } from './fence';
 
 export type QueueErrorCode = 'E_RANGE' | 'E_LOOP' | 'E_INDIRECT' | 'E_ORDER' | 'E_LEN' | 'E_AVAIL_IDX' | 'E_LAYOUT';

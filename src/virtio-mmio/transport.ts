@@ -2,7 +2,7 @@
 // state, turns the events vCPU threads post (status changes, resets, config writes) into device calls, and raises
 // interrupts. Queue notifies arrive through notify(): from an ioeventfd at run time, or posted as a fallback.
 import type { Logger } from 'pino';
-import type { GuestMemory } from '../vmm/guest-memory';
+import type { GuestMemory } from '../base/guest-memory';
 import type { DeviceContext, VirtioDevice } from './device';
 import { QueueError, Virtqueue } from './queue';
 import { bit, FEATURE, INT, STATUS } from './registers';

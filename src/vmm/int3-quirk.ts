@@ -1,7 +1,7 @@
 // On hosts whose KVM emulates guest kernel code (ENVIRONMENT: PVM), the emulator cannot execute INT3. When an
 // emulation failure lands on an 0xCC byte, deliver the #BP the instruction would have raised: move RIP past it
 // (a breakpoint is a trap, so the handler sees the next instruction) and inject vector 3.
-import { native, type SharedMapping } from './native';
+import { native, type SharedMapping } from '../base/native';
 import type { VcpuWorkerData } from './vcpu-protocol';
 
 let mapped: { gpa: number; size: number; mapping: SharedMapping; bytes: Uint8Array }[] | undefined;

@@ -1,6 +1,6 @@
 // Reading an exit out of the mmapped struct kvm_run. Offsets are those of the x86_64 UAPI header; the union of
 // exit data starts at byte 32.
-import { KVM_EXIT_IO_OUT } from './kvm-types';
+import { KVM_EXIT_IO_OUT } from '../base/kvm-types';
 
 const OFF_IMMEDIATE_EXIT = 1;
 const OFF_UNION = 32;

@@ -1,10 +1,10 @@
 // The KVM objects of one machine: /dev/kvm, the VM, guest RAM (one memfd, one slot per region) and the in-kernel
 // interrupt controllers and PIT. Owns the fds and closes them exactly once.
-import type { GuestMemory } from './guest-memory';
-import { GuestRam, type RamLayout } from './guest-ram';
-import { KVM_CAP, native } from './native';
+import type { GuestMemory } from '../base/guest-memory';
+import { GuestRam, type RamLayout } from '../base/guest-ram';
+import { KVM_CAP, native } from '../base/native';
 
-export type { RamLayout } from './guest-ram';
+export type { RamLayout } from '../base/guest-ram';
 
 /** Where KVM may put the real-mode TSS (3 pages) and the identity-map page: inside the 32-bit MMIO gap. */
 const TSS_ADDR = 0xfffbd000;

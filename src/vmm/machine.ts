@@ -13,7 +13,7 @@ import { ConfigError, type MachineConfig } from './config';
 import type { MachineExit } from './exit-status';
 import { hostQuirks, withQuirkCmdline, type HostQuirks } from './host-quirks';
 import { KvmVm } from './kvm-vm';
-import { native } from './native';
+import { native } from '../base/native';
 import { HaltWatch } from './halt-watch';
 import { PanicWatch } from './panic-watch';
 import { Vcpu } from './vcpu';

@@ -1,9 +1,9 @@
 // The native half of a vCPU, opened on the thread that runs it. The fast-MMIO table points the addon at words
 // inside typed arrays for as long as the vCPU is open; only SharedArrayBuffer memory qualifies, because an ordinary
 // ArrayBuffer can be transferred or detached under the table while the native object still holds it.
-import { native, type FastMmioEntry, type NativeVcpu } from './native';
+import { native, type FastMmioEntry, type NativeVcpu } from '../base/native';
 
-export type { NativeVcpu } from './native';
+export type { NativeVcpu } from '../base/native';
 
 const MAX_GPA = 2n ** 64n - 1n;
 

@@ -6,8 +6,8 @@ import { bootMsrs } from './boot/msrs';
 import { normalizeCpuid } from './boot/cpuid';
 import { setLintWiring } from './boot/lapic';
 import type { HostQuirks } from './host-quirks';
-import type { CpuidEntry } from './kvm-types';
-import { native } from './native';
+import type { CpuidEntry } from '../base/kvm-types';
+import { native } from '../base/native';
 import type { Vcpu } from './vcpu';
 
 export function configureVcpu(

@@ -6,8 +6,8 @@
 // is still building the machine, and the vCPU's data arrives as the first message.
 import { parentPort } from 'node:worker_threads';
 import { KvmRun } from './kvm-run';
-import { KVM_EXIT, KVM_INTERNAL_ERROR_EMULATION, KVM_MP_STATE, KVM_SYSTEM_EVENT, RFLAGS_IF } from './kvm-types';
-import { native, type NativeAddon } from './native';
+import { KVM_EXIT, KVM_INTERNAL_ERROR_EMULATION, KVM_MP_STATE, KVM_SYSTEM_EVENT, RFLAGS_IF } from '../base/kvm-types';
+import { native, type NativeAddon } from '../base/native';
 import {
   COUNTER, CTL_CMD, CTL_PROBE, CTL_STATE, PROBE, VCPU_CMD, VCPU_STATE,
   type ExitReason, type VcpuWorkerData, type WorkerMessage,

@@ -2,7 +2,7 @@
 // counters. Pause and stop are a store to the control word plus a kick; nothing waits on the worker's JS.
 import type { Worker } from 'node:worker_threads';
 import type { KvmVm } from './kvm-vm';
-import { native } from './native';
+import { native } from '../base/native';
 import { takeVcpuWorker } from './vcpu-prestart';
 import {
   CONTROL_BYTES, COUNTER, COUNTER_BYTES, CTL_CMD, CTL_PROBE, CTL_STATE, PROBE, VCPU_CMD, VCPU_STATE,

@@ -10,7 +10,7 @@ import { virtioMmioDeviceParam } from './boot/cmdline';
 import { virtioMmioSlot } from './boot/layout';
 import { ConfigError, type ConsoleDeviceConfig, type DeviceConfig } from './config';
 import type { KvmVm } from './kvm-vm';
-import { native, type FdWatcher } from './native';
+import { native, type FdWatcher } from '../base/native';
 import type { WorkerDeviceSpec } from './vcpu-protocol';
 import * as fs from 'node:fs';
 import { BalloonDevice } from '../devices/balloon';
@@ -18,7 +18,7 @@ import { BlkDevice, type BackingSwap } from '../devices/blk';
 import { ConsoleDevice } from '../devices/console';
 import { ConsoleSocket } from '../devices/console-socket';
 import { writeAllSync } from '../devices/file-io';
-import { openTap } from '../devices/net/backend';
+import { openTap, TapError } from '../devices/net/backend';
 import { NetDevice } from '../devices/net/device';
 import { FsDevice } from '../devices/fs/device';
 import { RngDevice } from '../devices/rng';
@@ -82,6 +82,16 @@ function createConsole(c: ConsoleDeviceConfig, index: number, log: Logger, guard
   return device;
 }
 
+/**
+ * A device's own error about what its config entry asked for (a tap it may not open, a socket path taken), as a
+ * ConfigError naming that entry's field; anything else unchanged. Devices know nothing of the config's fields.
+ */
+export function deviceConfigError(index: number, e: unknown): unknown {
+  if (e instanceof TapError) return new ConfigError(`devices[${index}].tap`, e.message);
+  if (e instanceof VsockError) return new ConfigError(`devices[${index}].socket`, e.message);
+  return e;
+}
+
 function createDevice(c: DeviceConfig, index: number, vm: KvmVm, log: Logger, guard: Guard): VirtioDevice {
   switch (c.type) {
     case 'balloon':
@@ -90,19 +100,13 @@ function createDevice(c: DeviceConfig, index: number, vm: KvmVm, log: Logger, gu
     case 'blk': return new BlkDevice(c);
     case 'console': return createConsole(c, index, log, guard);
     case 'net': {
-      const tap = openTap(c.tap, `devices[${index}].tap`);
+      const tap = openTap(c.tap);
       const dev = new NetDevice(tap, { mac: c.mac, warn: (m) => log.warn({ device: index }, m) });
       const mac = Array.from(dev.mac, (b) => b.toString(16).padStart(2, '0')).join(':');
       log.info({ device: index, tap: tap.name, mac }, `virtio-net on tap ${tap.name}, guest MAC ${mac}`);
       return dev;
     }
-    case 'vsock':
-      try {
-        return new VsockDevice({ cid: c.cid, socket: c.socket, log });
-      } catch (e) {
-        if (e instanceof VsockError) throw new ConfigError(`devices[${index}].socket`, e.message);
-        throw e;
-      }
+    case 'vsock': return new VsockDevice({ cid: c.cid, socket: c.socket, log });
     case 'fs': return new FsDevice(c);
     default: {
       const unknown: never = c;
@@ -126,7 +130,12 @@ export class VirtioDevices {
 
   private attach(vm: KvmVm, configs: DeviceConfig[], log: Logger): void {
     configs.forEach((c, i) => {
-      const device = createDevice(c, i, vm, log, (fn) => (...args) => this.guarded(i, () => fn(...args)));
+      let device: VirtioDevice;
+      try {
+        device = createDevice(c, i, vm, log, (fn) => (...args) => this.guarded(i, () => fn(...args)));
+      } catch (e) {
+        throw deviceConfigError(i, e);
+      }
       try {
         this.attachOne(vm, device, i, log);
       } catch (e) {

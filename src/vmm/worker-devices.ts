@@ -1,8 +1,8 @@
 // The register side of each device kind, built on a vCPU worker from the spec the main thread sent. One table of
 // constructors: adding a device kind that answers registers on the vCPU thread means adding a row here.
 import { parentPort } from 'node:worker_threads';
-import { Bus, type BusDevice } from './bus';
-import { native } from './native';
+import { Bus, type BusDevice } from '../base/bus';
+import { native } from '../base/native';
 import type { WorkerDeviceSpec, WorkerMessage } from './vcpu-protocol';
 import { Serial8250 } from '../devices/serial-8250';
 import { I8042 } from '../devices/i8042';

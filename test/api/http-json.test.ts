@@ -4,10 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { VmError, argRangeError } from '../../src/api/errors';
 import { HttpError, httpErrorOf, sendJson } from '../../src/api/http-json';
-import { BalloonError } from '../../src/devices/balloon';
-import { BootError } from '../../src/vmm/boot/errors';
 import { ConfigError } from '../../src/vmm/config';
-import { DeviceOpError } from '../../src/vmm/virtio-devices';
 
 test('errors become statuses: the caller\'s mistakes 4xx, ours 500', () => {
   const status = (e: unknown): number => httpErrorOf(e).status;
@@ -15,15 +12,17 @@ test('errors become statuses: the caller\'s mistakes 4xx, ours 500', () => {
   assert.equal(status(new HttpError(413, 'big')), 413);
   assert.equal(status(new VmError('ERR_VM_STATE', 'not now')), 409);
   assert.equal(status(new VmError('ERR_VM_NO_DEVICE', 'this machine has no balloon device')), 409);
-  assert.equal(status(new BalloonError('the machine has ended')), 409);
-  assert.equal(status(new DeviceOpError('x', 'ENODEV')), 404);
-  assert.equal(status(new DeviceOpError('x', 'EINVAL')), 400);
-  assert.equal(status(new DeviceOpError('x', 'EBUSY')), 409);
+  const disk = (errno: string): VmError =>
+    new VmError('ERR_VM_DISK', 'x', { cause: Object.assign(new Error('x'), { code: errno }) });
+  assert.equal(status(disk('ENODEV')), 404);
+  assert.equal(status(disk('EINVAL')), 400);
+  assert.equal(status(disk('EBUSY')), 409);
   assert.equal(status(argRangeError('mib', '0..64', 99)), 400);
-  assert.equal(status(new BootError('kernel: not an ELF')), 400);
-  // A file the client named arrives as ConfigError / DeviceOpError naming the field; a bare errno error is the
-  // VMM's own failure (KVM, mmap, /dev/kvm), whatever its code.
-  assert.equal(status(new DeviceOpError('devices[0].path: ENOENT: no such file or directory', 'ENOENT')), 400);
+  assert.equal(status(new VmError('ERR_VM_BOOT', 'kernel: not an ELF')), 400);
+  assert.equal(status(new VmError('ERR_VM_KVM', '/dev/kvm does not exist (no KVM on this host?)')), 500);
+  // A file the client named arrives as ConfigError / VmError naming the field; a bare errno error is the VMM's own
+  // failure (KVM, mmap, /dev/kvm), whatever its code.
+  assert.equal(status(disk('ENOENT')), 400);
   assert.equal(status(Object.assign(new Error('ENOENT: no such file'), { code: 'ENOENT', syscall: 'open' })), 500);
   assert.equal(status(Object.assign(new Error('mmap failed'), { code: 'EINVAL', syscall: 'mmap' })), 500);
   assert.equal(status(Object.assign(new Error('open /dev/kvm failed'), { code: 'EACCES', syscall: 'open' })), 500);

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Bus } from '../../src/vmm/bus';
+import { Bus } from '../../src/base/bus';
 import { ACPI_PM_LENGTH, ACPI_RESET_VALUE, AcpiPm, sleepRequest } from '../../src/devices/acpi-pm';
 import { buildBuses } from '../../src/vmm/worker-devices';
 import type { WorkerMessage } from '../../src/vmm/vcpu-protocol';

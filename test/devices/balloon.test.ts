@@ -5,9 +5,9 @@ import { BalloonDevice, balloonTargetPages, MAX_LIST_PFNS, type BalloonOptions }
 import { INT, STATUS } from '../../src/virtio-mmio/registers';
 import { CONFIG_OFFSET_BYTES, createTransportState, Q, queueWord, W } from '../../src/virtio-mmio/state';
 import { MmioTransport } from '../../src/virtio-mmio/transport';
-import { GuestMemory } from '../../src/vmm/guest-memory';
-import { GuestRam } from '../../src/vmm/guest-ram';
-import { native } from '../../src/vmm/native';
+import { GuestMemory } from '../../src/base/guest-memory';
+import { GuestRam } from '../../src/base/guest-ram';
+import { native } from '../../src/base/native';
 import { MockDriver, mockContext } from '../virtio-mmio/mock-driver';
 
 const MiB = 1 << 20;

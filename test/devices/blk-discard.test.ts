@@ -16,7 +16,7 @@ test('a discard or write-zeroes with more than one range is refused (UNSUPP) and
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvmm-blk-'));
   const file = path.join(dir, 'disk.img');
   fs.writeFileSync(file, Buffer.alloc(64 * 1024, 0xab));
-  const dev = new BlkDevice({ type: 'blk', path: file, readonly: false, cache: 'writeback', create: false });
+  const dev = new BlkDevice({ path: file, readonly: false, cache: 'writeback', create: false });
   const d = new MockDriver(16, 1 << 20);
   const ctx = mockContext(dev, { memory: d.mem, queues: [d.queue()], features: dev.features });
   dev.activate(ctx);

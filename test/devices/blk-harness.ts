@@ -3,8 +3,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { BlkDevice } from '../../src/devices/blk';
-import type { BlkDeviceConfig } from '../../src/vmm/config';
+import { BlkDevice, type BlkOptions } from '../../src/devices/blk';
 import { F_WRITE, MockDriver, mockContext, type Desc } from '../virtio-mmio/mock-driver';
 
 export const HDR = 0x10000;
@@ -29,7 +28,7 @@ export interface BlkSetup {
   sparse?: boolean;
 }
 
-export function setup(over: Partial<BlkDeviceConfig> = {}, withoutFeatures = 0n, o: BlkSetup = {}) {
+export function setup(over: Partial<BlkOptions> = {}, withoutFeatures = 0n, o: BlkSetup = {}) {
   const own = o.file === undefined && o.dir === undefined ? fs.mkdtempSync(path.join(os.tmpdir(), 'tsvmm-blk-')) : undefined;
   const file = o.file ?? path.join(o.dir ?? own!, 'disk.img');
   const disk = o.disk ?? 64 * 1024;
@@ -41,7 +40,7 @@ export function setup(over: Partial<BlkDeviceConfig> = {}, withoutFeatures = 0n,
       fs.writeFileSync(file, Buffer.alloc(disk, 0xab));
     }
   }
-  const dev = new BlkDevice({ type: 'blk', path: file, readonly: false, cache: 'writeback', create: false, ...over });
+  const dev = new BlkDevice({ path: file, readonly: false, cache: 'writeback', create: false, ...over });
   const d = new MockDriver(16, o.mem ?? 1 << 20);
   const q = d.queue();
   let wake: (() => void) | undefined;

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { native } from '../../src/vmm/native';
+import { native } from '../../src/base/native';
 import { F_WRITE } from '../virtio-mmio/mock-driver';
 import { DATA, HDR, STATUS, setup } from './blk-harness';
 

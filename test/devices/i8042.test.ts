@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Bus } from '../../src/vmm/bus';
+import { Bus } from '../../src/base/bus';
 import { createI8042State, I8042, I8042Host } from '../../src/devices/i8042';
 
 /** The controller mapped as the machine maps it: port 0x60, five ports. */

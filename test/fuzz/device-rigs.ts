@@ -13,7 +13,7 @@ import { RngDevice } from '../../src/devices/rng';
 import { HDR_SIZE, OP as VSOCK_OP } from '../../src/devices/vsock/packet';
 import { VsockDevice } from '../../src/devices/vsock/device';
 import type { VirtioDevice } from '../../src/virtio-mmio/device';
-import type { GuestMemory } from '../../src/vmm/guest-memory';
+import type { GuestMemory } from '../../src/base/guest-memory';
 import type { Rand } from './prng';
 
 export interface Rig {
@@ -110,7 +110,7 @@ export const RIGS: Record<string, (mem: GuestMemory) => Rig> = {
     const dir = scratch('blk');
     const file = path.join(dir, 'disk.img');
     fs.writeFileSync(file, Buffer.alloc(64 * 1024, 0xab));
-    const dev = new BlkDevice({ type: 'blk', path: file, readonly: false, cache: 'writeback', create: false });
+    const dev = new BlkDevice({ path: file, readonly: false, cache: 'writeback', create: false });
     return rig(dev, [0], blkHeader, dev.features, () => fs.rmSync(dir, { recursive: true, force: true }));
   },
   vsock: () => {
@@ -122,7 +122,7 @@ export const RIGS: Record<string, (mem: GuestMemory) => Rig> = {
     const dir = scratch('fs');
     fs.mkdirSync(path.join(dir, 'sub'));
     fs.writeFileSync(path.join(dir, 'file'), 'some bytes\n');
-    const dev = new FsDevice({ type: 'fs', tag: 'share0', path: dir, readonly: false });
+    const dev = new FsDevice({ tag: 'share0', path: dir, readonly: false });
     return rig(dev, [0, 1], fuseHeader, dev.features, () => fs.rmSync(dir, { recursive: true, force: true }));
   },
 };

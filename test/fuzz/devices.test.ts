@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import type { DeviceHost } from '../../src/virtio-mmio/device';
-import { GuestMemory } from '../../src/vmm/guest-memory';
+import { GuestMemory } from '../../src/base/guest-memory';
 import { until } from '../helpers/wait';
 import { F_WRITE, MockDriver, mockContext, type Desc } from '../virtio-mmio/mock-driver';
 import { forAll, plan } from './property';

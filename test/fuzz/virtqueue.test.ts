@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { QueueError, Virtqueue, type DescriptorChain } from '../../src/virtio-mmio/queue';
-import { GuestMemory } from '../../src/vmm/guest-memory';
+import { GuestMemory } from '../../src/base/guest-memory';
 import { forAll, plan } from './property';
 import type { Rand } from './prng';
 

@@ -1,7 +1,7 @@
 // Runs `tsvmm` as a child process, the way a user does, and watches its console output.
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
-import { packageRoot } from '../../src/package-root';
+import { packageRoot } from '../../src/base/package-root';
 import { OutputWatch } from './wait';
 
 export const REPO = packageRoot();

@@ -10,10 +10,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import pino from 'pino';
 import { validateConfig } from '../../src/vmm/config';
-import { GuestRam } from '../../src/vmm/guest-ram';
+import { GuestRam } from '../../src/base/guest-ram';
 import { KvmVm } from '../../src/vmm/kvm-vm';
 import { Machine } from '../../src/vmm/machine';
-import { native } from '../../src/vmm/native';
+import { native } from '../../src/base/native';
 import { openVcpu, setFastMmio } from '../../src/vmm/vcpu-native';
 import { GUEST_CODE, pvhElf } from './pvh-elf';
 

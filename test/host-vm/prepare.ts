@@ -11,7 +11,7 @@ import { type CpioEntry, writeNewcArchive } from '../../src/guest/cpio';
 import { runCommand } from '../../src/guest/exec';
 import { ensurePackages } from '../../src/guest/packages';
 import { BUSYBOX_PATH, guestCacheRoot } from '../../src/guest/paths';
-import { packageRoot } from '../../src/package-root';
+import { packageRoot } from '../../src/base/package-root';
 import { HostVmError, aptKernelPackages, newestKernelPackage } from './packages';
 
 /** The modules /init loads before the outer root is mounted; the rest come over the kmods share. */

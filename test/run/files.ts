@@ -2,7 +2,7 @@
 // where the results go (.test-results/ in the checkout: the test host writes there through its share).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { packageRoot } from '../../src/package-root';
+import { packageRoot } from '../../src/base/package-root';
 import type { RunTally } from './tally';
 
 export function resultsDir(): string {

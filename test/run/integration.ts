@@ -3,7 +3,7 @@
 // path given. The test host runs this inside L1; `npm test` runs it directly where /dev/kvm is usable.
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
-import { packageRoot } from '../../src/package-root';
+import { packageRoot } from '../../src/base/package-root';
 import { hostKind } from '../helpers/host-kind';
 import { collectTests, nodeTestArgs, tallyEnv } from './files';
 

@@ -13,7 +13,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Writable } from 'node:stream';
-import { packageRoot } from '../../src/package-root';
+import { packageRoot } from '../../src/base/package-root';
 import { kvmUnavailable } from '../helpers/kvm';
 import { HostVmError } from '../host-vm/packages';
 import { prepareHostVm } from '../host-vm/prepare';

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { ensureCached } from '../../src/guest/cache-store';
 import { runCommand } from '../../src/guest/exec';
 import { BUSYBOX_PATH, guestCacheRoot } from '../../src/guest/paths';
-import { packageRoot } from '../../src/package-root';
+import { packageRoot } from '../../src/base/package-root';
 import { ensureKernelPackage, moduleInitramfs } from '../host-vm/prepare';
 
 /** What the initramfs loads; the closure of their dependencies comes along. */

@@ -9,7 +9,7 @@ import { writeNewcArchive } from '../../src/guest/cpio';
 import { runCommand } from '../../src/guest/exec';
 import { busyboxInitramfsEntries, checkStaticInit } from '../../src/guest/initramfs';
 import { BUSYBOX_PATH, guestCacheRoot } from '../../src/guest/paths';
-import { packageRoot } from '../../src/package-root';
+import { packageRoot } from '../../src/base/package-root';
 
 const SOURCES = ['ut.sh', 'inittab', 'ut-xfer.c'] as const;
 

@@ -7,8 +7,8 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { Worker } from 'node:worker_threads';
 import { Virtqueue } from '../../src/virtio-mmio/queue';
-import { GuestMemory } from '../../src/vmm/guest-memory';
-import { native } from '../../src/vmm/native';
+import { GuestMemory } from '../../src/base/guest-memory';
+import { native } from '../../src/base/native';
 import { CTL, CTL_WORDS, RING, type StressDriverData } from './stress-driver';
 
 const REQUESTS = Number(process.env.TSVMM_QUEUE_STRESS_REQUESTS ?? 2_000_000);

@@ -3,7 +3,7 @@
 // when it has nothing else to do. Both waits use the standard "enable, fence, check again" sequence.
 import { parentPort, workerData } from 'node:worker_threads';
 import { fullFence } from '../../src/virtio-mmio/fence';
-import { native } from '../../src/vmm/native';
+import { native } from '../../src/base/native';
 
 /** Words of the control SharedArrayBuffer the two halves share. */
 export const CTL = { DOORBELL: 0, IRQ: 1, DONE: 2, COMPLETED: 3, ASLEEP: 4, NOTIFIES: 5, SLEEPS: 6 } as const;

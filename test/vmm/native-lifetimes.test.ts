@@ -9,8 +9,8 @@ import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { GuestRam } from '../../src/vmm/guest-ram';
-import { native } from '../../src/vmm/native';
+import { GuestRam } from '../../src/base/guest-ram';
+import { native } from '../../src/base/native';
 import { openVcpu, setFastMmio } from '../../src/vmm/vcpu-native';
 
 const MiB = 1 << 20;

@@ -3,7 +3,6 @@
 // take fuse_out_header + reply in its writable part. The guest is hostile: a request it cannot have meant is
 // answered with an errno, a chain without room for a header goes back with nothing written, and only a broken
 // ring costs it the device.
-import type { FsDeviceConfig } from '../../vmm/config';
 import { serveQueue, type DeviceContext, type DeviceHost, type VirtioDevice } from '../../virtio-mmio/device';
 import { QueueError, type DescriptorChain, type Virtqueue } from '../../virtio-mmio/queue';
 import { InFlight } from '../../virtio-mmio/in-flight';
@@ -21,6 +20,15 @@ const ARGS_MAX = 64 * 1024;
 const TAG_BYTES = 36;
 const OP_SLOTS = Math.max(...OPS.keys()) + 1;
 
+/** A shared directory: the host folder and the tag the guest mounts it by. */
+export interface FsOptions {
+  /** The mount tag the guest names (`mount -t virtiofs <tag> /mnt`), at most 36 bytes. */
+  tag: string;
+  /** The shared host directory. */
+  path: string;
+  readonly: boolean;
+}
+
 export class FsDevice implements VirtioDevice {
   readonly deviceType = 26;
   readonly queueMaxSizes = [QUEUE_SIZE, QUEUE_SIZE];
@@ -35,7 +43,7 @@ export class FsDevice implements VirtioDevice {
   /** One per queue: requests are served on the main thread while the queue's slice of the turn lasts. */
   private readonly turns = [0, 1].map((q) => new TurnBudget(() => this.host, () => this.onQueueNotify(q)));
 
-  constructor(private readonly cfg: FsDeviceConfig, limits?: SessionLimits) {
+  constructor(private readonly cfg: FsOptions, limits?: SessionLimits) {
     this.session = new Session(cfg.path, cfg.readonly, limits);
   }
 

@@ -3,7 +3,7 @@
 // so a symlink in the share is data the guest reads, never a door out. Calls that cannot take an O_PATH fd go
 // through /proc/self/fd/N of that fd, which leads back only to the inode it pins, and only after a type check.
 import * as fs from 'node:fs';
-import { native, type FsConstants, type FsName } from '../../vmm/native';
+import { native, type FsConstants, type FsName } from '../../base/native';
 import { FsError } from './errors';
 import { E, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from './protocol';
 

@@ -1,6 +1,6 @@
 // READDIR and READDIRPLUS: getdents64 on the directory handle from the offset the guest asks for, packed into the
 // reply as fuse_dirent(plus) records until the next one would not fit. Offsets are the host's own d_off cookies.
-import { native } from '../../vmm/native';
+import { native } from '../../base/native';
 import { dirent, direntSize, isDots } from './codec';
 import type { Handle } from './handles';
 import { SIZE } from './protocol';

@@ -1,6 +1,6 @@
 // Operations on nodes by id: lookup and forget, attributes, symlink targets, file system statistics.
 import * as fs from 'node:fs';
-import { native } from '../../vmm/native';
+import { native } from '../../base/native';
 import { attrOut, safeNumber } from './codec';
 import { fail } from './errors';
 import { closeQuietly } from './host';

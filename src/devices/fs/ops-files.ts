@@ -2,7 +2,7 @@
 // chain's own guest buffers with preadv / pwritev on libuv's thread pool: no copy through JavaScript. A READ
 // answers fewer bytes than asked only at the end of the file (FUSE's meaning of a short read); a WRITE answers the
 // whole size or the error that stopped it, never a smaller count the guest would take as the data's fate.
-import { native } from '../../vmm/native';
+import { native } from '../../base/native';
 import { EMPTY, openOut, safeNumber } from './codec';
 import { fail } from './errors';
 import { closeQuietly } from './host';

@@ -1,6 +1,6 @@
 // Operations that make, link, remove and rename names in a directory. Every name is one component checked by
 // Args.name(); every call takes the parent's fd, never a host path.
-import { native } from '../../vmm/native';
+import { native } from '../../base/native';
 import { EMPTY, openOut } from './codec';
 import { fail } from './errors';
 import { closeQuietly } from './host';

@@ -1,8 +1,7 @@
 // Where a virtio-net device's frames go on the host: a tap device in production, any fd that keeps frame
 // boundaries (a datagram or seqpacket socket) in tests. Each frame is read and written with its 12-byte
 // virtio-net header in front.
-import { ConfigError } from '../../vmm/config-check';
-import { native } from '../../vmm/native';
+import { native } from '../../base/native';
 import { has, HDR_BYTES, NET_F } from './virtio-net';
 
 export interface NetBackend {
@@ -15,21 +14,30 @@ export interface NetBackend {
   close(): void;
 }
 
+/** A tap that cannot be opened; `code` is the errno of the failure (EPERM, EBUSY, ...). One line, for the user. */
+export class TapError extends Error {
+  constructor(readonly code: string, message: string) {
+    super(message);
+    this.name = 'TapError';
+  }
+}
+
 /** Name pattern for taps tsvmm creates itself; the kernel replaces %d with the first free number. */
 export const TAP_NAME_TEMPLATE = 'tsvmm%d';
 
 /**
  * Attaches to the tap `name` (creating it when it does not exist), or creates a tsvmmN when no name is given.
- * Failures are one line naming `field` (devices[N].tap). The interface is left as it is: bringing it up and giving
+ * Failures are a TapError saying what to do about it. The interface is left as it is: bringing it up and giving
  * it addresses is the host's configuration, not the VMM's.
  */
-export function openTap(name: string | undefined, field: string): NetBackend {
+export function openTap(name: string | undefined): NetBackend {
   const n = native();
   let tap: { fd: number; name: string };
   try {
     tap = n.tapOpen(name ?? TAP_NAME_TEMPLATE, HDR_BYTES);
   } catch (e) {
-    throw new ConfigError(field, tapOpenFailure(name, e as NodeJS.ErrnoException));
+    const err = e as NodeJS.ErrnoException;
+    throw new TapError(err.code ?? 'EIO', tapOpenFailure(name, err));
   }
   return {
     fd: tap.fd,

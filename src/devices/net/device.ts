@@ -4,11 +4,12 @@
 // guest has receive buffers, writable while a frame waits for room, so a busy host cannot spin the loop when the
 // guest stops taking frames.
 import { randomBytes } from 'node:crypto';
-import { native, POLL, type FdWatcher } from '../../vmm/native';
+import { native, POLL, type FdWatcher } from '../../base/native';
 import { fromEventLoop, type DeviceContext, type DeviceHost, type VirtioDevice } from '../../virtio-mmio/device';
 import { QueueError } from '../../virtio-mmio/queue';
 import type { NetBackend } from './backend';
 import { NetRx } from './rx';
+import type { NetStats } from './stats';
 import { NetTx } from './tx';
 import { NET_F, STATUS_LINK_UP } from './virtio-net';
 
@@ -23,21 +24,6 @@ const QUEUE_SIZE = 256;
 const OFFERED = [NET_F.CSUM, NET_F.GUEST_CSUM, NET_F.MAC, NET_F.GUEST_TSO4, NET_F.GUEST_TSO6, NET_F.GUEST_ECN,
   NET_F.HOST_TSO4, NET_F.HOST_TSO6, NET_F.HOST_ECN, NET_F.MRG_RXBUF, NET_F.STATUS]
   .reduce((f, bit) => f | (1n << BigInt(bit)), 0n);
-
-export interface NetStats {
-  rxFrames: number;
-  rxBytes: number;
-  /** Frames the guest could not take: too large for its buffers, or with offloads it did not accept. */
-  rxDropped: number;
-  txFrames: number;
-  txBytes: number;
-  /** Frames the backend refused (a tap rejects, e.g., a malformed offload header). */
-  txDropped: number;
-  /** Protocol errors by the guest: malformed chains (each costs its request) and failures (the device). */
-  errors: number;
-  /** Reads or polls of the backend that failed; receiving stops after one. */
-  backendErrors: number;
-}
 
 export interface NetDeviceOptions {
   /** `aa:bb:cc:dd:ee:ff`; default a random locally administered unicast address. */

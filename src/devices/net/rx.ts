@@ -3,10 +3,10 @@
 // gathers enough chains for the largest frame the guest accepts and a frame takes as many as it needs (num_buffers
 // in its header says how many); without it each chain holds one whole frame.
 import { constants } from 'node:os';
-import { native } from '../../vmm/native';
+import { native } from '../../base/native';
 import type { DeviceContext } from '../../virtio-mmio/device';
 import type { DescriptorChain, Virtqueue } from '../../virtio-mmio/queue';
-import type { NetStats } from './device';
+import type { NetStats } from './stats';
 import {
   GSO, has, HDR, HDR_BYTES, HDR_F, headerByte, IOV_MAX, MAX_GSO_FRAME, MAX_PLAIN_FRAME, NET_F, setHeaderByte,
 } from './virtio-net';

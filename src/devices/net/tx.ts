@@ -3,10 +3,10 @@
 // behind it is taken from the queue. The frame's offload header is the host kernel's to check (a tap validates it
 // as it does for any process writing to one); what the VMM checks is the chain's shape.
 import { constants } from 'node:os';
-import { native } from '../../vmm/native';
+import { native } from '../../base/native';
 import type { DeviceContext } from '../../virtio-mmio/device';
 import type { DescriptorChain, Virtqueue } from '../../virtio-mmio/queue';
-import type { NetStats } from './device';
+import type { NetStats } from './stats';
 import { HDR_BYTES, IOV_MAX, MAX_GSO_FRAME } from './virtio-net';
 
 const EAGAIN = constants.errno.EAGAIN;

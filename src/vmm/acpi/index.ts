@@ -1,7 +1,7 @@
 // Places the ACPI tables in the BIOS area below 1 MiB (reserved in the e820 map), with the RSDP first at 0xE0000:
 // the boot protocols pass its address (zero page, hvm_start_info), and a kernel that ignores them finds it by the
 // scan of 0xE0000..0xFFFFF that the ACPI spec defines for legacy BIOS machines.
-import type { GuestMemory } from '../guest-memory';
+import type { GuestMemory } from '../../base/guest-memory';
 import { BootError } from '../boot/errors';
 import { alignUp, HIMEM_START } from '../boot/layout';
 import { buildDsdt, buildFadt, buildMadt, buildRsdp, buildXsdt, FADT_BYTES, RSDP_BYTES, SDT_HEADER_BYTES } from './tables';

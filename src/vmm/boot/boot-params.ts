@@ -1,6 +1,6 @@
 // The zero page (struct boot_params) for the 64-bit Linux boot protocol. A bzImage's own setup header is copied
 // in; a vmlinux has none, so a minimal one is made. Offsets are those of Documentation/arch/x86/zero-page.rst.
-import type { GuestMemory } from '../guest-memory';
+import type { GuestMemory } from '../../base/guest-memory';
 import { BOOT_FLAG_MAGIC, CAN_USE_HEAP, HDR, HDRS_MAGIC, LOADED_HIGH } from './bzimage';
 import { BootError } from './errors';
 import type { E820Entry } from './layout';

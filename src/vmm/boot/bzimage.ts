@@ -1,7 +1,7 @@
 // bzImage kernels through the Linux x86 boot protocol (Documentation/arch/x86/boot.rst): the setup header is
 // checked and kept for the zero page, the protected-mode part is loaded and entered at its 64-bit entry point.
 // The real-mode setup code is never run.
-import type { GuestMemory } from '../guest-memory';
+import type { GuestMemory } from '../../base/guest-memory';
 import { BootError, hex } from './errors';
 import { alignUp, HIMEM_START } from './layout';
 

@@ -1,6 +1,6 @@
 // The kernel command line: NUL-terminated bytes in guest memory, checked against the space the boot layout gives
 // it and the longest line the kernel says it accepts.
-import type { GuestMemory } from '../guest-memory';
+import type { GuestMemory } from '../../base/guest-memory';
 import { BootError } from './errors';
 import { CMDLINE_ADDR, CMDLINE_MAX_BYTES } from './layout';
 

@@ -1,7 +1,7 @@
 // The boot vCPU's first state for each entry ABI.
 // 64-bit Linux boot protocol: long mode with paging on the identity map, flat __BOOT_CS / __BOOT_DS, RSI = zero page.
 // PVH: 32-bit protected mode, paging off, flat 4 GiB segments, EBX = start_info.
-import type { FpuState, Regs, Sregs } from '../kvm-types';
+import type { FpuState, Regs, Sregs } from '../../base/kvm-types';
 import type { BootGdt } from './gdt';
 import { BOOT_STACK_TOP } from './layout';
 

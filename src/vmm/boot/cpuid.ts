@@ -1,7 +1,7 @@
 // Per-vCPU CPUID from what KVM supports: this vCPU's APIC id and a topology of one socket with one thread per
 // core, the hypervisor bit and KVM signature, and on request the vendor string and features changed for hosts
 // whose KVM emulates guest kernel code (ENVIRONMENT.md: it cannot run XRSTOR, CLAC/STAC, POPCNT).
-import type { CpuidEntry } from '../kvm-types';
+import type { CpuidEntry } from '../../base/kvm-types';
 
 // pv-hypercalls: KVM paravirt features that work through VMCALL (PV spinlock kicks, PV IPIs, PV TLB flush, ...).
 // On the PVM host an application processor came up and then hung in a hypercall while the boot CPU spun on a lock;

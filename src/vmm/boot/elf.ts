@@ -1,6 +1,6 @@
 // ELF64 x86_64 kernels (an uncompressed vmlinux, or a small freestanding guest): checked header by header, loaded
 // segment by segment at their physical addresses, with the PVH entry point read from the Xen ELF note.
-import type { GuestMemory } from '../guest-memory';
+import type { GuestMemory } from '../../base/guest-memory';
 import { BootError, hex } from './errors';
 import { HIMEM_START } from './layout';
 

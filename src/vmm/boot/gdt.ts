@@ -1,7 +1,7 @@
 // The boot GDT and the KVM segment registers that match it. Selectors follow the Linux boot protocol: __BOOT_CS is
 // 0x10 and __BOOT_DS 0x18; 0x08 holds the flat 32-bit code segment the PVH entry runs in.
-import type { GuestMemory } from '../guest-memory';
-import type { DescriptorTable, Segment } from '../kvm-types';
+import type { GuestMemory } from '../../base/guest-memory';
+import type { DescriptorTable, Segment } from '../../base/kvm-types';
 import { GDT_ADDR, GDT_MAX_BYTES, IDT_ADDR, IDT_BYTES, TSS_ADDR, TSS_BYTES } from './layout';
 
 export const SEL_CODE32 = 0x08;

@@ -1,8 +1,8 @@
 // Loads a guest for booting: kernel (ELF or bzImage), initrd and command line into guest memory, with the boot
 // structures of the chosen entry ABI, and returns the vCPU state the boot vCPU starts with. No KVM calls here:
 // the caller hands the returned registers, sregs, FPU state and MSRs to the vCPU.
-import type { GuestMemory } from '../guest-memory';
-import type { FpuState, MsrEntry, Regs, Sregs } from '../kvm-types';
+import type { GuestMemory } from '../../base/guest-memory';
+import type { FpuState, MsrEntry, Regs, Sregs } from '../../base/kvm-types';
 import { writeZeroPage } from './boot-params';
 import { isBzImage, loadBzImage, parseBzImage, placeBzImage } from './bzimage';
 import { writeCmdline } from './cmdline';

@@ -1,6 +1,6 @@
 // An Intel MultiProcessor Specification 1.4 table. Without ACPI, this is how Linux learns the CPUs (and so brings
 // up the application processors), the IOAPIC and how the ISA/virtio IRQ lines reach its pins.
-import type { GuestMemory } from '../guest-memory';
+import type { GuestMemory } from '../../base/guest-memory';
 import { BootError } from './errors';
 import { HIMEM_START, IOAPIC_ADDR, IOAPIC_PINS, LAPIC_ADDR, MPTABLE_ADDR } from './layout';
 

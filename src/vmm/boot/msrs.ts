@@ -1,6 +1,6 @@
 // The MSRs a vCPU starts with: the system-call MSRs cleared (the guest programs them), the TSC at 0, and fast
 // string operations on as firmware leaves them.
-import type { MsrEntry } from '../kvm-types';
+import type { MsrEntry } from '../../base/kvm-types';
 
 export const MSR = {
   TSC: 0x10,

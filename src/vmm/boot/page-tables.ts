@@ -1,7 +1,7 @@
 // Identity page tables for the 64-bit boot protocol: the kernel is entered with paging on and expects the first
 // GiBs it touches (itself, the zero page, the command line, the initrd) mapped virtual == physical.
 // 2 MiB pages over the first 4 GiB: one PML4 entry, four PDPT entries, four full page directories.
-import type { GuestMemory } from '../guest-memory';
+import type { GuestMemory } from '../../base/guest-memory';
 import { GiB, IDENTITY_MAP_BYTES, MiB, PAGE_SIZE, PD_ADDR, PDPT_ADDR, PML4_ADDR } from './layout';
 
 export const PTE_PRESENT = 1n << 0n;

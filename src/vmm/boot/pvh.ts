@@ -1,7 +1,7 @@
 // The PVH boot ABI's start info (xen/include/public/arch-x86/hvm/start_info.h, version 1): command line, initrd as
 // module 0, the memory map, and the ACPI RSDP when the machine has ACPI (rsdp_paddr 0 otherwise: Linux then finds
 // the CPUs in the MP table).
-import type { GuestMemory } from '../guest-memory';
+import type { GuestMemory } from '../../base/guest-memory';
 import { BootError } from './errors';
 import type { E820Entry } from './layout';
 import { PVH_INFO_END, PVH_MEMMAP_ADDR, PVH_MODLIST_ADDR, PVH_START_INFO_ADDR } from './layout';

@@ -9,7 +9,7 @@ import { OP, S_IFREG } from '../../../src/devices/fs/protocol';
 import type { SessionLimits } from '../../../src/devices/fs/session';
 import type { DeviceContext } from '../../../src/virtio-mmio/device';
 import type { Virtqueue } from '../../../src/virtio-mmio/queue';
-import { GuestMemory } from '../../../src/vmm/guest-memory';
+import { GuestMemory } from '../../../src/base/guest-memory';
 import { F_WRITE, MockDriver, type Desc } from '../../virtio-mmio/mock-driver';
 
 const MEM_BYTES = 6 << 20;
@@ -91,7 +91,7 @@ export class FuseClient {
     fs.mkdirSync(this.outside);
     fs.writeFileSync(path.join(this.outside, 'secret'), 'host secret\n');
     opts.populate?.(this.share, this.outside);
-    this.dev = new FsDevice({ type: 'fs', tag: 'share0', path: this.share, readonly: opts.readonly ?? false },
+    this.dev = new FsDevice({ tag: 'share0', path: this.share, readonly: opts.readonly ?? false },
       opts.limits);
     // Both queues live in one guest memory, as they do in a guest: rings and buffers apart (LAYOUT).
     const mem = GuestMemory.forTest([{ gpa: 0, size: MEM_BYTES }]);

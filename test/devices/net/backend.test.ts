@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { tapOffloads } from '../../../src/devices/net/backend';
 import { NET_F } from '../../../src/devices/net/virtio-net';
-import { native } from '../../../src/vmm/native';
+import { native } from '../../../src/base/native';
 
 const f = (...bits: number[]): bigint => bits.reduce((m, b) => m | (1n << BigInt(b)), 0n);
 

@@ -5,7 +5,7 @@ import { afterEach, test } from 'node:test';
 import type { NetBackend } from '../../../src/devices/net/backend';
 import { NetDevice } from '../../../src/devices/net/device';
 import { NET_F } from '../../../src/devices/net/virtio-net';
-import { native } from '../../../src/vmm/native';
+import { native } from '../../../src/base/native';
 import type { Virtqueue } from '../../../src/virtio-mmio/queue';
 import { until } from '../../helpers/wait';
 import { F_WRITE, MockDriver, mockContext, type Desc, type MockContext } from '../../virtio-mmio/mock-driver';

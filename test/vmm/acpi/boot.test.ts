@@ -4,7 +4,7 @@ import { prepareBoot } from '../../../src/vmm/boot';
 import { ZP } from '../../../src/vmm/boot/boot-params';
 import { PT_NOTE } from '../../../src/vmm/boot/elf';
 import { SI } from '../../../src/vmm/boot/pvh';
-import { GuestMemory } from '../../../src/vmm/guest-memory';
+import { GuestMemory } from '../../../src/base/guest-memory';
 import { ACPI_TABLES_ADDR } from '../../../src/vmm/acpi';
 import { buildElf, pattern, pvhNote } from '../boot/fixtures';
 import { platform } from './fixtures';

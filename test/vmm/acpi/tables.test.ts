@@ -4,7 +4,7 @@ import { ACPI_PM_PORT, ACPI_TABLES_ADDR, buildAcpiTables, writeAcpiTables } from
 import { BOOT_ARCH, FADT, FADT_BYTES, FADT_FLAG, MADT_ENTRY } from '../../../src/vmm/acpi/tables';
 import { ACPI_RESET_VALUE } from '../../../src/devices/acpi-pm';
 import { VIRTIO_MMIO_SLOTS } from '../../../src/vmm/boot/layout';
-import { GuestMemory } from '../../../src/vmm/guest-memory';
+import { GuestMemory } from '../../../src/base/guest-memory';
 import { platform } from './fixtures';
 
 const sum = (b: Uint8Array): number => b.reduce((n, x) => (n + x) & 0xff, 0);

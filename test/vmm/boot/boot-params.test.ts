@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { writeZeroPage, ZP } from '../../../src/vmm/boot/boot-params';
 import { parseBzImage } from '../../../src/vmm/boot/bzimage';
 import { e820Table, ZERO_PAGE_ADDR } from '../../../src/vmm/boot/layout';
-import { GuestMemory } from '../../../src/vmm/guest-memory';
+import { GuestMemory } from '../../../src/base/guest-memory';
 import { buildBzImage } from './fixtures';
 
 const MiB = 1024 * 1024;

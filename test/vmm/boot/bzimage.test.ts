@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import {
   HDR, isBzImage, loadBzImage, parseBzImage, placeBzImage, versionText,
 } from '../../../src/vmm/boot/bzimage';
-import { GuestMemory } from '../../../src/vmm/guest-memory';
+import { GuestMemory } from '../../../src/base/guest-memory';
 import { buildBzImage, pattern } from './fixtures';
 
 const MiB = 1024 * 1024;

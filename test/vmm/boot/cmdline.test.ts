@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { appendCmdline, encodeCmdline, virtioMmioDeviceParam, writeCmdline } from '../../../src/vmm/boot/cmdline';
 import { CMDLINE_ADDR, virtioMmioSlot } from '../../../src/vmm/boot/layout';
-import { GuestMemory } from '../../../src/vmm/guest-memory';
+import { GuestMemory } from '../../../src/base/guest-memory';
 
 test('writeCmdline writes NUL-terminated UTF-8 at the fixed address and clears what was there', () => {
   const mem = GuestMemory.forTest([{ gpa: 0, size: 1024 * 1024 }]);

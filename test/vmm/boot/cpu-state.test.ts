@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { applySregs, linux64State, pvhState } from '../../../src/vmm/boot/cpu-state';
 import { bootGdt } from '../../../src/vmm/boot/gdt';
-import type { Segment, Sregs } from '../../../src/vmm/kvm-types';
+import type { Segment, Sregs } from '../../../src/base/kvm-types';
 
 function resetSegment(selector = 0): Segment {
   return {

@@ -4,7 +4,7 @@ import {
   coreIdBits, L1_ECX_AVX, L1_ECX_HYPERVISOR, L1_ECX_OSXSAVE, L1_ECX_POPCNT, L1_ECX_XSAVE, L1_EDX_HTT, L7_EBX_AVX2,
   L7_EBX_SMAP, L7_EBX_SMEP, normalizeCpuid, signatureWords, vendorString,
 } from '../../../src/vmm/boot/cpuid';
-import type { CpuidEntry } from '../../../src/vmm/kvm-types';
+import type { CpuidEntry } from '../../../src/base/kvm-types';
 
 function entry(fn: number, index: number, regs: Partial<CpuidEntry> = {}, flags = 0): CpuidEntry {
   return { function: fn, index, flags, eax: 0, ebx: 0, ecx: 0, edx: 0, ...regs };

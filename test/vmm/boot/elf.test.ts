@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isElf, loadElf, parseElf, PT_NOTE } from '../../../src/vmm/boot/elf';
-import { GuestMemory } from '../../../src/vmm/guest-memory';
+import { GuestMemory } from '../../../src/base/guest-memory';
 import { buildElf, concat, elfNote, pattern, pvhNote, type SegmentSpec } from './fixtures';
 
 const MiB = 1024 * 1024;

@@ -4,7 +4,7 @@ import {
   bootGdt, gdtEntry, SEL_CODE32, SEL_CODE64, SEL_DATA, SEL_TSS, segmentFromEntry, writeBootGdt,
 } from '../../../src/vmm/boot/gdt';
 import { GDT_ADDR, IDT_ADDR, TSS_ADDR } from '../../../src/vmm/boot/layout';
-import { GuestMemory } from '../../../src/vmm/guest-memory';
+import { GuestMemory } from '../../../src/base/guest-memory';
 
 test('descriptors encode to the well-known flat segment values', () => {
   const g = bootGdt();

@@ -2,8 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BootError, prepareBoot } from '../../../src/vmm/boot';
 import { PT_NOTE } from '../../../src/vmm/boot/elf';
-import { GuestMemory } from '../../../src/vmm/guest-memory';
-import type { Segment, Sregs } from '../../../src/vmm/kvm-types';
+import { GuestMemory } from '../../../src/base/guest-memory';
+import type { Segment, Sregs } from '../../../src/base/kvm-types';
 import { buildBzImage, buildElf, pattern, pvhNote, type SegmentSpec } from './fixtures';
 
 const MiB = 1024 * 1024;

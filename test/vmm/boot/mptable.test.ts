@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildMpTable, checksum, MP_ENTRY, MP_INT, writeMpTable } from '../../../src/vmm/boot/mptable';
-import { GuestMemory } from '../../../src/vmm/guest-memory';
+import { GuestMemory } from '../../../src/base/guest-memory';
 
 function sum(bytes: Uint8Array): number {
   return bytes.reduce((n, b) => (n + b) & 0xff, 0);

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PAGE_TABLES_END, writeIdentityMap } from '../../../src/vmm/boot/page-tables';
 import { PML4_ADDR } from '../../../src/vmm/boot/layout';
-import { GuestMemory } from '../../../src/vmm/guest-memory';
+import { GuestMemory } from '../../../src/base/guest-memory';
 
 const PRESENT = 1n;
 const WRITABLE = 2n;

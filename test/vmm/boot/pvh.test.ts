@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { e820Table, PVH_MEMMAP_ADDR, PVH_MODLIST_ADDR } from '../../../src/vmm/boot/layout';
 import { writeStartInfo } from '../../../src/vmm/boot/pvh';
-import { GuestMemory } from '../../../src/vmm/guest-memory';
+import { GuestMemory } from '../../../src/base/guest-memory';
 
 const GiB = 1024 ** 3;
 

@@ -2,7 +2,7 @@
 // code / errno / syscall (see native/errors.cc). Argument checking that users can get wrong happens in TypeScript
 // before these are called; the addon's own checks only guard against programming errors.
 import * as path from 'node:path';
-import { packageRoot } from '../package-root';
+import { packageRoot } from './package-root';
 import type { CpuidEntry, FpuState, MsrEntry, PendingException, Regs, Sregs } from './kvm-types';
 
 /** What an FdWatcher waits for (uv_poll's UV_READABLE / UV_WRITABLE). */

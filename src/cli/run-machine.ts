@@ -2,7 +2,7 @@
 // escape key, by SIGINT / SIGTERM / SIGHUP, or through its control socket. With a socket and no config the
 // machine waits for one (PUT /config, then the start action). Resolves with the process exit status.
 import type { Logger } from 'pino';
-import type { LogLevel, MachineConfig } from './config';
+import type { LogLevel, MachineConfig } from '../vmm/config';
 import { attachTerminal } from './terminal';
 import { ApiController } from '../api/controller';
 import { ApiServer } from '../api/server';

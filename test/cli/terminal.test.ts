@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import * as path from 'node:path';
-import { attachTerminal, ESCAPE_HELP, EscapeDecoder } from '../../src/vmm/terminal';
+import { attachTerminal, ESCAPE_HELP, EscapeDecoder } from '../../src/cli/terminal';
 
 const bytes = (s: string): Uint8Array => Buffer.from(s, 'latin1');
 const text = (b: Uint8Array): string => Buffer.from(b).toString('latin1');
@@ -107,7 +107,7 @@ test('attachTerminal without a TTY forwards every byte, Ctrl-A included, and tou
 });
 
 test('a fatal signal nobody else handles restores the terminal, then still ends the process', () => {
-  const modulePath = path.join(__dirname, '..', '..', 'src', 'vmm', 'terminal.js');
+  const modulePath = path.join(__dirname, '..', '..', 'src', 'cli', 'terminal.js');
   const script = `
     const { EventEmitter } = require('node:events');
     const input = Object.assign(new EventEmitter(), {
