@@ -158,8 +158,10 @@ function checkUnicast(field: string, mac: string): string {
 /** Builds the checked `devices` list; `field` is its path (normally `devices`). */
 export function buildDevices(field: string, inputs: readonly DeviceConfigInput[] | null | undefined,
   baseDir: string): DeviceConfig[] {
-  const devices = (inputs ?? []).map((d, i) =>
-    (builders[d.type] as (field: string, d: DeviceConfigInput, baseDir: string) => DeviceConfig)(`${field}[${i}]`, d, baseDir));
+  const devices = (inputs ?? []).map((d, i) => {
+    const build = builders[d.type] as (field: string, d: DeviceConfigInput, baseDir: string) => DeviceConfig;
+    return build(`${field}[${i}]`, d, baseDir);
+  });
   checkUnique(field, devices);
   return devices;
 }

@@ -7,10 +7,12 @@
 //
 // Why TypeBox rather than zod: a TypeBox schema is JSON Schema already, so the document is exactly what is checked
 // with no exporter in between; its error records carry the subschema that failed, so the messages state the limits
-// from the schema itself (range, allowed values, known keys for "did you mean"); and it loads faster (bundled with
-// esbuild, TypeBox's builders and error iterator came to about 0.4 MB against zod 4's 1 MB, and started in less
-// time). zod's transforms and discriminated unions would have been its advantage; the few conversions (sizes to
-// bytes, relative paths) are done after the check, where they need the config's folder anyway.
+// from the schema itself (range, allowed values, known keys for "did you mean"); and it is lighter to load, which
+// every `tsvmm run` pays (bundled with esbuild, TypeBox's builders and error iterator came to about 0.4 MB against
+// zod 4's 1 MB, and a script that builds and checks a small schema started faster). zod's transforms and
+// discriminated unions would have been its advantage; the conversions (sizes to bytes, relative paths) are done
+// after the check, where they need the config's folder anyway, and the one union with a tag (devices) is
+// explained by its `type` in config-shape.ts.
 import { Kind, Type, TypeRegistry, type Static, type TUnsafe } from '@sinclair/typebox';
 
 /**

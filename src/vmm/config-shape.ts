@@ -40,9 +40,9 @@ export function fieldOf(pointer: string, root: unknown): string {
 }
 
 function range(k: Keywords, value: unknown): string {
-  if (k.minimum !== undefined && k.maximum !== undefined) return `${String(value)} is out of range ${k.minimum}..${k.maximum}`;
-  if (k.minimum !== undefined) return `${String(value)} is less than ${k.minimum}`;
-  return `${String(value)} is more than ${k.maximum}`;
+  const v = String(value);
+  if (k.minimum !== undefined && k.maximum !== undefined) return `${v} is out of range ${k.minimum}..${k.maximum}`;
+  return k.minimum !== undefined ? `${v} is less than ${k.minimum}` : `${v} is more than ${k.maximum}`;
 }
 
 function required(k: Keywords): string {
@@ -50,7 +50,7 @@ function required(k: Keywords): string {
   return k.examples ? `required (e.g. ${k.examples.map(String).join(' or ')})` : 'required';
 }
 
-/** What is wrong with the value `e` is about, without the field; undefined when a union needs a closer look. */
+/** What is wrong with the value `e` is about, without the field. */
 function detail(e: ValueError): string {
   const k = e.schema as Keywords;
   const v = e.value;

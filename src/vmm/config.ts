@@ -164,7 +164,8 @@ export function validateConfig(obj: unknown, opts: ValidateOptions = {}): Machin
   checkPathClashes(config.serial.path, config.devices, config.apiSocket);
   config.devices.forEach((d, i) => {
     if (d.type === 'balloon' && d.targetMiB * MiB > config.memory) {
-      throw new ConfigError(`devices[${i}].targetMiB`, `${d.targetMiB} is more than the guest's ${config.memory / MiB} MiB of RAM`);
+      throw new ConfigError(`devices[${i}].targetMiB`,
+        `${d.targetMiB} is more than the guest's ${config.memory / MiB} MiB of RAM`);
     }
   });
   return config;
@@ -182,7 +183,8 @@ export function toConfigInput(config: MachineConfig): MachineConfigInput {
     memory: exactSize(memory),
     serial: { ...serial },
     log: { ...log },
-    devices: devices.map((d) => (d.type === 'blk' && d.size !== undefined ? { ...d, size: exactSize(d.size) } : { ...d })),
+    devices: devices.map((d) => (d.type === 'blk' && d.size !== undefined
+      ? { ...d, size: exactSize(d.size) } : { ...d })),
   };
 }
 
