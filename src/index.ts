@@ -2,8 +2,12 @@
 // other tsvmm processes through their control sockets (VmClient). The same config schema as the YAML file (see
 // configs/example.yaml), validated the same way; a Vm owns its KVM objects, threads and fds and gives them all
 // back when it ends. What a Vm cannot do surfaces as a VmError with a code; the machine underneath stays internal.
-export { validateConfig, parseConfigFile, ConfigError } from './vmm/config';
-export type { MachineConfig, DeviceConfig, SerialConfig } from './vmm/config';
+export {
+  checkConfigInput, validateConfig, parseConfigFile, toConfigInput, ConfigError, MachineConfigSchema,
+} from './vmm/config';
+export type {
+  MachineConfig, MachineConfigInput, DeviceConfig, DeviceConfigInput, SerialConfig,
+} from './vmm/config';
 export type { MachineExit } from './vmm/exit-status';
 export type { ExitReason, CounterName } from './vmm/vcpu-protocol';
 export type { BalloonInfo, BalloonGuestStats } from './devices/balloon';

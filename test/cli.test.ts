@@ -102,7 +102,7 @@ test('config and usage errors: exactly one line on stderr, status 2, nothing run
     [['run', '../vm/vm.yaml', '--serial', 'tty'], 'tsvmm: --serial: "tty" is not one of stdio, none, file:PATH\n'],
     [['run', '../vm/vm.yaml', '--vcpus', 'many'], 'tsvmm: vcpus: "many" is not an integer\n'],
     [['run', 'missing.yaml'], `tsvmm: config ${path.join(work, 'missing.yaml')}: file not found\n`],
-    [['run'], 'tsvmm: kernel: required (a path or @guest/vmlinux)\n'],
+    [['run'], 'tsvmm: kernel: required (e.g. @guest/vmlinux or ./vmlinux)\n'],
     [['run', '../vm/vm.yaml', '--frobnicate'], 'tsvmm: Unknown argument: frobnicate\n'],
     [[], 'tsvmm: name a command (run or guest); see tsvmm --help\n'],
     [['guest'], 'tsvmm: guest: name a subcommand (build or path)\n'],

@@ -5,10 +5,14 @@ import * as http from 'node:http';
 import type { ControllerState } from './controller';
 import type { Action } from './routes';
 import type { VmCounters, VmExit } from './vm';
-import type { MachineConfig } from '../vmm/config';
+import type { MachineConfigInput } from '../vmm/config';
 
+/**
+ * A request the server refused or could not answer. `code` is the one the same error has in the process (VmError's
+ * ERR_VM_STATE, ConfigError's ERR_CONFIG, Node's ERR_OUT_OF_RANGE, ...) when the server gave one.
+ */
 export class ApiClientError extends Error {
-  constructor(readonly status: number, message: string, readonly field?: string) {
+  constructor(readonly status: number, message: string, readonly field?: string, readonly code?: string) {
     super(message);
     this.name = 'ApiClientError';
   }
@@ -57,8 +61,8 @@ export class VmClient {
           }
           const status = res.statusCode ?? 0;
           if (status >= 200 && status < 300) { resolve(parsed as T); return; }
-          const err = parsed as { error?: string; field?: string } | undefined;
-          reject(new ApiClientError(status, err?.error ?? `${method} ${path}: HTTP ${status}`, err?.field));
+          const err = parsed as { error?: string; field?: string; code?: string } | undefined;
+          reject(new ApiClientError(status, err?.error ?? `${method} ${path}: HTTP ${status}`, err?.field, err?.code));
         });
       });
       req.on('error', reject);
@@ -90,9 +94,10 @@ export class VmClient {
   info(): Promise<ServerInfo> { return this.request('GET', '/'); }
 
   /** Sets the whole machine config (the YAML schema as an object) before the start action. */
-  putConfig(config: Record<string, unknown>): Promise<void> { return this.request('PUT', '/config', config); }
+  putConfig(config: MachineConfigInput): Promise<void> { return this.request('PUT', '/config', config); }
 
-  getConfig(): Promise<MachineConfig> { return this.request('GET', '/config'); }
+  /** The config with defaults filled in, sizes with units and paths absolute: putConfig takes it back as it is. */
+  getConfig(): Promise<MachineConfigInput> { return this.request('GET', '/config'); }
 
   start(): Promise<void> { return this.action('start'); }
   pause(): Promise<void> { return this.action('pause'); }

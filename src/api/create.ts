@@ -1,12 +1,13 @@
 // createVm(): a Vm from a config object in the YAML file's schema, validated the same way, with its control
-// socket when the config names one.
+// socket when the config names one. The config is typed (MachineConfigInput), so a misspelt key or a wrong type
+// fails to compile; a config of unknown shape (parsed YAML, JSON) goes through checkConfigInput first.
 import * as path from 'node:path';
 import pino, { type Logger } from 'pino';
 import { argTypeError, checkNonEmptyString, checkOptions } from './errors';
 import { makeVm } from './make-vm';
 import { serveVm } from './server';
 import type { Vm } from './vm';
-import { validateConfig } from '../vmm/config';
+import { validateConfig, type MachineConfigInput } from '../vmm/config';
 
 export interface CreateVmOptions {
   /** The VMM's log for this machine (pino), at the config's log.level (default info); default: silent. */
@@ -18,11 +19,12 @@ export interface CreateVmOptions {
 /**
  * Validates `config` (the YAML schema as an object: `memory: '512M'`, a bare number of MiB), resolves
  * `@guest/...` artifacts (building them on first use) and creates the machine; nothing runs until start(). When
- * the config has `apiSocket`, the machine is also served there until shortly after it ends.
+ * the config has `apiSocket`, the machine is also served there until shortly after it ends. The config is checked
+ * at run time too (a caller without types, or a cast): `createVm(checkConfigInput(parsedYaml))` for untyped input.
  * Throws ConfigError naming the field, TypeError / RangeError for bad options, VmError ERR_VM_KVM without usable
  * KVM and ERR_VM_BOOT for a kernel that cannot be booted.
  */
-export async function createVm(config: unknown, options?: CreateVmOptions): Promise<Vm> {
+export async function createVm(config: MachineConfigInput, options?: CreateVmOptions): Promise<Vm> {
   if (typeof config !== 'object' || config === null || Array.isArray(config)) {
     throw argTypeError('config', 'an object in the config file\'s schema', config);
   }

@@ -6,8 +6,9 @@ import { ConfigError } from '../vmm/config';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 
+/** An error only the socket has (a bad body, no such route), or one whose in-process twin's `code` it carries. */
 export class HttpError extends Error {
-  constructor(readonly status: number, message: string, readonly field?: string) {
+  constructor(readonly status: number, message: string, readonly field?: string, readonly code?: string) {
     super(message);
     this.name = 'HttpError';
   }
@@ -67,6 +68,13 @@ export function sendJson(res: ServerResponse, status: number, body?: unknown, he
   res.end(text);
 }
 
+export interface ErrorBody {
+  error: string;
+  /** The `code` the same error has in the process (VmError's ERR_VM_STATE, ConfigError's ERR_CONFIG, ...). */
+  code?: string;
+  field?: string;
+}
+
 /** A VmError's status: the machine's state or a missing device 409, a kernel it cannot boot 400, no KVM 500. */
 function vmErrorStatus(e: VmError): number {
   switch (e.code) {
@@ -85,18 +93,26 @@ function vmErrorStatus(e: VmError): number {
   }
 }
 
+/** The status an error becomes (see httpErrorOf). */
+function statusOf(e: unknown, code: unknown): number {
+  if (e instanceof HttpError) return e.status;
+  if (e instanceof ConfigError) return 400;
+  if (e instanceof VmError) return vmErrorStatus(e);
+  if ((e instanceof TypeError || e instanceof RangeError) && typeof code === 'string' && code.startsWith('ERR_')) return 400;
+  return 500;
+}
+
 /**
  * The status and body an error becomes. A file the caller named that cannot be used arrives as a ConfigError or a
- * VmError naming the field; any other error with an errno (KVM, mmap, ...) is the VMM's failure, a 500.
+ * VmError naming the field; any other error with an errno (KVM, mmap, ...) is the VMM's failure, a 500. The body
+ * carries the error's `code`, so a client can tell errors apart as a program in the process would.
  */
-export function httpErrorOf(e: unknown): { status: number; body: { error: string; field?: string } } {
+export function httpErrorOf(e: unknown): { status: number; body: ErrorBody } {
   const message = e instanceof Error ? e.message.split('\n')[0]! : String(e);
   const code = (e as { code?: unknown } | undefined)?.code;
-  if (e instanceof HttpError) return { status: e.status, body: { error: message, ...(e.field ? { field: e.field } : {}) } };
-  if (e instanceof ConfigError) return { status: 400, body: { error: message, ...(e.field ? { field: e.field } : {}) } };
-  if (e instanceof VmError) return { status: vmErrorStatus(e), body: { error: message } };
-  if ((e instanceof TypeError || e instanceof RangeError) && typeof code === 'string' && code.startsWith('ERR_')) {
-    return { status: 400, body: { error: message } };
-  }
-  return { status: 500, body: { error: message } };
+  const field = e instanceof HttpError || e instanceof ConfigError ? e.field : undefined;
+  return {
+    status: statusOf(e, code),
+    body: { error: message, ...(typeof code === 'string' ? { code } : {}), ...(field ? { field } : {}) },
+  };
 }

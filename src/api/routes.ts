@@ -4,6 +4,7 @@
 import type { ApiController } from './controller';
 import { HttpError } from './http-json';
 import { checkDeviceIndex, checkStopOptions } from './vm';
+import { toConfigInput } from '../vmm/config';
 import { checkEnum, checkMapping, checkPath, ConfigError, isMapping, show } from '../vmm/config-check';
 import { packageVersion } from '../version';
 
@@ -34,20 +35,25 @@ export const ACTIONS = ['start', 'pause', 'resume', 'ctrl-alt-del', 'stop'] as c
 export type Action = (typeof ACTIONS)[number];
 const NO_CONTENT: Reply = { status: 204 };
 
-/** A body field that must be an integer; its range is the API's to check (see asField). */
+/**
+ * A body field that must be an integer; its range is the API's to check (see asField). The code is the one the same
+ * argument gets in the process (src/api/errors.ts).
+ */
 function integer(field: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value)) throw new ConfigError(field, `${show(value)} is not an integer`);
+  if (typeof value !== 'number' || !Number.isSafeInteger(value)) {
+    throw new HttpError(400, `${field}: ${show(value)} is not an integer`, field, 'ERR_INVALID_ARG_TYPE');
+  }
   return value;
 }
 
-/** Runs an API call whose RangeError (src/api/errors.ts) is about body field `field`: a 400 naming it. */
+/** Runs an API call whose RangeError (src/api/errors.ts) is about body field `field`: a 400 naming it, same code. */
 function asField<T>(field: string, call: () => T): T {
   try {
     return call();
   } catch (e) {
-    const range = e instanceof RangeError ? (e as RangeError & { range?: string; value?: unknown }) : undefined;
+    const range = e instanceof RangeError ? (e as RangeError & { range?: string; value?: unknown; code?: string }) : undefined;
     if (range?.range === undefined) throw e;
-    throw new ConfigError(field, `${show(range.value)} is out of range: it must be ${range.range}`);
+    throw new HttpError(400, `${field}: ${show(range.value)} is out of range: it must be ${range.range}`, field, range.code);
   }
 }
 
@@ -107,7 +113,16 @@ export const ROUTES: readonly Route[] = [
       body: { name: 'tsvmm', version: packageVersion(), state: controller.state },
     }),
   },
-  { method: 'GET', path: '/config', body: false, handle: ({ controller }) => ({ status: 200, body: controller.getConfig() }) },
+  {
+    // In the form PUT /config takes (sizes with units), so what is read can be sent back; apiSocket is left out, as
+    // PUT refuses it: it is the socket being spoken to.
+    method: 'GET', path: '/config', body: false,
+    handle: ({ controller }) => {
+      const input = toConfigInput(controller.getConfig());
+      delete input.apiSocket;
+      return { status: 200, body: input };
+    },
+  },
   {
     method: 'PUT', path: '/config', body: true,
     handle: ({ controller, body }) => {

@@ -1,11 +1,15 @@
-// Field checkers shared by the machine config and its device entries. Each takes the field's dotted path, so that
-// every error says which field was wrong and what value it held, in one line.
+// Checks of values the config schema (config-schema.ts) cannot judge, shared by the config, the command line and the
+// control socket's bodies: paths on this host, and the one-line ConfigError that names the field. Each takes the
+// field's dotted path, so that every error says which field was wrong and what value it held.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { parseSize, SizeError, type SizeUnit } from './units';
 
-/** A config or command-line value that cannot be used. `field` is the dotted path, e.g. `devices[1].path`. */
+/**
+ * A config or command-line value that cannot be used. `field` is the dotted path, e.g. `devices[1].path`. Its
+ * code is the same whether it is thrown in the process or arrives through the control socket.
+ */
 export class ConfigError extends Error {
+  readonly code = 'ERR_CONFIG';
   constructor(readonly field: string, detail: string) {
     super(field ? `${field}: ${detail}` : detail);
     this.name = 'ConfigError';
@@ -41,15 +45,19 @@ function editDistance(a: string, b: string): number {
   return row[b.length]!;
 }
 
+/** What an unknown key's error adds: the known key it is closest to, or all of them. */
+export function unknownKeyHint(key: string, known: readonly string[]): string {
+  const near = known.find((k) => editDistance(k.toLowerCase(), key.toLowerCase()) <= 2);
+  return near ? `did you mean ${near}?` : `known keys: ${known.join(', ')}`;
+}
+
 /** Requires a mapping whose keys are all known: a misspelt key is an error, never silently ignored. */
 export function checkMapping(field: string, value: unknown, known: readonly string[]): Raw {
   if (!isMapping(value)) throw new ConfigError(field, `${show(value)} is not a mapping (key: value)`);
   for (const key of Object.keys(value)) {
     if (known.includes(key)) continue;
-    const near = known.find((k) => editDistance(k.toLowerCase(), key.toLowerCase()) <= 2);
-    const hint = near ? `did you mean ${near}?` : `known keys: ${known.join(', ')}`;
     // An empty key would leave the error naming no field at all (at the root), or a field ending in a dot.
-    throw new ConfigError(join(field, key === '' ? '""' : key), `unknown key (${hint})`);
+    throw new ConfigError(join(field, key === '' ? '""' : key), `unknown key (${unknownKeyHint(key, known)})`);
   }
   return value;
 }
@@ -57,19 +65,6 @@ export function checkMapping(field: string, value: unknown, known: readonly stri
 /** `a` + `b` -> `a.b`; the root has an empty path. */
 export function join(field: string, key: string): string {
   return field ? `${field}.${key}` : key;
-}
-
-export function checkInt(field: string, value: unknown, min: number, max: number): number {
-  if (typeof value !== 'number' || !Number.isInteger(value)) {
-    throw new ConfigError(field, `${show(value)} is not an integer`);
-  }
-  if (value < min || value > max) throw new ConfigError(field, `${value} is out of range ${min}..${max}`);
-  return value;
-}
-
-export function checkBool(field: string, value: unknown): boolean {
-  if (typeof value !== 'boolean') throw new ConfigError(field, `${show(value)} is not a boolean (use true or false)`);
-  return value;
 }
 
 export function checkString(field: string, value: unknown): string {
@@ -83,19 +78,6 @@ export function checkEnum<T extends string>(field: string, value: unknown, allow
     throw new ConfigError(field, `${show(value)} is not one of ${allowed.join(', ')}`);
   }
   return value as T;
-}
-
-/** A size (see units.ts); a bare number counts in `numberUnit`. Returns bytes. */
-export function checkSize(field: string, value: unknown, numberUnit: SizeUnit): number {
-  if (typeof value !== 'string' && typeof value !== 'number') {
-    throw new ConfigError(field, `${show(value)} is not a size (use e.g. 512M, 2GiB)`);
-  }
-  try {
-    return parseSize(value, { numberUnit });
-  } catch (e) {
-    if (e instanceof SizeError) throw new ConfigError(field, e.message);
-    throw e;
-  }
 }
 
 /**
@@ -192,14 +174,4 @@ export function checkSocketPath(field: string, value: unknown, baseDir: string, 
       `used with, that passes the ${UNIX_SOCKET_PATH_MAX} a unix socket path allows`);
   }
   return resolved;
-}
-
-/** A string of at most `maxBytes` bytes, printable ASCII only when `ascii` is set. */
-export function checkShortString(field: string, value: unknown, maxBytes: number, ascii: boolean): string {
-  const s = checkString(field, value);
-  if (s === '') throw new ConfigError(field, 'must not be empty');
-  if (ascii && !/^[\x20-\x7e]*$/.test(s)) throw new ConfigError(field, `${show(s)} is not printable ASCII`);
-  const bytes = Buffer.byteLength(s);
-  if (bytes > maxBytes) throw new ConfigError(field, `${show(s)} is ${bytes} bytes; at most ${maxBytes} allowed`);
-  return s;
 }

@@ -1,12 +1,12 @@
-// The `devices:` list of a machine config: one validator per device type, each strict about its keys.
+// The `devices:` list of a machine config, once its shape is checked (config-schema.ts): paths resolved and checked
+// on this host, sizes in bytes, the rules between one entry's fields, and what must not be used twice.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import {
-  checkBool, checkEnum, checkInt, checkMapping, checkPath, checkShortString, checkSize, checkSocketPath,
-  checkString, ConfigError, isMapping, join, show, type Raw,
-} from './config-check';
+import { checkPath, checkSocketPath, ConfigError, join, show } from './config-check';
+import { DEVICE_TYPES, FS_TAG_MAX_BYTES, type DeviceConfigInput } from './config-schema';
+import { sizeField } from './config-size';
 
-export const DEVICE_TYPES = ['rng', 'console', 'blk', 'net', 'vsock', 'balloon', 'fs'] as const;
+export { DEVICE_TYPES };
 export type DeviceType = (typeof DEVICE_TYPES)[number];
 
 export interface RngDeviceConfig {
@@ -74,130 +74,93 @@ export type DeviceConfig =
   | RngDeviceConfig | ConsoleDeviceConfig | BlkDeviceConfig | NetDeviceConfig
   | VsockDeviceConfig | BalloonDeviceConfig | FsDeviceConfig;
 
-type Validator = (field: string, raw: Raw, baseDir: string) => DeviceConfig;
+type Input<T extends DeviceType> = Extract<DeviceConfigInput, { type: T }>;
+type Builders = { [T in DeviceType]: (field: string, d: Input<T>, baseDir: string) => DeviceConfig };
 
-const validators: { [K in DeviceType]: Validator } = {
-  rng: (field, raw) => {
-    checkMapping(field, raw, ['type', 'rateLimit']);
-    const dev: RngDeviceConfig = { type: 'rng' };
-    if (raw.rateLimit !== undefined) dev.rateLimit = checkInt(join(field, 'rateLimit'), raw.rateLimit, 1, 2 ** 32);
-    return dev;
-  },
-  console: (field, raw, baseDir) => {
-    checkMapping(field, raw, ['type', 'backend', 'path']);
-    const backend = checkEnum(join(field, 'backend'), raw.backend ?? 'stdio', ['stdio', 'file', 'socket'] as const);
-    const dev: ConsoleDeviceConfig = { type: 'console', backend };
+const builders: Builders = {
+  rng: (_field, d) => (d.rateLimit === undefined ? { type: 'rng' } : { type: 'rng', rateLimit: d.rateLimit }),
+  console: (field, d, baseDir) => {
+    const backend = d.backend ?? 'stdio';
     const pathField = join(field, 'path');
     if (backend === 'stdio') {
-      if (raw.path !== undefined) throw new ConfigError(pathField, 'only the file and socket backends take a path');
-    } else if (raw.path === undefined) {
-      throw new ConfigError(pathField, `required for backend ${backend}`);
-    } else {
-      dev.path = backend === 'file'
-        ? checkPath(pathField, raw.path, baseDir, 'new-file')
-        : checkSocketPath(pathField, raw.path, baseDir);
+      if (d.path !== undefined) throw new ConfigError(pathField, 'only the file and socket backends take a path');
+      return { type: 'console', backend };
     }
-    return dev;
+    if (d.path === undefined) throw new ConfigError(pathField, `required for backend ${backend}`);
+    const p = backend === 'file'
+      ? checkPath(pathField, d.path, baseDir, 'new-file')
+      : checkSocketPath(pathField, d.path, baseDir);
+    return { type: 'console', backend, path: p };
   },
-  blk: validateBlk,
-  net: (field, raw) => {
-    checkMapping(field, raw, ['type', 'tap', 'mac']);
+  blk: buildBlk,
+  net: (field, d) => {
     const dev: NetDeviceConfig = { type: 'net' };
-    if (raw.tap !== undefined) {
-      const tap = checkShortString(join(field, 'tap'), raw.tap, 15, true);
-      if (/[\s/:]/.test(tap)) throw new ConfigError(join(field, 'tap'), `${show(tap)} is not an interface name`);
-      dev.tap = tap;
-    }
-    if (raw.mac !== undefined) dev.mac = checkMac(join(field, 'mac'), raw.mac);
+    if (d.tap !== undefined) dev.tap = d.tap;
+    if (d.mac !== undefined) dev.mac = checkUnicast(join(field, 'mac'), d.mac);
     return dev;
   },
-  vsock: (field, raw, baseDir) => {
-    checkMapping(field, raw, ['type', 'cid', 'socket']);
-    if (raw.cid === undefined) throw new ConfigError(join(field, 'cid'), 'required');
-    if (raw.socket === undefined) throw new ConfigError(join(field, 'socket'), 'required');
+  vsock: (field, d, baseDir) => ({
+    type: 'vsock',
+    cid: d.cid,
+    // Guest connections to host port P go to `<socket>_P`: the longest P must fit too.
+    socket: checkSocketPath(join(field, 'socket'), d.socket, baseDir, '_4294967295'),
+  }),
+  balloon: (_field, d) => ({
+    type: 'balloon',
+    targetMiB: d.targetMiB ?? 0,
+    deflateOnOom: d.deflateOnOom ?? false,
+    statsInterval: d.statsInterval ?? 0,
+  }),
+  fs: (field, d, baseDir) => {
+    const bytes = Buffer.byteLength(d.tag);
+    if (bytes > FS_TAG_MAX_BYTES) {
+      throw new ConfigError(join(field, 'tag'), `${show(d.tag)} is ${bytes} bytes; at most ${FS_TAG_MAX_BYTES} allowed`);
+    }
     return {
-      type: 'vsock',
-      cid: checkInt(join(field, 'cid'), raw.cid, 3, 0xffff_fffe),
-      // Guest connections to host port P go to `<socket>_P`: the longest P must fit too.
-      socket: checkSocketPath(join(field, 'socket'), raw.socket, baseDir, '_4294967295'),
-    };
-  },
-  balloon: (field, raw) => {
-    checkMapping(field, raw, ['type', 'targetMiB', 'deflateOnOom', 'statsInterval']);
-    return {
-      type: 'balloon',
-      targetMiB: checkInt(join(field, 'targetMiB'), raw.targetMiB ?? 0, 0, 64 * 1024),
-      deflateOnOom: checkBool(join(field, 'deflateOnOom'), raw.deflateOnOom ?? false),
-      statsInterval: checkInt(join(field, 'statsInterval'), raw.statsInterval ?? 0, 0, 86_400),
-    };
-  },
-  fs: (field, raw, baseDir) => {
-    checkMapping(field, raw, ['type', 'tag', 'path', 'readonly']);
-    if (raw.tag === undefined) throw new ConfigError(join(field, 'tag'), 'required');
-    if (raw.path === undefined) throw new ConfigError(join(field, 'path'), 'required');
-    return {
-      type: 'fs',
-      tag: checkShortString(join(field, 'tag'), raw.tag, 36, false),
-      path: checkPath(join(field, 'path'), raw.path, baseDir, 'dir'),
-      readonly: checkBool(join(field, 'readonly'), raw.readonly ?? false),
+      type: 'fs', tag: d.tag, path: checkPath(join(field, 'path'), d.path, baseDir, 'dir'), readonly: d.readonly ?? false,
     };
   },
 };
 
-function validateBlk(field: string, raw: Raw, baseDir: string): BlkDeviceConfig {
-  checkMapping(field, raw, ['type', 'path', 'readonly', 'cache', 'serial', 'create', 'size']);
-  const pathField = join(field, 'path');
-  if (raw.path === undefined) throw new ConfigError(pathField, 'required');
-  const create = checkBool(join(field, 'create'), raw.create ?? false);
-  const readonly = checkBool(join(field, 'readonly'), raw.readonly ?? false);
-  const dev: BlkDeviceConfig = {
-    type: 'blk',
-    path: '',
-    readonly,
-    cache: checkEnum(join(field, 'cache'), raw.cache ?? 'writeback', ['unsafe', 'writeback'] as const),
-    create,
-  };
-  if (raw.size !== undefined) {
+function buildBlk(field: string, d: Input<'blk'>, baseDir: string): BlkDeviceConfig {
+  const create = d.create ?? false;
+  const readonly = d.readonly ?? false;
+  const dev: BlkDeviceConfig = { type: 'blk', path: '', readonly, cache: d.cache ?? 'writeback', create };
+  if (d.size !== undefined) {
     if (!create) throw new ConfigError(join(field, 'size'), 'only used with create: true');
-    dev.size = checkSize(join(field, 'size'), raw.size, 'M');
+    dev.size = sizeField(join(field, 'size'), d.size, 'M');
     if (dev.size === 0 || dev.size % 512 !== 0) {
-      throw new ConfigError(join(field, 'size'), `${show(raw.size)} is not a positive multiple of 512 bytes`);
+      throw new ConfigError(join(field, 'size'), `${show(d.size)} is not a positive multiple of 512 bytes`);
     }
   }
+  const pathField = join(field, 'path');
   if (create) {
     if (readonly) throw new ConfigError(join(field, 'create'), 'a disk created empty cannot be readonly');
-    dev.path = checkPath(pathField, raw.path, baseDir, 'new-regular');
+    dev.path = checkPath(pathField, d.path, baseDir, 'new-regular');
     if (dev.size === undefined && !fs.existsSync(dev.path)) {
       throw new ConfigError(join(field, 'size'), 'required with create: true when the image does not exist');
     }
   } else {
-    dev.path = checkPath(pathField, raw.path, baseDir, 'file');
+    dev.path = checkPath(pathField, d.path, baseDir, 'file');
   }
-  if (raw.serial !== undefined) dev.serial = checkShortString(join(field, 'serial'), raw.serial, 20, true);
+  if (d.serial !== undefined) dev.serial = d.serial;
   return dev;
 }
 
-const MAC_PATTERN = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
-
-function checkMac(field: string, value: unknown): string {
-  const mac = checkString(field, value);
-  if (!MAC_PATTERN.test(mac)) throw new ConfigError(field, `${show(mac)} is not a MAC address (aa:bb:cc:dd:ee:ff)`);
+/** The schema checked the form; a multicast address would be refused by the guest's driver. */
+function checkUnicast(field: string, mac: string): string {
   if (parseInt(mac.slice(0, 2), 16) & 1) {
     throw new ConfigError(field, `${show(mac)} is a multicast address (the first byte must be even)`);
   }
   return mac.toLowerCase();
 }
 
-/** Validates the `devices` list; `field` is its path (normally `devices`). */
-export function validateDevices(field: string, value: unknown, baseDir: string): DeviceConfig[] {
-  if (value === undefined || value === null) return [];
-  if (!Array.isArray(value)) throw new ConfigError(field, `${show(value)} is not a list`);
-  const devices = value.map((raw: unknown, i) => {
-    const at = `${field}[${i}]`;
-    if (!isMapping(raw)) throw new ConfigError(at, `${show(raw)} is not a mapping (type: ..., ...)`);
-    if (raw.type === undefined) throw new ConfigError(join(at, 'type'), `required (one of ${DEVICE_TYPES.join(', ')})`);
-    const type = checkEnum(join(at, 'type'), (raw as Raw).type, DEVICE_TYPES);
-    return validators[type](at, raw as Raw, baseDir);
+/** Builds the checked `devices` list; `field` is its path (normally `devices`). */
+export function buildDevices(field: string, inputs: readonly DeviceConfigInput[] | null | undefined,
+  baseDir: string): DeviceConfig[] {
+  const devices = (inputs ?? []).map((d, i) => {
+    const build = builders[d.type] as (field: string, d: DeviceConfigInput, baseDir: string) => DeviceConfig;
+    return build(`${field}[${i}]`, d, baseDir);
   });
   checkUnique(field, devices);
   return devices;

@@ -1,15 +1,20 @@
 // The machine config: a YAML file (configs/example.yaml documents every field) or a plain object from the
-// programmatic API, validated strictly into a MachineConfig. Unknown keys are errors, every error is one line that
-// names the field and the value, and relative paths resolve against the config file's folder.
+// programmatic API. Its shape is the schema in config-schema.ts: unknown keys are errors, and every error is one line
+// that names the field and the value. This builds the MachineConfig from a config of that shape: defaults filled in,
+// sizes in bytes, relative paths resolved against the config file's folder and checked on this host, and the rules
+// between fields that a schema does not say.
 import * as os from 'node:os';
 import * as path from 'node:path';
-import {
-  checkEnum, checkInt, checkMapping, checkPath, checkSize, checkSocketPath, checkString, ConfigError, isMapping,
-  show, type Raw,
-} from './config-check';
-import { validateDevices, type DeviceConfig } from './config-devices';
+import { checkPath, checkSocketPath, checkString, ConfigError, isMapping, show } from './config-check';
+import { buildDevices, type DeviceConfig } from './config-devices';
 import { readConfigFile } from './config-file';
 import { checkPathClashes } from './config-paths';
+import {
+  MachineConfigSchema, type ACPI_MODES, type BOOT_PROTOCOLS, type LOG_LEVELS, type MachineConfigInput,
+  type ON_HALT_MODES, type QUIRKS_MODES, type SERIAL_MODES,
+} from './config-schema';
+import { checkShape } from './config-shape';
+import { exactSize, sizeField } from './config-size';
 import { CMDLINE_MAX_BYTES } from './boot/layout';
 import { formatBytes, GiB, MiB } from './units';
 
@@ -19,18 +24,16 @@ export type {
   BalloonDeviceConfig, BlkDeviceConfig, ConsoleDeviceConfig, DeviceConfig, DeviceType, FsDeviceConfig,
   NetDeviceConfig, RngDeviceConfig, VsockDeviceConfig,
 } from './config-devices';
+export {
+  ACPI_MODES, BOOT_PROTOCOLS, LOG_LEVELS, MachineConfigSchema, ON_HALT_MODES, QUIRKS_MODES, SERIAL_MODES, VCPUS_MAX,
+} from './config-schema';
+export type { DeviceConfigInput, MachineConfigInput } from './config-schema';
 
-export const BOOT_PROTOCOLS = ['auto', 'linux64', 'pvh'] as const;
 export type BootProtocol = (typeof BOOT_PROTOCOLS)[number];
-export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
-export const QUIRKS_MODES = ['auto', 'on', 'off'] as const;
 export type QuirksMode = (typeof QUIRKS_MODES)[number];
-export const ACPI_MODES = ['on', 'off'] as const;
 export type AcpiMode = (typeof ACPI_MODES)[number];
-export const ON_HALT_MODES = ['end', 'wait'] as const;
 export type OnHaltMode = (typeof ON_HALT_MODES)[number];
-export const SERIAL_MODES = ['stdio', 'file', 'none'] as const;
 export type SerialMode = (typeof SERIAL_MODES)[number];
 
 export interface SerialConfig {
@@ -70,7 +73,6 @@ export interface MachineConfig {
 }
 
 export const DEFAULT_CMDLINE = 'console=ttyS0 reboot=k panic=-1';
-export const VCPUS_MAX = 254;
 export const MEMORY_MIN = 32 * MiB;
 export const MEMORY_MAX = 64 * GiB;
 export const DEFAULT_MEMORY = 256 * MiB;
@@ -78,10 +80,7 @@ export const DEFAULT_MEMORY = 256 * MiB;
 export const CMDLINE_MAX = CMDLINE_MAX_BYTES - 1;
 
 /** The top-level keys a config may have. */
-export const CONFIG_KEYS = [
-  'vcpus', 'memory', 'kernel', 'initrd', 'cmdline', 'boot', 'serial', 'log', 'quirks', 'acpi', 'onHalt', 'devices',
-  'apiSocket',
-] as const;
+export const CONFIG_KEYS = Object.keys(MachineConfigSchema.properties) as readonly (keyof MachineConfigInput)[];
 
 const GUEST_ARTIFACT = /^@guest\/[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
@@ -100,8 +99,7 @@ export function checkBootFile(field: string, value: unknown, baseDir: string): s
   return checkPath(field, written, baseDir, 'file');
 }
 
-function checkCmdline(value: unknown): string {
-  const cmdline = checkString('cmdline', value);
+function checkCmdline(cmdline: string): string {
   const bytes = Buffer.byteLength(cmdline);
   if (bytes > CMDLINE_MAX) {
     throw new ConfigError('cmdline', `${bytes} bytes is too long (at most ${CMDLINE_MAX} bytes fit the boot ` +
@@ -110,8 +108,8 @@ function checkCmdline(value: unknown): string {
   return cmdline;
 }
 
-function checkMemory(value: unknown): number {
-  const bytes = checkSize('memory', value, 'M');
+function checkMemory(value: string | number): number {
+  const bytes = sizeField('memory', value, 'M');
   if (bytes < MEMORY_MIN || bytes > MEMORY_MAX) {
     throw new ConfigError('memory', `${show(value)} is out of range 32M..64G`);
   }
@@ -119,22 +117,26 @@ function checkMemory(value: unknown): number {
   return bytes;
 }
 
-function checkSerial(value: unknown, baseDir: string): SerialConfig {
-  if (value === undefined) return { mode: 'stdio' };
-  const raw = checkMapping('serial', value, ['mode', 'path']);
-  const mode = checkEnum('serial.mode', raw.mode ?? 'stdio', SERIAL_MODES);
+function buildSerial(input: MachineConfigInput['serial'], baseDir: string): SerialConfig {
+  const mode = input?.mode ?? 'stdio';
   if (mode !== 'file') {
-    if (raw.path !== undefined) throw new ConfigError('serial.path', `only used with mode: file (mode is ${mode})`);
+    if (input?.path !== undefined) throw new ConfigError('serial.path', `only used with mode: file (mode is ${mode})`);
     return { mode };
   }
-  if (raw.path === undefined) throw new ConfigError('serial.path', 'required with mode: file');
-  return { mode, path: checkPath('serial.path', raw.path, baseDir, 'new-file') };
+  if (input?.path === undefined) throw new ConfigError('serial.path', 'required with mode: file');
+  return { mode, path: checkPath('serial.path', input.path, baseDir, 'new-file') };
 }
 
-function checkLog(value: unknown): { level: LogLevel } {
-  if (value === undefined) return { level: 'info' };
-  const raw = checkMapping('log', value, ['level']);
-  return { level: checkEnum('log.level', raw.level ?? 'info', LOG_LEVELS) };
+/**
+ * Checks that an untyped value (parsed YAML or JSON) has a config's shape (types, ranges, known keys) and returns
+ * it typed, e.g. for createVm; files and sizes are checked when the config is validated. Throws ConfigError.
+ */
+export function checkConfigInput(value: unknown): MachineConfigInput {
+  if (!isMapping(value)) {
+    throw new ConfigError('', `a config must be a mapping of settings (vcpus: 2, kernel: ...), got ${show(value)}`);
+  }
+  checkShape(MachineConfigSchema, value);
+  return value;
 }
 
 /**
@@ -143,33 +145,47 @@ function checkLog(value: unknown): { level: LogLevel } {
  */
 export function validateConfig(obj: unknown, opts: ValidateOptions = {}): MachineConfig {
   const baseDir = path.resolve(opts.baseDir ?? process.cwd());
-  if (!isMapping(obj)) {
-    throw new ConfigError('', `a config must be a mapping of settings (vcpus: 2, kernel: ...), got ${show(obj)}`);
-  }
-  const raw: Raw = checkMapping('', obj, CONFIG_KEYS);
-  if (raw.kernel === undefined) throw new ConfigError('kernel', 'required (a path or @guest/vmlinux)');
+  const input = checkConfigInput(obj);
   const config: MachineConfig = {
-    vcpus: raw.vcpus === undefined ? 1 : checkInt('vcpus', raw.vcpus, 1, VCPUS_MAX),
-    memory: raw.memory === undefined ? DEFAULT_MEMORY : checkMemory(raw.memory),
-    kernel: checkBootFile('kernel', raw.kernel, baseDir),
-    cmdline: raw.cmdline === undefined ? DEFAULT_CMDLINE : checkCmdline(raw.cmdline),
-    boot: checkEnum('boot', raw.boot ?? 'auto', BOOT_PROTOCOLS),
-    serial: checkSerial(raw.serial, baseDir),
-    log: checkLog(raw.log),
-    quirks: checkEnum('quirks', raw.quirks ?? 'auto', QUIRKS_MODES),
-    acpi: checkEnum('acpi', raw.acpi ?? 'off', ACPI_MODES),
-    onHalt: checkEnum('onHalt', raw.onHalt ?? 'end', ON_HALT_MODES),
-    devices: validateDevices('devices', raw.devices, baseDir),
+    vcpus: input.vcpus ?? 1,
+    memory: input.memory === undefined ? DEFAULT_MEMORY : checkMemory(input.memory),
+    kernel: checkBootFile('kernel', input.kernel, baseDir),
+    cmdline: checkCmdline(input.cmdline ?? DEFAULT_CMDLINE),
+    boot: input.boot ?? 'auto',
+    serial: buildSerial(input.serial, baseDir),
+    log: { level: input.log?.level ?? 'info' },
+    quirks: input.quirks ?? 'auto',
+    acpi: input.acpi ?? 'off',
+    onHalt: input.onHalt ?? 'end',
+    devices: buildDevices('devices', input.devices, baseDir),
   };
-  if (raw.initrd !== undefined && raw.initrd !== null) config.initrd = checkBootFile('initrd', raw.initrd, baseDir);
-  if (raw.apiSocket !== undefined) config.apiSocket = checkSocketPath('apiSocket', raw.apiSocket, baseDir);
+  if (input.initrd !== undefined && input.initrd !== null) config.initrd = checkBootFile('initrd', input.initrd, baseDir);
+  if (input.apiSocket !== undefined) config.apiSocket = checkSocketPath('apiSocket', input.apiSocket, baseDir);
   checkPathClashes(config.serial.path, config.devices, config.apiSocket);
   config.devices.forEach((d, i) => {
     if (d.type === 'balloon' && d.targetMiB * MiB > config.memory) {
-      throw new ConfigError(`devices[${i}].targetMiB`, `${d.targetMiB} is more than the guest's ${config.memory / MiB} MiB of RAM`);
+      throw new ConfigError(`devices[${i}].targetMiB`,
+        `${d.targetMiB} is more than the guest's ${config.memory / MiB} MiB of RAM`);
     }
   });
   return config;
+}
+
+/**
+ * A validated config as a config to write or send (what GET /config answers): the same machine, with sizes as
+ * strings with a unit (a bare number would count MiB), paths absolute and defaults filled in. Validating it again
+ * gives `config` back.
+ */
+export function toConfigInput(config: MachineConfig): MachineConfigInput {
+  const { memory, devices, serial, log, ...rest } = config;
+  return {
+    ...rest,
+    memory: exactSize(memory),
+    serial: { ...serial },
+    log: { ...log },
+    devices: devices.map((d) => (d.type === 'blk' && d.size !== undefined
+      ? { ...d, size: exactSize(d.size) } : { ...d })),
+  };
 }
 
 /**

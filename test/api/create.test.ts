@@ -6,8 +6,8 @@ import { createVm } from '../../src/api/create';
 import { checkInteger, checkOptions } from '../../src/api/errors';
 
 test('createVm: a config that is not an object, unknown options, bad fields', async () => {
-  await assert.rejects(createVm(42), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE', message: /"config" argument must be an object.*got number 42/ });
-  await assert.rejects(createVm(null), { name: 'TypeError', message: /got null/ });
+  await assert.rejects(createVm(42 as never), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE', message: /"config" argument must be an object.*got number 42/ });
+  await assert.rejects(createVm(null as never), { name: 'TypeError', message: /got null/ });
   await assert.rejects(createVm({ kernel: __filename }, { logLevel: 'x' } as never),
     { name: 'TypeError', code: 'ERR_INVALID_ARG_VALUE', message: /unknown option "logLevel" \(known: logger, baseDir\)/ });
   await assert.rejects(createVm({ kernel: __filename }, { baseDir: 7 } as never), { name: 'TypeError', message: /"baseDir"/ });

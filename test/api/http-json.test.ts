@@ -8,7 +8,14 @@ import { ConfigError } from '../../src/vmm/config';
 
 test('errors become statuses: the caller\'s mistakes 4xx, ours 500', () => {
   const status = (e: unknown): number => httpErrorOf(e).status;
-  assert.deepEqual(httpErrorOf(new ConfigError('vcpus', 'bad')).body, { error: 'vcpus: bad', field: 'vcpus' });
+  assert.deepEqual(httpErrorOf(new ConfigError('vcpus', 'bad')).body, { error: 'vcpus: bad', code: 'ERR_CONFIG', field: 'vcpus' });
+  // The body carries the code the error has in the process; an error without one has none.
+  const code = (e: unknown): unknown => httpErrorOf(e).body.code;
+  assert.equal(code(new VmError('ERR_VM_NO_DEVICE', 'no balloon')), 'ERR_VM_NO_DEVICE');
+  assert.equal(code(argRangeError('mib', '0..64', 99)), 'ERR_OUT_OF_RANGE');
+  assert.equal(code(new VmError('ERR_VM_DISK', 'x', { cause: Object.assign(new Error('x'), { code: 'EBUSY' }) })), 'ERR_VM_DISK');
+  assert.equal(code(new VmError('ERR_VM_BOOT', 'kernel: not an ELF')), 'ERR_VM_BOOT');
+  assert.equal(code(Object.assign(new Error('open /dev/kvm failed'), { code: 'EACCES' })), 'EACCES');
   assert.equal(status(new HttpError(413, 'big')), 413);
   assert.equal(status(new VmError('ERR_VM_STATE', 'not now')), 409);
   assert.equal(status(new VmError('ERR_VM_NO_DEVICE', 'this machine has no balloon device')), 409);

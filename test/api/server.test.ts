@@ -9,8 +9,10 @@ import { after, before, test } from 'node:test';
 import pino from 'pino';
 import { VmClient } from '../../src/api/client';
 import { ApiController } from '../../src/api/controller';
+import { VmError } from '../../src/api/errors';
 import { ApiServer } from '../../src/api/server';
-import { MiB } from '../../src/vmm/units';
+import { checkStopOptions, type Vm } from '../../src/api/vm';
+import { validateConfig } from '../../src/vmm/config';
 import { failure } from '../helpers/api-failure';
 import { REPO } from '../helpers/cli-run';
 
@@ -78,11 +80,11 @@ test('PUT /config takes the YAML schema, resolves paths from the server\'s folde
     await client.putConfig({ kernel: 'vmlinux', memory: 64 });
     let c = await client.getConfig();
     assert.equal(c.kernel, kernel);
-    assert.equal(c.memory, 64 * MiB);
+    assert.equal(c.memory, '64M', 'a size with its unit: a bare number would count MiB');
     assert.equal((await client.info()).state, 'configured');
     await client.putConfig({ kernel, memory: '128M', vcpus: 2 });
     c = await client.getConfig();
-    assert.deepEqual([c.memory, c.vcpus], [128 * MiB, 2]);
+    assert.deepEqual([c.memory, c.vcpus], ['128M', 2]);
     const e = await failure(client.putConfig({ kernel, apiSocket: 'x.sock' }));
     assert.equal(e.field, 'apiSocket');
     const nowhere = await failure(client.putConfig({ kernel, apiSocket: path.join(dir, 'no', 'such', 'dir', 'x.sock') }));
@@ -166,5 +168,74 @@ test('the socket file is private from the moment it is bound, whatever the umask
     process.umask(old);
     net.Server.prototype.listen = listen;
     await served?.server.close();
+  }
+});
+
+test('GET /config answers what PUT /config takes: sent back, it sets the same config', async () => {
+  const { server, client } = await serve('f.sock');
+  try {
+    fs.writeFileSync(path.join(dir, 'disk.img'), Buffer.alloc(4096));
+    fs.mkdirSync(path.join(dir, 'share'), { recursive: true });
+    await client.putConfig({
+      kernel: 'vmlinux', memory: 32 + 4 / 1024, vcpus: 3, serial: { mode: 'file', path: 'serial.log' },
+      devices: [
+        { type: 'blk', path: 'new.img', create: true, size: 3 }, { type: 'blk', path: 'disk.img', readonly: true },
+        { type: 'console', backend: 'socket', path: 'hvc.sock' }, { type: 'vsock', cid: 5, socket: 'v.sock' },
+        { type: 'balloon', targetMiB: 4 }, { type: 'fs', tag: 'share', path: 'share' }, { type: 'rng' },
+      ],
+    });
+    const first = await client.getConfig();
+    assert.equal(first.memory, '32772K');
+    assert.deepEqual(first.devices![0], { type: 'blk', path: path.join(dir, 'new.img'), readonly: false,
+      cache: 'writeback', create: true, size: '3M' });
+    await client.putConfig(first);
+    assert.deepEqual(await client.getConfig(), first);
+  } finally {
+    await server.close();
+  }
+});
+
+test('error bodies carry the code the same error has in the process', async () => {
+  const { server, client } = await serve('g.sock');
+  const controller = new ApiController({ logger, baseDir: dir });
+  const inProcess = (call: () => unknown): unknown => {
+    try {
+      call();
+    } catch (e) {
+      return (e as { code?: unknown }).code;
+    }
+    assert.fail('expected the call to throw');
+  };
+  try {
+    const cases: [unknown, Promise<unknown>][] = [
+      [inProcess(() => controller.getConfig()), client.getConfig()],
+      [inProcess(() => controller.requireVm('pause')), client.pause()],
+      [inProcess(() => controller.setConfig({ kernel, vcpus: 0 })), client.request('PUT', '/config', { kernel, vcpus: 0 })],
+      [inProcess(() => checkStopOptions({ timeoutMs: -1 })), client.stop({ timeoutMs: -1 })],
+      [inProcess(() => checkStopOptions({ timeoutMs: '5' })), client.request('PUT', '/actions', { action: 'stop', timeoutMs: '5' })],
+    ];
+    const expected = ['ERR_VM_STATE', 'ERR_VM_STATE', 'ERR_CONFIG', 'ERR_OUT_OF_RANGE', 'ERR_INVALID_ARG_TYPE'];
+    assert.deepEqual(cases.map(([code]) => code), expected);
+    for (const [code, request] of cases) assert.equal((await failure(request)).code, code);
+  } finally {
+    await server.close();
+  }
+});
+
+test('a machine\'s own errors reach the client with their code (a stand-in machine without a balloon)', async () => {
+  const noBalloon = (): never => { throw new VmError('ERR_VM_NO_DEVICE', 'this machine has no balloon device'); };
+  const config = validateConfig({ kernel }, { baseDir: dir });
+  const vm = { state: 'running', config, balloonStats: noBalloon, setBalloonTarget: noBalloon } as unknown as Vm;
+  const sock = path.join(dir, 'h.sock');
+  const server = await ApiServer.listen(sock, new ApiController({ logger, baseDir: dir, vm }));
+  try {
+    const client = new VmClient(sock);
+    for (const request of [client.balloonStats(), client.setBalloonTarget(1)]) {
+      const e = await failure(request);
+      assert.deepEqual([e.status, e.code, e.message], [409, 'ERR_VM_NO_DEVICE', 'this machine has no balloon device']);
+    }
+    assert.equal((await client.getConfig()).memory, '256M');
+  } finally {
+    await server.close();
   }
 });

@@ -9,6 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createVm } from '../../src/api/create';
 import type { Vm } from '../../src/api/vm';
 import { parseTestKernelOutput } from '../../src/guest/test-kernel-output';
+import type { DeviceConfigInput } from '../../src/vmm/config';
 import { kvmUnavailable } from '../helpers/kvm';
 import { testKernel } from '../helpers/tiny';
 import { until } from '../helpers/wait';
@@ -32,7 +33,7 @@ describe('the programmatic API with the tiny test kernel', { skip, timeout: 6 * 
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  async function boot(cmdline: string, devices: unknown[] = []): Promise<{ vm: Vm; out: () => string }> {
+  async function boot(cmdline: string, devices: DeviceConfigInput[] = []): Promise<{ vm: Vm; out: () => string }> {
     const vm = await createVm({ kernel, memory: '64M', cmdline, devices });
     vms.push(vm);
     let out = '';

@@ -11,7 +11,7 @@ import pino from 'pino';
 import { createVm } from '../../src/api/create';
 import { VmError } from '../../src/api/errors';
 import { Vm } from '../../src/api/vm';
-import { validateConfig } from '../../src/vmm/config';
+import { validateConfig, type MachineConfigInput } from '../../src/vmm/config';
 import type { DeviceErrorEvent } from '../../src/vmm/machine';
 import { native } from '../../src/base/native';
 import { kvmUnavailable } from '../helpers/kvm';
@@ -69,7 +69,7 @@ describe('the programmatic API on /dev/kvm', { skip, timeout: 6 * LIMIT_MS }, ()
   });
 
   /** A machine made here, killed when its test ends; none once the suite is over, when nobody would kill it. */
-  async function made(config: Record<string, unknown>, options?: Parameters<typeof createVm>[1]): Promise<Vm> {
+  async function made(config: MachineConfigInput, options?: Parameters<typeof createVm>[1]): Promise<Vm> {
     if (over) throw new Error('the suite has ended: no more machines');
     const vm = await createVm(config, options);
     vms.push(vm);
@@ -77,7 +77,7 @@ describe('the programmatic API on /dev/kvm', { skip, timeout: 6 * LIMIT_MS }, ()
   }
 
   /** A machine running `code`, with its console collected. */
-  async function boot(code: keyof typeof GUEST_CODE | 'panicAfterFlood', extra: Record<string, unknown> = {}, start = true):
+  async function boot(code: keyof typeof GUEST_CODE | 'panicAfterFlood', extra: Partial<MachineConfigInput> = {}, start = true):
     Promise<{ vm: Vm; out: () => string; until: (text: string) => Promise<void> }> {
     // helloThenSpin halts for good on purpose, as the idle guest these tests stop, pause and inspect.
     const vm = await made({ kernel: path.join(dir, `${code}.elf`), memory: '64M', onHalt: 'wait', ...extra });
@@ -313,7 +313,7 @@ describe('the programmatic API on /dev/kvm', { skip, timeout: 6 * LIMIT_MS }, ()
     const lines: string[] = [];
     const logger = pino({ level: 'trace' }, { write: (line: string) => { lines.push(line); } });
     const kernel = path.join(dir, 'helloThenSpin.elf');
-    for (const level of ['warn', undefined]) {
+    for (const level of ['warn', undefined] as const) {
       lines.length = 0;
       const vm = await made({ kernel, memory: '64M', ...(level ? { log: { level } } : {}) }, { logger });
       vm.start();

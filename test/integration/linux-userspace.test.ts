@@ -274,6 +274,19 @@ describe('Linux user space on tsvmm', { skip, timeout: 60 * 60_000 }, () => {
     });
   }
 
+  it('reboot -f with ACPI on and reboot=acpi: Linux writes the FADT reset register, which ends tsvmm with 0', async () => {
+    const work = fs.mkdtempSync(path.join(dir, 'acpireset-'));
+    const config = base('quick', { acpi: 'on', log: { level: 'info' }, devices: [hvc('acpireset')] });
+    config.cmdline = String(config.cmdline).replace('reboot=k', 'reboot=acpi');
+    const g = await bootToStart('acpireset', config, work, [path.join(dir, 'acpireset-hvc.sock')]);
+    await g.out.waitFor('UT-READY', STEP_MS);
+    g.send('reboot -f');
+    const end = await g.exited;
+    assert.match(g.out.text(), /reboot: Restarting system/, 'Linux restarted');
+    assert.equal(end.code, 0, g.stderr());
+    assert.match(g.stderr(), /reset \(the guest wrote the ACPI reset register\)/, 'the reset came through the FADT register, not the i8042');
+  });
+
   it('poweroff -f without ACPI: Linux halts instead, and the machine ends with reason halted, status 6', async () => {
     const work = fs.mkdtempSync(path.join(dir, 'halt-'));
     const g = await bootToStart('halt', base('quick', { devices: [hvc('halt')] }), work, [path.join(dir, 'halt-hvc.sock')]);

@@ -83,7 +83,7 @@ test('unknown keys are errors, with a suggestion when one is close', () => {
 });
 
 test('kernel and initrd: required, relative to the config folder, @guest/ names kept', () => {
-  assert.throws(() => validateConfig({}, { baseDir: dir }), { message: 'kernel: required (a path or @guest/vmlinux)' });
+  assert.throws(() => validateConfig({}, { baseDir: dir }), { message: 'kernel: required (e.g. @guest/vmlinux or ./vmlinux)' });
   rejects({ kernel: './nope' }, 'kernel', 'kernel: file not found: ./nope');
   rejects({ kernel: './share' }, 'kernel', 'kernel: ./share is a directory, not a file');
   rejects({ initrd: 'missing.cpio' }, 'initrd', 'initrd: file not found: missing.cpio');
@@ -120,7 +120,7 @@ test('devices: blk', () => {
   rejects({ devices: [{ type: 'blk', path: 'disk.img', cache: 'none' }] }, 'devices[0].cache',
     'devices[0].cache: "none" is not one of unsafe, writeback');
   rejects({ devices: [{ type: 'blk', path: 'disk.img', serial: 'x'.repeat(21) }] }, 'devices[0].serial',
-    `devices[0].serial: "${'x'.repeat(21)}" is 21 bytes; at most 20 allowed`);
+    `devices[0].serial: "${'x'.repeat(21)}" is 21 characters; at most 20 allowed`);
   rejects({ devices: [{ type: 'blk', path: 'disk.img', serial: 'dísk' }] }, 'devices[0].serial',
     'devices[0].serial: "dísk" is not printable ASCII');
   rejects({ devices: [{ type: 'blk', path: 'disk.img' }, { type: 'blk', path: './disk.img' }] }, 'devices[1]',
@@ -161,7 +161,7 @@ test('devices: rng, console, net', () => {
   assert.deepEqual(valid({ devices: [{ type: 'net', tap: 'tap0', mac: '52:54:00:AB:cd:01' }] }).devices,
     [{ type: 'net', tap: 'tap0', mac: '52:54:00:ab:cd:01' }]);
   rejects({ devices: [{ type: 'net', tap: 'a-very-long-tap-name' }] }, 'devices[0].tap',
-    'devices[0].tap: "a-very-long-tap-name" is 20 bytes; at most 15 allowed');
+    'devices[0].tap: "a-very-long-tap-name" is 20 characters; at most 15 allowed');
   rejects({ devices: [{ type: 'net', mac: '52:54:00:12:34' }] }, 'devices[0].mac',
     'devices[0].mac: "52:54:00:12:34" is not a MAC address (aa:bb:cc:dd:ee:ff)');
   rejects({ devices: [{ type: 'net', mac: '01:00:5e:00:00:01' }] }, 'devices[0].mac',
@@ -193,7 +193,7 @@ test('devices: vsock, balloon, fs', () => {
   rejects({ devices: [{ type: 'fs', tag: 'share', path: 'vmlinux' }] }, 'devices[0].path',
     'devices[0].path: vmlinux is not a directory');
   rejects({ devices: [{ type: 'fs', tag: 't'.repeat(37), path: 'share' }] }, 'devices[0].tag',
-    `devices[0].tag: "${'t'.repeat(37)}" is 37 bytes; at most 36 allowed`);
+    `devices[0].tag: "${'t'.repeat(37)}" is 37 characters; at most 36 allowed`);
   rejects({ devices: [{ type: 'fs', tag: 'a', path: 'share' }, { type: 'fs', tag: 'a', path: '.' }] }, 'devices[1]',
     'devices[1]: fs tag "a" is already used (see devices[0])');
 });
