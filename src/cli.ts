@@ -5,6 +5,7 @@ import { EXIT, EXIT_CODES_HELP } from './cli/exit-codes';
 import { guestBuildCommand, guestPathCommand, type GuestBuildModule } from './cli/guest-command';
 import { RUN_DESCRIBE, RUN_EPILOG, runCommand, runOptions, type RunMachine } from './cli/run-command';
 import type { Logger } from './log';
+import type { HostProbe } from './vmm/host-probe';
 import { ConfigError, type MachineConfig } from './vmm/config';
 import { BootError } from './vmm/boot/errors';
 import { packageVersion } from './version';
@@ -21,6 +22,8 @@ export interface CliDeps {
   runMachine?: RunMachine;
   createLogger?: (level: MachineConfig['log']['level']) => Logger;
   guest?: GuestBuildModule;
+  /** The host `run`'s preflight checks look at (default: this one, when runMachine is the default). */
+  hostProbe?: HostProbe;
   /** Print stacks for internal errors (also TSVMM_DEBUG=1). */
   debug?: boolean;
 }
@@ -55,6 +58,7 @@ export async function main(argv: string[], deps: CliDeps = {}): Promise<number> 
           cwd,
           ...(deps.runMachine ? { runMachine: deps.runMachine } : {}),
           ...(deps.createLogger ? { createLogger: deps.createLogger } : {}),
+          ...(deps.hostProbe ? { hostProbe: deps.hostProbe } : {}),
         });
       })
     .command('guest', 'Build or locate the bundled test guest (kernel and initramfs)', (y) => y

@@ -10,6 +10,8 @@ export type { MachineExit } from './vmm/exit-status';
 export type { ExitReason, CounterName } from './vmm/vcpu-protocol';
 export { BootError } from './vmm/boot/errors';
 export { KvmError } from './vmm/kvm-vm';
+export { HostError } from './vmm/preflight';
+export { NativeAddonError } from './vmm/native';
 export { BalloonError } from './devices/balloon';
 export type { BalloonInfo, BalloonGuestStats } from './devices/balloon';
 export { buildGuest, guestArtifactPath, resolveGuestArtifact } from './guest/build';

@@ -19,7 +19,8 @@ export interface CreateVmOptions {
  * Validates `config` (the YAML schema as an object: `memory: '512M'`, a bare number of MiB), resolves
  * `@guest/...` artifacts (building them on first use) and creates the machine; nothing runs until start(). When
  * the config has `apiSocket`, the machine is also served there until shortly after it ends.
- * Throws ConfigError naming the field, TypeError / RangeError for bad options, KvmError without usable KVM.
+ * Throws ConfigError naming the field, TypeError / RangeError for bad options, HostError when the host lacks what
+ * the machine needs (usable /dev/kvm, the native addon, /dev/net/tun for a net device), before building anything.
  */
 export async function createVm(config: unknown, options?: CreateVmOptions): Promise<Vm> {
   if (typeof config !== 'object' || config === null || Array.isArray(config)) {

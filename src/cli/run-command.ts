@@ -7,6 +7,8 @@ import {
   configWarnings, LOG_LEVELS, readConfigFile, validateConfig, type LogLevel, type MachineConfig,
 } from '../vmm/config';
 import { checkEnum, checkSocketPath, ConfigError } from '../vmm/config-check';
+import { hostProbe, type HostProbe } from '../vmm/host-probe';
+import { preflight } from '../vmm/preflight';
 import { allValues, applyOverrides, lastValue, type RunOverrides } from './overrides';
 
 /** Runs `config`, or, with no config, waits for one on opts.apiSocket. */
@@ -19,6 +21,8 @@ export interface RunDeps {
   runMachine?: RunMachine;
   /** Default: createLogger from src/log.ts. */
   createLogger?: (level: MachineConfig['log']['level']) => Logger;
+  /** The host the preflight checks look at; default this one, but only for the default runMachine. */
+  hostProbe?: HostProbe;
 }
 
 export const RUN_DESCRIBE = 'Boot a microVM from a YAML config and attach its serial console to this terminal';
@@ -110,6 +114,12 @@ function socketOnly(configFile: string | undefined, o: RunOverrides, cwd: string
   };
 }
 
+/** Throws HostError when the host lacks what the machine needs: before anything is built, listened on or opened. */
+function checkHost(config: MachineConfig | undefined, deps: RunDeps): void {
+  const probe = deps.hostProbe ?? (deps.runMachine ? undefined : hostProbe());
+  if (probe) preflight(config, probe);
+}
+
 /** Runs the machine; resolves with the process exit status. */
 export async function runCommand(args: Record<string, unknown>, deps: RunDeps): Promise<number> {
   const configFile = lastValue(args.config);
@@ -117,11 +127,13 @@ export async function runCommand(args: Record<string, unknown>, deps: RunDeps): 
   const runMachine = (): RunMachine => deps.runMachine ?? loadRunMachine();
   const waiting = socketOnly(configFile, overrides, deps.cwd);
   if (waiting) {
+    checkHost(undefined, deps);
     const logger = (deps.createLogger ?? createLogger)(waiting.level ?? 'info');
     return runMachine()(undefined,
       { logger, apiSocket: waiting.apiSocket, cwd: deps.cwd, ...(waiting.level ? { logLevel: waiting.level } : {}) });
   }
   const config = loadRunConfig(configFile, overrides, deps.cwd);
+  checkHost(config, deps);
   const logger = (deps.createLogger ?? createLogger)(config.log.level);
   for (const warning of configWarnings(config)) logger.warn(warning);
   logger.debug({ config }, 'machine config');
