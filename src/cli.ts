@@ -1,6 +1,8 @@
 // The `tsvmm` command line. main() returns the exit status instead of exiting, so tests can drive it in-process;
 // bin/tsvmm.js exits with it. User mistakes (bad options, bad config) print one line and exit 2, never a stack.
 import yargs from 'yargs';
+import { DOCTOR_DESCRIBE, DOCTOR_EPILOG, doctorCommand } from './cli/doctor';
+import type { DoctorProbe } from './cli/doctor-probe';
 import { EXIT, EXIT_CODES_HELP } from './cli/exit-codes';
 import { guestBuildCommand, guestPathCommand, type GuestBuildModule } from './cli/guest-command';
 import { RUN_DESCRIBE, RUN_EPILOG, runCommand, runOptions, type RunMachine } from './cli/run-command';
@@ -24,6 +26,8 @@ export interface CliDeps {
   guest?: GuestBuildModule;
   /** The host `run`'s preflight checks look at (default: this one, when runMachine is the default). */
   hostProbe?: HostProbe;
+  /** The host `doctor` looks at; default this one. */
+  doctorProbe?: DoctorProbe;
   /** Print stacks for internal errors (also TSVMM_DEBUG=1). */
   debug?: boolean;
 }
@@ -73,7 +77,15 @@ export async function main(argv: string[], deps: CliDeps = {}): Promise<number> 
           status = guestPathCommand(args.name, { guest: deps.guest, stdout, stderr });
         })
       .demandCommand(1, 'guest: name a subcommand (build or path)'))
-    .demandCommand(1, 'name a command (run or guest); see tsvmm --help')
+    .command('doctor', DOCTOR_DESCRIBE,
+      (y) => y.option('json', { type: 'boolean', default: false, describe: 'the report as JSON' })
+        .epilog(DOCTOR_EPILOG),
+      async (args) => {
+        // Loaded here: the probe reaches for the guest builder and dpkg, which no other command needs.
+        const probe = deps.doctorProbe ?? (await import('./cli/doctor-probe')).doctorProbe();
+        status = await doctorCommand(args.json, { probe, stdout });
+      })
+    .demandCommand(1, 'name a command (run, guest or doctor); see tsvmm --help')
     .strict()
     .epilog(EXIT_CODES_HELP)
     .version(packageVersion())
