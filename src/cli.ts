@@ -71,7 +71,8 @@ export async function main(argv: string[], deps: CliDeps = {}): Promise<number> 
         async (args) => {
           status = await guestBuildCommand(args.force, { guest: deps.guest, stdout, stderr });
         })
-      .command('path [name]', 'Print where a built artifact is (e.g. vmlinux), or all of them',
+      .command('path [name]',
+        'Print where a built artifact is (e.g. vmlinux), or all of them; status 1 for one not built yet',
         (p) => p.positional('name', { type: 'string', describe: 'artifact name, with or without @guest/' }),
         (args) => {
           status = guestPathCommand(args.name, { guest: deps.guest, stdout, stderr });

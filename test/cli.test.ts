@@ -130,12 +130,17 @@ test('an internal error from the runner: one line, status 1', async () => {
 test('guest build and guest path delegate to the guest module', async () => {
   const h = harness();
   const calls: unknown[] = [];
+  const artifacts = path.join(dir, 'artifacts');
+  fs.mkdirSync(artifacts, { recursive: true });
+  for (const n of ['vmlinux', 'bzImage', 'initramfs.cpio', 'test-kernel.elf']) {
+    fs.writeFileSync(path.join(artifacts, n), 'x');
+  }
   h.deps.guest = {
     buildGuest: async (opts) => {
       calls.push(opts.force);
       opts.log?.('building');
     },
-    guestArtifactPath: (name) => `/artifacts/${name}`,
+    guestArtifactPath: (name) => path.join(artifacts, name),
   };
   assert.equal(await main(['guest', 'build', '--force'], h.deps), 0);
   assert.equal(await main(['guest', 'build'], h.deps), 0);
@@ -143,9 +148,26 @@ test('guest build and guest path delegate to the guest module', async () => {
   assert.deepEqual(h.err, ['building\n', 'building\n']);
   assert.equal(await main(['guest', 'path', '@guest/vmlinux'], h.deps), 0);
   assert.equal(await main(['guest', 'path'], h.deps), 0);
-  assert.deepEqual(h.out, ['/artifacts/vmlinux\n', '@guest/vmlinux /artifacts/vmlinux\n',
-    '@guest/bzImage /artifacts/bzImage\n', '@guest/initramfs.cpio /artifacts/initramfs.cpio\n',
-    '@guest/test-kernel.elf /artifacts/test-kernel.elf\n']);
+  const at = (n: string): string => path.join(artifacts, n);
+  assert.deepEqual(h.out, [`${at('vmlinux')}\n`, `@guest/vmlinux ${at('vmlinux')}\n`,
+    `@guest/bzImage ${at('bzImage')}\n`, `@guest/initramfs.cpio ${at('initramfs.cpio')}\n`,
+    `@guest/test-kernel.elf ${at('test-kernel.elf')}\n`]);
+});
+
+test('guest path: one not built yet is status 1 and says how to build it, never a path that is not there', async () => {
+  const h = harness();
+  const built = path.join(dir, 'vm', 'vmlinux');
+  h.deps.guest = {
+    buildGuest: async () => {},
+    guestArtifactPath: (name) => (name === 'vmlinux' ? built : path.join(dir, 'not-built', name)),
+  };
+  assert.equal(await main(['guest', 'path', 'bzImage'], h.deps), 1);
+  assert.deepEqual(h.out, []);
+  assert.deepEqual(h.err, ['tsvmm: @guest/bzImage is not built yet; run `tsvmm guest build` (minutes, once)\n']);
+  assert.equal(await main(['guest', 'path'], h.deps), 1);
+  assert.deepEqual(h.out, [`@guest/vmlinux ${built}\n`]);
+  assert.equal(h.err[1], 'tsvmm: @guest/bzImage, @guest/initramfs.cpio, @guest/test-kernel.elf are not built yet; ' +
+    'run `tsvmm guest build` (minutes, once)\n');
 });
 
 test('bin/tsvmm.js: --help lists the commands and the exit statuses', () => {
