@@ -1,6 +1,9 @@
 // The `tsvmm` command line. main() returns the exit status instead of exiting, so tests can drive it in-process;
 // bin/tsvmm.js exits with it. User mistakes (bad options, bad config) print one line and exit 2, never a stack.
 import yargs from 'yargs';
+import { COMPLETION_SHELLS, DOCTOR_OPTIONS, GUEST_BUILD_OPTIONS } from './cli/command-tree';
+import { COMPLETION_DESCRIBE, COMPLETION_EPILOG, completionScript } from './cli/completion';
+import { explainUnknown } from './cli/did-you-mean';
 import { DOCTOR_DESCRIBE, DOCTOR_EPILOG, doctorCommand } from './cli/doctor';
 import type { DoctorProbe } from './cli/doctor-probe';
 import { EXIT, EXIT_CODES_HELP } from './cli/exit-codes';
@@ -67,9 +70,9 @@ export async function main(argv: string[], deps: CliDeps = {}): Promise<number> 
       })
     .command('guest', 'Build or locate the bundled test guest (kernel and initramfs)', (y) => y
       .command('build', 'Build the guest artifacts (skipped when up to date)',
-        (b) => b.option('force', { type: 'boolean', default: false, describe: 'rebuild even when up to date' }),
+        (b) => b.options(GUEST_BUILD_OPTIONS),
         async (args) => {
-          status = await guestBuildCommand(args.force, { guest: deps.guest, stdout, stderr });
+          status = await guestBuildCommand(Boolean(args.force), { guest: deps.guest, stdout, stderr });
         })
       .command('path [name]',
         'Print where a built artifact is (e.g. vmlinux), or all of them; status 1 for one not built yet',
@@ -79,14 +82,19 @@ export async function main(argv: string[], deps: CliDeps = {}): Promise<number> 
         })
       .demandCommand(1, 'guest: name a subcommand (build or path)'))
     .command('doctor', DOCTOR_DESCRIBE,
-      (y) => y.option('json', { type: 'boolean', default: false, describe: 'the report as JSON' })
-        .epilog(DOCTOR_EPILOG),
+      (y) => y.options(DOCTOR_OPTIONS).epilog(DOCTOR_EPILOG),
       async (args) => {
         // Loaded here: the probe reaches for the guest builder and dpkg, which no other command needs.
         const probe = deps.doctorProbe ?? (await import('./cli/doctor-probe')).doctorProbe();
-        status = await doctorCommand(args.json, { probe, stdout });
+        status = await doctorCommand(Boolean(args.json), { probe, stdout });
       })
-    .demandCommand(1, 'name a command (run, guest or doctor); see tsvmm --help')
+    .command('completion [shell]', COMPLETION_DESCRIBE,
+      (y) => y.positional('shell', { type: 'string', choices: [...COMPLETION_SHELLS], default: 'bash' })
+        .epilog(COMPLETION_EPILOG),
+      (args) => {
+        stdout.write(completionScript(String(args.shell)));
+      })
+    .demandCommand(1, 'name a command (run, guest, doctor or completion); see tsvmm --help')
     .strict()
     .epilog(EXIT_CODES_HELP)
     .version(packageVersion())
@@ -96,7 +104,7 @@ export async function main(argv: string[], deps: CliDeps = {}): Promise<number> 
     .exitProcess(false)
     .fail((msg, err) => {
       // yargs spreads some messages over lines ("Invalid values:\n  Argument: ..."); the user gets one.
-      throw err ?? new UsageError(msg.replace(/\s*\n\s*/g, ' ').trim());
+      throw err ?? new UsageError(explainUnknown(msg, argv) ?? msg.replace(/\s*\n\s*/g, ' ').trim());
     });
   try {
     await parser.parseAsync();

@@ -102,8 +102,8 @@ test('config and usage errors: exactly one line on stderr, status 2, nothing run
     [['run', '../vm/vm.yaml', '--vcpus', 'many'], 'tsvmm: vcpus: "many" is not an integer\n'],
     [['run', 'missing.yaml'], `tsvmm: config ${path.join(work, 'missing.yaml')}: file not found\n`],
     [['run'], 'tsvmm: kernel: required (a path or @guest/vmlinux)\n'],
-    [['run', '../vm/vm.yaml', '--frobnicate'], 'tsvmm: Unknown argument: frobnicate\n'],
-    [[], 'tsvmm: name a command (run, guest or doctor); see tsvmm --help\n'],
+    [['run', '../vm/vm.yaml', '--frobnicate'], 'tsvmm: run: unknown option --frobnicate\n'],
+    [[], 'tsvmm: name a command (run, guest, doctor or completion); see tsvmm --help\n'],
     [['guest'], 'tsvmm: guest: name a subcommand (build or path)\n'],
   ];
   for (const [argv, line] of cases) {

@@ -132,8 +132,8 @@ export const DOCTOR_EPILOG = 'One line per item: ok; MISSING (every microVM need
   'status 0 when this host can run a microVM, 1 when it cannot.';
 
 /** Prints the report (text, or JSON with --json); the exit status says whether a microVM can run here. */
-export async function doctorCommand(json: boolean, deps: { probe: DoctorProbe; stdout: { write(text: string): unknown } }):
-  Promise<number> {
+export async function doctorCommand(json: boolean,
+  deps: { probe: DoctorProbe; stdout: { write(text: string): unknown } }): Promise<number> {
   const report = await doctor(deps.probe);
   deps.stdout.write(json ? JSON.stringify(report, null, 2) + '\n' : formatDoctor(report));
   return report.canRunMicroVm ? 0 : 1;

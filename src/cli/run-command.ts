@@ -1,7 +1,7 @@
 // `tsvmm run [config]`: load the config, apply the command-line overrides, validate, and hand the machine to the
 // runner (src/vmm/run.ts), which is loaded only when a machine really runs.
 import * as path from 'node:path';
-import type { Argv } from 'yargs';
+import type { Argv, Options } from 'yargs';
 import { createLogger, type Logger } from '../log';
 import {
   configWarnings, LOG_LEVELS, readConfigFile, validateConfig, type LogLevel, type MachineConfig,
@@ -45,19 +45,26 @@ export const RUN_EPILOG = [
     '(PUT /config, then PUT /actions {"action":"start"}).',
 ].join('\n');
 
+/** `tsvmm run`'s options (also what shell completion and "did you mean" know of). */
+export const RUN_OPTIONS: Readonly<Record<string, Options>> = {
+  vcpus: { type: 'string', describe: 'number of vCPUs (1..254)' },
+  memory: { type: 'string', describe: 'guest RAM, e.g. 512M, 2G (a bare number is MiB)' },
+  kernel: { type: 'string', describe: 'kernel image (vmlinux ELF, bzImage, PVH ELF) or @guest/NAME' },
+  initrd: { type: 'string', describe: 'initramfs (uncompressed cpio is fastest) or @guest/NAME' },
+  cmdline: { type: 'string', describe: 'kernel command line (replaces the config\'s)' },
+  append: { type: 'string', array: true, describe: 'text appended to the kernel command line' },
+  'log-level': { type: 'string', choices: [...LOG_LEVELS], describe: 'log level' },
+  serial: { type: 'string', describe: 'serial console: stdio, none or file:PATH' },
+  'api-sock': { type: 'string', describe: 'unix socket for the control API' },
+  'on-halt': {
+    type: 'string', choices: ['end', 'wait'], describe: 'a guest that halts for good: end the VM (status 6) or keep it',
+  },
+};
+
 export function runOptions(y: Argv): Argv {
   return y
     .positional('config', { type: 'string', describe: 'machine config (YAML)' })
-    .option('vcpus', { type: 'string', describe: 'number of vCPUs (1..254)' })
-    .option('memory', { type: 'string', describe: 'guest RAM, e.g. 512M, 2G (a bare number is MiB)' })
-    .option('kernel', { type: 'string', describe: 'kernel image (vmlinux ELF, bzImage, PVH ELF) or @guest/NAME' })
-    .option('initrd', { type: 'string', describe: 'initramfs (uncompressed cpio is fastest) or @guest/NAME' })
-    .option('cmdline', { type: 'string', describe: 'kernel command line (replaces the config\'s)' })
-    .option('append', { type: 'string', array: true, describe: 'text appended to the kernel command line' })
-    .option('log-level', { type: 'string', choices: LOG_LEVELS as unknown as string[], describe: 'log level' })
-    .option('serial', { type: 'string', describe: 'serial console: stdio, none or file:PATH' })
-    .option('api-sock', { type: 'string', describe: 'unix socket for the control API' })
-    .option('on-halt', { type: 'string', choices: ['end', 'wait'], describe: 'a guest that halts for good: end the VM (status 6) or keep it' });
+    .options(RUN_OPTIONS);
 }
 
 /** Reads the options yargs parsed into the override set (repeated scalar options keep their last value). */
