@@ -1,7 +1,8 @@
 // The `tsvmm` command line. main() returns the exit status instead of exiting, so tests can drive it in-process;
 // bin/tsvmm.js exits with it. User mistakes (bad options, bad config) print one line and exit 2, never a stack.
 import yargs from 'yargs';
-import { COMPLETION_SHELLS, DOCTOR_OPTIONS, GUEST_BUILD_OPTIONS } from './cli/command-tree';
+import { commandAt, COMPLETION_SHELLS, DOCTOR_OPTIONS, GUEST_BUILD_OPTIONS } from './cli/command-tree';
+import { DEVICE_OPTIONS_HELP, separateBareDeviceFlags } from './cli/device-flags';
 import { COMPLETION_DESCRIBE, COMPLETION_EPILOG, completionScript } from './cli/completion';
 import { explainUnknown } from './cli/did-you-mean';
 import { DOCTOR_DESCRIBE, DOCTOR_EPILOG, doctorCommand } from './cli/doctor';
@@ -56,16 +57,19 @@ export async function main(argv: string[], deps: CliDeps = {}): Promise<number> 
   const cwd = deps.cwd ?? process.cwd();
   const debug = deps.debug ?? Boolean(process.env.TSVMM_DEBUG);
   let status: number = EXIT.ok;
-  const parser = yargs(argv)
+  const given = commandAt(argv).path[0] === 'run' ? separateBareDeviceFlags(argv) : argv;
+  const parser = yargs(given)
     .scriptName('tsvmm')
     .usage('$0 <command> [options]\n\nA microVM monitor for Linux KVM.')
-    .command('run [config]', RUN_DESCRIBE, (y) => runOptions(y).epilog(`${RUN_EPILOG}\n\n${EXIT_CODES_HELP}`),
+    .command('run [config]', RUN_DESCRIBE,
+      (y) => runOptions(y).epilog(`${RUN_EPILOG}\n\n${DEVICE_OPTIONS_HELP}\n\n${EXIT_CODES_HELP}`),
       async (args) => {
         status = await runCommand(args, {
           cwd,
           ...(deps.runMachine ? { runMachine: deps.runMachine } : {}),
           ...(deps.createLogger ? { createLogger: deps.createLogger } : {}),
           ...(deps.hostProbe ? { hostProbe: deps.hostProbe } : {}),
+          argv: given,
         });
       })
     .command('guest', 'Build or locate the bundled test guest (kernel and initramfs)', (y) => y
@@ -104,7 +108,7 @@ export async function main(argv: string[], deps: CliDeps = {}): Promise<number> 
     .exitProcess(false)
     .fail((msg, err) => {
       // yargs spreads some messages over lines ("Invalid values:\n  Argument: ..."); the user gets one.
-      throw err ?? new UsageError(explainUnknown(msg, argv) ?? msg.replace(/\s*\n\s*/g, ' ').trim());
+      throw err ?? new UsageError(explainUnknown(msg, given) ?? msg.replace(/\s*\n\s*/g, ' ').trim());
     });
   try {
     await parser.parseAsync();

@@ -9,6 +9,7 @@ import {
 import { checkEnum, checkSocketPath, ConfigError } from '../vmm/config-check';
 import { hostProbe, type HostProbe } from '../vmm/host-probe';
 import { preflight } from '../vmm/preflight';
+import { addDeviceArgs, DEVICE_OPTIONS, deviceArgs, type DeviceArg } from './device-flags';
 import { allValues, applyOverrides, lastValue, type RunOverrides } from './overrides';
 
 /** Runs `config`, or, with no config, waits for one on opts.apiSocket. */
@@ -23,6 +24,8 @@ export interface RunDeps {
   createLogger?: (level: MachineConfig['log']['level']) => Logger;
   /** The host the preflight checks look at; default this one, but only for the default runMachine. */
   hostProbe?: HostProbe;
+  /** The command line as given: device options are added in its order (default: disks, nets, ... in turn). */
+  argv?: readonly string[];
 }
 
 export const RUN_DESCRIBE = 'Boot a microVM from a YAML config and attach its serial console to this terminal';
@@ -59,6 +62,7 @@ export const RUN_OPTIONS: Readonly<Record<string, Options>> = {
   'on-halt': {
     type: 'string', choices: ['end', 'wait'], describe: 'a guest that halts for good: end the VM (status 6) or keep it',
   },
+  ...DEVICE_OPTIONS,
 };
 
 export function runOptions(y: Argv): Argv {
@@ -88,11 +92,17 @@ export function overridesFromArgs(args: Record<string, unknown>): RunOverrides {
   return o;
 }
 
-/** Builds the MachineConfig `tsvmm run` would use. Throws ConfigError. */
-export function loadRunConfig(configFile: string | undefined, overrides: RunOverrides, cwd: string): MachineConfig {
+/** Builds the MachineConfig `tsvmm run` would use, devices given as options last. Throws ConfigError. */
+export function loadRunConfig(configFile: string | undefined, overrides: RunOverrides, cwd: string,
+  devices: readonly DeviceArg[] = []): MachineConfig {
   const raw = configFile === undefined ? {} : readConfigFile(path.resolve(cwd, configFile));
   const baseDir = configFile === undefined ? cwd : path.dirname(path.resolve(cwd, configFile));
-  return validateConfig(applyOverrides(raw, overrides, cwd), { baseDir });
+  const merged = addDeviceArgs(applyOverrides(raw, overrides, cwd), devices, cwd);
+  try {
+    return validateConfig(merged.raw, { baseDir });
+  } catch (e) {
+    throw merged.rename(e);
+  }
 }
 
 function loadRunMachine(): RunMachine {
@@ -107,12 +117,14 @@ function loadRunMachine(): RunMachine {
  * `--api-sock` with neither a config file nor `--kernel`: the machine comes through the socket, so options that
  * would shape it have nothing to apply to.
  */
-function socketOnly(configFile: string | undefined, o: RunOverrides, cwd: string):
+function socketOnly(configFile: string | undefined, o: RunOverrides, devices: readonly DeviceArg[], cwd: string):
   { apiSocket: string; level?: LogLevel } | undefined {
   if (o.apiSock === undefined || configFile !== undefined || o.kernel !== undefined) return undefined;
   const stray = (Object.keys(o) as (keyof RunOverrides)[]).find((k) => k !== 'apiSock' && k !== 'logLevel');
-  if (stray) {
-    throw new ConfigError(`--${stray.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`,
+  const option = stray ? `--${stray.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`
+    : devices[0] ? `--${devices[0].flag}` : undefined;
+  if (option) {
+    throw new ConfigError(option,
       'needs a config file or --kernel (with --api-sock alone the machine config comes through the socket)');
   }
   return {
@@ -131,15 +143,16 @@ function checkHost(config: MachineConfig | undefined, deps: RunDeps): void {
 export async function runCommand(args: Record<string, unknown>, deps: RunDeps): Promise<number> {
   const configFile = lastValue(args.config);
   const overrides = overridesFromArgs(args);
+  const devices = deviceArgs(args, deps.argv);
   const runMachine = (): RunMachine => deps.runMachine ?? loadRunMachine();
-  const waiting = socketOnly(configFile, overrides, deps.cwd);
+  const waiting = socketOnly(configFile, overrides, devices, deps.cwd);
   if (waiting) {
     checkHost(undefined, deps);
     const logger = (deps.createLogger ?? createLogger)(waiting.level ?? 'info');
     return runMachine()(undefined,
       { logger, apiSocket: waiting.apiSocket, cwd: deps.cwd, ...(waiting.level ? { logLevel: waiting.level } : {}) });
   }
-  const config = loadRunConfig(configFile, overrides, deps.cwd);
+  const config = loadRunConfig(configFile, overrides, deps.cwd, devices);
   checkHost(config, deps);
   const logger = (deps.createLogger ?? createLogger)(config.log.level);
   for (const warning of configWarnings(config)) logger.warn(warning);
