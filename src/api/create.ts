@@ -1,11 +1,12 @@
 // createVm(): a Vm from a config object in the YAML file's schema, validated the same way, with its control
 // socket when the config names one.
 import * as path from 'node:path';
-import pino, { type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { argTypeError, checkNonEmptyString, checkOptions } from './errors';
 import { makeVm } from './make-vm';
 import { serveVm } from './server';
 import type { Vm } from './vm';
+import { createLogger } from '../log';
 import { validateConfig } from '../vmm/config';
 
 export interface CreateVmOptions {
@@ -32,7 +33,8 @@ export async function createVm(config: unknown, options?: CreateVmOptions): Prom
   }
   const baseDir = path.resolve(o.baseDir === undefined ? process.cwd() : checkNonEmptyString('baseDir', o.baseDir));
   const given = o.logger as Logger | undefined;
-  const logger = given ?? pino({ level: 'silent' });
+  // Silent, but on stderr: PUT /logger may turn it up, and stdout is the program's.
+  const logger = given ?? createLogger('silent');
   const validated = validateConfig(config, { baseDir });
   const vm = await makeVm(validated, { logger, baseDir, ...(given ? {} : { logLevel: 'silent' }) });
   if (validated.apiSocket !== undefined) {

@@ -70,6 +70,13 @@ export function sendJson(res: ServerResponse, status: number, body?: unknown, he
   res.end(text);
 }
 
+/** An answer that is not JSON (GET /metrics). */
+export function sendText(res: ServerResponse, status: number, contentType: string, text: string): void {
+  if (res.destroyed || res.writableEnded) return;
+  res.writeHead(status, { 'content-type': contentType, 'content-length': String(Buffer.byteLength(text)) });
+  res.end(text);
+}
+
 /**
  * The status and body an error becomes. A file the caller named that cannot be used arrives as a ConfigError or
  * DeviceOpError naming the field; any other error with an errno (KVM, mmap, ...) is the VMM's failure, a 500.
