@@ -17,6 +17,8 @@ test('the exports map: require and import resolve to the CommonJS build and its 
     assert.ok(fs.existsSync(path.join(REPO, target)), `${target} is built`);
   }
   assert.equal(require.resolve('tsvmm'), path.join(REPO, e.require.default));
+  // The README starts the command this way from a program that depends on the package.
+  assert.equal(require.resolve('tsvmm/bin/tsvmm.js'), path.join(REPO, 'bin', 'tsvmm.js'));
   const cjs = require('tsvmm') as Record<string, unknown>;
   // A dynamic import() as written: tsc would turn it into require() in this CommonJS file.
   const esm = await (new Function('s', 'return import(s)') as (s: string) => Promise<Record<string, unknown>>)('tsvmm');
