@@ -175,13 +175,16 @@ test('bin/tsvmm.js: --help lists the commands and the exit statuses', () => {
   assert.equal(r.status, 0);
   assert.match(r.stdout, /tsvmm run \[config\]/);
   assert.match(r.stdout, /tsvmm guest/);
+  assert.match(r.stdout, /tsvmm doctor/);
+  assert.match(r.stdout, /tsvmm completion/);
   for (const code of ['0 ', '1 ', '2 ', '3 ', '4 ', '5 ', '130', '143']) {
     assert.match(r.stdout, new RegExp(`^  ${code}`, 'm'));
   }
   const run = spawnSync(process.execPath, [bin, 'run', '--help'], { encoding: 'utf8' });
   assert.equal(run.status, 0);
   for (const opt of ['--vcpus', '--memory', '--kernel', '--initrd', '--cmdline', '--append', '--log-level', '--serial',
-    '--api-sock', 'Ctrl-A x', 'triple fault']) {
+    '--api-sock', '--disk', '--net', '--fs', '--vsock', '--rng', '--balloon', 'Ctrl-A x', 'triple fault', '/dev/kvm',
+    'tsvmm doctor', 'PUT /logger', 'GET /metrics']) {
     assert.ok(run.stdout.includes(opt), opt);
   }
 });

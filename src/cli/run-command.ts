@@ -43,7 +43,12 @@ export const RUN_EPILOG = [
   '',
   'The guest console goes to stdout; logs go to stderr (JSON lines when stderr is not a terminal).',
   '',
-  'With --api-sock the machine is also controlled through a JSON-over-HTTP API on that unix socket (docs/api.yaml). ' +
+  'Before it builds or opens anything, run checks the host: no usable /dev/kvm, no native addon, or no ' +
+    '/dev/net/tun (or no right to make a tap) for a net device is one line saying what to do, and status 1. ' +
+    'tsvmm doctor checks everything at once.',
+  '',
+  'With --api-sock the machine is also controlled through a JSON-over-HTTP API on that unix socket (docs/api.yaml), ' +
+    'GET /metrics (Prometheus) and PUT /logger (the log level, at run time) among its routes. ' +
     'With --api-sock and neither a config file nor --kernel, tsvmm waits for the machine config on the socket ' +
     '(PUT /config, then PUT /actions {"action":"start"}).',
 ].join('\n');
