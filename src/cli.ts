@@ -1,11 +1,18 @@
 // The `tsvmm` command line. main() returns the exit status instead of exiting, so tests can drive it in-process;
 // bin/tsvmm.js exits with it. User mistakes (bad options, bad config) print one line and exit 2, never a stack.
 import yargs from 'yargs';
+import { commandAt, COMPLETION_SHELLS, DOCTOR_OPTIONS, GUEST_BUILD_OPTIONS } from './cli/command-tree';
+import { DEVICE_OPTIONS_HELP, separateBareDeviceFlags } from './cli/device-flags';
+import { COMPLETION_DESCRIBE, COMPLETION_EPILOG, completionScript } from './cli/completion';
+import { explainUnknown } from './cli/did-you-mean';
+import { DOCTOR_DESCRIBE, DOCTOR_EPILOG, doctorCommand } from './cli/doctor';
+import type { DoctorProbe } from './cli/doctor-probe';
 import { EXIT, EXIT_CODES_HELP } from './cli/exit-codes';
 import { guestBuildCommand, guestPathCommand, type GuestBuildModule } from './cli/guest-command';
 import { RUN_DESCRIBE, RUN_EPILOG, runCommand, runOptions, type RunMachine } from './cli/run-command';
 import { VmError } from './api/errors';
 import type { Logger } from './log';
+import type { HostProbe } from './vmm/host-probe';
 import { ConfigError, type MachineConfig } from './vmm/config';
 import { packageVersion } from './version';
 
@@ -21,6 +28,10 @@ export interface CliDeps {
   runMachine?: RunMachine;
   createLogger?: (level: MachineConfig['log']['level']) => Logger;
   guest?: GuestBuildModule;
+  /** The host `run`'s preflight checks look at (default: this one, when runMachine is the default). */
+  hostProbe?: HostProbe;
+  /** The host `doctor` looks at; default this one. */
+  doctorProbe?: DoctorProbe;
   /** Print stacks for internal errors (also TSVMM_DEBUG=1). */
   debug?: boolean;
 }
@@ -49,30 +60,48 @@ export async function main(argv: string[], deps: CliDeps = {}): Promise<number> 
   const cwd = deps.cwd ?? process.cwd();
   const debug = deps.debug ?? Boolean(process.env.TSVMM_DEBUG);
   let status: number = EXIT.ok;
-  const parser = yargs(argv)
+  const given = commandAt(argv).path[0] === 'run' ? separateBareDeviceFlags(argv) : argv;
+  const parser = yargs(given)
     .scriptName('tsvmm')
     .usage('$0 <command> [options]\n\nA microVM monitor for Linux KVM.')
-    .command('run [config]', RUN_DESCRIBE, (y) => runOptions(y).epilog(`${RUN_EPILOG}\n\n${EXIT_CODES_HELP}`),
+    .command('run [config]', RUN_DESCRIBE,
+      (y) => runOptions(y).epilog(`${RUN_EPILOG}\n\n${DEVICE_OPTIONS_HELP}\n\n${EXIT_CODES_HELP}`),
       async (args) => {
         status = await runCommand(args, {
           cwd,
           ...(deps.runMachine ? { runMachine: deps.runMachine } : {}),
           ...(deps.createLogger ? { createLogger: deps.createLogger } : {}),
+          ...(deps.hostProbe ? { hostProbe: deps.hostProbe } : {}),
+          argv: given,
         });
       })
     .command('guest', 'Build or locate the bundled test guest (kernel and initramfs)', (y) => y
       .command('build', 'Build the guest artifacts (skipped when up to date)',
-        (b) => b.option('force', { type: 'boolean', default: false, describe: 'rebuild even when up to date' }),
+        (b) => b.options(GUEST_BUILD_OPTIONS),
         async (args) => {
-          status = await guestBuildCommand(args.force, { guest: deps.guest, stdout, stderr });
+          status = await guestBuildCommand(Boolean(args.force), { guest: deps.guest, stdout, stderr });
         })
-      .command('path [name]', 'Print where a built artifact is (e.g. vmlinux), or all of them',
+      .command('path [name]',
+        'Print where a built artifact is (e.g. vmlinux), or all of them; status 1 for one not built yet',
         (p) => p.positional('name', { type: 'string', describe: 'artifact name, with or without @guest/' }),
         (args) => {
           status = guestPathCommand(args.name, { guest: deps.guest, stdout, stderr });
         })
       .demandCommand(1, 'guest: name a subcommand (build or path)'))
-    .demandCommand(1, 'name a command (run or guest); see tsvmm --help')
+    .command('doctor', DOCTOR_DESCRIBE,
+      (y) => y.options(DOCTOR_OPTIONS).epilog(DOCTOR_EPILOG),
+      async (args) => {
+        // Loaded here: the probe reaches for the guest builder and dpkg, which no other command needs.
+        const probe = deps.doctorProbe ?? (await import('./cli/doctor-probe')).doctorProbe();
+        status = await doctorCommand(Boolean(args.json), { probe, stdout });
+      })
+    .command('completion [shell]', COMPLETION_DESCRIBE,
+      (y) => y.positional('shell', { type: 'string', choices: [...COMPLETION_SHELLS], default: 'bash' })
+        .epilog(COMPLETION_EPILOG),
+      (args) => {
+        stdout.write(completionScript(String(args.shell)));
+      })
+    .demandCommand(1, 'name a command (run, guest, doctor or completion); see tsvmm --help')
     .strict()
     .epilog(EXIT_CODES_HELP)
     .version(packageVersion())
@@ -82,7 +111,7 @@ export async function main(argv: string[], deps: CliDeps = {}): Promise<number> 
     .exitProcess(false)
     .fail((msg, err) => {
       // yargs spreads some messages over lines ("Invalid values:\n  Argument: ..."); the user gets one.
-      throw err ?? new UsageError(msg.replace(/\s*\n\s*/g, ' ').trim());
+      throw err ?? new UsageError(explainUnknown(msg, given) ?? msg.replace(/\s*\n\s*/g, ' ').trim());
     });
   try {
     await parser.parseAsync();

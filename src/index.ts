@@ -10,6 +10,8 @@ export type {
 } from './vmm/config';
 export type { MachineExit } from './vmm/exit-status';
 export type { ExitReason, CounterName } from './vmm/vcpu-protocol';
+export { HostError } from './vmm/preflight';
+export { NativeAddonError } from './base/native';
 export type { BalloonInfo, BalloonGuestStats } from './devices/balloon';
 export { buildGuest, guestArtifactPath, resolveGuestArtifact } from './guest/build';
 export { createLogger } from './log';

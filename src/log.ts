@@ -22,7 +22,16 @@ const LEVEL_NAMES: Record<number, string> = {
 // pino's own fields, not shown again as key=value in the text form.
 const RECORD_FIELDS = new Set(['level', 'time', 'msg', 'pid', 'hostname', 'component', 'name']);
 
-/** One pino JSON line as `HH:MM:SS.mmm LEVEL [component] message key=value ...`. */
+/** A logged error (pino serializes `err` and any Error value as { type, message, stack }): its stack. */
+function stackOf(v: unknown): string | undefined {
+  if (v === null || typeof v !== 'object' || !('stack' in v) || typeof v.stack !== 'string') return undefined;
+  return v.stack;
+}
+
+/**
+ * One pino JSON line as `HH:MM:SS.mmm LEVEL [component] message key=value ...`. An error's stack follows on lines
+ * of its own, indented, as a reader at a terminal expects it (in JSON it stays one string, for tools).
+ */
 export function formatLogLine(json: string): string {
   let rec: Record<string, unknown>;
   try {
@@ -33,18 +42,16 @@ export function formatLogLine(json: string): string {
   const time = typeof rec.time === 'number' ? new Date(rec.time).toISOString().slice(11, 23) : '';
   const level = LEVEL_NAMES[rec.level as number] ?? String(rec.level);
   const component = typeof rec.component === 'string' ? ` [${rec.component}]` : '';
-  const extras = Object.entries(rec)
-    .filter(([k]) => !RECORD_FIELDS.has(k))
-    .map(([k, v]) => `${k}=${formatValue(v)}`);
+  const fields = Object.entries(rec).filter(([k]) => !RECORD_FIELDS.has(k));
+  const stacks = fields.map(([, v]) => stackOf(v)).filter((s): s is string => s !== undefined);
+  const extras = fields.filter(([, v]) => stackOf(v) === undefined).map(([k, v]) => `${k}=${formatValue(v)}`);
   const msg = typeof rec.msg === 'string' ? rec.msg : '';
-  return `${time} ${level.padEnd(5)}${component} ${[msg, ...extras].filter(Boolean).join(' ')}\n`;
+  const indented = stacks.flatMap((stack) => stack.split('\n')).map((l) => `  ${l}\n`);
+  return `${time} ${level.padEnd(5)}${component} ${[msg, ...extras].filter(Boolean).join(' ')}\n${indented.join('')}`;
 }
 
 function formatValue(v: unknown): string {
   if (typeof v === 'string') return /[\s"=]/.test(v) ? JSON.stringify(v) : v;
-  if (v !== null && typeof v === 'object' && 'stack' in v && typeof v.stack === 'string') {
-    return JSON.stringify(v.stack);
-  }
   return JSON.stringify(v);
 }
 

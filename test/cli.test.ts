@@ -103,8 +103,8 @@ test('config and usage errors: exactly one line on stderr, status 2, nothing run
     [['run', '../vm/vm.yaml', '--vcpus', 'many'], 'tsvmm: vcpus: "many" is not an integer\n'],
     [['run', 'missing.yaml'], `tsvmm: config ${path.join(work, 'missing.yaml')}: file not found\n`],
     [['run'], 'tsvmm: kernel: required (e.g. @guest/vmlinux or ./vmlinux)\n'],
-    [['run', '../vm/vm.yaml', '--frobnicate'], 'tsvmm: Unknown argument: frobnicate\n'],
-    [[], 'tsvmm: name a command (run or guest); see tsvmm --help\n'],
+    [['run', '../vm/vm.yaml', '--frobnicate'], 'tsvmm: run: unknown option --frobnicate\n'],
+    [[], 'tsvmm: name a command (run, guest, doctor or completion); see tsvmm --help\n'],
     [['guest'], 'tsvmm: guest: name a subcommand (build or path)\n'],
   ];
   for (const [argv, line] of cases) {
@@ -147,12 +147,17 @@ test('a kernel that cannot boot is the user\'s mistake (2); no KVM is ours (1, w
 test('guest build and guest path delegate to the guest module', async () => {
   const h = harness();
   const calls: unknown[] = [];
+  const artifacts = path.join(dir, 'artifacts');
+  fs.mkdirSync(artifacts, { recursive: true });
+  for (const n of ['vmlinux', 'bzImage', 'initramfs.cpio', 'test-kernel.elf']) {
+    fs.writeFileSync(path.join(artifacts, n), 'x');
+  }
   h.deps.guest = {
     buildGuest: async (opts) => {
       calls.push(opts.force);
       opts.log?.('building');
     },
-    guestArtifactPath: (name) => `/artifacts/${name}`,
+    guestArtifactPath: (name) => path.join(artifacts, name),
   };
   assert.equal(await main(['guest', 'build', '--force'], h.deps), 0);
   assert.equal(await main(['guest', 'build'], h.deps), 0);
@@ -160,9 +165,26 @@ test('guest build and guest path delegate to the guest module', async () => {
   assert.deepEqual(h.err, ['building\n', 'building\n']);
   assert.equal(await main(['guest', 'path', '@guest/vmlinux'], h.deps), 0);
   assert.equal(await main(['guest', 'path'], h.deps), 0);
-  assert.deepEqual(h.out, ['/artifacts/vmlinux\n', '@guest/vmlinux /artifacts/vmlinux\n',
-    '@guest/bzImage /artifacts/bzImage\n', '@guest/initramfs.cpio /artifacts/initramfs.cpio\n',
-    '@guest/test-kernel.elf /artifacts/test-kernel.elf\n']);
+  const at = (n: string): string => path.join(artifacts, n);
+  assert.deepEqual(h.out, [`${at('vmlinux')}\n`, `@guest/vmlinux ${at('vmlinux')}\n`,
+    `@guest/bzImage ${at('bzImage')}\n`, `@guest/initramfs.cpio ${at('initramfs.cpio')}\n`,
+    `@guest/test-kernel.elf ${at('test-kernel.elf')}\n`]);
+});
+
+test('guest path: one not built yet is status 1 and says how to build it, never a path that is not there', async () => {
+  const h = harness();
+  const built = path.join(dir, 'vm', 'vmlinux');
+  h.deps.guest = {
+    buildGuest: async () => {},
+    guestArtifactPath: (name) => (name === 'vmlinux' ? built : path.join(dir, 'not-built', name)),
+  };
+  assert.equal(await main(['guest', 'path', 'bzImage'], h.deps), 1);
+  assert.deepEqual(h.out, []);
+  assert.deepEqual(h.err, ['tsvmm: @guest/bzImage is not built yet; run `tsvmm guest build` (minutes, once)\n']);
+  assert.equal(await main(['guest', 'path'], h.deps), 1);
+  assert.deepEqual(h.out, [`@guest/vmlinux ${built}\n`]);
+  assert.equal(h.err[1], 'tsvmm: @guest/bzImage, @guest/initramfs.cpio, @guest/test-kernel.elf are not built yet; ' +
+    'run `tsvmm guest build` (minutes, once)\n');
 });
 
 test('bin/tsvmm.js: --help lists the commands and the exit statuses', () => {
@@ -170,13 +192,16 @@ test('bin/tsvmm.js: --help lists the commands and the exit statuses', () => {
   assert.equal(r.status, 0);
   assert.match(r.stdout, /tsvmm run \[config\]/);
   assert.match(r.stdout, /tsvmm guest/);
+  assert.match(r.stdout, /tsvmm doctor/);
+  assert.match(r.stdout, /tsvmm completion/);
   for (const code of ['0 ', '1 ', '2 ', '3 ', '4 ', '5 ', '130', '143']) {
     assert.match(r.stdout, new RegExp(`^  ${code}`, 'm'));
   }
   const run = spawnSync(process.execPath, [bin, 'run', '--help'], { encoding: 'utf8' });
   assert.equal(run.status, 0);
   for (const opt of ['--vcpus', '--memory', '--kernel', '--initrd', '--cmdline', '--append', '--log-level', '--serial',
-    '--api-sock', 'Ctrl-A x', 'triple fault']) {
+    '--api-sock', '--disk', '--net', '--fs', '--vsock', '--rng', '--balloon', 'Ctrl-A x', 'triple fault', '/dev/kvm',
+    'tsvmm doctor', 'PUT /logger', 'GET /metrics']) {
     assert.ok(run.stdout.includes(opt), opt);
   }
 });

@@ -52,3 +52,18 @@ test('the default destination is stderr, never stdout (the guest console)', () =
   assert.equal(r.stdout, '');
   assert.equal((JSON.parse(r.stderr) as { msg: string }).msg, 'to stderr');
 });
+
+test('pretty format: an error\'s stack on lines of its own; JSON keeps it one string', () => {
+  const pretty = capture();
+  const err = new Error('boom');
+  err.stack = 'Error: boom\n    at one (a.js:1:1)\n    at two (b.js:2:2)';
+  createLogger('info', { format: 'pretty', destination: pretty.destination }).error({ err, route: 'PUT /x' }, 'failed');
+  assert.equal(pretty.lines.length, 1);
+  const [head, ...rest] = pretty.lines[0]!.split('\n');
+  assert.match(head!, / ERROR failed route="PUT \/x"$/);
+  assert.deepEqual(rest, ['  Error: boom', '      at one (a.js:1:1)', '      at two (b.js:2:2)', '']);
+  const json = capture();
+  createLogger('info', { format: 'json', destination: json.destination }).error({ err }, 'failed');
+  assert.equal((JSON.parse(json.lines[0]!) as { err: { stack: string } }).err.stack, err.stack);
+  assert.equal(json.lines[0]!.split('\n').length, 2); // one line and its newline
+});

@@ -5,7 +5,7 @@ import * as http from 'node:http';
 import type { ControllerState } from './controller';
 import type { Action } from './routes';
 import type { VmCounters, VmExit } from './vm';
-import type { MachineConfigInput } from '../vmm/config';
+import type { LogLevel, MachineConfigInput } from '../vmm/config';
 
 /**
  * A request the server refused or could not answer. `code` is the one the same error has in the process (VmError's
@@ -40,9 +40,35 @@ export class VmClient {
   constructor(readonly socketPath: string, private readonly options: VmClientOptions = {}) {}
 
   /** One request; resolves with the parsed answer of a 2xx, rejects with ApiClientError or a socket error. */
-  request<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
+  async request<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
+    const { status, raw } = await this.exchange(method, path, body);
+    let parsed: unknown;
+    try {
+      parsed = raw === '' ? undefined : JSON.parse(raw);
+    } catch {
+      throw new ApiClientError(status, `${method} ${path}: the answer is not JSON: ${raw.slice(0, 200)}`);
+    }
+    if (status >= 200 && status < 300) return parsed as T;
+    const err = parsed as { error?: string; field?: string; code?: string } | undefined;
+    throw new ApiClientError(status, err?.error ?? `${method} ${path}: HTTP ${status}`, err?.field, err?.code);
+  }
+
+  /** One request whose answer is text (GET /metrics); an error answer is JSON as always. */
+  private async requestText(method: string, path: string): Promise<string> {
+    const { status, raw } = await this.exchange(method, path, undefined);
+    if (status >= 200 && status < 300) return raw;
+    let err: { error?: string; field?: string; code?: string } | undefined;
+    try {
+      err = JSON.parse(raw) as typeof err;
+    } catch {
+      // the message below
+    }
+    throw new ApiClientError(status, err?.error ?? `${method} ${path}: HTTP ${status}`, err?.field, err?.code);
+  }
+
+  private exchange(method: string, path: string, body: unknown): Promise<{ status: number; raw: string }> {
     const text = body === undefined ? undefined : JSON.stringify(body);
-    return new Promise<T>((resolve, reject) => {
+    return new Promise((resolve, reject) => {
       const req = http.request({
         socketPath: this.socketPath, path, method, agent: false,
         headers: text === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) },
@@ -50,20 +76,7 @@ export class VmClient {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('error', reject);
-        res.on('end', () => {
-          const raw = Buffer.concat(chunks).toString('utf8');
-          let parsed: unknown;
-          try {
-            parsed = raw === '' ? undefined : JSON.parse(raw);
-          } catch {
-            reject(new ApiClientError(res.statusCode ?? 0, `${method} ${path}: the answer is not JSON: ${raw.slice(0, 200)}`));
-            return;
-          }
-          const status = res.statusCode ?? 0;
-          if (status >= 200 && status < 300) { resolve(parsed as T); return; }
-          const err = parsed as { error?: string; field?: string; code?: string } | undefined;
-          reject(new ApiClientError(status, err?.error ?? `${method} ${path}: HTTP ${status}`, err?.field, err?.code));
-        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, raw: Buffer.concat(chunks).toString('utf8') }));
       });
       req.on('error', reject);
       const limit = this.options.timeoutMs;
@@ -113,6 +126,15 @@ export class VmClient {
   waitForExit(): Promise<VmExit> { return this.request('GET', '/exit'); }
 
   counters(): Promise<VmCounters> { return this.request('GET', '/counters'); }
+
+  /** The counters in the Prometheus text exposition format. */
+  metrics(): Promise<string> { return this.requestText('GET', '/metrics'); }
+
+  /** The VMM's log level now. */
+  async logLevel(): Promise<LogLevel> { return (await this.request<{ level: LogLevel }>('GET', '/logger')).level; }
+
+  /** Changes the log level of the VMM and of the machine's components at once. */
+  setLogLevel(level: LogLevel): Promise<void> { return this.request('PUT', '/logger', { level }); }
 
   setBalloonTarget(targetMiB: number): Promise<void> { return this.request('PUT', '/balloon', { targetMiB }); }
 

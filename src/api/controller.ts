@@ -4,6 +4,7 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { VmError } from './errors';
+import { followLevels, setLevels } from './log-levels';
 import { makeVm } from './make-vm';
 import type { Vm, VmState } from './vm';
 import { configWarnings, validateConfig, type LogLevel, type MachineConfig } from '../vmm/config';
@@ -33,11 +34,26 @@ export class ApiController extends EventEmitter<{ vm: [vm: Vm] }> {
   private starting = false;
   /** The control socket serving this, once one does: a config sent through it must not clash with it. */
   private socketPath: string | undefined;
+  /** The level set by PUT /logger (or the command line), which a machine made later starts at too. */
+  private level: LogLevel | undefined;
 
   constructor(private readonly opts: ControllerOptions) {
     super();
     this.current = opts.vm;
     this.config = opts.vm?.config ?? opts.config;
+    this.level = opts.logLevel;
+    followLevels(opts.logger);
+  }
+
+  /** The log level now: the one set last, else the machine's config's, else the logger's. */
+  get logLevel(): LogLevel {
+    return this.level ?? this.config?.log.level ?? (this.opts.logger.level as LogLevel);
+  }
+
+  /** Sets the level of the VMM's log and of every logger made from it (the machine's components). */
+  setLogLevel(level: LogLevel): void {
+    this.level = level;
+    setLevels(this.opts.logger, level);
   }
 
   get state(): ControllerState {
@@ -91,7 +107,8 @@ export class ApiController extends EventEmitter<{ vm: [vm: Vm] }> {
     const config = this.getConfig();
     this.starting = true;
     try {
-      const { logger, baseDir, logLevel, consoleOutput } = this.opts;
+      const { logger, baseDir, consoleOutput } = this.opts;
+      const logLevel = this.level;
       const vm = await makeVm(config, {
         logger, baseDir, ...(logLevel ? { logLevel } : {}), ...(consoleOutput ? { consoleOutput } : {}),
       });

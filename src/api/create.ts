@@ -2,11 +2,12 @@
 // socket when the config names one. The config is typed (MachineConfigInput), so a misspelt key or a wrong type
 // fails to compile; a config of unknown shape (parsed YAML, JSON) goes through checkConfigInput first.
 import * as path from 'node:path';
-import pino, { type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { argTypeError, checkNonEmptyString, checkOptions } from './errors';
 import { makeVm } from './make-vm';
 import { serveVm } from './server';
 import type { Vm } from './vm';
+import { createLogger } from '../log';
 import { validateConfig, type MachineConfigInput } from '../vmm/config';
 
 export interface CreateVmOptions {
@@ -21,8 +22,9 @@ export interface CreateVmOptions {
  * `@guest/...` artifacts (building them on first use) and creates the machine; nothing runs until start(). When
  * the config has `apiSocket`, the machine is also served there until shortly after it ends. The config is checked
  * at run time too (a caller without types, or a cast): `createVm(checkConfigInput(parsedYaml))` for untyped input.
- * Throws ConfigError naming the field, TypeError / RangeError for bad options, VmError ERR_VM_KVM without usable
- * KVM and ERR_VM_BOOT for a kernel that cannot be booted.
+ * Throws ConfigError naming the field, TypeError / RangeError for bad options, HostError when the host lacks what
+ * the machine needs (usable /dev/kvm, the native addon, /dev/net/tun for a net device), before building anything,
+ * and VmError ERR_VM_KVM / ERR_VM_BOOT when KVM or the kernel fail later.
  */
 export async function createVm(config: MachineConfigInput, options?: CreateVmOptions): Promise<Vm> {
   if (typeof config !== 'object' || config === null || Array.isArray(config)) {
@@ -34,7 +36,8 @@ export async function createVm(config: MachineConfigInput, options?: CreateVmOpt
   }
   const baseDir = path.resolve(o.baseDir === undefined ? process.cwd() : checkNonEmptyString('baseDir', o.baseDir));
   const given = o.logger as Logger | undefined;
-  const logger = given ?? pino({ level: 'silent' });
+  // Silent, but on stderr: PUT /logger may turn it up, and stdout is the program's.
+  const logger = given ?? createLogger('silent');
   const validated = validateConfig(config, { baseDir });
   const vm = await makeVm(validated, { logger, baseDir, ...(given ? {} : { logLevel: 'silent' }) });
   if (validated.apiSocket !== undefined) {

@@ -102,6 +102,13 @@ function statusOf(e: unknown, code: unknown): number {
   return 500;
 }
 
+/** An answer that is not JSON (GET /metrics). */
+export function sendText(res: ServerResponse, status: number, contentType: string, text: string): void {
+  if (res.destroyed || res.writableEnded) return;
+  res.writeHead(status, { 'content-type': contentType, 'content-length': String(Buffer.byteLength(text)) });
+  res.end(text);
+}
+
 /**
  * The status and body an error becomes. A file the caller named that cannot be used arrives as a ConfigError or a
  * VmError naming the field; any other error with an errno (KVM, mmap, ...) is the VMM's failure, a 500. The body

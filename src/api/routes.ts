@@ -3,8 +3,9 @@
 // these; test/api/openapi.test.ts keeps the two in step.
 import type { ApiController } from './controller';
 import { HttpError } from './http-json';
+import { METRICS_CONTENT_TYPE, metricsText } from './metrics';
 import { checkDeviceIndex, checkStopOptions } from './vm';
-import { toConfigInput } from '../vmm/config';
+import { LOG_LEVELS, toConfigInput } from '../vmm/config';
 import { checkEnum, checkMapping, checkPath, ConfigError, isMapping, show } from '../vmm/config-check';
 import { packageVersion } from '../version';
 
@@ -12,7 +13,10 @@ export type Method = 'GET' | 'PUT' | 'PATCH';
 
 export interface Reply {
   status: number;
+  /** Sent as JSON... */
   body?: unknown;
+  /** ...or as this text (GET /metrics). */
+  text?: { contentType: string; body: string };
 }
 
 export interface RouteContext {
@@ -139,6 +143,29 @@ export const ROUTES: readonly Route[] = [
   {
     method: 'GET', path: '/counters', body: false,
     handle: ({ controller }) => ({ status: 200, body: controller.requireVm('read counters').counters() }),
+  },
+  {
+    method: 'GET', path: '/metrics', body: false,
+    handle: ({ controller }) => ({
+      status: 200,
+      text: {
+        contentType: METRICS_CONTENT_TYPE,
+        body: metricsText({ version: packageVersion(), state: controller.state }, controller.vm?.counters()),
+      },
+    }),
+  },
+  {
+    method: 'GET', path: '/logger', body: false,
+    handle: ({ controller }) => ({ status: 200, body: { level: controller.logLevel } }),
+  },
+  {
+    method: 'PUT', path: '/logger', body: true,
+    handle: (ctx) => {
+      const b = requireBody(ctx.body, ['level']);
+      if (b.level === undefined) throw new ConfigError('level', `required (one of ${LOG_LEVELS.join(', ')})`);
+      ctx.controller.setLogLevel(checkEnum('level', b.level, LOG_LEVELS));
+      return NO_CONTENT;
+    },
   },
   {
     method: 'GET', path: '/balloon', body: false,

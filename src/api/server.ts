@@ -8,9 +8,10 @@ import * as net from 'node:net';
 import { isMainThread } from 'node:worker_threads';
 import pino, { type Logger } from 'pino';
 import { ApiController } from './controller';
-import { ClientGone, httpErrorOf, readJsonBody, sendJson } from './http-json';
+import { ClientGone, httpErrorOf, readJsonBody, sendJson, sendText } from './http-json';
 import { matchRoute } from './routes';
 import type { Vm } from './vm';
+import { createLogger } from '../log';
 import { ConfigError } from '../vmm/config';
 
 /** How long close() lets requests in progress (a stop, a wait for the end) write their answers. */
@@ -170,7 +171,8 @@ export class ApiServer {
     try {
       const body = m.route.body ? await readJsonBody(req) : (req.resume(), undefined);
       const reply = await m.route.handle({ controller: this.controller, params: m.params, body });
-      sendJson(res, reply.status, reply.body);
+      if (reply.text) sendText(res, reply.status, reply.text.contentType, reply.text.body);
+      else sendJson(res, reply.status, reply.body);
     } catch (e) {
       if (e instanceof ClientGone) return;
       const { status, body } = httpErrorOf(e);
@@ -207,7 +209,8 @@ export class ApiServer {
  * up after the machine ends, so clients can still read how it ended; close it when done.
  */
 export function serveVm(vm: Vm, socketPath: string, opts: ServeOptions = {}): Promise<ApiServer> {
-  const logger = opts.logger ?? pino({ level: 'silent' });
+  // Silent, but on stderr: PUT /logger may turn it up, and stdout is the program's.
+  const logger = opts.logger ?? createLogger('silent');
   const controller = new ApiController({ logger, baseDir: opts.baseDir ?? process.cwd(), vm });
   return ApiServer.listen(socketPath, controller, { ...opts, logger });
 }

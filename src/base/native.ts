@@ -160,11 +160,33 @@ export interface FsConstants {
 
 let cached: NativeAddon | undefined;
 
-/** Loads the addon built by `npm install` (build/Release), once per thread. */
+/** The addon is missing or cannot be loaded (built for another Node, a library gone): the user rebuilds it. */
+export class NativeAddonError extends Error {
+  override name = 'NativeAddonError';
+  constructor(readonly file: string, cause: Error) {
+    const why = (cause as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND'
+      ? `is not built: ${file} is missing`
+      : `does not load: ${cause.message.split('\n')[0]}`;
+    super(`the native addon ${why}; rebuild it with \`npx node-gyp rebuild\` (or \`npm run install\`) in the ` +
+      'package folder', { cause });
+  }
+}
+
+/** Where the addon built by `npm install` is. */
+export function nativeAddonPath(): string {
+  return path.join(packageRoot(), 'build', 'Release', 'tsvmm_native.node');
+}
+
+/** Loads the addon built by `npm install` (build/Release), once per thread. Throws NativeAddonError. */
 export function native(): NativeAddon {
   if (cached === undefined) {
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
-    cached = require(path.join(packageRoot(), 'build', 'Release', 'tsvmm_native.node')) as NativeAddon;
+    const file = nativeAddonPath();
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-var-requires
+      cached = require(file) as NativeAddon;
+    } catch (e) {
+      throw new NativeAddonError(file, e instanceof Error ? e : new Error(String(e)));
+    }
   }
   return cached;
 }

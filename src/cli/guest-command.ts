@@ -1,5 +1,6 @@
 // `tsvmm guest build|path`: the bundled test guest (kernel, initramfs) is built on demand by src/guest/build.ts.
 // That module is loaded at call time so the CLI works (and compiles) without it.
+import * as fs from 'node:fs';
 
 export interface GuestBuildModule {
   buildGuest(opts: { force?: boolean; log?: (line: string) => void }): Promise<unknown>;
@@ -38,13 +39,29 @@ export async function guestBuildCommand(force: boolean, deps: GuestDeps): Promis
   return 0;
 }
 
-/** Prints the path of one artifact (`@guest/` prefix optional), or of each known one as `name path`. */
+function isBuilt(file: string): boolean {
+  try {
+    return fs.statSync(file).size > 0;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Prints the path of one artifact (`@guest/` prefix optional), or of each known one as `name path`. An artifact
+ * not built yet is an error (status 1) saying how to build it: a path that does not exist is no answer.
+ */
 export function guestPathCommand(name: string | undefined, deps: GuestDeps): number {
   const guest = deps.guest ?? loadGuestModule();
-  if (name !== undefined) {
-    deps.stdout.write(guest.guestArtifactPath(name.replace(/^@guest\//, '')) + '\n');
-    return 0;
+  const names = name === undefined ? GUEST_ARTIFACTS : [name.replace(/^@guest\//, '')];
+  const missing: string[] = [];
+  for (const n of names) {
+    const file = guest.guestArtifactPath(n);
+    if (!isBuilt(file)) missing.push(`@guest/${n}`);
+    else deps.stdout.write(name === undefined ? `@guest/${n} ${file}\n` : `${file}\n`);
   }
-  for (const n of GUEST_ARTIFACTS) deps.stdout.write(`@guest/${n} ${guest.guestArtifactPath(n)}\n`);
-  return 0;
+  if (missing.length === 0) return 0;
+  deps.stderr.write(`tsvmm: ${missing.join(', ')} ${missing.length > 1 ? 'are' : 'is'} not built yet; run ` +
+    '`tsvmm guest build` (minutes, once)\n');
+  return 1;
 }

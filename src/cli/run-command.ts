@@ -1,12 +1,15 @@
 // `tsvmm run [config]`: load the config, apply the command-line overrides, validate, and hand the machine to the
 // runner (src/cli/run-machine.ts), which is loaded only when a machine really runs.
 import * as path from 'node:path';
-import type { Argv } from 'yargs';
+import type { Argv, Options } from 'yargs';
 import { createLogger, type Logger } from '../log';
 import {
   configWarnings, LOG_LEVELS, readConfigFile, validateConfig, type LogLevel, type MachineConfig,
 } from '../vmm/config';
 import { checkEnum, checkSocketPath, ConfigError } from '../vmm/config-check';
+import { hostProbe, type HostProbe } from '../vmm/host-probe';
+import { preflight } from '../vmm/preflight';
+import { addDeviceArgs, DEVICE_OPTIONS, deviceArgs, type DeviceArg } from './device-flags';
 import { allValues, applyOverrides, lastValue, type RunOverrides } from './overrides';
 
 /** Runs `config`, or, with no config, waits for one on opts.apiSocket. */
@@ -19,6 +22,10 @@ export interface RunDeps {
   runMachine?: RunMachine;
   /** Default: createLogger from src/log.ts. */
   createLogger?: (level: MachineConfig['log']['level']) => Logger;
+  /** The host the preflight checks look at; default this one, but only for the default runMachine. */
+  hostProbe?: HostProbe;
+  /** The command line as given: device options are added in its order (default: disks, nets, ... in turn). */
+  argv?: readonly string[];
 }
 
 export const RUN_DESCRIBE = 'Boot a microVM from a YAML config and attach its serial console to this terminal';
@@ -36,24 +43,37 @@ export const RUN_EPILOG = [
   '',
   'The guest console goes to stdout; logs go to stderr (JSON lines when stderr is not a terminal).',
   '',
-  'With --api-sock the machine is also controlled through a JSON-over-HTTP API on that unix socket (docs/api.yaml). ' +
+  'Before it builds or opens anything, run checks the host: no usable /dev/kvm, no native addon, or no ' +
+    '/dev/net/tun (or no right to make a tap) for a net device is one line saying what to do, and status 1. ' +
+    'tsvmm doctor checks everything at once.',
+  '',
+  'With --api-sock the machine is also controlled through a JSON-over-HTTP API on that unix socket (docs/api.yaml), ' +
+    'GET /metrics (Prometheus) and PUT /logger (the log level, at run time) among its routes. ' +
     'With --api-sock and neither a config file nor --kernel, tsvmm waits for the machine config on the socket ' +
     '(PUT /config, then PUT /actions {"action":"start"}).',
 ].join('\n');
 
+/** `tsvmm run`'s options (also what shell completion and "did you mean" know of). */
+export const RUN_OPTIONS: Readonly<Record<string, Options>> = {
+  vcpus: { type: 'string', describe: 'number of vCPUs (1..254)' },
+  memory: { type: 'string', describe: 'guest RAM, e.g. 512M, 2G (a bare number is MiB)' },
+  kernel: { type: 'string', describe: 'kernel image (vmlinux ELF, bzImage, PVH ELF) or @guest/NAME' },
+  initrd: { type: 'string', describe: 'initramfs (uncompressed cpio is fastest) or @guest/NAME' },
+  cmdline: { type: 'string', describe: 'kernel command line (replaces the config\'s)' },
+  append: { type: 'string', array: true, describe: 'text appended to the kernel command line' },
+  'log-level': { type: 'string', choices: [...LOG_LEVELS], describe: 'log level' },
+  serial: { type: 'string', describe: 'serial console: stdio, none or file:PATH' },
+  'api-sock': { type: 'string', describe: 'unix socket for the control API' },
+  'on-halt': {
+    type: 'string', choices: ['end', 'wait'], describe: 'a guest that halts for good: end the VM (status 6) or keep it',
+  },
+  ...DEVICE_OPTIONS,
+};
+
 export function runOptions(y: Argv): Argv {
   return y
     .positional('config', { type: 'string', describe: 'machine config (YAML)' })
-    .option('vcpus', { type: 'string', describe: 'number of vCPUs (1..254)' })
-    .option('memory', { type: 'string', describe: 'guest RAM, e.g. 512M, 2G (a bare number is MiB)' })
-    .option('kernel', { type: 'string', describe: 'kernel image (vmlinux ELF, bzImage, PVH ELF) or @guest/NAME' })
-    .option('initrd', { type: 'string', describe: 'initramfs (uncompressed cpio is fastest) or @guest/NAME' })
-    .option('cmdline', { type: 'string', describe: 'kernel command line (replaces the config\'s)' })
-    .option('append', { type: 'string', array: true, describe: 'text appended to the kernel command line' })
-    .option('log-level', { type: 'string', choices: LOG_LEVELS as unknown as string[], describe: 'log level' })
-    .option('serial', { type: 'string', describe: 'serial console: stdio, none or file:PATH' })
-    .option('api-sock', { type: 'string', describe: 'unix socket for the control API' })
-    .option('on-halt', { type: 'string', choices: ['end', 'wait'], describe: 'a guest that halts for good: end the VM (status 6) or keep it' });
+    .options(RUN_OPTIONS);
 }
 
 /** Reads the options yargs parsed into the override set (repeated scalar options keep their last value). */
@@ -77,11 +97,17 @@ export function overridesFromArgs(args: Record<string, unknown>): RunOverrides {
   return o;
 }
 
-/** Builds the MachineConfig `tsvmm run` would use. Throws ConfigError. */
-export function loadRunConfig(configFile: string | undefined, overrides: RunOverrides, cwd: string): MachineConfig {
+/** Builds the MachineConfig `tsvmm run` would use, devices given as options last. Throws ConfigError. */
+export function loadRunConfig(configFile: string | undefined, overrides: RunOverrides, cwd: string,
+  devices: readonly DeviceArg[] = []): MachineConfig {
   const raw = configFile === undefined ? {} : readConfigFile(path.resolve(cwd, configFile));
   const baseDir = configFile === undefined ? cwd : path.dirname(path.resolve(cwd, configFile));
-  return validateConfig(applyOverrides(raw, overrides, cwd), { baseDir });
+  const merged = addDeviceArgs(applyOverrides(raw, overrides, cwd), devices, cwd);
+  try {
+    return validateConfig(merged.raw, { baseDir });
+  } catch (e) {
+    throw merged.rename(e);
+  }
 }
 
 function loadRunMachine(): RunMachine {
@@ -96,12 +122,14 @@ function loadRunMachine(): RunMachine {
  * `--api-sock` with neither a config file nor `--kernel`: the machine comes through the socket, so options that
  * would shape it have nothing to apply to.
  */
-function socketOnly(configFile: string | undefined, o: RunOverrides, cwd: string):
+function socketOnly(configFile: string | undefined, o: RunOverrides, devices: readonly DeviceArg[], cwd: string):
   { apiSocket: string; level?: LogLevel } | undefined {
   if (o.apiSock === undefined || configFile !== undefined || o.kernel !== undefined) return undefined;
   const stray = (Object.keys(o) as (keyof RunOverrides)[]).find((k) => k !== 'apiSock' && k !== 'logLevel');
-  if (stray) {
-    throw new ConfigError(`--${stray.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`,
+  const option = stray ? `--${stray.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`
+    : devices[0] ? `--${devices[0].flag}` : undefined;
+  if (option) {
+    throw new ConfigError(option,
       'needs a config file or --kernel (with --api-sock alone the machine config comes through the socket)');
   }
   return {
@@ -110,18 +138,27 @@ function socketOnly(configFile: string | undefined, o: RunOverrides, cwd: string
   };
 }
 
+/** Throws HostError when the host lacks what the machine needs: before anything is built, listened on or opened. */
+function checkHost(config: MachineConfig | undefined, deps: RunDeps): void {
+  const probe = deps.hostProbe ?? (deps.runMachine ? undefined : hostProbe());
+  if (probe) preflight(config, probe);
+}
+
 /** Runs the machine; resolves with the process exit status. */
 export async function runCommand(args: Record<string, unknown>, deps: RunDeps): Promise<number> {
   const configFile = lastValue(args.config);
   const overrides = overridesFromArgs(args);
+  const devices = deviceArgs(args, deps.argv);
   const runMachine = (): RunMachine => deps.runMachine ?? loadRunMachine();
-  const waiting = socketOnly(configFile, overrides, deps.cwd);
+  const waiting = socketOnly(configFile, overrides, devices, deps.cwd);
   if (waiting) {
+    checkHost(undefined, deps);
     const logger = (deps.createLogger ?? createLogger)(waiting.level ?? 'info');
     return runMachine()(undefined,
       { logger, apiSocket: waiting.apiSocket, cwd: deps.cwd, ...(waiting.level ? { logLevel: waiting.level } : {}) });
   }
-  const config = loadRunConfig(configFile, overrides, deps.cwd);
+  const config = loadRunConfig(configFile, overrides, deps.cwd, devices);
+  checkHost(config, deps);
   const logger = (deps.createLogger ?? createLogger)(config.log.level);
   for (const warning of configWarnings(config)) logger.warn(warning);
   logger.debug({ config }, 'machine config');

@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import * as YAML from 'yaml';
 import { ACTIONS, ROUTES } from '../../src/api/routes';
 import { MAX_STOP_TIMEOUT_MS } from '../../src/api/vm';
+import { LOG_LEVELS } from '../../src/vmm/config';
 import { COUNTER } from '../../src/vmm/vcpu-protocol';
 import { REPO } from '../helpers/cli-run';
 const HTTP_METHODS = ['get', 'put', 'patch', 'post', 'delete', 'head', 'options'];
@@ -16,6 +17,7 @@ const doc = YAML.parse(fs.readFileSync(path.join(REPO, 'docs', 'api.yaml'), 'utf
   paths: Record<string, Record<string, Operation>>;
   components: { schemas: {
     Action: { properties: { action: { enum: string[] }; timeoutMs: { maximum: number } } };
+    LogLevel: { properties: { level: { enum: string[] } } };
     Counters: { properties: { vcpus: { items: { properties: { exits: { description: string } } } } } };
   } };
 };
@@ -43,8 +45,9 @@ test('routes that read a body document it and its 400; the others take none', ()
   }
 });
 
-test('the documented actions are the ones the server takes', () => {
+test('the documented actions and log levels are the ones the server takes', () => {
   assert.deepEqual(doc.components.schemas.Action.properties.action.enum, [...ACTIONS]);
+  assert.deepEqual(doc.components.schemas.LogLevel.properties.level.enum, [...LOG_LEVELS]);
 });
 
 test('the stop timeout\'s limit and the vCPU exit kinds are the server\'s', () => {
