@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import Module from 'node:module';
 import { test } from 'node:test';
-import { native, NativeAddonError, nativeAddonPath } from '../../src/vmm/native';
+import { native, NativeAddonError, nativeAddonPath } from '../../src/base/native';
 
 type Load = (request: string, parent: unknown, isMain: boolean) => unknown;
 const loader = Module as unknown as { _load: Load };
