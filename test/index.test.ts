@@ -6,8 +6,8 @@ import * as root from '../src/index';
 
 test('the package root exports the Vm API and nothing of the machine underneath', () => {
   assert.deepEqual(Object.keys(root).sort(), [
-    'ApiClientError', 'ApiController', 'ApiServer', 'ConfigError', 'DEFAULT_STOP_TIMEOUT_MS', 'MachineConfigSchema',
-    'Vm', 'VmClient', 'VmConsole', 'VmError', 'buildGuest', 'checkConfigInput', 'createLogger', 'createVm',
+    'ApiClientError', 'ApiController', 'ApiServer', 'ConfigError', 'DEFAULT_STOP_TIMEOUT_MS', 'HostError',
+    'MachineConfigSchema', 'NativeAddonError', 'Vm', 'VmClient', 'VmConsole', 'VmError', 'buildGuest', 'checkConfigInput', 'createLogger', 'createVm',
     'guestArtifactPath', 'parseConfigFile', 'resolveGuestArtifact', 'serveVm', 'toConfigInput', 'validateConfig',
   ]);
 });
