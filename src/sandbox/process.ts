@@ -270,6 +270,8 @@ export class AgentProcess extends EventEmitter implements StreamHandler {
   }
 
   private closeAfterOutputs(): void {
+    // As child_process does: an output nobody consumes is drained, so 'close' still comes.
+    for (const o of this.outputs) if (o.stream.readableFlowing === null) o.stream.resume();
     let open = 2;
     const ended = (): void => { if (--open === 0) this.emit('close', this.exitCode, this.signalCode); };
     for (const o of this.outputs) {

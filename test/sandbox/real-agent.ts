@@ -31,15 +31,15 @@ export interface RealAgent {
 let binary: Promise<string> | undefined;
 let cacheRoot: string | undefined;
 
-/** The agent binary, compiled once per test process. */
+/** The agent binary, compiled once per test process into a cache removed when the process ends. */
 export function agentBinary(): Promise<string> {
-  cacheRoot ??= fs.mkdtempSync(path.join(os.tmpdir(), 'tsvmm-agent-cache-'));
+  if (cacheRoot === undefined) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvmm-agent-cache-'));
+    cacheRoot = dir;
+    process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+  }
   binary ??= buildAgent({ cacheRoot, log: () => {} }).then((r) => r.path);
   return binary;
-}
-
-export function removeAgentCache(): void {
-  if (cacheRoot) fs.rmSync(cacheRoot, { recursive: true, force: true });
 }
 
 export async function startAgent(): Promise<RealAgent> {
