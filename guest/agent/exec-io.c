@@ -77,6 +77,7 @@ void exec_read_output(struct stream *s, int channel) {
     b->len = HEADER_SIZE + (size_t)r;
     *credit -= (uint32_t)r;
     conn_queue(s->conn, b);
+    if (s->drain_deadline != 0) s->drain_deadline = now_ms() + PTY_DRAIN_MS;
     return;
   }
   free(b);

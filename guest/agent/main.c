@@ -176,6 +176,11 @@ static void expire(long long now) {
     }
     for (struct stream *s = c->streams; s != NULL; s = s->next) {
       if (s->dead || s->kind != S_EXEC || s->drain_deadline == 0 || now < s->drain_deadline) continue;
+      if (s->out_credit == 0 || conn_backlogged(c)) {
+        /* Waiting for the host, not for the terminal: the output is there and must not be cut off. */
+        s->drain_deadline = now + PTY_DRAIN_MS;
+        continue;
+      }
       /* A terminal whose other side something still holds open after the process ended: stop waiting for it. */
       if (s->out_fd >= 0) close(s->out_fd);
       s->out_fd = -1;

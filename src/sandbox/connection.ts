@@ -41,7 +41,7 @@ export class AgentConnection {
   private constructor(private readonly socket: net.Socket, private readonly where: string) {
     socket.on('data', (chunk: Buffer) => this.receive(chunk));
     socket.on('error', (e: NodeJS.ErrnoException) => this.fail(new AgentError('AGENT_GONE',
-      `the connection to the agent at ${where} failed: ${e.code ?? e.message}`, undefined, { cause: e })));
+      `the agent at ${where} closed the connection (${e.code ?? e.message})`, undefined, { cause: e })));
     socket.on('close', () => this.fail(new AgentError('AGENT_GONE', `the agent at ${where} closed the connection`)));
   }
 

@@ -140,6 +140,18 @@ describe('the real agent: exec', { skip, timeout: 120_000 }, () => {
     assert.equal(sleeper.kill(), false, 'nothing to signal after the exit');
   });
 
+  it('ends when the process does, even while a descendant holds its stdout or its terminal open', async () => {
+    const r = await client.exec('sleep 1000 & echo $!', { timeoutMs: 20_000 });
+    const bg = Number(r.stdout);
+    assert.equal(r.exitCode, 0);
+    process.kill(bg, 'SIGKILL');
+    const started = Date.now();
+    const t = await client.exec("trap '' HUP; sleep 1000 & echo $!", { pty: true, timeoutMs: 20_000 });
+    assert.equal(t.exitCode, 0);
+    assert.ok(Date.now() - started < 15_000);
+    process.kill(Number(t.stdout.trim()), 'SIGKILL');
+  });
+
   it('runs on a terminal with the size given, and resizes it', async () => {
     const p = client.spawn('sh', ['-c', 'tty; stty size; read x; stty size'], { pty: { rows: 30, cols: 100 } });
     let out = '';
