@@ -79,9 +79,18 @@ static void ensure_stdio(void) {
   }
 }
 
+/* A directory on another device than its parent is a mount point (a file system mounted twice would stack). */
+static int is_mount_point(const char *dir) {
+  char parent[256];
+  struct stat a, b;
+  snprintf(parent, sizeof parent, "%s/..", dir);
+  return stat(dir, &a) == 0 && stat(parent, &b) == 0 && a.st_dev != b.st_dev;
+}
+
 static void mount_if_missing(const char *type, const char *dir, const char *options) {
   mkdir(dir, 0755);
-  if (mount(type, dir, type, MS_NOSUID, options) < 0 && errno != EBUSY) {
+  if (is_mount_point(dir)) return;
+  if (mount(type, dir, type, MS_NOSUID, options) < 0) {
     fprintf(stderr, "tsvmm-agent: mount %s on %s: %s\n", type, dir, strerror(errno));
   }
 }

@@ -42,11 +42,19 @@ export function agentBinary(): Promise<string> {
   return binary;
 }
 
-export async function startAgent(): Promise<RealAgent> {
+export interface StartOptions {
+  /** A command the agent runs under (its argv is appended), e.g. unshare into new namespaces. */
+  wrap?: string[];
+  /** Where the socket's folder is made; default the system's temporary folder. */
+  parent?: string;
+}
+
+export async function startAgent(opts: StartOptions = {}): Promise<RealAgent> {
   const bin = await agentBinary();
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvmm-agent-'));
+  const dir = fs.mkdtempSync(path.join(opts.parent ?? os.tmpdir(), 'tsvmm-agent-'));
   const socket = path.join(dir, 'agent.sock');
-  const child = spawn(bin, ['--listen-unix', socket], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const argv = [...(opts.wrap ?? []), bin, '--listen-unix', socket];
+  const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
   const stderr = new OutputWatch();
   child.stderr!.on('data', (d: Buffer) => stderr.append(d.toString()));
   const exited = new Promise<void>((resolve) => child.on('close', (code, sig) => {
