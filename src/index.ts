@@ -29,3 +29,6 @@ export { ApiController } from './api/controller';
 export type { ControllerState } from './api/controller';
 export { VmClient, ApiClientError } from './api/client';
 export type { ServerInfo, Action } from './api/client';
+export { AgentClient, AgentError, AgentProcess, DEFAULT_AGENT_PORT, PROTOCOL_VERSION } from './sandbox';
+export type { AgentClientOptions, AgentErrorCode, AgentInfo, ExecOptions, ExecResult, FileStat, DirEntry, SpawnOptions } from './sandbox';
+export { buildAgent, buildSandboxInitramfs } from './guest/agent';

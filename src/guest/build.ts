@@ -5,8 +5,9 @@
 //
 // Cache layout: linux-<key>/ (the extracted, patched source tree, shared by kernel builds), kernel-<key>/
 // (vmlinux, bzImage, config, build.log), initramfs-<key>/ (initramfs.cpio, init-pause.cpio), test-kernel-<key>/
-// (test-kernel.elf).
+// (test-kernel.elf), agent-<key>/ (tsvmm-agent) and sandbox-<key>/ (sandbox.cpio; agent.ts).
 import * as path from 'node:path';
+import { buildSandboxInitramfs } from './agent';
 import { emptyTrash, ensureCached, isNonEmptyFile, type CachedResult } from './cache-store';
 import { buildInitramfs } from './initramfs';
 import { buildKernel, prepareSourceTree } from './kernel';
@@ -36,11 +37,15 @@ export interface GuestArtifacts {
   initPause: string;
   /** The tiny test kernel (test/guest), a PVH ELF. */
   testKernel: string;
+  /** busybox init and the sandbox agent (guest/agent), which serves docs/agent-protocol.md on vsock. */
+  sandboxInitramfs: string;
+  /** The agent itself, a static binary. */
+  agent: string;
   /** The kernel's final .config and the full make output. */
   kernelConfig: string;
   buildLog: string;
   /** What this call built; false means reused from the cache. */
-  built: { kernel: boolean; initramfs: boolean; testKernel: boolean };
+  built: { kernel: boolean; initramfs: boolean; testKernel: boolean; sandbox: boolean };
 }
 
 type Log = (line: string) => void;
@@ -52,20 +57,23 @@ export async function buildGuest(opts: GuestBuildOptions = {}): Promise<GuestArt
   const kernel = await ensureKernel(opts.force ?? false, log);
   const initramfs = await ensureInitramfs(opts.force ?? false, log);
   const testKernel = await buildTestKernel({ force: opts.force ?? false, log });
+  const sandbox = await buildSandboxInitramfs({ force: opts.force ?? false, log });
   const artifacts: GuestArtifacts = {
     vmlinux: path.join(kernel.dir, 'vmlinux'),
     bzImage: path.join(kernel.dir, 'bzImage'),
     initramfs: path.join(initramfs.dir, 'initramfs.cpio'),
     initPause: path.join(initramfs.dir, 'init-pause.cpio'),
     testKernel: testKernel.path,
+    sandboxInitramfs: sandbox.path,
+    agent: sandbox.agent,
     kernelConfig: path.join(kernel.dir, 'config'),
     buildLog: path.join(kernel.dir, 'build.log'),
-    built: { kernel: kernel.built, initramfs: initramfs.built, testKernel: testKernel.built },
+    built: { kernel: kernel.built, initramfs: initramfs.built, testKernel: testKernel.built, sandbox: sandbox.built },
   };
-  const built = kernel.built || initramfs.built || testKernel.built;
+  const built = kernel.built || initramfs.built || testKernel.built || sandbox.built;
   const how = built ? `built in ${formatDuration(Date.now() - started)}` : 'cached';
   log(`[guest] done (${how}): ${artifacts.vmlinux} ${artifacts.bzImage} ${artifacts.initramfs} ${artifacts.initPause} ` +
-    artifacts.testKernel);
+    `${artifacts.testKernel} ${artifacts.sandboxInitramfs}`);
   return artifacts;
 }
 
