@@ -6,8 +6,10 @@ import * as root from '../src/index';
 
 test('the package root exports the Vm API and nothing of the machine underneath', () => {
   assert.deepEqual(Object.keys(root).sort(), [
-    'ApiClientError', 'ApiController', 'ApiServer', 'ConfigError', 'DEFAULT_STOP_TIMEOUT_MS', 'HostError',
-    'MachineConfigSchema', 'NativeAddonError', 'Vm', 'VmClient', 'VmConsole', 'VmError', 'buildGuest', 'checkConfigInput', 'createLogger', 'createVm',
-    'guestArtifactPath', 'parseConfigFile', 'resolveGuestArtifact', 'serveVm', 'toConfigInput', 'validateConfig',
+    'AgentClient', 'AgentError', 'AgentProcess', 'ApiClientError', 'ApiController', 'ApiServer', 'ConfigError',
+    'DEFAULT_AGENT_PORT', 'DEFAULT_STOP_TIMEOUT_MS', 'HostError', 'MachineConfigSchema', 'NativeAddonError',
+    'PROTOCOL_VERSION', 'Vm', 'VmClient', 'VmConsole', 'VmError', 'buildAgent', 'buildGuest',
+    'buildSandboxInitramfs', 'checkConfigInput', 'createLogger', 'createVm', 'guestArtifactPath', 'parseConfigFile',
+    'resolveGuestArtifact', 'serveVm', 'toConfigInput', 'validateConfig',
   ]);
 });
