@@ -88,6 +88,8 @@ export function metricsText(info: { version: string; state: string }, counters?:
   }
   f.add('tsvmm_console_dropped_output_bytes_total', 'counter',
     'Serial console bytes dropped because nobody read them fast enough.', {}, counters.console.droppedOutput);
+  f.add('tsvmm_console_input_pending_bytes', 'gauge',
+    'Serial console input the guest has not read yet.', {}, counters.console.inputPending);
   for (const d of counters.devices) {
     for (const [key, n] of Object.entries(d.counters)) {
       const { name, type, extra } = deviceFamily(key);

@@ -36,8 +36,12 @@ export interface VmCounters {
   vcpus: { index: number; state: string; exits: Record<CounterName, number> }[];
   /** In config.devices order: the device's own counters (requests, bytes, errors, ...) and its transport's. */
   devices: { index: number; type: string; counters: Record<string, number> }[];
-  /** Console bytes dropped because nobody read them fast enough. */
-  console: { droppedOutput: number };
+  /**
+   * The serial console: output bytes dropped because nobody read them fast enough; input bytes the guest has not
+   * read yet, with the UART's interrupt line (1 up) and interrupt enable register (bit 0: receive), so that input
+   * stuck with the line up and receive enabled shows an interrupt the guest never serviced.
+   */
+  console: { droppedOutput: number; inputPending: number; interruptLine: number; interruptEnable: number };
 }
 
 export interface VmEvents {
@@ -284,12 +288,17 @@ export class Vm extends EventEmitter<VmEvents> {
     return this.exitResult;
   }
 
+  private consoleInput(): { inputPending: number; interruptLine: number; interruptEnable: number } {
+    const { pending, line, ier } = this.machine.consoleInputState();
+    return { inputPending: pending, interruptLine: line, interruptEnable: ier };
+  }
+
   counters(): VmCounters {
     return {
       vcpus: this.machine.vcpus.map((v) => ({ index: v.index, state: v.state, exits: v.counters() })),
       devices: this.machine.deviceCounters().map((counters, index) =>
         ({ index, type: this.config.devices[index]?.type ?? 'unknown', counters })),
-      console: { droppedOutput: this.machine.droppedConsoleOutput },
+      console: { droppedOutput: this.machine.droppedConsoleOutput, ...this.consoleInput() },
     };
   }
 

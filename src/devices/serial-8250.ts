@@ -358,6 +358,18 @@ export class SerialHost {
     return Atomics.load(this.core.i32, S.outDropped);
   }
 
+  /**
+   * Input the guest has not read yet, and whether the UART's interrupt line is up and which sources are enabled:
+   * input waiting with the line up and receive interrupts on is an interrupt the guest has not serviced.
+   */
+  inputState(): { pending: number; line: number; ier: number } {
+    const core = this.core;
+    core.lock();
+    const state = { pending: core.inputCount(), line: core.i32[S.irqLevel] ?? 0, ier: core.i32[S.ier] ?? 0 };
+    core.unlock();
+    return state;
+  }
+
   /** Output bytes written by the guest and not yet taken by the host. */
   get pendingOutput(): number {
     const r = this.core.i32;

@@ -219,6 +219,11 @@ export class Machine extends EventEmitter {
     this.consoleHeld = false;
   }
 
+  /** The UART's input the guest has not read yet, its interrupt line and its interrupt enables. */
+  consoleInputState(): { pending: number; line: number; ier: number } {
+    return this.serial.inputState();
+  }
+
   /** Console output bytes lost: the UART's (its ring was full too long) and those dropped while held. */
   get droppedConsoleOutput(): number {
     return this.serial.droppedOutput + this.heldDropped;

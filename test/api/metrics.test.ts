@@ -12,7 +12,7 @@ const counters: VmCounters = {
     { index: 1, type: 'fs', counters: { requests: 9, 'op.lookup': 4, 'op.read_buf': 1, handles: 2 } },
     { index: 2, type: 'vsock', counters: { connectionsTotal: 2, connectionsOpen: 1 } },
   ],
-  console: { droppedOutput: 12 },
+  console: { droppedOutput: 12, inputPending: 0, interruptLine: 0, interruptEnable: 1 },
 };
 
 test('the counters as metric families, each with HELP and TYPE first and valid names', () => {
@@ -21,6 +21,7 @@ test('the counters as metric families, each with HELP and TYPE first and valid n
     ['tsvmm_info{version="1.2.3",state="running"}', '1'],
     ['tsvmm_vcpu_exits_total{vcpu="1",kind="io"}', '6'],
     ['tsvmm_console_dropped_output_bytes_total', '12'],
+    ['tsvmm_console_input_pending_bytes', '0'],
     ['tsvmm_device_requests_total{device="0",type="blk"}', '3'],
     ['tsvmm_device_requests_total{device="1",type="fs"}', '9'],
     ['tsvmm_device_read_bytes_total{device="0",type="blk"}', '4096'],
