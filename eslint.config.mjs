@@ -35,6 +35,12 @@ export default tseslint.config(
       '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true }],
       // `() => void f()`-style shorthand in callbacks is a style choice, not a bug; it flagged nearly 300 of them.
       '@typescript-eslint/no-confusing-void-expression': 'off',
+      // As tsc's noUnusedParameters: a leading underscore marks a parameter an interface makes a method take.
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', caughtErrorsIgnorePattern: '^_' }],
+      // `this: void` is how a function taken off the native addon says it needs no receiver (see unbound-method).
+      '@typescript-eslint/no-invalid-void-type': ['error', { allowAsThisParameter: true }],
+      // A callback made before the variable is assigned may read it (`let device; ... device = new ...`).
+      'prefer-const': ['error', { ignoreReadBeforeAssign: true }],
     },
   },
   {
