@@ -163,7 +163,7 @@ let cached: NativeAddon | undefined;
 /** Loads the addon built by `npm install` (build/Release), once per thread. */
 export function native(): NativeAddon {
   if (cached === undefined) {
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- the addon's path is known only at run time
     cached = require(path.join(packageRoot(), 'build', 'Release', 'tsvmm_native.node')) as NativeAddon;
   }
   return cached;
