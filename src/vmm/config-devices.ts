@@ -196,8 +196,8 @@ export function validateDevices(field: string, value: unknown, baseDir: string):
     const at = `${field}[${i}]`;
     if (!isMapping(raw)) throw new ConfigError(at, `${show(raw)} is not a mapping (type: ..., ...)`);
     if (raw.type === undefined) throw new ConfigError(join(at, 'type'), `required (one of ${DEVICE_TYPES.join(', ')})`);
-    const type = checkEnum(join(at, 'type'), (raw as Raw).type, DEVICE_TYPES);
-    return validators[type](at, raw as Raw, baseDir);
+    const type = checkEnum(join(at, 'type'), raw.type, DEVICE_TYPES);
+    return validators[type](at, raw, baseDir);
   });
   checkUnique(field, devices);
   return devices;
