@@ -41,6 +41,8 @@ export default tseslint.config(
       '@typescript-eslint/no-invalid-void-type': ['error', { allowAsThisParameter: true }],
       // A callback made before the variable is assigned may read it (`let device; ... device = new ...`).
       'prefer-const': ['error', { ignoreReadBeforeAssign: true }],
+      // Passing on what a catch caught (unknown) is a rethrow; anything else rejected must be an Error.
+      '@typescript-eslint/prefer-promise-reject-errors': ['error', { allowThrowingUnknown: true }],
     },
   },
   {
