@@ -88,7 +88,7 @@ describe('tiny test kernel: virtio-balloon on tsvmm', { skip, timeout: 300_000 }
       'page lists spread over several descriptors');
     assert.equal(dev.statsReports, g.stats_posts, JSON.stringify(dev));
     assert.equal(info.lastStats?.totalMemory, BigInt(g.mem_total!));
-    assert.ok(info.lastStats!.freeMemory! > 0n && info.lastStats!.freeMemory! < info.lastStats!.totalMemory!);
+    assert.ok(info.lastStats.freeMemory! > 0n && info.lastStats.freeMemory! < info.lastStats.totalMemory);
   });
 
   it('starts from the configured target, follows it down and up again, reuses deflated pages', async () => {

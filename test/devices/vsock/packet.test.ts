@@ -15,7 +15,7 @@ test('a header and payload written across odd buffer splits read back the same',
   for (const sizes of [[HDR_SIZE + 5], [HDR_SIZE, 5], [7, 30, 7, 2, 3], [1, 1, 100]]) {
     const bufs = sizes.map((n) => new Uint8Array(n));
     const written = writePacket(bufs, hdr, [Buffer.from('he'), Buffer.from('llo')]);
-    assert.equal(written, HDR_SIZE + 5, `sizes ${sizes}`);
+    assert.equal(written, HDR_SIZE + 5, `sizes ${sizes.join(',')}`);
     const p = readPacket(bufs, sizes.reduce((a, b) => a + b));
     assert.deepEqual(p!.hdr, hdr);
     assert.equal(gather(p!.rest, 5)!.toString(), 'hello');
