@@ -39,6 +39,9 @@ test('the header layout is the spec\'s: every field at its offset', () => {
 
 test('fewer than 44 bytes is no packet; payload that does not fit is cut at the buffers\' end', () => {
   assert.equal(readPacket([new Uint8Array(20), new Uint8Array(23)], 43), null);
+  // A byte count the buffers do not bear out is no packet either, not a read past them.
+  assert.equal(readPacket([], HDR_SIZE), null);
+  assert.equal(readPacket([new Uint8Array(20)], HDR_SIZE), null);
   const small = [new Uint8Array(HDR_SIZE + 2)];
   assert.equal(writePacket(small, hdr, [Buffer.from('hello')]), HDR_SIZE + 2);
 });
