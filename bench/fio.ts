@@ -42,8 +42,8 @@ function best(a: FioFigures | undefined, b: FioFigures): FioFigures {
 }
 
 /** One FioFigures per job (undefined where fio is missing or failed), and a note saying which. */
-export async function hostBlkFigures(file: string, bytes: number, ms: number, jobs: BlkJob[]):
-  Promise<{ figures: (FioFigures | undefined)[]; note: string }> {
+export function hostBlkFigures(file: string, bytes: number, ms: number, jobs: BlkJob[]):
+  { figures: (FioFigures | undefined)[]; note: string } {
   if (fioVersion() === undefined) {
     return { figures: jobs.map(() => undefined), note: 'host limit: fio not installed (apt-get install fio)' };
   }
@@ -53,7 +53,9 @@ export async function hostBlkFigures(file: string, bytes: number, ms: number, jo
     for (const engine of fioEngines(job)) {
       const r = spawnSync('fio', fioArgs(file, bytes, ms, job, engine), { encoding: 'utf8', timeout: ms + 60_000 });
       try {
-        if (r.status !== 0) throw new Error(`fio exited ${r.status}: ${(r.stderr ?? '').trim().split('\n')[0]}`);
+        // stderr is null, whatever its type says, when fio could not be started at all.
+        const stderr = (r.stderr as string | null) ?? '';
+        if (r.status !== 0) throw new Error(`fio exited ${r.status}: ${stderr.trim().split('\n')[0]}`);
         out = best(out, fioFigures(r.stdout, FIO_RW[job.op].dir));
       } catch (e) {
         errors.push(`${engine}: ${(e as Error).message}`);

@@ -8,7 +8,7 @@ import type { MachineFacts } from './table';
 
 export function machineFacts(): MachineFacts {
   const cpus = os.cpus();
-  let model = cpus[0]?.model?.trim() ?? 'unknown';
+  let model = cpus[0]?.model.trim() ?? 'unknown';
   if (model === 'unknown' || model === '') {
     const m = /^model name\s*:\s*(.*)$/m.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'));
     model = m?.[1]?.trim() ?? 'unknown';

@@ -109,7 +109,7 @@ export function runGuest(monitor: Monitor, g: GuestSpec, o: RunOptions): Promise
   const result: RunResult = { marks: new Map(), text: '', stderr: '', code: null, timedOut: false };
   return new Promise((resolve) => {
     const timer = setTimeout(() => { result.timedOut = true; child.kill('SIGKILL'); }, o.timeoutMs);
-    child.stdout!.on('data', (d: Buffer) => {
+    child.stdout.on('data', (d: Buffer) => {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
       const seen = result.text.length;
       result.text += d.toString('latin1');
@@ -122,7 +122,7 @@ export function runGuest(monitor: Monitor, g: GuestSpec, o: RunOptions): Promise
       }
       if (o.killAtMarkers && o.markers.every((m) => result.marks.has(m))) child.kill('SIGKILL');
     });
-    child.stderr!.on('data', (d: Buffer) => { result.stderr += d.toString('latin1'); });
+    child.stderr.on('data', (d: Buffer) => { result.stderr += d.toString('latin1'); });
     child.on('close', (code) => { clearTimeout(timer); result.code = code; resolve(result); });
     child.on('error', (e) => { clearTimeout(timer); result.stderr += e.message; resolve(result); });
   });

@@ -34,7 +34,7 @@ export function startNetPeer(bin: string, args: string[], ms: number, netns?: st
   child.stderr.on('data', (d: Buffer) => { text += d.toString(); });
   const done = new Promise<NetPeerFigures>((resolve, reject) => {
     child.on('error', reject);
-    child.on('close', () => { try { resolve(netPeerFigures(text)); } catch (e) { reject(e as Error); } });
+    child.on('close', () => { try { resolve(netPeerFigures(text)); } catch (e) { reject(e); } });
   });
   return { done, stop: () => { child.kill('SIGTERM'); } };
 }

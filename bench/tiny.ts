@@ -51,7 +51,7 @@ export async function runTestKernel(ctx: BenchContext, m: Monitor, r: TestKernel
   if (!run.marks.has(HELLO)) {
     ok = false;
     ctx.problems.push(`${m} did not boot the test kernel (${run.timedOut ? 'timed out' : `exit ${run.code}`}): `
-      + `${run.stderr.trim().split('\n').slice(-2).join(' / ')}`);
+      + run.stderr.trim().split('\n').slice(-2).join(' / '));
   } else if (out.verdict?.passed !== true) {
     ok = false;
     const why = out.verdict ? out.verdict.reason : run.timedOut ? 'timed out' : `ended (exit ${run.code}) with no verdict`;
@@ -137,7 +137,7 @@ export async function blkRows(ctx: BenchContext): Promise<Row[]> {
     }
   }
   ctx.progress('blk: host limit (fio)');
-  const host = await hostBlkFigures(ctx.image, ctx.imageBytes, opts.opMs, BLK_ROWS);
+  const host = hostBlkFigures(ctx.image, ctx.imageBytes, opts.opMs, BLK_ROWS);
   return BLK_ROWS.map((r, i) => {
     const per = figures.get(key(r.op, r.bs, r.qd));
     const h = host.figures[i];

@@ -40,7 +40,7 @@ async function main(): Promise<number> {
   return values.expect === undefined || seen() ? 0 : 1;
 }
 
-main().then((code) => { process.exitCode = code; }, (e: Error) => {
-  process.stderr.write(`[example] ${e.message}\n`);
+main().then((code) => { process.exitCode = code; }, (e: unknown) => {
+  process.stderr.write(`[example] ${e instanceof Error ? e.message : String(e)}\n`);
   process.exitCode = 1;
 });

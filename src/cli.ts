@@ -107,9 +107,9 @@ export async function main(argv: string[], deps: CliDeps = {}): Promise<number> 
     .version(packageVersion())
     .help()
     .alias('h', 'help')
-    .wrap(Math.min(110, process.stdout.columns ?? 100))
+    .wrap(Math.min(110, process.stdout.isTTY ? process.stdout.columns : 100))
     .exitProcess(false)
-    .fail((msg, err) => {
+    .fail((msg, err: Error | undefined) => {
       // yargs spreads some messages over lines ("Invalid values:\n  Argument: ..."); the user gets one.
       throw err ?? new UsageError(explainUnknown(msg, given) ?? msg.replace(/\s*\n\s*/g, ' ').trim());
     });

@@ -29,6 +29,7 @@ function describe(value: unknown): string {
   if (Array.isArray(value)) return 'an array';
   if (typeof value === 'string') return `the string ${JSON.stringify(value.length > 40 ? value.slice(0, 40) + '...' : value)}`;
   if (typeof value === 'object' || typeof value === 'function') return `a ${typeof value}`;
+  // eslint-disable-next-line @typescript-eslint/no-base-to-string -- objects and functions returned above
   return `${typeof value} ${String(value)}`;
 }
 

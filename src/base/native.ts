@@ -182,7 +182,7 @@ export function native(): NativeAddon {
   if (cached === undefined) {
     const file = nativeAddonPath();
     try {
-      // eslint-disable-next-line @typescript-eslint/no-var-requires
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- the addon's path is known only at run time
       cached = require(file) as NativeAddon;
     } catch (e) {
       throw new NativeAddonError(file, e instanceof Error ? e : new Error(String(e)));

@@ -23,8 +23,8 @@ export function loadGuestModule(): GuestBuildModule {
     mod = require('../guest/build') as Partial<GuestBuildModule>;
   } catch (e) {
     const missing = (e as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND' &&
-      String((e as Error).message).includes('guest/build');
-    if (missing) throw new Error('the guest builder (src/guest/build.ts) is not part of this build');
+      (e as Error).message.includes('guest/build');
+    if (missing) throw new Error('the guest builder (src/guest/build.ts) is not part of this build', { cause: e });
     throw e;
   }
   if (typeof mod.buildGuest !== 'function' || typeof mod.guestArtifactPath !== 'function') {

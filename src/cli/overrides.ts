@@ -26,12 +26,19 @@ export interface RunOverrides {
 export function lastValue(value: unknown): string | undefined {
   if (Array.isArray(value)) return lastValue(value[value.length - 1]);
   if (value === undefined || value === null) return undefined;
-  return String(value);
+  return text(value);
 }
 
 export function allValues(value: unknown): string[] {
   if (value === undefined || value === null) return [];
-  return (Array.isArray(value) ? value : [value]).map(String);
+  return (Array.isArray(value) ? value : [value]).map(text);
+}
+
+/** yargs makes `--memory.size 1` an object: shown as JSON, so that the error says what was given. */
+function text(value: unknown): string {
+  if (typeof value === 'object') return JSON.stringify(value);
+  // eslint-disable-next-line @typescript-eslint/no-base-to-string -- objects returned above
+  return String(value);
 }
 
 function parseSerial(value: string, cwd: string): Raw {

@@ -171,7 +171,7 @@ export class I8042 implements BusDevice {
     const core = this.core;
     core.lock();
     let reset = false;
-    let irq = false;
+    let irq: boolean;
     try {
       const wanted = core.wantsInterrupt();
       if (offset === I8042_DATA_OFFSET) reset = this.writeData(data[0]!);

@@ -78,7 +78,7 @@ export async function buildGuest(opts: GuestBuildOptions = {}): Promise<GuestArt
 }
 
 /** Where an artifact of the current inputs is (or will be once built). Accepts the name with or without @guest/. */
-export function guestArtifactPath(name: GuestArtifactName | string): string {
+export function guestArtifactPath(name: GuestArtifactName | (string & {})): string {
   const bare = artifactName(name);
   if (bare === TEST_KERNEL_NAME) return testKernelPath();
   const dirs = guestBuildDirs();

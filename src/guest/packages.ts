@@ -22,6 +22,7 @@ export function missingPackages(names: readonly string[]): Promise<string[] | un
     execFile('dpkg-query', ['-W', '-f', '${Package}\\t${Status}\\n', ...names], (err, stdout) => {
       if (err && (err as NodeJS.ErrnoException).code === 'ENOENT') return resolve(undefined);
       // Exit status 1 only means some names are unknown to dpkg; those are missing too.
+      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- an Error; its type is built with Omit
       if (err && typeof err.code === 'number' && err.code > 1) return reject(err);
       const installed = new Set<string>();
       for (const line of stdout.split('\n')) {

@@ -2,7 +2,7 @@
 // SharedArrayBuffers), so Atomics promise no ordering on it towards the guest's vCPUs; the addon's fence does.
 import { native, type NativeAddon } from '../base/native';
 
-type WithFence = NativeAddon & { memoryFence(): void };
+type WithFence = NativeAddon & { memoryFence(this: void): void };
 
 let fence: (() => void) | undefined;
 

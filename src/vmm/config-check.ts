@@ -22,6 +22,7 @@ export function show(value: unknown): string {
   if (value === null || value === undefined) return String(value);
   if (Array.isArray(value)) return 'a list';
   if (typeof value === 'object') return 'a mapping';
+  // eslint-disable-next-line @typescript-eslint/no-base-to-string -- numbers and booleans are left: YAML makes no functions
   return String(value);
 }
 
@@ -109,7 +110,7 @@ function checkRegularFile(field: string, written: string, resolved: string, st: 
   if (!st.isFile()) throw new ConfigError(field, `${written} is ${fileKind(st)}, not a regular file`);
   let fsType: string | undefined;
   try {
-    fsType = KERNEL_FS_MAGIC.get(Number(fs.statfsSync(resolved).type));
+    fsType = KERNEL_FS_MAGIC.get(fs.statfsSync(resolved).type);
   } catch {
     return; // gone since the stat: opening it will say so
   }

@@ -30,7 +30,7 @@ export class PanicWatch {
 
   private extend(text: string): void {
     const end = text.indexOf('\n');
-    this.line = (this.line + (end < 0 ? text : text.slice(0, end))).slice(0, MAX_LINE);
+    this.line = ((this.line ?? '') + (end < 0 ? text : text.slice(0, end))).slice(0, MAX_LINE);
     if (end >= 0 || this.line.length >= MAX_LINE) this.complete = true;
   }
 

@@ -24,7 +24,10 @@ export function configureVcpu(
   const msrs = bootMsrs();
   const accepted = n.setMsrs(fd, msrs);
   if (accepted !== msrs.length) {
-    throw new Error(`KVM refused boot MSR 0x${msrs[accepted]!.index.toString(16)} on vCPU ${vcpu.index}`);
+    const refused = msrs[accepted]; // KVM sets them in order and stops at the first it refuses
+    throw new Error(refused === undefined
+      ? `KVM set ${accepted} of the ${msrs.length} boot MSRs on vCPU ${vcpu.index}`
+      : `KVM refused boot MSR 0x${refused.index.toString(16)} on vCPU ${vcpu.index}`);
   }
   const lapic = n.getLapic(fd);
   setLintWiring(lapic);

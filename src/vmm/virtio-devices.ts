@@ -58,7 +58,7 @@ function swappable(device: unknown): SwappableBacking | undefined {
 
 /** Why a device operation the host asked for cannot be done (no such device, wrong kind, a file it cannot use). */
 export class DeviceOpError extends Error {
-  constructor(message: string, readonly code: 'ENODEV' | 'EINVAL' | 'EBUSY' | string) {
+  constructor(message: string, readonly code: 'ENODEV' | 'EINVAL' | 'EBUSY' | (string & {})) {
     super(message);
     this.name = 'DeviceOpError';
   }
@@ -220,7 +220,7 @@ export class VirtioDevices {
 
   /** Resolves once no device has I/O into guest memory in flight (on libuv's thread pool). */
   async quiesce(): Promise<void> {
-    await Promise.all(this.attached.map((a) => a.transport.device.quiesce?.()));
+    await Promise.all(this.attached.map((a) => a.transport.device.quiesce?.() ?? Promise.resolve()));
   }
 
   close(): void {

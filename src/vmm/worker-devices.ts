@@ -75,7 +75,7 @@ export function buildBuses(specs: WorkerDeviceSpec[], ctx: WorkerDeviceContext):
   const mmio = new Bus();
   for (const spec of specs) {
     const make = factories[spec.kind] as Factory<typeof spec.kind>;
-    const device = make(spec as never, ctx);
+    const device = make(spec, ctx);
     (spec.space === 'pio' ? pio : mmio).insert(spec.base, spec.length, device);
   }
   return { pio, mmio };

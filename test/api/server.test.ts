@@ -149,6 +149,7 @@ test('one server per socket: a live one is refused, a stale file replaced, a reg
 });
 
 test('the socket file is private from the moment it is bound, whatever the umask, which is restored after', async () => {
+  // eslint-disable-next-line @typescript-eslint/unbound-method -- kept to be called with apply() and put back
   const listen = net.Server.prototype.listen;
   let modeAtBind: number | undefined;
   // bind() happens inside listen(): the file's mode right after it is what another user could have met.

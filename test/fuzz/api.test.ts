@@ -67,8 +67,10 @@ async function oneCase(r: Rand): Promise<void> {
   const target = r.pick(PATHS);
   const payload = body(r);
   if (typeof payload === 'string' && /"start"/.test(payload)) return;
-  const sent = `${method} ${target.slice(0, 40)} with ${payload === undefined ? 'no body' : `${String(payload).slice(0, 60)}`}`;
-  const a = await send(method, target, payload, r).catch((e: Error) => { throw new Error(`${sent}: ${e.message}`); });
+  const sent = `${method} ${target.slice(0, 40)} with ${payload === undefined ? 'no body' : String(payload).slice(0, 60)}`;
+  const a = await send(method, target, payload, r).catch((e: unknown) => {
+    throw new Error(`${sent}: ${(e as Error).message}`, { cause: e });
+  });
   const what = `${sent} -> ${a.status} ${a.text.slice(0, 200)}`;
   assert.ok(a.status >= 200 && a.status < 500, what);
   if (method === 'HEAD' || a.status === 204) return;
@@ -78,7 +80,7 @@ async function oneCase(r: Rand): Promise<void> {
     if (a.status >= 400) assert.equal(typeof parsed.error, 'string', what);
   }
   if (!SERVED.has(target.replace(/[?#].*/, '')) && a.status < 300) assert.fail(`an unknown path was served: ${what}`);
-  Object.prototype.hasOwnProperty.call(Object.prototype, 'polluted') && assert.fail('Object.prototype was polluted');
+  if (Object.prototype.hasOwnProperty.call(Object.prototype, 'polluted')) assert.fail('Object.prototype was polluted');
 }
 
 test('control socket: every request is answered with well-formed JSON and a 2xx or 4xx status', async () => {

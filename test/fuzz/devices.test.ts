@@ -37,8 +37,7 @@ function chain(r: Rand, mem: GuestMemory, header: Buffer): { descs: Desc[]; post
   if (r.chance(0.5)) parts.push(buffer(r, true, undefined, r.int(2))); // a status byte, or an empty one
   if (parts.length === 0) parts.push(buffer(r, true));
   if (r.chance(0.03)) parts.reverse();
-  let ordered = true;
-  parts.forEach((p, i) => { if (i > 0 && !(p.flags & F_WRITE) && parts[i - 1]!.flags & F_WRITE) ordered = false; });
+  const ordered = !parts.some((p, i) => i > 0 && !(p.flags & F_WRITE) && parts[i - 1]!.flags & F_WRITE);
   for (const [i, p] of parts.entries()) {
     if (!p.valid) continue;
     const fill = i === 0 && !(p.flags & F_WRITE) ? header : r.bytes(Math.min(p.len, 64));

@@ -23,7 +23,7 @@ export function plan(testMs: number, fixedSeed: number): FuzzPlan {
 export class FuzzFailure extends Error {
   constructor(readonly property: string, readonly caseSeed: number, cause: unknown) {
     super(`${property}: case seed ${caseSeed} failed (replay: npm run fuzz -- --seed ${caseSeed} --seconds 1): `
-      + `${cause instanceof Error ? cause.stack ?? cause.message : String(cause)}`, { cause });
+      + (cause instanceof Error ? cause.stack ?? cause.message : String(cause)), { cause });
     this.name = 'FuzzFailure';
   }
 }

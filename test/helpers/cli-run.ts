@@ -25,8 +25,8 @@ export function startVmm(args: string[], env: NodeJS.ProcessEnv = {}): RunningVm
   });
   let err = '';
   const out = new OutputWatch(() => `stderr:\n${err}`);
-  child.stdout!.on('data', (d: Buffer) => { out.append(d.toString('latin1')); });
-  child.stderr!.on('data', (d: Buffer) => { err += d.toString('latin1'); });
+  child.stdout.on('data', (d: Buffer) => { out.append(d.toString('latin1')); });
+  child.stderr.on('data', (d: Buffer) => { err += d.toString('latin1'); });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; ms: number }>((resolve) => {
     child.on('exit', (code, signal) => resolve({ code, signal, ms: Date.now() - started }));
   });

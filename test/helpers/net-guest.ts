@@ -63,7 +63,7 @@ async function main(spec: NetGuestSpec): Promise<NetGuestResult> {
   const m = Machine.create(config, {
     consoleOutput: (c) => { serial += c.toString('latin1'); fs.appendFileSync(spec.serialLog, c); },
   });
-  let ended = false;
+  let ended = false as boolean; // set by the callback below, which narrowing cannot see
   void m.wait().then(() => { ended = true; });
   m.start();
   const deadline = started + spec.timeoutMs;
@@ -88,6 +88,9 @@ if (require.main === module) {
   const spec = JSON.parse(process.argv[2] ?? '{}') as NetGuestSpec;
   main(spec).then(
     (r) => fs.writeFileSync(spec.result, JSON.stringify(r)),
-    (e) => { process.stderr.write(`${(e as Error).stack ?? e}\n`); process.exitCode = 1; },
+    (e: unknown) => {
+      process.stderr.write(`${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
+      process.exitCode = 1;
+    },
   );
 }

@@ -107,6 +107,9 @@ export function runTinyNet(ns: TapNamespace, spec: TinyNetSpec): TinyNetRun {
 if (require.main === module) {
   main(JSON.parse(process.argv[2] ?? '{}') as ChildSpec).then(
     (r) => process.stdout.write(`${JSON.stringify(r)}\n`),
-    (e) => { process.stderr.write(`${(e as Error).stack ?? e}\n`); process.exitCode = 1; },
+    (e: unknown) => {
+      process.stderr.write(`${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
+      process.exitCode = 1;
+    },
   );
 }

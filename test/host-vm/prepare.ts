@@ -122,8 +122,8 @@ async function pickKernelPackage(log: (line: string) => void): Promise<string> {
 
 async function unpackKernel(pkg: string, work: string, log: (line: string) => void): Promise<string> {
   log(`[host-vm] downloading ${pkg} (apt-get download; it is unpacked, never installed) ...`);
-  await runCommand('apt-get', ['download', '-q', pkg], { cwd: work }).catch((err: Error) => {
-    throw new HostVmError(`cannot download the kernel package ${pkg}: ${err.message.split('\n')[0]}`);
+  await runCommand('apt-get', ['download', '-q', pkg], { cwd: work }).catch((err: unknown) => {
+    throw new HostVmError(`cannot download the kernel package ${pkg}: ${(err as Error).message.split('\n')[0]}`);
   });
   const deb = fs.readdirSync(work).find((f) => f.startsWith(`${pkg}_`) && f.endsWith('.deb'));
   if (deb === undefined) throw new HostVmError(`apt-get download ${pkg} left no .deb`);

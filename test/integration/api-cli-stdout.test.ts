@@ -72,7 +72,7 @@ describe('tsvmm run behind a slow stdout', { skip, timeout: 3 * LIMIT_MS }, () =
     // have gone already, and a dropped connection ends the wait too. The limit is only a safety net.
     let limit: NodeJS.Timeout | undefined;
     const ended = await Promise.race([
-      client.waitForExit().then(() => 'the machine ended', (e: Error) => `the socket failed (${e.message})`),
+      client.waitForExit().then(() => 'the machine ended', (e: unknown) => `the socket failed (${(e as Error).message})`),
       new Promise<never>((_, reject) => {
         limit = setTimeout(() => {
           // What the machine was doing then: whether the vCPU still made exits, and what the console dropped.

@@ -55,13 +55,13 @@ function boot(name: string, config: object, dir: string, ns?: string): Guest {
   let err = '';
   const out: OutputWatch = new OutputWatch(() => `tsvmm stderr:\n${err.slice(-3000)}\nconsole:\n${out.text().slice(-3000)}`);
   const transcript = fs.createWriteStream(path.join(resultsDir(), `linux-userspace-${name}.console.log`));
-  child.stdout!.on('data', (d: Buffer) => { out.append(d.toString('latin1')); transcript.write(d); });
-  child.stderr!.on('data', (d: Buffer) => { err += d.toString('latin1'); });
+  child.stdout.on('data', (d: Buffer) => { out.append(d.toString('latin1')); transcript.write(d); });
+  child.stderr.on('data', (d: Buffer) => { err += d.toString('latin1'); });
   const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => {
     child.on('close', (code, signal) => { transcript.end(); out.end(`tsvmm ended (${signal ?? `status ${code}`})`); resolve({ code, signal }); });
   });
   const guest: Guest = {
-    out, send: (line) => void child.stdin!.write(`${line}\n`), exited, stderr: () => err,
+    out, send: (line) => void child.stdin.write(`${line}\n`), exited, stderr: () => err,
     kill: () => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); },
   };
   running.add(guest);
@@ -161,7 +161,8 @@ describe('Linux user space on tsvmm', { skip, timeout: 60 * 60_000 }, () => {
         try {
           await g.out.waitFor(text, STEP_MS);
         } catch (e) {
-          throw new Error(`${(e as Error).message}\nmachine counters then: ${await countersReport(apiSock)}`);
+          const counters = await countersReport(apiSock);
+          throw new Error(`${(e as Error).message}\nmachine counters then: ${counters}`, { cause: e });
         }
       };
       const step = (what: string): Promise<void> => waitFor(`UT-WAIT ${what}`);
@@ -214,8 +215,9 @@ describe('Linux user space on tsvmm', { skip, timeout: 60 * 60_000 }, () => {
       assert.equal(d.files['/dir/seq.txt']!.toString(), seq);
       assert.equal(sha256(Buffer.from(seq)), field(text, 'blk', 'seq'));
       // net: 64 MiB each way with matching checksums, over TSO/GSO frames (larger than any MTU-sized frame).
-      const sink = JSON.parse(/\{"sink".*\}/.exec(peerOut.text())?.[0] ?? '{}').sink as { sha256: string; bytes: number };
-      const source = JSON.parse(/\{"source".*\}/.exec(peerOut.text())?.[0] ?? '{}').source as { sha256: string; bytes: number };
+      type Sum = { sha256: string; bytes: number };
+      const sink = (JSON.parse(/\{"sink".*\}/.exec(peerOut.text())?.[0] ?? '{}') as { sink: Sum }).sink;
+      const source = (JSON.parse(/\{"source".*\}/.exec(peerOut.text())?.[0] ?? '{}') as { source: Sum }).source;
       assert.equal(sink.bytes, NET_BYTES);
       assert.equal(field(text, 'net-tx', 'guest'), sink.sha256, 'guest -> host');
       assert.equal(field(text, 'net-tx', 'host'), sink.sha256);

@@ -37,15 +37,15 @@ describe('tiny test kernel: runtime and virtio-rng on tsvmm', { skip, timeout: 1
   it('fails an unknown test by name and ends with a triple fault (status 4)', async () => {
     const r = await runTiny({ cmdline: 'test=no-such-test' });
     assert.equal(r.verdict?.passed, false, r.text);
-    assert.equal(r.verdict?.test, 'no-such-test');
-    assert.match(r.verdict!.reason!, /unknown test \(known: rng console blk torture exits blkbench fault/);
+    assert.equal(r.verdict.test, 'no-such-test');
+    assert.match(r.verdict.reason!, /unknown test \(known: rng console blk torture exits blkbench fault/);
     assert.equal(exitStatus(r.exit), 4, r.exit.detail);
   });
 
   it('a fault at CPL3 is reported as a FAIL line naming the exception, and ends in a triple fault', async () => {
     const r = await runTiny({ cmdline: 'test=fault' });
     assert.equal(r.verdict?.test, 'fault', r.text);
-    assert.match(r.verdict!.reason!, /^exception 14 at rip 0x[0-9a-f]+$/);
+    assert.match(r.verdict.reason!, /^exception 14 at rip 0x[0-9a-f]+$/);
     assert.match(r.text, /exception 14 error 0x4 rip 0x[0-9a-f]+ cs 0x1b .* cr2 0x10000000000/);
     assert.equal(exitStatus(r.exit), 4);
   });

@@ -50,7 +50,7 @@ async function oneFileInL1(host: PreparedHost, file: string, json: string, outpu
   let wedged = false;
   const started = Date.now();
   const watch = setInterval(() => {
-    let text = '';
+    let text: string;
     try { text = fs.readFileSync(l1.consoleLog, 'utf8'); } catch { return; }
     // Two signs: L1's kernel says so, or L1's process list (rewritten every 15 s) has gone stale.
     const lockup = /soft lockup - CPU#\d+ stuck for (\d{3,}|[6-9]\d)s/.test(text);
@@ -166,7 +166,7 @@ function firstTryFailures(t: RunTally): string {
 /** Boots that a suite gave up on and booted again (the test host's stalls), and L1s that gave out: said in the
  *  summary so that a green run still shows them. */
 function rebootNotes(dir: string): string[] {
-  let names: string[] = [];
+  let names: string[];
   try { names = fs.readdirSync(dir).filter((n) => /-(stalls|wedges)\.log$/.test(n)).sort(); } catch { return []; }
   return names.flatMap((n) => fs.readFileSync(path.join(dir, n), 'utf8').split('\n').filter(Boolean)
     .map((line) => `${n.replace(/\.log$/, '')}: ${line.slice(0, 300)}`));

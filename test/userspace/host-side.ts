@@ -20,7 +20,7 @@ export function makeDisk(file: string): void {
 /** e2fsck's verdict, and the files the guest wrote, read back with debugfs. */
 export function readDisk(file: string, scratch: string): { fsck: number; fsckOutput: string; files: Record<string, Buffer> } {
   let fsck = 0;
-  let fsckOutput = '';
+  let fsckOutput: string;
   try {
     fsckOutput = execFileSync('e2fsck', ['-fn', file], { encoding: 'utf8', stdio: 'pipe' });
   } catch (e) {

@@ -43,7 +43,7 @@ function runDevice(mem: GuestMemory, ctl: Int32Array): { irqs: number; idleWaits
       assert.fail(`device waited ${WAIT_MS} ms for a notify and none came: avail idx ${at(2)}, `
         + `avail_event ${at(0x1000 + 4 + 8 * SIZE)}, used idx ${at(0x1002)}, used_event ${at(4 + 2 * SIZE)}; `
         + `driver completed ${Atomics.load(ctl, CTL.COMPLETED)} of ${REQUESTS}, `
-        + `${Atomics.load(ctl, CTL.ASLEEP) ? 'asleep waiting for an interrupt' : 'not asleep'}`);
+        + (Atomics.load(ctl, CTL.ASLEEP) ? 'asleep waiting for an interrupt' : 'not asleep'));
     }
   }
 }

@@ -81,11 +81,11 @@ describe('vCPU object lifetime', () => {
       counters = new WeakRef(c);
     })();
     await collect();
-    assert.ok(words!.deref() !== undefined && counters!.deref() !== undefined, 'the table keeps its arrays');
+    assert.ok(words.deref() !== undefined && counters.deref() !== undefined, 'the table keeps its arrays');
     vcpu.close();
     await collect();
-    assert.equal(words!.deref(), undefined, 'a closed vCPU lets them go');
-    assert.equal(counters!.deref(), undefined);
+    assert.equal(words.deref(), undefined, 'a closed vCPU lets them go');
+    assert.equal(counters.deref(), undefined);
     n.close(fd);
   });
 

@@ -43,7 +43,7 @@ function readdir(plus: boolean) {
         const ino = dents.readBigInt64LE(at);
         const next = dents.readBigInt64LE(at + 8);
         const reclen = dents.readUInt16LE(at + 16);
-        const type = dents[at + 18]!;
+        const type = dents.readUInt8(at + 18);
         const nameEnd = dents.indexOf(0, at + 19);
         const name = dents.subarray(at + 19, nameEnd < 0 || nameEnd > at + reclen ? at + reclen : nameEnd);
         at += reclen;

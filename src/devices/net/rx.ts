@@ -70,6 +70,7 @@ export class NetRx {
       }
       return 'budget';
     } finally {
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- deliver() sets it, unseen by narrowing
       if (this.returned) ctx.notifyUsed(this.q);
     }
   }

@@ -227,6 +227,7 @@ export class VsockDevice implements VirtioDevice, ConnectionOwner {
       do {
         this.rxAgain = false;
         serveQueue(this.ctx, this.ctx?.queues[RX], this.countError, this.fillRxPass);
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- a nested processRx() sets it
       } while (this.rxAgain && this.ctx !== undefined);
     } finally {
       this.inRx = false;

@@ -71,16 +71,18 @@ function dataView(b: Uint8Array): DataView {
 /** The header and what follows it, or null when the buffers hold fewer than 44 bytes. */
 export function readPacket(readable: Uint8Array[], readableBytes: number): ParsedPacket | null {
   if (readableBytes < HDR_SIZE) return null;
-  const first = readable[0]!;
+  const first = readable[0];
+  const bytes = first !== undefined && first.length >= HDR_SIZE ? first : gather(readable, HDR_SIZE);
+  if (bytes === undefined) return null;
   // Read once: the guest may rewrite its buffers while we look, so every field comes from this one decode.
-  const hdr = decode(dataView(first.length >= HDR_SIZE ? first : gather(readable, HDR_SIZE)!));
+  const hdr = decode(dataView(bytes));
   return { hdr, rest: sliceSegments(readable, HDR_SIZE), restBytes: readableBytes - HDR_SIZE };
 }
 
 /** Writes the header and payload into the chain's writable buffers; returns the bytes written. */
 export function writePacket(writable: Uint8Array[], hdr: VsockHeader, payload: readonly Uint8Array[]): number {
-  const first = writable[0]!;
-  if (first.length >= HDR_SIZE) {
+  const first = writable[0];
+  if (first !== undefined && first.length >= HDR_SIZE) {
     encode(dataView(first), hdr);
   } else {
     const scratch = new Uint8Array(HDR_SIZE);

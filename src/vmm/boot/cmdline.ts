@@ -26,7 +26,7 @@ export function writeCmdline(mem: GuestMemory, cmdline: string, kernelMax?: numb
   return { addr: CMDLINE_ADDR, length: bytes.length - 1 };
 }
 
-const KEY = /^[A-Za-z0-9_][A-Za-z0-9_.\-]*$/;
+const KEY = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
 
 /**
  * Appends `key=value` (or a bare `key`). A value with spaces is quoted, which the kernel's parser undoes;

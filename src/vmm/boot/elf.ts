@@ -167,7 +167,7 @@ export function parseElf(file: Uint8Array): ElfImage {
     highest: Math.max(...segments.map((s) => s.paddr + s.memSize)),
   };
   if (pvhEntry !== undefined) {
-    if (!segments.some((s) => pvhEntry! >= s.paddr && pvhEntry! < s.paddr + s.memSize)) {
+    if (!segments.some((s) => pvhEntry >= s.paddr && pvhEntry < s.paddr + s.memSize)) {
       fail(`PVH entry ${hex(pvhEntry)} is not inside any loadable segment`);
     }
     image.pvhEntry = pvhEntry;

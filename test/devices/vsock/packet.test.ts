@@ -15,7 +15,7 @@ test('a header and payload written across odd buffer splits read back the same',
   for (const sizes of [[HDR_SIZE + 5], [HDR_SIZE, 5], [7, 30, 7, 2, 3], [1, 1, 100]]) {
     const bufs = sizes.map((n) => new Uint8Array(n));
     const written = writePacket(bufs, hdr, [Buffer.from('he'), Buffer.from('llo')]);
-    assert.equal(written, HDR_SIZE + 5, `sizes ${sizes}`);
+    assert.equal(written, HDR_SIZE + 5, `sizes ${sizes.join(',')}`);
     const p = readPacket(bufs, sizes.reduce((a, b) => a + b));
     assert.deepEqual(p!.hdr, hdr);
     assert.equal(gather(p!.rest, 5)!.toString(), 'hello');
@@ -39,6 +39,9 @@ test('the header layout is the spec\'s: every field at its offset', () => {
 
 test('fewer than 44 bytes is no packet; payload that does not fit is cut at the buffers\' end', () => {
   assert.equal(readPacket([new Uint8Array(20), new Uint8Array(23)], 43), null);
+  // A byte count the buffers do not bear out is no packet either, not a read past them.
+  assert.equal(readPacket([], HDR_SIZE), null);
+  assert.equal(readPacket([new Uint8Array(20)], HDR_SIZE), null);
   const small = [new Uint8Array(HDR_SIZE + 2)];
   assert.equal(writePacket(small, hdr, [Buffer.from('hello')]), HDR_SIZE + 2);
 });

@@ -50,7 +50,7 @@ export function buildElf(spec: ElfSpec): Uint8Array {
     v.setBigUint64(at + 32, BigInt(s.data.length), true);
     v.setBigUint64(at + 40, BigInt(s.memSize ?? s.data.length), true);
     v.setBigUint64(at + 48, BigInt(s.align ?? 4), true);
-    file.set(s.data, offsets[i]!);
+    file.set(s.data, offsets[i]);
   });
   return file;
 }
