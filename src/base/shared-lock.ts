@@ -1,6 +1,7 @@
 // A futex-style mutex in one Int32 slot of a SharedArrayBuffer, for register state that vCPU threads and the main
 // thread both change (the UART, the i8042). Three states: 0 free, 1 held, 2 held with (possible) waiters. Held only
-// for a few loads and stores, never across a call that can block.
+// for a few loads and stores and, at most, an interrupt pulse (two KVM_IRQ_LINE calls, which wait for nothing but
+// KVM's own short irq lock), never across a call that can block.
 
 export function lockShared(i32: Int32Array, slot: number): void {
   let c = Atomics.compareExchange(i32, slot, 0, 1);

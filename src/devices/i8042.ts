@@ -162,8 +162,9 @@ export class I8042 implements BusDevice {
     } else if (offset === I8042_COMMAND_OFFSET) {
       data[0] = core.outputFull() ? STATUS_OBF : 0;
     }
-    core.unlock();
+    // Raised under the lock: pulses from two threads must not interleave (see serial-8250.ts).
     if (again) this.opts.interrupt?.();
+    core.unlock();
   }
 
   write(offset: number, data: Uint8Array): void {
@@ -171,16 +172,14 @@ export class I8042 implements BusDevice {
     const core = this.core;
     core.lock();
     let reset = false;
-    let irq: boolean;
     try {
       const wanted = core.wantsInterrupt();
       if (offset === I8042_DATA_OFFSET) reset = this.writeData(data[0]!);
       else if (offset === I8042_COMMAND_OFFSET) reset = this.writeCommand(data[0]!);
-      irq = !wanted && core.wantsInterrupt();
+      if (!wanted && core.wantsInterrupt()) this.opts.interrupt?.();
     } finally {
       core.unlock();
     }
-    if (irq) this.opts.interrupt?.();
     if (reset) this.opts.onReset();
   }
 
@@ -246,9 +245,8 @@ export class I8042Host {
     const wasFull = core.outputFull();
     const xlate = (core.i32[K.commandByte]! & CTR_XLATE) !== 0;
     const queued = core.pushScancodes(xlate ? CTRL_ALT_DEL_SET1 : CTRL_ALT_DEL_SET2);
-    const irq = queued && !wasFull && core.wantsInterrupt();
+    if (queued && !wasFull && core.wantsInterrupt()) this.opts.interrupt();
     core.unlock();
-    if (irq) this.opts.interrupt();
     return queued;
   }
 }

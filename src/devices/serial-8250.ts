@@ -5,7 +5,9 @@
 //
 // Output is "transmitted" the moment THR is written, so LSR always shows THRE|TEMT. The interrupt line is modelled
 // as a level (any enabled condition pending) and `interrupt()` is called on each rising edge, which is what the
-// PC's edge-triggered ISA IRQ sees from a real 16550. MCR.OUT2, which gates that line on PC boards, is not
+// PC's edge-triggered ISA IRQ sees from a real 16550. The edge is raised with the lock held: it is a pulse of two
+// KVM_IRQ_LINE calls (1, then 0), and a vCPU thread's pulse and the main thread's interleaved (1, 1, 0, 0) make one
+// edge out of two, so the guest, having serviced the first, never hears of the input behind the second. MCR.OUT2, which gates that line on PC boards, is not
 // modelled: Linux sets it whenever it wants interrupts anyway.
 import type { BusDevice } from '../base/bus';
 import { lockShared, unlockShared } from '../base/shared-lock';
@@ -112,7 +114,7 @@ class SerialCore {
 }
 
 export interface SerialOptions {
-  /** Raises the UART's interrupt as an edge (KVM_IRQ_LINE pulse or an irqfd write at run time). */
+  /** Raises the UART's interrupt as an edge (a KVM_IRQ_LINE pulse). Called with the UART's lock held. */
   interrupt: () => void;
 }
 
@@ -158,9 +160,8 @@ export class Serial8250 implements BusDevice {
       case MSR: value = this.modemStatus(); break;
       default: value = r[S.scr]!; break;
     }
-    const rose = core.updateLevel();
+    if (core.updateLevel()) this.opts.interrupt();
     core.unlock();
-    if (rose) this.opts.interrupt();
     return value;
   }
 
@@ -211,9 +212,8 @@ export class Serial8250 implements BusDevice {
       case SCR: r[S.scr] = value; break;
       default: break; // LSR and MSR are read-only
     }
-    const rose = core.updateLevel();
+    if (core.updateLevel()) this.opts.interrupt();
     core.unlock();
-    if (rose) this.opts.interrupt();
   }
 
   private writeIer(value: number): void {
@@ -244,9 +244,8 @@ export class Serial8250 implements BusDevice {
     r[S.threPending] = 0;
     core.updateLevel();
     r[S.threPending] = 1;
-    const rose = core.updateLevel();
+    if (core.updateLevel()) this.opts.interrupt();
     core.unlock();
-    if (rose) this.opts.interrupt();
   }
 }
 
@@ -309,9 +308,8 @@ export class SerialHost {
     const core = this.core;
     core.lock();
     const accepted = core.pushInput(bytes);
-    const rose = core.updateLevel();
+    if (core.updateLevel()) this.opts.interrupt();
     core.unlock();
-    if (rose) this.opts.interrupt();
     return accepted;
   }
 

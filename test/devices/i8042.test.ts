@@ -164,3 +164,17 @@ test('bytes already waiting raise IRQ 1 once the keyboard is enabled or its inte
   outb(masked.bus, 0x60, 0x65); // interrupt bit set
   assert.equal(masked.irqs(), 1, 'the interrupt turned on raises IRQ 1 for the waiting byte');
 });
+
+test('the keyboard interrupt is raised with the lock held, from the host and from the guest\'s accesses', () => {
+  const state = createI8042State();
+  const lock = new Int32Array(state, 0, 1);
+  const held: boolean[] = [];
+  const seen = (): void => void held.push(Atomics.load(lock, 0) !== 0);
+  const bus = new Bus();
+  bus.insert(0x60, 5, new I8042({ state, onReset: () => {}, interrupt: seen }));
+  const host = new I8042Host(state, { interrupt: seen });
+  assert.equal(host.sendCtrlAltDel(), true);
+  drain(bus);
+  assert.ok(held.length >= 2, `interrupts seen: ${held.length}`);
+  assert.deepEqual(held, held.map(() => true), 'each interrupt came while the i8042 lock was held');
+});

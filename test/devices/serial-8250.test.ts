@@ -378,3 +378,20 @@ test('the state must come from createSerialState', () => {
   assert.throws(() => new SerialHost(new ArrayBuffer(8) as unknown as SharedArrayBuffer, { interrupt: () => {} }),
     TypeError);
 });
+
+test('every edge is raised with the lock held, so a vCPU thread\'s pulse and the main thread\'s cannot interleave', () => {
+  const state = createSerialState();
+  const lock = new Int32Array(state, 0, 1);
+  const held: boolean[] = [];
+  const seen = (): void => void held.push(Atomics.load(lock, 0) !== 0);
+  const uart = new Serial8250(state, { interrupt: seen });
+  const host = new SerialHost(state, { interrupt: seen });
+  wr(uart, IER, 0x03);            // THRI pending at once: an edge from a register write
+  rd(uart, IIR);                  // acknowledged: the line drops
+  host.pushInput(Uint8Array.of(7)); // input: an edge from the main thread
+  rd(uart, RBR);
+  rd(uart, IIR);
+  wr(uart, RBR, 0x41);            // a transmitted byte: THR empties again, an edge from transmit
+  assert.ok(held.length >= 3, `edges seen: ${held.length}`);
+  assert.deepEqual(held, held.map(() => true), 'each edge came while the UART lock was held');
+});
