@@ -99,7 +99,7 @@ export async function main(argv: string[], deps: CliDeps = {}): Promise<number> 
       (y) => y.positional('shell', { type: 'string', choices: [...COMPLETION_SHELLS], default: 'bash' })
         .epilog(COMPLETION_EPILOG),
       (args) => {
-        stdout.write(completionScript(String(args.shell)));
+        stdout.write(completionScript(args.shell));
       })
     .demandCommand(1, 'name a command (run, guest, doctor or completion); see tsvmm --help')
     .strict()

@@ -11,7 +11,7 @@ interface Target { types: string; default: string }
 interface Exports { '.': { import: Target; require: Target } }
 const pkg = JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8')) as { exports: Exports; files: string[] };
 
-test('the exports map: require and import resolve to the CommonJS build and its ES wrapper, one instance', async () => {
+test('the exports map: require and import resolve to the CommonJS build and its ES wrapper, one instance', () => {
   const e = pkg.exports['.'];
   for (const target of [e.import.types, e.import.default, e.require.types, e.require.default]) {
     assert.ok(fs.existsSync(path.join(REPO, target)), `${target} is built`);
@@ -19,14 +19,18 @@ test('the exports map: require and import resolve to the CommonJS build and its 
   assert.equal(require.resolve('tsvmm'), path.join(REPO, e.require.default));
   // The README starts the command this way from a program that depends on the package.
   assert.equal(require.resolve('tsvmm/bin/tsvmm.js'), path.join(REPO, 'bin', 'tsvmm.js'));
-  const cjs = require('tsvmm') as Record<string, unknown>;
-  // A dynamic import() as written: tsc would turn it into require() in this CommonJS file.
-  const esm = await (new Function('s', 'return import(s)') as (s: string) => Promise<Record<string, unknown>>)('tsvmm');
-  assert.deepEqual(Object.keys(esm).sort(), Object.keys(cjs).sort());
-  assert.equal(esm.createVm, cjs.createVm, 'the same objects, not a second copy of the package');
-  const resolved = spawnSync(process.execPath, ['--input-type=module', '-e',
-    'process.stdout.write(import.meta.resolve("tsvmm"))'], { cwd: REPO, encoding: 'utf8' });
-  assert.equal(resolved.stdout, `file://${path.join(REPO, e.import.default)}`, resolved.stderr);
+  // Both loads in an ES module of their own: tsc would turn an import() here into require() (a CommonJS file).
+  const script = 'import * as esm from "tsvmm"; import { createRequire } from "node:module";\n' +
+    'const cjs = createRequire(import.meta.url)("tsvmm");\n' +
+    'process.stdout.write(JSON.stringify({ resolved: import.meta.resolve("tsvmm"), esm: Object.keys(esm).sort(),\n' +
+    '  cjs: Object.keys(cjs).sort(), same: esm.createVm === cjs.createVm }));\n';
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: REPO, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const loaded = JSON.parse(r.stdout) as { resolved: string; esm: string[]; cjs: string[]; same: boolean };
+  assert.equal(loaded.resolved, `file://${path.join(REPO, e.import.default)}`, r.stderr);
+  assert.deepEqual(loaded.esm, loaded.cjs);
+  assert.ok(loaded.cjs.includes('createVm'), loaded.cjs.join(' '));
+  assert.ok(loaded.same, 'the same objects, not a second copy of the package');
 });
 
 test('types for ES module and CommonJS consumers (node16 resolution)', () => {

@@ -27,8 +27,10 @@ export interface CreateVmOptions {
  * and VmError ERR_VM_KVM / ERR_VM_BOOT when KVM or the kernel fail later.
  */
 export async function createVm(config: MachineConfigInput, options?: CreateVmOptions): Promise<Vm> {
-  if (typeof config !== 'object' || config === null || Array.isArray(config)) {
-    throw argTypeError('config', 'an object in the config file\'s schema', config);
+  // As unknown: a caller without types, or with a cast, may pass anything.
+  const untyped: unknown = config;
+  if (typeof untyped !== 'object' || untyped === null || Array.isArray(untyped)) {
+    throw argTypeError('config', 'an object in the config file\'s schema', untyped);
   }
   const o = checkOptions('options', options, ['logger', 'baseDir']);
   if (o.logger !== undefined && (typeof o.logger !== 'object' || o.logger === null)) {

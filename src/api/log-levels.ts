@@ -14,7 +14,7 @@ class LoggerFamily {
     // Children inherit onChild from their parent's prototype chain: grandchildren are reported here too.
     root.onChild = (child: Logger): void => {
       this.members.add(new WeakRef(child));
-      before?.call(root, child);
+      before.call(root, child);
     };
   }
 

@@ -1,7 +1,6 @@
 // `tsvmm completion bash|zsh`: a completion script made from the command tree. It is static (no call back into
 // tsvmm per key press, which would cost a Node start-up each time): commands, their options, the choices of
 // options that have them, and files where a path goes.
-import type { Options } from 'yargs';
 import { COMMAND_TREE, GLOBAL_FLAGS, type CommandNode } from './command-tree';
 
 export const COMPLETION_DESCRIBE = 'Print a shell completion script (bash or zsh)';
@@ -27,7 +26,7 @@ interface Case {
 function cases(node: CommandNode, path: string[], out: Case[]): Case[] {
   const flags = [...Object.keys(node.options), ...GLOBAL_FLAGS].map((f) => `--${f}`);
   const sub = Object.keys(node.commands ?? {});
-  const positional = Array.isArray(node.positional) ? [...node.positional] : [];
+  const positional = node.positional === undefined || node.positional === 'file' ? [] : [...node.positional];
   out.push({ key: path.join(' '), words: [...sub, ...positional, ...flags], subcommands: sub,
     files: node.positional === 'file' });
   for (const [name, child] of Object.entries(node.commands ?? {})) cases(child, [...path, name], out);
@@ -36,7 +35,7 @@ function cases(node: CommandNode, path: string[], out: Case[]): Case[] {
 
 /** Options whose value is one of a few words, across the tree (their names do not clash). */
 function choices(node: CommandNode, out = new Map<string, string[]>()): Map<string, string[]> {
-  for (const [name, o] of Object.entries(node.options) as [string, Options][]) {
+  for (const [name, o] of Object.entries(node.options)) {
     if (Array.isArray(o.choices)) out.set(`--${name}`, o.choices.map(String));
   }
   for (const child of Object.values(node.commands ?? {})) choices(child, out);
@@ -45,7 +44,7 @@ function choices(node: CommandNode, out = new Map<string, string[]>()): Map<stri
 
 /** Options that take a value, so the word after them is not a command. */
 function valued(node: CommandNode, out = new Set<string>()): Set<string> {
-  for (const [name, o] of Object.entries(node.options) as [string, Options][]) {
+  for (const [name, o] of Object.entries(node.options)) {
     if (o.type !== 'boolean') out.add(`--${name}`);
   }
   for (const child of Object.values(node.commands ?? {})) valued(child, out);

@@ -159,7 +159,8 @@ export function addDeviceArgs(raw: unknown, args: readonly DeviceArg[], cwd: str
   if (existing !== undefined && existing !== null && !Array.isArray(existing)) {
     throw new ConfigError('devices', `${show(existing)} is not a list (the device options add to it)`);
   }
-  const first = existing?.length ?? 0;
+  const listed: readonly unknown[] = existing ?? [];
+  const first = listed.length;
   const rename = (e: unknown): unknown => {
     if (!(e instanceof ConfigError)) return e;
     const swap = (text: string): string => text.replace(/devices\[(\d+)\]/g,
@@ -167,5 +168,5 @@ export function addDeviceArgs(raw: unknown, args: readonly DeviceArg[], cwd: str
     const field = swap(e.field);
     return field === e.field ? e : new ConfigError(field, swap(e.message.slice(e.field.length + 2)));
   };
-  return { raw: { ...raw, devices: [...(existing ?? []), ...added] }, rename };
+  return { raw: { ...raw, devices: [...listed, ...added] }, rename };
 }

@@ -114,7 +114,7 @@ export async function buildSandboxInitramfs(opts: AgentBuildOptions = {}): Promi
   h.update(agentBinary).update(busybox);
   const spec = { cacheRoot: opts.cacheRoot ?? guestCacheRoot(), name: `sandbox-${h.digest('hex').slice(0, 16)}`,
     files: [SANDBOX_INITRAMFS], force: opts.force ?? false, log };
-  const result = await ensureCached(spec, async (workDir) => {
+  const result = await ensureCached(spec, (workDir) => {
     log(`[guest] writing ${SANDBOX_INITRAMFS} (busybox, ${AGENT_BINARY})`);
     const entries = busyboxInitramfsEntries(busybox).filter((e) => e.path !== 'etc/init.d' && e.path !== 'etc/init.d/rcS');
     entries.push(

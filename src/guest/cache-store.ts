@@ -24,10 +24,10 @@ export interface CachedResult {
 
 /**
  * Returns <cacheRoot>/<name>, building it first when missing (or when forced). `build` gets a fresh work folder
- * and returns the folder (inside it) to publish. A failed build leaves <name>.failed.log when the work folder had a
- * build.log at the path `failedLog` names.
+ * and returns (or resolves with) the folder inside it to publish. A failed build leaves <name>.failed.log when the
+ * work folder had a build.log at the path `failedLog` names.
  */
-export async function ensureCached(spec: CachedBuild, build: (workDir: string) => Promise<string>,
+export async function ensureCached(spec: CachedBuild, build: (workDir: string) => string | Promise<string>,
   failedLog?: (workDir: string) => string): Promise<CachedResult> {
   const finalDir = path.join(spec.cacheRoot, spec.name);
   if (!spec.force && isComplete(finalDir, spec.files)) return { dir: finalDir, built: false };

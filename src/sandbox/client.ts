@@ -84,10 +84,10 @@ export class AgentClient {
   async ping(): Promise<number> {
     const conn = await this.connect();
     const t0 = performance.now();
-    await request<void>(conn, FrameType.PING, Buffer.alloc(0), 'ping', this.requestTimeoutMs, (frame, ctx) => {
+    await request<undefined>(conn, FrameType.PING, Buffer.alloc(0), 'ping', this.requestTimeoutMs, (frame, ctx) => {
       if (frame.type !== FrameType.PONG) throw new AgentError('PROTOCOL', `the agent answered PING with type ${frame.type}`);
       ctx.conn.endStream(ctx.id);
-      ctx.resolve();
+      ctx.resolve(undefined);
     });
     return performance.now() - t0;
   }
@@ -102,10 +102,10 @@ export class AgentClient {
    * (a non-zero one is not an error) or the signal that ended it, and the output as text (or Buffers with
    * `encoding: 'buffer'`). Rejects with NOT_FOUND (no such command), TIMEOUT, LIMIT, ABORTED or AGENT_GONE.
    */
-  exec(command: string | readonly string[], opts?: ExecOptions & { encoding?: 'utf8' }): Promise<ExecResult<string>>;
+  exec(command: string | readonly string[], opts?: ExecOptions & { encoding?: 'utf8' }): Promise<ExecResult>;
   exec(command: string | readonly string[], opts: ExecOptions & { encoding: 'buffer' }): Promise<ExecResult<Buffer>>;
   async exec(command: string | readonly string[], opts: ExecOptions & { encoding?: 'utf8' | 'buffer' } = {}):
-    Promise<ExecResult<string> | ExecResult<Buffer>> {
+    Promise<ExecResult | ExecResult<Buffer>> {
     const argv = typeof command === 'string' ? ['/bin/sh', '-c', command] : [...command];
     const proc = new AgentProcess(argv, this.connect(), opts);
     const r = await collect(proc, opts);

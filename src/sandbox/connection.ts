@@ -156,7 +156,8 @@ export class AgentConnection {
     try {
       for (const frame of this.decoder.push(chunk)) {
         this.route(frame);
-        if (this.failure) return;
+        // route() may have ended the connection (narrowing on this.failure cannot see that).
+        if (this.closed) return;
       }
     } catch (e) {
       this.fail(e instanceof AgentError ? e : new AgentError('PROTOCOL', `handling a frame from the agent: ${(e as Error).message}`));

@@ -162,9 +162,9 @@ export class AgentFiles {
 
   private async simple(type: number, payload: Buffer, what: string): Promise<void> {
     const conn = await this.connect();
-    await request<void>(conn, type, payload, what, this.idleMs(), (frame, ctx) => {
+    await request<undefined>(conn, type, payload, what, this.idleMs(), (frame, ctx) => {
       if (frame.type !== FrameType.DONE) throw unexpected(frame, what);
-      ctx.resolve();
+      ctx.resolve(undefined);
     });
   }
 }
@@ -219,7 +219,7 @@ class WriteSource {
       const size = Fields.parse(frame.payload, `DONE for ${ctx.what}`).requireU64(Tag.SIZE);
       if (!this.eofSent || size !== this.sent) {
         throw new AgentError('PROTOCOL', `the agent says ${size} bytes were written for ${ctx.what}; ${this.sent} were sent` +
-          `${this.eofSent ? '' : ' and the end not yet'}`);
+          (this.eofSent ? '' : ' and the end not yet'));
       }
       ctx.resolve(size);
     } else {

@@ -106,7 +106,8 @@ export class AgentProcess extends EventEmitter implements StreamHandler {
       },
       final: (done) => { this.stdinEnded = true; this.pumpStdin(); done(); },
     });
-    connection.then((conn) => this.attach(conn, payload), (err: AgentError) => this.finishWithError(err));
+    connection.then((conn) => this.attach(conn, payload), (err: unknown) => this.finishWithError(err instanceof AgentError
+      ? err : new AgentError('AGENT_GONE', `connecting to the agent: ${String(err)}`, undefined, { cause: err })));
   }
 
   /** Signals the process (default SIGTERM); returns false once it has exited. */

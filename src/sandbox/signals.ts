@@ -7,7 +7,7 @@ for (const [name, n] of Object.entries(os.constants.signals)) {
 }
 
 /** `SIGKILL`, `KILL` or 9 to 9; throws a RangeError naming the bad value. */
-export function signalNumber(signal: NodeJS.Signals | string | number): number {
+export function signalNumber(signal: string | number): number {
   if (typeof signal === 'number') {
     if (!Number.isInteger(signal) || signal < 1 || signal > 64) throw new RangeError(`signal: ${signal} is not 1 to 64`);
     return signal;

@@ -15,7 +15,7 @@ function fakeDoctorHost(over: FakeHostOptions & Partial<DoctorProbe> = {}): Doct
     isRoot: () => false,
     ...fakeHost(over),
     ...over,
-  } as DoctorProbe;
+  };
 }
 
 async function run(probe: DoctorProbe, json = false): Promise<{ status: number; out: string }> {

@@ -35,7 +35,7 @@ describe('the sandbox agent build', () => {
     const first = await buildAgent({ cacheRoot, log: () => {} });
     const elf = summarizeElf64(fs.readFileSync(first.path));
     assert.equal(elf?.machine, 62);
-    assert.equal(elf?.hasInterpreter, false, 'static');
+    assert.equal(elf.hasInterpreter, false, 'static');
     const again = await buildAgent({ cacheRoot, log: () => {} });
     assert.deepEqual(again, { path: first.path, built: false });
   });

@@ -62,7 +62,7 @@ describe('the sandbox agent in a Linux guest', { skip, timeout: 3 * BOOT_TIMEOUT
     const ac = new AbortController();
     void machine.wait().then(() => ac.abort());
     const info = await client.waitReady({ timeoutMs: BOOT_TIMEOUT_MS, intervalMs: 500, signal: ac.signal })
-      .catch((e: Error) => { throw new Error(`${e.message} (machine: ${ended ?? 'running'})${tail()}`); });
+      .catch((e: unknown) => { throw new Error(`${e instanceof Error ? e.message : String(e)} (machine: ${ended ?? 'running'})${tail()}`); });
     process.stderr.write(`# ${info.name} answered, protocol ${info.version}, capabilities ${info.capabilities.join(' ')}\n`);
     assert.equal(info.version, 1);
     assert.match(transcript, new RegExp(`listening on vsock port ${PORT}`), 'the agent took its port from the cmdline');

@@ -26,7 +26,7 @@ describe('the real agent: exec', { skip, timeout: 120_000 }, () => {
     agent = await startAgent();
     client = agent.client();
   });
-  after(async () => { await agent?.stop(); });
+  after(async () => { await agent.stop(); });
 
   it('answers HELLO with its name, version and capabilities', async () => {
     const info = await client.waitReady({ timeoutMs: 10_000 });

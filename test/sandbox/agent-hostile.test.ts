@@ -16,7 +16,7 @@ const skip = agentUnbuildable();
 describe('the real agent against a hostile host', { skip, timeout: 60_000 }, () => {
   let agent: RealAgent;
   before(async () => { agent = await startAgent(); });
-  after(async () => { await agent?.stop(); });
+  after(async () => { await agent.stop(); });
 
   /** The ERROR on stream 0 that the agent sends before it closes the connection. */
   async function closedWith(peer: RawPeer, pattern: RegExp, errno = 'EPROTO'): Promise<void> {
@@ -110,7 +110,7 @@ describe('the real agent against a hostile host', { skip, timeout: 60_000 }, () 
 describe('AgentClient against garbage from the agent side', { skip, timeout: 60_000 }, () => {
   let agent: RealAgent;
   before(async () => { agent = await startAgent(); });
-  after(async () => { await agent?.stop(); });
+  after(async () => { await agent.stop(); });
 
   it('fails what is in flight with PROTOCOL, and the next call connects afresh', async () => {
     // A proxy in the middle: on cue, it sends garbage to the client instead of the agent's frames.

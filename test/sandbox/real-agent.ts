@@ -56,7 +56,7 @@ export async function startAgent(opts: StartOptions = {}): Promise<RealAgent> {
   const argv = [...(opts.wrap ?? []), bin, '--listen-unix', socket];
   const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
   const stderr = new OutputWatch();
-  child.stderr!.on('data', (d: Buffer) => stderr.append(d.toString()));
+  child.stderr.on('data', (d: Buffer) => stderr.append(d.toString()));
   const exited = new Promise<void>((resolve) => child.on('close', (code, sig) => {
     stderr.end(`the agent ended (${sig ?? `status ${code}`})`);
     resolve();
