@@ -347,6 +347,9 @@ int main(int argc, char **argv) {
   ensure_stdio();
   prctl(PR_SET_CHILD_SUBREAPER, 1);
   signal(SIGPIPE, SIG_IGN);
+  /* An ignored SIGCHLD is inherited across exec (busybox init respawns us so): children would then be reaped by the
+   * kernel, no SIGCHLD would come, and no exec would ever report its end. */
+  signal(SIGCHLD, SIG_DFL);
   sigset_t chld;
   sigemptyset(&chld);
   sigaddset(&chld, SIGCHLD);
