@@ -28,6 +28,7 @@ export const EXEC_OPTIONS: Readonly<Record<string, Options>> = {
 export const SANDBOX_RUN_OPTIONS: Readonly<Record<string, Options>> = {
   memory: { type: 'string', describe: 'guest RAM, e.g. 512M (default 256M)' },
   vcpus: { type: 'string', describe: 'number of vCPUs (default 1)' },
+  'boot-timeout': { type: 'string', describe: 'seconds the guest\'s agent has to answer after boot (default 120)' },
   ...COMMAND_OPTIONS,
 };
 
@@ -79,12 +80,8 @@ export function commandSpec(args: Record<string, unknown>): CommandSpec {
   }
   const cwd = lastValue(args.cwd);
   if (cwd !== undefined) spec.cwd = cwd;
-  const timeout = lastValue(args.timeout);
-  if (timeout !== undefined) {
-    const s = Number(timeout);
-    if (!(s > 0) || !Number.isFinite(s)) throw new ConfigError('--timeout', `${JSON.stringify(timeout)} is not a number of seconds above 0`);
-    spec.timeoutMs = Math.max(1, Math.round(s * 1000));
-  }
+  const timeoutMs = seconds('--timeout', lastValue(args.timeout));
+  if (timeoutMs !== undefined) spec.timeoutMs = timeoutMs;
   return spec;
 }
 
@@ -139,11 +136,19 @@ export async function execCommand(args: Record<string, unknown>, deps: CommandDe
   }
 }
 
+function seconds(option: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const s = Number(text);
+  if (!(s > 0) || !Number.isFinite(s)) throw new ConfigError(option, `${JSON.stringify(text)} is not a number of seconds above 0`);
+  return Math.max(1, Math.round(s * 1000));
+}
+
 /** A ConfigError about a sandbox setting, renamed to the option that gave it. */
 function asOption(e: unknown): unknown {
   if (e instanceof ConfigError && (e.field === 'memory' || e.field === 'vcpus')) {
     return new ConfigError(`--${e.field}`, e.message.slice(e.field.length + 2));
   }
+  if (e instanceof Error && (e as { code?: unknown }).code === 'TIMEOUT') e.message = e.message.replace('(readyTimeoutMs)', '(--boot-timeout)');
   return e;
 }
 
@@ -154,9 +159,11 @@ export async function sandboxRunCommand(args: Record<string, unknown>, deps: Com
   if (vcpusText !== undefined && !/^[0-9]{1,3}$/.test(vcpusText)) {
     throw new ConfigError('--vcpus', `${JSON.stringify(vcpusText)} is not a number of vCPUs`);
   }
+  const readyTimeoutMs = seconds('--boot-timeout', lastValue(args['boot-timeout']));
   const { createSandbox } = await import('../api/sandbox');
   const sandbox = await createSandbox({
     ...(memory === undefined ? {} : { memory }), ...(vcpusText === undefined ? {} : { vcpus: Number(vcpusText) }),
+    ...(readyTimeoutMs === undefined ? {} : { readyTimeoutMs }),
   }).catch((e: unknown) => { throw asOption(e); });
   try {
     const proc = sandbox.spawn(spec.argv[0]!, spec.argv.slice(1), {
