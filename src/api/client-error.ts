@@ -18,7 +18,7 @@ interface ErrorAnswer { error?: unknown; field?: unknown; code?: unknown; guestE
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 
 /** The ApiClientError for an error answer's body (JSON text, or already parsed), or for an answer that is not one. */
-export function answerError(status: number, raw: string | unknown, what: string): ApiClientError {
+export function answerError(status: number, raw: unknown, what: string): ApiClientError {
   let e: ErrorAnswer | undefined;
   if (typeof raw === 'string') {
     try {
@@ -27,7 +27,7 @@ export function answerError(status: number, raw: string | unknown, what: string)
       // not JSON: the message below
     }
   } else if (typeof raw === 'object' && raw !== null) {
-    e = raw as ErrorAnswer;
+    e = raw;
   }
   return new ApiClientError(status, str(e?.error) ?? `${what}: HTTP ${status}`, str(e?.field), str(e?.code), str(e?.guestErrno));
 }

@@ -153,10 +153,10 @@ export class VmClient {
    * Resolves with the exit code or signal and the outputs; rejects with an ApiClientError whose code is the one
    * the same failure has in the process (NOT_FOUND, TIMEOUT, LIMIT, ERR_VM_NO_AGENT, ...).
    */
-  exec(command: string | readonly string[], opts?: RemoteExecOptions & { encoding?: 'utf8' }): Promise<ExecResult<string>>;
+  exec(command: string | readonly string[], opts?: RemoteExecOptions & { encoding?: 'utf8' }): Promise<ExecResult>;
   exec(command: string | readonly string[], opts: RemoteExecOptions & { encoding: 'buffer' }): Promise<ExecResult<Buffer>>;
   async exec(command: string | readonly string[], opts: RemoteExecOptions & { encoding?: 'utf8' | 'buffer' } = {}):
-    Promise<ExecResult<string> | ExecResult<Buffer>> {
+    Promise<ExecResult | ExecResult<Buffer>> {
     const { stdin, encoding, ...rest } = opts;
     const input = stdin === undefined ? {} : typeof stdin === 'string' ? { stdin }
       : { stdinBase64: Buffer.from(stdin.buffer, stdin.byteOffset, stdin.length).toString('base64') };

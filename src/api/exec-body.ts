@@ -5,7 +5,7 @@ import { integer, requireBody } from './route-kit';
 import { checkEnum, ConfigError, isMapping, show } from '../vmm/config-check';
 
 export interface ExecSpec {
-  argv: string[];
+  argv: [string, ...string[]];
   env?: Record<string, string>;
   cwd?: string;
   /** Written to stdin, which is then closed (POST /exec). */
@@ -41,14 +41,16 @@ function bounded(field: string, value: unknown, min: number, max: number): numbe
 }
 
 /** `argv`: a list of strings (no shell), or one string run by `/bin/sh -c`. */
-function argvOf(value: unknown): string[] {
+function argvOf(value: unknown): [string, ...string[]] {
   if (value === undefined) throw new ConfigError('argv', 'required (a list of strings, or a string for /bin/sh -c)');
   if (typeof value === 'string') return ['/bin/sh', '-c', text('argv', value)];
-  if (!Array.isArray(value) || value.length === 0) {
+  const list: unknown[] = Array.isArray(value) ? value : [];
+  const [first, ...rest] = list;
+  if (first === undefined) {
     throw new ConfigError('argv', `${show(value)} is not a non-empty list of strings (or a string for /bin/sh -c)`);
   }
-  if (value.length > 4096) throw new ConfigError('argv', `${value.length} arguments (at most 4096)`);
-  return value.map((a, i) => text(`argv[${i}]`, a));
+  if (list.length > 4096) throw new ConfigError('argv', `${list.length} arguments (at most 4096)`);
+  return [text('argv[0]', first), ...rest.map((a, i) => text(`argv[${i + 1}]`, a))];
 }
 
 function envOf(value: unknown): Record<string, string> {

@@ -33,8 +33,10 @@ class LineInput {
         this.finish(new HttpError(413, (e as Error).message));
       }
     });
-    req.on('end', () => this.finish(this.splitter.pending > 0 ? new HttpError(400, 'body: the last line has no newline') : undefined));
-    req.on('close', () => this.finish(req.complete ? undefined : new ClientGone('the client went away')));
+    req.on('end', () => {
+      this.finish(this.splitter.pending > 0 ? new HttpError(400, 'body: the last line has no newline') : undefined);
+    });
+    req.on('close', () => { this.finish(req.complete ? undefined : new ClientGone('the client went away')); });
   }
 
   private deliver(line: string): void {
@@ -101,7 +103,8 @@ export async function execStream(ctx: RouteContext): Promise<Reply> {
   }
   const spec = checkExecBody(body, { stream: true, maxOutputBytes: Number.MAX_SAFE_INTEGER });
   const vm = ctx.controller.requireVm('run a command');
-  const proc = vm.spawn(spec.argv[0]!, spec.argv.slice(1), {
+  const [command, ...args] = spec.argv;
+  const proc = vm.spawn(command, args, {
     ...(spec.env ? { env: spec.env } : {}), ...(spec.cwd !== undefined ? { cwd: spec.cwd } : {}),
     ...(spec.pty ? { pty: spec.pty } : {}),
   });
@@ -117,7 +120,7 @@ class Relay {
   private spawned = false;
   private failure: Error | undefined;
   private agentError: Error | undefined;
-  private readonly sizes = [0, 0];
+  private readonly sizes = { stdout: 0, stderr: 0 };
   private finished = false;
   private timer: NodeJS.Timeout | undefined;
   private grace: NodeJS.Timeout | undefined;
@@ -130,7 +133,7 @@ class Relay {
   run(): Promise<void> {
     const { proc, res } = this;
     const done = new Promise<void>((resolve, reject) => { this.settle = { resolve, reject }; });
-    proc.on('spawn', () => this.onSpawn());
+    proc.on('spawn', () => { this.onSpawn(); });
     proc.on('error', (e: Error) => {
       if (this.spawned) this.agentError = e;
       else this.settle?.reject(e);
@@ -142,12 +145,15 @@ class Relay {
       if (this.spawned) this.finish();
       else this.settle?.reject(new ClientGone('the client went away'));
     });
-    (['stdout', 'stderr'] as const).forEach((name, i) => proc[name].on('data', (chunk: Buffer) => this.output(name, i, chunk)));
+    for (const name of ['stdout', 'stderr'] as const) {
+      proc[name].on('data', (chunk: Buffer) => { this.output(name, chunk); });
+    }
     if (!this.spec.interactive) proc.stdin.end();
     if (this.spec.timeoutMs !== undefined) {
       const ms = this.spec.timeoutMs;
-      this.timer = setTimeout(() => this.stop(new AgentError('TIMEOUT',
-        `${this.what()} did not finish within ${ms} ms (timeoutMs); its process group was killed`)), ms);
+      this.timer = setTimeout(() => {
+        this.stop(new AgentError('TIMEOUT', `${this.what()} did not finish within ${ms} ms (timeoutMs); its process group was killed`));
+      }, ms);
     }
     return done;
   }
@@ -156,7 +162,7 @@ class Relay {
     this.spawned = true;
     this.res.writeHead(200, { 'content-type': NDJSON, 'cache-control': 'no-store' });
     this.write({ started: { pid: this.proc.pid } });
-    this.input.follow((line) => this.control(line), (err) => {
+    this.input.follow((line) => { this.control(line); }, (err) => {
       if (err instanceof HttpError) this.stop(err);
       else if (!this.proc.stdin.writableEnded) this.proc.stdin.end(); // the body's end is stdin's
     });
@@ -171,11 +177,11 @@ class Relay {
     return this.res.write(ndjsonLine(value));
   }
 
-  private output(name: 'stdout' | 'stderr', index: number, chunk: Buffer): void {
+  private output(name: 'stdout' | 'stderr', chunk: Buffer): void {
     if (this.failure) return;
     const cap = this.spec.maxOutputBytes;
-    this.sizes[index]! += chunk.length;
-    if (cap !== undefined && this.sizes[index]! > cap) {
+    this.sizes[name] += chunk.length;
+    if (cap !== undefined && this.sizes[name] > cap) {
       this.stop(new AgentError('LIMIT', `${this.what()} wrote more than ${cap} bytes to ${name} (maxOutputBytes); ` +
         'its process group was killed'));
       return;
@@ -191,8 +197,9 @@ class Relay {
   private control(line: string): void {
     try {
       const msg = parseObjectLine(line, 'body: a line');
-      if (typeof msg.stdin === 'string') return this.stdin(Buffer.from(msg.stdin, 'base64'));
-      if (msg.eof === true) {
+      if (typeof msg.stdin === 'string') {
+        this.stdin(Buffer.from(msg.stdin, 'base64'));
+      } else if (msg.eof === true) {
         this.proc.stdin.end();
       } else if (typeof msg.signal === 'string' || typeof msg.signal === 'number') {
         const sig = msg.signal as NodeJS.Signals | number;
@@ -214,7 +221,7 @@ class Relay {
     if (this.proc.stdin.writableEnded || data.length === 0) return;
     if (!this.proc.stdin.write(data)) {
       this.input.pause();
-      this.proc.stdin.once('drain', () => this.input.resume());
+      this.proc.stdin.once('drain', () => { this.input.resume(); });
     }
   }
 
@@ -223,7 +230,7 @@ class Relay {
     if (this.failure || this.finished) return;
     this.failure = err;
     this.proc.killGroup('SIGKILL');
-    this.grace = setTimeout(() => this.finish(), KILL_GRACE_MS);
+    this.grace = setTimeout(() => { this.finish(); }, KILL_GRACE_MS);
   }
 
   private finish(): void {

@@ -69,7 +69,7 @@ class BodyGuard extends Transform {
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
     this.size += chunk.length;
-    if (this.size > this.cap) return done(new HttpError(413, `body: larger than ${this.cap} bytes (maxFileBytes)`));
+    if (this.size > this.cap) { done(new HttpError(413, `body: larger than ${this.cap} bytes (maxFileBytes)`)); return; }
     this.arm();
     done(null, chunk);
   }

@@ -35,7 +35,7 @@ export function readAll(res: http.IncomingMessage, max = Infinity): Promise<Buff
       parts.push(c);
     });
     res.on('error', reject);
-    res.on('end', () => resolve(Buffer.concat(parts, size)));
+    res.on('end', () => { resolve(Buffer.concat(parts, size)); });
   });
 }
 

@@ -46,18 +46,18 @@ export class RemoteProcess extends EventEmitter {
     this.stdout = new Readable({ read: resume });
     this.stderr = new Readable({ read: resume });
     this.stdin = new Writable({
-      write: (chunk: Buffer, _enc, done) => this.sendStdin(chunk, done),
+      write: (chunk: Buffer, _enc, done) => { this.sendStdin(chunk, done); },
       final: (done) => { this.send({ eof: true }); done(); },
     });
     this.req = http.request({
       socketPath, path: '/exec/stream', method: 'POST', agent: false,
       headers: { 'content-type': 'application/x-ndjson', 'transfer-encoding': 'chunked' },
-    }, (res) => this.onResponse(res));
+    }, (res) => { this.onResponse(res); });
     this.req.on('error', (e: NodeJS.ErrnoException) => {
       // After the answer's end the server closes the connection; a write crossing that is nobody's failure.
       if (!this.ended) this.finish(new ApiClientError(0, `${this.what}: ${e.code ?? e.message}`, undefined, e.code));
     });
-    const pty = opts.pty === true ? {} : opts.pty || undefined;
+    const pty = opts.pty === true ? {} : typeof opts.pty === 'object' ? opts.pty : undefined;
     this.req.write(ndjsonLine({
       argv, stdin: true, ...(opts.env ? { env: opts.env } : {}), ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}),
       ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
@@ -94,7 +94,7 @@ export class RemoteProcess extends EventEmitter {
   private sendStdin(chunk: Buffer, done: (err?: Error | null) => void): void {
     let off = 0;
     const next = (): void => {
-      if (off >= chunk.length) return done();
+      if (off >= chunk.length) { done(); return; }
       const piece = chunk.subarray(off, off + STDIN_PIECE);
       off += piece.length;
       this.send({ stdin: piece.toString('base64') }, next);
@@ -106,8 +106,8 @@ export class RemoteProcess extends EventEmitter {
     this.res = res;
     const status = res.statusCode ?? 0;
     if (status !== 200) {
-      readAll(res, 1 << 20).then((body) => this.finish(answerError(status, body.toString('utf8'), this.what)),
-        () => this.finish(new ApiClientError(status, `${this.what}: HTTP ${status}`)));
+      readAll(res, 1 << 20).then((body) => { this.finish(answerError(status, body.toString('utf8'), this.what)); },
+        () => { this.finish(new ApiClientError(status, `${this.what}: HTTP ${status}`)); });
       return;
     }
     const lines = new LineSplitter(MAX_ANSWER_LINE, this.what);
@@ -119,8 +119,8 @@ export class RemoteProcess extends EventEmitter {
         res.destroy();
       }
     });
-    res.on('error', (e) => this.finish(new ApiClientError(0, `${this.what}: the answer was cut off (${e.message})`)));
-    res.on('end', () => this.finish());
+    res.on('error', (e) => { this.finish(new ApiClientError(0, `${this.what}: the answer was cut off (${e.message})`)); });
+    res.on('end', () => { this.finish(); });
   }
 
   private onLine(msg: Record<string, unknown>): void {

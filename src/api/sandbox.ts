@@ -66,14 +66,19 @@ export function sandboxConfig(opts: SandboxOptions, initrd: string, socket: stri
   };
 }
 
+/** The options as a caller without types may pass them: the machine's settings are checked by its config. */
 function checkSandboxOptions(options: unknown): SandboxOptions {
-  const o = checkOptions('options', options, KNOWN) as SandboxOptions;
+  const o = checkOptions('options', options, KNOWN);
   for (const k of ['execTimeoutMs', 'maxOutputBytes', 'readyTimeoutMs'] as const) {
     if (o[k] !== undefined) checkInteger(k, o[k], 0, Number.MAX_SAFE_INTEGER);
   }
-  if (o.env !== undefined && (typeof o.env !== 'object' || o.env === null)) throw argTypeError('env', 'an object', o.env);
-  if (o.net !== undefined && typeof o.net !== 'boolean' && (typeof o.net !== 'object' || o.net === null)) {
+  const isObject = (v: unknown): boolean => typeof v === 'object' && v !== null && !Array.isArray(v);
+  if (o.env !== undefined && !isObject(o.env)) throw argTypeError('env', 'an object', o.env);
+  if (o.net !== undefined && typeof o.net !== 'boolean' && !isObject(o.net)) {
     throw argTypeError('net', 'a boolean or { tap, mac }', o.net);
+  }
+  for (const k of ['kernel', 'image', 'append', 'cwd'] as const) {
+    if (o[k] !== undefined && typeof o[k] !== 'string') throw argTypeError(k, 'a string', o[k]);
   }
   return o;
 }
@@ -101,7 +106,7 @@ export async function createSandbox(options?: SandboxOptions): Promise<Sandbox> 
   const o = checkSandboxOptions(options);
   const logger = o.logger ?? createLogger('silent');
   checkEarly(o);
-  const image = o.image ?? await sandboxImage((line) => logger.info(line));
+  const image = o.image ?? await sandboxImage((line) => { logger.info(line); });
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvmm-sandbox-'));
   let vm: Vm | undefined;
   let tail = '';
@@ -136,12 +141,12 @@ function checkEarly(o: SandboxOptions): void {
 }
 
 function bootFailure(e: unknown, readyMs: number, tail: string): unknown {
-  const console = tail.trim() === '' ? ' (the console was silent)' : `; the console's last lines:\n${tail.trimEnd()}`;
+  const shown = tail.trim() === '' ? ' (the console was silent)' : `; the console's last lines:\n${tail.trimEnd()}`;
   if (e instanceof AgentError && e.code === 'TIMEOUT') {
     return new AgentError('TIMEOUT', `the sandbox's agent did not answer within ${readyMs} ms of boot ` +
-      `(readyTimeoutMs)${console}`, undefined, { cause: e });
+      `(readyTimeoutMs)${shown}`, undefined, { cause: e });
   }
-  if (e instanceof Error) e.message += console;
+  if (e instanceof Error) e.message += shown;
   return e;
 }
 
@@ -164,9 +169,9 @@ export class Sandbox {
    * Runs a command to its end, like Vm.exec, with the sandbox's defaults. A limit that ends it says which: TIMEOUT
    * names timeoutMs or the sandbox's execTimeoutMs, LIMIT maxOutputBytes.
    */
-  exec(command: string | readonly string[], opts?: ExecOptions & { encoding?: 'utf8' }): Promise<ExecResult<string>>;
+  exec(command: string | readonly string[], opts?: ExecOptions & { encoding?: 'utf8' }): Promise<ExecResult>;
   exec(command: string | readonly string[], opts: ExecOptions & { encoding: 'buffer' }): Promise<ExecResult<Buffer>>;
-  async exec(command: string | readonly string[], opts: VmExecOptions = {}): Promise<ExecResult<string> | ExecResult<Buffer>> {
+  async exec(command: string | readonly string[], opts: VmExecOptions = {}): Promise<ExecResult | ExecResult<Buffer>> {
     const timeout = opts.timeoutMs ?? this.opts.execTimeoutMs ?? SANDBOX_DEFAULTS.execTimeoutMs;
     const full: VmExecOptions = {
       ...this.spawnDefaults(opts), maxOutputBytes: opts.maxOutputBytes ?? this.opts.maxOutputBytes ?? SANDBOX_DEFAULTS.maxOutputBytes,
@@ -199,7 +204,7 @@ export class Sandbox {
 
   /** Stops the machine at once (nothing in a sandbox needs a graceful end) and removes its folder. */
   close(): Promise<VmExit> {
-    this.closing ??= this.vm.kill().finally(() => fs.rmSync(this.dir, { recursive: true, force: true }));
+    this.closing ??= this.vm.kill().finally(() => { fs.rmSync(this.dir, { recursive: true, force: true }); });
     return this.closing;
   }
 }

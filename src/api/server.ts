@@ -53,7 +53,9 @@ export function requestPath(target: string | undefined): string {
 
 /** The query of a request target (`?path=/etc/hosts`), without its fragment. */
 export function requestQuery(target: string | undefined): URLSearchParams {
-  const t = (target ?? '').split('#')[0]!;
+  const whole = target ?? '';
+  const hash = whole.indexOf('#');
+  const t = hash < 0 ? whole : whole.slice(0, hash);
   const q = t.indexOf('?');
   return new URLSearchParams(q < 0 ? '' : t.slice(q + 1));
 }

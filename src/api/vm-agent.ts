@@ -62,7 +62,7 @@ export class VmAgent {
 
   constructor(private readonly opts: VmAgentOptions) {
     this.files = new VmFiles((op) => this.client(op));
-    void opts.ended.then(() => this.close());
+    void opts.ended.then(() => { this.close(); });
   }
 
   /** The machine's AgentClient, made on first use. Throws VmError ERR_VM_NO_AGENT or ERR_VM_STATE. */
@@ -75,10 +75,10 @@ export class VmAgent {
     return this.current;
   }
 
-  exec(command: string | readonly string[], opts?: ExecOptions & { encoding?: 'utf8' }): Promise<ExecResult<string>>;
+  exec(command: string | readonly string[], opts?: ExecOptions & { encoding?: 'utf8' }): Promise<ExecResult>;
   exec(command: string | readonly string[], opts: ExecOptions & { encoding: 'buffer' }): Promise<ExecResult<Buffer>>;
-  exec(command: string | readonly string[], opts?: VmExecOptions): Promise<ExecResult<string> | ExecResult<Buffer>>;
-  async exec(command: string | readonly string[], opts: VmExecOptions = {}): Promise<ExecResult<string> | ExecResult<Buffer>> {
+  exec(command: string | readonly string[], opts?: VmExecOptions): Promise<ExecResult | ExecResult<Buffer>>;
+  async exec(command: string | readonly string[], opts: VmExecOptions = {}): Promise<ExecResult | ExecResult<Buffer>> {
     const client = this.client('run a command');
     return opts.encoding === 'buffer' ? client.exec(command, { ...opts, encoding: 'buffer' })
       : client.exec(command, { ...opts, encoding: 'utf8' });
@@ -98,7 +98,7 @@ export class VmAgent {
     let why: string | undefined;
     void this.opts.ended.then((how) => { why = how; ac.abort(); });
     const outer = opts.signal;
-    const onOuter = (): void => ac.abort(outer?.reason);
+    const onOuter = (): void => { ac.abort(outer?.reason); };
     if (outer?.aborted) onOuter();
     else outer?.addEventListener('abort', onOuter, { once: true });
     try {

@@ -298,9 +298,9 @@ export class Vm extends EventEmitter<VmEvents> {
    * is the argv. Resolves with `{ exitCode, signal, stdout, stderr }` (a non-zero exit is not an error); rejects
    * with the agent's AgentError: NOT_FOUND, TIMEOUT (`timeoutMs`), LIMIT (`maxOutputBytes`), ABORTED, AGENT_GONE.
    */
-  exec(command: string | readonly string[], opts?: ExecOptions & { encoding?: 'utf8' }): Promise<ExecResult<string>>;
+  exec(command: string | readonly string[], opts?: ExecOptions & { encoding?: 'utf8' }): Promise<ExecResult>;
   exec(command: string | readonly string[], opts: ExecOptions & { encoding: 'buffer' }): Promise<ExecResult<Buffer>>;
-  exec(command: string | readonly string[], opts: VmExecOptions = {}): Promise<ExecResult<string> | ExecResult<Buffer>> {
+  exec(command: string | readonly string[], opts: VmExecOptions = {}): Promise<ExecResult | ExecResult<Buffer>> {
     return this.agent.exec(command, opts);
   }
 

@@ -56,7 +56,7 @@ export const SANDBOX_EPILOG = [
 ].join('\n');
 
 export interface CommandSpec {
-  argv: string[];
+  argv: [string, ...string[]];
   env?: Record<string, string>;
   cwd?: string;
   timeoutMs?: number;
@@ -67,8 +67,11 @@ export interface CommandSpec {
 /** The command and its settings from the parsed options; ConfigError naming the option for a bad one. */
 export function commandSpec(args: Record<string, unknown>): CommandSpec {
   const words = [...allValues(args.command), ...allValues(args['--'])].map(String);
-  if (words.length === 0) throw new ConfigError('command', 'name the command to run, after -- (e.g. -- ls -l /)');
-  const spec: CommandSpec = { argv: words, interactive: args.interactive === true, tty: args.tty === true };
+  const first = words.at(0);
+  if (first === undefined) throw new ConfigError('command', 'name the command to run, after -- (e.g. -- ls -l /)');
+  const spec: CommandSpec = {
+    argv: [first, ...words.slice(1)], interactive: args.interactive === true, tty: args.tty === true,
+  };
   const env = allValues(args.env);
   if (env.length > 0) {
     spec.env = {};
@@ -120,7 +123,8 @@ export async function execCommand(args: Record<string, unknown>, deps: CommandDe
   const spec = commandSpec(args);
   const socketPath = path.resolve(deps.cwd, sock);
   const { VmClient } = await import('../api/client');
-  const proc = new VmClient(socketPath).spawn(spec.argv[0]!, spec.argv.slice(1), {
+  const [command, ...rest] = spec.argv;
+  const proc = new VmClient(socketPath).spawn(command, rest, {
     ...(spec.env ? { env: spec.env } : {}), ...(spec.cwd !== undefined ? { cwd: spec.cwd } : {}),
     ...(spec.timeoutMs !== undefined ? { timeoutMs: spec.timeoutMs } : {}),
     ...(spec.tty ? { pty: windowSize(deps.io) } : {}),
@@ -130,7 +134,7 @@ export async function execCommand(args: Record<string, unknown>, deps: CommandDe
   } catch (e) {
     const code = (e as { code?: unknown; status?: unknown }).code;
     if ((e as { status?: unknown }).status === 0 && (code === 'ENOENT' || code === 'ECONNREFUSED')) {
-      throw new Error(`nothing serves a control socket at ${socketPath} (${String(code)}); start one with tsvmm run --api-sock`);
+      throw new Error(`nothing serves a control socket at ${socketPath} (${code}); start one with tsvmm run --api-sock`);
     }
     throw e;
   }
@@ -166,7 +170,8 @@ export async function sandboxRunCommand(args: Record<string, unknown>, deps: Com
     ...(readyTimeoutMs === undefined ? {} : { readyTimeoutMs }),
   }).catch((e: unknown) => { throw asOption(e); });
   try {
-    const proc = sandbox.spawn(spec.argv[0]!, spec.argv.slice(1), {
+    const [command, ...rest] = spec.argv;
+    const proc = sandbox.spawn(command, rest, {
       ...(spec.env ? { env: spec.env } : {}), ...(spec.cwd !== undefined ? { cwd: spec.cwd } : {}),
       ...(spec.tty ? { pty: windowSize(deps.io) } : {}),
     });

@@ -26,7 +26,7 @@ export interface OpenedFile {
 const WINDOW = 1 << 20;
 
 export function openReadStream(conn: AgentConnection, path: string, opts: ReadStreamOptions): Promise<OpenedFile> {
-  return new Promise((resolve, reject) => new ReadStream(conn, path, opts, resolve, reject).start());
+  return new Promise((resolve, reject) => { new ReadStream(conn, path, opts, resolve, reject).start(); });
 }
 
 class ReadStream implements StreamHandler {
@@ -48,7 +48,7 @@ class ReadStream implements StreamHandler {
     this.what = `read ${path}`;
     this.stream = new Readable({
       highWaterMark: WINDOW,
-      read: () => this.giveBack(),
+      read: () => { this.giveBack(); },
       destroy: (err, done) => { this.cancel(); done(err); },
     });
     this.payload = new FieldWriter().bytes(Tag.PATH, path).u32(Tag.WINDOW, WINDOW).finish();
@@ -71,18 +71,18 @@ class ReadStream implements StreamHandler {
       return;
     }
     this.arm();
-    switch (frame.type) {
-      case FrameType.READY: return this.onReady(frame);
-      case FrameType.DATA_OUT: return this.onData(frame.payload);
-      case FrameType.DONE: return this.onDone(frame);
-      case FrameType.ERROR: {
-        this.end();
-        const f = Fields.parse(frame.payload, `ERROR for ${this.what}`);
-        const errno = f.str(Tag.ERRNO, 64) ?? 'EOTHER';
-        return this.fail(new AgentError(codeForErrno(errno), `${this.what}: ${f.str(Tag.MESSAGE, 4096) ?? errno}`, errno));
-      }
-      default: throw unexpected(frame, this.what);
-    }
+    if (frame.type === FrameType.READY) this.onReady(frame);
+    else if (frame.type === FrameType.DATA_OUT) this.onData(frame.payload);
+    else if (frame.type === FrameType.DONE) this.onDone(frame);
+    else if (frame.type === FrameType.ERROR) this.onError(frame);
+    else throw unexpected(frame, this.what);
+  }
+
+  private onError(frame: Frame): void {
+    this.end();
+    const f = Fields.parse(frame.payload, `ERROR for ${this.what}`);
+    const errno = f.str(Tag.ERRNO, 64) ?? 'EOTHER';
+    this.fail(new AgentError(codeForErrno(errno), `${this.what}: ${f.str(Tag.MESSAGE, 4096) ?? errno}`, errno));
   }
 
   onClose(err: AgentError): void {
