@@ -1,5 +1,6 @@
 // JSON over HTTP for the control socket: reading a bounded request body, answering, and turning the errors the API
-// throws into statuses (400 a bad request naming the field, 404, 405, 409 the machine's state, 500 our fault).
+// throws into statuses (400 a bad request naming the field, 404, 405, 409 the machine's state, 500 our fault; the
+// guest agent's errors by their code, see AGENT_STATUS).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { VmError } from './errors';
 import { AgentError, type AgentErrorCode } from '../sandbox';

@@ -37,7 +37,9 @@ describe('four sandboxes in one process', { skip, timeout: 3 * BOOT_MS }, () => 
     const [victim, ...others] = all;
     assert.ok(victim, 'four sandboxes booted');
     const longRunning = victim.exec('sleep 600');
-    await assert.rejects(victim.exec('kill -9 $(pidof tsvmm-agent); sleep 600'),
+    // The agent by its name in /proc (comm), from a command it runs itself.
+    const killAgent = 'for p in /proc/[0-9]*; do [ "$(cat $p/comm 2>/dev/null)" = tsvmm-agent ] && kill -9 ${p#/proc/}; done; sleep 600';
+    await assert.rejects(victim.exec(killAgent),
       (e: unknown) => e instanceof AgentError && e.code === 'AGENT_GONE');
     await assert.rejects(longRunning, (e: unknown) => e instanceof AgentError && e.code === 'AGENT_GONE');
     const rest = await Promise.all(others.map((s) => s.exec('echo still here')));
