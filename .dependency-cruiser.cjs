@@ -1,5 +1,5 @@
-// The source layers import one way: base <- virtio-mmio <- devices <- vmm <- api <- cli, and src/guest stands apart
-// (docs/design.md, Layers).
+// The source layers import one way: base <- virtio-mmio <- devices <- vmm <- api <- cli, and src/guest and
+// src/sandbox stand apart (docs/design.md, Layers).
 // `npm run lint:layers` checks it, and `npm test` runs that after the build.
 const layer = (names) => `^src/(${names.join('|')})(/|\\.ts$)`;
 
@@ -47,6 +47,13 @@ module.exports = {
       severity: 'error',
       from: { path: '^src/guest/' },
       to: { path: '^src/', pathNot: '^src/(guest|base)/' },
+    },
+    {
+      name: 'sandbox-client-stands-apart',
+      comment: 'src/sandbox (the host side of the guest agent) knows nothing of the machine, the API or the CLI.',
+      severity: 'error',
+      from: { path: '^src/sandbox/' },
+      to: { path: '^src/', pathNot: '^src/(sandbox|base)/' },
     },
     {
       name: 'no-circular',

@@ -7,6 +7,11 @@ import { COMPLETION_DESCRIBE, COMPLETION_EPILOG, completionScript } from './cli/
 import { explainUnknown } from './cli/did-you-mean';
 import { DOCTOR_DESCRIBE, DOCTOR_EPILOG, doctorCommand } from './cli/doctor';
 import type { DoctorProbe } from './cli/doctor-probe';
+import type { AttachIo } from './cli/attach';
+import {
+  EXEC_DESCRIBE, EXEC_EPILOG, EXEC_OPTIONS, execCommand, SANDBOX_DESCRIBE, SANDBOX_EPILOG, SANDBOX_RUN_OPTIONS,
+  sandboxRunCommand,
+} from './cli/exec-command';
 import { EXIT, EXIT_CODES_HELP } from './cli/exit-codes';
 import { guestBuildCommand, guestPathCommand, type GuestBuildModule } from './cli/guest-command';
 import { RUN_DESCRIBE, RUN_EPILOG, runCommand, runOptions, type RunMachine } from './cli/run-command';
@@ -34,7 +39,26 @@ export interface CliDeps {
   doctorProbe?: DoctorProbe;
   /** Print stacks for internal errors (also TSVMM_DEBUG=1). */
   debug?: boolean;
+  /** The terminal `exec` and `sandbox run` attach the guest's process to; default this process's. */
+  execIo?: AttachIo;
 }
+
+/**
+ * `exec` and `sandbox run` take a command: an option after its first word, with no -- before it, was meant for the
+ * command, likely (`tsvmm exec --api-sock s sh -c ...`).
+ */
+function commandHint(argv: readonly string[]): string {
+  const { path, node } = commandAt(argv);
+  const p = path.join(' ');
+  if ((p !== 'exec' && p !== 'sandbox run') || argv.includes('--')) return '';
+  const valued = (word: string | undefined): boolean =>
+    word !== undefined && node.options[word.replace(/^--?/, '')]?.type === 'string' && !word.includes('=');
+  const first = argv.findIndex((w, i) => i >= path.length && !w.startsWith('-') && !valued(argv[i - 1]));
+  if (first < 0 || !argv.slice(first).some((w) => w.startsWith('-'))) return '';
+  return ` (put the command after --, e.g. tsvmm ${p} ... -- sh -c 'echo hi')`;
+}
+
+const COMMAND_POSITIONAL = { type: 'string', array: true, describe: 'the command and its arguments (after --)' } as const;
 
 /** One line for the user; exit 2 for their mistakes, 1 for ours (with the stack when debugging). */
 export function reportError(err: unknown, stderr: { write(text: string): unknown }, debug: boolean): number {
@@ -61,7 +85,10 @@ export async function main(argv: string[], deps: CliDeps = {}): Promise<number> 
   const debug = deps.debug ?? Boolean(process.env.TSVMM_DEBUG);
   let status: number = EXIT.ok;
   const given = commandAt(argv).path[0] === 'run' ? separateBareDeviceFlags(argv) : argv;
+  const io: AttachIo = deps.execIo
+    ?? { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, forwardSignals: true };
   const parser = yargs(given)
+    .parserConfiguration({ 'populate--': true })
     .scriptName('tsvmm')
     .usage('$0 <command> [options]\n\nA microVM monitor for Linux KVM.')
     .command('run [config]', RUN_DESCRIBE,
@@ -75,6 +102,18 @@ export async function main(argv: string[], deps: CliDeps = {}): Promise<number> 
           argv: given,
         });
       })
+    .command('exec [command..]', EXEC_DESCRIBE,
+      (y) => y.positional('command', COMMAND_POSITIONAL).options(EXEC_OPTIONS).epilog(EXEC_EPILOG),
+      async (args) => {
+        status = await execCommand(args, { cwd, io });
+      })
+    .command('sandbox', 'Throwaway sandboxes: boot one, run a command in it, remove it', (y) => y
+      .command('run [command..]', SANDBOX_DESCRIBE,
+        (r) => r.positional('command', COMMAND_POSITIONAL).options(SANDBOX_RUN_OPTIONS).epilog(SANDBOX_EPILOG),
+        async (args) => {
+          status = await sandboxRunCommand(args, { cwd, io });
+        })
+      .demandCommand(1, 'sandbox: name a subcommand (run)'))
     .command('guest', 'Build or locate the bundled test guest (kernel and initramfs)', (y) => y
       .command('build', 'Build the guest artifacts (skipped when up to date)',
         (b) => b.options(GUEST_BUILD_OPTIONS),
@@ -101,7 +140,7 @@ export async function main(argv: string[], deps: CliDeps = {}): Promise<number> 
       (args) => {
         stdout.write(completionScript(args.shell));
       })
-    .demandCommand(1, 'name a command (run, guest, doctor or completion); see tsvmm --help')
+    .demandCommand(1, 'name a command (run, exec, sandbox, guest, doctor or completion); see tsvmm --help')
     .strict()
     .epilog(EXIT_CODES_HELP)
     .version(packageVersion())
@@ -111,7 +150,8 @@ export async function main(argv: string[], deps: CliDeps = {}): Promise<number> 
     .exitProcess(false)
     .fail((msg, err: Error | undefined) => {
       // yargs spreads some messages over lines ("Invalid values:\n  Argument: ..."); the user gets one.
-      throw err ?? new UsageError(explainUnknown(msg, given) ?? msg.replace(/\s*\n\s*/g, ' ').trim());
+      const line = explainUnknown(msg, given) ?? msg.replace(/\s*\n\s*/g, ' ').trim();
+      throw err ?? new UsageError(line + commandHint(given));
     });
   try {
     await parser.parseAsync();

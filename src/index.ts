@@ -1,5 +1,5 @@
-// The package root: what a Node program needs to run microVMs in-process (createVm, Vm) or to supervise them in
-// other tsvmm processes through their control sockets (VmClient). The same config schema as the YAML file (see
+// The package root: what a Node program needs to run microVMs in-process (createVm, Vm; createSandbox for a
+// machine to run commands in) or to supervise them in other tsvmm processes through their control sockets (VmClient). The same config schema as the YAML file (see
 // configs/example.yaml), validated the same way; a Vm owns its KVM objects, threads and fds and gives them all
 // back when it ends. What a Vm cannot do surfaces as a VmError with a code; the machine underneath stays internal.
 export {
@@ -28,7 +28,15 @@ export type { ServeOptions } from './api/server';
 export { ApiController } from './api/controller';
 export type { ControllerState } from './api/controller';
 export { VmClient, ApiClientError } from './api/client';
-export type { ServerInfo, Action } from './api/client';
+export type { ServerInfo, Action, RemoteExecOptions } from './api/client';
+export type { RemoteFiles, RemoteOpenedFile, RemoteWriteOptions } from './api/remote-files';
+export type { RemoteProcess, RemoteSpawnOptions } from './api/remote-process';
+export type { VmFiles } from './api/vm-agent';
+export { createSandbox, Sandbox } from './api/sandbox';
+export type { SandboxOptions } from './api/sandbox';
 export { AgentClient, AgentError, AgentProcess, DEFAULT_AGENT_PORT, PROTOCOL_VERSION } from './sandbox';
-export type { AgentClientOptions, AgentErrorCode, AgentInfo, ExecOptions, ExecResult, FileStat, DirEntry, SpawnOptions } from './sandbox';
+export type {
+  AgentClientOptions, AgentErrorCode, AgentInfo, ExecOptions, ExecResult, FileStat, DirEntry, OpenedFile, SpawnOptions,
+  WaitReadyOptions, WriteOptions,
+} from './sandbox';
 export { buildAgent, buildSandboxInitramfs } from './guest/agent';

@@ -2,22 +2,16 @@
 // tsvmm processes. Each call is one HTTP request on the unix socket; an answer other than 2xx rejects with an
 // ApiClientError carrying the status and the server's message (which names the field for a 400).
 import * as http from 'node:http';
+import { ApiClientError, answerError } from './client-error';
 import type { ControllerState } from './controller';
+import { RemoteFiles } from './remote-files';
+import { RemoteProcess, type RemoteSpawnOptions } from './remote-process';
 import type { Action } from './routes';
 import type { VmCounters, VmExit } from './vm';
+import type { ExecResult } from '../sandbox';
 import type { LogLevel, MachineConfigInput } from '../vmm/config';
 
-/**
- * A request the server refused or could not answer. `code` is the one the same error has in the process (VmError's
- * ERR_VM_STATE, ConfigError's ERR_CONFIG, Node's ERR_OUT_OF_RANGE, ...) when the server gave one.
- */
-export class ApiClientError extends Error {
-  constructor(readonly status: number, message: string, readonly field?: string, readonly code?: string) {
-    super(message);
-    this.name = 'ApiClientError';
-  }
-}
-
+export { ApiClientError } from './client-error';
 export type { Action };
 
 export interface ServerInfo {
@@ -36,8 +30,24 @@ export interface VmClientOptions {
   timeoutMs?: number;
 }
 
+export interface RemoteExecOptions {
+  /** Written to the command's stdin, which is then closed. */
+  stdin?: string | Uint8Array;
+  env?: Record<string, string>;
+  cwd?: string;
+  /** The server kills the command's process group and answers TIMEOUT after this long. */
+  timeoutMs?: number;
+  /** Per output; past it the server kills the process group and answers LIMIT. Default: the server's (16 MiB). */
+  maxOutputBytes?: number;
+}
+
 export class VmClient {
-  constructor(readonly socketPath: string, private readonly options: VmClientOptions = {}) {}
+  /** The guest's files, through the machine's agent (the /files routes). */
+  readonly files: RemoteFiles;
+
+  constructor(readonly socketPath: string, private readonly options: VmClientOptions = {}) {
+    this.files = new RemoteFiles(socketPath);
+  }
 
   /** One request; resolves with the parsed answer of a 2xx, rejects with ApiClientError or a socket error. */
   async request<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
@@ -49,21 +59,14 @@ export class VmClient {
       throw new ApiClientError(status, `${method} ${path}: the answer is not JSON: ${raw.slice(0, 200)}`);
     }
     if (status >= 200 && status < 300) return parsed as T;
-    const err = parsed as { error?: string; field?: string; code?: string } | undefined;
-    throw new ApiClientError(status, err?.error ?? `${method} ${path}: HTTP ${status}`, err?.field, err?.code);
+    throw answerError(status, parsed, `${method} ${path}`);
   }
 
   /** One request whose answer is text (GET /metrics); an error answer is JSON as always. */
   private async requestText(method: string, path: string): Promise<string> {
     const { status, raw } = await this.exchange(method, path, undefined);
     if (status >= 200 && status < 300) return raw;
-    let err: { error?: string; field?: string; code?: string } | undefined;
-    try {
-      err = JSON.parse(raw) as typeof err;
-    } catch {
-      // the message below
-    }
-    throw new ApiClientError(status, err?.error ?? `${method} ${path}: HTTP ${status}`, err?.field, err?.code);
+    throw answerError(status, raw, `${method} ${path}`);
   }
 
   private exchange(method: string, path: string, body: unknown): Promise<{ status: number; raw: string }> {
@@ -143,6 +146,30 @@ export class VmClient {
   /** Puts a new backing file behind disk `device` (its index in the config's devices). */
   swapDisk(device: number, path: string): Promise<void> {
     return this.request('PATCH', `/devices/${encodeURIComponent(String(device))}`, { path });
+  }
+
+  /**
+   * Runs a command in the guest to its end (POST /exec): a string runs under `/bin/sh -c`, an array is the argv.
+   * Resolves with the exit code or signal and the outputs; rejects with an ApiClientError whose code is the one
+   * the same failure has in the process (NOT_FOUND, TIMEOUT, LIMIT, ERR_VM_NO_AGENT, ...).
+   */
+  exec(command: string | readonly string[], opts?: RemoteExecOptions & { encoding?: 'utf8' }): Promise<ExecResult>;
+  exec(command: string | readonly string[], opts: RemoteExecOptions & { encoding: 'buffer' }): Promise<ExecResult<Buffer>>;
+  async exec(command: string | readonly string[], opts: RemoteExecOptions & { encoding?: 'utf8' | 'buffer' } = {}):
+    Promise<ExecResult | ExecResult<Buffer>> {
+    const { stdin, encoding, ...rest } = opts;
+    const input = stdin === undefined ? {} : typeof stdin === 'string' ? { stdin }
+      : { stdinBase64: Buffer.from(stdin.buffer, stdin.byteOffset, stdin.length).toString('base64') };
+    const buffers = encoding === 'buffer';
+    const r = await this.request<{ exitCode: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>(
+      'POST', '/exec', { argv: typeof command === 'string' ? command : [...command], ...rest, ...input, encoding: buffers ? 'base64' : 'utf8' });
+    if (!buffers) return { exitCode: r.exitCode, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
+    return { exitCode: r.exitCode, signal: r.signal, stdout: Buffer.from(r.stdout, 'base64'), stderr: Buffer.from(r.stderr, 'base64') };
+  }
+
+  /** Starts a process in the guest with its input and output streamed (POST /exec/stream), like Vm.spawn(). */
+  spawn(command: string, args: readonly string[] = [], opts: RemoteSpawnOptions = {}): RemoteProcess {
+    return new RemoteProcess(this.socketPath, [command, ...args], opts);
   }
 
   private async action(action: Action): Promise<void> {

@@ -15,7 +15,12 @@ export type VmErrorCode =
    * A disk swap failed: the new file cannot be opened, another device has it, or the device has no file to swap.
    * The message names the device; `cause.code` is the errno (ENOENT, EACCES, EBUSY, EINVAL, ...).
    */
-  | 'ERR_VM_DISK';
+  | 'ERR_VM_DISK'
+  /**
+   * Running commands or moving files needs the guest agent, reached through a vsock device: the machine has none
+   * (add one, and boot a guest that runs tsvmm-agent; createSandbox() does both).
+   */
+  | 'ERR_VM_NO_AGENT';
 
 export class VmError extends Error {
   constructor(readonly code: VmErrorCode, message: string, options?: { cause?: unknown }) {

@@ -1,7 +1,9 @@
 // JSON over HTTP for the control socket: reading a bounded request body, answering, and turning the errors the API
-// throws into statuses (400 a bad request naming the field, 404, 405, 409 the machine's state, 500 our fault).
+// throws into statuses (400 a bad request naming the field, 404, 405, 409 the machine's state, 500 our fault; the
+// guest agent's errors by their code, see AGENT_STATUS).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { VmError } from './errors';
+import { AgentError, type AgentErrorCode } from '../sandbox';
 import { ConfigError } from '../vmm/config';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -17,8 +19,11 @@ export class HttpError extends Error {
 /** The client went away before its request was complete: nobody is left to answer. */
 export class ClientGone extends Error {}
 
-/** Reads the whole body; undefined when there is none. Throws HttpError 400 / 413, or ClientGone. */
-export function readJsonBody(req: IncomingMessage): Promise<unknown> {
+/**
+ * Reads the whole body; undefined when there is none. Throws HttpError 400 / 413, 408 when it has not all come
+ * within `deadlineMs`, or ClientGone.
+ */
+export function readJsonBody(req: IncomingMessage, deadlineMs = 30_000): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -26,8 +31,11 @@ export function readJsonBody(req: IncomingMessage): Promise<unknown> {
     const settle = (fn: () => void): void => {
       if (settled) return;
       settled = true;
+      clearTimeout(timer);
       fn();
     };
+    const timer = setTimeout(() => settle(() => reject(new HttpError(408,
+      `body: did not arrive within ${deadlineMs} ms`))), deadlineMs);
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
       // Past the limit the rest is read and dropped, so the client is not cut off (a reset) before the answer.
@@ -73,13 +81,24 @@ export interface ErrorBody {
   /** The `code` the same error has in the process (VmError's ERR_VM_STATE, ConfigError's ERR_CONFIG, ...). */
   code?: string;
   field?: string;
+  /** An AgentError's errno name from the guest (EACCES, EISDIR, ...). */
+  guestErrno?: string;
 }
+
+/**
+ * An AgentError's status: what the guest lacks 404, what it refused 422, a cap 413, the agent's silence 504, an
+ * agent gone or broken 502.
+ */
+const AGENT_STATUS: Record<AgentErrorCode, number> = {
+  NOT_FOUND: 404, FAILED: 422, LIMIT: 413, TIMEOUT: 504, AGENT_GONE: 502, PROTOCOL: 502, REFUSED: 502, ABORTED: 500,
+};
 
 /** A VmError's status: the machine's state or a missing device 409, a kernel it cannot boot 400, no KVM 500. */
 function vmErrorStatus(e: VmError): number {
   switch (e.code) {
     case 'ERR_VM_STATE':
     case 'ERR_VM_NO_DEVICE':
+    case 'ERR_VM_NO_AGENT':
       return 409;
     case 'ERR_VM_BOOT':
       return 400;
@@ -98,6 +117,7 @@ function statusOf(e: unknown, code: unknown): number {
   if (e instanceof HttpError) return e.status;
   if (e instanceof ConfigError) return 400;
   if (e instanceof VmError) return vmErrorStatus(e);
+  if (e instanceof AgentError) return AGENT_STATUS[e.code];
   if ((e instanceof TypeError || e instanceof RangeError) && typeof code === 'string' && code.startsWith('ERR_')) return 400;
   return 500;
 }
@@ -118,8 +138,12 @@ export function httpErrorOf(e: unknown): { status: number; body: ErrorBody } {
   const message = e instanceof Error ? e.message.split('\n')[0]! : String(e);
   const code = (e as { code?: unknown } | undefined)?.code;
   const field = e instanceof HttpError || e instanceof ConfigError ? e.field : undefined;
+  const guestErrno = e instanceof AgentError ? e.guestErrno : undefined;
   return {
     status: statusOf(e, code),
-    body: { error: message, ...(typeof code === 'string' ? { code } : {}), ...(field ? { field } : {}) },
+    body: {
+      error: message, ...(typeof code === 'string' ? { code } : {}), ...(field ? { field } : {}),
+      ...(guestErrno ? { guestErrno } : {}),
+    },
   };
 }

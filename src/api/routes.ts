@@ -1,71 +1,21 @@
 // The control socket's routes: each a method, a path (in the OpenAPI document's template form) and a handler that
 // validates its body strictly (errors name the field) and calls the controller. docs/api.yaml describes exactly
 // these; test/api/openapi.test.ts keeps the two in step.
-import type { ApiController } from './controller';
 import { HttpError } from './http-json';
 import { METRICS_CONTENT_TYPE, metricsText } from './metrics';
+import {
+  asField, integer, NO_CONTENT, requireBody, type Method, type Reply, type Route, type RouteContext,
+} from './route-kit';
+import { SANDBOX_ROUTES } from './routes-sandbox';
 import { checkDeviceIndex, checkStopOptions } from './vm';
 import { LOG_LEVELS, toConfigInput } from '../vmm/config';
-import { checkEnum, checkMapping, checkPath, ConfigError, isMapping, show } from '../vmm/config-check';
+import { checkEnum, checkPath, ConfigError } from '../vmm/config-check';
 import { packageVersion } from '../version';
 
-export type Method = 'GET' | 'PUT' | 'PATCH';
-
-export interface Reply {
-  status: number;
-  /** Sent as JSON... */
-  body?: unknown;
-  /** ...or as this text (GET /metrics). */
-  text?: { contentType: string; body: string };
-}
-
-export interface RouteContext {
-  controller: ApiController;
-  params: Record<string, string>;
-  /** The parsed JSON body (undefined when there is none); only routes that take one get it. */
-  body: unknown;
-}
-
-export interface Route {
-  method: Method;
-  /** OpenAPI path template, e.g. /devices/{index}. */
-  path: string;
-  /** Whether the route reads a JSON body. */
-  body: boolean;
-  handle(ctx: RouteContext): Promise<Reply> | Reply;
-}
+export type { Method, Reply, Route, RouteContext } from './route-kit';
 
 export const ACTIONS = ['start', 'pause', 'resume', 'ctrl-alt-del', 'stop'] as const;
 export type Action = (typeof ACTIONS)[number];
-const NO_CONTENT: Reply = { status: 204 };
-
-/**
- * A body field that must be an integer; its range is the API's to check (see asField). The code is the one the same
- * argument gets in the process (src/api/errors.ts).
- */
-function integer(field: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value)) {
-    throw new HttpError(400, `${field}: ${show(value)} is not an integer`, field, 'ERR_INVALID_ARG_TYPE');
-  }
-  return value;
-}
-
-/** Runs an API call whose RangeError (src/api/errors.ts) is about body field `field`: a 400 naming it, same code. */
-function asField<T>(field: string, call: () => T): T {
-  try {
-    return call();
-  } catch (e) {
-    const range = e instanceof RangeError ? (e as RangeError & { range?: string; value?: unknown; code?: string }) : undefined;
-    if (range?.range === undefined) throw e;
-    throw new HttpError(400, `${field}: ${show(range.value)} is out of range: it must be ${range.range}`, field, range.code);
-  }
-}
-
-function requireBody(body: unknown, keys: readonly string[]): Record<string, unknown> {
-  if (body === undefined) throw new HttpError(400, 'body: required (a JSON object)');
-  if (!isMapping(body)) throw new HttpError(400, 'body: must be a JSON object');
-  return checkMapping('', body, keys);
-}
 
 async function action(ctx: RouteContext): Promise<Reply> {
   const b = requireBody(ctx.body, ['action', 'timeoutMs']);
@@ -194,6 +144,7 @@ export const ROUTES: readonly Route[] = [
       return NO_CONTENT;
     },
   },
+  ...SANDBOX_ROUTES,
 ];
 
 export type RouteMatch =

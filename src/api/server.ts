@@ -9,6 +9,7 @@ import { isMainThread } from 'node:worker_threads';
 import pino, { type Logger } from 'pino';
 import { ApiController } from './controller';
 import { ClientGone, httpErrorOf, readJsonBody, sendJson, sendText } from './http-json';
+import type { TransferLimits } from './route-kit';
 import { matchRoute } from './routes';
 import type { Vm } from './vm';
 import { createLogger } from '../log';
@@ -19,17 +20,19 @@ const CLOSE_GRACE_MS = 1000;
 
 /**
  * What one client may hold. A connection that sends no complete request head within idleMs, or sits idle that
- * long between requests, is closed (a request head gets 408 first); a request's body must arrive within requestMs.
- * An answer may take as long as it takes (GET /exit waits for the end). Connections past maxConnections are
- * closed as they arrive.
+ * long between requests, is closed (a request head gets 408 first); a JSON body must arrive within requestMs, and a
+ * streamed one (a file, a command's input) may not pause longer than that while it is needed. An answer may take as
+ * long as it takes (GET /exit waits for the end). Connections past maxConnections are closed as they arrive. A file
+ * moved through PUT or GET /files may be maxFileBytes long; POST /exec holds at most maxExecOutputBytes per output.
  */
-export interface SocketLimits {
+export interface SocketLimits extends TransferLimits {
   maxConnections: number;
   idleMs: number;
-  requestMs: number;
 }
 
-export const SOCKET_LIMITS: Readonly<SocketLimits> = { maxConnections: 32, idleMs: 5000, requestMs: 30_000 };
+export const SOCKET_LIMITS: Readonly<SocketLimits> = {
+  maxConnections: 32, idleMs: 5000, requestMs: 30_000, maxFileBytes: 1024 * 1024 * 1024, maxExecOutputBytes: 16 * 1024 * 1024,
+};
 
 export interface ServeOptions {
   logger?: Logger;
@@ -48,10 +51,21 @@ export function requestPath(target: string | undefined): string {
   return end < 0 ? t : t.slice(0, end);
 }
 
+/** The query of a request target (`?path=/etc/hosts`), without its fragment. */
+export function requestQuery(target: string | undefined): URLSearchParams {
+  const whole = target ?? '';
+  const hash = whole.indexOf('#');
+  const t = hash < 0 ? whole : whole.slice(0, hash);
+  const q = t.indexOf('?');
+  return new URLSearchParams(q < 0 ? '' : t.slice(q + 1));
+}
+
 function createHttpServer(limits: SocketLimits, handler: http.RequestListener): http.Server {
   const server = http.createServer({
     headersTimeout: limits.idleMs,
-    requestTimeout: Math.max(limits.requestMs, limits.idleMs),
+    // Off: a streamed body (a command's stdin) lasts as long as its command. Bodies keep their own deadlines
+    // (readJsonBody, the raw routes), and a request head still has headersTimeout.
+    requestTimeout: 0,
     keepAliveTimeout: limits.idleMs,
     // Node looks for expired connections this often; its default (30 s) would stretch a short idle limit.
     connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(limits.idleMs / 4))),
@@ -131,7 +145,7 @@ export class ApiServer {
   private closing: Promise<void> | undefined;
 
   private constructor(readonly path: string, readonly controller: ApiController, private readonly log: Logger,
-    limits: SocketLimits) {
+    private readonly limits: SocketLimits) {
     this.http = createHttpServer(limits, (req, res) => void this.dispatch(req, res));
     this.http.on('drop', () => this.log.debug('control socket connection refused: too many open'));
   }
@@ -168,16 +182,27 @@ export class ApiServer {
         { allow: m.allow.join(', ') });
       return;
     }
+    // A raw route's body may be left unread (an error before it was needed): the connection cannot be reused.
+    if (m.route.raw) res.setHeader('connection', 'close');
     try {
-      const body = m.route.body ? await readJsonBody(req) : (req.resume(), undefined);
-      const reply = await m.route.handle({ controller: this.controller, params: m.params, body });
+      const body = m.route.raw ? undefined
+        : m.route.body ? await readJsonBody(req, this.limits.requestMs) : (req.resume(), undefined);
+      const query = requestQuery(req.url);
+      const reply = await m.route.handle({
+        controller: this.controller, params: m.params, query, body, limits: this.limits, req, res,
+      });
+      if (reply.streamed) return;
       if (reply.text) sendText(res, reply.status, reply.text.contentType, reply.text.body);
       else sendJson(res, reply.status, reply.body);
     } catch (e) {
       if (e instanceof ClientGone) return;
+      if (res.headersSent) {
+        res.destroy(); // mid-stream: a cut connection is the only way left to say it failed
+        return;
+      }
       const { status, body } = httpErrorOf(e);
       if (status >= 500) this.log.error({ err: e, route: `${req.method} ${pathname}` }, 'control request failed');
-      sendJson(res, status, body);
+      sendJson(res, status, body, status === 408 ? { connection: 'close' } : {});
     }
   }
 

@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import type { Logger } from 'pino';
 import { VmConsole } from './console';
 import { argRangeError, checkInteger, checkNonEmptyString, checkOptions, VmError } from './errors';
+import { agentEndpoint, VmAgent, type VmExecOptions, type VmFiles } from './vm-agent';
 import { PAGES_PER_MIB, type BalloonDevice, type BalloonInfo } from '../devices/balloon';
 import { writeAllSync } from '../devices/file-io';
 import { ConfigError, type MachineConfig } from '../vmm/config';
@@ -19,6 +20,9 @@ import { Machine, NO_BALLOON_DEVICE, type DeviceErrorEvent } from '../vmm/machin
 import { DeviceOpError } from '../vmm/virtio-devices';
 import type { CounterName } from '../vmm/vcpu-protocol';
 import { MiB } from '../vmm/units';
+import type {
+  AgentInfo, AgentProcess, ExecOptions, ExecResult, SpawnOptions, WaitReadyOptions,
+} from '../sandbox';
 
 export type VmState = 'created' | 'running' | 'paused' | 'stopping' | 'exited';
 
@@ -108,6 +112,9 @@ export class Vm extends EventEmitter<VmEvents> {
   readonly machine: Machine;
   /** The guest's serial console (COM1) when serial.mode is stdio (the default); see VmConsole. */
   readonly console = new VmConsole();
+  /** The guest's files, through its agent (see exec()). */
+  readonly files: VmFiles;
+  private readonly agent: VmAgent;
   /** Where start, pause and resume left it; 'stopping' and 'exited' come from the machine (see state). */
   private phase: 'created' | 'running' | 'paused' = 'created';
   /** Pause and resume run one after the other, so a resume never overtakes the pause before it. */
@@ -149,6 +156,12 @@ export class Vm extends EventEmitter<VmEvents> {
       }
       return result;
     });
+    this.agent = new VmAgent({
+      endpoint: agentEndpoint(config),
+      check: (operation) => this.require(operation, ['running']),
+      ended: this.exitResult.then((e) => `${e.reason}: ${e.detail}`),
+    });
+    this.files = this.agent.files;
   }
 
   private consoleSink(config: MachineConfig, output: ((chunk: Buffer) => void) | undefined):
@@ -281,6 +294,28 @@ export class Vm extends EventEmitter<VmEvents> {
       await this.machine.finish('stopped', this.phase === 'created' ? 'stopped before it started' : 'stopped by force');
     }
     return this.exitResult;
+  }
+
+  /**
+   * Runs a command in the guest through its agent (a vsock device and a guest running tsvmm-agent, as
+   * createSandbox() makes; VmError ERR_VM_NO_AGENT without the device). A string runs under `/bin/sh -c`, an array
+   * is the argv. Resolves with `{ exitCode, signal, stdout, stderr }` (a non-zero exit is not an error); rejects
+   * with the agent's AgentError: NOT_FOUND, TIMEOUT (`timeoutMs`), LIMIT (`maxOutputBytes`), ABORTED, AGENT_GONE.
+   */
+  exec(command: string | readonly string[], opts?: ExecOptions & { encoding?: 'utf8' }): Promise<ExecResult>;
+  exec(command: string | readonly string[], opts: ExecOptions & { encoding: 'buffer' }): Promise<ExecResult<Buffer>>;
+  exec(command: string | readonly string[], opts: VmExecOptions = {}): Promise<ExecResult | ExecResult<Buffer>> {
+    return this.agent.exec(command, opts);
+  }
+
+  /** Starts a process in the guest, shaped like child_process.spawn's (stdin, stdout, stderr, kill, events). */
+  spawn(command: string, args: readonly string[] = [], opts: SpawnOptions = {}): AgentProcess {
+    return this.agent.spawn(command, args, opts);
+  }
+
+  /** Resolves once the guest's agent answers; TIMEOUT after `timeoutMs`, VmError ERR_VM_STATE if the machine ends. */
+  waitForAgent(opts?: WaitReadyOptions): Promise<AgentInfo> {
+    return this.agent.waitReady(opts);
   }
 
   /** Resolves when the machine has ended, whatever ended it, with its fds closed and its threads gone. */

@@ -2,6 +2,7 @@
 // shell completion and the "did you mean" hints read the same tree, so none of them can name an option that
 // another does not know.
 import type { Options } from 'yargs';
+import { EXEC_OPTIONS, SANDBOX_RUN_OPTIONS } from './exec-command';
 import { GUEST_ARTIFACTS } from './guest-command';
 import { RUN_OPTIONS } from './run-command';
 
@@ -29,6 +30,8 @@ export const COMMAND_TREE: CommandNode = {
   options: {},
   commands: {
     run: { options: RUN_OPTIONS, positional: 'file' },
+    exec: { options: EXEC_OPTIONS },
+    sandbox: { options: {}, commands: { run: { options: SANDBOX_RUN_OPTIONS } } },
     guest: {
       options: {},
       commands: {

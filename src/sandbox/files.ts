@@ -6,6 +6,7 @@ import { Fields, FieldWriter, type Frame } from './codec';
 import type { AgentConnection } from './connection';
 import { AgentError } from './errors';
 import { Channel, DATA_CHUNK, FrameType, Tag } from './protocol';
+import { openReadStream, type OpenedFile } from './read-stream';
 import { request, unexpected, type RequestContext } from './request';
 
 export type FileKind = 'file' | 'dir' | 'symlink' | 'char' | 'block' | 'fifo' | 'socket' | 'other';
@@ -106,6 +107,16 @@ export class AgentFiles {
     };
     return request<Buffer>(conn, FrameType.FILE_READ, pathFields(path).u32(Tag.WINDOW, READ_WINDOW).finish(), what,
       this.idleMs(), onFrame);
+  }
+
+  /**
+   * The guest file as a Readable that the agent fills only as fast as it is read; resolves once the agent has
+   * opened the file (with its size), rejects when it cannot (NOT_FOUND, FAILED, LIMIT over `maxBytes`).
+   */
+  async readStream(path: string, opts: { maxBytes?: number } = {}): Promise<OpenedFile> {
+    pathFields(path); // a bad path throws before connecting
+    const conn = await this.connect();
+    return openReadStream(conn, path, { idleMs: this.idleMs(), ...(opts.maxBytes === undefined ? {} : { maxBytes: opts.maxBytes }) });
   }
 
   /** The guest path's metadata, not following a symbolic link. */

@@ -4,5 +4,6 @@ export type { AgentInfo } from './connection';
 export { AgentError, type AgentErrorCode } from './errors';
 export type { ExecOptions, ExecResult } from './exec';
 export type { DirEntry, FileKind, FileStat, WriteOptions } from './files';
+export type { OpenedFile } from './read-stream';
 export { AgentProcess, type SpawnOptions } from './process';
 export { DEFAULT_AGENT_PORT, PROTOCOL_VERSION } from './protocol';

@@ -4,7 +4,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import * as YAML from 'yaml';
+import { MAX_EXEC_TIMEOUT_MS } from '../../src/api/exec-body';
 import { ACTIONS, ROUTES } from '../../src/api/routes';
+import { SOCKET_LIMITS } from '../../src/api/server';
 import { MAX_STOP_TIMEOUT_MS } from '../../src/api/vm';
 import { LOG_LEVELS } from '../../src/vmm/config';
 import { COUNTER } from '../../src/vmm/vcpu-protocol';
@@ -19,6 +21,7 @@ const doc = YAML.parse(fs.readFileSync(path.join(REPO, 'docs', 'api.yaml'), 'utf
     Action: { properties: { action: { enum: string[] }; timeoutMs: { maximum: number } } };
     LogLevel: { properties: { level: { enum: string[] } } };
     Counters: { properties: { vcpus: { items: { properties: { exits: { description: string } } } } } };
+    ExecRequest: { properties: { maxOutputBytes: { maximum: number }; timeoutMs: { maximum: number } } };
   } };
 };
 
@@ -56,4 +59,10 @@ test('the stop timeout\'s limit and the vCPU exit kinds are the server\'s', () =
   const exits = Counters.properties.vcpus.items.properties.exits.description;
   const named = Object.keys(COUNTER).filter((name) => new RegExp(`\\b${name}\\b`).test(exits));
   assert.deepEqual(named, Object.keys(COUNTER), exits);
+});
+
+test('POST /exec\'s documented limits are the server\'s', () => {
+  const { ExecRequest } = doc.components.schemas;
+  assert.equal(ExecRequest.properties.maxOutputBytes.maximum, SOCKET_LIMITS.maxExecOutputBytes);
+  assert.equal(ExecRequest.properties.timeoutMs.maximum, MAX_EXEC_TIMEOUT_MS);
 });

@@ -24,7 +24,13 @@ test('unknown options and commands name the nearest known one', async () => {
       'tsvmm: run: unknown options --api-sok (did you mean --api-sock?), --frobnicate\n'],
     [['run', '--mem', '1G'], 'tsvmm: run: unknown option --mem (did you mean --memory?)\n'],
     [['rnu'], 'tsvmm: unknown command rnu (did you mean run?)\n'],
-    [['frob'], 'tsvmm: unknown command frob (one of run, guest, doctor, completion)\n'],
+    [['frob'], 'tsvmm: unknown command frob (one of run, exec, sandbox, guest, doctor, completion)\n'],
+    [['exce'], 'tsvmm: unknown command exce (did you mean exec?)\n'],
+    [['sandbox', 'rn'], 'tsvmm: sandbox: unknown command rn (did you mean run?)\n'],
+    [['exec', '--api-sok', 's', '--', 'true'], 'tsvmm: exec: unknown option --api-sok (did you mean --api-sock?)\n'],
+    [['sandbox', 'run', '--memroy', '1G', 'true'], 'tsvmm: sandbox run: unknown option --memroy (did you mean --memory?)\n'],
+    [['exec', '--api-sock', 's', 'ls', '-l'],
+      'tsvmm: exec: unknown option -l (put the command after --, e.g. tsvmm exec ... -- sh -c \'echo hi\')\n'],
     [['guest', 'pth'], 'tsvmm: guest: unknown command pth (did you mean path?)\n'],
     [['doctor', '--jsn'], 'tsvmm: doctor: unknown option --jsn (did you mean --json?)\n'],
     [['run', 'a.yaml', 'b.yaml'], 'tsvmm: run: unexpected argument b.yaml\n'],
@@ -78,4 +84,8 @@ test('the bash script completes commands, options, choices and artifact names', 
   assert.deepEqual(complete('tsvmm', 'guest', 'path', '@guest/vm'), ['@guest/vmlinux']);
   assert.deepEqual(complete('tsvmm', 'run', 'tsvmm.b'), ['tsvmm.bash']);
   assert.deepEqual(complete('tsvmm', 'doctor', '--'), ['--help', '--json', '--version']);
+  assert.deepEqual(complete('tsvmm', 'ex'), ['exec']);
+  assert.deepEqual(complete('tsvmm', 'exec', '--ti'), ['--timeout']);
+  assert.deepEqual(complete('tsvmm', 'sandbox', ''), ['--help', '--version', 'run']);
+  assert.deepEqual(complete('tsvmm', 'sandbox', 'run', '--mem'), ['--memory']);
 });

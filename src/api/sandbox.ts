@@ -1,0 +1,210 @@
+// createSandbox(): a machine made to run commands in, in one call. It boots the project's kernel with the sandbox
+// initramfs (busybox and tsvmm-agent, src/guest/agent.ts), a vsock device whose unix socket lives in a private
+// temporary folder, and no network unless asked; it resolves once the agent answers. The Sandbox it returns runs
+// commands and moves files with the sandbox's defaults (cwd, env, a timeout and an output cap per command) and,
+// closed, stops the machine and removes the folder.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { Logger } from 'pino';
+import { createVm } from './create';
+import { argTypeError, checkInteger, checkOptions } from './errors';
+import type { Vm, VmExit } from './vm';
+import type { VmExecOptions, VmFiles } from './vm-agent';
+import { createLogger } from '../log';
+import { AgentError, type AgentInfo, type AgentProcess, type ExecResult, type SpawnOptions, type ExecOptions } from '../sandbox';
+import {
+  ConfigError, validateConfig, type DeviceConfigInput, type MachineConfig, type MachineConfigInput,
+} from '../vmm/config';
+import { preflight } from '../vmm/preflight';
+
+export interface SandboxOptions {
+  /** Guest RAM, e.g. '512M' (a bare number is MiB); default '256M'. */
+  memory?: string | number;
+  /** Default 1. */
+  vcpus?: number;
+  /** A virtio-net device on a tap (the guest gets an unconfigured eth0); default none: no network at all. */
+  net?: boolean | { tap?: string; mac?: string };
+  /** The kernel; default the project's (`@guest/vmlinux`, built on first use). */
+  kernel?: string;
+  /** An initramfs whose init runs tsvmm-agent; default the sandbox initramfs (built on first use). */
+  image?: string;
+  /** Added to the kernel command line. */
+  append?: string;
+  /** The working directory of every command, unless a call says otherwise; default the agent's (/). */
+  cwd?: string;
+  /** Set for every command, under what a call sets. */
+  env?: Record<string, string>;
+  /** exec()'s timeout unless a call gives one; default 300000 (5 minutes); 0 for none. */
+  execTimeoutMs?: number;
+  /** exec()'s cap per output unless a call gives one; default 64 MiB. */
+  maxOutputBytes?: number;
+  /** How long the agent has to answer after boot; default 120000. */
+  readyTimeoutMs?: number;
+  /** The VMM's log (pino); default silent. */
+  logger?: Logger;
+}
+
+export const SANDBOX_DEFAULTS = {
+  memory: '256M', vcpus: 1, execTimeoutMs: 300_000, maxOutputBytes: 64 * 1024 * 1024, readyTimeoutMs: 120_000,
+} as const;
+export const SANDBOX_CMDLINE = 'console=ttyS0 reboot=k panic=-1 quiet';
+const KNOWN = ['memory', 'vcpus', 'net', 'kernel', 'image', 'append', 'cwd', 'env', 'execTimeoutMs', 'maxOutputBytes',
+  'readyTimeoutMs', 'logger'];
+/** Console bytes kept for an error's message. */
+const CONSOLE_TAIL = 8192;
+
+/** The machine config of a sandbox whose initramfs is `initrd` and whose vsock socket is `socket`. */
+export function sandboxConfig(opts: SandboxOptions, initrd: string, socket: string): MachineConfigInput {
+  const devices: DeviceConfigInput[] = [{ type: 'vsock', cid: 3, socket }];
+  if (opts.net) devices.push({ type: 'net', ...(opts.net === true ? {} : opts.net) });
+  return {
+    kernel: opts.kernel ?? '@guest/vmlinux', initrd,
+    memory: opts.memory ?? SANDBOX_DEFAULTS.memory, vcpus: opts.vcpus ?? SANDBOX_DEFAULTS.vcpus,
+    cmdline: opts.append ? `${SANDBOX_CMDLINE} ${opts.append}` : SANDBOX_CMDLINE,
+    devices,
+  };
+}
+
+/** The options as a caller without types may pass them: the machine's settings are checked by its config. */
+function checkSandboxOptions(options: unknown): SandboxOptions {
+  const o = checkOptions('options', options, KNOWN);
+  for (const k of ['execTimeoutMs', 'maxOutputBytes', 'readyTimeoutMs'] as const) {
+    if (o[k] !== undefined) checkInteger(k, o[k], 0, Number.MAX_SAFE_INTEGER);
+  }
+  const isObject = (v: unknown): boolean => typeof v === 'object' && v !== null && !Array.isArray(v);
+  if (o.env !== undefined && !isObject(o.env)) throw argTypeError('env', 'an object', o.env);
+  if (o.net !== undefined && typeof o.net !== 'boolean' && !isObject(o.net)) {
+    throw argTypeError('net', 'a boolean or { tap, mac }', o.net);
+  }
+  for (const k of ['kernel', 'image', 'append', 'cwd'] as const) {
+    if (o[k] !== undefined && typeof o[k] !== 'string') throw argTypeError(k, 'a string', o[k]);
+  }
+  return o;
+}
+
+let defaultImage: Promise<string> | undefined;
+
+/** The sandbox initramfs, built once per process (and cached across processes). */
+async function sandboxImage(log: (line: string) => void): Promise<string> {
+  defaultImage ??= import('../guest/agent').then((m) => m.buildSandboxInitramfs({ log })).then((r) => r.path);
+  try {
+    return await defaultImage;
+  } catch (e) {
+    defaultImage = undefined; // a failed build is tried again next time
+    throw e;
+  }
+}
+
+/**
+ * Boots a sandbox and resolves once its agent answers. Throws TypeError / RangeError for bad options, ConfigError
+ * for a bad machine setting (memory, vcpus, net; the field is the option's name), HostError when the host lacks
+ * what it needs (before anything is built), and, when the guest does not come up, AgentError TIMEOUT
+ * (readyTimeoutMs) or VmError ERR_VM_STATE (the machine ended), with the console's last lines.
+ */
+export async function createSandbox(options?: SandboxOptions): Promise<Sandbox> {
+  const o = checkSandboxOptions(options);
+  const logger = o.logger ?? createLogger('silent');
+  checkEarly(o);
+  const image = o.image ?? await sandboxImage((line) => { logger.info(line); });
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvmm-sandbox-'));
+  let vm: Vm | undefined;
+  let tail = '';
+  try {
+    vm = await createVm(sandboxConfig(o, path.resolve(image), path.join(dir, 'agent.sock')), { logger });
+    vm.console.on('data', (chunk: Buffer) => { tail = (tail + chunk.toString('latin1')).slice(-CONSOLE_TAIL); });
+    vm.start();
+    const readyMs = o.readyTimeoutMs ?? SANDBOX_DEFAULTS.readyTimeoutMs;
+    const info = await vm.waitForAgent({ timeoutMs: readyMs, intervalMs: 200 }).catch((e: unknown) => {
+      throw bootFailure(e, readyMs, tail);
+    });
+    return new Sandbox(vm, dir, info, o, () => tail);
+  } catch (e) {
+    await vm?.kill();
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+/** The settings, then the host, before minutes of building; errors name the option (image, not initrd). */
+function checkEarly(o: SandboxOptions): void {
+  const config = sandboxConfig(o, o.image ?? '@guest/initramfs.cpio', '');
+  config.devices = config.devices?.filter((d) => d.type !== 'vsock'); // its folder is made later
+  let validated: MachineConfig;
+  try {
+    validated = validateConfig(config);
+  } catch (e) {
+    if (e instanceof ConfigError && e.field === 'initrd') throw new ConfigError('image', e.message.replace(/^initrd: /, ''));
+    throw e;
+  }
+  preflight(validated);
+}
+
+function bootFailure(e: unknown, readyMs: number, tail: string): unknown {
+  const shown = tail.trim() === '' ? ' (the console was silent)' : `; the console's last lines:\n${tail.trimEnd()}`;
+  if (e instanceof AgentError && e.code === 'TIMEOUT') {
+    return new AgentError('TIMEOUT', `the sandbox's agent did not answer within ${readyMs} ms of boot ` +
+      `(readyTimeoutMs)${shown}`, undefined, { cause: e });
+  }
+  if (e instanceof Error) e.message += shown;
+  return e;
+}
+
+export class Sandbox {
+  /** The guest's files (write, read, readStream, stat, list, mkdir, remove). */
+  readonly files: VmFiles;
+  private closing: Promise<VmExit> | undefined;
+
+  constructor(readonly vm: Vm, private readonly dir: string, readonly agent: AgentInfo, private readonly opts: SandboxOptions,
+    private readonly consoleText: () => string) {
+    this.files = vm.files;
+  }
+
+  /** The console's last few KiB (the guest's kernel and init messages). */
+  consoleTail(): string {
+    return this.consoleText();
+  }
+
+  /**
+   * Runs a command to its end, like Vm.exec, with the sandbox's defaults. A limit that ends it says which: TIMEOUT
+   * names timeoutMs or the sandbox's execTimeoutMs, LIMIT maxOutputBytes.
+   */
+  exec(command: string | readonly string[], opts?: ExecOptions & { encoding?: 'utf8' }): Promise<ExecResult>;
+  exec(command: string | readonly string[], opts: ExecOptions & { encoding: 'buffer' }): Promise<ExecResult<Buffer>>;
+  async exec(command: string | readonly string[], opts: VmExecOptions = {}): Promise<ExecResult | ExecResult<Buffer>> {
+    const timeout = opts.timeoutMs ?? this.opts.execTimeoutMs ?? SANDBOX_DEFAULTS.execTimeoutMs;
+    const full: VmExecOptions = {
+      ...this.spawnDefaults(opts), maxOutputBytes: opts.maxOutputBytes ?? this.opts.maxOutputBytes ?? SANDBOX_DEFAULTS.maxOutputBytes,
+      ...(timeout > 0 ? { timeoutMs: timeout } : {}),
+    };
+    try {
+      return opts.encoding === 'buffer' ? await this.vm.exec(command, { ...full, encoding: 'buffer' })
+        : await this.vm.exec(command, { ...full, encoding: 'utf8' });
+    } catch (e) {
+      if (e instanceof AgentError && e.code === 'TIMEOUT' && opts.timeoutMs === undefined) {
+        e.message = e.message.replace('(timeoutMs)', '(the sandbox\'s execTimeoutMs)');
+      }
+      if (e instanceof AgentError && e.code === 'LIMIT' && opts.maxOutputBytes === undefined) {
+        e.message = e.message.replace('(maxOutputBytes)', '(the sandbox\'s maxOutputBytes)');
+      }
+      throw e;
+    }
+  }
+
+  /** Starts a process, like Vm.spawn, with the sandbox's cwd and env. */
+  spawn(command: string, args: readonly string[] = [], opts: SpawnOptions = {}): AgentProcess {
+    return this.vm.spawn(command, args, this.spawnDefaults(opts));
+  }
+
+  private spawnDefaults<T extends SpawnOptions>(opts: T): T {
+    const cwd = opts.cwd ?? this.opts.cwd;
+    const env = this.opts.env ? { ...this.opts.env, ...opts.env } : opts.env;
+    return { ...opts, ...(cwd === undefined ? {} : { cwd }), ...(env === undefined ? {} : { env }) };
+  }
+
+  /** Stops the machine at once (nothing in a sandbox needs a graceful end) and removes its folder. */
+  close(): Promise<VmExit> {
+    this.closing ??= this.vm.kill().finally(() => { fs.rmSync(this.dir, { recursive: true, force: true }); });
+    return this.closing;
+  }
+}
