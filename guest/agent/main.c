@@ -5,6 +5,8 @@
  *   tsvmm-agent [--port N]          listen on vsock port N (default: tsvmm.agent_port= on the kernel command
  *                                   line, else 1024)
  *   tsvmm-agent --listen-unix PATH  listen on a unix socket instead (the same serving code, without vsock)
+ *   --no-signalfd                   learn of children's ends through a signal handler and a pipe, as on a kernel
+ *                                   without signalfd (for tests)
  *
  * Run by busybox init (respawned if it dies) or as PID 1 itself: then it mounts /proc, /sys, /dev, /dev/pts and
  * /tmp first. Either way it is a child subreaper, so it reaps every descendant that its processes orphan.
@@ -156,8 +158,9 @@ static void accept_conns(void) {
 }
 
 static void reap(void) {
-  struct signalfd_siginfo si;
-  while (read(sig_fd, &si, sizeof si) == (ssize_t)sizeof si) {}
+  /* Whole signalfd records, or any number of self-pipe bytes: either way, drained until empty. */
+  struct signalfd_siginfo si[4];
+  while (read(sig_fd, si, sizeof si) > 0) {}
   int status;
   pid_t pid;
   while ((pid = waitpid(-1, &status, WNOHANG)) > 0) exec_reaped(pid, status);
@@ -330,16 +333,56 @@ static void serve(void) {
   }
 }
 
+/* The self-pipe's write end, for kernels built without signalfd (CONFIG_SIGNALFD is an EXPERT option). */
+static int sig_pipe_w = -1;
+
+static void on_sigchld(int sig) {
+  (void)sig;
+  int saved = errno;
+  ssize_t w = write(sig_pipe_w, "c", 1);
+  (void)w;
+  errno = saved;
+}
+
+/* SIGCHLD as something poll can watch: a signalfd, or where the kernel has none, a handler that writes to a pipe. */
+static int child_signals(int use_signalfd) {
+  sigset_t chld;
+  sigemptyset(&chld);
+  sigaddset(&chld, SIGCHLD);
+  if (use_signalfd) {
+    sigprocmask(SIG_BLOCK, &chld, NULL);
+    int fd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (fd >= 0) return fd;
+    sigprocmask(SIG_UNBLOCK, &chld, NULL);
+    fprintf(stderr, "tsvmm-agent: no signalfd (%s); children's ends come through a pipe\n", strerror(errno));
+  }
+  int p[2];
+  if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0) {
+    fprintf(stderr, "tsvmm-agent: pipe: %s\n", strerror(errno));
+    exit(1);
+  }
+  sig_pipe_w = p[1];
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_sigchld;
+  sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
+  sigaction(SIGCHLD, &sa, NULL);
+  return p[0];
+}
+
 int main(int argc, char **argv) {
   const char *unix_path = NULL;
   unsigned port = 0;
+  int use_signalfd = 1;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--listen-unix") == 0 && i + 1 < argc) {
       unix_path = argv[++i];
     } else if (strcmp(argv[i], "--port") == 0 && i + 1 < argc) {
       port = (unsigned)strtoul(argv[++i], NULL, 10);
+    } else if (strcmp(argv[i], "--no-signalfd") == 0) {
+      use_signalfd = 0; /* for tests: the path a kernel without signalfd takes */
     } else {
-      fprintf(stderr, "usage: tsvmm-agent [--port N | --listen-unix PATH]\n");
+      fprintf(stderr, "usage: tsvmm-agent [--port N | --listen-unix PATH] [--no-signalfd]\n");
       return 2;
     }
   }
@@ -350,11 +393,7 @@ int main(int argc, char **argv) {
   /* An ignored SIGCHLD is inherited across exec (busybox init respawns us so): children would then be reaped by the
    * kernel, no SIGCHLD would come, and no exec would ever report its end. */
   signal(SIGCHLD, SIG_DFL);
-  sigset_t chld;
-  sigemptyset(&chld);
-  sigaddset(&chld, SIGCHLD);
-  sigprocmask(SIG_BLOCK, &chld, NULL);
-  sig_fd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+  sig_fd = child_signals(use_signalfd);
   if (unix_path != NULL) {
     listen_fd = listen_unix(unix_path);
     fprintf(stderr, "tsvmm-agent: protocol %u, listening on %s\n", PROTOCOL_VERSION, unix_path);
