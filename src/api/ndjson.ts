@@ -47,7 +47,7 @@ export function parseObjectLine(line: string, what: string): Record<string, unkn
   try {
     v = JSON.parse(line);
   } catch (e) {
-    throw new TypeError(`${what}: not JSON (${(e as Error).message})`);
+    throw new TypeError(`${what}: not JSON (${(e as Error).message})`, { cause: e });
   }
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new TypeError(`${what}: not a JSON object`);
   return v as Record<string, unknown>;

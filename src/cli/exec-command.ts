@@ -134,7 +134,7 @@ export async function execCommand(args: Record<string, unknown>, deps: CommandDe
   } catch (e) {
     const code = (e as { code?: unknown; status?: unknown }).code;
     if ((e as { status?: unknown }).status === 0 && (code === 'ENOENT' || code === 'ECONNREFUSED')) {
-      throw new Error(`nothing serves a control socket at ${socketPath} (${code}); start one with tsvmm run --api-sock`);
+      throw new Error(`nothing serves a control socket at ${socketPath} (${code}); start one with tsvmm run --api-sock`, { cause: e });
     }
     throw e;
   }

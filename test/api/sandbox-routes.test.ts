@@ -34,7 +34,7 @@ function exchange(socketPath: string, method: string, target: string, body: stri
 describe('POST /exec and VmClient.exec', { skip, timeout: 120_000 }, () => {
   let s: ServedAgentVm;
   before(async () => { s = await serveAgentVm(); });
-  after(async () => { await s?.stop(); });
+  after(async () => { await s.stop(); });
 
   it('runs a string under /bin/sh and an argv without one; exit codes and signals as in the process', async () => {
     assert.deepEqual(await s.client.exec('echo hi; echo err >&2; exit 3'),
@@ -135,7 +135,7 @@ describe('POST /exec and VmClient.exec', { skip, timeout: 120_000 }, () => {
 describe('POST /exec/stream and VmClient.spawn', { skip, timeout: 120_000 }, () => {
   let s: ServedAgentVm;
   before(async () => { s = await serveAgentVm(); });
-  after(async () => { await s?.stop(); });
+  after(async () => { await s.stop(); });
 
   const collect = (p: Readable): Promise<Buffer> => new Promise((resolve, reject) => {
     const parts: Buffer[] = [];
@@ -211,7 +211,7 @@ describe('POST /exec/stream and VmClient.spawn', { skip, timeout: 120_000 }, () 
     assert.ok(lines[0]?.started);
     const last = lines.at(-1);
     assert.equal(last?.status, 400);
-    assert.match(String(last?.error), /none of \{stdin\}/);
+    assert.match(String(last.error), /none of \{stdin\}/);
   });
 
   it('a client that goes away takes the process group with it', async () => {
@@ -233,7 +233,7 @@ describe('/files and VmClient.files', { skip, timeout: 120_000 }, () => {
     dir = path.join(s.agent.dir, 'files');
     fs.mkdirSync(dir);
   });
-  after(async () => { await s?.stop(); });
+  after(async () => { await s.stop(); });
 
   it('64 MiB round trip, streamed both ways, and a name with spaces and non-ASCII', async () => {
     const data = crypto.randomBytes(64 << 20);

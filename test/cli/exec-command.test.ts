@@ -44,7 +44,7 @@ async function tsvmm(argv: string[], t: Terminal = terminal()): Promise<{ status
 describe('tsvmm exec through a control socket', { skip, timeout: 120_000 }, () => {
   let s: ServedAgentVm;
   before(async () => { s = await serveAgentVm(); });
-  after(async () => { await s?.stop(); });
+  after(async () => { await s.stop(); });
   const exec = (...cmd: string[]): string[] => ['exec', '--api-sock', s.socket, ...cmd];
 
   it('streams stdout and stderr apart and exits with the command\'s status', async () => {

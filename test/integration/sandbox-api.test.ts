@@ -60,8 +60,10 @@ describe('sandboxes in Linux guests', { skip, timeout: 6 * BOOT_MS }, () => {
 
   after(async () => {
     fs.mkdirSync(resultsDir(), { recursive: true });
-    if (sb) fs.writeFileSync(path.join(resultsDir(), 'sandbox-api.console.log'), sb.consoleTail());
-    await sb?.close();
+    // Unset when the boot in `before` failed.
+    const booted = sb as Sandbox | undefined;
+    if (booted) fs.writeFileSync(path.join(resultsDir(), 'sandbox-api.console.log'), booted.consoleTail());
+    await booted?.close();
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 
