@@ -16,7 +16,7 @@ import { pvhElf } from '../helpers/pvh-elf';
 const skip = kvmUnavailable();
 const DOTS = 0x60000; // 384 KiB: more than a pipe and the UART's ring hold together
 /** A safety net: under emulated KVM a string write still costs an exit per 4 KiB page, and an exit is slow there. */
-const LIMIT_MS = 600_000;
+const LIMIT_MS = 300_000;
 /** Where the guest builds its dots before writing them: above the PVH image, inside the 64 MiB of RAM. */
 const BUFFER = 0x200000;
 const le32 = (v: number): number[] => [v & 0xff, (v >> 8) & 0xff, (v >> 16) & 0xff, (v >>> 24) & 0xff];
