@@ -5,6 +5,8 @@ import * as path from 'node:path';
 import { checkPath, checkSocketPath, ConfigError, join, show } from './config-check';
 import { DEVICE_TYPES, FS_TAG_MAX_BYTES, type DeviceConfigInput } from './config-schema';
 import { sizeField } from './config-size';
+import type { BlkOptions } from '../devices/blk';
+import type { FsOptions } from '../devices/fs/device';
 
 export { DEVICE_TYPES };
 export type DeviceType = (typeof DEVICE_TYPES)[number];
@@ -22,18 +24,9 @@ export interface ConsoleDeviceConfig {
   path?: string;
 }
 
-export interface BlkDeviceConfig {
+/** A disk as the config gives it: the device's own options (path absolute, size in bytes) and its type. */
+export interface BlkDeviceConfig extends BlkOptions {
   type: 'blk';
-  /** Absolute path of the disk image. */
-  path: string;
-  readonly: boolean;
-  cache: 'unsafe' | 'writeback';
-  /** The serial number the guest reads (VIRTIO_BLK_T_GET_ID), at most 20 ASCII bytes. */
-  serial?: string;
-  /** Create the image (sparse, `size` bytes) when it does not exist. */
-  create: boolean;
-  /** Bytes; required with create. */
-  size?: number;
 }
 
 export interface NetDeviceConfig {
@@ -61,13 +54,9 @@ export interface BalloonDeviceConfig {
   statsInterval: number;
 }
 
-export interface FsDeviceConfig {
+/** A shared folder as the config gives it: the device's own options (path absolute) and its type. */
+export interface FsDeviceConfig extends FsOptions {
   type: 'fs';
-  /** The mount tag the guest names (`mount -t virtiofs <tag> /mnt`), at most 36 bytes. */
-  tag: string;
-  /** Absolute path of the shared host directory. */
-  path: string;
-  readonly: boolean;
 }
 
 export type DeviceConfig =

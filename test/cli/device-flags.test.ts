@@ -96,8 +96,8 @@ test('parsing: bare keys, booleans, numbers, paths from the current directory', 
   const balloon = { flag: 'balloon', text: 'targetMiB=8,deflateOnOom=off,statsInterval=5' };
   assert.deepEqual(parseDeviceArg(balloon, '--balloon', dir),
     { type: 'balloon', targetMiB: 8, deflateOnOom: false, statsInterval: 5 });
-  assert.deepEqual(parseDeviceArg({ flag: 'disk', text: 'path=x/y.img,serial=0123,size=2G' }, '--disk', '/work'),
-    { type: 'blk', path: '/work/x/y.img', serial: '0123', size: '2G' });
+  assert.deepEqual(parseDeviceArg({ flag: 'disk', text: 'path=x/y.img,serial=0123,size=2G' }, '--disk', dir),
+    { type: 'blk', path: path.join(dir, 'x', 'y.img'), serial: '0123', size: '2G' });
   assert.deepEqual(separateBareDeviceFlags(['--rng', 'vm.yaml', '--net', 'tap=t0', '--balloon', '--', '--rng']),
     ['--rng=', 'vm.yaml', '--net', 'tap=t0', '--balloon=', '--', '--rng']);
   assert.deepEqual(deviceArgs({ disk: ['a', 'b'], net: '' }, ['--disk', 'a', '--net=', '--disk=b']),
