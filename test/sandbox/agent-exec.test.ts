@@ -6,18 +6,13 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { AgentError, type AgentClient } from '../../src/sandbox';
+import type { AgentClient } from '../../src/sandbox';
 import { until } from '../helpers/wait';
+import { isCode } from './agent-errors';
 import { agentUnbuildable, processGone, startAgent, type RealAgent } from './real-agent';
 
 const skip = agentUnbuildable();
 const sha256 = (b: Uint8Array): string => crypto.createHash('sha256').update(b).digest('hex');
-const isCode = (code: string, pattern?: RegExp) => (e: unknown): boolean => {
-  assert.ok(e instanceof AgentError, `an AgentError, not ${String(e)}`);
-  assert.equal(e.code, code, e.message);
-  if (pattern) assert.match(e.message, pattern);
-  return true;
-};
 
 describe('the real agent: exec', { skip, timeout: 120_000 }, () => {
   let agent: RealAgent;

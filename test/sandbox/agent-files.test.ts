@@ -7,16 +7,11 @@ import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { AgentError, type AgentClient } from '../../src/sandbox';
+import { isCode } from './agent-errors';
 import { agentUnbuildable, startAgent, type RealAgent } from './real-agent';
 
 const skip = agentUnbuildable();
 const sha256 = (b: Uint8Array): string => crypto.createHash('sha256').update(b).digest('hex');
-const isCode = (code: string, pattern?: RegExp) => (e: unknown): boolean => {
-  assert.ok(e instanceof AgentError, `an AgentError, not ${String(e)}`);
-  assert.equal(e.code, code, e.message);
-  if (pattern) assert.match(e.message, pattern);
-  return true;
-};
 
 /** This process's umask (the agent's too), read without process.umask(), which has to set it to read it. */
 function umask(): number {

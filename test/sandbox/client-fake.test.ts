@@ -7,7 +7,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { Fields, FieldWriter } from '../../src/sandbox/codec';
-import { AgentClient, AgentError } from '../../src/sandbox';
+import { AgentClient } from '../../src/sandbox';
+import { isCode } from './agent-errors';
 import { FrameType, Tag } from '../../src/sandbox/protocol';
 import { FakeAgent, helloOk, type FakeConn } from './fake-agent';
 
@@ -34,12 +35,6 @@ function client(f: FakeAgent, port: number | 'direct' = 'direct', opts: Construc
   return c;
 }
 
-const isCode = (code: string, pattern?: RegExp) => (e: unknown): boolean => {
-  assert.ok(e instanceof AgentError, `an AgentError, not ${String(e)}`);
-  assert.equal(e.code, code, e.message);
-  if (pattern) assert.match(e.message, pattern);
-  return true;
-};
 
 /** Answers EXEC with STARTED (pid 99, stdin window 1 MiB), then runs `then`. */
 function onExec(then: (conn: FakeConn, stream: number, window: number) => void) {
