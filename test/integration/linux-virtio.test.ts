@@ -41,7 +41,9 @@ describe('Linux virtio-blk and virtio-rng on /dev/kvm', { skip, timeout: 600_000
     const exit = await m.wait();
     clearTimeout(timer);
     const [blk, rng, hvc] = m.deviceCounters();
-    assert.match(fs.readFileSync(hvcLog, 'latin1'), /EXT4-fs \(vda\): mounted filesystem/);
+    // Said first when the boot never got far (an early triple fault in the test host ends it within seconds).
+    const how = `machine ended: ${exit.reason} (${exit.detail}); console tail: ${out.slice(-800)}`;
+    assert.match(fs.readFileSync(hvcLog, 'latin1'), /EXT4-fs \(vda\): mounted filesystem/, how);
     assert.ok(hvc!.outputBytes! > 0 && hvc!.failures === 0, JSON.stringify(hvc));
     assert.match(out, /virtio_blk virtio0: \[vda\] 131072 512-byte logical blocks/);
     assert.match(out, /EXT4-fs \(vda\): mounted filesystem/);
