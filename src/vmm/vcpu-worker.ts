@@ -17,6 +17,9 @@ import { closeGuestBytes, tryInjectBreakpoint } from './int3-quirk';
 import { openVcpu, setFastMmio, type NativeVcpu } from './vcpu-native';
 import { fastRegisters } from '../virtio-mmio/mmio-registers';
 
+/** An x86 CPU's state after reset: real mode, about to fetch from the reset vector. */
+const RESET_RIP = 0xfff0n;
+const CR0_PE = 1n;
 const post = (msg: WorkerMessage): void => postToMain(msg);
 /** Addresses already reported as unhandled: io ports and MMIO addresses, reported once each. */
 const reportedUnhandled = { io: new Set<number>(), mmio: new Set<number>() };
@@ -87,6 +90,23 @@ function handleInternalError(): boolean {
   return false;
 }
 
+/**
+ * Where a vCPU shut down: enough to find the faulting code in the guest's System.map. AMD's KVM reinitialises the
+ * vCPU before it reports the shutdown, so there the registers hold the reset vector and say nothing: that is said.
+ */
+function shutdownState(): string {
+  try {
+    const r = n.getRegs(data.vcpuFd);
+    const s = n.getSregs(data.vcpuFd);
+    const hex = (v: bigint | number): string => `0x${v.toString(16)}`;
+    if (r.rip === RESET_RIP && (s.cr0 & CR0_PE) === 0n) return ` on vCPU ${data.index} (its registers were reset, so where is not known)`;
+    return ` on vCPU ${data.index}: rip ${hex(r.rip)} rsp ${hex(r.rsp)} cr0 ${hex(s.cr0)} cr2 ${hex(s.cr2)} ` +
+      `cr3 ${hex(s.cr3)} cr4 ${hex(s.cr4)} efer ${hex(s.efer)} idt ${hex(s.idt.base)}/${hex(s.idt.limit)}`;
+  } catch {
+    return ` on vCPU ${data.index}`;
+  }
+}
+
 /** Handles one exit; false when the vCPU must stop running. */
 function handleExit(reason: number): boolean {
   switch (reason) {
@@ -103,7 +123,7 @@ function handleExit(reason: number): boolean {
       exitVm('poweroff', 'the vCPU halted with no interrupt controller to wake it');
       return false;
     case KVM_EXIT.SHUTDOWN:
-      exitVm('triple-fault', 'the guest triple-faulted (KVM_EXIT_SHUTDOWN)');
+      exitVm('triple-fault', `the guest triple-faulted (KVM_EXIT_SHUTDOWN)${shutdownState()}`);
       return false;
     case KVM_EXIT.SYSTEM_EVENT: {
       const t = run.systemEventType;

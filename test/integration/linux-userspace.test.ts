@@ -70,8 +70,8 @@ function boot(name: string, config: object, dir: string, ns?: string): Guest {
 }
 
 // Under the nested test host a Linux boot now and then stops mid-line before user space (console quiet, no more
-// vCPU exits), or triple-faults early (about one boot in ten, always before user space, never on other hosts; the
-// cause is not found: docs/testing.md). Such a boot is killed and booted again, at most twice, and each time is said
+// vCPU exits), or triple-faults early (one boot in ten to fifteen, always before user space, never on other hosts;
+// most likely the emulator's, not proven: docs/testing.md). Such a boot is killed and booted again, at most twice, and each time is said
 // on stderr and in .test-results/linux-userspace-stalls.log, which the test summary lists as BOOTED AGAIN.
 const QUIET_MS = 90_000;
 const BOOT_TRIES = 3;

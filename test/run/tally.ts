@@ -21,7 +21,7 @@ export interface FileTally {
   durationMs: number;
   /** Each failed leaf test with the start of its error, so a CI log that keeps only the summary says why. */
   failures?: { test: string; error: string }[];
-  /** Set when the file passed or failed on a second try in the emulated test host: what failed on the first. */
+  /** Set when the file ran again in the emulated test host: what failed on each earlier try. */
   firstTry?: string;
 }
 
@@ -68,7 +68,7 @@ export function formatSummary(runs: readonly RunTally[], missing: readonly strin
       for (const s of f.suites) {
         if (s.status !== 'pass') out.push(`  ${s.status === 'fail' ? 'FAILED ' : 'skipped'} ${shortFile(f.file)}: ${s.name}${s.reason ? ` (${s.reason})` : ''}`);
       }
-      if (f.firstTry) out.push(`  RETRIED ${shortFile(f.file)}: its first try in L1 failed (${f.firstTry})`);
+      if (f.firstTry) out.push(`  RETRIED ${shortFile(f.file)}: its earlier tries in L1 failed (${f.firstTry})`);
       for (const x of f.failures ?? []) {
         out.push(`    ✖ ${x.test}`);
         for (const line of x.error.split('\n')) out.push(`      ${line}`);
