@@ -119,6 +119,8 @@ export class VmClient {
   pause(): Promise<void> { return this.action('pause'); }
   resume(): Promise<void> { return this.action('resume'); }
   ctrlAltDel(): Promise<void> { return this.action('ctrl-alt-del'); }
+  /** Presses the ACPI power button (a 409 ApiClientError without `acpi: on`). */
+  powerButton(): Promise<void> { return this.action('power-button'); }
 
   /** Asks the guest (Ctrl-Alt-Del), waits up to timeoutMs (server default 5000), then stops it by force. */
   stop(options: { timeoutMs?: number } = {}): Promise<VmExit> {

@@ -14,7 +14,7 @@ import { packageVersion } from '../version';
 
 export type { Method, Reply, Route, RouteContext } from './route-kit';
 
-export const ACTIONS = ['start', 'pause', 'resume', 'ctrl-alt-del', 'stop'] as const;
+export const ACTIONS = ['start', 'pause', 'resume', 'ctrl-alt-del', 'power-button', 'stop'] as const;
 export type Action = (typeof ACTIONS)[number];
 
 async function action(ctx: RouteContext): Promise<Reply> {
@@ -37,6 +37,11 @@ async function action(ctx: RouteContext): Promise<Reply> {
     case 'ctrl-alt-del':
       if (!c.requireVm('send Ctrl-Alt-Del').sendCtrlAltDel()) {
         throw new HttpError(409, 'the guest\'s keyboard buffer is full (it does not read its i8042 keyboard)');
+      }
+      return NO_CONTENT;
+    case 'power-button':
+      if (!c.requireVm('press the power button').pressPowerButton()) {
+        throw new HttpError(409, 'the machine has no power button (it needs acpi: on)');
       }
       return NO_CONTENT;
     case 'stop': {

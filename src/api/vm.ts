@@ -120,7 +120,7 @@ export class Vm extends EventEmitter<VmEvents> {
   /** Pause and resume run one after the other, so a resume never overtakes the pause before it. */
   private transition: Promise<void> = Promise.resolve();
   private exitResult: Promise<VmExit>;
-  /** A graceful stop in progress (Ctrl-Alt-Del sent, waiting for the guest). */
+  /** A graceful stop in progress (the power button pressed or Ctrl-Alt-Del sent, waiting for the guest). */
   private stopping: Promise<VmExit> | undefined;
   private readonly log: Logger;
   private readonly baseDir: string;
@@ -257,7 +257,17 @@ export class Vm extends EventEmitter<VmEvents> {
   }
 
   /**
-   * Ends the machine. A running guest is asked first (Ctrl-Alt-Del) and given `timeoutMs` (default 5000) to end
+   * Presses the ACPI power button (the DSDT's GED; `acpi: on` only): Linux reports KEY_POWER, and its user space
+   * (busybox acpid, systemd-logind) usually powers off. False when the machine has no ACPI, so no button.
+   */
+  pressPowerButton(): boolean {
+    this.require('press the power button', ['running']);
+    return this.machine.pressPowerButton();
+  }
+
+  /**
+   * Ends the machine. A running guest is asked first (the ACPI power button with `acpi: on`, else Ctrl-Alt-Del) and
+   * given `timeoutMs` (default 5000) to end
    * by itself; then, or at once for a paused or never started machine or timeoutMs 0, it is stopped by force
    * (reason 'stopped'). Resolves with how it ended; on an ended machine, with how it ended then. While a graceful
    * stop is under way, another stop() joins it (timeoutMs 0 forces it, as kill() does).
@@ -272,9 +282,10 @@ export class Vm extends EventEmitter<VmEvents> {
   }
 
   private async askThenForce(timeoutMs: number): Promise<VmExit> {
+    const button = this.machine.hasPowerButton;
     let queued: boolean;
     try {
-      queued = this.machine.sendCtrlAltDel();
+      queued = button ? this.machine.pressPowerButton() : this.machine.sendCtrlAltDel();
     } catch {
       return this.exitResult; // the guest ended on its own just now
     }
@@ -284,7 +295,8 @@ export class Vm extends EventEmitter<VmEvents> {
     clearTimeout(timer);
     if (first !== 'timeout') return first;
     const why = queued ? 'did not end' : 'had a full keyboard buffer and did not end';
-    await this.machine.finish('stopped', `the guest ${why} within ${timeoutMs} ms of Ctrl-Alt-Del; stopped by force`);
+    const asked = button ? 'the power button' : 'Ctrl-Alt-Del';
+    await this.machine.finish('stopped', `the guest ${why} within ${timeoutMs} ms of ${asked}; stopped by force`);
     return this.exitResult;
   }
 

@@ -6,7 +6,7 @@ import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import pino, { type Logger } from 'pino';
-import { ACPI_PM_PORT, type AcpiPlatform } from './acpi';
+import { ACPI_PM_PORT, POWER_BUTTON_GSI, type AcpiPlatform } from './acpi';
 import { prepareBoot } from './boot';
 import { ramRegions, virtioMmioSlot } from './boot/layout';
 import { ConfigError, type MachineConfig } from './config';
@@ -164,6 +164,7 @@ export class Machine extends EventEmitter {
       i8042: { port: I8042_PORTS.port, irq: I8042_PORTS.irq },
       pmPort: ACPI_PM_PORT,
       virtio: this.virtio?.attached.map((_, i) => virtioMmioSlot(i)) ?? [],
+      powerButtonGsi: POWER_BUTTON_GSI,
     };
   }
 
@@ -237,6 +238,23 @@ export class Machine extends EventEmitter {
   sendCtrlAltDel(): boolean {
     if (!this.started || this.finishing) throw new Error('the machine is not running');
     return this.keyboard.sendCtrlAltDel();
+  }
+
+  /** Whether the guest has a power button: the DSDT's GED, so only with `acpi: on`. */
+  get hasPowerButton(): boolean {
+    return this.config.acpi === 'on';
+  }
+
+  /**
+   * Presses the ACPI power button: an edge on the GED's line, which the guest's ACPI turns into KEY_POWER for its
+   * user space (busybox acpid, systemd-logind), which usually powers off. False without ACPI (no button to press).
+   */
+  pressPowerButton(): boolean {
+    if (!this.started || this.finishing) throw new Error('the machine is not running');
+    if (!this.hasPowerButton) return false;
+    // From the main thread only, so no other pulse on this line can interleave with this one.
+    pulseIrq(this.vm.vmFd, POWER_BUTTON_GSI);
+    return true;
   }
 
   /**

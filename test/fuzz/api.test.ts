@@ -31,7 +31,7 @@ const PATHS = ['/', '/config', '/actions', '/exit', '/counters', '/balloon', '/d
   '/' + 'a'.repeat(5000), '/devices/99999999999999999999', '*', 'config', '/counters#x'];
 /** The paths a route serves (a query or fragment is not part of the path). */
 const SERVED = new Set(PATHS.slice(0, 7));
-const ACTIONS = ['pause', 'resume', 'stop', 'ctrl-alt-del', 'START', '', 'start '];
+const ACTIONS = ['pause', 'resume', 'stop', 'ctrl-alt-del', 'power-button', 'START', '', 'start '];
 
 function body(r: Rand): string | Buffer | undefined {
   switch (r.int(7)) {

@@ -109,6 +109,10 @@ describe('the control socket on /dev/kvm', { skip, timeout: 6 * LIMIT_MS }, () =
     assert.ok(balloon instanceof ApiClientError);
     assert.equal(balloon.status, 409);
     assert.match(balloon.message, /^this machine has no balloon device/);
+    const button = await client.powerButton().catch((e: unknown) => e);
+    assert.ok(button instanceof ApiClientError, 'no ACPI, so no power button to press');
+    assert.equal(button.status, 409);
+    assert.match(button.message, /no power button \(it needs acpi: on\)/);
 
     const [exit] = await Promise.all([client.waitForExit(), client.stop({ timeoutMs: 200 })]);
     assert.equal(exit.reason, 'stopped');

@@ -206,6 +206,7 @@ describe('the programmatic API on /dev/kvm', { skip, timeout: 6 * LIMIT_MS }, ()
     assert.throws(() => vm.setBalloonTarget(1), { name: 'VmError', code: 'ERR_VM_NO_DEVICE',
       message: /^this machine has no balloon device/ });
     assert.throws(() => vm.sendCtrlAltDel(), { name: 'VmError', code: 'ERR_VM_STATE' });
+    assert.throws(() => vm.pressPowerButton(), { name: 'VmError', code: 'ERR_VM_STATE' });
     assert.deepEqual(await vm.kill(), { reason: 'stopped', detail: 'stopped before it started', status: 0 });
   });
 
@@ -290,6 +291,7 @@ describe('the programmatic API on /dev/kvm', { skip, timeout: 6 * LIMIT_MS }, ()
     assert.equal(m.vm.state, 'stopping', 'while the vCPU threads wind down');
     const state = { name: 'VmError', code: 'ERR_VM_STATE', message: /: the machine is stopping$/ };
     assert.throws(() => m.vm.sendCtrlAltDel(), state);
+    assert.throws(() => m.vm.pressPowerButton(), state);
     assert.throws(() => m.vm.setBalloonTarget(1), state);
     await assert.rejects(m.vm.swapDisk(1, path.join(dir, 'echo.elf')), state);
     assert.throws(() => m.vm.pause(), state);

@@ -273,6 +273,23 @@ describe('Linux user space on tsvmm', { skip, timeout: 60 * 60_000 }, () => {
     assert.equal(end.code, 0, g.stderr());
   });
 
+  it('a graceful stop with ACPI on presses the power button (GED): acpid powers off through init, status 0', async () => {
+    const work = fs.mkdtempSync(path.join(dir, 'pwrbtn-'));
+    const apiSock = path.join(work, 'api.sock');
+    const g = await bootToStart('pwrbtn', base('quick', { acpi: 'on', apiSocket: apiSock, devices: [hvc('pwrbtn')] }),
+      work, [apiSock, path.join(dir, 'pwrbtn-hvc.sock')]);
+    await g.out.waitFor('UT-READY', STEP_MS);
+    assert.match(g.out.text(), /UT-ACPID started/, 'the guest has a Power Button input device and acpid reads it');
+    const result = await new VmClient(apiSock).stop({ timeoutMs: STEP_MS });
+    const end = await g.exited;
+    const text = g.out.text();
+    assert.match(text, /UT-POWER-BUTTON/, 'acpid heard KEY_POWER');
+    assert.match(text, /UT-SHUTDOWN/, 'init ran its shutdown action');
+    assert.match(text, /reboot: Power down/, 'Linux powered down through the S5 write');
+    assert.equal(result.reason, 'poweroff', JSON.stringify(result));
+    assert.equal(end.code, 0, g.stderr());
+  });
+
   for (const [how, line] of [['poweroff -f', 'poweroff -f'], ['poweroff through init', 'poweroff']] as const) {
     it(`${how} with ACPI on: the S5 write ends tsvmm with 0, devices found from the DSDT`, async () => {
       const work = fs.mkdtempSync(path.join(dir, 'off-'));

@@ -109,4 +109,12 @@ case "$mode" in
     echo c > /proc/sysrq-trigger
     ;;
 esac
+# The ACPI power button (acpi: on): busybox acpid reads its KEY_POWER through evdev and runs
+# /etc/acpi/PWRF/00000080, which says so on the console and powers off through init.
+if grep -qs '^Power Button$' /sys/class/input/*/name; then
+  mkdir -p /etc/acpi/PWRF /var/run
+  printf '#!/bin/sh\necho UT-POWER-BUTTON > /dev/console\npoweroff\n' > /etc/acpi/PWRF/00000080
+  chmod 755 /etc/acpi/PWRF/00000080
+  acpid -l /tmp/acpid.log && echo "UT-ACPID started"
+fi
 echo "UT-READY"

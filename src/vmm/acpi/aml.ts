@@ -1,5 +1,5 @@
 // A small AML encoder (ACPI 6.5, chapter 20): just the objects a microVM's DSDT declares (scopes, devices, named
-// integers, strings, packages and resource templates). Every builder returns the encoded bytes, so a table reads
+// integers, strings, packages and resource templates, and a method whose only statement is a Notify). Every builder returns the encoded bytes, so a table reads
 // like the ASL it stands for: device('COM1', name('_HID', eisaId('PNP0501')), ...).
 
 export type Aml = Uint8Array;
@@ -14,10 +14,12 @@ const OP = {
   STRING: 0x0d,
   QWORD: 0x0e,
   SCOPE: 0x10,
+  METHOD: 0x14,
   BUFFER: 0x11,
   PACKAGE: 0x12,
   EXT: 0x5b,
   DEVICE: 0x82,
+  NOTIFY: 0x86,
   ROOT: 0x5c,
   DUAL_NAME: 0x2e,
   MULTI_NAME: 0x2f,
@@ -128,4 +130,16 @@ export function pkg(...elements: Aml[]): Aml {
 
 export function buffer(bytes: Uint8Array): Aml {
   return withLength([OP.BUFFER], [integer(bytes.length), bytes]);
+}
+
+/** ASL's Method (name, args, NotSerialized) { terms }: no locking, since its terms touch no shared state. */
+export function method(path: string, argCount: number, ...terms: Aml[]): Aml {
+  if (!Number.isInteger(argCount) || argCount < 0 || argCount > 7) throw new RangeError(`a method takes 0..7 arguments, not ${argCount}`);
+  return withLength([OP.METHOD], [nameString(path), Uint8Array.of(argCount), ...terms]);
+}
+
+/** ASL's Notify (object, value): tells the OS driver of `path` about event `value` (0x80: a button was pressed). */
+export function notify(path: string, value: number): Aml {
+  if (!Number.isInteger(value) || value < 0 || value > 0xff) throw new RangeError(`notify value ${value} is not a byte`);
+  return concat([Uint8Array.of(OP.NOTIFY), nameString(path), integer(value)]);
 }

@@ -13,6 +13,11 @@ export const ACPI_TABLES_ADDR = 0xe0000;
 export const ACPI_TABLES_END = HIMEM_START;
 /** The sleep control, sleep status and reset registers: I/O ports no PC device claims. */
 export const ACPI_PM_PORT = 0x600;
+/**
+ * The power button's line: ISA IRQ 3 (COM2's, and this machine has no COM2) is free and stays free whatever the
+ * virtio devices take (GSI 5 and up), and as an ISA line it is edge-triggered in the MP table and MADT alike.
+ */
+export const POWER_BUTTON_GSI = 3;
 /** The RSDP scan looks at 16-byte boundaries; the other tables only need natural alignment, but keep them tidy. */
 const TABLE_ALIGN = 16;
 const XSDT_ENTRIES = 2;

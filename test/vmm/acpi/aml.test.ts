@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { buffer, device, eisaId, integer, name, nameString, pkg, pkgLength, scope, string } from '../../../src/vmm/acpi/aml';
+import { buffer, device, eisaId, integer, method, name, nameString, notify, pkg, pkgLength, scope, string } from '../../../src/vmm/acpi/aml';
 import { edgeInterrupt, ioPorts, irqNoFlags, memory32Fixed, resourceTemplate } from '../../../src/vmm/acpi/resources';
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
@@ -51,6 +51,14 @@ test('named objects, packages, buffers, scopes and devices nest their lengths', 
   assert.equal(hex(scope('\\_SB')), '10065c5f53425f');
   assert.equal(hex(device('COM1')), '5b820543' + '4f4d31');
   assert.throws(() => pkg(...Array.from({ length: 256 }, () => integer(0))), RangeError);
+});
+
+test('a method holding a Notify: its argument count in the flags byte, the notify value as an integer', () => {
+  const n = notify('\\_SB.PWRB', 0x80);
+  assert.equal(hex(n), '86' + '5c2e5f53425f50575242' + '0a80');
+  assert.equal(hex(method('_EVT', 1, n)), '1413' + '5f455654' + '01' + hex(n));
+  assert.throws(() => method('_EVT', 8), RangeError);
+  assert.throws(() => notify('PWRB', 256), RangeError);
 });
 
 test('resource descriptors', () => {

@@ -55,6 +55,24 @@ DefinitionBlock ("", "DSDT", 2, "TSVMM ", "MICROVM ", 0x00000001)
                 Interrupt (ResourceConsumer, Edge, ActiveHigh, Exclusive, ,, ) { 0x00000006, }
             })
         }
+        Device (GED0)
+        {
+            Name (_HID, "ACPI0013")
+            Name (_UID, Zero)
+            Name (_CRS, ResourceTemplate ()
+            {
+                Interrupt (ResourceConsumer, Edge, ActiveHigh, Exclusive, ,, ) { 0x00000003, }
+            })
+            Method (_EVT, 1, NotSerialized)
+            {
+                Notify (\_SB.PWRB, 0x80)
+            }
+        }
+        Device (PWRB)
+        {
+            Name (_HID, EisaId ("PNP0C0C"))
+            Name (_UID, Zero)
+        }
     }
 }`;
 
