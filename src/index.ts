@@ -13,6 +13,7 @@ export type { ExitReason, CounterName } from './vmm/vcpu-protocol';
 export { HostError } from './vmm/preflight';
 export { NativeAddonError } from './base/native';
 export type { BalloonInfo, BalloonGuestStats } from './devices/balloon';
+export type { InputEvent, InputKind } from './devices/input';
 export { buildGuest, guestArtifactPath, resolveGuestArtifact } from './guest/build';
 export { createLogger } from './log';
 export { createVm } from './api/create';

@@ -10,6 +10,7 @@ import type { Action } from './routes';
 import type { VmCounters, VmExit } from './vm';
 import type { ExecResult } from '../sandbox';
 import type { LogLevel, MachineConfigInput } from '../vmm/config';
+import type { InputEvent } from '../devices/input';
 
 export { ApiClientError } from './client-error';
 export type { Action };
@@ -148,6 +149,12 @@ export class VmClient {
   /** Puts a new backing file behind disk `device` (its index in the config's devices). */
   swapDisk(device: number, path: string): Promise<void> {
     return this.request('PATCH', `/devices/${encodeURIComponent(String(device))}`, { path });
+  }
+
+  /** Sends input events to keyboard or tablet `device`; resolves to how many were queued (Vm.sendInput). */
+  async sendInput(device: number, events: readonly InputEvent[]): Promise<number> {
+    const r = await this.request<{ queued: number }>('POST', `/devices/${encodeURIComponent(String(device))}/input`, { events });
+    return r.queued;
   }
 
   /**

@@ -7,6 +7,7 @@ import {
   asField, integer, NO_CONTENT, requireBody, type Method, type Reply, type Route, type RouteContext,
 } from './route-kit';
 import { SANDBOX_ROUTES } from './routes-sandbox';
+import { checkEvent, type InputEvent } from '../devices/input';
 import { checkDeviceIndex, checkStopOptions } from './vm';
 import { LOG_LEVELS, toConfigInput } from '../vmm/config';
 import { checkEnum, checkPath, ConfigError } from '../vmm/config-check';
@@ -147,6 +148,23 @@ export const ROUTES: readonly Route[] = [
       const file = checkPath('path', b.path, ctx.controller.baseDir, 'file');
       await ctx.controller.requireVm('swap a disk').swapDisk(index, file);
       return NO_CONTENT;
+    },
+  },
+  {
+    method: 'POST', path: '/devices/{index}/input', body: true,
+    handle: (ctx) => {
+      const index = deviceIndex(ctx);
+      const b = requireBody(ctx.body, ['events']);
+      if (!Array.isArray(b.events)) throw new ConfigError('events', 'required: an array of { type, code, value }');
+      const events = b.events as InputEvent[];
+      events.forEach((e, i) => {
+        try {
+          checkEvent(e);
+        } catch (err) {
+          throw new ConfigError(`events[${i}]`, err instanceof Error ? err.message : String(err));
+        }
+      });
+      return { status: 200, body: { queued: ctx.controller.requireVm('send input').sendInput(index, events) } };
     },
   },
   ...SANDBOX_ROUTES,

@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import type { Logger } from 'pino';
 import { VmConsole } from './console';
 import { argRangeError, checkInteger, checkNonEmptyString, checkOptions, VmError } from './errors';
+import { checkEvent, keyPress, type InputEvent } from '../devices/input';
 import { agentEndpoint, VmAgent, type VmExecOptions, type VmFiles } from './vm-agent';
 import { PAGES_PER_MIB, type BalloonDevice, type BalloonInfo } from '../devices/balloon';
 import { writeAllSync } from '../devices/file-io';
@@ -365,6 +366,28 @@ export class Vm extends EventEmitter<VmEvents> {
       throw vmErrorOf(e);
     }
     this.log.info({ device, path: p }, 'disk backing file swapped');
+  }
+
+  /**
+   * Sends events to keyboard or tablet `device` (an index in the config's devices; VmError ERR_VM_NO_DEVICE for
+   * another type): `{ type, code, value }` as Linux's input layer numbers them, each group ended by an EV_SYN
+   * SYN_REPORT (pressKey() sends a whole key press). Resolves to how many were queued; past 4096 unread events
+   * the rest are dropped and counted.
+   */
+  sendInput(device: number, events: readonly InputEvent[]): number {
+    checkDeviceIndex(this.config, device);
+    if (!Array.isArray(events)) throw argRangeError('events', 'an array of { type, code, value }', events);
+    for (const e of events as unknown[]) checkEvent(e);
+    this.require('send input', ['running']);
+    const n = this.machine.sendInput(device, events);
+    if (n === undefined) throw new VmError('ERR_VM_NO_DEVICE', `devices[${device}] is not an input device`);
+    return n;
+  }
+
+  /** Presses and releases key `code` (Linux's KEY_* numbers: KEY_A is 30) on keyboard `device`. */
+  pressKey(device: number, code: number): void {
+    checkInteger('code', code, 0, 0xffff);
+    this.sendInput(device, keyPress(code));
   }
 
   /**

@@ -42,6 +42,10 @@ export const DEVICE_FLAGS: Readonly<Record<string, DeviceFlag>> = {
     type: 'rng', bare: true, many: true, keys: { rateLimit: 'number' },
     describe: 'entropy for the guest: [rateLimit=BYTES/s]',
   },
+  input: {
+    type: 'input', bare: false, many: true, keys: { kind: 'string' },
+    describe: 'a keyboard or tablet the host types into: kind=keyboard|tablet',
+  },
   balloon: {
     type: 'balloon', bare: true, many: false,
     keys: { targetMiB: 'number', deflateOnOom: 'bool', statsInterval: 'number' },

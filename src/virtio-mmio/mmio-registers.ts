@@ -7,8 +7,11 @@ import { FEATURE, MAGIC_VALUE, MMIO_VERSION, REG, STATUS, VENDOR_ID } from './re
 import { statusTransition } from './status';
 import { CONFIG_OFFSET_BYTES, Q, queueWord, W, type TransportEvent } from './state';
 
-/** How long a Status write of 0 waits for the main thread to stop the device before the vCPU goes on. */
-const RESET_WAIT_MS = 1000;
+/**
+ * How long a Status write of 0 waits for the main thread to stop the device, and a config write for it to apply
+ * the write, before the vCPU goes on.
+ */
+const MAIN_THREAD_WAIT_MS = 1000;
 
 const QUEUE_ADDR_REGS: Record<number, number> = {
   [REG.QUEUE_DESC_LOW]: Q.DESC_LO, [REG.QUEUE_DESC_HIGH]: Q.DESC_HI,
@@ -150,17 +153,22 @@ export class MmioRegisters implements BusDevice {
    * A reset is complete, and Status reads 0, only once the device on the main thread has stopped: a driver may then
    * rely on its queues being left alone (virtio 1.2, 2.4.1), and Linux's virtio-mmio driver frees them right after
    * its write without reading Status back. So the write waits for the main thread (the transport zeroes Status and
-   * bumps RESETS_DONE), for at most RESET_WAIT_MS; past that Status keeps its old value until the reset is done.
+   * bumps RESETS_DONE), for at most MAIN_THREAD_WAIT_MS; past that Status keeps its old value until the reset is done.
    */
   private reset(): void {
     const seq = (Atomics.add(this.w, W.RESETS_ASKED, 1) + 1) | 0;
     this.resetRegisters();
     this.opts.post({ kind: 'reset', seq });
-    const until = Date.now() + RESET_WAIT_MS;
-    for (let done = Atomics.load(this.w, W.RESETS_DONE); ((done - seq) | 0) < 0; done = Atomics.load(this.w, W.RESETS_DONE)) {
+    this.waitFor(W.RESETS_DONE, seq);
+  }
+
+  /** Waits, at most MAIN_THREAD_WAIT_MS, until the main thread has stored `seq` (or later) in word `done`. */
+  private waitFor(done: number, seq: number): void {
+    const until = Date.now() + MAIN_THREAD_WAIT_MS;
+    for (let v = Atomics.load(this.w, done); ((v - seq) | 0) < 0; v = Atomics.load(this.w, done)) {
       const left = until - Date.now();
       if (left <= 0) return;
-      Atomics.wait(this.w, W.RESETS_DONE, done, left);
+      Atomics.wait(this.w, done, v, left);
     }
   }
 
@@ -179,6 +187,10 @@ export class MmioRegisters implements BusDevice {
   private writeConfig(offset: number, data: Uint8Array): void {
     const len = this.get(W.CONFIG_LENGTH);
     if (![1, 2, 4, 8].includes(data.length) || offset + data.length > len) return this.bad();
-    this.opts.post({ kind: 'config-write', offset, bytes: Array.from(data) });
+    // A write can change what the next read answers (virtio-input's select and subsel pick the bytes behind them),
+    // so it waits for the main thread to apply it and republish the config, as a reset does.
+    const seq = (Atomics.add(this.w, W.CONFIG_WRITES_ASKED, 1) + 1) | 0;
+    this.opts.post({ kind: 'config-write', offset, bytes: Array.from(data), seq });
+    this.waitFor(W.CONFIG_WRITES_DONE, seq);
   }
 }

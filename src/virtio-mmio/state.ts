@@ -18,7 +18,10 @@ export const W = {
   /** Resets the register side has asked the main thread for, and the last one the main thread completed. */
   RESETS_ASKED: 14,
   RESETS_DONE: 15,
-  QUEUES: 16,
+  /** Config writes the register side has posted, and the last one the main thread applied and republished. */
+  CONFIG_WRITES_ASKED: 16,
+  CONFIG_WRITES_DONE: 17,
+  QUEUES: 18,
 } as const;
 
 /** Per queue: NUM_MAX, NUM, READY, then desc / driver / device addresses as lo, hi words. */
@@ -34,10 +37,11 @@ export function createTransportState(): SharedArrayBuffer {
 
 export const queueWord = (q: number, field: number): number => W.QUEUES + q * QUEUE_WORDS + field;
 
-/** Events the register side posts to the main thread; only a reset waits for its event to be handled. */
+/** Events the register side posts to the main thread; a reset and a config write wait for theirs to be handled. */
 export type TransportEvent =
   | { kind: 'status'; value: number }
   /** The seq'th reset asked for (RESETS_ASKED); the transport stores it in RESETS_DONE once the device stopped. */
   | { kind: 'reset'; seq: number }
   | { kind: 'notify'; queue: number }
-  | { kind: 'config-write'; offset: number; bytes: number[] };
+  /** The seq'th config write (CONFIG_WRITES_ASKED); the transport stores it in CONFIG_WRITES_DONE once applied. */
+  | { kind: 'config-write'; offset: number; bytes: number[]; seq: number };

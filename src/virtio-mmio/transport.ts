@@ -91,8 +91,14 @@ export class MmioTransport {
         this.notify(ev.queue);
         break;
       case 'config-write':
-        this.device.configWrite?.(ev.offset, Uint8Array.from(ev.bytes));
-        this.publishConfig();
+        try {
+          this.device.configWrite?.(ev.offset, Uint8Array.from(ev.bytes));
+          this.publishConfig();
+        } finally {
+          // The writing vCPU waits for this: it goes on even if the device threw.
+          Atomics.store(this.w, W.CONFIG_WRITES_DONE, ev.seq);
+          Atomics.notify(this.w, W.CONFIG_WRITES_DONE);
+        }
         break;
     }
   }

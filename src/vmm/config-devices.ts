@@ -7,6 +7,7 @@ import { DEVICE_TYPES, FS_TAG_MAX_BYTES, type DeviceConfigInput } from './config
 import { sizeField } from './config-size';
 import type { BlkOptions } from '../devices/blk';
 import type { FsOptions } from '../devices/fs/device';
+import type { InputKind } from '../devices/input';
 
 export { DEVICE_TYPES };
 export type DeviceType = (typeof DEVICE_TYPES)[number];
@@ -59,9 +60,14 @@ export interface FsDeviceConfig extends FsOptions {
   type: 'fs';
 }
 
+export interface InputDeviceConfig {
+  type: 'input';
+  kind: InputKind;
+}
+
 export type DeviceConfig =
   | RngDeviceConfig | ConsoleDeviceConfig | BlkDeviceConfig | NetDeviceConfig
-  | VsockDeviceConfig | BalloonDeviceConfig | FsDeviceConfig;
+  | VsockDeviceConfig | BalloonDeviceConfig | FsDeviceConfig | InputDeviceConfig;
 
 type Input<T extends DeviceType> = Extract<DeviceConfigInput, { type: T }>;
 type Builders = { [T in DeviceType]: (field: string, d: Input<T>, baseDir: string) => DeviceConfig };
@@ -100,6 +106,7 @@ const builders: Builders = {
     deflateOnOom: d.deflateOnOom ?? false,
     statsInterval: d.statsInterval ?? 0,
   }),
+  input: (_field, d) => ({ type: 'input', kind: d.kind }),
   fs: (field, d, baseDir) => {
     const bytes = Buffer.byteLength(d.tag);
     if (bytes > FS_TAG_MAX_BYTES) {

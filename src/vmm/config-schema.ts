@@ -58,7 +58,8 @@ export const ON_HALT_MODES = ['end', 'wait'] as const;
 export const SERIAL_MODES = ['stdio', 'file', 'none'] as const;
 export const CONSOLE_BACKENDS = ['stdio', 'file', 'socket'] as const;
 export const BLK_CACHE_MODES = ['unsafe', 'writeback'] as const;
-export const DEVICE_TYPES = ['rng', 'console', 'blk', 'net', 'vsock', 'balloon', 'fs'] as const;
+export const DEVICE_TYPES = ['rng', 'console', 'blk', 'net', 'vsock', 'balloon', 'fs', 'input'] as const;
+export const INPUT_KINDS = ['keyboard', 'tablet'] as const;
 
 export const VCPUS_MAX = 254;
 /** A tap name fits IFNAMSIZ (16) with its NUL. */
@@ -131,8 +132,13 @@ const FsInput = Type.Object({
   readonly: Type.Optional(Type.Boolean({ default: false })),
 }, { ...closed, description: 'Shared folder (virtio-fs)' });
 
+const InputInput = Type.Object({
+  type: StringEnum(['input']),
+  kind: StringEnum(INPUT_KINDS, { description: 'keyboard (every key) or tablet (absolute pointer, three buttons)' }),
+}, { ...closed, description: 'Keyboard or tablet (virtio-input) whose events the host sends (Vm.sendInput)' });
+
 /** One schema per device type, in DEVICE_TYPES order; `type` tells which one an entry is checked against. */
-export const DEVICE_SCHEMAS = [RngInput, ConsoleInput, BlkInput, NetInput, VsockInput, BalloonInput, FsInput] as const;
+export const DEVICE_SCHEMAS = [RngInput, ConsoleInput, BlkInput, NetInput, VsockInput, BalloonInput, FsInput, InputInput] as const;
 
 export const DeviceInput = Type.Union([...DEVICE_SCHEMAS]);
 

@@ -21,6 +21,7 @@ import type { ExitReason, WorkerDeviceSpec, WorkerMessage } from './vcpu-protoco
 import { configureVcpu } from './vcpu-setup';
 import { DeviceOpError, VirtioDevices } from './virtio-devices';
 import { pulseIrq } from './worker-devices';
+import type { InputEvent } from '../devices/input';
 import { BalloonError, balloonTargetPages, type BalloonDevice, type BalloonInfo } from '../devices/balloon';
 import type { ConsoleDevice } from '../devices/console';
 import { ACPI_PM_LENGTH } from '../devices/acpi-pm';
@@ -414,6 +415,15 @@ export class Machine extends EventEmitter {
   /** The balloon's target and size in 4 KiB pages, the pages that passed its queues, and the guest's last statistics. */
   balloonStats(): BalloonInfo {
     return this.requireBalloon().info();
+  }
+
+  /**
+   * Queues events on input device `device` (an index in config.devices) for the guest; how many were queued (the
+   * rest were dropped: the guest is not reading them). Undefined when that device is not a keyboard or tablet.
+   */
+  sendInput(device: number, events: readonly InputEvent[]): number | undefined {
+    if (!this.started || this.finishing) throw new Error('the machine is not running');
+    return this.virtio?.input(device)?.inject(events);
   }
 
   /** The machine's balloon device, when it has one. */

@@ -22,6 +22,7 @@ import { openTap, TapError } from '../devices/net/backend';
 import { NetDevice } from '../devices/net/device';
 import { FsDevice } from '../devices/fs/device';
 import { RngDevice } from '../devices/rng';
+import { InputDevice } from '../devices/input';
 import { VsockDevice } from '../devices/vsock/device';
 import { VsockError } from '../devices/vsock/errors';
 import type { VirtioDevice } from '../virtio-mmio/device';
@@ -108,6 +109,7 @@ function createDevice(c: DeviceConfig, index: number, vm: KvmVm, log: Logger, gu
     }
     case 'vsock': return new VsockDevice({ cid: c.cid, socket: c.socket, log });
     case 'fs': return new FsDevice(c);
+    case 'input': return new InputDevice(c.kind);
     default: {
       const unknown: never = c;
       throw new ConfigError(`devices[${index}].type`, `${(unknown as DeviceConfig).type} is not a device type`);
@@ -183,6 +185,12 @@ export class VirtioDevices {
   get balloon(): BalloonDevice | undefined {
     for (const a of this.attached) if (a.transport.device instanceof BalloonDevice) return a.transport.device;
     return undefined;
+  }
+
+  /** Device `index` of the config when it is a keyboard or tablet. */
+  input(index: number): InputDevice | undefined {
+    const d = this.attached[index]?.transport.device;
+    return d instanceof InputDevice ? d : undefined;
   }
 
   handleEvent(device: number, event: unknown): void {

@@ -153,11 +153,11 @@ test('config space: num_pages from the target, actual written by the driver, not
   const { t, w, config } = transportWith(dev);
   assert.equal(w[W.DEVICE_ID], 5);
   assert.equal(config.getUint32(0, true), 768);
-  t.handleEvent({ kind: 'config-write', offset: 4, bytes: [0x34, 0x12, 0, 0] });
-  t.handleEvent({ kind: 'config-write', offset: 6, bytes: [1] });
+  t.handleEvent({ kind: 'config-write', offset: 4, bytes: [0x34, 0x12, 0, 0], seq: 1 });
+  t.handleEvent({ kind: 'config-write', offset: 6, bytes: [1], seq: 1 });
   assert.equal(dev.info().actualPages, 0x11234);
   assert.equal(config.getUint32(4, true), 0x11234);
-  t.handleEvent({ kind: 'config-write', offset: 0, bytes: [0, 0, 0, 0, 5, 0, 0, 0] });
+  t.handleEvent({ kind: 'config-write', offset: 0, bytes: [0, 0, 0, 0, 5, 0, 0, 0], seq: 1 });
   assert.equal(config.getUint32(0, true), 768, 'num_pages is the device\'s');
   assert.equal(dev.info().actualPages, 5);
   assert.equal(dev.counters().badConfigWrites, 4);
@@ -267,7 +267,7 @@ test('after a reset the guest reads actual = 0 in config space, as info() says',
   const dev = new BalloonDevice({ targetMiB: 1, deflateOnOom: false, statsInterval: 0, discard: () => {} });
   const { t, config } = transportWith(dev);
   t.handleEvent({ kind: 'status', value: STATUS.ACKNOWLEDGE | STATUS.DRIVER | STATUS.FEATURES_OK | STATUS.DRIVER_OK });
-  t.handleEvent({ kind: 'config-write', offset: 4, bytes: [0, 1, 0, 0] });
+  t.handleEvent({ kind: 'config-write', offset: 4, bytes: [0, 1, 0, 0], seq: 1 });
   assert.equal(config.getUint32(4, true), 256);
   t.handleEvent({ kind: 'reset', seq: 1 });
   assert.equal(dev.info().actualPages, 0);

@@ -10,7 +10,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
-import { VmClient } from '../../src/api/client';
+import { ApiClientError, VmClient } from '../../src/api/client';
 import { buildGuest, type GuestArtifacts } from '../../src/guest/build';
 import { hostQuirks, isPvmHost } from '../../src/vmm/host-quirks';
 import { BIN, REPO } from '../helpers/cli-run';
@@ -271,6 +271,32 @@ describe('Linux user space on tsvmm', { skip, timeout: 60 * 60_000 }, () => {
     assert.match(g.out.text(), /UT-SHUTDOWN/, 'init heard Ctrl-Alt-Del and shut down');
     assert.equal(result.status, 0, JSON.stringify(result));
     assert.equal(end.code, 0, g.stderr());
+  });
+
+  it('virtio-input: a keyboard and a tablet are input devices by name, and a key from the host reaches evdev', async () => {
+    const work = fs.mkdtempSync(path.join(dir, 'input-'));
+    const apiSock = path.join(work, 'api.sock');
+    const devices = [{ type: 'input', kind: 'keyboard' }, { type: 'input', kind: 'tablet' }, hvc('input')];
+    const g = await bootToStart('input', base('input', { apiSocket: apiSock, devices }), work,
+      [apiSock, path.join(dir, 'input-hvc.sock')]);
+    await g.out.waitFor('UT-WAIT input', STEP_MS);
+    const text = (): string => g.out.text();
+    assert.match(text(), /^UT-INPUT-NAME tsvmm virtio keyboard/m);
+    assert.match(text(), /^UT-INPUT-NAME tsvmm virtio tablet/m);
+    const KEY_A = 30;
+    const client = new VmClient(apiSock);
+    assert.equal(await client.sendInput(0, [{ type: 1, code: KEY_A, value: 1 }, { type: 0, code: 0, value: 0 },
+      { type: 1, code: KEY_A, value: 0 }, { type: 0, code: 0, value: 0 }]), 4);
+    const notInput = await client.sendInput(2, [{ type: 1, code: KEY_A, value: 1 }]).catch((e: unknown) => e);
+    assert.ok(notInput instanceof ApiClientError && notInput.status === 409, 'the console is not an input device');
+    g.send('');
+    await g.out.waitFor('UT-OK input', STEP_MS);
+    // The event's last 8 bytes: EV_KEY (01 00), KEY_A (1e 00), pressed (01 00 00 00).
+    assert.match(text(), /^UT-OK input event=.* 01 00 1e 00 01 00 00 00\s*$/m);
+    const counters = await client.counters();
+    assert.equal(counters.devices[0]?.counters.events, 4, 'all four events reached the guest');
+    g.send('reboot -f');
+    assert.equal((await g.exited).code, 0, g.stderr());
   });
 
   it('a graceful stop with ACPI on presses the power button (GED): acpid powers off through init, status 0', async () => {

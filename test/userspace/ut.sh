@@ -3,7 +3,7 @@
 # start only after it). Each check prints `UT-OK <name> ...` or `UT-FAIL <name> ...` on the serial console; where
 # the host has to act first (a balloon target, a vsock listener) it prints `UT-WAIT <step>` and reads a line from
 # the console. `ut.mode=` on the kernel command line picks what runs: full (every device), quick (nothing: the
-# shells and exit paths only), panic (a panic from user space).
+# shells and exit paths only), panic (a panic from user space), input (virtio-input keyboard and tablet).
 export PATH=/bin:/sbin
 /bin/busybox --install -s /bin
 mount -t proc proc /proc
@@ -103,6 +103,19 @@ case "$mode" in
     ip=$(sed -n 's/.*ut\.ip=\([0-9.]*\).*/\1/p' /proc/cmdline)
     peer=$(sed -n 's/.*ut\.peer=\([0-9.]*\).*/\1/p' /proc/cmdline)
     check_rng; check_blk; check_net "$ip" "$peer"; check_vsock; check_fs; check_balloon
+    ;;
+  input)
+    # virtio-input: both devices by name, then one key press from the host read through evdev (24-byte
+    # input_event: 16 of time, then type, code and value).
+    for f in /sys/class/input/input*/name; do echo "UT-INPUT-NAME $(cat "$f")"; done
+    kbd=$(grep -l '^tsvmm virtio keyboard$' /sys/class/input/event*/device/name | sed -n 's#.*/\(event[0-9]*\)/device/name#\1#p')
+    dd if=/dev/input/$kbd bs=24 count=1 2>/dev/null | od -An -tx1 | tr -d '\n' > /tmp/ev &
+    reader=$!
+    # The reader must hold the device open before the host presses the key: evdev keeps no events for later.
+    until ls -l /proc/$reader/fd 2>/dev/null | grep -q "/dev/input/$kbd"; do :; done
+    wait_host input
+    wait $reader
+    echo "UT-OK input event=$(cat /tmp/ev)"
     ;;
   panic)
     echo "UT-PANIC now"

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { Worker } from 'node:worker_threads';
 import pino from 'pino';
 import { RngDevice } from '../../src/devices/rng';
+import { CFG, InputDevice } from '../../src/devices/input';
 import { MmioRegisters } from '../../src/virtio-mmio/mmio-registers';
 import { REG, STATUS } from '../../src/virtio-mmio/registers';
 import { createTransportState, type TransportEvent } from '../../src/virtio-mmio/state';
@@ -206,4 +207,23 @@ test('a reset completes only when the device says nothing it started can still w
   quiet();
   await new Promise((resolve) => setImmediate(resolve));
   assert.equal(r.rd(REG.STATUS), 0);
+});
+
+test('a config write is applied before the vCPU reads again: the read after it sees what it selected', () => {
+  const d = new MockDriver(16);
+  const t = new MmioTransport(new InputDevice('keyboard'), createTransportState(),
+    { memory: d.mem, raiseIrq: () => undefined, log: pino({ level: 'silent' }) });
+  // A main thread elsewhere: the event is handled a little later, while the writing vCPU waits for it.
+  const posted: TransportEvent[] = [];
+  const regs = new MmioRegisters(t.state, { post: (e) => { posted.push(e); queueMicrotask(() => t.handleEvent(e)); } });
+  const syncRegs = new MmioRegisters(t.state, { post: (e) => { posted.push(e); t.handleEvent(e); } });
+  syncRegs.write(REG.CONFIG, Uint8Array.of(CFG.ID_NAME));
+  const size = new Uint8Array(1);
+  syncRegs.read(REG.CONFIG + 2, size);
+  assert.equal(size[0], 'tsvmm virtio keyboard'.length);
+  assert.deepEqual(posted.map((e) => e.kind === 'config-write' && e.seq), [1]);
+  // Nobody answers on this thread while it waits: the write gives up after its limit and the vCPU goes on.
+  const started = Date.now();
+  regs.write(REG.CONFIG + 1, Uint8Array.of(3));
+  assert.ok(Date.now() - started >= 900, 'waited for the main thread');
 });

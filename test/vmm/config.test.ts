@@ -154,9 +154,9 @@ test('devices: rng, console, net', () => {
   rejects({ devices: [{ type: 'console', backend: 'socket' }] }, 'devices[0].path',
     'devices[0].path: required for backend socket');
   rejects({ devices: [{ type: 'gpu' }] }, 'devices[0].type',
-    'devices[0].type: "gpu" is not one of rng, console, blk, net, vsock, balloon, fs');
+    'devices[0].type: "gpu" is not one of rng, console, blk, net, vsock, balloon, fs, input');
   rejects({ devices: [{ path: 'x' }] }, 'devices[0].type',
-    'devices[0].type: required (one of rng, console, blk, net, vsock, balloon, fs)');
+    'devices[0].type: required (one of rng, console, blk, net, vsock, balloon, fs, input)');
   rejects({ devices: { type: 'rng' } }, 'devices', 'devices: a mapping is not a list');
   assert.deepEqual(valid({ devices: [{ type: 'net', tap: 'tap0', mac: '52:54:00:AB:cd:01' }] }).devices,
     [{ type: 'net', tap: 'tap0', mac: '52:54:00:ab:cd:01' }]);
@@ -168,7 +168,7 @@ test('devices: rng, console, net', () => {
     'devices[0].mac: "01:00:5e:00:00:01" is a multicast address (the first byte must be even)');
 });
 
-test('devices: vsock, balloon, fs', () => {
+test('devices: vsock, balloon, fs, input', () => {
   assert.deepEqual(valid({ devices: [{ type: 'vsock', cid: 3, socket: 'v.sock' }] }).devices,
     [{ type: 'vsock', cid: 3, socket: path.join(dir, 'v.sock') }]);
   rejects({ devices: [{ type: 'vsock', cid: 2, socket: 'v.sock' }] }, 'devices[0].cid',
