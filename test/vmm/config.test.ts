@@ -7,6 +7,7 @@ import {
   CONFIG_KEYS, ConfigError, DEFAULT_CMDLINE, parseConfigFile, readConfigFile, validateConfig, type MachineConfig,
 } from '../../src/vmm/config';
 import { MiB, GiB } from '../../src/vmm/units';
+import { DEVICE_TYPES } from '../../src/vmm/config-schema';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvmm-config-'));
 fs.writeFileSync(path.join(dir, 'vmlinux'), 'kernel');
@@ -230,7 +231,7 @@ test('configs/example.yaml documents a valid config with every device type', () 
   const example = path.join(repoRoot, 'configs', 'example.yaml');
   const c = parseConfigFile(example);
   assert.deepEqual(new Set(c.devices.map((d) => d.type)),
-    new Set(['rng', 'console', 'blk', 'net', 'vsock', 'balloon', 'fs']));
+    new Set(DEVICE_TYPES));
   // Every top-level key of MachineConfig appears in the example, set or commented.
   const text = fs.readFileSync(example, 'utf8');
   for (const key of CONFIG_KEYS) {
