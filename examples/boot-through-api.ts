@@ -59,17 +59,18 @@ async function main(): Promise<number> {
     await client.start();
     const deadline = Date.now() + Number(values.seconds) * 1000;
     const seen = (): boolean => expect !== undefined && console.includes(expect);
-    while (!seen() && Date.now() < deadline && (await client.info()).state === 'running') {
+    // A guest that ends by itself (the tiny kernel resets after its verdict) takes the tsvmm process and its socket
+    // with it, so from the start every question may find nobody to answer.
+    const state = (): Promise<string> => client.info().then((i) => i.state, () => 'gone');
+    while (!seen() && Date.now() < deadline && await state() === 'running') {
       await new Promise((r) => setTimeout(r, 50));
     }
-    // A guest that ends by itself (the tiny kernel resets after its verdict) takes the tsvmm process and its socket
-    // with it, so every question from here on may find nobody to answer.
     const { vcpus } = await client.counters().catch(() => ({ vcpus: [] }));
     process.stderr.write(`\n[example] vCPU exits: ${JSON.stringify(vcpus.map((v) => v.exits))}\n`);
-    const state = await client.info().then((i) => i.state, () => 'gone');
-    if (state !== 'gone') {
-      const exit = state === 'exited' ? await client.waitForExit() : await client.stop({ timeoutMs: 1000 });
-      process.stderr.write(`[example] machine ended: ${exit.reason} (${exit.detail})\n`);
+    const now = await state();
+    if (now !== 'gone') {
+      const exit = await (now === 'exited' ? client.waitForExit() : client.stop({ timeoutMs: 1000 })).catch(() => undefined);
+      if (exit) process.stderr.write(`[example] machine ended: ${exit.reason} (${exit.detail})\n`);
     }
     process.stderr.write(`[example] tsvmm exit status ${await ended}\n`);
     return expect === undefined || seen() ? 0 : 1;
