@@ -8,8 +8,8 @@ test('the package root exports the Vm API and nothing of the machine underneath'
   assert.deepEqual(Object.keys(root).sort(), [
     'AgentClient', 'AgentError', 'AgentProcess', 'ApiClientError', 'ApiController', 'ApiServer', 'ConfigError',
     'DEFAULT_AGENT_PORT', 'DEFAULT_STOP_TIMEOUT_MS', 'HostError', 'MachineConfigSchema', 'NativeAddonError',
-    'PROTOCOL_VERSION', 'Sandbox', 'Vm', 'VmClient', 'VmConsole', 'VmError', 'buildAgent', 'buildGuest',
-    'buildSandboxInitramfs', 'checkConfigInput', 'createLogger', 'createSandbox', 'createVm', 'guestArtifactPath',
+    'PROTOCOL_VERSION', 'Sandbox', 'SandboxPool', 'Vm', 'VmClient', 'VmConsole', 'VmError', 'buildAgent', 'buildGuest',
+    'buildSandboxInitramfs', 'checkConfigInput', 'createLogger', 'createPool', 'createSandbox', 'createVm', 'guestArtifactPath',
     'parseConfigFile', 'resolveGuestArtifact', 'serveVm', 'toConfigInput', 'validateConfig',
   ]);
 });

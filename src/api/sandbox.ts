@@ -67,7 +67,7 @@ export function sandboxConfig(opts: SandboxOptions, initrd: string, socket: stri
 }
 
 /** The options as a caller without types may pass them: the machine's settings are checked by its config. */
-function checkSandboxOptions(options: unknown): SandboxOptions {
+export function checkSandboxOptions(options: unknown): SandboxOptions {
   const o = checkOptions('options', options, KNOWN);
   for (const k of ['execTimeoutMs', 'maxOutputBytes', 'readyTimeoutMs'] as const) {
     if (o[k] !== undefined) checkInteger(k, o[k], 0, Number.MAX_SAFE_INTEGER);

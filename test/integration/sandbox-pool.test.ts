@@ -1,0 +1,52 @@
+// A warm pool of real sandboxes (createPool): it boots its size ahead of need, acquire() hands a booted one out
+// without a boot and the pool boots its replacement, an acquire() beyond what is ready waits for the next boot,
+// and close() leaves nothing running but what was handed out. Needs real hardware virtualization; waits are
+// bounded and long for the nested test host.
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { createPool, type SandboxPool } from '../../src/api/pool';
+import type { Sandbox } from '../../src/api/sandbox';
+import { isPvmHost } from '../../src/vmm/host-quirks';
+import { kvmUnavailable } from '../helpers/kvm';
+import { until } from '../helpers/wait';
+
+const skip = kvmUnavailable() ?? (isPvmHost() ? 'guest user space cannot make system calls on kvm_pvm' : undefined);
+const BOOT_MS = Number(process.env.TSVMM_SANDBOX_BOOT_MS ?? 10 * 60_000);
+
+describe('a warm pool of sandboxes', { skip, timeout: 4 * BOOT_MS }, () => {
+  let pool: SandboxPool | undefined;
+  const out: Sandbox[] = [];
+  after(async () => {
+    await Promise.all(out.map((s) => s.close()));
+    await pool?.close();
+  });
+
+  it('hands out booted sandboxes at once, refills behind them, and makes a caller beyond them wait for a boot', async () => {
+    const p = createPool({ size: 2, maxBooting: 2, memory: '160M', readyTimeoutMs: BOOT_MS });
+    pool = p;
+    await until(() => p.stats().ready === 2, 'two sandboxes booted and idle', 2 * BOOT_MS, { everyMs: 250 });
+    assert.equal(p.stats().bootFailures, 0);
+
+    out.push(await p.acquire());
+    assert.deepEqual({ ...p.stats(), booting: 0 }, { ready: 1, booting: 0, waiting: 0, acquired: 1, bootFailures: 0 },
+      'one handed out from the idle ones');
+    assert.equal(p.stats().booting, 1, 'its replacement is booting');
+    out.push(await p.acquire());
+    assert.equal(p.stats().ready, 0);
+    // Nothing idle now: this one waits for a boot.
+    const third = p.acquire({ timeoutMs: 2 * BOOT_MS });
+    assert.equal(p.stats().waiting, 1);
+    out.push(await third);
+
+    const ids = await Promise.all(out.map((s) => s.exec('cat /proc/sys/kernel/random/boot_id')));
+    assert.equal(new Set(ids.map((r) => r.stdout)).size, 3, 'three distinct machines');
+    assert.ok(ids.every((r) => r.exitCode === 0));
+    assert.equal(p.stats().acquired, 3);
+
+    await p.close();
+    assert.deepEqual({ ready: p.stats().ready, booting: p.stats().booting }, { ready: 0, booting: 0 },
+      'close waited for the idle and booting ones');
+    assert.ok(out.every((s) => s.vm.state === 'running'), 'what was handed out is the caller\'s and still runs');
+    await assert.rejects(p.acquire(), { code: 'ERR_VM_STATE', message: 'the pool is closed' });
+  });
+});
