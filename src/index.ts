@@ -14,6 +14,7 @@ export { HostError } from './vmm/preflight';
 export { NativeAddonError } from './base/native';
 export type { BalloonInfo, BalloonGuestStats } from './devices/balloon';
 export type { InputEvent, InputKind } from './devices/input';
+export type { RateLimiterConfig, TokenBucketConfig } from './devices/rate-limiter';
 export { buildGuest, guestArtifactPath, resolveGuestArtifact } from './guest/build';
 export { createLogger } from './log';
 export { createVm } from './api/create';

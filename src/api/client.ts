@@ -11,6 +11,7 @@ import type { VmCounters, VmExit } from './vm';
 import type { ExecResult } from '../sandbox';
 import type { LogLevel, MachineConfigInput } from '../vmm/config';
 import type { InputEvent } from '../devices/input';
+import type { RateLimiterConfig } from '../devices/rate-limiter';
 
 export { ApiClientError } from './client-error';
 export type { Action };
@@ -155,6 +156,16 @@ export class VmClient {
   async sendInput(device: number, events: readonly InputEvent[]): Promise<number> {
     const r = await this.request<{ queued: number }>('POST', `/devices/${encodeURIComponent(String(device))}/input`, { events });
     return r.queued;
+  }
+
+  /**
+   * Sets the rate limits of disk or network device `device` (Vm.setRateLimiter): `limiter` null removes them, and
+   * `direction` picks a network device's 'rx' or 'tx' (both when left out).
+   */
+  setRateLimiter(device: number, limiter: RateLimiterConfig | null, direction?: 'rx' | 'tx'): Promise<void> {
+    const body = limiter === null && direction === undefined ? null
+      : { ...(limiter ?? {}), ...(direction === undefined ? {} : { direction }) };
+    return this.request('PUT', `/devices/${encodeURIComponent(String(device))}/rate-limiter`, body);
   }
 
   /**

@@ -5,7 +5,7 @@
 export type VmErrorCode =
   /** The machine is in the wrong state for this (pause before start, anything after it ended). */
   | 'ERR_VM_STATE'
-  /** The machine has no device of the kind this needs (a balloon). */
+  /** The machine has no device of the kind this needs (a balloon), or the device named is of another kind. */
   | 'ERR_VM_NO_DEVICE'
   /** KVM cannot be used here: no /dev/kvm, no access to it, or a kernel without what tsvmm needs. */
   | 'ERR_VM_KVM'

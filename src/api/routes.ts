@@ -9,8 +9,12 @@ import {
 import { SANDBOX_ROUTES } from './routes-sandbox';
 import { checkEvent, type InputEvent } from '../devices/input';
 import { checkDeviceIndex, checkStopOptions } from './vm';
+import { VmError } from './errors';
+import { DIRECTIONS } from './rate-limiter-args';
 import { LOG_LEVELS, toConfigInput } from '../vmm/config';
 import { checkEnum, checkPath, ConfigError } from '../vmm/config-check';
+import { RateLimiterSchema } from '../vmm/config-schema';
+import { checkShape } from '../vmm/config-shape';
 import { packageVersion } from '../version';
 
 export type { Method, Reply, Route, RouteContext } from './route-kit';
@@ -63,6 +67,30 @@ function deviceIndex(ctx: RouteContext): number {
     if (!(e instanceof RangeError)) throw e;
     throw new HttpError(404, `devices/${raw}: no such device (the machine has ${config.devices.length})`);
   }
+}
+
+/**
+ * PUT /devices/{index}/rate-limiter: `{ direction?, bandwidth?, ops? }` sets a disk's limits or a network
+ * direction's (both without `direction`); null, or no bucket, removes them. The body is checked before the machine
+ * is asked, so a bad one is a 400 naming the field whatever the machine's state.
+ */
+function setRateLimiter(ctx: RouteContext): Reply {
+  const index = deviceIndex(ctx);
+  if (ctx.body === null) {
+    ctx.controller.requireVm('set a rate limiter').setRateLimiter(index, null);
+    return NO_CONTENT;
+  }
+  const { direction, ...limiter } = requireBody(ctx.body, ['direction', 'bandwidth', 'ops']);
+  const dir = direction === undefined ? undefined : checkEnum('direction', direction, DIRECTIONS);
+  const type = ctx.controller.getConfig().devices[index]?.type;
+  if (type !== 'blk' && type !== 'net') {
+    throw new VmError('ERR_VM_NO_DEVICE', `devices[${index}] is a ${String(type)} device, which has no rate limiter ` +
+      '(blk and net have)');
+  }
+  if (dir !== undefined && type === 'blk') throw new ConfigError('direction', 'a disk has one limiter; leave it out');
+  checkShape(RateLimiterSchema, limiter);
+  ctx.controller.requireVm('set a rate limiter').setRateLimiter(index, limiter, dir);
+  return NO_CONTENT;
 }
 
 export const ROUTES: readonly Route[] = [
@@ -167,6 +195,7 @@ export const ROUTES: readonly Route[] = [
       return { status: 200, body: { queued: ctx.controller.requireVm('send input').sendInput(index, events) } };
     },
   },
+  { method: 'PUT', path: '/devices/{index}/rate-limiter', body: true, handle: setRateLimiter },
   ...SANDBOX_ROUTES,
 ];
 

@@ -10,9 +10,11 @@ import type { Logger } from 'pino';
 import { VmConsole } from './console';
 import { argRangeError, checkInteger, checkNonEmptyString, checkOptions, VmError } from './errors';
 import { checkEvent, keyPress, type InputEvent } from '../devices/input';
+import { rateLimiterArgs } from './rate-limiter-args';
 import { agentEndpoint, VmAgent, type VmExecOptions, type VmFiles } from './vm-agent';
 import { PAGES_PER_MIB, type BalloonDevice, type BalloonInfo } from '../devices/balloon';
 import { writeAllSync } from '../devices/file-io';
+import type { RateLimiterConfig } from '../devices/rate-limiter';
 import { ConfigError, type MachineConfig } from '../vmm/config';
 import { BootError } from '../vmm/boot/errors';
 import { exitStatus, type MachineExit } from '../vmm/exit-status';
@@ -366,6 +368,23 @@ export class Vm extends EventEmitter<VmEvents> {
       throw vmErrorOf(e);
     }
     this.log.info({ device, path: p }, 'disk backing file swapped');
+  }
+
+  /**
+   * Sets the rate limits of disk or network device `device` (its index in config.devices), with full buckets:
+   * `{ bandwidth?, ops? }`, each `{ size, oneTimeBurst?, refillTime }` (bytes or requests; refillTime in ms to refill
+   * size from empty); null, or no bucket, removes them. `direction` is a network device's 'rx' (what the guest
+   * receives) or 'tx' (what it sends), both when left out; a disk has none. VmError ERR_VM_NO_DEVICE for a device
+   * of another type.
+   */
+  setRateLimiter(device: number, limiter: RateLimiterConfig | null, direction?: 'rx' | 'tx'): void {
+    checkDeviceIndex(this.config, device);
+    const args = rateLimiterArgs(this.config, device, limiter, direction);
+    this.require('set a rate limiter', ['created', 'running', 'paused']);
+    if (!this.machine.setRateLimiter(device, args.limiter, args.direction)) {
+      throw new VmError('ERR_VM_NO_DEVICE', `devices[${device}] has no rate limiter`);
+    }
+    this.log.info({ device, direction: args.direction ?? 'all', limiter: args.limiter ?? null }, 'rate limiter set');
   }
 
   /**

@@ -17,6 +17,8 @@ import { QueueError, type DescriptorChain, type Virtqueue } from '../virtio-mmio
 import { InFlight } from '../virtio-mmio/in-flight';
 import { gather, scatter, sliceSegments, totalBytes as total } from '../virtio-mmio/segments';
 import { IOV_MAX, fdatasync, readFull, writeFull } from './file-io';
+import type { Clock, RateLimiterConfig } from './rate-limiter';
+import { Throttle } from './throttle';
 import { TurnBudget } from './turn-budget';
 
 const SECTOR = 512;
@@ -88,6 +90,8 @@ export interface BlkOptions {
   create: boolean;
   /** Bytes; the size of an image `create` makes. */
   size?: number;
+  /** Caps on the data bytes and requests the guest may move; absent: none. */
+  rateLimiter?: RateLimiterConfig;
 }
 
 export class BlkDevice implements VirtioDevice {
@@ -104,8 +108,11 @@ export class BlkDevice implements VirtioDevice {
   private readonly running = new InFlight();
   private writeThrough = false;
   private readonly turns = new TurnBudget(() => this.host, () => this.onQueueNotify(0));
+  private readonly throttle: Throttle;
 
-  constructor(private readonly cfg: BlkOptions) {
+  /** `now` is the rate limiter's clock (tests pass their own). */
+  constructor(private readonly cfg: BlkOptions, now?: Clock) {
+    this.throttle = new Throttle(() => this.host, () => this.onQueueNotify(0), cfg.rateLimiter, now);
     if (cfg.create && !fs.existsSync(cfg.path)) fs.writeFileSync(cfg.path, '');
     if (cfg.create && cfg.size !== undefined && fs.statSync(cfg.path).size === 0) fs.truncateSync(cfg.path, cfg.size);
     this.backing = Backing.open(cfg.path, cfg.readonly);
@@ -154,13 +161,27 @@ export class BlkDevice implements VirtioDevice {
     return { capacityChanged, retired: old.retire() };
   }
 
+  /** The rate limits in force; undefined when there are none. */
+  get rateLimiter(): RateLimiterConfig | undefined { return this.throttle.config; }
+
+  /** New rate limits (undefined: none), with full buckets; requests waiting for the old ones are reconsidered. */
+  setRateLimiter(config: RateLimiterConfig | undefined): void {
+    this.throttle.set(config);
+  }
+
   onQueueNotify(_queue: number): void {
     const ctx = this.ctx;
     const q = ctx?.queues[0];
     if (ctx === undefined || q === undefined) return;
     this.turns.start();
     try {
-      for (let chain = q.pop(); chain !== null; chain = this.turns.spent() ? null : q.pop()) this.start(ctx, q, chain);
+      // The limiter is asked before a chain is taken, so a request that must wait stays on the ring.
+      for (let served = 0; served === 0 || !this.turns.spent(); served++) {
+        if (!q.hasAvailable() || !this.throttle.admit()) break;
+        const chain = q.pop(); // null too when the guest took back what it had just made available
+        if (chain === null) break;
+        this.start(ctx, q, chain);
+      }
     } catch (e) {
       if (!(e instanceof QueueError)) throw e;
       this.stats.errors++;
@@ -179,6 +200,9 @@ export class BlkDevice implements VirtioDevice {
     const status = last.subarray(last.length - 1);
     const data = sliceSegments(chain.writable, 0, chain.writableBytes - 1);
     const backing = this.backing;
+    const type = header.readUInt32LE(0);
+    // The data a read or write moves; any other request costs one op and no bytes.
+    this.throttle.charge(type === T.IN ? chain.writableBytes - 1 : type === T.OUT ? chain.readableBytes - 16 : 0);
     this.stats.requests++;
     this.running.begin();
     backing.running.begin();
@@ -200,7 +224,7 @@ export class BlkDevice implements VirtioDevice {
     };
     let result: Result | Promise<Result>;
     try {
-      result = this.execute(backing, header.readUInt32LE(0), header.readBigUInt64LE(8), chain, data);
+      result = this.execute(backing, type, header.readBigUInt64LE(8), chain, data);
     } catch {
       result = [S.IOERR, 0];
     }
@@ -300,6 +324,7 @@ export class BlkDevice implements VirtioDevice {
 
   reset(): void {
     this.turns.cancel();
+    this.throttle.cancel();
     this.ctx = undefined;
   }
 
@@ -311,7 +336,9 @@ export class BlkDevice implements VirtioDevice {
 
   quiesce(): Promise<void> { return this.running.idle(); }
 
-  counters(): Record<string, number> { return { ...this.stats, inFlight: this.running.size }; }
+  counters(): Record<string, number> {
+    return { ...this.stats, inFlight: this.running.size, throttled: this.throttle.waits };
+  }
 }
 
 /** Byte offset of `sector` when [sector, +bytes) lies inside the disk. */

@@ -79,10 +79,17 @@ export class Virtqueue {
     return new DataView(b.buffer, b.byteOffset, b.byteLength);
   }
 
+  /**
+   * Whether pop() would find a chain, without taking it (a device that must not take one yet, a rate-limited one,
+   * asks first). An empty queue arms the avail event as pop() does.
+   */
+  hasAvailable(): boolean {
+    return this.availIdx() !== this.nextAvail;
+  }
+
   /** The next available chain, null when the driver has made none available. Throws QueueError for a bad one. */
   pop(): DescriptorChain | null {
-    let availIdx = this.avail.getUint16(2, true);
-    if (availIdx === this.nextAvail && this.opts.eventIdx) availIdx = this.armAvailEvent();
+    const availIdx = this.availIdx();
     const pending = (availIdx - this.nextAvail) & 0xffff;
     if (pending === 0) return null;
     if (pending > this.size) {
@@ -92,6 +99,12 @@ export class Virtqueue {
     this.nextAvail = (this.nextAvail + 1) & 0xffff;
     if (this.opts.eventIdx) this.used.setUint16(this.availEventAt, this.nextAvail, true);
     return this.walk(head);
+  }
+
+  /** The driver's avail idx; when it shows nothing new, read again after arming the avail event. */
+  private availIdx(): number {
+    const availIdx = this.avail.getUint16(2, true);
+    return availIdx === this.nextAvail && this.opts.eventIdx ? this.armAvailEvent() : availIdx;
   }
 
   /**

@@ -8,6 +8,7 @@ import { sizeField } from './config-size';
 import type { BlkOptions } from '../devices/blk';
 import type { FsOptions } from '../devices/fs/device';
 import type { InputKind } from '../devices/input';
+import type { RateLimiterConfig } from '../devices/rate-limiter';
 
 export { DEVICE_TYPES };
 export type DeviceType = (typeof DEVICE_TYPES)[number];
@@ -36,6 +37,10 @@ export interface NetDeviceConfig {
   tap?: string;
   /** Guest MAC address, lower case `aa:bb:cc:dd:ee:ff`. */
   mac?: string;
+  /** Caps on what the guest receives. */
+  rxRateLimiter?: RateLimiterConfig;
+  /** Caps on what the guest sends. */
+  txRateLimiter?: RateLimiterConfig;
 }
 
 export interface VsockDeviceConfig {
@@ -92,6 +97,8 @@ const builders: Builders = {
     const dev: NetDeviceConfig = { type: 'net' };
     if (d.tap !== undefined) dev.tap = d.tap;
     if (d.mac !== undefined) dev.mac = checkUnicast(join(field, 'mac'), d.mac);
+    if (d.rxRateLimiter !== undefined) dev.rxRateLimiter = copyLimiter(d.rxRateLimiter);
+    if (d.txRateLimiter !== undefined) dev.txRateLimiter = copyLimiter(d.txRateLimiter);
     return dev;
   },
   vsock: (field, d, baseDir) => ({
@@ -140,7 +147,16 @@ function buildBlk(field: string, d: Input<'blk'>, baseDir: string): BlkDeviceCon
     dev.path = checkPath(pathField, d.path, baseDir, 'file');
   }
   if (d.serial !== undefined) dev.serial = d.serial;
+  if (d.rateLimiter !== undefined) dev.rateLimiter = copyLimiter(d.rateLimiter);
   return dev;
+}
+
+/** The schema checked every number; a copy, so the machine's config does not share objects with its input. */
+function copyLimiter(l: RateLimiterConfig): RateLimiterConfig {
+  const copy: RateLimiterConfig = {};
+  if (l.bandwidth) copy.bandwidth = { ...l.bandwidth };
+  if (l.ops) copy.ops = { ...l.ops };
+  return copy;
 }
 
 /** The schema checked the form; a multicast address would be refused by the guest's driver. */

@@ -14,6 +14,7 @@
 // after the check, where they need the config's folder anyway, and the one union with a tag (devices) is
 // explained by its `type` in config-shape.ts.
 import { Kind, Type, TypeRegistry, type Static, type TUnsafe } from '@sinclair/typebox';
+import { BUCKET_SIZE_MAX, REFILL_TIME_MAX_MS } from '../devices/rate-limiter';
 
 /**
  * Keywords of our own on a schema, used for messages and left out of the published document: `errorMessage` is
@@ -69,6 +70,30 @@ export const BLK_SERIAL_MAX = 20;
 /** virtio-fs's tag field is 36 bytes. */
 export const FS_TAG_MAX_BYTES = 36;
 
+function TokenBucket(unit: string) {
+  return Type.Object({
+    size: Type.Integer({ minimum: 1, maximum: BUCKET_SIZE_MAX, description: `${unit} the bucket holds when full` }),
+    oneTimeBurst: Type.Optional(Type.Integer({ minimum: 0, maximum: BUCKET_SIZE_MAX,
+      description: `${unit} available once at the start, on top of size; never refilled`, default: 0 })),
+    refillTime: Type.Integer({ minimum: 1, maximum: REFILL_TIME_MAX_MS,
+      description: 'Milliseconds to refill size from empty (the rate is size per refillTime)' }),
+  }, { ...closed, description: `A token bucket of ${unit.toLowerCase()}` });
+}
+
+/**
+ * Caps on a disk's or a network direction's traffic; a bucket left out does not limit. A request starts while no
+ * bucket is in debt and is charged its whole cost, so one larger than a bucket still goes through.
+ */
+function RateLimiter(what: string) {
+  return Type.Object({
+    bandwidth: Type.Optional(TokenBucket('Bytes')),
+    ops: Type.Optional(TokenBucket('Requests')),
+  }, { ...closed, description: `Caps on ${what}: token buckets for bytes (bandwidth) and requests (ops); default none` });
+}
+
+/** A rate limiter as the control socket takes it (PUT /devices/{index}/rate-limiter). */
+export const RateLimiterSchema = RateLimiter('a device\'s traffic');
+
 const RngInput = Type.Object({
   type: StringEnum(['rng']),
   rateLimit: Type.Optional(Type.Integer({ minimum: 1, maximum: 2 ** 32,
@@ -95,6 +120,7 @@ const BlkInput = Type.Object({
     default: false })),
   size: Type.Optional(Size({ description: 'Size of a created image, a positive multiple of 512 bytes; a bare number is ' +
     'MiB. Required with create when the image does not exist, not allowed without create' })),
+  rateLimiter: Type.Optional(RateLimiter('the data the guest reads and writes (bytes) and its requests')),
 }, { ...closed, description: 'Disk (virtio-blk)' });
 
 const NetInput = Type.Object({
@@ -105,6 +131,9 @@ const NetInput = Type.Object({
   mac: Type.Optional(Type.String({ pattern: '^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$',
     errorMessage: 'is not a MAC address (aa:bb:cc:dd:ee:ff)',
     description: 'Guest MAC address, not multicast (first byte even); default: a random locally administered one' })),
+  rxRateLimiter: Type.Optional(RateLimiter('what the guest receives (frame bytes without the virtio-net header, ' +
+    'frames)')),
+  txRateLimiter: Type.Optional(RateLimiter('what the guest sends (frame bytes without the virtio-net header, frames)')),
 }, { ...closed, description: 'Network (virtio-net) on a host tap device' });
 
 const VsockInput = Type.Object({

@@ -22,6 +22,8 @@ import { configureVcpu } from './vcpu-setup';
 import { DeviceOpError, VirtioDevices } from './virtio-devices';
 import { pulseIrq } from './worker-devices';
 import type { InputEvent } from '../devices/input';
+import type { NetDirection } from '../devices/net/device';
+import type { RateLimiterConfig } from '../devices/rate-limiter';
 import { BalloonError, balloonTargetPages, type BalloonDevice, type BalloonInfo } from '../devices/balloon';
 import type { ConsoleDevice } from '../devices/console';
 import { ACPI_PM_LENGTH } from '../devices/acpi-pm';
@@ -424,6 +426,15 @@ export class Machine extends EventEmitter {
   sendInput(device: number, events: readonly InputEvent[]): number | undefined {
     if (!this.started || this.finishing) throw new Error('the machine is not running');
     return this.virtio?.input(device)?.inject(events);
+  }
+
+  /**
+   * Sets the rate limits of disk or network device `device` (an index in config.devices; undefined: none), of a
+   * network device's `direction` or of both. False when that device has no rate limiter.
+   */
+  setRateLimiter(device: number, limiter: RateLimiterConfig | undefined, direction?: NetDirection): boolean {
+    if (this.finishing) throw new Error('the machine has ended');
+    return this.virtio?.setRateLimiter(device, limiter, direction) ?? false;
   }
 
   /** The machine's balloon device, when it has one. */

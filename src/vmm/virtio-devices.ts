@@ -19,7 +19,8 @@ import { ConsoleDevice } from '../devices/console';
 import { ConsoleSocket } from '../devices/console-socket';
 import { writeAllSync } from '../devices/file-io';
 import { openTap, TapError } from '../devices/net/backend';
-import { NetDevice } from '../devices/net/device';
+import { NetDevice, type NetDirection } from '../devices/net/device';
+import type { RateLimiterConfig } from '../devices/rate-limiter';
 import { FsDevice } from '../devices/fs/device';
 import { RngDevice } from '../devices/rng';
 import { InputDevice } from '../devices/input';
@@ -102,7 +103,10 @@ function createDevice(c: DeviceConfig, index: number, vm: KvmVm, log: Logger, gu
     case 'console': return createConsole(c, index, log, guard);
     case 'net': {
       const tap = openTap(c.tap);
-      const dev = new NetDevice(tap, { mac: c.mac, warn: (m) => log.warn({ device: index }, m) });
+      const dev = new NetDevice(tap, {
+        mac: c.mac, warn: (m) => log.warn({ device: index }, m), rxRateLimiter: c.rxRateLimiter,
+        txRateLimiter: c.txRateLimiter,
+      });
       const mac = Array.from(dev.mac, (b) => b.toString(16).padStart(2, '0')).join(':');
       log.info({ device: index, tap: tap.name, mac }, `virtio-net on tap ${tap.name}, guest MAC ${mac}`);
       return dev;
@@ -191,6 +195,21 @@ export class VirtioDevices {
   input(index: number): InputDevice | undefined {
     const d = this.attached[index]?.transport.device;
     return d instanceof InputDevice ? d : undefined;
+  }
+
+  /**
+   * Sets the rate limits of disk or network device `index` (undefined: none): a network device's `direction`, or
+   * both directions when it is left out. False when that device has no rate limiter.
+   */
+  setRateLimiter(index: number, limiter: RateLimiterConfig | undefined, direction?: NetDirection): boolean {
+    const d = this.attached[index]?.transport.device;
+    if (d instanceof BlkDevice && direction === undefined) {
+      d.setRateLimiter(limiter);
+      return true;
+    }
+    if (!(d instanceof NetDevice)) return false;
+    for (const dir of direction === undefined ? ['rx', 'tx'] as const : [direction]) d.setRateLimiter(dir, limiter);
+    return true;
   }
 
   handleEvent(device: number, event: unknown): void {

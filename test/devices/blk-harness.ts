@@ -26,6 +26,8 @@ export interface BlkSetup {
   dir?: string;
   /** Make the image sparse (ftruncate) instead of writing it. */
   sparse?: boolean;
+  /** The rate limiter's clock. */
+  now?: () => number;
 }
 
 export function setup(over: Partial<BlkOptions> = {}, withoutFeatures = 0n, o: BlkSetup = {}) {
@@ -40,7 +42,7 @@ export function setup(over: Partial<BlkOptions> = {}, withoutFeatures = 0n, o: B
       fs.writeFileSync(file, Buffer.alloc(disk, 0xab));
     }
   }
-  const dev = new BlkDevice({ path: file, readonly: false, cache: 'writeback', create: false, ...over });
+  const dev = new BlkDevice({ path: file, readonly: false, cache: 'writeback', create: false, ...over }, o.now);
   const d = new MockDriver(16, o.mem ?? 1 << 20);
   const q = d.queue();
   let wake: (() => void) | undefined;

@@ -134,6 +134,21 @@ test('EVENT_IDX: going idle is publish avail_event, fence, check again; a chain 
   assert.deepEqual(seen, [0, 1]);
 });
 
+test('hasAvailable looks without taking; an empty queue arms avail_event as pop does', () => {
+  const d = new MockDriver();
+  let fences = 0;
+  const q = d.queue({ eventIdx: true, indirect: false, fence: () => { fences++; } });
+  assert.equal(q.hasAvailable(), false);
+  assert.deepEqual([fences, d.availEvent()], [1, 0]);
+  d.addChain([{ addr: 0x10000, len: 1, flags: F_WRITE }]);
+  assert.equal(q.hasAvailable(), true);
+  assert.equal(q.hasAvailable(), true, 'still there');
+  assert.equal(fences, 1, 'a queue with a chain needs no fence');
+  assert.notEqual(q.pop(), null);
+  assert.equal(q.hasAvailable(), false);
+  assert.deepEqual([fences, d.availEvent()], [2, 1]);
+});
+
 test('interrupt decision: used idx stored, fence, then used_event read', () => {
   const d = new MockDriver();
   let fences = 0;

@@ -85,8 +85,9 @@ test('a validated config written back as input validates to the same config', ()
     serial: { mode: 'file', path: 'serial.log' }, apiSocket: 'api.sock',
     devices: [
       { type: 'rng', rateLimit: 4096 }, { type: 'console', backend: 'socket', path: 'hvc.sock' },
-      { type: 'blk', path: 'new.img', create: true, size: '1536B', serial: 'd0' }, { type: 'blk', path: 'disk.img' },
-      { type: 'net', mac: '52:54:00:AA:bb:01' }, { type: 'vsock', cid: 9, socket: 'v.sock' },
+      { type: 'blk', path: 'new.img', create: true, size: '1536B', serial: 'd0' },
+      { type: 'blk', path: 'disk.img', rateLimiter: { ops: { size: 10, oneTimeBurst: 5, refillTime: 100 } } },
+      { type: 'net', mac: '52:54:00:AA:bb:01', txRateLimiter: { bandwidth: { size: 4096, refillTime: 10 } } }, { type: 'vsock', cid: 9, socket: 'v.sock' },
       { type: 'balloon', targetMiB: 8 }, { type: 'fs', tag: 'share', path: 'share', readonly: true },
     ],
   }, { baseDir: dir });

@@ -145,6 +145,32 @@ test('devices: blk create', () => {
   assert.equal(valid({ devices: [{ type: 'blk', path: 'disk.img', create: true }] }).devices.length, 1);
 });
 
+test('devices: rate limiters on blk and on each direction of net', () => {
+  const limiter = { bandwidth: { size: 1048576, oneTimeBurst: 4194304, refillTime: 1000 }, ops: { size: 100, refillTime: 100 } };
+  const [blk, net] = valid({ devices: [{ type: 'blk', path: 'disk.img', rateLimiter: limiter },
+    { type: 'net', rxRateLimiter: { ops: { size: 1000, refillTime: 1000 } }, txRateLimiter: limiter }] }).devices;
+  assert.deepEqual(blk, { type: 'blk', path: path.join(dir, 'disk.img'), readonly: false, cache: 'writeback',
+    create: false, rateLimiter: limiter });
+  assert.deepEqual(net, { type: 'net', rxRateLimiter: { ops: { size: 1000, refillTime: 1000 } }, txRateLimiter: limiter });
+  const disk = (rateLimiter: unknown) => ({ devices: [{ type: 'blk', path: 'disk.img', rateLimiter }] });
+  rejects(disk({ bandwidth: { size: 0, refillTime: 10 } }), 'devices[0].rateLimiter.bandwidth.size',
+    'devices[0].rateLimiter.bandwidth.size: 0 is out of range 1..1099511627776');
+  rejects(disk({ ops: { size: 10 } }), 'devices[0].rateLimiter.ops.refillTime',
+    'devices[0].rateLimiter.ops.refillTime: required');
+  rejects(disk({ ops: { size: 10, refillTime: 1.5 } }), 'devices[0].rateLimiter.ops.refillTime',
+    'devices[0].rateLimiter.ops.refillTime: 1.5 is not an integer');
+  rejects(disk({ ops: { size: 10, refillTime: 86_400_001 } }), 'devices[0].rateLimiter.ops.refillTime',
+    'devices[0].rateLimiter.ops.refillTime: 86400001 is out of range 1..86400000');
+  rejects(disk({ ops: { size: 10, refillTime: 10, oneTimeBurst: -1 } }), 'devices[0].rateLimiter.ops.oneTimeBurst',
+    'devices[0].rateLimiter.ops.oneTimeBurst: -1 is out of range 0..1099511627776');
+  rejects(disk({ bandwith: { size: 10, refillTime: 10 } }), 'devices[0].rateLimiter.bandwith',
+    'devices[0].rateLimiter.bandwith: unknown key (did you mean bandwidth?)');
+  rejects({ devices: [{ type: 'net', txRateLimiter: { ops: 5 } }] }, 'devices[0].txRateLimiter.ops',
+    'devices[0].txRateLimiter.ops: 5 is not a mapping (key: value)');
+  rejects({ devices: [{ type: 'net', rateLimiter: {} }] }, 'devices[0].rateLimiter',
+    'devices[0].rateLimiter: unknown key (did you mean rxRateLimiter?)');
+});
+
 test('devices: rng, console, net', () => {
   assert.deepEqual(valid({ devices: [{ type: 'rng', rateLimit: 1024 }] }).devices, [{ type: 'rng', rateLimit: 1024 }]);
   rejects({ devices: [{ type: 'rng', rateLimit: 0 }] }, 'devices[0].rateLimit',

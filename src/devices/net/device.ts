@@ -2,11 +2,14 @@
 // Frames move between the backend and the chains' own guest buffers with readv / writev (src/devices/net/rx.ts,
 // tx.ts). The backend fd is watched on the main loop only while there is work it can unblock: readable while the
 // guest has receive buffers, writable while a frame waits for room, so a busy host cannot spin the loop when the
-// guest stops taking frames.
+// guest stops taking frames. Each direction may have a rate limiter; while one holds its direction back, the
+// backend is not watched for it (a timer resumes it), so waiting costs the loop nothing.
 import { randomBytes } from 'node:crypto';
 import { native, POLL, type FdWatcher } from '../../base/native';
 import { fromEventLoop, type DeviceContext, type DeviceHost, type VirtioDevice } from '../../virtio-mmio/device';
 import { QueueError } from '../../virtio-mmio/queue';
+import type { Clock, RateLimiterConfig } from '../rate-limiter';
+import { Throttle } from '../throttle';
 import type { NetBackend } from './backend';
 import { NetRx } from './rx';
 import type { NetStats } from './stats';
@@ -30,7 +33,15 @@ export interface NetDeviceOptions {
   mac?: string;
   /** Where the device reports what it cannot tell the guest (a backend that failed), once each. */
   warn?: (message: string) => void;
+  /** Caps on what the guest receives (frame bytes without the virtio-net header, and frames); absent: none. */
+  rxRateLimiter?: RateLimiterConfig;
+  /** Caps on what the guest sends, as rxRateLimiter. */
+  txRateLimiter?: RateLimiterConfig;
+  /** The rate limiters' clock (tests pass their own). */
+  now?: Clock;
 }
+
+export type NetDirection = 'rx' | 'tx';
 
 export class NetDevice implements VirtioDevice {
   readonly deviceType = 1;
@@ -52,12 +63,16 @@ export class NetDevice implements VirtioDevice {
   private txWaiting = false;
   private txLater: NodeJS.Immediate | undefined;
   private polling = 0;
+  private readonly rxThrottle: Throttle;
+  private readonly txThrottle: Throttle;
   private readonly stats: NetStats = {
     rxFrames: 0, rxBytes: 0, rxDropped: 0, txFrames: 0, txBytes: 0, txDropped: 0, errors: 0, backendErrors: 0,
   };
 
   constructor(readonly backend: NetBackend, private readonly opts: NetDeviceOptions = {}) {
     this.mac = opts.mac !== undefined ? Uint8Array.from(opts.mac.split(':').map((h) => parseInt(h, 16))) : randomMac();
+    this.rxThrottle = new Throttle(() => this.host, () => this.pumpRx(), opts.rxRateLimiter, opts.now);
+    this.txThrottle = new Throttle(() => this.host, () => this.pumpTx(), opts.txRateLimiter, opts.now);
     this.watcher = new (native().FdWatcher)(backend.fd,
       fromEventLoop(() => this.host, (status: number, events: number) => this.onBackend(status, events)), false);
     this.watcher.poll(0);
@@ -81,11 +96,21 @@ export class NetDevice implements VirtioDevice {
     }
     const rxq = ctx.queues[RX];
     const txq = ctx.queues[TX];
-    this.rx = rxq && new NetRx(this.backend.fd, rxq, ctx.features, this.stats);
-    this.tx = txq && new NetTx(this.backend.fd, txq, this.stats);
+    this.rx = rxq && new NetRx(this.backend.fd, rxq, ctx.features, this.stats, this.rxThrottle);
+    this.tx = txq && new NetTx(this.backend.fd, txq, this.stats, this.txThrottle);
     this.rxWanted = true;
     this.pumpRx();
     this.pumpTx();
+  }
+
+  /** The rate limits on `direction` in force; undefined when there are none. */
+  rateLimiter(direction: NetDirection): RateLimiterConfig | undefined {
+    return (direction === 'rx' ? this.rxThrottle : this.txThrottle).config;
+  }
+
+  /** New rate limits on `direction` (undefined: none), with full buckets; a direction that waited resumes. */
+  setRateLimiter(direction: NetDirection, config: RateLimiterConfig | undefined): void {
+    (direction === 'rx' ? this.rxThrottle : this.txThrottle).set(config);
   }
 
   onQueueNotify(queue: number): void {
@@ -111,16 +136,24 @@ export class NetDevice implements VirtioDevice {
       this.txWaiting = false;
       this.pumpTx();
     }
-    if (events & POLL.READABLE) this.pumpRx();
+    if (events & POLL.READABLE) this.pumpRx(true);
   }
 
-  private pumpRx(): void {
+  /** `readable`: the backend said a frame is waiting. */
+  private pumpRx(readable = false): void {
     const ctx = this.ctx;
     const rx = this.rx;
-    if (ctx === undefined || rx === undefined || this.rxFailed) return;
+    // While the limiter holds receiving back, its timer pumps again.
+    if (ctx === undefined || rx === undefined || this.rxFailed || this.rxThrottle.waiting) return;
+    const taken = this.stats.rxFrames + this.stats.rxDropped;
     const outcome = this.guarded(ctx, () => rx.pump(ctx));
     if (outcome === undefined) return;
     if (outcome === 'no-buffers') this.rxWanted = false;
+    // A frame is known to wait only when the backend said so and none was read since: only then is the backend
+    // left unwatched until the limiter's timer. Otherwise it stays watched, and the next frame starts the wait.
+    if (outcome === 'throttled' && readable && this.stats.rxFrames + this.stats.rxDropped === taken) {
+      this.rxThrottle.wait();
+    }
     if (outcome === 'backend-failed') {
       this.rxFailed = true;
       this.opts.warn?.(`net ${this.backend.name}: reading the backend failed (${rx.lastError || 'end of file'}); `
@@ -132,7 +165,8 @@ export class NetDevice implements VirtioDevice {
   private pumpTx(): void {
     const ctx = this.ctx;
     const tx = this.tx;
-    if (ctx === undefined || tx === undefined || this.txWaiting || this.txLater !== undefined) return;
+    if (ctx === undefined || tx === undefined || this.txWaiting || this.txLater !== undefined
+      || this.txThrottle.waiting) return;
     const outcome = this.guarded(ctx, () => tx.pump(ctx));
     if (outcome === 'blocked') this.txWaiting = true;
     if (outcome === 'budget') {
@@ -155,7 +189,7 @@ export class NetDevice implements VirtioDevice {
 
   private updatePoll(): void {
     const active = this.ctx !== undefined && !this.pollFailed;
-    const want = (active && this.rxWanted && !this.rxFailed ? POLL.READABLE : 0)
+    const want = (active && this.rxWanted && !this.rxFailed && !this.rxThrottle.waiting ? POLL.READABLE : 0)
       | (active && this.txWaiting ? POLL.WRITABLE : 0);
     if (want === this.polling) return;
     this.polling = want;
@@ -170,6 +204,8 @@ export class NetDevice implements VirtioDevice {
     this.txWaiting = false;
     if (this.txLater !== undefined) clearImmediate(this.txLater);
     this.txLater = undefined;
+    this.rxThrottle.cancel();
+    this.txThrottle.cancel();
     this.updatePoll();
     // Frames that arrive until the next driver negotiates should not carry offloads it may not accept.
     try { this.backend.setGuestFeatures(0n); } catch { /* the next activate sets them again */ }
@@ -181,7 +217,9 @@ export class NetDevice implements VirtioDevice {
     this.backend.close();
   }
 
-  counters(): Record<string, number> { return { ...this.stats }; }
+  counters(): Record<string, number> {
+    return { ...this.stats, rxThrottled: this.rxThrottle.waits, txThrottled: this.txThrottle.waits };
+  }
 }
 
 /** A random locally administered (bit 1) unicast (bit 0 clear) address. */

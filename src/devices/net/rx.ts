@@ -1,11 +1,14 @@
 // virtio-net's receive path: frames go from the backend straight into the guest's receive buffers with one readv
 // per frame. Chains popped from the queue wait in a stash until a frame fills them. With MRG_RXBUF the stash
 // gathers enough chains for the largest frame the guest accepts and a frame takes as many as it needs (num_buffers
-// in its header says how many); without it each chain holds one whole frame.
+// in its header says how many); without it each chain holds one whole frame. With a rate limiter, the limiter is
+// asked before a frame is read from the backend (a frame not read waits in the host's queue, not here) and charged
+// for what the guest got.
 import { constants } from 'node:os';
 import { native } from '../../base/native';
 import type { DeviceContext } from '../../virtio-mmio/device';
 import type { DescriptorChain, Virtqueue } from '../../virtio-mmio/queue';
+import type { Throttle } from '../throttle';
 import type { NetStats } from './stats';
 import {
   GSO, has, HDR, HDR_BYTES, HDR_F, headerByte, IOV_MAX, MAX_GSO_FRAME, MAX_PLAIN_FRAME, NET_F, setHeaderByte,
@@ -17,7 +20,8 @@ const BUDGET = 128;
 /** Guest buffers per readv: IOV_MAX less the guard byte. */
 const MAX_SEGMENTS = IOV_MAX - 1;
 
-export type RxOutcome = 'no-buffers' | 'no-frames' | 'budget' | 'backend-failed';
+/** `throttled`: the rate limiter would hold the next frame back, were there one. */
+export type RxOutcome = 'no-buffers' | 'no-frames' | 'budget' | 'backend-failed' | 'throttled';
 
 export class NetRx {
   private readonly stash: DescriptorChain[] = [];
@@ -38,7 +42,7 @@ export class NetRx {
   lastError = 0;
 
   constructor(private readonly fd: number, private readonly q: Virtqueue, features: bigint,
-    private readonly stats: NetStats) {
+    private readonly stats: NetStats, private readonly throttle: Throttle) {
     this.mergeable = has(features, NET_F.MRG_RXBUF);
     this.csum = has(features, NET_F.GUEST_CSUM);
     this.ecn = has(features, NET_F.GUEST_ECN);
@@ -50,12 +54,17 @@ export class NetRx {
     this.wanted = HDR_BYTES + (gso.size > 1 ? MAX_GSO_FRAME : MAX_PLAIN_FRAME);
   }
 
-  /** Moves frames until the guest or the backend runs dry or the budget is spent. Throws QueueError. */
+  /**
+   * Moves frames until the guest or the backend runs dry, the rate limiter says wait or the budget is spent.
+   * Throws QueueError.
+   */
   pump(ctx: DeviceContext): RxOutcome {
     this.returned = false;
     try {
       for (let i = 0; i < BUDGET; i++) {
         if (!this.fill()) return 'no-buffers';
+        // Whether a frame is waiting is not known here: the device decides whether to wait (see NetDevice.pumpRx).
+        if (!this.throttle.ready()) return 'throttled';
         const { iov, bytes } = this.segments();
         const n = native().tryReadv(this.fd, iov);
         if (n === -EAGAIN) return 'no-frames';
@@ -65,8 +74,13 @@ export class NetRx {
           return 'backend-failed';
         }
         // The chains stay in the stash for the next frame when this one is dropped.
-        if (n > bytes || n < HDR_BYTES || !this.acceptHeader(iov)) this.stats.rxDropped++;
-        else this.deliver(n);
+        if (n > bytes || n < HDR_BYTES || !this.acceptHeader(iov)) {
+          this.stats.rxDropped++;
+          this.throttle.charge(0);
+        } else {
+          this.deliver(n);
+          this.throttle.charge(n - HDR_BYTES);
+        }
       }
       return 'budget';
     } finally {
