@@ -74,6 +74,17 @@ describe('tiny test kernel: virtio-blk on tsvmm', { skip, timeout: 300_000 }, ()
     assert.equal(r.devices[0]!.interrupts, 0);
   });
 
+  it('with a limit on requests per second the same requests all pass, and the device counts its waits', async () => {
+    const image = sparseImage(dir, 'limited.img', DISK_BYTES);
+    // 16 requests at once, then 160 a second: the run's hundred-odd requests must wait for tokens.
+    const r = await runTiny({ cmdline: 'test=blk', devices: [{ type: 'blk', path: image,
+      rateLimiter: { ops: { size: 16, refillTime: 100 } } }] });
+    assert.deepEqual(r.verdict, { test: 'blk', passed: true }, r.text);
+    const blk = r.devices[0]!;
+    assert.ok(blk.throttled! > 0, `the limit made requests wait: ${JSON.stringify(blk)}`);
+    assert.equal(blk.failures, 0);
+  });
+
   it('a read-only disk offers VIRTIO_BLK_F_RO and refuses a write with IOERR', async () => {
     const image = sparseImage(dir, 'ro.img', DISK_BYTES);
     const r = await runTiny({ cmdline: 'test=blk blk_ro=1', devices: [{ type: 'blk', path: image, readonly: true }] });
