@@ -109,13 +109,16 @@ case "$mode" in
     # input_event: 16 of time, then type, code and value).
     for f in /sys/class/input/input*/name; do echo "UT-INPUT-NAME $(cat "$f")"; done
     kbd=$(grep -l '^tsvmm virtio keyboard$' /sys/class/input/event*/device/name | sed -n 's#.*/\(event[0-9]*\)/device/name#\1#p')
-    dd if=/dev/input/$kbd bs=24 count=1 2>/dev/null | od -An -tx1 | tr -d '\n' > /tmp/ev &
+    [ -n "$kbd" ] || fail "input no evdev node for the keyboard"
+    dd if=/dev/input/$kbd of=/tmp/ev bs=24 count=1 2>/dev/null &
     reader=$!
     # The reader must hold the device open before the host presses the key: evdev keeps no events for later.
-    until ls -l /proc/$reader/fd 2>/dev/null | grep -q "/dev/input/$kbd"; do :; done
+    # Polled for at most a minute of the guest's time.
+    i=0
+    until ls -l /proc/$reader/fd 2>/dev/null | grep -q "/dev/input/$kbd" || [ $i -ge 600 ]; do sleep 0.1; i=$((i + 1)); done
     wait_host input
     wait $reader
-    echo "UT-OK input event=$(cat /tmp/ev)"
+    echo "UT-OK input event=$(od -An -tx1 /tmp/ev | tr -d '\n')"
     ;;
   panic)
     echo "UT-PANIC now"
