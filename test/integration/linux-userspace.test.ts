@@ -290,7 +290,7 @@ describe('Linux user space on tsvmm', { skip, timeout: 60 * 60_000 }, () => {
     const notInput = await client.sendInput(2, [{ type: 1, code: KEY_A, value: 1 }]).catch((e: unknown) => e);
     assert.ok(notInput instanceof ApiClientError && notInput.status === 409, 'the console is not an input device');
     g.send('');
-    await g.out.waitFor('UT-OK input', STEP_MS);
+    await g.out.waitFor(/^UT-OK input event=[^\n]*\n/m, STEP_MS); // the whole line, not its start
     // The event's last 8 bytes: EV_KEY (01 00), KEY_A (1e 00), pressed (01 00 00 00).
     assert.match(text(), /^UT-OK input event=.* 01 00 1e 00 01 00 00 00\s*$/m);
     const counters = await client.counters();
