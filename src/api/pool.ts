@@ -59,7 +59,6 @@ export class SandboxPool {
   private readonly waiters: Waiter[] = [];
   private booting = 0;
   private failuresInARow = 0;
-  private lastFailure: unknown;
   private closed = false;
   private readonly counts = { acquired: 0, bootFailures: 0 };
   /** Boots under way, for close() to wait out (each one is closed as it lands). */
@@ -159,12 +158,11 @@ export class SandboxPool {
     this.booting--;
     this.counts.bootFailures++;
     this.failuresInARow++;
-    this.lastFailure = e;
     // The oldest waiter learns why; once boots keep failing, every waiter does, and nothing boots until asked.
     const w = this.waiters.shift();
     if (w) this.settle(w, undefined, e);
     if (this.failuresInARow >= FAILURES_BEFORE_PAUSE) {
-      for (const rest of this.waiters.splice(0)) this.settle(rest, undefined, this.lastFailure);
+      for (const rest of this.waiters.splice(0)) this.settle(rest, undefined, e);
     }
     this.fill();
   }

@@ -175,9 +175,10 @@ export class BlkDevice implements VirtioDevice {
     if (ctx === undefined || q === undefined) return;
     this.turns.start();
     try {
-      // The limiter is asked before a chain is taken, so a request that must wait stays on the ring.
+      // A limiter is asked before a chain is taken, so a request that must wait stays on the ring; without one
+      // the loop only pops.
       for (let served = 0; served === 0 || !this.turns.spent(); served++) {
-        if (!q.hasAvailable() || !this.throttle.admit()) break;
+        if (this.throttle.limited && (!q.hasAvailable() || !this.throttle.admit())) break;
         const chain = q.pop(); // null too when the guest took back what it had just made available
         if (chain === null) break;
         this.start(ctx, q, chain);

@@ -24,6 +24,15 @@ export class Throttle {
   /** The limits in force; undefined when there are none. */
   get config(): RateLimiterConfig | undefined { return this.limiter?.config; }
 
+  /** Whether any limit is in force: a device without one need not ask before each request. */
+  get limited(): boolean { return this.limiter !== undefined; }
+
+  /** Bytes the bandwidth bucket lets one request move now, at most `max` (`max` when there is no such limit). */
+  budget(max: number): number {
+    const b = this.limiter?.bandwidth;
+    return b === undefined ? max : Math.min(max, Math.max(0, Math.floor(b.available())));
+  }
+
   /** Whether the device is waiting for the limiter (its timer set). */
   get waiting(): boolean { return this.timer !== undefined; }
 

@@ -53,8 +53,10 @@ export class NetTx {
 
   /** The next frame's chain, when there is one and the rate limiter lets it go. */
   private next(): DescriptorChain | 'idle' | 'throttled' {
-    if (!this.q.hasAvailable()) return 'idle';
-    if (!this.throttle.admit()) return 'throttled';
+    if (this.throttle.limited) {
+      if (!this.q.hasAvailable()) return 'idle';
+      if (!this.throttle.admit()) return 'throttled';
+    }
     return this.q.pop() ?? 'idle';
   }
 
