@@ -14,6 +14,7 @@ import { machineFacts } from './host';
 import { linuxRows } from './linux';
 import { netRows, tearDown as netTearDown } from './net';
 import { OptionError, parseOptions, USAGE, type BenchOptions, type Group } from './options';
+import { sandboxRows } from './sandbox';
 import { buildReport, formatMarkdown, formatTable, type Row } from './table';
 import { blkRows, bootAndExitRows, type BenchContext } from './tiny';
 
@@ -41,6 +42,7 @@ async function measure(opts: BenchOptions, ctx: BenchContext): Promise<Row[]> {
   if (opts.only.has('blk')) rows.push(...await blkRows(ctx));
   if (opts.only.has('net')) rows.push(...await netRows(ctx));
   if (opts.only.has('linux') && opts.linuxRuns > 0) rows.push(...await linuxRows(ctx));
+  if (opts.only.has('sandbox')) rows.push(...await sandboxRows(ctx));
   return rows;
 }
 

@@ -14,7 +14,7 @@ export interface GuestDeps {
 }
 
 /** The artifacts `tsvmm guest path` lists when no name is given. */
-export const GUEST_ARTIFACTS = ['vmlinux', 'bzImage', 'initramfs.cpio', 'test-kernel.elf'] as const;
+export const GUEST_ARTIFACTS = ['vmlinux', 'bzImage', 'initramfs.cpio', 'test-kernel.elf', 'sandbox.cpio'] as const;
 
 export function loadGuestModule(): GuestBuildModule {
   let mod: Partial<GuestBuildModule>;

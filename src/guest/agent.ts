@@ -96,6 +96,28 @@ ip link set lo up 2>/dev/null
 echo "tsvmm sandbox: starting ${AGENT_BINARY}"
 `;
 
+function sandboxKey(agentBinary: Uint8Array, busybox: Uint8Array): string {
+  const h = createHash('sha256').update(JSON.stringify({ recipe: SANDBOX_RECIPE, inittab: INITTAB, start: START_SCRIPT }));
+  return h.update(agentBinary).update(busybox).digest('hex').slice(0, 16);
+}
+
+/**
+ * Where the sandbox initramfs of the current sources is, without building anything. Its key hashes the built agent,
+ * so before the agent of these sources is built there is no such file: the path returned then names a folder that
+ * cannot exist (`sandbox-unbuilt`), and callers that check for the file see it missing.
+ */
+export function sandboxInitramfsPath(cacheRoot: string = guestCacheRoot(), cc = 'gcc'): string {
+  const dir = agentSourceDir();
+  const agent = path.join(cacheRoot, `agent-${agentKey(dir, listAgentSources(dir).files, compilerIdentity(cc))}`,
+    AGENT_BINARY);
+  try {
+    return path.join(cacheRoot, `sandbox-${sandboxKey(fs.readFileSync(agent), fs.readFileSync(BUSYBOX_PATH))}`,
+      SANDBOX_INITRAMFS);
+  } catch {
+    return path.join(cacheRoot, 'sandbox-unbuilt', SANDBOX_INITRAMFS);
+  }
+}
+
 export interface SandboxInitramfs {
   path: string;
   agent: string;
@@ -110,9 +132,7 @@ export async function buildSandboxInitramfs(opts: AgentBuildOptions = {}): Promi
   const agentBinary = fs.readFileSync(agent.path);
   const busybox = fs.readFileSync(BUSYBOX_PATH);
   checkStaticInit(busybox, `${BUSYBOX_PATH} (install busybox-static)`);
-  const h = createHash('sha256').update(JSON.stringify({ recipe: SANDBOX_RECIPE, inittab: INITTAB, start: START_SCRIPT }));
-  h.update(agentBinary).update(busybox);
-  const spec = { cacheRoot: opts.cacheRoot ?? guestCacheRoot(), name: `sandbox-${h.digest('hex').slice(0, 16)}`,
+  const spec = { cacheRoot: opts.cacheRoot ?? guestCacheRoot(), name: `sandbox-${sandboxKey(agentBinary, busybox)}`,
     files: [SANDBOX_INITRAMFS], force: opts.force ?? false, log };
   const result = await ensureCached(spec, (workDir) => {
     log(`[guest] writing ${SANDBOX_INITRAMFS} (busybox, ${AGENT_BINARY})`);

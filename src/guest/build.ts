@@ -7,7 +7,7 @@
 // (vmlinux, bzImage, config, build.log), initramfs-<key>/ (initramfs.cpio, init-pause.cpio), test-kernel-<key>/
 // (test-kernel.elf), agent-<key>/ (tsvmm-agent) and sandbox-<key>/ (sandbox.cpio; agent.ts).
 import * as path from 'node:path';
-import { buildSandboxInitramfs } from './agent';
+import { buildSandboxInitramfs, SANDBOX_INITRAMFS, sandboxInitramfsPath } from './agent';
 import { emptyTrash, ensureCached, isNonEmptyFile, type CachedResult } from './cache-store';
 import { buildInitramfs } from './initramfs';
 import { buildKernel, prepareSourceTree } from './kernel';
@@ -81,6 +81,7 @@ export async function buildGuest(opts: GuestBuildOptions = {}): Promise<GuestArt
 export function guestArtifactPath(name: GuestArtifactName | (string & {})): string {
   const bare = artifactName(name);
   if (bare === TEST_KERNEL_NAME) return testKernelPath();
+  if (bare === SANDBOX_INITRAMFS) return sandboxInitramfsPath();
   const dirs = guestBuildDirs();
   return path.join(isKernelArtifact(bare) ? dirs.kernel : dirs.initramfs, bare);
 }
@@ -91,6 +92,7 @@ export async function resolveGuestArtifact(ref: string, opts: GuestBuildOptions 
   const log = opts.log ?? defaultLog;
   // A build of unchanged sources is a cache hit, and an edited test/guest should boot without a manual rebuild.
   if (name === TEST_KERNEL_NAME) return (await buildTestKernel({ force: opts.force ?? false, log })).path;
+  if (name === SANDBOX_INITRAMFS) return (await buildSandboxInitramfs({ force: opts.force ?? false, log })).path;
   const existing = guestArtifactPath(name);
   if (!opts.force && isNonEmptyFile(existing)) return existing;
   log(`[guest] @guest/${name} is not built yet; building it now (once, then cached) ...`);

@@ -8,7 +8,8 @@ import * as path from 'node:path';
 import { packageRoot } from '../base/package-root';
 import { SOURCE_PATCHES } from './source-patches';
 
-export const GUEST_ARTIFACT_NAMES = ['vmlinux', 'bzImage', 'initramfs.cpio', 'init-pause.cpio', 'test-kernel.elf'] as const;
+export const GUEST_ARTIFACT_NAMES = ['vmlinux', 'bzImage', 'initramfs.cpio', 'init-pause.cpio', 'test-kernel.elf',
+  'sandbox.cpio'] as const;
 export type GuestArtifactName = (typeof GUEST_ARTIFACT_NAMES)[number];
 
 const KERNEL_ARTIFACTS: readonly GuestArtifactName[] = ['vmlinux', 'bzImage'];

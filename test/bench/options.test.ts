@@ -12,10 +12,12 @@ describe('bench options', () => {
     assert.equal(o.quick, false);
   });
 
-  it('--quick is one short run of everything but Linux, unless Linux is asked for by name', () => {
+  it('--quick is one short run of everything but the Linux boots, unless asked for by name', () => {
     const o = parseOptions(['--quick']);
     assert.equal(o.runs, 1);
     assert.equal(o.only.has('linux'), false);
+    assert.equal(o.only.has('sandbox'), false);
+    assert.equal(parseOptions([]).only.has('sandbox'), true);
     assert.ok(o.opMs < parseOptions([]).opMs);
     assert.ok(o.exitCount < parseOptions([]).exitCount);
     assert.deepEqual([...parseOptions(['--quick', '--only', 'linux']).only], ['linux']);

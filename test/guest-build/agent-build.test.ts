@@ -5,7 +5,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { agentKey, agentSourceDir, buildAgent, buildSandboxInitramfs, listAgentSources } from '../../src/guest/agent';
+import {
+  agentKey, agentSourceDir, buildAgent, buildSandboxInitramfs, listAgentSources, sandboxInitramfsPath,
+} from '../../src/guest/agent';
 import { summarizeElf64 } from '../../src/guest/elf-check';
 import { BUSYBOX_PATH } from '../../src/guest/paths';
 import { compilerIdentity } from '../../src/guest/test-kernel';
@@ -41,7 +43,14 @@ describe('the sandbox agent build', () => {
   });
 
   it('packs busybox init, the start script and the agent into sandbox.cpio', { skip: noGcc ?? noBusybox }, async () => {
+    const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvmm-agent-none-'));
+    try {
+      assert.match(sandboxInitramfsPath(empty), /sandbox-unbuilt/, 'no agent built: a path that cannot exist');
+    } finally {
+      fs.rmSync(empty, { recursive: true });
+    }
     const image = await buildSandboxInitramfs({ cacheRoot, log: () => {} });
+    assert.equal(sandboxInitramfsPath(cacheRoot), image.path, '@guest/sandbox.cpio is found without building');
     const records = new Map(readNewc(fs.readFileSync(image.path)).map((r) => [r.name, r]));
     assert.equal(records.get('init')?.data.toString(), '/bin/busybox', '/init is busybox init');
     assert.match(records.get('etc/inittab')!.data.toString(), /::respawn:\/bin\/tsvmm-agent/);
