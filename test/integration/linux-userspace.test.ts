@@ -13,13 +13,13 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import { ApiClientError, VmClient } from '../../src/api/client';
 import { buildGuest, type GuestArtifacts } from '../../src/guest/build';
 import { hostQuirks, isPvmHost } from '../../src/vmm/host-quirks';
-import { BIN, REPO } from '../helpers/cli-run';
 import { countersReport } from '../helpers/counters-report';
 import { kvmUnavailable } from '../helpers/kvm';
 import { makeTapNamespace, netUnavailable, type TapNamespace } from '../helpers/netns';
 import { HostEnd } from '../helpers/vsock-host';
 import { OutputWatch } from '../helpers/wait';
 import { resultsDir } from '../run/files';
+import { bootToStart, field, killAll, STEP_MS } from '../userspace/guest-run';
 import { checkShare, makeDisk, makeShare, readDisk, SECRET, sha256, vsockAnswerer } from '../userspace/host-side';
 import { buildUserspaceInitramfs } from '../userspace/image';
 
@@ -30,89 +30,6 @@ const TAP = 'tsvmmut0';
 const HOST_IP = '10.254.78.1';
 const GUEST_IP = '10.254.78.2';
 const NET_BYTES = 64 * 1024 * 1024;
-// Under the nested test host a step can take minutes; each wait names its step when it gives up.
-const STEP_MS = Number(process.env.TSVMM_UT_STEP_MS ?? 10 * 60_000);
-
-interface Guest {
-  out: OutputWatch;
-  send(line: string): void;
-  exited: Promise<{ code: number | null; signal: string | null }>;
-  stderr(): string;
-  kill(): void;
-}
-
-/** Every tsvmm this file started: one a failed test leaves running is killed before the next test. */
-const running = new Set<Guest>();
-
-/** `tsvmm run` on a config file, in the namespace when given, its serial console on a pipe and kept in a file. */
-function boot(name: string, config: object, dir: string, ns?: string): Guest {
-  const file = path.join(dir, `${name}.json`);
-  fs.writeFileSync(file, JSON.stringify(config));
-  const argv = [BIN, 'run', file];
-  const child = ns === undefined
-    ? spawn(process.execPath, argv, { cwd: REPO, stdio: ['pipe', 'pipe', 'pipe'] })
-    : spawn('ip', ['netns', 'exec', ns, process.execPath, ...argv], { cwd: REPO, stdio: ['pipe', 'pipe', 'pipe'] });
-  let err = '';
-  const out: OutputWatch = new OutputWatch(() => `tsvmm stderr:\n${err.slice(-3000)}\nconsole:\n${out.text().slice(-3000)}`);
-  const transcript = fs.createWriteStream(path.join(resultsDir(), `linux-userspace-${name}.console.log`));
-  child.stdout.on('data', (d: Buffer) => { out.append(d.toString('latin1')); transcript.write(d); });
-  child.stderr.on('data', (d: Buffer) => { err += d.toString('latin1'); });
-  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => {
-    child.on('close', (code, signal) => { transcript.end(); out.end(`tsvmm ended (${signal ?? `status ${code}`})`); resolve({ code, signal }); });
-  });
-  const guest: Guest = {
-    out, send: (line) => void child.stdin.write(`${line}\n`), exited, stderr: () => err,
-    kill: () => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); },
-  };
-  running.add(guest);
-  void exited.then(() => running.delete(guest));
-  return guest;
-}
-
-// Under the nested test host a Linux boot now and then stops mid-line before user space (console quiet, no more
-// vCPU exits), or triple-faults early (one boot in ten to fifteen, always before user space, never on other hosts;
-// most likely the emulator's, not proven: docs/testing.md). Such a boot is killed and booted again, at most twice, and each time is said
-// on stderr and in .test-results/linux-userspace-stalls.log, which the test summary lists as BOOTED AGAIN.
-const QUIET_MS = 90_000;
-const BOOT_TRIES = 3;
-/** tsvmm's exit status for a guest triple fault. */
-const TRIPLE_FAULT_STATUS = 4;
-
-/** Waits for UT-START; says why the boot did not get there (quiet, or an early triple fault), or undefined. */
-async function startOrWhy(g: Guest): Promise<string | undefined> {
-  try {
-    if (await g.out.waitForOrQuiet('UT-START', QUIET_MS, STEP_MS) === 'seen') return undefined;
-    return `went quiet for ${QUIET_MS / 1000} s`;
-  } catch (e) {
-    const end = await Promise.race([g.exited, new Promise<undefined>((r) => setTimeout(() => r(undefined), 5000))]);
-    if (end?.code === TRIPLE_FAULT_STATUS) return 'triple-faulted';
-    throw e;
-  }
-}
-
-async function bootToStart(name: string, config: object, dir: string, sockets: string[], ns?: string): Promise<Guest> {
-  for (let attempt = 1; ; attempt++) {
-    const g = boot(attempt === 1 ? name : `${name}-try${attempt}`, config, dir, ns);
-    const why = await startOrWhy(g);
-    if (why === undefined) return g;
-    const lastLine = g.out.text().trimEnd().split('\n').at(-1) ?? '';
-    const what = `${name}: boot ${attempt} of ${BOOT_TRIES} ${why} before user space ` +
-      `after ${g.out.text().length} console bytes; last line: ${JSON.stringify(lastLine.slice(-120))}`;
-    process.stderr.write(`# ${what}\n`);
-    fs.appendFileSync(path.join(resultsDir(), 'linux-userspace-stalls.log'), `${what}\n`);
-    g.kill();
-    await g.exited;
-    if (attempt === BOOT_TRIES) throw new Error(`${what}; giving up`);
-    for (const sock of sockets) fs.rmSync(sock, { force: true });
-  }
-}
-
-/** The value after `key=` on the guest's UT-OK line for `check`. */
-function field(text: string, check: string, key: string): string {
-  const line = new RegExp(`^UT-OK ${check} .*$`, 'm').exec(text)?.[0] ?? '';
-  return new RegExp(`${key}=(\\S+)`).exec(line)?.[1] ?? `(no ${key} on the ${check} line)`;
-}
-
 describe('Linux user space on tsvmm', { skip, timeout: 60 * 60_000 }, () => {
   let guest: GuestArtifacts;
   let initrd: string;
@@ -132,7 +49,7 @@ describe('Linux user space on tsvmm', { skip, timeout: 60 * 60_000 }, () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvmm-ut-'));
     fs.mkdirSync(resultsDir(), { recursive: true });
   }, { timeout: 40 * 60_000 });
-  afterEach(() => { for (const g of running) g.kill(); });
+  afterEach(() => { killAll(); });
   after(() => {
     ns?.remove();
     if (dir) fs.rmSync(dir, { recursive: true, force: true });

@@ -3,7 +3,8 @@
 # start only after it). Each check prints `UT-OK <name> ...` or `UT-FAIL <name> ...` on the serial console; where
 # the host has to act first (a balloon target, a vsock listener) it prints `UT-WAIT <step>` and reads a line from
 # the console. `ut.mode=` on the kernel command line picks what runs: full (every device), quick (nothing: the
-# shells and exit paths only), panic (a panic from user space), input (virtio-input keyboard and tablet).
+# shells and exit paths only), panic (a panic from user space), input (virtio-input keyboard and tablet), iommu
+# (blk and net behind virtio-iommu).
 export PATH=/bin:/sbin
 /bin/busybox --install -s /bin
 mount -t proc proc /proc
@@ -51,7 +52,7 @@ check_blk() {
 check_net() {
   ip link set lo up
   ip addr add "$1/24" dev eth0 && ip link set eth0 up || { fail "net eth0"; return; }
-  head -c 67108864 /dev/urandom > /tmp/tx.bin
+  head -c "$3" /dev/urandom > /tmp/tx.bin
   tx=$(sha256sum /tmp/tx.bin | cut -d' ' -f1)
   host=$(ut-xfer send "tcp:$2:5001" < /tmp/tx.bin) || { fail "net-tx ut-xfer"; return; }
   rm /tmp/tx.bin
@@ -102,7 +103,18 @@ case "$mode" in
   full)
     ip=$(sed -n 's/.*ut\.ip=\([0-9.]*\).*/\1/p' /proc/cmdline)
     peer=$(sed -n 's/.*ut\.peer=\([0-9.]*\).*/\1/p' /proc/cmdline)
-    check_rng; check_blk; check_net "$ip" "$peer"; check_vsock; check_fs; check_balloon
+    check_rng; check_blk; check_net "$ip" "$peer" 67108864; check_vsock; check_fs; check_balloon
+    ;;
+  iommu)
+    # blk and net behind virtio-iommu (topology from the ACPI VIOT): the driver bound, one group per endpoint
+    # with its default domain type, then the same blk and net checks, every DMA through the guest's mappings.
+    ip=$(sed -n 's/.*ut\.ip=\([0-9.]*\).*/\1/p' /proc/cmdline)
+    peer=$(sed -n 's/.*ut\.peer=\([0-9.]*\).*/\1/p' /proc/cmdline)
+    echo "UT-IOMMU driver=$(ls /sys/bus/virtio/drivers/virtio_iommu 2>/dev/null | grep -c virtio) class=$(ls /sys/class/iommu | tr '\n' ' ')"
+    for g in /sys/kernel/iommu_groups/*; do
+      echo "UT-IOMMU-GROUP $(basename "$g") type=$(cat "$g/type") devices=$(ls "$g/devices" | tr '\n' ' ')"
+    done
+    check_blk; check_net "$ip" "$peer" 8388608
     ;;
   input)
     # virtio-input: both devices by name, then one key press from the host read through evdev (24-byte
