@@ -4,7 +4,6 @@
 // Needs real hardware virtualization (on kvm_pvm guest user space cannot make system calls), root and taps.
 // Each machine's serial transcript is kept in .test-results/ as an artifact.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -12,19 +11,19 @@ import * as path from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { ApiClientError, VmClient } from '../../src/api/client';
 import { buildGuest, type GuestArtifacts } from '../../src/guest/build';
-import { hostQuirks, isPvmHost } from '../../src/vmm/host-quirks';
+import { hostQuirks } from '../../src/vmm/host-quirks';
 import { countersReport } from '../helpers/counters-report';
-import { kvmUnavailable } from '../helpers/kvm';
-import { makeTapNamespace, netUnavailable, type TapNamespace } from '../helpers/netns';
+import { makeTapNamespace, type TapNamespace } from '../helpers/netns';
 import { HostEnd } from '../helpers/vsock-host';
 import { OutputWatch } from '../helpers/wait';
 import { resultsDir } from '../run/files';
-import { bootToStart, field, killAll, STEP_MS } from '../userspace/guest-run';
-import { checkShare, makeDisk, makeShare, readDisk, SECRET, sha256, vsockAnswerer } from '../userspace/host-side';
+import { bootToStart, field, killAll, STEP_MS, userspaceSkip } from '../userspace/guest-run';
+import {
+  checkShare, makeDisk, makeShare, readDisk, SECRET, sha256, startTcpPeer, vsockAnswerer,
+} from '../userspace/host-side';
 import { buildUserspaceInitramfs } from '../userspace/image';
 
-const skip = kvmUnavailable() ?? netUnavailable()
-  ?? (isPvmHost() ? 'guest user space cannot make system calls on kvm_pvm' : undefined);
+const skip = userspaceSkip();
 const NS = `tsvmm-ut-${process.pid}`;
 const TAP = 'tsvmmut0';
 const HOST_IP = '10.254.78.1';
@@ -64,11 +63,7 @@ describe('Linux user space on tsvmm', { skip, timeout: 60 * 60_000 }, () => {
 
   it('every device from guest user space, shells on ttyS0 and hvc0, then reboot through init ends with 0', async () => {
     ns = makeTapNamespace({ name: NS, tap: TAP, hostIp: HOST_IP, noIpv6: true });
-    const peer = spawn('ip', ['netns', 'exec', NS, process.execPath, path.join(__dirname, '..', 'helpers', 'tcp-peer.js'),
-      HOST_IP, '5001', '5002', String(NET_BYTES)], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const peerOut = new OutputWatch();
-    peer.stdout.on('data', (d: Buffer) => peerOut.append(d.toString()));
-    peer.on('close', (code) => peerOut.end(`tcp-peer ended with status ${code}`));
+    const peer = await startTcpPeer(NS, HOST_IP, NET_BYTES);
     const work = fs.mkdtempSync(path.join(dir, 'full-'));
     const disk = path.join(work, 'disk.img');
     makeDisk(disk);
@@ -78,7 +73,6 @@ describe('Linux user space on tsvmm', { skip, timeout: 60 * 60_000 }, () => {
     const apiSock = path.join(work, 'api.sock');
     const answerer = vsockAnswerer(vsockSock, 5000);
     try {
-      await peerOut.waitFor('"ready":true', 60_000);
       const g = await bootToStart('full', base('full', {
         apiSocket: apiSock,
         devices: [
@@ -147,9 +141,7 @@ describe('Linux user space on tsvmm', { skip, timeout: 60 * 60_000 }, () => {
       assert.equal(d.files['/dir/seq.txt']!.toString(), seq);
       assert.equal(sha256(Buffer.from(seq)), field(text, 'blk', 'seq'));
       // net: 64 MiB each way with matching checksums, over TSO/GSO frames (larger than any MTU-sized frame).
-      type Sum = { sha256: string; bytes: number };
-      const sink = (JSON.parse(/\{"sink".*\}/.exec(peerOut.text())?.[0] ?? '{}') as { sink: Sum }).sink;
-      const source = (JSON.parse(/\{"source".*\}/.exec(peerOut.text())?.[0] ?? '{}') as { source: Sum }).source;
+      const { sink, source } = peer.sums();
       assert.equal(sink.bytes, NET_BYTES);
       assert.equal(field(text, 'net-tx', 'guest'), sink.sha256, 'guest -> host');
       assert.equal(field(text, 'net-tx', 'host'), sink.sha256);

@@ -4,7 +4,10 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { isPvmHost } from '../../src/vmm/host-quirks';
 import { BIN, REPO } from '../helpers/cli-run';
+import { kvmUnavailable } from '../helpers/kvm';
+import { netUnavailable } from '../helpers/netns';
 import { OutputWatch } from '../helpers/wait';
 import { resultsDir } from '../run/files';
 
@@ -95,4 +98,10 @@ export function field(text: string, check: string, key: string): string {
 /** Kills every guest still running (a failed test's). */
 export function killAll(): void {
   for (const g of running) g.kill();
+}
+
+/** Why the user-space suites cannot run here (no KVM, no taps, or kvm_pvm), or undefined. */
+export function userspaceSkip(): string | undefined {
+  return kvmUnavailable() ?? netUnavailable()
+    ?? (isPvmHost() ? 'guest user space cannot make system calls on kvm_pvm' : undefined);
 }

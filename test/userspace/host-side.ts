@@ -1,11 +1,12 @@
 // The host's half of the Linux user-space suite: what it prepares before the guest boots (an ext4 image, a shared
-// folder with a secret beside it, a vsock listener), and how it checks afterwards what the guest did to them.
+// folder with a secret beside it, a vsock listener, a TCP peer), and how it checks afterwards what the guest did to them.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import { OutputWatch } from '../helpers/wait';
 
 export const SECRET = `SECRET-${crypto.randomBytes(8).toString('hex')}`;
 export const sha256 = (b: Uint8Array): string => crypto.createHash('sha256').update(b).digest('hex');
@@ -89,4 +90,37 @@ export function vsockAnswerer(socketPath: string, port: number): { server: net.S
   });
   server.listen(`${socketPath}_${port}`);
   return { server, got };
+}
+
+export interface TcpPeer {
+  out: OutputWatch;
+  kill(): void;
+  /** What the peer received (sink) and sent (source), from its JSON lines once each side finished. */
+  sums(): { sink: PeerSum; source: PeerSum };
+}
+export interface PeerSum { sha256: string; bytes: number }
+
+/**
+ * test/helpers/tcp-peer.js inside the namespace `ns`: it takes `bytes` from the guest on port 5001 and sends
+ * `bytes` on port 5002, then prints each side's SHA-256. Resolves once it listens.
+ */
+export async function startTcpPeer(ns: string, hostIp: string, bytes: number): Promise<TcpPeer> {
+  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, path.join(__dirname, '..', 'helpers', 'tcp-peer.js'),
+    hostIp, '5001', '5002', String(bytes)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const out = new OutputWatch();
+  child.stdout.on('data', (d: Buffer) => out.append(d.toString()));
+  child.on('close', (code) => out.end(`tcp-peer ended with status ${code}`));
+  const json = (key: string): PeerSum => {
+    const found = new RegExp(`\\{"${key}".*\\}`).exec(out.text())?.[0];
+    return found === undefined ? { sha256: `(no ${key} line from tcp-peer)`, bytes: -1 }
+      : (JSON.parse(found) as Record<string, PeerSum>)[key]!;
+  };
+  const peer = { out, kill: () => { child.kill(); }, sums: () => ({ sink: json('sink'), source: json('source') }) };
+  try {
+    await out.waitFor('"ready":true', 60_000);
+  } catch (e) {
+    child.kill();
+    throw e;
+  }
+  return peer;
 }
