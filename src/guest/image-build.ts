@@ -68,7 +68,7 @@ export async function ensureDebianImage(request: DebianImageRequest, opts: Omit<
   const result = await ensureCached(spec, async (workDir) => {
     if (typeof process.getuid === 'function' && process.getuid() !== 0) {
       throw new Error('image build: --debian needs root (debootstrap makes device nodes and sets owners); ' +
-        'run it with sudo, or build once as root: the result is cached for everyone who can read the cache');
+        'run it as root, e.g. with sudo');
     }
     await ensurePackages(['debootstrap', 'e2fsprogs'], log);
     const started = Date.now();
