@@ -14,6 +14,7 @@ import {
 } from './cli/exec-command';
 import { EXIT, EXIT_CODES_HELP } from './cli/exit-codes';
 import { guestBuildCommand, guestPathCommand, type GuestBuildModule } from './cli/guest-command';
+import { IMAGE_BUILD_EPILOG, IMAGE_BUILD_OPTIONS, IMAGE_DESCRIBE, imageBuildCommand, type ImageBuilder } from './cli/image-command';
 import { RUN_DESCRIBE, RUN_EPILOG, runCommand, runOptions, type RunMachine } from './cli/run-command';
 import { VmError } from './api/errors';
 import type { Logger } from './log';
@@ -33,6 +34,8 @@ export interface CliDeps {
   runMachine?: RunMachine;
   createLogger?: (level: MachineConfig['log']['level']) => Logger;
   guest?: GuestBuildModule;
+  /** What `image build` calls; default src/guest/image-build.ts. */
+  imageBuilder?: ImageBuilder;
   /** The host `run`'s preflight checks look at (default: this one, when runMachine is the default). */
   hostProbe?: HostProbe;
   /** The host `doctor` looks at; default this one. */
@@ -127,6 +130,13 @@ export async function main(argv: string[], deps: CliDeps = {}): Promise<number> 
           status = guestPathCommand(args.name, { guest: deps.guest, stdout, stderr });
         })
       .demandCommand(1, 'guest: name a subcommand (build or path)'))
+    .command('image', 'Root images for sandboxes', (y) => y
+      .command('build', IMAGE_DESCRIBE,
+        (b) => b.options(IMAGE_BUILD_OPTIONS).epilog(IMAGE_BUILD_EPILOG),
+        async (args) => {
+          status = await imageBuildCommand(args, cwd, { stderr, ...(deps.imageBuilder ? { builder: deps.imageBuilder } : {}) });
+        })
+      .demandCommand(1, 'image: name a subcommand (build)'))
     .command('doctor', DOCTOR_DESCRIBE,
       (y) => y.options(DOCTOR_OPTIONS).epilog(DOCTOR_EPILOG),
       async (args) => {
@@ -140,7 +150,7 @@ export async function main(argv: string[], deps: CliDeps = {}): Promise<number> 
       (args) => {
         stdout.write(completionScript(args.shell));
       })
-    .demandCommand(1, 'name a command (run, exec, sandbox, guest, doctor or completion); see tsvmm --help')
+    .demandCommand(1, 'name a command (run, exec, sandbox, guest, image, doctor or completion); see tsvmm --help')
     .strict()
     .epilog(EXIT_CODES_HELP)
     .version(packageVersion())

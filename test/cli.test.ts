@@ -104,7 +104,7 @@ test('config and usage errors: exactly one line on stderr, status 2, nothing run
     [['run', 'missing.yaml'], `tsvmm: config ${path.join(work, 'missing.yaml')}: file not found\n`],
     [['run'], 'tsvmm: kernel: required (e.g. @guest/vmlinux or ./vmlinux)\n'],
     [['run', '../vm/vm.yaml', '--frobnicate'], 'tsvmm: run: unknown option --frobnicate\n'],
-    [[], 'tsvmm: name a command (run, exec, sandbox, guest, doctor or completion); see tsvmm --help\n'],
+    [[], 'tsvmm: name a command (run, exec, sandbox, guest, image, doctor or completion); see tsvmm --help\n'],
     [['guest'], 'tsvmm: guest: name a subcommand (build or path)\n'],
   ];
   for (const [argv, line] of cases) {

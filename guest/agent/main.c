@@ -9,7 +9,7 @@
  *                                   without signalfd (for tests)
  *
  * Run by busybox init (respawned if it dies) or as PID 1 itself: then it mounts /proc, /sys, /dev, /dev/pts and
- * /tmp first. Either way it is a child subreaper, so it reaps every descendant that its processes orphan.
+ * /tmp first (and /run and /var/tmp when the root is read-only). Either way it is a child subreaper, so it reaps every descendant that its processes orphan.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,6 +24,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -103,6 +104,13 @@ static void pid1_setup(void) {
   mount_if_missing("devtmpfs", "/dev", NULL);
   mount_if_missing("devpts", "/dev/pts", "mode=0620,ptmxmode=0666");
   mount_if_missing("tmpfs", "/tmp", "mode=1777");
+  /* A read-only root (an image that many sandboxes share) leaves commands nowhere else to write: /run and /var/tmp
+   * get a tmpfs too. A writable root keeps its own. */
+  struct statvfs root;
+  if (statvfs("/", &root) == 0 && (root.f_flag & ST_RDONLY)) {
+    mount_if_missing("tmpfs", "/run", "mode=0755");
+    mount_if_missing("tmpfs", "/var/tmp", "mode=1777");
+  }
 }
 
 static int listen_vsock(unsigned port) {
@@ -381,6 +389,9 @@ int main(int argc, char **argv) {
       port = (unsigned)strtoul(argv[++i], NULL, 10);
     } else if (strcmp(argv[i], "--no-signalfd") == 0) {
       use_signalfd = 0; /* for tests: the path a kernel without signalfd takes */
+    } else if (getpid() == 1) {
+      /* The kernel hands init the command line's words it does not know: ending here would panic the guest. */
+      fprintf(stderr, "tsvmm-agent: ignoring the argument %s\n", argv[i]);
     } else {
       fprintf(stderr, "usage: tsvmm-agent [--port N | --listen-unix PATH] [--no-signalfd]\n");
       return 2;

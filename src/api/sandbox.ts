@@ -1,6 +1,6 @@
 // createSandbox(): a machine made to run commands in, in one call. It boots the project's kernel with the sandbox
-// initramfs (busybox and tsvmm-agent, src/guest/agent.ts), a vsock device whose unix socket lives in a private
-// temporary folder, and no network unless asked; it resolves once the agent answers. The Sandbox it returns runs
+// initramfs (busybox and tsvmm-agent, src/guest/agent.ts) or a root image (sandbox-image.ts), a vsock device whose
+// unix socket lives in a private temporary folder, and no network unless asked; it resolves once the agent answers. The Sandbox it returns runs
 // commands and moves files with the sandbox's defaults (cwd, env, a timeout and an output cap per command) and,
 // closed, stops the machine and removes the folder.
 import * as fs from 'node:fs';
@@ -8,6 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Logger } from 'pino';
 import { createVm } from './create';
+import { detectSandboxImage, EXT4_ROOT_CMDLINE, type SandboxImage } from './sandbox-image';
 import { argTypeError, checkInteger, checkOptions } from './errors';
 import type { Vm, VmExit } from './vm';
 import type { VmExecOptions, VmFiles } from './vm-agent';
@@ -27,7 +28,10 @@ export interface SandboxOptions {
   net?: boolean | { tap?: string; mac?: string };
   /** The kernel; default the project's (`@guest/vmlinux`, built on first use). */
   kernel?: string;
-  /** An initramfs whose init runs tsvmm-agent; default the sandbox initramfs (built on first use). */
+  /**
+   * An initramfs whose init runs tsvmm-agent, or an ext4 root image from `tsvmm image build` (attached read-only,
+   * so many sandboxes can share it); default the sandbox initramfs (built on first use).
+   */
   image?: string;
   /** Added to the kernel command line. */
   append?: string;
@@ -54,14 +58,20 @@ const KNOWN = ['memory', 'vcpus', 'net', 'kernel', 'image', 'append', 'cwd', 'en
 /** Console bytes kept for an error's message. */
 const CONSOLE_TAIL = 8192;
 
-/** The machine config of a sandbox whose initramfs is `initrd` and whose vsock socket is `socket`. */
-export function sandboxConfig(opts: SandboxOptions, initrd: string, socket: string): MachineConfigInput {
-  const devices: DeviceConfigInput[] = [{ type: 'vsock', cid: 3, socket }];
+/**
+ * The machine config of a sandbox that boots `image` (a path is an initramfs) and whose vsock socket is `socket`.
+ * An ext4 image is the root disk, read-only, with the agent as init; the sandbox has no initrd then.
+ */
+export function sandboxConfig(opts: SandboxOptions, image: string | SandboxImage, socket: string): MachineConfigInput {
+  const boot = typeof image === 'string' ? { kind: 'initramfs', path: image } : image;
+  const devices: DeviceConfigInput[] = boot.kind === 'ext4' ? [{ type: 'blk', path: boot.path, readonly: true }] : [];
+  devices.push({ type: 'vsock', cid: 3, socket });
   if (opts.net) devices.push({ type: 'net', ...(opts.net === true ? {} : opts.net) });
+  const cmdline = boot.kind === 'ext4' ? `${SANDBOX_CMDLINE} ${EXT4_ROOT_CMDLINE}` : SANDBOX_CMDLINE;
   return {
-    kernel: opts.kernel ?? '@guest/vmlinux', initrd,
+    kernel: opts.kernel ?? '@guest/vmlinux', ...(boot.kind === 'initramfs' ? { initrd: boot.path } : {}),
     memory: opts.memory ?? SANDBOX_DEFAULTS.memory, vcpus: opts.vcpus ?? SANDBOX_DEFAULTS.vcpus,
-    cmdline: opts.append ? `${SANDBOX_CMDLINE} ${opts.append}` : SANDBOX_CMDLINE,
+    cmdline: opts.append ? `${cmdline} ${opts.append}` : cmdline,
     devices,
   };
 }
@@ -105,13 +115,14 @@ async function sandboxImage(log: (line: string) => void): Promise<string> {
 export async function createSandbox(options?: SandboxOptions): Promise<Sandbox> {
   const o = checkSandboxOptions(options);
   const logger = o.logger ?? createLogger('silent');
-  checkEarly(o);
-  const image = o.image ?? await sandboxImage((line) => { logger.info(line); });
+  const given = o.image === undefined ? undefined : detectSandboxImage(path.resolve(o.image));
+  checkEarly(o, given);
+  const image = given ?? path.resolve(await sandboxImage((line) => { logger.info(line); }));
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvmm-sandbox-'));
   let vm: Vm | undefined;
   let tail = '';
   try {
-    vm = await createVm(sandboxConfig(o, path.resolve(image), path.join(dir, 'agent.sock')), { logger });
+    vm = await createVm(sandboxConfig(o, image, path.join(dir, 'agent.sock')), { logger });
     vm.console.on('data', (chunk: Buffer) => { tail = (tail + chunk.toString('latin1')).slice(-CONSOLE_TAIL); });
     vm.start();
     const readyMs = o.readyTimeoutMs ?? SANDBOX_DEFAULTS.readyTimeoutMs;
@@ -126,15 +137,16 @@ export async function createSandbox(options?: SandboxOptions): Promise<Sandbox> 
   }
 }
 
-/** The settings, then the host, before minutes of building; errors name the option (image, not initrd). */
-function checkEarly(o: SandboxOptions): void {
-  const config = sandboxConfig(o, o.image ?? '@guest/initramfs.cpio', '');
+/** The settings, then the host, before minutes of building; errors name the option (image, not initrd or a disk). */
+function checkEarly(o: SandboxOptions, image: SandboxImage | undefined): void {
+  const config = sandboxConfig(o, image ?? '@guest/initramfs.cpio', '');
   config.devices = config.devices?.filter((d) => d.type !== 'vsock'); // its folder is made later
   let validated: MachineConfig;
   try {
     validated = validateConfig(config);
   } catch (e) {
-    if (e instanceof ConfigError && e.field === 'initrd') throw new ConfigError('image', e.message.replace(/^initrd: /, ''));
+    const imageField = e instanceof ConfigError && (e.field === 'initrd' || (image?.kind === 'ext4' && /^devices\[0\]/.test(e.field)));
+    if (imageField) throw new ConfigError('image', e.message.slice(e.field.length + 2));
     throw e;
   }
   preflight(validated);

@@ -4,6 +4,7 @@
 import type { Options } from 'yargs';
 import { EXEC_OPTIONS, SANDBOX_RUN_OPTIONS } from './exec-command';
 import { GUEST_ARTIFACTS } from './guest-command';
+import { IMAGE_BUILD_OPTIONS } from './image-command';
 import { RUN_OPTIONS } from './run-command';
 
 export interface CommandNode {
@@ -39,6 +40,7 @@ export const COMMAND_TREE: CommandNode = {
         path: { options: {}, positional: GUEST_ARTIFACTS.map((n) => `@guest/${n}`) },
       },
     },
+    image: { options: {}, commands: { build: { options: IMAGE_BUILD_OPTIONS } } },
     doctor: { options: DOCTOR_OPTIONS },
     completion: { options: {}, positional: COMPLETION_SHELLS },
   },

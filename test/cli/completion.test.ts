@@ -24,7 +24,7 @@ test('unknown options and commands name the nearest known one', async () => {
       'tsvmm: run: unknown options --api-sok (did you mean --api-sock?), --frobnicate\n'],
     [['run', '--mem', '1G'], 'tsvmm: run: unknown option --mem (did you mean --memory?)\n'],
     [['rnu'], 'tsvmm: unknown command rnu (did you mean run?)\n'],
-    [['frob'], 'tsvmm: unknown command frob (one of run, exec, sandbox, guest, doctor, completion)\n'],
+    [['frob'], 'tsvmm: unknown command frob (one of run, exec, sandbox, guest, image, doctor, completion)\n'],
     [['exce'], 'tsvmm: unknown command exce (did you mean exec?)\n'],
     [['sandbox', 'rn'], 'tsvmm: sandbox: unknown command rn (did you mean run?)\n'],
     [['exec', '--api-sok', 's', '--', 'true'], 'tsvmm: exec: unknown option --api-sok (did you mean --api-sock?)\n'],
