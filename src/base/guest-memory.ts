@@ -1,6 +1,7 @@
 // Guest physical memory as seen from TypeScript: one ArrayBuffer per RAM region (external buffers over the
 // memfd mapping at run time, plain ArrayBuffers in unit tests). Every access is translated and bounds-checked
-// here; an address the guest made up never reaches host memory outside these buffers.
+// here; an address the guest made up never reaches host memory outside these buffers. Devices reach it through
+// DmaMemory: guest-physical RAM itself, or, for a device behind the virtio-iommu, its I/O virtual address space.
 
 export class GuestMemoryError extends Error {
   readonly code = 'EGUESTADDR';
@@ -16,9 +17,29 @@ export interface GuestRegion {
   readonly buffer: ArrayBuffer;
 }
 
+/** The device reads the bytes (a device-readable buffer, the descriptor table, the driver area). */
+export const DMA_READ = 1;
+/** The device writes the bytes (a device-writable buffer, the device area). */
+export const DMA_WRITE = 2;
+
+export interface DmaMemory {
+  /**
+   * A view of `length` bytes at device address `addr` that the device may access as `access` says (DMA_READ,
+   * DMA_WRITE or both), or null when it may not: the range is not RAM, not mapped, or mapped without that right.
+   */
+  tryBytes(addr: number | bigint, length: number, access: number): Uint8Array | null;
+  /**
+   * Changes whenever a view handed out earlier may have stopped being valid (an IOMMU mapping went away): whoever
+   * keeps views across requests (the rings) takes them again when it changes. Guest-physical memory never changes.
+   */
+  readonly generation: number;
+  /** The guest-physical RAM behind it, for what a device is given as physical addresses (balloon page numbers). */
+  readonly ram: GuestMemory;
+}
+
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
-export class GuestMemory {
+export class GuestMemory implements DmaMemory {
   readonly regions: readonly GuestRegion[];
   private closed = false;
 
@@ -39,7 +60,7 @@ export class GuestMemory {
    * A view of `length` bytes at `gpa`, or null when the range is not wholly inside one RAM region.
    * The range must not straddle two regions: the split around the 32-bit MMIO gap is never contiguous.
    */
-  tryBytes(gpa: number | bigint, length: number): Uint8Array | null {
+  tryBytes(gpa: number | bigint, length: number, _access?: number): Uint8Array | null {
     const r = this.find(gpa, length);
     return r === undefined ? null : new Uint8Array(r.buffer, Number(gpa) - r.gpa, length);
   }
@@ -53,6 +74,11 @@ export class GuestMemory {
   }
 
   get isClosed(): boolean { return this.closed; }
+
+  /** Physical addresses mean the same thing for as long as the machine runs: views never go stale. */
+  get generation(): number { return 0; }
+
+  get ram(): this { return this; }
 
   /** The region holding all of [gpa, gpa + length), without making a view (checks on hot paths need none). */
   private find(gpa: number | bigint, length: number): GuestRegion | undefined {

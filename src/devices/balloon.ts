@@ -168,7 +168,7 @@ export class BalloonDevice implements VirtioDevice {
   }
 
   private pageInRam(pfn: number): boolean {
-    return this.ctx!.memory.contains(pfn * BALLOON_PAGE, BALLOON_PAGE);
+    return this.ctx!.memory.ram.contains(pfn * BALLOON_PAGE, BALLOON_PAGE);
   }
 
   /** Sorted so neighbouring pages become one hole; a run grows only while it stays inside one RAM region. */
@@ -183,7 +183,7 @@ export class BalloonDevice implements VirtioDevice {
       }
       this.stats.inflatedPages++;
       if (pages > 0 && pfn < start + pages) continue; // the same page twice
-      if (pages > 0 && pfn === start + pages && this.ctx!.memory.contains(start * BALLOON_PAGE, (pages + 1) * BALLOON_PAGE)) {
+      if (pages > 0 && pfn === start + pages && this.ctx!.memory.ram.contains(start * BALLOON_PAGE, (pages + 1) * BALLOON_PAGE)) {
         pages++;
         continue;
       }

@@ -1,10 +1,11 @@
 // The interface every virtio device model implements. Devices live on the main thread; the transport owns the
 // register state and never asks what kind of device it carries.
-import type { GuestMemory } from '../base/guest-memory';
+import type { DmaMemory } from '../base/guest-memory';
 import { QueueError, type Virtqueue } from './queue';
 
 export interface DeviceContext {
-  memory: GuestMemory;
+  /** Where the device's addresses point: guest RAM, or its I/O virtual address space behind the virtio-iommu. */
+  memory: DmaMemory;
   /** One per queue the driver made ready (undefined where it did not). */
   queues: (Virtqueue | undefined)[];
   /** The features both sides agreed on. */

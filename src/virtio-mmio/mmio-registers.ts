@@ -146,7 +146,10 @@ export class MmioRegisters implements BusDevice {
   private featuresAcceptable(): boolean {
     const offered = (BigInt(this.get(W.DEVICE_FEATURES_HI)) << 32n) | BigInt(this.get(W.DEVICE_FEATURES_LO));
     const taken = (BigInt(this.get(W.DRIVER_FEATURES_HI)) << 32n) | BigInt(this.get(W.DRIVER_FEATURES_LO));
-    return (taken & ~offered) === 0n && (taken & (1n << FEATURE.VERSION_1)) !== 0n;
+    // A device behind an IOMMU cannot serve a driver that hands it physical addresses: it refuses FEATURES_OK
+    // (virtio 1.2, 6.1) unless ACCESS_PLATFORM was taken too.
+    const required = (BigInt(this.get(W.REQUIRED_FEATURES_HI)) << 32n) | (1n << FEATURE.VERSION_1);
+    return (taken & ~offered) === 0n && (taken & required) === required;
   }
 
   /**

@@ -2,7 +2,9 @@
 // bounded by the queue size, every descriptor's buffer is translated and bounds-checked, a chain can visit no more
 // descriptors than its table holds (so loops end), indirect tables do not nest, and lengths cannot overflow.
 // Guest-written values are read once into locals: the guest may change them while we look.
-import type { GuestMemory } from '../base/guest-memory';
+// Addresses are the device's (DmaMemory): guest-physical, or I/O virtual behind the virtio-iommu, where each view
+// is checked for the right the device needs (read for what it reads, write for what it writes).
+import { DMA_READ, DMA_WRITE, type DmaMemory } from '../base/guest-memory';
 import { fullFence } from './fence';
 
 export type QueueErrorCode = 'E_RANGE' | 'E_LOOP' | 'E_INDIRECT' | 'E_ORDER' | 'E_LEN' | 'E_AVAIL_IDX' | 'E_LAYOUT';
@@ -43,11 +45,13 @@ export interface QueueOptions {
 export class Virtqueue {
   readonly size: number;
   // The three rings, checked to lie in guest RAM once, when the queue is made, and then read through these views:
-  // no translation and no new view per ring access on the per-request path.
-  private readonly desc: DataView;
-  private readonly avail: DataView;
-  private readonly used: DataView;
-  private readonly usedIdxView: Uint16Array;
+  // no translation and no new view per ring access on the per-request path. Behind an IOMMU they are taken again
+  // whenever its mappings change (the memory's generation), so an unmapped ring faults instead of being used.
+  private desc!: DataView;
+  private avail!: DataView;
+  private used!: DataView;
+  private usedIdxView!: Uint16Array;
+  private generation = 0;
   private nextAvail = 0;
   private usedIdx = 0;
   private lastSignalled = 0;
@@ -55,16 +59,13 @@ export class Virtqueue {
   /** Where avail_event sits, at the end of the used ring. */
   private readonly availEventAt: number;
 
-  constructor(private readonly mem: GuestMemory, layout: QueueLayout, private readonly opts: QueueOptions) {
+  constructor(private readonly mem: DmaMemory, private readonly layout: QueueLayout, private readonly opts: QueueOptions) {
     const { size } = layout;
     if (!Number.isInteger(size) || size < 1 || size > 32768 || (size & (size - 1)) !== 0) {
       throw new QueueError('E_LAYOUT', `queue size ${size} is not a power of two up to 32768`);
     }
     this.size = size;
-    this.desc = this.ring('descriptor table', layout.desc, 16, 16 * size);
-    this.avail = this.ring('driver area', layout.avail, 2, 6 + 2 * size);
-    this.used = this.ring('device area', layout.used, 4, 6 + 8 * size);
-    this.usedIdxView = new Uint16Array(this.used.buffer, this.used.byteOffset + 2, 1);
+    this.mapRings();
     this.usedIdx = this.usedIdxView[0]!;
     this.lastSignalled = this.usedIdx;
     this.nextAvail = this.usedIdx;
@@ -72,9 +73,23 @@ export class Virtqueue {
     this.availEventAt = 4 + 8 * size;
   }
 
-  private ring(what: string, addr: bigint, align: number, bytes: number): DataView {
+  private mapRings(): void {
+    const { layout, size } = this;
+    this.generation = this.mem.generation;
+    this.desc = this.ring('descriptor table', layout.desc, 16, 16 * size, DMA_READ);
+    this.avail = this.ring('driver area', layout.avail, 2, 6 + 2 * size, DMA_READ);
+    this.used = this.ring('device area', layout.used, 4, 6 + 8 * size, DMA_WRITE);
+    this.usedIdxView = new Uint16Array(this.used.buffer, this.used.byteOffset + 2, 1);
+  }
+
+  /** Takes the ring views again when the memory says earlier views may be stale; throws QueueError if one faults. */
+  private current(): void {
+    if (this.mem.generation !== this.generation) this.mapRings();
+  }
+
+  private ring(what: string, addr: bigint, align: number, bytes: number, access: number): DataView {
     if (addr % BigInt(align) !== 0n) throw new QueueError('E_LAYOUT', `${what} at 0x${addr.toString(16)} is not ${align}-byte aligned`);
-    const b = this.mem.tryBytes(addr, bytes);
+    const b = this.mem.tryBytes(addr, bytes, access);
     if (b === null) throw new QueueError('E_LAYOUT', `${what} at 0x${addr.toString(16)}+${bytes} is not guest RAM`);
     return new DataView(b.buffer, b.byteOffset, b.byteLength);
   }
@@ -84,11 +99,13 @@ export class Virtqueue {
    * asks first). An empty queue arms the avail event as pop() does.
    */
   hasAvailable(): boolean {
+    this.current();
     return this.availIdx() !== this.nextAvail;
   }
 
   /** The next available chain, null when the driver has made none available. Throws QueueError for a bad one. */
   pop(): DescriptorChain | null {
+    this.current();
     const availIdx = this.availIdx();
     const pending = (availIdx - this.nextAvail) & 0xffff;
     if (pending === 0) return null;
@@ -143,7 +160,7 @@ export class Virtqueue {
         if (inIndirect || !this.opts.indirect || (flags & DESC_F_NEXT) || len === 0 || len % 16 !== 0 || len / 16 > MAX_INDIRECT) {
           throw new QueueError('E_INDIRECT', `bad indirect descriptor (len ${len}, flags 0x${flags.toString(16)})`, head);
         }
-        const t = this.mem.tryBytes(addr, len);
+        const t = this.mem.tryBytes(addr, len, DMA_READ);
         if (t === null) throw new QueueError('E_RANGE', `indirect table at 0x${addr.toString(16)} is not guest RAM`, head);
         table = new DataView(t.buffer, t.byteOffset, t.byteLength);
         tableSize = len / 16;
@@ -152,7 +169,7 @@ export class Virtqueue {
         visited = -1;
         continue;
       }
-      const buf = this.mem.tryBytes(addr, len);
+      const buf = this.mem.tryBytes(addr, len, flags & DESC_F_WRITE ? DMA_WRITE : DMA_READ);
       if (buf === null) throw new QueueError('E_RANGE', `buffer 0x${addr.toString(16)}+${len} is not guest RAM`, head);
       if (flags & DESC_F_WRITE) {
         chain.writable.push(buf);
@@ -171,6 +188,7 @@ export class Virtqueue {
 
   /** Returns a chain to the driver with `written` bytes written into its writable buffers. */
   pushUsed(head: number, written: number): void {
+    this.current();
     const slot = 4 + 8 * (this.usedIdx % this.size);
     this.used.setUint32(slot, head, true);
     this.used.setUint32(slot + 4, written >>> 0, true);
@@ -181,6 +199,7 @@ export class Virtqueue {
 
   /** Whether the driver wants an interrupt for what was pushed since the last call (EVENT_IDX or NO_INTERRUPT). */
   needsInterrupt(): boolean {
+    this.current();
     const old = this.lastSignalled;
     const now = this.usedIdx;
     this.lastSignalled = now;

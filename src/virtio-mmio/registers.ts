@@ -46,6 +46,8 @@ export const FEATURE = {
   RING_INDIRECT_DESC: 28n,
   RING_EVENT_IDX: 29n,
   VERSION_1: 32n,
+  /** The device's addresses go through the platform's IOMMU (virtio 1.2, 6): the driver must map what it shares. */
+  ACCESS_PLATFORM: 33n,
 } as const;
 
 export const bit = (n: bigint): bigint => 1n << n;

@@ -21,7 +21,9 @@ export const W = {
   /** Config writes the register side has posted, and the last one the main thread applied and republished. */
   CONFIG_WRITES_ASKED: 16,
   CONFIG_WRITES_DONE: 17,
-  QUEUES: 18,
+  /** Feature bits 32..63 the driver must accept for FEATURES_OK (ACCESS_PLATFORM behind an IOMMU). */
+  REQUIRED_FEATURES_HI: 18,
+  QUEUES: 19,
 } as const;
 
 /** Per queue: NUM_MAX, NUM, READY, then desc / driver / device addresses as lo, hi words. */

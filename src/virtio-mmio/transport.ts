@@ -2,7 +2,7 @@
 // state, turns the events vCPU threads post (status changes, resets, config writes) into device calls, and raises
 // interrupts. Queue notifies arrive through notify(): from an ioeventfd at run time, or posted as a fallback.
 import type { Logger } from 'pino';
-import type { GuestMemory } from '../base/guest-memory';
+import type { DmaMemory, GuestMemory } from '../base/guest-memory';
 import type { DeviceContext, VirtioDevice } from './device';
 import { QueueError, Virtqueue } from './queue';
 import { bit, FEATURE, INT, STATUS } from './registers';
@@ -13,6 +13,11 @@ const TRANSPORT_FEATURES = bit(FEATURE.VERSION_1) | bit(FEATURE.RING_INDIRECT_DE
 
 export interface TransportOptions {
   memory: GuestMemory;
+  /**
+   * The device sits behind an IOMMU and reaches memory only through this (its I/O virtual address space): it
+   * offers ACCESS_PLATFORM, and refuses FEATURES_OK to a driver that does not take it.
+   */
+  platformMemory?: DmaMemory;
   /** Signals the device's interrupt line (an irqfd write at run time). */
   raiseIrq: () => void;
   log?: Logger;
@@ -35,8 +40,10 @@ export class MmioTransport {
     if (device.queueMaxSizes.length > MAX_QUEUES) throw new RangeError(`a device may have at most ${MAX_QUEUES} queues`);
     this.w = new Int32Array(state, 0, CONFIG_OFFSET_BYTES / 4);
     this.config = new Uint8Array(state, CONFIG_OFFSET_BYTES, CONFIG_BYTES);
-    const features = device.features | TRANSPORT_FEATURES;
+    const platform = opts.platformMemory === undefined ? 0n : bit(FEATURE.ACCESS_PLATFORM);
+    const features = device.features | TRANSPORT_FEATURES | platform;
     this.offered = features;
+    Atomics.store(this.w, W.REQUIRED_FEATURES_HI, Number(platform >> 32n));
     Atomics.store(this.w, W.DEVICE_ID, device.deviceType);
     Atomics.store(this.w, W.DEVICE_FEATURES_LO, Number(features & 0xffffffffn) | 0);
     Atomics.store(this.w, W.DEVICE_FEATURES_HI, Number(features >> 32n) | 0);
@@ -120,15 +127,17 @@ export class MmioTransport {
       | BigInt(Atomics.load(this.w, W.DRIVER_FEATURES_LO) >>> 0));
     const opts = { eventIdx: (features & bit(FEATURE.RING_EVENT_IDX)) !== 0n,
       indirect: (features & bit(FEATURE.RING_INDIRECT_DESC)) !== 0n };
+    // FEATURES_OK was refused unless the driver took ACCESS_PLATFORM, so a platform device always translates.
+    const memory = this.opts.platformMemory ?? this.opts.memory;
     try {
       const queues = this.device.queueMaxSizes.map((max, q) => {
         if (!Atomics.load(this.w, queueWord(q, Q.READY))) return undefined;
         const size = Atomics.load(this.w, queueWord(q, Q.NUM)) || max;
-        return new Virtqueue(this.opts.memory, { size, desc: this.u64(q, Q.DESC_LO, Q.DESC_HI),
+        return new Virtqueue(memory, { size, desc: this.u64(q, Q.DESC_LO, Q.DESC_HI),
           avail: this.u64(q, Q.DRIVER_LO, Q.DRIVER_HI), used: this.u64(q, Q.DEVICE_LO, Q.DEVICE_HI) }, opts);
       });
       const ctx: DeviceContext = {
-        memory: this.opts.memory,
+        memory,
         queues,
         features,
         notifyUsed: (queue) => { if (queue.needsInterrupt()) this.interrupt(INT.USED_BUFFER); },

@@ -70,9 +70,19 @@ export interface InputDeviceConfig {
   kind: InputKind;
 }
 
-export type DeviceConfig =
+/** The machine's virtio-iommu; the devices behind it say `iommu: true`. */
+export interface IommuDeviceConfig {
+  type: 'iommu';
+}
+
+/** Any device but the IOMMU itself may sit behind the IOMMU; its endpoint ID is its index in `devices`. */
+export interface BehindIommu {
+  iommu?: boolean;
+}
+
+export type DeviceConfig = (
   | RngDeviceConfig | ConsoleDeviceConfig | BlkDeviceConfig | NetDeviceConfig
-  | VsockDeviceConfig | BalloonDeviceConfig | FsDeviceConfig | InputDeviceConfig;
+  | VsockDeviceConfig | BalloonDeviceConfig | FsDeviceConfig | InputDeviceConfig | IommuDeviceConfig) & BehindIommu;
 
 type Input<T extends DeviceType> = Extract<DeviceConfigInput, { type: T }>;
 type Builders = { [T in DeviceType]: (field: string, d: Input<T>, baseDir: string) => DeviceConfig };
@@ -114,6 +124,7 @@ const builders: Builders = {
     statsInterval: d.statsInterval ?? 0,
   }),
   input: (_field, d) => ({ type: 'input', kind: d.kind }),
+  iommu: () => ({ type: 'iommu' }),
   fs: (field, d, baseDir) => {
     const bytes = Buffer.byteLength(d.tag);
     if (bytes > FS_TAG_MAX_BYTES) {
@@ -172,18 +183,31 @@ export function buildDevices(field: string, inputs: readonly DeviceConfigInput[]
   baseDir: string): DeviceConfig[] {
   const devices = (inputs ?? []).map((d, i) => {
     const build = builders[d.type] as (field: string, d: DeviceConfigInput, baseDir: string) => DeviceConfig;
-    return build(`${field}[${i}]`, d, baseDir);
+    const dev = build(`${field}[${i}]`, d, baseDir);
+    if ('iommu' in d && d.iommu === true) dev.iommu = true;
+    return dev;
   });
   checkUnique(field, devices);
+  checkIommu(field, devices);
   return devices;
 }
 
-/** One vsock and one balloon per machine; fs tags, disk images and tap devices are not shared twice. */
+/** Devices behind an IOMMU need one to be there; the IOMMU cannot sit behind itself. */
+function checkIommu(field: string, devices: DeviceConfig[]): void {
+  const iommu = devices.findIndex((d) => d.type === 'iommu');
+  devices.forEach((d, i) => {
+    if (d.iommu !== true) return;
+    if (d.type === 'iommu') throw new ConfigError(`${field}[${i}].iommu`, 'the iommu device cannot sit behind itself');
+    if (iommu < 0) throw new ConfigError(`${field}[${i}].iommu`, 'the machine has no iommu device (add { type: iommu })');
+  });
+}
+
+/** One vsock, one balloon and one iommu per machine; fs tags, disk images and tap devices are not shared twice. */
 function checkUnique(field: string, devices: DeviceConfig[]): void {
   const seen = new Map<string, number>();
   devices.forEach((dev, i) => {
     const keys: [string, string][] = [];
-    if (dev.type === 'vsock' || dev.type === 'balloon') keys.push([dev.type, `a second ${dev.type} device`]);
+    if (dev.type === 'vsock' || dev.type === 'balloon' || dev.type === 'iommu') keys.push([dev.type, `a second ${dev.type} device`]);
     if (dev.type === 'fs') keys.push([`fs:${dev.tag}`, `fs tag ${show(dev.tag)} is already used`]);
     if (dev.type === 'blk') keys.push([`blk:${path.resolve(dev.path)}`, `${dev.path} is already attached`]);
     if (dev.type === 'net' && dev.tap) keys.push([`tap:${dev.tap}`, `tap ${show(dev.tap)} is already used`]);

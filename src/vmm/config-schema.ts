@@ -59,7 +59,7 @@ export const ON_HALT_MODES = ['end', 'wait'] as const;
 export const SERIAL_MODES = ['stdio', 'file', 'none'] as const;
 export const CONSOLE_BACKENDS = ['stdio', 'file', 'socket'] as const;
 export const BLK_CACHE_MODES = ['unsafe', 'writeback'] as const;
-export const DEVICE_TYPES = ['rng', 'console', 'blk', 'net', 'vsock', 'balloon', 'fs', 'input'] as const;
+export const DEVICE_TYPES = ['rng', 'console', 'blk', 'net', 'vsock', 'balloon', 'fs', 'input', 'iommu'] as const;
 export const INPUT_KINDS = ['keyboard', 'tablet'] as const;
 
 export const VCPUS_MAX = 254;
@@ -98,6 +98,8 @@ const RngInput = Type.Object({
   type: StringEnum(['rng']),
   rateLimit: Type.Optional(Type.Integer({ minimum: 1, maximum: 2 ** 32,
     description: 'Bytes per second the guest may take; default unlimited' })),
+  iommu: Type.Optional(Type.Boolean({ description: 'Behind the machine\'s virtio-iommu: the device\'s DMA goes ' +
+    'through the mappings its driver makes (endpoint ID: the index in devices); needs an iommu device', default: false })),
 }, { ...closed, description: 'Entropy source (virtio-rng)' });
 
 const ConsoleInput = Type.Object({
@@ -106,6 +108,8 @@ const ConsoleInput = Type.Object({
     description: 'stdio, file (output appended to path) or socket (a unix socket at path that tsvmm listens on)',
     default: 'stdio' })),
   path: Type.Optional(Path({ description: 'Required for the file and socket backends, not allowed for stdio' })),
+  iommu: Type.Optional(Type.Boolean({ description: 'Behind the machine\'s virtio-iommu: the device\'s DMA goes ' +
+    'through the mappings its driver makes (endpoint ID: the index in devices); needs an iommu device', default: false })),
 }, { ...closed, description: 'Console port (virtio-console, hvc0 in the guest)' });
 
 const BlkInput = Type.Object({
@@ -121,6 +125,8 @@ const BlkInput = Type.Object({
   size: Type.Optional(Size({ description: 'Size of a created image, a positive multiple of 512 bytes; a bare number is ' +
     'MiB. Required with create when the image does not exist, not allowed without create' })),
   rateLimiter: Type.Optional(RateLimiter('the data the guest reads and writes (bytes) and its requests')),
+  iommu: Type.Optional(Type.Boolean({ description: 'Behind the machine\'s virtio-iommu: the device\'s DMA goes ' +
+    'through the mappings its driver makes (endpoint ID: the index in devices); needs an iommu device', default: false })),
 }, { ...closed, description: 'Disk (virtio-blk)' });
 
 const NetInput = Type.Object({
@@ -134,6 +140,8 @@ const NetInput = Type.Object({
   rxRateLimiter: Type.Optional(RateLimiter('what the guest receives (frame bytes without the virtio-net header, ' +
     'frames)')),
   txRateLimiter: Type.Optional(RateLimiter('what the guest sends (frame bytes without the virtio-net header, frames)')),
+  iommu: Type.Optional(Type.Boolean({ description: 'Behind the machine\'s virtio-iommu: the device\'s DMA goes ' +
+    'through the mappings its driver makes (endpoint ID: the index in devices); needs an iommu device', default: false })),
 }, { ...closed, description: 'Network (virtio-net) on a host tap device' });
 
 const VsockInput = Type.Object({
@@ -142,6 +150,8 @@ const VsockInput = Type.Object({
   }),
   socket: Path({ description: 'Host-side unix socket tsvmm listens on; guest connections to host port P go to ' +
     '"<socket>_P"' }),
+  iommu: Type.Optional(Type.Boolean({ description: 'Behind the machine\'s virtio-iommu: the device\'s DMA goes ' +
+    'through the mappings its driver makes (endpoint ID: the index in devices); needs an iommu device', default: false })),
 }, { ...closed, description: 'Host-guest sockets (virtio-vsock), at most one' });
 
 const BalloonInput = Type.Object({
@@ -151,6 +161,8 @@ const BalloonInput = Type.Object({
   deflateOnOom: Type.Optional(Type.Boolean({ default: false })),
   statsInterval: Type.Optional(Type.Integer({ minimum: 0, maximum: 86_400,
     description: 'Seconds between memory statistics requests; 0 turns them off', default: 0 })),
+  iommu: Type.Optional(Type.Boolean({ description: 'Behind the machine\'s virtio-iommu: the device\'s DMA goes ' +
+    'through the mappings its driver makes (endpoint ID: the index in devices); needs an iommu device', default: false })),
 }, { ...closed, description: 'Memory balloon (virtio-balloon), at most one' });
 
 const FsInput = Type.Object({
@@ -159,15 +171,25 @@ const FsInput = Type.Object({
     'among fs devices' }),
   path: Path({ description: 'Host directory to share; must exist' }),
   readonly: Type.Optional(Type.Boolean({ default: false })),
+  iommu: Type.Optional(Type.Boolean({ description: 'Behind the machine\'s virtio-iommu: the device\'s DMA goes ' +
+    'through the mappings its driver makes (endpoint ID: the index in devices); needs an iommu device', default: false })),
 }, { ...closed, description: 'Shared folder (virtio-fs)' });
 
 const InputInput = Type.Object({
   type: StringEnum(['input']),
   kind: StringEnum(INPUT_KINDS, { description: 'keyboard (every key) or tablet (absolute pointer, three buttons)' }),
+  iommu: Type.Optional(Type.Boolean({ description: 'Behind the machine\'s virtio-iommu: the device\'s DMA goes ' +
+    'through the mappings its driver makes (endpoint ID: the index in devices); needs an iommu device', default: false })),
 }, { ...closed, description: 'Keyboard or tablet (virtio-input) whose events the host sends (Vm.sendInput)' });
 
+const IommuInput = Type.Object({
+  type: StringEnum(['iommu']),
+}, { ...closed, description: 'IOMMU (virtio-iommu) for the devices that say iommu: true, at most one; needs acpi: on ' +
+  '(the guest finds it and its endpoints in the VIOT table)' });
+
 /** One schema per device type, in DEVICE_TYPES order; `type` tells which one an entry is checked against. */
-export const DEVICE_SCHEMAS = [RngInput, ConsoleInput, BlkInput, NetInput, VsockInput, BalloonInput, FsInput, InputInput] as const;
+export const DEVICE_SCHEMAS = [RngInput, ConsoleInput, BlkInput, NetInput, VsockInput, BalloonInput, FsInput, InputInput,
+  IommuInput] as const;
 
 export const DeviceInput = Type.Union([...DEVICE_SCHEMAS]);
 

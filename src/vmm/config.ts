@@ -163,6 +163,11 @@ export function validateConfig(obj: unknown, opts: ValidateOptions = {}): Machin
   if (input.apiSocket !== undefined) config.apiSocket = checkSocketPath('apiSocket', input.apiSocket, baseDir);
   checkPathClashes(config.serial.path, config.devices, config.apiSocket);
   config.devices.forEach((d, i) => {
+    // The guest finds the IOMMU and the devices behind it only in the VIOT table.
+    if (d.type === 'iommu' && config.acpi !== 'on') {
+      throw new ConfigError('acpi', `off, but devices[${i}] is an iommu, which needs acpi: on (the guest finds it in ` +
+        'the VIOT table)');
+    }
     if (d.type === 'balloon' && d.targetMiB * MiB > config.memory) {
       throw new ConfigError(`devices[${i}].targetMiB`,
         `${d.targetMiB} is more than the guest's ${config.memory / MiB} MiB of RAM`);

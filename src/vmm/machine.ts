@@ -168,7 +168,17 @@ export class Machine extends EventEmitter {
       pmPort: ACPI_PM_PORT,
       virtio: this.virtio?.attached.map((_, i) => virtioMmioSlot(i)) ?? [],
       powerButtonGsi: POWER_BUTTON_GSI,
+      iommu: this.iommuPlatform(),
     };
+  }
+
+  /** The virtio-iommu's window and the devices behind it (endpoint ID = index in `devices`), for the VIOT. */
+  private iommuPlatform(): AcpiPlatform['iommu'] {
+    const devices = this.config.devices;
+    const at = devices.findIndex((d) => d.type === 'iommu');
+    if (at < 0) return undefined;
+    const endpoints = devices.flatMap((d, i) => (d.iommu === true ? [{ id: i, base: virtioMmioSlot(i).base }] : []));
+    return { base: virtioMmioSlot(at).base, endpoints };
   }
 
   private deviceSpecs(): WorkerDeviceSpec[] {

@@ -10,6 +10,7 @@ import { virtioMmioDeviceParam } from './boot/cmdline';
 import { virtioMmioSlot } from './boot/layout';
 import { ConfigError, type ConsoleDeviceConfig, type DeviceConfig } from './config';
 import type { KvmVm } from './kvm-vm';
+import type { DmaMemory } from '../base/guest-memory';
 import { native, type FdWatcher } from '../base/native';
 import type { WorkerDeviceSpec } from './vcpu-protocol';
 import * as fs from 'node:fs';
@@ -24,6 +25,7 @@ import type { RateLimiterConfig } from '../devices/rate-limiter';
 import { FsDevice } from '../devices/fs/device';
 import { RngDevice } from '../devices/rng';
 import { InputDevice } from '../devices/input';
+import { IommuDevice } from '../devices/iommu/device';
 import { VsockDevice } from '../devices/vsock/device';
 import { VsockError } from '../devices/vsock/errors';
 import type { VirtioDevice } from '../virtio-mmio/device';
@@ -94,7 +96,8 @@ export function deviceConfigError(index: number, e: unknown): unknown {
   return e;
 }
 
-function createDevice(c: DeviceConfig, index: number, vm: KvmVm, log: Logger, guard: Guard): VirtioDevice {
+function createDevice(c: DeviceConfig, index: number, vm: KvmVm, log: Logger, guard: Guard,
+  iommu: IommuDevice | undefined): VirtioDevice {
   switch (c.type) {
     case 'balloon':
       return new BalloonDevice({ ...c, discard: (gpa, length) => vm.ram.discard(gpa, length), log });
@@ -114,6 +117,7 @@ function createDevice(c: DeviceConfig, index: number, vm: KvmVm, log: Logger, gu
     case 'vsock': return new VsockDevice({ cid: c.cid, socket: c.socket, log });
     case 'fs': return new FsDevice(c);
     case 'input': return new InputDevice(c.kind);
+    case 'iommu': return iommu!;
     default: {
       const unknown: never = c;
       throw new ConfigError(`devices[${index}].type`, `${(unknown as DeviceConfig).type} is not a device type`);
@@ -135,15 +139,17 @@ export class VirtioDevices {
   }
 
   private attach(vm: KvmVm, configs: DeviceConfig[], log: Logger): void {
+    // The IOMMU comes first, wherever it is in the list: the devices behind it are given their memory by it.
+    const iommu = this.createIommu(configs);
     configs.forEach((c, i) => {
       let device: VirtioDevice;
       try {
-        device = createDevice(c, i, vm, log, (fn) => (...args) => this.guarded(i, () => fn(...args)));
+        device = createDevice(c, i, vm, log, (fn) => (...args) => this.guarded(i, () => fn(...args)), iommu);
       } catch (e) {
         throw deviceConfigError(i, e);
       }
       try {
-        this.attachOne(vm, device, i, log);
+        this.attachOne(vm, device, i, log, c.iommu === true ? iommu?.endpointMemory(i, vm.memory) : undefined);
       } catch (e) {
         device.close?.();
         throw e;
@@ -151,13 +157,24 @@ export class VirtioDevices {
     });
   }
 
-  private attachOne(vm: KvmVm, device: VirtioDevice, i: number, log: Logger): void {
+  /**
+   * The machine's IOMMU, if it has one: endpoint IDs are the indexes of the devices behind it, and a reply that
+   * takes translations away waits for the I/O those devices have in flight.
+   */
+  private createIommu(configs: DeviceConfig[]): IommuDevice | undefined {
+    if (!configs.some((c) => c.type === 'iommu')) return undefined;
+    const endpoints = configs.flatMap((c, i) => (c.iommu === true ? [i] : []));
+    return new IommuDevice({ endpoints, drain: (id) => this.attached[id]?.transport.device.quiesce?.() });
+  }
+
+  private attachOne(vm: KvmVm, device: VirtioDevice, i: number, log: Logger, platformMemory?: DmaMemory): void {
     const n = native();
     const slot = virtioMmioSlot(i);
     const irqFd = vm.own(n.eventfdCreate());
     n.irqfd(vm.vmFd, irqFd, slot.irq);
     const transport = new MmioTransport(device, createTransportState(), {
       memory: vm.memory,
+      platformMemory,
       raiseIrq: () => n.eventfdWrite(irqFd),
       log,
       onFail: (reason) => this.hooks.failed(i, reason),

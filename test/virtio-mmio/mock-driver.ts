@@ -1,7 +1,7 @@
 // A driver that writes split-ring structures into test guest memory the way a guest would, including ones no
 // correct guest would write, so the device side can be driven without KVM.
 import type { DeviceContext, VirtioDevice } from '../../src/virtio-mmio/device';
-import { GuestMemory } from '../../src/base/guest-memory';
+import { GuestMemory, type DmaMemory } from '../../src/base/guest-memory';
 import { Virtqueue, type QueueLayout, type QueueOptions } from '../../src/virtio-mmio/queue';
 
 export const F_NEXT = 1;
@@ -108,7 +108,7 @@ export interface MockContext extends DeviceContext {
 }
 
 export interface MockContextOptions {
-  memory: GuestMemory;
+  memory: DmaMemory;
   queues: (Virtqueue | undefined)[];
   features: bigint;
   /** Also called on each notifyUsed() (a test guest that reads the used ring at once, say). */

@@ -4,7 +4,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {
-  CONFIG_KEYS, ConfigError, DEFAULT_CMDLINE, parseConfigFile, readConfigFile, validateConfig, type MachineConfig,
+  CONFIG_KEYS, ConfigError, DEFAULT_CMDLINE, parseConfigFile, readConfigFile, toConfigInput, validateConfig,
+  type MachineConfig,
 } from '../../src/vmm/config';
 import { MiB, GiB } from '../../src/vmm/units';
 import { DEVICE_TYPES } from '../../src/vmm/config-schema';
@@ -181,9 +182,9 @@ test('devices: rng, console, net', () => {
   rejects({ devices: [{ type: 'console', backend: 'socket' }] }, 'devices[0].path',
     'devices[0].path: required for backend socket');
   rejects({ devices: [{ type: 'gpu' }] }, 'devices[0].type',
-    'devices[0].type: "gpu" is not one of rng, console, blk, net, vsock, balloon, fs, input');
+    'devices[0].type: "gpu" is not one of rng, console, blk, net, vsock, balloon, fs, input, iommu');
   rejects({ devices: [{ path: 'x' }] }, 'devices[0].type',
-    'devices[0].type: required (one of rng, console, blk, net, vsock, balloon, fs, input)');
+    'devices[0].type: required (one of rng, console, blk, net, vsock, balloon, fs, input, iommu)');
   rejects({ devices: { type: 'rng' } }, 'devices', 'devices: a mapping is not a list');
   assert.deepEqual(valid({ devices: [{ type: 'net', tap: 'tap0', mac: '52:54:00:AB:cd:01' }] }).devices,
     [{ type: 'net', tap: 'tap0', mac: '52:54:00:ab:cd:01' }]);
@@ -195,7 +196,7 @@ test('devices: rng, console, net', () => {
     'devices[0].mac: "01:00:5e:00:00:01" is a multicast address (the first byte must be even)');
 });
 
-test('devices: vsock, balloon, fs, input', () => {
+test('devices: vsock, balloon, fs, input, iommu', () => {
   assert.deepEqual(valid({ devices: [{ type: 'vsock', cid: 3, socket: 'v.sock' }] }).devices,
     [{ type: 'vsock', cid: 3, socket: path.join(dir, 'v.sock') }]);
   rejects({ devices: [{ type: 'vsock', cid: 2, socket: 'v.sock' }] }, 'devices[0].cid',
@@ -263,4 +264,20 @@ test('configs/example.yaml documents a valid config with every device type', () 
   for (const key of CONFIG_KEYS) {
     assert.match(text, new RegExp(`^#? ?${key}:`, 'm'), key);
   }
+});
+
+test('an iommu device: at most one, only with acpi: on, and devices say iommu: true to sit behind it', () => {
+  const c = valid({ acpi: 'on', devices: [{ type: 'rng', iommu: true }, { type: 'iommu' }, { type: 'rng' }] });
+  assert.deepEqual(c.devices, [{ type: 'rng', iommu: true }, { type: 'iommu' }, { type: 'rng' }]);
+  assert.deepEqual(validateConfig(toConfigInput(c), { baseDir: dir }).devices, c.devices);
+  rejects({ devices: [{ type: 'iommu' }] }, 'acpi',
+    'acpi: off, but devices[0] is an iommu, which needs acpi: on (the guest finds it in the VIOT table)');
+  rejects({ acpi: 'on', devices: [{ type: 'iommu' }, { type: 'iommu' }] }, 'devices[1]',
+    'devices[1]: a second iommu device (see devices[0])');
+  rejects({ acpi: 'on', devices: [{ type: 'rng', iommu: true }] }, 'devices[0].iommu',
+    'devices[0].iommu: the machine has no iommu device (add { type: iommu })');
+  assert.throws(() => valid({ acpi: 'on', devices: [{ type: 'iommu', iommu: true }] }),
+    (e: unknown) => e instanceof ConfigError && e.field === 'devices[0].iommu' && /unknown key/.test(e.message));
+  rejects({ acpi: 'on', devices: [{ type: 'iommu' }, { type: 'rng', iommu: 'yes' }] }, 'devices[1].iommu',
+    'devices[1].iommu: "yes" is not a boolean (use true or false)');
 });

@@ -21,6 +21,16 @@ export interface AcpiPlatform {
   virtio: VirtioMmioSlot[];
   /** The GSI on which the VMM signals a power-button press (an edge, like every other line here). */
   powerButtonGsi: number;
+  /** The virtio-iommu and the devices behind it, for the VIOT table; absent: the machine has none. */
+  iommu?: ViotPlatform;
+}
+
+/** The virtio-iommu and the devices behind it, as the VIOT table says them. */
+export interface ViotPlatform {
+  /** The virtio-iommu's virtio-mmio window. */
+  base: number;
+  /** The devices behind it: endpoint ID and virtio-mmio window. */
+  endpoints: { id: number; base: number }[];
 }
 
 export const VIRTIO_MMIO_HID = 'LNRO0005';

@@ -6,6 +6,7 @@ import { BootError } from '../boot/errors';
 import { alignUp, HIMEM_START } from '../boot/layout';
 import { buildDsdt, buildFadt, buildMadt, buildRsdp, buildXsdt, FADT_BYTES, RSDP_BYTES, SDT_HEADER_BYTES } from './tables';
 import type { AcpiPlatform } from './dsdt';
+import { buildViot } from './viot';
 
 export type { AcpiPlatform } from './dsdt';
 
@@ -20,7 +21,6 @@ export const ACPI_PM_PORT = 0x600;
 export const POWER_BUTTON_GSI = 3;
 /** The RSDP scan looks at 16-byte boundaries; the other tables only need natural alignment, but keep them tidy. */
 const TABLE_ALIGN = 16;
-const XSDT_ENTRIES = 2;
 
 export interface AcpiTables {
   rsdpAddr: number;
@@ -28,23 +28,28 @@ export interface AcpiTables {
   tables: { addr: number; bytes: Uint8Array }[];
 }
 
-/** Lays the tables out from `base`: RSDP, XSDT, FADT, MADT, DSDT. Pure: nothing is written. */
+/** Lays the tables out from `base`: RSDP, XSDT, FADT, MADT, VIOT (with an IOMMU), DSDT. Pure: nothing is written. */
 export function buildAcpiTables(p: AcpiPlatform, base = ACPI_TABLES_ADDR): AcpiTables {
   const rsdpAddr = base;
   const xsdtAddr = alignUp(rsdpAddr + RSDP_BYTES, TABLE_ALIGN);
   const madt = buildMadt(p.vcpus);
+  const viot = p.iommu === undefined ? undefined : buildViot(p.iommu);
   const dsdt = buildDsdt(p);
+  const xsdtEntries = viot === undefined ? 2 : 3;
   // The FADT's size is fixed, so every address is known before the tables that point at each other are built.
-  const fadtAddr = alignUp(xsdtAddr + SDT_HEADER_BYTES + XSDT_ENTRIES * 8, TABLE_ALIGN);
+  const fadtAddr = alignUp(xsdtAddr + SDT_HEADER_BYTES + xsdtEntries * 8, TABLE_ALIGN);
   const madtAddr = alignUp(fadtAddr + FADT_BYTES, TABLE_ALIGN);
-  const dsdtAddr = alignUp(madtAddr + madt.length, TABLE_ALIGN);
+  const viotAddr = alignUp(madtAddr + madt.length, TABLE_ALIGN);
+  const dsdtAddr = alignUp(viotAddr + (viot?.length ?? 0), TABLE_ALIGN);
+  const listed = viot === undefined ? [fadtAddr, madtAddr] : [fadtAddr, madtAddr, viotAddr];
   return {
     rsdpAddr,
     tables: [
       { addr: rsdpAddr, bytes: buildRsdp(xsdtAddr) },
-      { addr: xsdtAddr, bytes: buildXsdt([fadtAddr, madtAddr]) },
+      { addr: xsdtAddr, bytes: buildXsdt(listed) },
       { addr: fadtAddr, bytes: buildFadt(dsdtAddr, p.pmPort) },
       { addr: madtAddr, bytes: madt },
+      ...(viot === undefined ? [] : [{ addr: viotAddr, bytes: viot }]),
       { addr: dsdtAddr, bytes: dsdt },
     ],
   };

@@ -1,0 +1,34 @@
+// What a device behind the virtio-iommu sees as memory: its endpoint's I/O virtual address space. Every view it
+// asks for is translated through the endpoint's domain and checked for the right it needs; a range that is not
+// wholly mapped with that right is a fault, reported on the IOMMU's event queue, and the device gets null, exactly
+// what an address outside guest RAM gives (its queue fails the device, DEVICE_NEEDS_RESET).
+import type { DmaMemory, GuestMemory } from '../../base/guest-memory';
+import { accessFault, type IommuDomains } from './domains';
+import { FAULT_REASON, type Fault } from './wire';
+
+const EMPTY = new Uint8Array(0);
+
+export class EndpointMemory implements DmaMemory {
+  constructor(private readonly domains: IommuDomains, readonly endpoint: number, readonly ram: GuestMemory,
+    private readonly onFault: (fault: Fault) => void) {}
+
+  get generation(): number { return this.domains.epoch; }
+
+  tryBytes(addr: number | bigint, length: number, access: number): Uint8Array | null {
+    if (!Number.isInteger(length) || length < 0) return null;
+    const a = typeof addr === 'bigint' ? (addr <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(addr) : -1) : addr;
+    if (!Number.isSafeInteger(a) || a < 0) {
+      // Past 2^53 is past the 48-bit input range: nothing can be mapped there.
+      this.onFault(accessFault(this.endpoint, access, FAULT_REASON.MAPPING, BigInt(addr) & 0xffff_ffff_ffff_ffffn));
+      return null;
+    }
+    // Nothing is read or written through an empty view, so it needs no mapping.
+    if (length === 0) return EMPTY;
+    const t = this.domains.translate(this.endpoint, a, length, access);
+    if ('fault' in t) {
+      this.onFault(t.fault);
+      return null;
+    }
+    return this.ram.tryBytes(t.gpa, length);
+  }
+}
