@@ -214,6 +214,8 @@ static const char *device_name(u32 device_id)
 		return "virtio-balloon";
 	case VIRTIO_ID_VSOCK:
 		return "virtio-vsock";
+	case VIRTIO_ID_IOMMU:
+		return "virtio-iommu";
 	case VIRTIO_ID_FS:
 		return "virtio-fs";
 	default:

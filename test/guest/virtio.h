@@ -46,6 +46,8 @@
 #define VIRTIO_F_INDIRECT_DESC (1ull << 28)
 #define VIRTIO_F_EVENT_IDX (1ull << 29)
 #define VIRTIO_F_VERSION_1 (1ull << 32)
+/* The device's DMA goes through the platform's IOMMU: its addresses are I/O virtual addresses. */
+#define VIRTIO_F_ACCESS_PLATFORM (1ull << 33)
 
 #define VIRTIO_ID_NET 1
 #define VIRTIO_ID_BLOCK 2
@@ -53,6 +55,7 @@
 #define VIRTIO_ID_RNG 4
 #define VIRTIO_ID_BALLOON 5
 #define VIRTIO_ID_VSOCK 19
+#define VIRTIO_ID_IOMMU 23
 #define VIRTIO_ID_FS 26
 
 #define VIRTQ_DESC_F_NEXT 1

@@ -31,6 +31,8 @@ export interface TinyOptions {
   cmdline: string;
   devices?: unknown[];
   memory?: string;
+  /** The config's `acpi`; with 'on' tsvmm puts no `virtio_mmio.device=` on the cmdline, so the caller adds them. */
+  acpi?: 'on' | 'off';
   timeoutMs?: number;
   /** MachineOptions.prefaultMemory: all of guest RAM resident before the guest runs. */
   prefaultMemory?: boolean;
@@ -68,7 +70,7 @@ async function during(hook: () => Promise<void> | void, output: OutputWatch, end
 /** Boots the test kernel on tsvmm with `test=...` in opts.cmdline and waits for the machine to end. */
 export async function runTiny(opts: TinyOptions): Promise<TinyRun> {
   const config = validateConfig({ kernel: await testKernel(), memory: opts.memory ?? '64M', cmdline: opts.cmdline,
-    devices: opts.devices ?? [], serial: { mode: 'none' } });
+    devices: opts.devices ?? [], serial: { mode: 'none' }, ...(opts.acpi === undefined ? {} : { acpi: opts.acpi }) });
   const output = new OutputWatch();
   const m = Machine.create(config, { prefaultMemory: opts.prefaultMemory,
     consoleOutput: (c) => { output.append(c.toString('latin1')); } });

@@ -13,6 +13,7 @@ void test_fs(void);
 void test_vsock(void);
 void test_net(void);
 void test_netbench(void);
+void test_iommu(void);
 
 const struct guest_test guest_tests[] = {
 	{ "rng", test_rng },
@@ -28,6 +29,7 @@ const struct guest_test guest_tests[] = {
 	{ "vsock", test_vsock },
 	{ "net", test_net },
 	{ "netbench", test_netbench },
+	{ "iommu", test_iommu },
 };
 
 const unsigned guest_test_count = ARRAY_LEN(guest_tests);
