@@ -89,8 +89,9 @@ export class RequestHandler {
     if (!this.domainInRange(id)) return { status: S.RANGE };
     const d = this.domains.domain(id);
     if (d === undefined) return { status: S.NOENT };
-    if (start > end || !aligned(start) || !aligned(end + 1n) || !aligned(phys)) return inval;
-    if (end > BigInt(INPUT_END)) return { status: S.RANGE };
+    if (start > end) return inval;
+    // Spec 5.13.6.6: a start, end + 1 or physical address off the page granularity is RANGE.
+    if (!aligned(start) || !aligned(end + 1n) || !aligned(phys) || end > BigInt(INPUT_END)) return { status: S.RANGE };
     const size = end - start + 1n;
     // RAM, or for an MMIO mapping anywhere in the 64-bit space; translation never hands out views of MMIO ones.
     const inRam = phys + size <= BigInt(Number.MAX_SAFE_INTEGER) && this.ram.contains(Number(phys), Number(size));
