@@ -102,6 +102,6 @@ describe('sandboxes booted from ext4 root images', { skip, timeout: 8 * BOOT_MS 
     booted.push({ name: 'debian', sb });
     assert.deepEqual(await sb.exec(['python3', '-c', 'print(6*7)']), { exitCode: 0, signal: null, stdout: '42\n', stderr: '' });
     const tmp = await sb.exec(['python3', '-c', 'import tempfile; f = tempfile.NamedTemporaryFile(); f.write(b"x"); f.flush(); print(f.name[:5])']);
-    assert.deepEqual([tmp.exitCode, tmp.stdout], [0, '/tmp/'], tmp.stderr);
+    assert.deepEqual([tmp.exitCode, tmp.stdout], [0, '/tmp/\n'], tmp.stderr);
   });
 });
