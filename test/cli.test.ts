@@ -149,7 +149,7 @@ test('guest build and guest path delegate to the guest module', async () => {
   const calls: unknown[] = [];
   const artifacts = path.join(dir, 'artifacts');
   fs.mkdirSync(artifacts, { recursive: true });
-  for (const n of ['vmlinux', 'bzImage', 'initramfs.cpio', 'test-kernel.elf']) {
+  for (const n of ['vmlinux', 'bzImage', 'initramfs.cpio', 'test-kernel.elf', 'sandbox.cpio']) {
     fs.writeFileSync(path.join(artifacts, n), 'x');
   }
   h.deps.guest = {
@@ -168,7 +168,7 @@ test('guest build and guest path delegate to the guest module', async () => {
   const at = (n: string): string => path.join(artifacts, n);
   assert.deepEqual(h.out, [`${at('vmlinux')}\n`, `@guest/vmlinux ${at('vmlinux')}\n`,
     `@guest/bzImage ${at('bzImage')}\n`, `@guest/initramfs.cpio ${at('initramfs.cpio')}\n`,
-    `@guest/test-kernel.elf ${at('test-kernel.elf')}\n`]);
+    `@guest/test-kernel.elf ${at('test-kernel.elf')}\n`, `@guest/sandbox.cpio ${at('sandbox.cpio')}\n`]);
 });
 
 test('guest path: one not built yet is status 1 and says how to build it, never a path that is not there', async () => {
@@ -183,7 +183,7 @@ test('guest path: one not built yet is status 1 and says how to build it, never 
   assert.deepEqual(h.err, ['tsvmm: @guest/bzImage is not built yet; run `tsvmm guest build` (minutes, once)\n']);
   assert.equal(await main(['guest', 'path'], h.deps), 1);
   assert.deepEqual(h.out, [`@guest/vmlinux ${built}\n`]);
-  assert.equal(h.err[1], 'tsvmm: @guest/bzImage, @guest/initramfs.cpio, @guest/test-kernel.elf are not built yet; ' +
+  assert.equal(h.err[1], 'tsvmm: @guest/bzImage, @guest/initramfs.cpio, @guest/test-kernel.elf, @guest/sandbox.cpio are not built yet; ' +
     'run `tsvmm guest build` (minutes, once)\n');
 });
 
