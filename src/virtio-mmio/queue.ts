@@ -169,14 +169,15 @@ export class Virtqueue {
         visited = -1;
         continue;
       }
-      const buf = this.mem.tryBytes(addr, len, flags & DESC_F_WRITE ? DMA_WRITE : DMA_READ);
-      if (buf === null) throw new QueueError('E_RANGE', `buffer 0x${addr.toString(16)}+${len} is not guest RAM`, head);
+      // Usually one view; behind an IOMMU, one per physically contiguous run of the buffer.
+      const bufs = this.mem.trySegments(addr, len, flags & DESC_F_WRITE ? DMA_WRITE : DMA_READ);
+      if (bufs === null) throw new QueueError('E_RANGE', `buffer 0x${addr.toString(16)}+${len} is not guest RAM`, head);
       if (flags & DESC_F_WRITE) {
-        chain.writable.push(buf);
+        for (const b of bufs) chain.writable.push(b);
         chain.writableBytes += len;
       } else {
         if (chain.writable.length > 0) throw new QueueError('E_ORDER', 'a device-readable buffer follows a writable one', head);
-        chain.readable.push(buf);
+        for (const b of bufs) chain.readable.push(b);
         chain.readableBytes += len;
       }
       if (chain.readableBytes + chain.writableBytes > MAX_CHAIN_BYTES) throw new QueueError('E_LEN', 'chain longer than 4 GiB', head);

@@ -60,6 +60,8 @@ export function accessFault(endpoint: number, access: number, reason: number, ad
 
 /** A translated range: its guest-physical address, or why it faulted. */
 export type Translation = { gpa: number } | { fault: Fault };
+/** A translated range as guest-physical runs (address, bytes), in I/O virtual order, or why it faulted. */
+export type SegmentTranslation = { runs: { gpa: number; bytes: number }[] } | { fault: Fault };
 
 export class IommuDomains {
   private readonly domains = new Map<number, Domain>();
@@ -142,6 +144,36 @@ export class IommuDomains {
     this.attached.clear();
     this.mappingCount = 0;
     this.epoch++;
+  }
+
+  /**
+   * Where [addr, addr + length) of `endpoint`'s I/O virtual space lies in guest-physical memory, as runs: the range
+   * may cross any number of mappings (each with the rights `access` asks for, with no gap between them), and runs
+   * whose guest-physical addresses follow on are joined. A range over more than `maxRuns` runs is a fault at the
+   * first byte past them: that many views is more than any real buffer needs, and the work stays bounded.
+   */
+  translateRuns(endpoint: number, addr: number, length: number, access: number, maxRuns: number): SegmentTranslation {
+    const fault = (reason: number, at: number): SegmentTranslation => ({ fault: accessFault(endpoint, access, reason, BigInt(at)) });
+    const d = this.attached.get(endpoint);
+    if (d === undefined) return fault(FAULT_REASON.DOMAIN, addr);
+    const need = (access & DMA_READ ? MAP.READ : 0) | (access & DMA_WRITE ? MAP.WRITE : 0);
+    const last = addr + length - 1;
+    let i = d.find(addr);
+    const runs: { gpa: number; bytes: number }[] = [];
+    for (let at = addr; ;) {
+      const m = d.mappings[i];
+      if (m === undefined || m.start > at) return fault(FAULT_REASON.MAPPING, at);
+      if ((m.flags & need) !== need || (m.flags & MAP.MMIO) !== 0) return fault(FAULT_REASON.MAPPING, at);
+      const gpa = m.phys + (at - m.start);
+      const bytes = Math.min(last, m.end) - at + 1;
+      const prev = runs[runs.length - 1];
+      if (prev !== undefined && prev.gpa + prev.bytes === gpa) prev.bytes += bytes;
+      else if (runs.length === maxRuns) return fault(FAULT_REASON.MAPPING, at);
+      else runs.push({ gpa, bytes });
+      if (last <= m.end) return { runs };
+      at = m.end + 1;
+      i++;
+    }
   }
 
   /**

@@ -7,6 +7,8 @@ import { accessFault, type IommuDomains } from './domains';
 import { FAULT_REASON, type Fault } from './wire';
 
 const EMPTY = new Uint8Array(0);
+/** Physically separate runs one buffer may have: a 64 KiB buffer mapped page by page is 16. */
+const MAX_RUNS = 64;
 
 export class EndpointMemory implements DmaMemory {
   constructor(private readonly domains: IommuDomains, readonly endpoint: number, readonly ram: GuestMemory,
@@ -30,5 +32,28 @@ export class EndpointMemory implements DmaMemory {
       return null;
     }
     return this.ram.tryBytes(t.gpa, length);
+  }
+
+  trySegments(addr: number | bigint, length: number, access: number): Uint8Array[] | null {
+    if (!Number.isInteger(length) || length < 0) return null;
+    const a = typeof addr === 'bigint' ? (addr <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(addr) : -1) : addr;
+    if (!Number.isSafeInteger(a) || a < 0) {
+      this.onFault(accessFault(this.endpoint, access, FAULT_REASON.MAPPING, BigInt(addr) & 0xffff_ffff_ffff_ffffn));
+      return null;
+    }
+    if (length === 0) return [EMPTY];
+    const t = this.domains.translateRuns(this.endpoint, a, length, access, MAX_RUNS);
+    if ('fault' in t) {
+      this.onFault(t.fault);
+      return null;
+    }
+    const views: Uint8Array[] = [];
+    for (const r of t.runs) {
+      // A run over the boundary of two RAM regions (the 32-bit MMIO gap) is not one view: the device cannot use it.
+      const v = this.ram.tryBytes(r.gpa, r.bytes);
+      if (v === null) return null;
+      views.push(v);
+    }
+    return views;
   }
 }

@@ -140,3 +140,24 @@ test('a device not behind it never offers ACCESS_PLATFORM', () => {
   assert.equal(t.negotiate(1 | 2), false);
   assert.equal(t.negotiate(1), true);
 });
+
+test('a buffer over mappings whose pages are apart in RAM comes back as one view per run, in I/O virtual order', () => {
+  const s = setup();
+  assert.equal(s.status(attach(1, 1)), S.OK);
+  // Three pages of I/O virtual space: the first two map RAM pages in reverse order, the third the page after the
+  // second's in RAM.
+  assert.equal(s.status(map(1, BUFS_IOVA, BUFS_IOVA + 0xfff, BUFS_GPA + 0x1000)), S.OK);
+  assert.equal(s.status(map(1, BUFS_IOVA + 0x1000, BUFS_IOVA + 0x1fff, BUFS_GPA)), S.OK);
+  assert.equal(s.status(map(1, BUFS_IOVA + 0x2000, BUFS_IOVA + 0x2fff, BUFS_GPA + 0x1000)), S.OK);
+  const memory = s.dev.endpointMemory(1, s.mem);
+  s.mem.writeU8(BUFS_GPA + 0x1000 + 0xffe, 1);
+  s.mem.writeU8(BUFS_GPA, 2);
+  const views = memory.trySegments(BUFS_IOVA + 0xffe, 4, 1)!;
+  assert.deepEqual(views.map((v) => v.length), [2, 2]);
+  assert.deepEqual([views[0]![0], views[1]![0]], [1, 2]);
+  assert.equal(memory.tryBytes(BUFS_IOVA + 0xffe, 4, 1), null, 'one view cannot span them');
+  // Pages that follow on in RAM join into one run.
+  assert.deepEqual(memory.trySegments(BUFS_IOVA + 0x1000, 0x2000, 1)!.map((v) => v.length), [0x2000]);
+  assert.equal(memory.trySegments(BUFS_IOVA + 0x2000, 0x1001, 1), null, 'past the last mapping is a fault');
+  assert.equal(s.dev.counters().faults, 2, 'the single view and the range past the end');
+});
