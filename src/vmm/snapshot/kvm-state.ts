@@ -121,7 +121,8 @@ export function restoreVcpu(vcpuFd: number, index: number, s: VcpuSnapshot): voi
   set('sregs');
   set('regs');
   n.setXsave(vcpuFd, s.xsave);
-  set('xcrs');
+  // A host CPU without XSAVE reports no XCRs (nr_xcrs 0) and refuses any KVM_SET_XCRS.
+  if (s.blobs.xcrs.readUInt32LE(0) !== 0) set('xcrs');
   set('debugRegs');
   set('lapic');
   setMsrs(vcpuFd, index, s.msrs);
