@@ -4,8 +4,9 @@
 import * as path from 'node:path';
 import type { Logger } from 'pino';
 import { argTypeError, checkNonEmptyString, checkOptions } from './errors';
-import { Vm, vmErrorOf } from './vm';
+import { Vm, vmErrorOf, type VmOptions } from './vm';
 import { createLogger } from '../log';
+import type { LogLevel } from '../vmm/config';
 import { readSnapshot, type SnapshotImage } from '../vmm/snapshot/format';
 import { preflight } from '../vmm/preflight';
 
@@ -33,15 +34,25 @@ export async function restoreVm(dir: string, options?: RestoreVmOptions): Promis
   const baseDir = path.resolve(o.baseDir === undefined ? process.cwd() : checkNonEmptyString('baseDir', o.baseDir));
   const snapshotDir = path.resolve(baseDir, checkNonEmptyString('dir', dir));
   const logger = (o.logger as Logger | undefined) ?? createLogger('silent');
+  const vm = makeRestoredVm(snapshotDir, { logger, baseDir });
+  if (o.paused === true) await vm.startPaused(); else vm.start();
+  return vm;
+}
+
+/**
+ * The Vm a snapshot folder (an absolute path) holds, not started yet; restoreVm and the control socket's
+ * PUT /snapshot/load start it. Throws as restoreVm rejects.
+ */
+export function makeRestoredVm(dir: string, opts: Omit<VmOptions, 'restore'> & { logLevel?: LogLevel }): Vm {
   let image: SnapshotImage;
   try {
-    image = readSnapshot(snapshotDir);
+    image = readSnapshot(dir);
   } catch (e) {
     throw vmErrorOf(e);
   }
   delete image.config.apiSocket;
   preflight(image.config);
-  const vm = new Vm(image.config, { logger: logger.child({}, { level: image.config.log.level }), baseDir, restore: image });
-  if (o.paused === true) await vm.startPaused(); else vm.start();
-  return vm;
+  const { logLevel, ...vmOptions } = opts;
+  const logger = opts.logger.child({}, { level: logLevel ?? image.config.log.level });
+  return new Vm(image.config, { ...vmOptions, logger, restore: image });
 }
