@@ -13,6 +13,7 @@
         "native/kvm/mapping.cc",
         "native/kvm/eventfd.cc",
         "native/kvm/fdwatch.cc",
+        "native/kvm/snapshot.cc",
         "native/net/tap.cc",
         "native/net/frame_io.cc",
         "native/fs/names.cc",

@@ -12,6 +12,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   tsvmm::InitMemory(env, exports);
   tsvmm::InitEventfd(env, exports);
   tsvmm::InitFdWatch(env, exports);
+  tsvmm::InitSnapshot(env, exports);
   tsvmm::InitTap(env, exports);
   tsvmm::InitFrameIo(env, exports);
   tsvmm::InitFsNames(env, exports);

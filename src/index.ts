@@ -19,6 +19,8 @@ export { buildGuest, guestArtifactPath, resolveGuestArtifact } from './guest/bui
 export { createLogger } from './log';
 export { createVm } from './api/create';
 export type { CreateVmOptions } from './api/create';
+export { restoreVm } from './api/restore';
+export type { RestoreVmOptions } from './api/restore';
 export { Vm, DEFAULT_STOP_TIMEOUT_MS } from './api/vm';
 export type { VmState, VmExit, VmCounters, VmEvents, StopOptions } from './api/vm';
 export { VmConsole } from './api/console';

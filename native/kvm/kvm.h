@@ -13,6 +13,7 @@ void InitVcpu(Napi::Env env, Napi::Object exports);
 void InitMemory(Napi::Env env, Napi::Object exports);
 void InitEventfd(Napi::Env env, Napi::Object exports);
 void InitFdWatch(Napi::Env env, Napi::Object exports);
+void InitSnapshot(Napi::Env env, Napi::Object exports);
 
 // ioctl that retries on EINTR; returns the result or -errno.
 long IoctlRetry(int fd, unsigned long request, void* arg);

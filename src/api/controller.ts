@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import { VmError } from './errors';
 import { followLevels, setLevels } from './log-levels';
 import { makeVm } from './make-vm';
+import { makeRestoredVm } from './restore';
 import type { Vm, VmState } from './vm';
 import { configWarnings, validateConfig, type LogLevel, type MachineConfig } from '../vmm/config';
 import { ConfigError, isMapping } from '../vmm/config-check';
@@ -119,6 +120,26 @@ export class ApiController extends EventEmitter<{ vm: [vm: Vm] }> {
     } finally {
       this.starting = false;
     }
+  }
+
+  /**
+   * Makes the machine a snapshot folder (an absolute path) holds and starts it, running or paused; only while no
+   * machine exists (its config replaces any pending one). Announces the Vm with 'vm' before it runs.
+   */
+  async restore(dir: string, paused: boolean): Promise<Vm> {
+    if (this.current || this.starting) {
+      throw new VmError('ERR_VM_STATE', `cannot load a snapshot: the machine is ${this.state}`);
+    }
+    const { logger, baseDir, consoleOutput } = this.opts;
+    const logLevel = this.level;
+    const vm = makeRestoredVm(dir, {
+      logger, baseDir, ...(logLevel ? { logLevel } : {}), ...(consoleOutput ? { consoleOutput } : {}),
+    });
+    this.current = vm;
+    this.config = vm.config;
+    this.emit('vm', vm);
+    if (paused) await vm.startPaused(); else vm.start();
+    return vm;
   }
 
   /** The machine, for what only a made machine can do. */

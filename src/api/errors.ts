@@ -20,7 +20,15 @@ export type VmErrorCode =
    * Running commands or moving files needs the guest agent, reached through a vsock device: the machine has none
    * (add one, and boot a guest that runs tsvmm-agent; createSandbox() does both).
    */
-  | 'ERR_VM_NO_AGENT';
+  | 'ERR_VM_NO_AGENT'
+  /** A snapshot of this machine cannot hold one of its devices yet (the message names it): virtio devices. */
+  | 'ERR_VM_SNAPSHOT_UNSUPPORTED'
+  /**
+   * A snapshot cannot be written or restored: not a snapshot, another format version, a checksum that does not
+   * match, a file cut short, a config that does not fit its memory, a host that cannot take its CPU state. The
+   * message says which; `cause.code` is the SnapshotError's (ERR_SNAPSHOT_CHECKSUM, ...) or the errno.
+   */
+  | 'ERR_VM_SNAPSHOT';
 
 export class VmError extends Error {
   constructor(readonly code: VmErrorCode, message: string, options?: { cause?: unknown }) {

@@ -93,13 +93,22 @@ const AGENT_STATUS: Record<AgentErrorCode, number> = {
   NOT_FOUND: 404, FAILED: 422, LIMIT: 413, TIMEOUT: 504, AGENT_GONE: 502, PROTOCOL: 502, REFUSED: 502, ABORTED: 500,
 };
 
-/** A VmError's status: the machine's state or a missing device 409, a kernel it cannot boot 400, no KVM 500. */
+/**
+ * A VmError's status: the machine's state, a missing device or one a snapshot cannot hold 409, a kernel it cannot
+ * boot or a broken snapshot 400, no KVM (or a host that cannot take a snapshot's CPU state) 500.
+ */
 function vmErrorStatus(e: VmError): number {
   switch (e.code) {
     case 'ERR_VM_STATE':
     case 'ERR_VM_NO_DEVICE':
     case 'ERR_VM_NO_AGENT':
+    case 'ERR_VM_SNAPSHOT_UNSUPPORTED':
       return 409;
+    case 'ERR_VM_SNAPSHOT': {
+      // A snapshot the client named that is not one, or is broken, is its mistake; failing to write one is ours.
+      const code = (e.cause as { code?: unknown } | undefined)?.code;
+      return typeof code === 'string' && code.startsWith('ERR_SNAPSHOT_') && code !== 'ERR_SNAPSHOT_HOST' ? 400 : 500;
+    }
     case 'ERR_VM_BOOT':
       return 400;
     case 'ERR_VM_KVM':

@@ -1,6 +1,7 @@
 // The control socket's routes: each a method, a path (in the OpenAPI document's template form) and a handler that
 // validates its body strictly (errors name the field) and calls the controller. docs/api.yaml describes exactly
 // these; test/api/openapi.test.ts keeps the two in step.
+import * as path from 'node:path';
 import { HttpError } from './http-json';
 import { METRICS_CONTENT_TYPE, metricsText } from './metrics';
 import {
@@ -54,6 +55,23 @@ async function action(ctx: RouteContext): Promise<Reply> {
       return { status: 200, body: await c.requireVm('stop').stop(stop) };
     }
   }
+}
+
+/** PUT /snapshot/create `{ path }`: a snapshot of the paused machine into that folder (docs/snapshot.md). */
+async function createSnapshot(ctx: RouteContext): Promise<Reply> {
+  const b = requireBody(ctx.body, ['path']);
+  if (typeof b.path !== 'string' || b.path === '') throw new ConfigError('path', 'required: the snapshot\'s folder');
+  await ctx.controller.requireVm('snapshot').snapshot(path.resolve(ctx.controller.baseDir, b.path));
+  return NO_CONTENT;
+}
+
+/** PUT /snapshot/load `{ path, paused? }`: the machine a snapshot holds, started; only before there is one. */
+async function loadSnapshot(ctx: RouteContext): Promise<Reply> {
+  const b = requireBody(ctx.body, ['path', 'paused']);
+  const dir = checkPath('path', b.path, ctx.controller.baseDir, 'dir');
+  if (b.paused !== undefined && typeof b.paused !== 'boolean') throw new ConfigError('paused', 'must be a boolean');
+  await ctx.controller.restore(dir, b.paused === true);
+  return NO_CONTENT;
 }
 
 /** The {index} of /devices/{index}: a device of the config, else 404. */
@@ -120,6 +138,8 @@ export const ROUTES: readonly Route[] = [
     },
   },
   { method: 'PUT', path: '/actions', body: true, handle: action },
+  { method: 'PUT', path: '/snapshot/create', body: true, handle: createSnapshot },
+  { method: 'PUT', path: '/snapshot/load', body: true, handle: loadSnapshot },
   {
     method: 'GET', path: '/exit', body: false,
     handle: async ({ controller }) => ({ status: 200, body: await controller.requireVm('wait for the end').wait() }),

@@ -8,6 +8,7 @@ import { exitStatus, type MachineExit } from '../vmm/exit-status';
 import { KvmError } from '../vmm/kvm-vm';
 import type { DeviceErrorEvent } from '../vmm/machine';
 import { DeviceOpError } from '../vmm/virtio-devices';
+import { SnapshotError, type SnapshotImage } from '../vmm/snapshot/format';
 import type { CounterName } from '../vmm/vcpu-protocol';
 
 export type VmState = 'created' | 'running' | 'paused' | 'stopping' | 'exited';
@@ -75,6 +76,10 @@ export function vmErrorOf(e: unknown): unknown {
   if (e instanceof KvmError) return new VmError('ERR_VM_KVM', e.message, { cause: e });
   if (e instanceof BootError) return new VmError('ERR_VM_BOOT', e.message, { cause: e });
   if (e instanceof DeviceOpError) return new VmError('ERR_VM_DISK', e.message, { cause: e });
+  if (e instanceof SnapshotError) {
+    const code = e.code === 'ERR_SNAPSHOT_UNSUPPORTED' ? 'ERR_VM_SNAPSHOT_UNSUPPORTED' : 'ERR_VM_SNAPSHOT';
+    return new VmError(code, e.message, { cause: e });
+  }
   return e;
 }
 
@@ -87,4 +92,6 @@ export interface VmOptions {
    * (whose holding and dropping then do not apply): `tsvmm run` writes it to its own stdout.
    */
   consoleOutput?: (chunk: Buffer) => void;
+  /** Build the machine from this snapshot (restoreVm) instead of loading its guest. */
+  restore?: SnapshotImage;
 }

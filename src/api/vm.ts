@@ -17,6 +17,7 @@ import { writeAllSync } from '../devices/file-io';
 import type { RateLimiterConfig } from '../devices/rate-limiter';
 import { ConfigError, type MachineConfig } from '../vmm/config';
 import { Machine, NO_BALLOON_DEVICE, type DeviceErrorEvent } from '../vmm/machine';
+import { checkSnapshotable } from '../vmm/snapshot/machine-state';
 import { MiB } from '../vmm/units';
 import type {
   AgentInfo, AgentProcess, ExecOptions, ExecResult, SpawnOptions, WaitReadyOptions,
@@ -60,7 +61,9 @@ export class Vm extends EventEmitter<VmEvents> {
     this.baseDir = options.baseDir;
     const sink = this.consoleSink(config, options.consoleOutput);
     try {
-      this.machine = Machine.create(config, { logger: this.log, consoleOutput: sink.write });
+      this.machine = Machine.create(config, {
+        logger: this.log, consoleOutput: sink.write, ...(options.restore ? { restore: options.restore } : {}),
+      });
     } catch (e) {
       sink.close();
       throw vmErrorOf(e);
@@ -126,6 +129,45 @@ export class Vm extends EventEmitter<VmEvents> {
     this.phase = 'running';
     this.log.info('machine started');
     this.emit('started');
+  }
+
+  /**
+   * Starts a machine with every vCPU paused before it first runs guest code (restoreVm's `paused`).
+   * @internal
+   */
+  async startPaused(): Promise<void> {
+    this.require('start', ['created']);
+    this.machine.start(true);
+    this.phase = 'paused';
+    this.log.info('machine started paused');
+    this.emit('started');
+    await this.vcpusReach('paused', 'start');
+  }
+
+  /**
+   * Writes a snapshot of the paused machine into folder `dir` (made when missing; it must not hold a snapshot):
+   * snapshot.json, state.bin and a sparse memory.bin (docs/snapshot.md). Resolves once written; a resume() waits
+   * for it. restoreVm(dir) builds the machine again, in this process or another. VmError ERR_VM_STATE unless
+   * paused, ERR_VM_SNAPSHOT_UNSUPPORTED for a machine with virtio devices, ERR_VM_SNAPSHOT when writing fails.
+   */
+  snapshot(dir: string): Promise<void> {
+    const target = path.resolve(this.baseDir, checkNonEmptyString('dir', dir));
+    try {
+      checkSnapshotable(this.config);
+    } catch (e) {
+      throw vmErrorOf(e);
+    }
+    this.require('snapshot', ['paused']);
+    return this.serialize(async () => {
+      this.require('snapshot', ['paused']);
+      try {
+        await this.machine.snapshot(target);
+      } catch (e) {
+        const err = vmErrorOf(e);
+        throw err instanceof VmError ? err : new VmError('ERR_VM_SNAPSHOT', (e as Error).message, { cause: e });
+      }
+      this.log.info({ dir: target }, 'snapshot written');
+    });
   }
 
   /** Stops every vCPU; resolves once none runs guest code. Pausing a paused machine does nothing. */

@@ -87,6 +87,21 @@ export interface NativeAddon {
   injectException(vcpuFd: number, ex: PendingException): void;
   translate(vcpuFd: number, gva: bigint): { physical: bigint; valid: boolean };
 
+  /** Snapshot state (native/kvm/snapshot.cc): opaque KVM structs, kinds and sizes in STATE_KINDS. */
+  getVcpuState(vcpuFd: number, kind: number): Buffer;
+  setVcpuState(vcpuFd: number, kind: number, state: Uint8Array): void;
+  getVmState(vmFd: number, kind: number): Buffer;
+  setVmState(vmFd: number, kind: number, state: Uint8Array): void;
+  /** `size` is KVM_CAP_XSAVE2's answer on the VM; `legacy` (no XSAVE2 on this kernel) uses KVM_GET_XSAVE, 4096 bytes. */
+  getXsave(vcpuFd: number, size: number, legacy?: boolean): Buffer;
+  /** The buffer must be exactly the VM's XSAVE size: KVM reads that many bytes. */
+  setXsave(vcpuFd: number, state: Uint8Array): void;
+  getMsrIndexList(kvmFd: number): Uint32Array;
+  /** kvm_msr_entry records (16 bytes: index, reserved, data) read or written in place; how many KVM handled. */
+  getMsrEntries(vcpuFd: number, entries: Uint8Array): number;
+  setMsrEntries(vcpuFd: number, entries: Uint8Array): number;
+  STATE_KINDS: { vcpu: Record<VcpuStateKind, StateKind>; vm: Record<VmStateKind, StateKind> };
+
   memfdCreate(name: string, size: number): number;
   SharedMapping: new (fd: number, size: number, offset?: number) => SharedMapping;
   madvise(memory: ArrayBuffer, offset: number, length: number, advice: number): void;
@@ -147,6 +162,10 @@ export interface NativeAddon {
   fsConstants: FsConstants;
 }
 
+export type VcpuStateKind = 'regs' | 'sregs' | 'xcrs' | 'lapic' | 'events' | 'mpState' | 'debugRegs';
+export type VmStateKind = 'picMaster' | 'picSlave' | 'ioapic' | 'pit' | 'clock';
+export interface StateKind { id: number; bytes: number }
+
 export type FsName = Uint8Array | string;
 
 export interface FsConstants {
@@ -204,3 +223,6 @@ export const KVM_CAP = {
   IMMEDIATE_EXIT: 136,
   MAX_VCPUS: 66,
 } as const;
+
+/** Asked on the VM fd: the bytes KVM_GET_XSAVE2 / KVM_SET_XSAVE move (0 on kernels without it). */
+export const KVM_CAP_XSAVE2 = 208;

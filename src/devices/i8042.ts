@@ -69,6 +69,19 @@ export function createI8042State(): SharedArrayBuffer {
   return sab;
 }
 
+/** The controller's state as bytes, for a snapshot of a paused machine; importI8042State takes it back, lock free. */
+export function exportI8042State(state: SharedArrayBuffer): Uint8Array {
+  return new Uint8Array(state.slice(0));
+}
+
+export function importI8042State(state: SharedArrayBuffer, bytes: Uint8Array): void {
+  if (bytes.length !== state.byteLength) {
+    throw new RangeError(`i8042 state is ${bytes.length} bytes, expected ${state.byteLength}`);
+  }
+  new Uint8Array(state).set(bytes);
+  new Int32Array(state)[K.lock] = 0;
+}
+
 /** The shared state and what both sides do to it (the caller holds the lock). */
 class I8042Core {
   readonly i32: Int32Array;

@@ -58,6 +58,30 @@ export function createSerialState(): SharedArrayBuffer {
   return sab;
 }
 
+/**
+ * The UART's registers and unread input as bytes, for a snapshot of a paused machine (no vCPU touches the UART
+ * then); the output ring is left out, the caller having drained it. importSerialState takes them back into a fresh
+ * state, the lock free and the host side's drain bookkeeping its own.
+ */
+export function exportSerialState(state: SharedArrayBuffer): Uint8Array {
+  const out = new Uint8Array(HEADER_BYTES + SERIAL_INPUT_BYTES);
+  out.set(new Uint8Array(state, 0, HEADER_BYTES + SERIAL_INPUT_BYTES));
+  return out;
+}
+
+export function importSerialState(state: SharedArrayBuffer, bytes: Uint8Array): void {
+  if (bytes.length !== HEADER_BYTES + SERIAL_INPUT_BYTES) {
+    throw new RangeError(`serial state is ${bytes.length} bytes, expected ${HEADER_BYTES + SERIAL_INPUT_BYTES}`);
+  }
+  const saved = new Int32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + HEADER_BYTES));
+  const i32 = new Int32Array(state, 0, HEADER_BYTES / 4);
+  for (const slot of [S.ier, S.lcr, S.mcr, S.scr, S.dll, S.dlm, S.fifo, S.threPending, S.irqLevel, S.overrun,
+    S.inRead, S.inWrite]) {
+    i32[slot] = saved[slot]!;
+  }
+  new Uint8Array(state, IN_OFFSET, SERIAL_INPUT_BYTES).set(bytes.subarray(HEADER_BYTES));
+}
+
 /** The shared state and the operations both sides need. */
 class SerialCore {
   readonly i32: Int32Array;

@@ -18,6 +18,10 @@ export class KvmRun {
     this.bytes[OFF_IMMEDIATE_EXIT] = 0;
   }
 
+  setImmediateExit(): void {
+    this.bytes[OFF_IMMEDIATE_EXIT] = 1;
+  }
+
   // KVM_EXIT_IO: direction u8, size u8, port u16, count u32, data_offset u64
   get ioIsOut(): boolean { return this.bytes[OFF_UNION] === KVM_EXIT_IO_OUT; }
   get ioSize(): number { return this.bytes[OFF_UNION + 1]!; }

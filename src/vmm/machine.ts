@@ -29,6 +29,9 @@ import type { ConsoleDevice } from '../devices/console';
 import { ACPI_PM_LENGTH } from '../devices/acpi-pm';
 import { createI8042State, I8042Host } from '../devices/i8042';
 import { createSerialState, SerialHost } from '../devices/serial-8250';
+import { writeSnapshot, type SnapshotImage } from './snapshot/format';
+import { captureSections, checkSnapshotable, restoreSections, type MachineParts } from './snapshot/machine-state';
+import { memoryImage } from './snapshot/memory';
 import type { VirtioDevice } from '../virtio-mmio/device';
 
 const COM1 = { port: 0x3f8, irq: 4 };
@@ -66,6 +69,8 @@ export interface MachineOptions {
    * whole of it counts in the VMM's RSS from the start. Default: pages become resident as the guest touches them.
    */
   prefaultMemory?: boolean;
+  /** Build the machine from this snapshot (its config must be the one given) instead of loading a guest. */
+  restore?: SnapshotImage;
 }
 
 /** What the 'device-error' event carries. */
@@ -116,7 +121,7 @@ export class Machine extends EventEmitter {
     try {
       if (opts.prefaultMemory) vm.ram.populate();
       m = new Machine(config, vm, opts.logger ?? pino({ level: 'silent' }), opts);
-      m.load();
+      if (opts.restore) restoreSections(opts.restore, m.parts()); else m.load();
       return m;
     } catch (e) {
       m?.virtio?.close();
@@ -160,6 +165,23 @@ export class Machine extends EventEmitter {
     }
   }
 
+  private parts(): MachineParts {
+    return { vm: this.vm, vcpus: this.vcpus, serial: this.serial.state, i8042: this.keyboard.state };
+  }
+
+  /**
+   * Writes a snapshot of this machine into `dir` (docs/snapshot.md). Every vCPU must be paused and stay paused
+   * until this resolves; the console's pending output goes to its sink first, so none is lost or said twice.
+   */
+  async snapshot(dir: string): Promise<void> {
+    checkSnapshotable(this.config);
+    if (!this.started || this.finishing || !this.vcpus.every((v) => v.state === 'paused')) {
+      throw new Error('a snapshot needs a started machine with every vCPU paused');
+    }
+    this.serial.flushOutput();
+    await writeSnapshot(dir, this.config, captureSections(this.parts()), memoryImage(this.vm.ram));
+  }
+
   private acpiPlatform(): AcpiPlatform {
     return {
       vcpus: this.config.vcpus,
@@ -201,12 +223,16 @@ export class Machine extends EventEmitter {
     return this.started ? 'running' : 'created';
   }
 
-  start(): void {
+  /** Starts the vCPU threads; `paused` has each one pause before it first enters the guest. */
+  start(paused = false): void {
     if (this.started) throw new Error('machine already started');
     this.started = true;
     this.serial.startOutput(this.consoleSink);
     const specs = this.deviceSpecs();
-    for (const v of this.vcpus) v.start(specs, this.quirks.int3, (m) => this.onWorkerMessage(m));
+    for (const v of this.vcpus) {
+      if (paused) v.pause();
+      v.start(specs, this.quirks.int3, (m) => this.onWorkerMessage(m));
+    }
     if (this.config.onHalt === 'end') {
       this.haltWatch = new HaltWatch(this.vcpus, () => this.guestExits(), () => this.onHalted());
       this.haltWatch.start();

@@ -15,12 +15,13 @@ export function configureVcpu(
 ): void {
   const n = native();
   const fd = vcpu.fd;
-  n.setCpuid2(fd, normalizeCpuid(supported, {
+  vcpu.cpuid = normalizeCpuid(supported, {
     vcpuId: vcpu.index,
     vcpuCount,
     intelVendor: quirks.intelVendor,
     maskForEmulator: quirks.maskFeatures,
-  }));
+  });
+  n.setCpuid2(fd, vcpu.cpuid);
   const msrs = bootMsrs();
   const accepted = n.setMsrs(fd, msrs);
   if (accepted !== msrs.length) {

@@ -173,11 +173,44 @@ function setState(state: number, name: 'running' | 'paused' | 'stopped'): void {
   if (Atomics.exchange(control, CTL_STATE, state) !== state) post({ type: 'state', vcpu: data.index, state: name });
 }
 
+/** The last exit was port I/O or MMIO, which KVM finishes only on the next KVM_RUN. */
+let exitPending = false;
+
+/**
+ * KVM completes an I/O or MMIO exit (an IN's data into RAX, a string access's RSI / RDI) only when KVM_RUN is
+ * entered again, and keeps that pending work where no state ioctl can see it. A vCPU pauses only with it done, so
+ * a snapshot of a paused vCPU is whole: entering with immediate_exit set finishes it and runs no guest code
+ * (KVM's api.rst, KVM_RUN). False when the vCPU must stop running.
+ */
+function completePendingExit(): boolean {
+  while (exitPending) {
+    exitPending = false;
+    run.setImmediateExit();
+    let reason: number;
+    try {
+      reason = vcpu!.run();
+    } catch (e) {
+      exitVm('error', `KVM_RUN failed: ${(e as Error).message}`);
+      return false;
+    }
+    run.clearImmediateExit();
+    // A string I/O instruction may go on with another exit before it is complete.
+    if (reason !== -1 && !handleRunExit(reason)) return false;
+  }
+  return true;
+}
+
+function handleRunExit(reason: number): boolean {
+  exitPending = reason === KVM_EXIT.IO || reason === KVM_EXIT.MMIO;
+  return handleExit(reason);
+}
+
 function loop(): void {
   for (;;) {
     const cmd = Atomics.load(control, CTL_CMD);
     if (cmd === VCPU_CMD.STOP) return;
     if (cmd === VCPU_CMD.PAUSE) {
+      if (!completePendingExit()) return;
       setState(VCPU_STATE.PAUSED, 'paused');
       Atomics.wait(control, CTL_CMD, VCPU_CMD.PAUSE);
       continue;
@@ -190,7 +223,7 @@ function loop(): void {
       exitVm('error', `KVM_RUN failed: ${(e as Error).message}`);
       return;
     }
-    if (!handleExit(reason)) return;
+    if (!handleRunExit(reason)) return;
   }
 }
 

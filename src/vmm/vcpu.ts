@@ -1,6 +1,7 @@
 // The main thread's handle on one vCPU: its fd, the worker thread that runs it, the shared control word and
 // counters. Pause and stop are a store to the control word plus a kick; nothing waits on the worker's JS.
 import type { Worker } from 'node:worker_threads';
+import type { CpuidEntry } from '../base/kvm-types';
 import type { KvmVm } from './kvm-vm';
 import { native } from '../base/native';
 import { takeVcpuWorker } from './vcpu-prestart';
@@ -11,6 +12,8 @@ import {
 
 export class Vcpu {
   readonly fd: number;
+  /** The CPUID the guest sees (set with KVM_SET_CPUID2), kept for a snapshot. */
+  cpuid: CpuidEntry[] = [];
   private readonly control = new SharedArrayBuffer(CONTROL_BYTES);
   private readonly ctl = new Int32Array(this.control);
   private readonly counterBuffer = new SharedArrayBuffer(COUNTER_BYTES);

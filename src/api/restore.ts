@@ -1,0 +1,58 @@
+// restoreVm(): a Vm built from a snapshot folder that Vm.snapshot() wrote, in this process or another. The
+// machine comes from the snapshot's own config, its RAM from memory.bin and its CPU and device state from
+// state.bin, each checked first (docs/snapshot.md); it starts where the snapshot left it, running or paused.
+import * as path from 'node:path';
+import type { Logger } from 'pino';
+import { argTypeError, checkNonEmptyString, checkOptions } from './errors';
+import { Vm, vmErrorOf, type VmOptions } from './vm';
+import { createLogger } from '../log';
+import type { LogLevel } from '../vmm/config';
+import { readSnapshot, type SnapshotImage } from '../vmm/snapshot/format';
+import { preflight } from '../vmm/preflight';
+
+export interface RestoreVmOptions {
+  /** The VMM's log for this machine (pino); default: silent. */
+  logger?: Logger;
+  /** Where a relative `dir` starts; default: the current directory. */
+  baseDir?: string;
+  /** Start with every vCPU paused (resume() lets the guest go on); default: running. */
+  paused?: boolean;
+}
+
+/**
+ * Builds the machine a snapshot holds and starts it: running, or paused with `paused: true`. The snapshot's
+ * control socket (apiSocket) is not served again: the machine it was taken from may still hold it. Rejects with
+ * VmError ERR_VM_SNAPSHOT naming what is wrong with the snapshot (its `cause.code` says which check failed),
+ * ERR_VM_SNAPSHOT_UNSUPPORTED for devices it cannot hold, HostError when this host lacks what the machine needs.
+ */
+export async function restoreVm(dir: string, options?: RestoreVmOptions): Promise<Vm> {
+  const o = checkOptions('options', options, ['logger', 'baseDir', 'paused']);
+  if (o.logger !== undefined && (typeof o.logger !== 'object' || o.logger === null)) {
+    throw argTypeError('logger', 'a pino logger', o.logger);
+  }
+  if (o.paused !== undefined && typeof o.paused !== 'boolean') throw argTypeError('paused', 'a boolean', o.paused);
+  const baseDir = path.resolve(o.baseDir === undefined ? process.cwd() : checkNonEmptyString('baseDir', o.baseDir));
+  const snapshotDir = path.resolve(baseDir, checkNonEmptyString('dir', dir));
+  const logger = (o.logger as Logger | undefined) ?? createLogger('silent');
+  const vm = makeRestoredVm(snapshotDir, { logger, baseDir });
+  if (o.paused === true) await vm.startPaused(); else vm.start();
+  return vm;
+}
+
+/**
+ * The Vm a snapshot folder (an absolute path) holds, not started yet; restoreVm and the control socket's
+ * PUT /snapshot/load start it. Throws as restoreVm rejects.
+ */
+export function makeRestoredVm(dir: string, opts: Omit<VmOptions, 'restore'> & { logLevel?: LogLevel }): Vm {
+  let image: SnapshotImage;
+  try {
+    image = readSnapshot(dir);
+  } catch (e) {
+    throw vmErrorOf(e);
+  }
+  delete image.config.apiSocket;
+  preflight(image.config);
+  const { logLevel, ...vmOptions } = opts;
+  const logger = opts.logger.child({}, { level: logLevel ?? image.config.log.level });
+  return new Vm(image.config, { ...vmOptions, logger, restore: image });
+}

@@ -1,0 +1,109 @@
+// Snapshots on /dev/kvm with the tiny test kernel's `spin` guest: paused at tick N and written to a folder, the
+// machine is killed, and a new process restores it; the guest's next tick there is N + 1, counting on as if it had
+// never stopped, and that process ends by itself once the restored machine is stopped.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { createVm } from '../../src/api/create';
+import { VmError } from '../../src/api/errors';
+import { restoreVm } from '../../src/api/restore';
+import { MEMORY_FILE, STATE_FILE } from '../../src/vmm/snapshot/format';
+import { REPO } from '../helpers/cli-run';
+import { kvmUnavailable } from '../helpers/kvm';
+import { testKernel } from '../helpers/tiny';
+import { OutputWatch, until } from '../helpers/wait';
+
+const skip = kvmUnavailable();
+/** A safety net for each wait, which ends on what it waits for; under emulated KVM each exit costs up to 0.1 ms. */
+const LIMIT_MS = 120_000;
+
+/** The ticks of whole `spin` lines (a line cut by the pause ends in the restored process). */
+const ticks = (out: string): number[] => [...out.matchAll(/TSVMM-DATA: spin tick=(\d+) loops=/g)].map((m) => Number(m[1]));
+
+/** The restored machine's process: restoreVm, the console to stdout, `stop` on stdin stops it, then its exit. */
+const CHILD = `
+const { restoreVm } = require(${JSON.stringify(path.join(REPO, 'dist', 'src', 'api', 'restore.js'))});
+(async () => {
+  const vm = await restoreVm(process.argv[2], { paused: true });
+  vm.console.on('data', (d) => process.stdout.write(d));
+  process.stdin.on('data', (d) => { if (String(d).includes('stop')) void vm.stop({ timeoutMs: 0 }); });
+  await vm.resume();
+  process.stdout.write('\\nrestored: ' + vm.state + '\\n');
+  const exit = await vm.wait();
+  process.stdin.destroy();
+  process.stdout.write('\\nrestored machine ended: ' + exit.reason + ' status ' + exit.status + '\\n');
+})().catch((e) => { process.stderr.write(String(e && e.stack || e) + '\\n'); process.exitCode = 1; });
+`;
+
+describe('snapshots of the tiny test kernel on /dev/kvm', { skip, timeout: 4 * LIMIT_MS }, () => {
+  let dir: string;
+  let kernel: string;
+
+  before(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvmm-snapshot-'));
+    kernel = await testKernel();
+  });
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('refuses a machine with a virtio device, and one that is not paused', async () => {
+    const withRng = await createVm({ kernel, memory: '64M', cmdline: 'test=spin', devices: [{ type: 'rng' }] });
+    assert.throws(() => withRng.snapshot(path.join(dir, 'rng')),
+      (e: unknown) => e instanceof VmError && e.code === 'ERR_VM_SNAPSHOT_UNSUPPORTED' && /devices\[0\] \(rng\)/.test(e.message));
+    await withRng.kill();
+    const plain = await createVm({ kernel, memory: '64M', cmdline: 'test=spin' });
+    assert.throws(() => plain.snapshot(path.join(dir, 'created')),
+      (e: unknown) => e instanceof VmError && e.code === 'ERR_VM_STATE');
+    await plain.kill();
+  });
+
+  it('restores a paused machine in a new process, where the guest counts on from the snapshot\'s tick', async () => {
+    const vm = await createVm({ kernel, memory: '128M', cmdline: 'test=spin spin_ms=100' });
+    const out = new OutputWatch(() => `machine ${vm.state}`);
+    vm.console.on('data', (d: Buffer) => out.append(d.toString('latin1')));
+    vm.start();
+    await until(() => (ticks(out.text()).at(-1) ?? 0) >= 5, 'tick 5 on the console', LIMIT_MS,
+      { gone: () => (vm.state === 'exited' ? 'the machine ended' : undefined) });
+    await vm.pause();
+    const snap = path.join(dir, 'spin');
+    await vm.snapshot(snap);
+    await new Promise((r) => setImmediate(r)); // the console's last chunk, flushed by the snapshot, arrives
+    const atSnapshot = ticks(out.text()).at(-1)!;
+    assert.ok(atSnapshot >= 5, out.text().slice(-300));
+    await vm.kill();
+
+    // 128 MiB of RAM, of which the guest touched little: memory.bin keeps the rest as holes.
+    const mem = fs.statSync(path.join(snap, MEMORY_FILE));
+    assert.equal(mem.size, 128 * 1024 * 1024);
+    assert.ok(mem.blocks * 512 < 16 * 1024 * 1024, `memory.bin takes ${mem.blocks * 512} bytes on disk`);
+
+    const script = path.join(dir, 'restore-child.js');
+    fs.writeFileSync(script, CHILD);
+    const child = spawn(process.execPath, [script, snap], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let err = '';
+    const restored = new OutputWatch(() => `stderr: ${err}`);
+    child.stdout.on('data', (d: Buffer) => restored.append(d.toString('latin1')));
+    child.stderr.on('data', (d: Buffer) => { err += d.toString('latin1'); });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    child.on('close', () => restored.end('the restoring process ended'));
+    await restored.waitFor(new RegExp(`tick=${atSnapshot + 3} loops=`), LIMIT_MS);
+    const resumed = ticks(restored.text());
+    assert.deepEqual(resumed.slice(0, 3), [atSnapshot + 1, atSnapshot + 2, atSnapshot + 3],
+      `snapshot at tick ${atSnapshot}; restored output:\n${restored.text().slice(0, 600)}`);
+    child.stdin.write('stop\n');
+    assert.equal(await exited, 0, err);
+    assert.match(restored.text(), /restored machine ended: stopped status 0/);
+  });
+
+  it('refuses a snapshot whose state does not match its checksum', async () => {
+    const snap = path.join(dir, 'spin');
+    const state = path.join(snap, STATE_FILE);
+    const bytes = fs.readFileSync(state);
+    bytes[bytes.length - 1]! ^= 0xff;
+    fs.writeFileSync(state, bytes);
+    await assert.rejects(restoreVm(snap), (e: unknown) => e instanceof VmError && e.code === 'ERR_VM_SNAPSHOT' &&
+      (e.cause as { code?: string }).code === 'ERR_SNAPSHOT_CHECKSUM' && /i8042/.test(e.message));
+  });
+});
