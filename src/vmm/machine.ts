@@ -6,10 +6,11 @@ import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import pino, { type Logger } from 'pino';
-import { ACPI_PM_PORT, POWER_BUTTON_GSI, type AcpiPlatform } from './acpi';
 import { prepareBoot } from './boot';
-import { ramRegions, virtioMmioSlot } from './boot/layout';
+import { ramRegions } from './boot/layout';
+import { POWER_BUTTON_GSI } from './acpi';
 import { ConfigError, type MachineConfig } from './config';
+import { acpiPlatform, COM1, configFileError, I8042_PORTS, workerDeviceSpecs } from './machine-platform';
 import type { MachineExit } from './exit-status';
 import { hostQuirks, withQuirkCmdline, type HostQuirks } from './host-quirks';
 import { KvmVm } from './kvm-vm';
@@ -17,7 +18,7 @@ import { native } from '../base/native';
 import { HaltWatch } from './halt-watch';
 import { PanicWatch } from './panic-watch';
 import { Vcpu } from './vcpu';
-import type { ExitReason, WorkerDeviceSpec, WorkerMessage } from './vcpu-protocol';
+import type { ExitReason, WorkerMessage } from './vcpu-protocol';
 import { configureVcpu } from './vcpu-setup';
 import { DeviceOpError, VirtioDevices } from './virtio-devices';
 import { pulseIrq } from './worker-devices';
@@ -26,7 +27,6 @@ import type { NetDirection } from '../devices/net/device';
 import type { RateLimiterConfig } from '../devices/rate-limiter';
 import { BalloonError, balloonTargetPages, type BalloonDevice, type BalloonInfo } from '../devices/balloon';
 import type { ConsoleDevice } from '../devices/console';
-import { ACPI_PM_LENGTH } from '../devices/acpi-pm';
 import { createI8042State, I8042Host } from '../devices/i8042';
 import { createSerialState, SerialHost } from '../devices/serial-8250';
 import { writeSnapshot, type SnapshotImage } from './snapshot/format';
@@ -34,8 +34,6 @@ import { captureSections, checkSnapshotable, restoreSections, type MachineParts 
 import { memoryImage } from './snapshot/memory';
 import type { VirtioDevice } from '../virtio-mmio/device';
 
-const COM1 = { port: 0x3f8, irq: 4 };
-const I8042_PORTS = { port: 0x60, irq: 1 };
 /** How long a panicking guest gets to reboot itself (panic=N) before the VMM ends it. */
 const PANIC_GRACE_MS = 3000;
 
@@ -44,20 +42,6 @@ export const NO_BALLOON_DEVICE = 'this machine has no balloon device (add {type:
 /** Where a machine is in its life: finishing from the first finish() until its threads are gone and fds closed. */
 export type MachinePhase = 'created' | 'running' | 'finishing' | 'ended';
 
-/** An fs error about a file the config names, as a ConfigError naming that field; anything else unchanged. */
-function configFileError(config: MachineConfig, e: unknown): unknown {
-  const file = (e as NodeJS.ErrnoException | undefined)?.path;
-  if (!(e instanceof Error) || typeof file !== 'string') return e;
-  const message = e.message.split('\n')[0]!;
-  if (file === config.kernel) return new ConfigError('kernel', message);
-  if (file === config.initrd) return new ConfigError('initrd', message);
-  for (const [i, device] of config.devices.entries()) {
-    for (const [key, value] of Object.entries(device)) {
-      if (value === file) return new ConfigError(`devices[${i}].${key}`, message);
-    }
-  }
-  return e;
-}
 
 export interface MachineOptions {
   /** Default: silent. */
@@ -154,7 +138,7 @@ export class Machine extends EventEmitter {
       vcpus: c.vcpus,
       memBytes: c.memory,
       protocol: c.boot,
-      acpi: c.acpi === 'on' ? this.acpiPlatform() : undefined,
+      acpi: c.acpi === 'on' ? acpiPlatform(c, this.virtio.attached.length) : undefined,
     });
     this.log.info({ protocol: boot.protocol, cmdline }, 'guest loaded');
     const supported = native().getSupportedCpuid(this.vm.kvmFd);
@@ -182,41 +166,6 @@ export class Machine extends EventEmitter {
     await writeSnapshot(dir, this.config, captureSections(this.parts()), memoryImage(this.vm.ram));
   }
 
-  private acpiPlatform(): AcpiPlatform {
-    return {
-      vcpus: this.config.vcpus,
-      serial: { port: COM1.port, irq: COM1.irq },
-      i8042: { port: I8042_PORTS.port, irq: I8042_PORTS.irq },
-      pmPort: ACPI_PM_PORT,
-      virtio: this.virtio?.attached.map((_, i) => virtioMmioSlot(i)) ?? [],
-      powerButtonGsi: POWER_BUTTON_GSI,
-      iommu: this.iommuPlatform(),
-    };
-  }
-
-  /** The virtio-iommu's window and the devices behind it (endpoint ID = index in `devices`), for the VIOT. */
-  private iommuPlatform(): AcpiPlatform['iommu'] {
-    const devices = this.config.devices;
-    const at = devices.findIndex((d) => d.type === 'iommu');
-    if (at < 0) return undefined;
-    const endpoints = devices.flatMap((d, i) => (d.iommu === true ? [{ id: i, base: virtioMmioSlot(i).base }] : []));
-    return { base: virtioMmioSlot(at).base, endpoints };
-  }
-
-  private deviceSpecs(): WorkerDeviceSpec[] {
-    const acpi: WorkerDeviceSpec[] = this.config.acpi === 'on'
-      ? [{ kind: 'acpi-pm', space: 'pio', base: ACPI_PM_PORT, length: ACPI_PM_LENGTH }]
-      : [];
-    return [
-      ...acpi,
-      { kind: 'serial', space: 'pio', base: COM1.port, length: 8, state: this.serial.state, irq: COM1.irq },
-      { kind: 'i8042', space: 'pio', base: I8042_PORTS.port, length: 5, state: this.keyboard.state, irq: I8042_PORTS.irq },
-      // Port 0x80 is Linux's I/O delay port: a write there only needs to be accepted.
-      { kind: 'ignore', space: 'pio', base: 0x80, length: 1, readValue: 0 },
-      ...(this.virtio?.attached.map((a) => a.spec) ?? []),
-    ];
-  }
-
   get phase(): MachinePhase {
     if (this.ended) return 'ended';
     if (this.finishing) return 'finishing';
@@ -228,7 +177,8 @@ export class Machine extends EventEmitter {
     if (this.started) throw new Error('machine already started');
     this.started = true;
     this.serial.startOutput(this.consoleSink);
-    const specs = this.deviceSpecs();
+    const specs = workerDeviceSpecs(this.config, this.serial.state, this.keyboard.state,
+      this.virtio?.attached.map((a) => a.spec) ?? []);
     for (const v of this.vcpus) {
       if (paused) v.pause();
       v.start(specs, this.quirks.int3, (m) => this.onWorkerMessage(m));
