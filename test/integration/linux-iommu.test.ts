@@ -3,7 +3,7 @@
 // beside it is not behind it. From guest user space: the driver bound, one IOMMU group for the disk, a file system
 // written on it, and 8 MiB each way over TCP. From the host: the image holds the data, the checksums agree, and the
 // IOMMU saw maps, unmaps and no faults. Net behind the IOMMU is left out: in the test host such a guest has hung
-// or triple-faulted during the TCP transfer in about half the runs, for a reason not yet found (docs/devices.md).
+// or triple-faulted during the TCP transfer in 4 runs of 7, for a reason not yet found (docs/devices.md).
 // Needs real hardware virtualization (guest user space), root and taps, like linux-userspace.
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
