@@ -26,7 +26,7 @@ const HOST_IP = '10.254.79.1';
 const GUEST_IP = '10.254.79.2';
 const NET_BYTES = 8 * 1024 * 1024;
 
-describe('Linux with blk and net behind virtio-iommu', { skip, timeout: 60 * 60_000 }, () => {
+describe('Linux with a disk behind virtio-iommu and net beside it', { skip, timeout: 60 * 60_000 }, () => {
   let guest: GuestArtifacts;
   let initrd: string;
   let dir: string;
