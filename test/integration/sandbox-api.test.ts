@@ -11,16 +11,16 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import { createSandbox, type Sandbox } from '../../src/api/sandbox';
+import type { Sandbox } from '../../src/api/sandbox';
 import { serveVm, type ApiServer } from '../../src/api/server';
 import { AgentError } from '../../src/sandbox';
 import { isPvmHost } from '../../src/vmm/host-quirks';
 import { BIN, REPO } from '../helpers/cli-run';
 import { kvmUnavailable } from '../helpers/kvm';
+import { bootSandbox, SANDBOX_BOOT_MS as BOOT_MS } from '../helpers/sandbox-boot';
 import { resultsDir } from '../run/files';
 
 const skip = kvmUnavailable() ?? (isPvmHost() ? 'guest user space cannot make system calls on kvm_pvm' : undefined);
-const BOOT_MS = Number(process.env.TSVMM_SANDBOX_BOOT_MS ?? 10 * 60_000);
 const STEP_MS = 5 * 60_000;
 const sha256 = (b: Uint8Array): string => crypto.createHash('sha256').update(b).digest('hex');
 
@@ -44,12 +44,8 @@ function tsvmm(args: string[], ms: number): Promise<{ status: number | null; std
 const DISK = '96M';
 
 /** Boots a sandbox, naming what failed (with its console) if the guest does not come up. */
-async function boot(memory: string, what: string): Promise<Sandbox> {
-  try {
-    return await createSandbox({ memory, diskSize: DISK, readyTimeoutMs: BOOT_MS, execTimeoutMs: STEP_MS });
-  } catch (e) {
-    throw new Error(`booting ${what}: ${(e as Error).message}`, { cause: e });
-  }
+function boot(memory: string, what: string): Promise<Sandbox> {
+  return bootSandbox({ memory, diskSize: DISK, execTimeoutMs: STEP_MS }, what, 'sandbox-api');
 }
 
 describe('sandboxes in Linux guests', { skip, timeout: 6 * BOOT_MS }, () => {
