@@ -14,6 +14,8 @@ void test_vsock(void);
 void test_net(void);
 void test_netbench(void);
 void test_iommu(void);
+void test_gpu(void);
+void test_input(void);
 
 const struct guest_test guest_tests[] = {
 	{ "rng", test_rng },
@@ -30,6 +32,8 @@ const struct guest_test guest_tests[] = {
 	{ "net", test_net },
 	{ "netbench", test_netbench },
 	{ "iommu", test_iommu },
+	{ "gpu", test_gpu },
+	{ "input", test_input },
 };
 
 const unsigned guest_test_count = ARRAY_LEN(guest_tests);
