@@ -36,6 +36,7 @@ export type { ServerInfo, Action, RemoteExecOptions } from './api/client';
 export type { RemoteFiles, RemoteOpenedFile, RemoteWriteOptions } from './api/remote-files';
 export type { RemoteProcess, RemoteSpawnOptions } from './api/remote-process';
 export type { VmFiles } from './api/vm-agent';
+export type { VmDisplay } from './api/vm-display';
 export { createSandbox, Sandbox } from './api/sandbox';
 export type { SandboxOptions } from './api/sandbox';
 export { createPool, SandboxPool } from './api/pool';

@@ -53,7 +53,8 @@ export class VmClient {
 
   /** One request; resolves with the parsed answer of a 2xx, rejects with ApiClientError or a socket error. */
   async request<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
-    const { status, raw } = await this.exchange(method, path, body);
+    const { status, bytes } = await this.exchange(method, path, body);
+    const raw = bytes.toString('utf8');
     let parsed: unknown;
     try {
       parsed = raw === '' ? undefined : JSON.parse(raw);
@@ -66,12 +67,17 @@ export class VmClient {
 
   /** One request whose answer is text (GET /metrics); an error answer is JSON as always. */
   private async requestText(method: string, path: string): Promise<string> {
-    const { status, raw } = await this.exchange(method, path, undefined);
-    if (status >= 200 && status < 300) return raw;
-    throw answerError(status, raw, `${method} ${path}`);
+    return (await this.requestBytes(method, path)).toString('utf8');
   }
 
-  private exchange(method: string, path: string, body: unknown): Promise<{ status: number; raw: string }> {
+  /** One request whose answer is bytes (GET /display/screenshot); an error answer is JSON as always. */
+  private async requestBytes(method: string, path: string): Promise<Buffer> {
+    const { status, bytes } = await this.exchange(method, path, undefined);
+    if (status >= 200 && status < 300) return bytes;
+    throw answerError(status, bytes.toString('utf8'), `${method} ${path}`);
+  }
+
+  private exchange(method: string, path: string, body: unknown): Promise<{ status: number; bytes: Buffer }> {
     const text = body === undefined ? undefined : JSON.stringify(body);
     return new Promise((resolve, reject) => {
       const req = http.request({
@@ -81,7 +87,7 @@ export class VmClient {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('error', reject);
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, raw: Buffer.concat(chunks).toString('utf8') }));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, bytes: Buffer.concat(chunks) }));
       });
       req.on('error', reject);
       const limit = this.options.timeoutMs;
@@ -146,6 +152,11 @@ export class VmClient {
   setBalloonTarget(targetMiB: number): Promise<void> { return this.request('PUT', '/balloon', { targetMiB }); }
 
   balloonStats(): Promise<unknown> { return this.request('GET', '/balloon'); }
+
+  /** A PNG of what the gpu's scanout `scanout` shows (Vm.display.screenshot). */
+  screenshot(scanout = 0): Promise<Buffer> {
+    return this.requestBytes('GET', `/display/screenshot?scanout=${encodeURIComponent(String(scanout))}`);
+  }
 
   /** Puts a new backing file behind disk `device` (its index in the config's devices). */
   swapDisk(device: number, path: string): Promise<void> {

@@ -5,7 +5,7 @@
 export type VmErrorCode =
   /** The machine is in the wrong state for this (pause before start, anything after it ended). */
   | 'ERR_VM_STATE'
-  /** The machine has no device of the kind this needs (a balloon), or the device named is of another kind. */
+  /** The machine has no device of the kind this needs (a balloon, a gpu), or the device named is of another kind. */
   | 'ERR_VM_NO_DEVICE'
   /** KVM cannot be used here: no /dev/kvm, no access to it, or a kernel without what tsvmm needs. */
   | 'ERR_VM_KVM'
@@ -21,6 +21,11 @@ export type VmErrorCode =
    * (add one, and boot a guest that runs tsvmm-agent; createSandbox() does both).
    */
   | 'ERR_VM_NO_AGENT'
+  /**
+   * A screenshot of a scanout that shows nothing: the guest's driver has set no resource on it yet (or disabled
+   * it, or was reset).
+   */
+  | 'ERR_VM_NO_DISPLAY'
   /** A snapshot of this machine cannot hold one of its devices yet (the message names it): virtio devices. */
   | 'ERR_VM_SNAPSHOT_UNSUPPORTED'
   /**

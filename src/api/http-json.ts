@@ -94,14 +94,16 @@ const AGENT_STATUS: Record<AgentErrorCode, number> = {
 };
 
 /**
- * A VmError's status: the machine's state, a missing device or one a snapshot cannot hold 409, a kernel it cannot
- * boot or a broken snapshot 400, no KVM (or a host that cannot take a snapshot's CPU state) 500.
+ * A VmError's status: the machine's state, a missing device, a scanout showing nothing or a device a snapshot
+ * cannot hold 409, a kernel it cannot boot or a broken snapshot 400, no KVM (or a host that cannot take a
+ * snapshot's CPU state) 500.
  */
 function vmErrorStatus(e: VmError): number {
   switch (e.code) {
     case 'ERR_VM_STATE':
     case 'ERR_VM_NO_DEVICE':
     case 'ERR_VM_NO_AGENT':
+    case 'ERR_VM_NO_DISPLAY':
     case 'ERR_VM_SNAPSHOT_UNSUPPORTED':
       return 409;
     case 'ERR_VM_SNAPSHOT': {
@@ -131,8 +133,8 @@ function statusOf(e: unknown, code: unknown): number {
   return 500;
 }
 
-/** An answer that is not JSON (GET /metrics). */
-export function sendText(res: ServerResponse, status: number, contentType: string, text: string): void {
+/** An answer that is not JSON: text (GET /metrics) or bytes (GET /display/screenshot). */
+export function sendText(res: ServerResponse, status: number, contentType: string, text: string | Uint8Array): void {
   if (res.destroyed || res.writableEnded) return;
   res.writeHead(status, { 'content-type': contentType, 'content-length': String(Buffer.byteLength(text)) });
   res.end(text);

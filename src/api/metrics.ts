@@ -15,7 +15,7 @@ interface Family {
 }
 
 /** Device counters that go up and down (a count of things now), not totals. */
-const DEVICE_GAUGES = new Set(['inFlight', 'connectionsOpen', 'inodes', 'handles']);
+const DEVICE_GAUGES = new Set(['inFlight', 'connectionsOpen', 'inodes', 'handles', 'resources', 'hostBytes']);
 
 export function escapeLabelValue(value: string): string {
   return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');

@@ -11,8 +11,8 @@ export interface Reply {
   status: number;
   /** Sent as JSON... */
   body?: unknown;
-  /** ...or as this text (GET /metrics)... */
-  text?: { contentType: string; body: string };
+  /** ...or as this text (GET /metrics) or these bytes (GET /display/screenshot)... */
+  text?: { contentType: string; body: string | Uint8Array };
   /** ...or the handler has answered already (a `raw` route's stream). */
   streamed?: true;
 }

@@ -111,6 +111,22 @@ function setRateLimiter(ctx: RouteContext): Reply {
   return NO_CONTENT;
 }
 
+/** GET /display/screenshot?scanout=N: a PNG of what the gpu's scanout N (default 0) shows. */
+async function screenshot(ctx: RouteContext): Promise<Reply> {
+  const raw = ctx.query.get('scanout');
+  if (raw !== null && !/^[0-9]{1,2}$/.test(raw)) {
+    throw new HttpError(400, `scanout: ${JSON.stringify(raw)} is not a scanout number`, 'scanout', 'ERR_INVALID_ARG_TYPE');
+  }
+  const scanout = raw === null ? 0 : Number(raw);
+  const gpu = ctx.controller.getConfig().devices.find((d) => d.type === 'gpu');
+  if (gpu?.type === 'gpu' && scanout >= gpu.scanouts) {
+    throw new HttpError(400, `scanout: ${scanout} is out of range: the gpu has scanouts 0..${gpu.scanouts - 1}`, 'scanout',
+      'ERR_OUT_OF_RANGE');
+  }
+  const png = await ctx.controller.requireVm('take a screenshot').display.screenshot(scanout);
+  return { status: 200, text: { contentType: 'image/png', body: png } };
+}
+
 export const ROUTES: readonly Route[] = [
   {
     method: 'GET', path: '/', body: false,
@@ -216,6 +232,7 @@ export const ROUTES: readonly Route[] = [
     },
   },
   { method: 'PUT', path: '/devices/{index}/rate-limiter', body: true, handle: setRateLimiter },
+  { method: 'GET', path: '/display/screenshot', body: false, handle: screenshot },
   ...SANDBOX_ROUTES,
 ];
 

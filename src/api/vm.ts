@@ -12,6 +12,7 @@ import { argRangeError, checkInteger, checkNonEmptyString, VmError } from './err
 import { checkEvent, keyPress, type InputEvent } from '../devices/input';
 import { rateLimiterArgs } from './rate-limiter-args';
 import { agentEndpoint, VmAgent, type VmExecOptions, type VmFiles } from './vm-agent';
+import { VmDisplay } from './vm-display';
 import { PAGES_PER_MIB, type BalloonDevice, type BalloonInfo } from '../devices/balloon';
 import { writeAllSync } from '../devices/file-io';
 import type { RateLimiterConfig } from '../devices/rate-limiter';
@@ -43,6 +44,9 @@ export class Vm extends EventEmitter<VmEvents> {
   readonly console = new VmConsole();
   /** The guest's files, through its agent (see exec()). */
   readonly files: VmFiles;
+  /** What the guest shows on its gpu's scanouts: `display.screenshot(scanout)`, a PNG. */
+  readonly display = new VmDisplay({
+    gpu: () => this.machine.gpu, check: (op) => this.require(op, ['running', 'paused']) });
   private readonly agent: VmAgent;
   /** Where start, pause and resume left it; 'stopping' and 'exited' come from the machine (see state). */
   private phase: 'created' | 'running' | 'paused' = 'created';

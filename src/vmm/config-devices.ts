@@ -7,6 +7,7 @@ import { DEVICE_TYPES, FS_TAG_MAX_BYTES, type DeviceConfigInput } from './config
 import { sizeField } from './config-size';
 import type { BlkOptions } from '../devices/blk';
 import type { FsOptions } from '../devices/fs/device';
+import { GPU_DEFAULT_HEIGHT, GPU_DEFAULT_WIDTH } from '../devices/gpu/device';
 import type { InputKind } from '../devices/input';
 import type { RateLimiterConfig } from '../devices/rate-limiter';
 
@@ -70,6 +71,14 @@ export interface InputDeviceConfig {
   kind: InputKind;
 }
 
+/** A display; the device's own options (each scanout's size, how many) and its type. */
+export interface GpuDeviceConfig {
+  type: 'gpu';
+  width: number;
+  height: number;
+  scanouts: number;
+}
+
 /** The machine's virtio-iommu; the devices behind it say `iommu: true`. */
 export interface IommuDeviceConfig {
   type: 'iommu';
@@ -82,7 +91,8 @@ export interface BehindIommu {
 
 export type DeviceConfig = (
   | RngDeviceConfig | ConsoleDeviceConfig | BlkDeviceConfig | NetDeviceConfig
-  | VsockDeviceConfig | BalloonDeviceConfig | FsDeviceConfig | InputDeviceConfig | IommuDeviceConfig) & BehindIommu;
+  | VsockDeviceConfig | BalloonDeviceConfig | FsDeviceConfig | InputDeviceConfig | IommuDeviceConfig
+  | GpuDeviceConfig) & BehindIommu;
 
 type Input<T extends DeviceType> = Extract<DeviceConfigInput, { type: T }>;
 type Builders = { [T in DeviceType]: (field: string, d: Input<T>, baseDir: string) => DeviceConfig };
@@ -125,6 +135,9 @@ const builders: Builders = {
   }),
   input: (_field, d) => ({ type: 'input', kind: d.kind }),
   iommu: () => ({ type: 'iommu' }),
+  gpu: (_field, d) => ({
+    type: 'gpu', width: d.width ?? GPU_DEFAULT_WIDTH, height: d.height ?? GPU_DEFAULT_HEIGHT, scanouts: d.scanouts ?? 1,
+  }),
   fs: (field, d, baseDir) => {
     const bytes = Buffer.byteLength(d.tag);
     if (bytes > FS_TAG_MAX_BYTES) {
@@ -202,12 +215,17 @@ function checkIommu(field: string, devices: DeviceConfig[]): void {
   });
 }
 
-/** One vsock, one balloon and one iommu per machine; fs tags, disk images and tap devices are not shared twice. */
+/**
+ * One vsock, one balloon, one iommu and one gpu per machine (the gpu's caps on host memory are per machine); fs
+ * tags, disk images and tap devices are not shared twice.
+ */
 function checkUnique(field: string, devices: DeviceConfig[]): void {
   const seen = new Map<string, number>();
   devices.forEach((dev, i) => {
     const keys: [string, string][] = [];
-    if (dev.type === 'vsock' || dev.type === 'balloon' || dev.type === 'iommu') keys.push([dev.type, `a second ${dev.type} device`]);
+    if (dev.type === 'vsock' || dev.type === 'balloon' || dev.type === 'iommu' || dev.type === 'gpu') {
+      keys.push([dev.type, `a second ${dev.type} device`]);
+    }
     if (dev.type === 'fs') keys.push([`fs:${dev.tag}`, `fs tag ${show(dev.tag)} is already used`]);
     if (dev.type === 'blk') keys.push([`blk:${path.resolve(dev.path)}`, `${dev.path} is already attached`]);
     if (dev.type === 'net' && dev.tap) keys.push([`tap:${dev.tap}`, `tap ${show(dev.tap)} is already used`]);

@@ -14,6 +14,10 @@
 // after the check, where they need the config's folder anyway, and the one union with a tag (devices) is
 // explained by its `type` in config-shape.ts.
 import { Kind, Type, TypeRegistry, type Static, type TUnsafe } from '@sinclair/typebox';
+import {
+  GPU_DEFAULT_HEIGHT, GPU_DEFAULT_WIDTH, GPU_HEIGHT_MAX, GPU_HEIGHT_MIN, GPU_WIDTH_MAX, GPU_WIDTH_MIN,
+} from '../devices/gpu/device';
+import { MAX_SCANOUTS } from '../devices/gpu/protocol';
 import { BUCKET_SIZE_MAX, REFILL_TIME_MAX_MS } from '../devices/rate-limiter';
 
 /**
@@ -59,7 +63,7 @@ export const ON_HALT_MODES = ['end', 'wait'] as const;
 export const SERIAL_MODES = ['stdio', 'file', 'none'] as const;
 export const CONSOLE_BACKENDS = ['stdio', 'file', 'socket'] as const;
 export const BLK_CACHE_MODES = ['unsafe', 'writeback'] as const;
-export const DEVICE_TYPES = ['rng', 'console', 'blk', 'net', 'vsock', 'balloon', 'fs', 'input', 'iommu'] as const;
+export const DEVICE_TYPES = ['rng', 'console', 'blk', 'net', 'vsock', 'balloon', 'fs', 'input', 'iommu', 'gpu'] as const;
 export const INPUT_KINDS = ['keyboard', 'tablet'] as const;
 
 export const VCPUS_MAX = 254;
@@ -187,9 +191,22 @@ const IommuInput = Type.Object({
 }, { ...closed, description: 'IOMMU (virtio-iommu) for the devices that say iommu: true, at most one; needs acpi: on ' +
   '(the guest finds it and its endpoints in the VIOT table)' });
 
+const GpuInput = Type.Object({
+  type: StringEnum(['gpu']),
+  width: Type.Optional(Type.Integer({ minimum: GPU_WIDTH_MIN, maximum: GPU_WIDTH_MAX,
+    description: 'Each scanout\'s width in pixels, as GET_DISPLAY_INFO and the EDID give it', default: GPU_DEFAULT_WIDTH })),
+  height: Type.Optional(Type.Integer({ minimum: GPU_HEIGHT_MIN, maximum: GPU_HEIGHT_MAX,
+    description: 'Each scanout\'s height in pixels', default: GPU_DEFAULT_HEIGHT })),
+  scanouts: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_SCANOUTS, description: 'Displays the guest sees',
+    default: 1 })),
+  iommu: Type.Optional(Type.Boolean({ description: 'Behind the machine\'s virtio-iommu: the device\'s DMA goes ' +
+    'through the mappings its driver makes (endpoint ID: the index in devices); needs an iommu device', default: false })),
+}, { ...closed, description: 'Display (virtio-gpu, 2D), at most one; the host reads what it shows as a PNG ' +
+  '(Vm.display.screenshot)' });
+
 /** One schema per device type, in DEVICE_TYPES order; `type` tells which one an entry is checked against. */
 export const DEVICE_SCHEMAS = [RngInput, ConsoleInput, BlkInput, NetInput, VsockInput, BalloonInput, FsInput, InputInput,
-  IommuInput] as const;
+  IommuInput, GpuInput] as const;
 
 export const DeviceInput = Type.Union([...DEVICE_SCHEMAS]);
 

@@ -27,6 +27,7 @@ import type { NetDirection } from '../devices/net/device';
 import type { RateLimiterConfig } from '../devices/rate-limiter';
 import { BalloonError, balloonTargetPages, type BalloonDevice, type BalloonInfo } from '../devices/balloon';
 import type { ConsoleDevice } from '../devices/console';
+import type { GpuDevice } from '../devices/gpu/device';
 import { createI8042State, I8042Host } from '../devices/i8042';
 import { createSerialState, SerialHost } from '../devices/serial-8250';
 import { writeSnapshot, type SnapshotImage } from './snapshot/format';
@@ -426,6 +427,11 @@ export class Machine extends EventEmitter {
   /** The machine's balloon device, when it has one. */
   get balloon(): BalloonDevice | undefined {
     return this.virtio?.balloon;
+  }
+
+  /** The machine's gpu device, when it has one. */
+  get gpu(): GpuDevice | undefined {
+    return this.virtio?.gpu;
   }
 
   private requireBalloon(): BalloonDevice {

@@ -23,6 +23,7 @@ import { openTap, TapError } from '../devices/net/backend';
 import { NetDevice, type NetDirection } from '../devices/net/device';
 import type { RateLimiterConfig } from '../devices/rate-limiter';
 import { FsDevice } from '../devices/fs/device';
+import { GpuDevice } from '../devices/gpu/device';
 import { RngDevice } from '../devices/rng';
 import { InputDevice } from '../devices/input';
 import { IommuDevice } from '../devices/iommu/device';
@@ -118,6 +119,7 @@ function createDevice(c: DeviceConfig, index: number, vm: KvmVm, log: Logger, gu
     case 'fs': return new FsDevice(c);
     case 'input': return new InputDevice(c.kind);
     case 'iommu': return iommu!;
+    case 'gpu': return new GpuDevice({ width: c.width, height: c.height, scanouts: c.scanouts });
     default: {
       const unknown: never = c;
       throw new ConfigError(`devices[${index}].type`, `${(unknown as DeviceConfig).type} is not a device type`);
@@ -205,6 +207,12 @@ export class VirtioDevices {
   /** The machine's balloon, if it has one. */
   get balloon(): BalloonDevice | undefined {
     for (const a of this.attached) if (a.transport.device instanceof BalloonDevice) return a.transport.device;
+    return undefined;
+  }
+
+  /** The machine's gpu, if it has one (at most one). */
+  get gpu(): GpuDevice | undefined {
+    for (const a of this.attached) if (a.transport.device instanceof GpuDevice) return a.transport.device;
     return undefined;
   }
 

@@ -8,6 +8,8 @@ import { BalloonDevice } from '../../src/devices/balloon';
 import { BlkDevice } from '../../src/devices/blk';
 import { ConsoleDevice } from '../../src/devices/console';
 import { FsDevice } from '../../src/devices/fs/device';
+import { GpuDevice } from '../../src/devices/gpu/device';
+import { CMD as GPU_CMD, FLAG_FENCE } from '../../src/devices/gpu/protocol';
 import { OP as FUSE_OP } from '../../src/devices/fs/protocol';
 import { RngDevice } from '../../src/devices/rng';
 import { HDR_SIZE, OP as VSOCK_OP } from '../../src/devices/vsock/packet';
@@ -97,7 +99,23 @@ function fuseHeader(r: Rand): Buffer {
   return Buffer.concat([b, args]);
 }
 
+/** A gpu request: a command's header, then u32 fields (IDs, rectangles, formats, counts) near their edges. */
+function gpuRequest(r: Rand, mem: GuestMemory): Buffer {
+  const b = Buffer.alloc(24 + 4 * r.int(12));
+  b.writeUInt32LE(r.chance(0.9) ? r.pick(Object.values(GPU_CMD)) : r.u32(), 0);
+  b.writeUInt32LE(r.chance(0.5) ? FLAG_FENCE : r.int(4), 4);
+  b.writeBigUInt64LE(BigInt(r.edgy()), 8);
+  b.writeUInt32LE(r.int(3), 16);
+  for (let at = 24; at < b.length; at += 4) {
+    // Some fields are guest addresses, so a backing entry now and then lands in RAM.
+    const v = r.chance(0.2) ? r.pick(mem.regions).gpa + r.int(0x1000) : r.chance(0.5) ? r.int(8) : r.edgy();
+    b.writeUInt32LE(v >>> 0, at);
+  }
+  return b;
+}
+
 export const RIGS: Record<string, (mem: GuestMemory) => Rig> = {
+  gpu: (mem) => rig(new GpuDevice({ width: 640, height: 480, scanouts: 2 }), [0, 1], (r) => gpuRequest(r, mem)),
   rng: () => rig(new RngDevice(), [0], none),
   console: () => rig(new ConsoleDevice(() => undefined), [1], none),
   balloon: (mem) => {

@@ -181,10 +181,10 @@ test('devices: rng, console, net', () => {
     [{ type: 'console', backend: 'file', path: path.join(dir, 'hvc.log') }]);
   rejects({ devices: [{ type: 'console', backend: 'socket' }] }, 'devices[0].path',
     'devices[0].path: required for backend socket');
-  rejects({ devices: [{ type: 'gpu' }] }, 'devices[0].type',
-    'devices[0].type: "gpu" is not one of rng, console, blk, net, vsock, balloon, fs, input, iommu');
+  rejects({ devices: [{ type: 'crypto' }] }, 'devices[0].type',
+    'devices[0].type: "crypto" is not one of rng, console, blk, net, vsock, balloon, fs, input, iommu, gpu');
   rejects({ devices: [{ path: 'x' }] }, 'devices[0].type',
-    'devices[0].type: required (one of rng, console, blk, net, vsock, balloon, fs, input, iommu)');
+    'devices[0].type: required (one of rng, console, blk, net, vsock, balloon, fs, input, iommu, gpu)');
   rejects({ devices: { type: 'rng' } }, 'devices', 'devices: a mapping is not a list');
   assert.deepEqual(valid({ devices: [{ type: 'net', tap: 'tap0', mac: '52:54:00:AB:cd:01' }] }).devices,
     [{ type: 'net', tap: 'tap0', mac: '52:54:00:ab:cd:01' }]);
@@ -252,6 +252,23 @@ test('parseConfigFile: YAML, paths relative to the file, one-line parse errors',
   assert.throws(() => readConfigFile(path.join(dir, 'absent.yaml')), /absent\.yaml: file not found/);
   fs.writeFileSync(file, 'readonly: yes\n');
   assert.throws(() => parseConfigFile(file), /readonly: unknown key/);
+});
+
+test('a gpu: 1024 x 768 and one scanout by default; sizes and scanouts within their limits; at most one', () => {
+  assert.deepEqual(valid({ devices: [{ type: 'gpu' }] }).devices, [{ type: 'gpu', width: 1024, height: 768, scanouts: 1 }]);
+  const big = { type: 'gpu', width: 7680, height: 4320, scanouts: 16 };
+  assert.deepEqual(valid({ devices: [big] }).devices, [big]);
+  assert.deepEqual(validateConfig(toConfigInput(valid({ devices: [big] })), { baseDir: dir }).devices, [big]);
+  rejects({ devices: [{ type: 'rng' }, { type: 'gpu', width: 15 }] }, 'devices[1].width',
+    'devices[1].width: 15 is out of range 16..7680');
+  rejects({ devices: [{ type: 'gpu', height: 4321 }] }, 'devices[0].height', 'devices[0].height: 4321 is out of range 16..4320');
+  rejects({ devices: [{ type: 'gpu', scanouts: 17 }] }, 'devices[0].scanouts', 'devices[0].scanouts: 17 is out of range 1..16');
+  rejects({ devices: [{ type: 'gpu', scanouts: 0 }] }, 'devices[0].scanouts', 'devices[0].scanouts: 0 is out of range 1..16');
+  assert.throws(() => valid({ devices: [{ type: 'gpu', width: 800.5 }] }),
+    (e: unknown) => e instanceof ConfigError && e.field === 'devices[0].width');
+  assert.throws(() => valid({ devices: [{ type: 'gpu', depth: 32 }] }),
+    (e: unknown) => e instanceof ConfigError && e.field === 'devices[0].depth' && /unknown key/.test(e.message));
+  rejects({ devices: [{ type: 'gpu' }, { type: 'gpu' }] }, 'devices[1]', 'devices[1]: a second gpu device (see devices[0])');
 });
 
 test('configs/example.yaml documents a valid config with every device type', () => {
