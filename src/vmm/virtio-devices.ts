@@ -24,6 +24,8 @@ import { NetDevice, type NetDirection } from '../devices/net/device';
 import type { RateLimiterConfig } from '../devices/rate-limiter';
 import { FsDevice } from '../devices/fs/device';
 import { RngDevice } from '../devices/rng';
+import { ScsiDevice } from '../devices/scsi/device';
+import { ScsiDiskError } from '../devices/scsi/disk';
 import { InputDevice } from '../devices/input';
 import { IommuDevice } from '../devices/iommu/device';
 import { VsockDevice } from '../devices/vsock/device';
@@ -93,6 +95,7 @@ function createConsole(c: ConsoleDeviceConfig, index: number, log: Logger, guard
 export function deviceConfigError(index: number, e: unknown): unknown {
   if (e instanceof TapError) return new ConfigError(`devices[${index}].tap`, e.message);
   if (e instanceof VsockError) return new ConfigError(`devices[${index}].socket`, e.message);
+  if (e instanceof ScsiDiskError) return new ConfigError(`devices[${index}].disks[${e.disk}].path`, e.message);
   return e;
 }
 
@@ -118,6 +121,7 @@ function createDevice(c: DeviceConfig, index: number, vm: KvmVm, log: Logger, gu
     case 'fs': return new FsDevice(c);
     case 'input': return new InputDevice(c.kind);
     case 'iommu': return iommu!;
+    case 'scsi': return new ScsiDevice(c);
     default: {
       const unknown: never = c;
       throw new ConfigError(`devices[${index}].type`, `${(unknown as DeviceConfig).type} is not a device type`);
