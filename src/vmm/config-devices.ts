@@ -10,6 +10,7 @@ import type { FsOptions } from '../devices/fs/device';
 import { GPU_DEFAULT_HEIGHT, GPU_DEFAULT_WIDTH } from '../devices/gpu/device';
 import type { InputKind } from '../devices/input';
 import type { RateLimiterConfig } from '../devices/rate-limiter';
+import type { ScsiDiskOptions } from '../devices/scsi/disk';
 
 export { DEVICE_TYPES };
 export type DeviceType = (typeof DEVICE_TYPES)[number];
@@ -79,6 +80,12 @@ export interface GpuDeviceConfig {
   scanouts: number;
 }
 
+/** A SCSI adapter as the config gives it: its disks, one target each (paths absolute, sizes in bytes). */
+export interface ScsiDeviceConfig {
+  type: 'scsi';
+  disks: ScsiDiskOptions[];
+}
+
 /** The machine's virtio-iommu; the devices behind it say `iommu: true`. */
 export interface IommuDeviceConfig {
   type: 'iommu';
@@ -92,7 +99,8 @@ export interface BehindIommu {
 export type DeviceConfig = (
   | RngDeviceConfig | ConsoleDeviceConfig | BlkDeviceConfig | NetDeviceConfig
   | VsockDeviceConfig | BalloonDeviceConfig | FsDeviceConfig | InputDeviceConfig | IommuDeviceConfig
-  | GpuDeviceConfig) & BehindIommu;
+  | GpuDeviceConfig
+  | ScsiDeviceConfig) & BehindIommu;
 
 type Input<T extends DeviceType> = Extract<DeviceConfigInput, { type: T }>;
 type Builders = { [T in DeviceType]: (field: string, d: Input<T>, baseDir: string) => DeviceConfig };
@@ -138,6 +146,7 @@ const builders: Builders = {
   gpu: (_field, d) => ({
     type: 'gpu', width: d.width ?? GPU_DEFAULT_WIDTH, height: d.height ?? GPU_DEFAULT_HEIGHT, scanouts: d.scanouts ?? 1,
   }),
+  scsi: buildScsi,
   fs: (field, d, baseDir) => {
     const bytes = Buffer.byteLength(d.tag);
     if (bytes > FS_TAG_MAX_BYTES) {
@@ -150,29 +159,62 @@ const builders: Builders = {
 };
 
 function buildBlk(field: string, d: Input<'blk'>, baseDir: string): BlkDeviceConfig {
+  const dev: BlkDeviceConfig = { type: 'blk', ...diskImage(field, d, baseDir), cache: d.cache ?? 'writeback' };
+  if (d.serial !== undefined) dev.serial = d.serial;
+  if (d.rateLimiter !== undefined) dev.rateLimiter = copyLimiter(d.rateLimiter);
+  return dev;
+}
+
+interface DiskImageInput {
+  path: string;
+  readonly?: boolean;
+  create?: boolean;
+  size?: string | number;
+}
+
+/** A disk image's fields (blk, and each of a scsi adapter's disks): the path, readonly, and create with its size. */
+function diskImage(field: string, d: DiskImageInput, baseDir: string):
+  { path: string; readonly: boolean; create: boolean; size?: number } {
   const create = d.create ?? false;
   const readonly = d.readonly ?? false;
-  const dev: BlkDeviceConfig = { type: 'blk', path: '', readonly, cache: d.cache ?? 'writeback', create };
+  const image: { path: string; readonly: boolean; create: boolean; size?: number } = { path: '', readonly, create };
   if (d.size !== undefined) {
     if (!create) throw new ConfigError(join(field, 'size'), 'only used with create: true');
-    dev.size = sizeField(join(field, 'size'), d.size, 'M');
-    if (dev.size === 0 || dev.size % 512 !== 0) {
+    image.size = sizeField(join(field, 'size'), d.size, 'M');
+    if (image.size === 0 || image.size % 512 !== 0) {
       throw new ConfigError(join(field, 'size'), `${show(d.size)} is not a positive multiple of 512 bytes`);
     }
   }
   const pathField = join(field, 'path');
   if (create) {
     if (readonly) throw new ConfigError(join(field, 'create'), 'a disk created empty cannot be readonly');
-    dev.path = checkPath(pathField, d.path, baseDir, 'new-regular');
-    if (dev.size === undefined && !fs.existsSync(dev.path)) {
+    image.path = checkPath(pathField, d.path, baseDir, 'new-regular');
+    if (image.size === undefined && !fs.existsSync(image.path)) {
       throw new ConfigError(join(field, 'size'), 'required with create: true when the image does not exist');
     }
   } else {
-    dev.path = checkPath(pathField, d.path, baseDir, 'file');
+    image.path = checkPath(pathField, d.path, baseDir, 'file');
   }
-  if (d.serial !== undefined) dev.serial = d.serial;
-  if (d.rateLimiter !== undefined) dev.rateLimiter = copyLimiter(d.rateLimiter);
-  return dev;
+  return image;
+}
+
+/** A scsi adapter's disks; serials name disks in the guest (/dev/disk/by-id), so two on one adapter differ. */
+function buildScsi(field: string, d: Input<'scsi'>, baseDir: string): ScsiDeviceConfig {
+  const serials = new Map<string, number>();
+  const disks = d.disks.map((disk, i) => {
+    const diskField = `${join(field, 'disks')}[${i}]`;
+    const out: ScsiDiskOptions = diskImage(diskField, disk, baseDir);
+    if (disk.serial !== undefined) {
+      const first = serials.get(disk.serial);
+      if (first !== undefined) {
+        throw new ConfigError(join(diskField, 'serial'), `${show(disk.serial)} is already the serial of disks[${first}]`);
+      }
+      serials.set(disk.serial, i);
+      out.serial = disk.serial;
+    }
+    return out;
+  });
+  return { type: 'scsi', disks };
 }
 
 /** The schema checked every number; a copy, so the machine's config does not share objects with its input. */
@@ -220,20 +262,24 @@ function checkIommu(field: string, devices: DeviceConfig[]): void {
  * tags, disk images and tap devices are not shared twice.
  */
 function checkUnique(field: string, devices: DeviceConfig[]): void {
-  const seen = new Map<string, number>();
+  /** Where each key was first used: the field an error names as the other one. */
+  const seen = new Map<string, string>();
   devices.forEach((dev, i) => {
-    const keys: [string, string][] = [];
+    const keys: [key: string, why: string, within?: string][] = [];
     if (dev.type === 'vsock' || dev.type === 'balloon' || dev.type === 'iommu' || dev.type === 'gpu') {
       keys.push([dev.type, `a second ${dev.type} device`]);
     }
     if (dev.type === 'fs') keys.push([`fs:${dev.tag}`, `fs tag ${show(dev.tag)} is already used`]);
     if (dev.type === 'blk') keys.push([`blk:${path.resolve(dev.path)}`, `${dev.path} is already attached`]);
+    if (dev.type === 'scsi') {
+      dev.disks.forEach((d, j) => keys.push([`blk:${path.resolve(d.path)}`, `${d.path} is already attached`, `.disks[${j}].path`]));
+    }
     if (dev.type === 'net' && dev.tap) keys.push([`tap:${dev.tap}`, `tap ${show(dev.tap)} is already used`]);
     if (dev.type === 'net' && dev.mac) keys.push([`mac:${dev.mac}`, `MAC ${dev.mac} is already used`]);
-    for (const [key, why] of keys) {
+    for (const [key, why, within = ''] of keys) {
       const first = seen.get(key);
-      if (first !== undefined) throw new ConfigError(`${field}[${i}]`, `${why} (see ${field}[${first}])`);
-      seen.set(key, i);
+      if (first !== undefined) throw new ConfigError(`${field}[${i}]${within}`, `${why} (see ${first})`);
+      seen.set(key, `${field}[${i}]${within}`);
     }
   });
 }

@@ -39,6 +39,9 @@ function named(serialPath: string | undefined, devices: DeviceConfig[], apiSocke
   const out: Named[] = [];
   devices.forEach((d, i) => {
     if (d.type === 'blk') out.push({ field: `devices[${i}].path`, path: d.path, role: 'disk' });
+    if (d.type === 'scsi') {
+      d.disks.forEach((disk, j) => out.push({ field: `devices[${i}].disks[${j}].path`, path: disk.path, role: 'disk' }));
+    }
   });
   if (serialPath !== undefined) out.push({ field: 'serial.path', path: serialPath, role: 'log' });
   devices.forEach((d, i) => {

@@ -63,7 +63,8 @@ export const ON_HALT_MODES = ['end', 'wait'] as const;
 export const SERIAL_MODES = ['stdio', 'file', 'none'] as const;
 export const CONSOLE_BACKENDS = ['stdio', 'file', 'socket'] as const;
 export const BLK_CACHE_MODES = ['unsafe', 'writeback'] as const;
-export const DEVICE_TYPES = ['rng', 'console', 'blk', 'net', 'vsock', 'balloon', 'fs', 'input', 'iommu', 'gpu'] as const;
+export const DEVICE_TYPES = ['rng', 'console', 'blk', 'net', 'vsock', 'balloon', 'fs', 'input', 'iommu', 'gpu',
+  'scsi'] as const;
 export const INPUT_KINDS = ['keyboard', 'tablet'] as const;
 
 export const VCPUS_MAX = 254;
@@ -71,6 +72,8 @@ export const VCPUS_MAX = 254;
 export const TAP_NAME_MAX = 15;
 /** virtio-blk's serial (VIRTIO_BLK_T_GET_ID) is 20 bytes. */
 export const BLK_SERIAL_MAX = 20;
+/** Disks (targets) one virtio-scsi adapter takes. */
+export const SCSI_DISKS_MAX = 16;
 /** virtio-fs's tag field is 36 bytes. */
 export const FS_TAG_MAX_BYTES = 36;
 
@@ -204,9 +207,28 @@ const GpuInput = Type.Object({
 }, { ...closed, description: 'Display (virtio-gpu, 2D), at most one; the host reads what it shows as a PNG ' +
   '(Vm.display.screenshot)' });
 
+const ScsiDiskInput = Type.Object({
+  path: Path({ description: 'Disk image (raw), at least 512 bytes; must exist unless create is true' }),
+  readonly: Type.Optional(Type.Boolean({ default: false })),
+  serial: Type.Optional(Type.String({ maxLength: BLK_SERIAL_MAX, pattern: '^[ -~]*$', errorMessage: 'is not printable ASCII',
+    description: 'The unit serial number the guest reads (VPD page 0x80), unique on the adapter' })),
+  create: Type.Optional(Type.Boolean({ description: 'Create the image (sparse) when it does not exist; not with readonly',
+    default: false })),
+  size: Type.Optional(Size({ description: 'Size of a created image, a positive multiple of 512 bytes; a bare number is ' +
+    'MiB. Required with create when the image does not exist, not allowed without create' })),
+}, { ...closed, description: 'A disk on a virtio-scsi adapter' });
+
+const ScsiInput = Type.Object({
+  type: StringEnum(['scsi']),
+  disks: Type.Array(ScsiDiskInput, { minItems: 1, maxItems: SCSI_DISKS_MAX,
+    description: 'One target each, in order (target N is disks[N]), each with one logical unit, LUN 0' }),
+  iommu: Type.Optional(Type.Boolean({ description: 'Behind the machine\'s virtio-iommu: the device\'s DMA goes ' +
+    'through the mappings its driver makes (endpoint ID: the index in devices); needs an iommu device', default: false })),
+}, { ...closed, description: 'SCSI adapter (virtio-scsi) with up to 16 disks' });
+
 /** One schema per device type, in DEVICE_TYPES order; `type` tells which one an entry is checked against. */
 export const DEVICE_SCHEMAS = [RngInput, ConsoleInput, BlkInput, NetInput, VsockInput, BalloonInput, FsInput, InputInput,
-  IommuInput, GpuInput] as const;
+  IommuInput, GpuInput, ScsiInput] as const;
 
 export const DeviceInput = Type.Union([...DEVICE_SCHEMAS]);
 

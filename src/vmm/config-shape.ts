@@ -11,6 +11,8 @@ interface Keywords {
   maximum?: number;
   minLength?: number;
   maxLength?: number;
+  minItems?: number;
+  maxItems?: number;
   pattern?: string;
   enum?: readonly string[];
   examples?: readonly unknown[];
@@ -71,6 +73,8 @@ function detail(e: ValueError): string {
       return k.minLength === 1 ? 'must not be empty' : `${show(v)} is shorter than ${k.minLength} characters`;
     case ValueErrorType.StringMaxLength:
       return `${show(v)} is ${(v as string).length} characters; at most ${k.maxLength} allowed`;
+    case ValueErrorType.ArrayMinItems: case ValueErrorType.ArrayMaxItems:
+      return `has ${(v as unknown[]).length} entries; ${k.minItems ?? 0}..${k.maxItems ?? 'any number'} allowed`;
     case ValueErrorType.Kind:
       if (k.enum) return `${show(v)} is not one of ${k.enum.join(', ')}`;
       break;

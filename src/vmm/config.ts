@@ -176,6 +176,12 @@ export function validateConfig(obj: unknown, opts: ValidateOptions = {}): Machin
   return config;
 }
 
+/** A copy of a disk's fields, its size (when it has one) as a string with a unit. */
+function withExactSize<T extends { size?: number }>(d: T): Omit<T, 'size'> & { size?: string } {
+  const { size, ...rest } = d;
+  return size === undefined ? rest : { ...rest, size: exactSize(size) };
+}
+
 /**
  * A validated config as a config to write or send (what GET /config answers): the same machine, with sizes as
  * strings with a unit (a bare number would count MiB), paths absolute and defaults filled in. Validating it again
@@ -188,8 +194,10 @@ export function toConfigInput(config: MachineConfig): MachineConfigInput {
     memory: exactSize(memory),
     serial: { ...serial },
     log: { ...log },
-    devices: devices.map((d) => (d.type === 'blk' && d.size !== undefined
-      ? { ...d, size: exactSize(d.size) } : { ...d })),
+    devices: devices.map((d) => {
+      if (d.type === 'scsi') return { ...d, disks: d.disks.map(withExactSize) };
+      return d.type === 'blk' ? withExactSize(d) : { ...d };
+    }),
   };
 }
 

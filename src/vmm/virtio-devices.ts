@@ -25,6 +25,8 @@ import type { RateLimiterConfig } from '../devices/rate-limiter';
 import { FsDevice } from '../devices/fs/device';
 import { GpuDevice } from '../devices/gpu/device';
 import { RngDevice } from '../devices/rng';
+import { ScsiDevice } from '../devices/scsi/device';
+import { ScsiDiskError } from '../devices/scsi/disk';
 import { InputDevice } from '../devices/input';
 import { IommuDevice } from '../devices/iommu/device';
 import { VsockDevice } from '../devices/vsock/device';
@@ -94,6 +96,7 @@ function createConsole(c: ConsoleDeviceConfig, index: number, log: Logger, guard
 export function deviceConfigError(index: number, e: unknown): unknown {
   if (e instanceof TapError) return new ConfigError(`devices[${index}].tap`, e.message);
   if (e instanceof VsockError) return new ConfigError(`devices[${index}].socket`, e.message);
+  if (e instanceof ScsiDiskError) return new ConfigError(`devices[${index}].disks[${e.disk}].path`, e.message);
   return e;
 }
 
@@ -120,6 +123,7 @@ function createDevice(c: DeviceConfig, index: number, vm: KvmVm, log: Logger, gu
     case 'input': return new InputDevice(c.kind);
     case 'iommu': return iommu!;
     case 'gpu': return new GpuDevice({ width: c.width, height: c.height, scanouts: c.scanouts });
+    case 'scsi': return new ScsiDevice(c);
     default: {
       const unknown: never = c;
       throw new ConfigError(`devices[${index}].type`, `${(unknown as DeviceConfig).type} is not a device type`);

@@ -12,6 +12,8 @@ import { GpuDevice } from '../../src/devices/gpu/device';
 import { CMD as GPU_CMD, FLAG_FENCE } from '../../src/devices/gpu/protocol';
 import { OP as FUSE_OP } from '../../src/devices/fs/protocol';
 import { RngDevice } from '../../src/devices/rng';
+import { OP as SCSI_OP } from '../../src/devices/scsi/constants';
+import { ScsiDevice } from '../../src/devices/scsi/device';
 import { HDR_SIZE, OP as VSOCK_OP } from '../../src/devices/vsock/packet';
 import { VsockDevice } from '../../src/devices/vsock/device';
 import type { VirtioDevice } from '../../src/virtio-mmio/device';
@@ -114,6 +116,28 @@ function gpuRequest(r: Rand, mem: GuestMemory): Buffer {
   return b;
 }
 
+/** A virtio-scsi command request (the default 32-byte CDB), or a control request for the control queue. */
+function scsiHeader(r: Rand): Buffer {
+  const lun = [r.chance(0.9) ? 1 : r.int(256), r.chance(0.9) ? r.int(2) : r.int(256), r.chance(0.9) ? 0x40 : r.int(256),
+    r.chance(0.9) ? 0 : r.int(256), 0, 0, 0, r.chance(0.95) ? 0 : r.int(256)];
+  if (r.chance(0.3)) {
+    const b = Buffer.alloc(24);
+    b.writeUInt32LE(r.chance(0.9) ? r.int(3) : r.u32(), 0);
+    const tmf = b.readUInt32LE(0) === 0;
+    if (tmf) b.writeUInt32LE(r.chance(0.9) ? r.int(8) : r.u32(), 4);
+    Buffer.from(lun).copy(b, tmf ? 8 : 4);
+    b.writeBigUInt64LE(BigInt(r.int(4)), 16);
+    return b;
+  }
+  const b = Buffer.alloc(51);
+  Buffer.from(lun).copy(b, 0);
+  b.writeBigUInt64LE(BigInt(r.int(4)), 8);
+  b[19] = r.chance(0.9) ? r.pick(Object.values(SCSI_OP)) : r.int(256);
+  for (let i = 20; i < 36; i++) b[i] = r.chance(0.6) ? 0 : r.chance(0.5) ? r.int(4) : r.int(256);
+  if (r.chance(0.5)) b.writeUInt32BE(r.int(160), 21); // an LBA near the disk
+  return b;
+}
+
 export const RIGS: Record<string, (mem: GuestMemory) => Rig> = {
   gpu: (mem) => rig(new GpuDevice({ width: 640, height: 480, scanouts: 2 }), [0, 1], (r) => gpuRequest(r, mem)),
   rng: () => rig(new RngDevice(), [0], none),
@@ -130,6 +154,14 @@ export const RIGS: Record<string, (mem: GuestMemory) => Rig> = {
     fs.writeFileSync(file, Buffer.alloc(64 * 1024, 0xab));
     const dev = new BlkDevice({ path: file, readonly: false, cache: 'writeback', create: false });
     return rig(dev, [0], blkHeader, dev.features, () => fs.rmSync(dir, { recursive: true, force: true }));
+  },
+  scsi: () => {
+    const dir = scratch('scsi');
+    const files = [0, 1].map((i) => path.join(dir, `disk${i}.img`));
+    for (const f of files) fs.writeFileSync(f, Buffer.alloc(64 * 1024, 0xab));
+    const dev = new ScsiDevice({ disks: files.map((f, i) => ({ path: f, readonly: i === 1 })) });
+    // The event queue holds its buffers for good, so only the control and request queues are fuzzed.
+    return rig(dev, [0, 2], scsiHeader, dev.features, () => fs.rmSync(dir, { recursive: true, force: true }));
   },
   vsock: () => {
     const dir = scratch('vsock');

@@ -182,9 +182,9 @@ test('devices: rng, console, net', () => {
   rejects({ devices: [{ type: 'console', backend: 'socket' }] }, 'devices[0].path',
     'devices[0].path: required for backend socket');
   rejects({ devices: [{ type: 'crypto' }] }, 'devices[0].type',
-    'devices[0].type: "crypto" is not one of rng, console, blk, net, vsock, balloon, fs, input, iommu, gpu');
+    'devices[0].type: "crypto" is not one of rng, console, blk, net, vsock, balloon, fs, input, iommu, gpu, scsi');
   rejects({ devices: [{ path: 'x' }] }, 'devices[0].type',
-    'devices[0].type: required (one of rng, console, blk, net, vsock, balloon, fs, input, iommu, gpu)');
+    'devices[0].type: required (one of rng, console, blk, net, vsock, balloon, fs, input, iommu, gpu, scsi)');
   rejects({ devices: { type: 'rng' } }, 'devices', 'devices: a mapping is not a list');
   assert.deepEqual(valid({ devices: [{ type: 'net', tap: 'tap0', mac: '52:54:00:AB:cd:01' }] }).devices,
     [{ type: 'net', tap: 'tap0', mac: '52:54:00:ab:cd:01' }]);
