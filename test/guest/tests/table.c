@@ -16,6 +16,7 @@ void test_netbench(void);
 void test_iommu(void);
 void test_gpu(void);
 void test_input(void);
+void test_scsi(void);
 
 const struct guest_test guest_tests[] = {
 	{ "rng", test_rng },
@@ -34,6 +35,7 @@ const struct guest_test guest_tests[] = {
 	{ "iommu", test_iommu },
 	{ "gpu", test_gpu },
 	{ "input", test_input },
+	{ "scsi", test_scsi },
 };
 
 const unsigned guest_test_count = ARRAY_LEN(guest_tests);
