@@ -6,6 +6,7 @@ import { checkPath, checkSocketPath, ConfigError, join, show } from './config-ch
 import { DEVICE_TYPES, FS_TAG_MAX_BYTES, type DeviceConfigInput } from './config-schema';
 import { sizeField } from './config-size';
 import type { BlkOptions } from '../devices/blk';
+import { DEFAULT_MAX_SESSIONS } from '../devices/crypto/sessions';
 import type { FsOptions } from '../devices/fs/device';
 import { GPU_DEFAULT_HEIGHT, GPU_DEFAULT_WIDTH } from '../devices/gpu/device';
 import type { InputKind } from '../devices/input';
@@ -86,6 +87,12 @@ export interface ScsiDeviceConfig {
   disks: ScsiDiskOptions[];
 }
 
+/** A crypto accelerator: how many sessions its driver may hold. */
+export interface CryptoDeviceConfig {
+  type: 'crypto';
+  maxSessions: number;
+}
+
 /** The machine's virtio-iommu; the devices behind it say `iommu: true`. */
 export interface IommuDeviceConfig {
   type: 'iommu';
@@ -100,7 +107,7 @@ export type DeviceConfig = (
   | RngDeviceConfig | ConsoleDeviceConfig | BlkDeviceConfig | NetDeviceConfig
   | VsockDeviceConfig | BalloonDeviceConfig | FsDeviceConfig | InputDeviceConfig | IommuDeviceConfig
   | GpuDeviceConfig
-  | ScsiDeviceConfig) & BehindIommu;
+  | ScsiDeviceConfig | CryptoDeviceConfig) & BehindIommu;
 
 type Input<T extends DeviceType> = Extract<DeviceConfigInput, { type: T }>;
 type Builders = { [T in DeviceType]: (field: string, d: Input<T>, baseDir: string) => DeviceConfig };
@@ -147,6 +154,7 @@ const builders: Builders = {
     type: 'gpu', width: d.width ?? GPU_DEFAULT_WIDTH, height: d.height ?? GPU_DEFAULT_HEIGHT, scanouts: d.scanouts ?? 1,
   }),
   scsi: buildScsi,
+  crypto: (_field, d) => ({ type: 'crypto', maxSessions: d.maxSessions ?? DEFAULT_MAX_SESSIONS }),
   fs: (field, d, baseDir) => {
     const bytes = Buffer.byteLength(d.tag);
     if (bytes > FS_TAG_MAX_BYTES) {
@@ -258,15 +266,16 @@ function checkIommu(field: string, devices: DeviceConfig[]): void {
 }
 
 /**
- * One vsock, one balloon, one iommu and one gpu per machine (the gpu's caps on host memory are per machine); fs
- * tags, disk images and tap devices are not shared twice.
+ * One vsock, one balloon, one iommu, one gpu and one crypto per machine (the gpu's caps on host memory and the
+ * crypto device's on sessions are per machine); fs tags, disk images and tap devices are not shared twice.
  */
 function checkUnique(field: string, devices: DeviceConfig[]): void {
   /** Where each key was first used: the field an error names as the other one. */
   const seen = new Map<string, string>();
   devices.forEach((dev, i) => {
     const keys: [key: string, why: string, within?: string][] = [];
-    if (dev.type === 'vsock' || dev.type === 'balloon' || dev.type === 'iommu' || dev.type === 'gpu') {
+    if (dev.type === 'vsock' || dev.type === 'balloon' || dev.type === 'iommu' || dev.type === 'gpu' ||
+      dev.type === 'crypto') {
       keys.push([dev.type, `a second ${dev.type} device`]);
     }
     if (dev.type === 'fs') keys.push([`fs:${dev.tag}`, `fs tag ${show(dev.tag)} is already used`]);

@@ -18,6 +18,7 @@ import {
   GPU_DEFAULT_HEIGHT, GPU_DEFAULT_WIDTH, GPU_HEIGHT_MAX, GPU_HEIGHT_MIN, GPU_WIDTH_MAX, GPU_WIDTH_MIN,
 } from '../devices/gpu/device';
 import { MAX_SCANOUTS } from '../devices/gpu/protocol';
+import { DEFAULT_MAX_SESSIONS, MAX_SESSIONS_LIMIT } from '../devices/crypto/sessions';
 import { BUCKET_SIZE_MAX, REFILL_TIME_MAX_MS } from '../devices/rate-limiter';
 
 /**
@@ -64,7 +65,7 @@ export const SERIAL_MODES = ['stdio', 'file', 'none'] as const;
 export const CONSOLE_BACKENDS = ['stdio', 'file', 'socket'] as const;
 export const BLK_CACHE_MODES = ['unsafe', 'writeback'] as const;
 export const DEVICE_TYPES = ['rng', 'console', 'blk', 'net', 'vsock', 'balloon', 'fs', 'input', 'iommu', 'gpu',
-  'scsi'] as const;
+  'scsi', 'crypto'] as const;
 export const INPUT_KINDS = ['keyboard', 'tablet'] as const;
 
 export const VCPUS_MAX = 254;
@@ -226,9 +227,19 @@ const ScsiInput = Type.Object({
     'through the mappings its driver makes (endpoint ID: the index in devices); needs an iommu device', default: false })),
 }, { ...closed, description: 'SCSI adapter (virtio-scsi) with up to 16 disks' });
 
+const CryptoInput = Type.Object({
+  type: StringEnum(['crypto']),
+  maxSessions: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_SESSIONS_LIMIT,
+    description: 'Cipher sessions the guest may hold at once (each keeps its key on the host)',
+    default: DEFAULT_MAX_SESSIONS })),
+  iommu: Type.Optional(Type.Boolean({ description: 'Behind the machine\'s virtio-iommu: the device\'s DMA goes ' +
+    'through the mappings its driver makes (endpoint ID: the index in devices); needs an iommu device', default: false })),
+}, { ...closed, description: 'Crypto accelerator (virtio-crypto): AES in ECB, CBC, CTR and XTS by the host, at most ' +
+  'one' });
+
 /** One schema per device type, in DEVICE_TYPES order; `type` tells which one an entry is checked against. */
 export const DEVICE_SCHEMAS = [RngInput, ConsoleInput, BlkInput, NetInput, VsockInput, BalloonInput, FsInput, InputInput,
-  IommuInput, GpuInput, ScsiInput] as const;
+  IommuInput, GpuInput, ScsiInput, CryptoInput] as const;
 
 export const DeviceInput = Type.Union([...DEVICE_SCHEMAS]);
 

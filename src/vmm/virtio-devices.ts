@@ -22,6 +22,7 @@ import { writeAllSync } from '../devices/file-io';
 import { openTap, TapError } from '../devices/net/backend';
 import { NetDevice, type NetDirection } from '../devices/net/device';
 import type { RateLimiterConfig } from '../devices/rate-limiter';
+import { CryptoDevice } from '../devices/crypto/device';
 import { FsDevice } from '../devices/fs/device';
 import { GpuDevice } from '../devices/gpu/device';
 import { RngDevice } from '../devices/rng';
@@ -124,6 +125,7 @@ function createDevice(c: DeviceConfig, index: number, vm: KvmVm, log: Logger, gu
     case 'iommu': return iommu!;
     case 'gpu': return new GpuDevice({ width: c.width, height: c.height, scanouts: c.scanouts });
     case 'scsi': return new ScsiDevice(c);
+    case 'crypto': return new CryptoDevice({ maxSessions: c.maxSessions });
     default: {
       const unknown: never = c;
       throw new ConfigError(`devices[${index}].type`, `${(unknown as DeviceConfig).type} is not a device type`);

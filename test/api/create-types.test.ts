@@ -18,7 +18,7 @@ export function refusedAtCompileTime(): void {
   // @ts-expect-error a device's misspelt key
   void createVm({ kernel: '/x', devices: [{ type: 'blk', path: 'disk.img', raedonly: true }] });
   // @ts-expect-error a device type that does not exist
-  void createVm({ kernel: '/x', devices: [{ type: 'crypto' }] });
+  void createVm({ kernel: '/x', devices: [{ type: 'sound' }] });
   // @ts-expect-error a vsock device needs its cid
   void createVm({ kernel: '/x', devices: [{ type: 'vsock', socket: 'v.sock' }] });
 }

@@ -7,6 +7,8 @@ import * as path from 'node:path';
 import { BalloonDevice } from '../../src/devices/balloon';
 import { BlkDevice } from '../../src/devices/blk';
 import { ConsoleDevice } from '../../src/devices/console';
+import { CryptoDevice } from '../../src/devices/crypto/device';
+import { CIPHER, OPCODE as CRYPTO_OP } from '../../src/devices/crypto/protocol';
 import { FsDevice } from '../../src/devices/fs/device';
 import { GpuDevice } from '../../src/devices/gpu/device';
 import { CMD as GPU_CMD, FLAG_FENCE } from '../../src/devices/gpu/protocol';
@@ -138,6 +140,32 @@ function scsiHeader(r: Rand): Buffer {
   return b;
 }
 
+/**
+ * A crypto request: a control request (a session to create or destroy, its key after it) or a data request (a
+ * cipher op with its lengths near their edges). Either may land on either queue.
+ */
+function cryptoRequest(r: Rand): Buffer {
+  const b = Buffer.alloc(72);
+  const small = (values: number[]): number => (r.chance(0.85) ? r.pick(values) : r.edgy() >>> 0);
+  if (r.chance(0.5)) {
+    b.writeUInt32LE(small([CRYPTO_OP.CIPHER_CREATE_SESSION, CRYPTO_OP.CIPHER_DESTROY_SESSION, CRYPTO_OP.HASH_CREATE_SESSION]), 0);
+    b.writeUInt32LE(small(Object.values(CIPHER)), 16);
+    const keyLength = small([16, 24, 32, 64]);
+    b.writeUInt32LE(keyLength, 20);
+    b.writeUInt32LE(small([1, 2]), 24);
+    b.writeUInt32LE(small([1, 2]), 64);
+    return Buffer.concat([b, r.bytes(Math.min(keyLength, 80))]);
+  }
+  b.writeUInt32LE(small([CRYPTO_OP.CIPHER_ENCRYPT, CRYPTO_OP.CIPHER_DECRYPT]), 0);
+  b.writeBigUInt64LE(BigInt(r.int(4)), 8);
+  b.writeUInt32LE(small([0, 16]), 24);
+  const length = small([16, 32, 17, 4096]);
+  b.writeUInt32LE(length, 28);
+  b.writeUInt32LE(r.chance(0.8) ? length : r.edgy() >>> 0, 32);
+  b.writeUInt32LE(small([1, 2]), 64);
+  return Buffer.concat([b, r.bytes(r.int(64))]);
+}
+
 export const RIGS: Record<string, (mem: GuestMemory) => Rig> = {
   gpu: (mem) => rig(new GpuDevice({ width: 640, height: 480, scanouts: 2 }), [0, 1], (r) => gpuRequest(r, mem)),
   rng: () => rig(new RngDevice(), [0], none),
@@ -168,6 +196,8 @@ export const RIGS: Record<string, (mem: GuestMemory) => Rig> = {
     const dev = new VsockDevice({ cid: 3, socket: path.join(dir, 'v.sock'), connectTimeoutMs: 200, shutdownTimeoutMs: 200 });
     return rig(dev, [1], (r) => vsockHeader(r, 3), dev.features, () => fs.rmSync(dir, { recursive: true, force: true }));
   },
+  // Sessions go with each case's reset, so data requests reach the session check; control requests go deeper.
+  crypto: () => rig(new CryptoDevice({ maxSessions: 4, maxSize: 8192 }), [0, 1], cryptoRequest),
   fs: () => {
     const dir = scratch('fs');
     fs.mkdirSync(path.join(dir, 'sub'));

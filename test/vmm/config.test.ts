@@ -181,10 +181,10 @@ test('devices: rng, console, net', () => {
     [{ type: 'console', backend: 'file', path: path.join(dir, 'hvc.log') }]);
   rejects({ devices: [{ type: 'console', backend: 'socket' }] }, 'devices[0].path',
     'devices[0].path: required for backend socket');
-  rejects({ devices: [{ type: 'crypto' }] }, 'devices[0].type',
-    'devices[0].type: "crypto" is not one of rng, console, blk, net, vsock, balloon, fs, input, iommu, gpu, scsi');
+  rejects({ devices: [{ type: 'sound' }] }, 'devices[0].type',
+    'devices[0].type: "sound" is not one of rng, console, blk, net, vsock, balloon, fs, input, iommu, gpu, scsi, crypto');
   rejects({ devices: [{ path: 'x' }] }, 'devices[0].type',
-    'devices[0].type: required (one of rng, console, blk, net, vsock, balloon, fs, input, iommu, gpu, scsi)');
+    'devices[0].type: required (one of rng, console, blk, net, vsock, balloon, fs, input, iommu, gpu, scsi, crypto)');
   rejects({ devices: { type: 'rng' } }, 'devices', 'devices: a mapping is not a list');
   assert.deepEqual(valid({ devices: [{ type: 'net', tap: 'tap0', mac: '52:54:00:AB:cd:01' }] }).devices,
     [{ type: 'net', tap: 'tap0', mac: '52:54:00:ab:cd:01' }]);
@@ -269,6 +269,19 @@ test('a gpu: 1024 x 768 and one scanout by default; sizes and scanouts within th
   assert.throws(() => valid({ devices: [{ type: 'gpu', depth: 32 }] }),
     (e: unknown) => e instanceof ConfigError && e.field === 'devices[0].depth' && /unknown key/.test(e.message));
   rejects({ devices: [{ type: 'gpu' }, { type: 'gpu' }] }, 'devices[1]', 'devices[1]: a second gpu device (see devices[0])');
+});
+
+test('a crypto device: 256 sessions by default, 1..65536; at most one', () => {
+  assert.deepEqual(valid({ devices: [{ type: 'crypto' }] }).devices, [{ type: 'crypto', maxSessions: 256 }]);
+  const c = valid({ devices: [{ type: 'crypto', maxSessions: 65536 }] });
+  assert.deepEqual(c.devices, [{ type: 'crypto', maxSessions: 65536 }]);
+  assert.deepEqual(validateConfig(toConfigInput(c), { baseDir: dir }).devices, c.devices);
+  rejects({ devices: [{ type: 'crypto', maxSessions: 0 }] }, 'devices[0].maxSessions',
+    'devices[0].maxSessions: 0 is out of range 1..65536');
+  assert.throws(() => valid({ devices: [{ type: 'crypto', algorithms: ['aes'] }] }),
+    (e: unknown) => e instanceof ConfigError && e.field === 'devices[0].algorithms' && /unknown key/.test(e.message));
+  rejects({ devices: [{ type: 'crypto' }, { type: 'crypto' }] }, 'devices[1]',
+    'devices[1]: a second crypto device (see devices[0])');
 });
 
 test('configs/example.yaml documents a valid config with every device type', () => {
