@@ -42,13 +42,39 @@ async function runHere(part: string, files: string[], json: string, concurrency?
   return readTally(json);
 }
 
-/** Runs one L1 for `file`; a soft lockup in L1's own kernel (QEMU's TCG sometimes wedges a nested CPU) ends it. */
-async function oneFileInL1(host: PreparedHost, file: string, json: string, output: Writable,
+/** The integration files one L1 runs: one file, or a few short ones (each L1 costs about 20 s to boot). */
+interface L1Unit { name: string; files: string[] }
+
+/** Files short enough to share an L1, four at a time: each takes well under a minute on a good run. */
+const SHORT_FILES = /^(tiny-|api-tiny|bench-emulated|fs-host-fuse|vsock-machine)/;
+const SHORT_PER_L1 = 4;
+
+function l1Units(files: readonly string[]): L1Unit[] {
+  const units: L1Unit[] = [];
+  let batch: string[] = [];
+  const flush = (): void => {
+    if (batch.length > 0) units.push({ name: batch.map((f) => path.basename(f, '.test.js')).join('+'), files: batch });
+    batch = [];
+  };
+  for (const file of files) {
+    if (!SHORT_FILES.test(path.basename(file))) {
+      units.push({ name: path.basename(file, '.test.js'), files: [file] });
+      continue;
+    }
+    batch.push(file);
+    if (batch.length === SHORT_PER_L1) flush();
+  }
+  flush();
+  return units;
+}
+
+/** Runs one L1 for `unit`; a soft lockup in L1's own kernel (QEMU's TCG sometimes wedges a nested CPU) ends it. */
+async function oneUnitInL1(host: PreparedHost, unit: L1Unit, json: string, output: Writable,
   deadline: number): Promise<{ status: number; wedged: boolean; ms: number; failure?: string }> {
   const l1 = runInL1({
-    host, share: packageRoot(), output, log, timeoutMs: Math.max(60_000, Math.min(fileLimitMs(file), deadline - Date.now())),
+    host, share: packageRoot(), output, log, timeoutMs: Math.max(60_000, Math.min(unitLimitMs(unit), deadline - Date.now())),
     command: [process.execPath, path.join('dist', 'test', 'run', 'integration.js'), path.relative(packageRoot(), json),
-      path.basename(file)],
+      ...unit.files.map((f) => path.basename(f))],
   });
   let wedged = false;
   const started = Date.now();
@@ -64,10 +90,10 @@ async function oneFileInL1(host: PreparedHost, file: string, json: string, outpu
     const staleMs = Date.now() - listed;
     if (!wedged && (lockup || staleMs > STALE_PS_MS)) {
       wedged = true;
-      log(`[test] L1 wedged while running ${path.basename(file)} (${lockup ? 'its kernel reports a soft lockup'
+      log(`[test] L1 wedged while running ${unit.name} (${lockup ? 'its kernel reports a soft lockup'
         : `its process list is ${Math.round(staleMs / 1000)} s old`}); stopping this L1`);
       // L1's own console says where its kernel was stuck: kept, since the control folder goes with L1.
-      const kept = path.join(resultsDir(), `l1-wedge-${path.basename(file, '.test.js')}-${Date.now()}.console.log`);
+      const kept = path.join(resultsDir(), `l1-wedge-${unit.name}-${Date.now()}.console.log`);
       try { fs.copyFileSync(l1.consoleLog, kept); } catch { /* nothing to keep */ }
       l1.abort(L1_WEDGED);
     }
@@ -88,16 +114,17 @@ async function oneFileInL1(host: PreparedHost, file: string, json: string, outpu
 const FILE_LIMIT_MS = 10 * 60_000;
 const LONG_FILE_LIMIT_MS = 25 * 60_000;
 const LONG_FILES = /^(linux-userspace|sandbox-|stock-kernel|linux-iommu|readme-examples)/;
-const fileLimitMs = (file: string): number => (LONG_FILES.test(path.basename(file)) ? LONG_FILE_LIMIT_MS : FILE_LIMIT_MS);
+const unitLimitMs = (unit: L1Unit): number =>
+  (unit.files.some((f) => LONG_FILES.test(path.basename(f))) ? LONG_FILE_LIMIT_MS : FILE_LIMIT_MS);
 const STALE_PS_MS = 150_000;
 const L1_WEDGED = 126;
 const FILE_TRIES = 3;
 /** Tries of a file whose tests fail in L1 (apart from L1 giving out). */
 const FAILED_FILE_TRIES = 3;
 
-// One L1 per integration file: each starts from a clean L1 (about 30 s of boot), and an L1 whose emulated CPU
-// wedges costs only that file, which runs again in a new L1 (at most FILE_TRIES times, each said on stderr and
-// counted in .test-results/l1-wedges.log).
+// One L1 per integration file (short ones four to an L1): each starts from a clean L1 (about 20 s of boot), and an
+// L1 whose emulated CPU wedges costs only its files, which run again in a new L1 (at most FILE_TRIES times, each
+// said on stderr and counted in .test-results/l1-wedges.log).
 async function runInTestHost(files: string[], json: string, missing: string[]): Promise<RunTally | undefined> {
   log('[test] /dev/kvm is not usable here: the integration suites run inside the test host (test/host-vm)');
   log('[test] building the guest artifacts here first (under emulation that would take hours) ...');
@@ -120,25 +147,25 @@ async function runInTestHost(files: string[], json: string, missing: string[]): 
   log(`[test] the test host has until ${new Date(deadline).toISOString()} (${Math.round((deadline - Date.now()) / 60000)} min)`);
   const merged: RunTally = { part: 'integration', host: 'nested L1', files: [] };
   const started = Date.now();
-  for (const file of files) {
+  for (const unit of l1Units(files)) {
     let done = false;
     const retries: string[] = [];
     let lastL1Failure = '';
     for (let attempt = 1; attempt <= FILE_TRIES && !done; attempt++) {
       if (Date.now() > deadline) break;
-      const part = path.join(resultsDir(), `integration-${path.basename(file, '.test.js')}.json`);
+      const part = path.join(resultsDir(), `integration-${unit.name}.json`);
       fs.rmSync(part, { force: true });
-      const r = await oneFileInL1(host, file, part, output, deadline);
+      const r = await oneUnitInL1(host, unit, part, output, deadline);
       if (r.status === 130) { transcript.end(); return undefined; }
-      fs.appendFileSync(path.join(resultsDir(), 'l1-times.log'), `${path.basename(file)}\t${Math.round(r.ms / 1000)} s\tstatus ${r.status}\n`);
-      log(`[test] ${path.basename(file)}: ${Math.round(r.ms / 1000)} s in L1, status ${r.status}${r.wedged ? ' (wedged)' : ''}`);
+      fs.appendFileSync(path.join(resultsDir(), 'l1-times.log'), `${unit.name}\t${Math.round(r.ms / 1000)} s\tstatus ${r.status}\n`);
+      log(`[test] ${unit.name}: ${Math.round(r.ms / 1000)} s in L1, status ${r.status}${r.wedged ? ' (wedged)' : ''}`);
       const tally = readTally(part);
       // L1 itself gave out (wedged, or QEMU ended without the command's status): the file did not really run, even
       // if it reported some results before L1 went, so it runs again in a new L1; the reason is kept and said.
       if (r.wedged || r.status === L1_FAILED) {
         lastL1Failure = r.failure ?? (r.wedged ? 'L1 wedged' : `L1 ended with status ${r.status}`);
-        fs.appendFileSync(path.join(resultsDir(), 'l1-wedges.log'), `${path.basename(file)}: try ${attempt} (status ${r.status}): ${lastL1Failure}\n`);
-        log(`[test] ${path.basename(file)}: L1 gave out on try ${attempt} (${lastL1Failure})`);
+        fs.appendFileSync(path.join(resultsDir(), 'l1-wedges.log'), `${unit.name}: try ${attempt} (status ${r.status}): ${lastL1Failure}\n`);
+        log(`[test] ${unit.name}: L1 gave out on try ${attempt} (${lastL1Failure})`);
         continue;
       }
       const timedOut = r.status === 124;
@@ -147,11 +174,11 @@ async function runInTestHost(files: string[], json: string, missing: string[]): 
       // triple-faults early, docs/testing.md). A file that fails there runs again in a fresh L1, at most
       // FAILED_FILE_TRIES times in all; the summary names every such retry with what failed before, so a real
       // fault, which fails every time, still fails the run, and an intermittent one stays visible.
-      if (failed && retries.length < FAILED_FILE_TRIES - 1 && deadline - Date.now() > fileLimitMs(file) / 2) {
-        const why = timedOut ? `still running after ${fileLimitMs(file) / 60_000} min (its L1 was stopped)` : firstTryFailures(tally!);
+      if (failed && retries.length < FAILED_FILE_TRIES - 1 && deadline - Date.now() > unitLimitMs(unit) / 2) {
+        const why = timedOut ? `still running after ${unitLimitMs(unit) / 60_000} min (its L1 was stopped)` : firstTryFailures(tally!);
         retries.push(why);
-        fs.appendFileSync(path.join(resultsDir(), 'l1-retries.log'), `${path.basename(file)}: ${why}\n`);
-        log(`[test] ${path.basename(file)} failed in L1 (try ${retries.length}); running it again in a fresh L1 (${why})`);
+        fs.appendFileSync(path.join(resultsDir(), 'l1-retries.log'), `${unit.name}: ${why}\n`);
+        log(`[test] ${unit.name} failed in L1 (try ${retries.length}); running it again in a fresh L1 (${why})`);
         attempt--;
         continue;
       }
@@ -161,11 +188,11 @@ async function runInTestHost(files: string[], json: string, missing: string[]): 
         merged.files.push(...tally.files);
       }
       if (r.status !== 0 && (timedOut || !failed)) {
-        missing.push(`integration: ${path.basename(file)} ended with status ${r.status}${r.status === 124 ? ' (past its time limit)' : ''}`);
+        missing.push(`integration: ${unit.name} ended with status ${r.status}${r.status === 124 ? ' (past its time limit)' : ''}`);
       }
       done = true;
     }
-    if (!done) missing.push(`integration: ${path.basename(file)} did not finish (${Date.now() > deadline ? 'out of time' : `L1 gave out ${FILE_TRIES} times; the last: ${lastL1Failure}`})`);
+    if (!done) missing.push(`integration: ${unit.name} did not finish (${Date.now() > deadline ? 'out of time' : `L1 gave out ${FILE_TRIES} times; the last: ${lastL1Failure}`})`);
   }
   transcript.end();
   log(`[test] the test host ran ${((Date.now() - started) / 60000).toFixed(1)} min for ${files.length} files`);
