@@ -56,7 +56,7 @@ export const SANDBOX_CMDLINE = 'console=ttyS0 reboot=k panic=-1 quiet';
 const KNOWN = ['memory', 'vcpus', 'net', 'kernel', 'image', 'append', 'cwd', 'env', 'execTimeoutMs', 'maxOutputBytes',
   'readyTimeoutMs', 'logger'];
 /** Console bytes kept for an error's message. */
-const CONSOLE_TAIL = 8192;
+export const CONSOLE_TAIL = 8192;
 
 /**
  * The machine config of a sandbox that boots `image` (a path is an initramfs) and whose vsock socket is `socket`.
@@ -152,7 +152,7 @@ function checkEarly(o: SandboxOptions, image: SandboxImage | undefined): void {
   preflight(validated);
 }
 
-function bootFailure(e: unknown, readyMs: number, tail: string): unknown {
+export function bootFailure(e: unknown, readyMs: number, tail: string): unknown {
   const shown = tail.trim() === '' ? ' (the console was silent)' : `; the console's last lines:\n${tail.trimEnd()}`;
   if (e instanceof AgentError && e.code === 'TIMEOUT') {
     return new AgentError('TIMEOUT', `the sandbox's agent did not answer within ${readyMs} ms of boot ` +

@@ -105,6 +105,7 @@ export class Machine extends EventEmitter {
     try {
       if (opts.prefaultMemory) vm.ram.populate();
       m = new Machine(config, vm, opts.logger ?? pino({ level: 'silent' }), opts);
+      m.attachVirtio();
       if (opts.restore) restoreSections(opts.restore, m.parts()); else m.load();
       return m;
     } catch (e) {
@@ -121,15 +122,9 @@ export class Machine extends EventEmitter {
     }
     const max = this.vm.maxVcpus();
     if (c.vcpus > max) throw new ConfigError('vcpus', `${c.vcpus} is more than this host's KVM allows (${max})`);
-    this.virtio = new VirtioDevices(this.vm, c.devices, this.log, {
-      failed: (device, message) => this.deviceError(device, message, false),
-      threw: (device, e) => {
-        this.deviceError(device, e instanceof Error ? e.message : String(e), true);
-        void this.finish('error', `devices[${device}] failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
-      },
-    });
     // With ACPI the DSDT lists the virtio devices: on the command line too, a kernel would probe each one twice.
-    const virtioParams = c.acpi === 'on' ? [] : this.virtio.attached.map((a) => a.cmdline);
+    const virtio = this.virtio!.attached;
+    const virtioParams = c.acpi === 'on' ? [] : virtio.map((a) => a.cmdline);
     const cmdline = withQuirkCmdline([c.cmdline, ...virtioParams].join(' '), this.quirks);
     const boot = prepareBoot(this.vm.memory, {
       kernel: fs.readFileSync(c.kernel),
@@ -138,7 +133,7 @@ export class Machine extends EventEmitter {
       vcpus: c.vcpus,
       memBytes: c.memory,
       protocol: c.boot,
-      acpi: c.acpi === 'on' ? acpiPlatform(c, this.virtio.attached.length) : undefined,
+      acpi: c.acpi === 'on' ? acpiPlatform(c, virtio.length) : undefined,
     });
     this.log.info({ protocol: boot.protocol, cmdline }, 'guest loaded');
     const supported = native().getSupportedCpuid(this.vm.kvmFd);
@@ -149,13 +144,26 @@ export class Machine extends EventEmitter {
     }
   }
 
+  /** The virtio devices, for a machine that boots and one restored from a snapshot alike. */
+  private attachVirtio(): void {
+    this.virtio = new VirtioDevices(this.vm, this.config.devices, this.log, {
+      failed: (device, message) => this.deviceError(device, message, false),
+      threw: (device, e) => {
+        this.deviceError(device, e instanceof Error ? e.message : String(e), true);
+        void this.finish('error', `devices[${device}] failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
+      },
+    });
+  }
+
   private parts(): MachineParts {
-    return { vm: this.vm, vcpus: this.vcpus, serial: this.serial.state, i8042: this.keyboard.state };
+    return { vm: this.vm, vcpus: this.vcpus, serial: this.serial.state, i8042: this.keyboard.state,
+      virtio: this.virtio?.attached ?? [] };
   }
 
   /**
    * Writes a snapshot of this machine into `dir` (docs/snapshot.md). Every vCPU must be paused and stay paused
-   * until this resolves; the console's pending output goes to its sink first, so none is lost or said twice.
+   * until this resolves; the console's pending output goes to its sink first, so none is lost or said twice, and
+   * the devices' requests in flight end first, so every chain a device took is back with the driver.
    */
   async snapshot(dir: string): Promise<void> {
     checkSnapshotable(this.config);
@@ -163,7 +171,8 @@ export class Machine extends EventEmitter {
       throw new Error('a snapshot needs a started machine with every vCPU paused');
     }
     this.serial.flushOutput();
-    await writeSnapshot(dir, this.config, captureSections(this.parts()), memoryImage(this.vm.ram));
+    await writeSnapshot(dir, this.config, { settle: () => this.virtio?.quiesce() ?? Promise.resolve(),
+      capture: () => ({ sections: captureSections(this.parts()), memory: memoryImage(this.vm.ram) }) });
   }
 
   get phase(): MachinePhase {

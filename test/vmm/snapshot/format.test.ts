@@ -46,7 +46,7 @@ describe('the snapshot folder', () => {
   after(() => fs.rmSync(root, { recursive: true, force: true }));
   beforeEach(async () => {
     dir = path.join(root, `snap${n++}`);
-    await writeSnapshot(dir, config, sections(), fakeRam().image);
+    await writeSnapshot(dir, config, { capture: () => ({ sections: sections(), memory: fakeRam().image }) });
   });
 
   const manifest = (): Record<string, unknown> =>
@@ -72,7 +72,8 @@ describe('the snapshot folder', () => {
   });
 
   it('will not write over a snapshot', async () => {
-    await assert.rejects(writeSnapshot(dir, config, sections(), fakeRam().image), refused('ERR_SNAPSHOT_EXISTS', /already/));
+    await assert.rejects(writeSnapshot(dir, config, { capture: () => ({ sections: sections(), memory: fakeRam().image }) }),
+      refused('ERR_SNAPSHOT_EXISTS', /already/));
   });
 
   it('refuses a folder that is no snapshot, and a manifest that is not JSON', () => {
