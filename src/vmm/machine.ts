@@ -100,6 +100,7 @@ export class Machine extends EventEmitter {
 
   /** Creates the VM and loads the guest; nothing runs until start(). */
   static create(config: MachineConfig, opts: MachineOptions = {}): Machine {
+    if (opts.restore) checkSnapshotable(config); // before a device opens anything
     const vm = KvmVm.create(ramRegions(config.memory));
     let m: Machine | undefined;
     try {

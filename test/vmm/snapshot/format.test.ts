@@ -143,4 +143,11 @@ describe('the snapshot folder', () => {
     editManifest((m) => { (m.memory as { extents: number[][] }).extents[1] = [32 * MiB, PAGE]; });
     assert.throws(() => readSnapshot(dir), refused('ERR_SNAPSHOT_FORMAT', /memory\.extents\[1\]/));
   });
+
+  it('lets the reader change the config before it is validated (a new socket), and validates the result', () => {
+    const image = readSnapshot(dir, (c) => ({ ...(c as object), cmdline: 'test=spin restored' }));
+    assert.equal(image.config.cmdline, 'test=spin restored');
+    assert.throws(() => readSnapshot(dir, (c) => ({ ...(c as object), vcpus: 0 })),
+      refused('ERR_SNAPSHOT_CONFIG', /config\.vcpus/));
+  });
 });
