@@ -1,6 +1,7 @@
 // Snapshots on /dev/kvm with the tiny test kernel's `spin` guest: paused at tick N and written to a folder, the
 // machine is killed, and a new process restores it; the guest's next tick there is N + 1, counting on as if it had
-// never stopped, and that process ends by itself once the restored machine is stopped.
+// never stopped, and that process ends by itself once the restored machine is stopped. A guest reading virtio-rng
+// is snapshotted mid-read and restored: its driver goes on with the restored queue, without negotiating again.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -96,6 +97,34 @@ describe('snapshots of the tiny test kernel on /dev/kvm', { skip, timeout: 4 * L
     child.stdin.write('stop\n');
     assert.equal(await exited, 0, err);
     assert.match(restored.text(), /restored machine ended: stopped status 0/);
+  });
+
+  it('restores a virtio-rng in the middle of the guest\'s reads: its driver goes on, on the restored queue', async () => {
+    // 1 MiB at 64 KiB/s: the guest is still reading when it is paused, with requests in the ring.
+    const vm = await createVm({ kernel, memory: '64M', cmdline: 'test=rng rng_bytes=1048576 rng_chunk=4096',
+      devices: [{ type: 'rng', rateLimit: 65536 }] });
+    const requests = (v: typeof vm): number => v.counters().devices[0]?.counters.requests ?? 0;
+    vm.start();
+    await until(() => requests(vm) >= 20, '20 rng requests served', LIMIT_MS,
+      { gone: () => (vm.state === 'exited' ? 'the machine ended' : undefined) });
+    await vm.pause();
+    const snap = path.join(dir, 'rng');
+    await vm.snapshot(snap);
+    const before = requests(vm);
+    await vm.kill();
+
+    const again = await restoreVm(snap, { paused: true });
+    const out = new OutputWatch(() => `machine ${again.state}`);
+    again.console.on('data', (d: Buffer) => out.append(d.toString('latin1')));
+    void again.wait().then((e) => out.end(`the machine ended (${e.reason}: ${e.detail})`));
+    await again.resume();
+    await out.waitFor(/TSVMM-TEST: (PASS|FAIL) rng/, LIMIT_MS);
+    assert.match(out.text(), /TSVMM-TEST: PASS rng/);
+    const rng = again.counters().devices[0]!.counters;
+    assert.equal(rng.failures, 0, JSON.stringify(rng));
+    // The rest was asked of the restored device, which started counting at 0.
+    assert.ok(before >= 20 && rng.requests! > 0, `${before} before, then ${JSON.stringify(rng)}`);
+    await again.kill();
   });
 
   it('refuses a snapshot whose state does not match its checksum', async () => {
