@@ -1,7 +1,8 @@
 // Snapshots on /dev/kvm with the tiny test kernel's `spin` guest: paused at tick N and written to a folder, the
 // machine is killed, and a new process restores it; the guest's next tick there is N + 1, counting on as if it had
 // never stopped, and that process ends by itself once the restored machine is stopped. A guest reading virtio-rng
-// is snapshotted mid-read and restored: its driver goes on with the restored queue, without negotiating again.
+// is snapshotted mid-read and restored: its driver goes on with the restored queue, without negotiating again; so
+// does one driving a disk with 32 requests in flight, which end before the snapshot is taken.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -14,7 +15,7 @@ import { restoreVm } from '../../src/api/restore';
 import { MEMORY_FILE, STATE_FILE } from '../../src/vmm/snapshot/format';
 import { REPO } from '../helpers/cli-run';
 import { kvmUnavailable } from '../helpers/kvm';
-import { testKernel } from '../helpers/tiny';
+import { sparseImage, testKernel } from '../helpers/tiny';
 import { OutputWatch, until } from '../helpers/wait';
 
 const skip = kvmUnavailable();
@@ -124,6 +125,33 @@ describe('snapshots of the tiny test kernel on /dev/kvm', { skip, timeout: 4 * L
     assert.equal(rng.failures, 0, JSON.stringify(rng));
     // The rest was asked of the restored device, which started counting at 0.
     assert.ok(before >= 20 && rng.requests! > 0, `${before} before, then ${JSON.stringify(rng)}`);
+    await again.kill();
+  });
+
+  it('restores a disk under load: requests in flight end before the snapshot, and the guest goes on', async () => {
+    // 32 requests in flight at a time, for 3 s of guest time per operation.
+    const image = sparseImage(dir, 'bench.img', 16 * 1024 * 1024);
+    const vm = await createVm({ kernel, memory: '64M',
+      cmdline: 'test=blkbench bench_ops=randread-qd32,randwrite-qd32 bench_ms=3000 bench_region=16M',
+      devices: [{ type: 'blk', path: image }] });
+    const requests = (v: typeof vm): number => v.counters().devices[0]?.counters.requests ?? 0;
+    vm.start();
+    await until(() => requests(vm) >= 64, '64 disk requests served', LIMIT_MS,
+      { gone: () => (vm.state === 'exited' ? 'the machine ended' : undefined) });
+    await vm.pause();
+    const snap = path.join(dir, 'blk');
+    await vm.snapshot(snap);
+    await vm.kill();
+
+    const again = await restoreVm(snap, { paused: true });
+    const out = new OutputWatch(() => `machine ${again.state}`);
+    again.console.on('data', (d: Buffer) => out.append(d.toString('latin1')));
+    void again.wait().then((e) => out.end(`the machine ended (${e.reason}: ${e.detail})`));
+    await again.resume();
+    await out.waitFor(/TSVMM-TEST: (PASS|FAIL) blkbench/, LIMIT_MS);
+    assert.match(out.text(), /TSVMM-TEST: PASS blkbench/);
+    const blk = again.counters().devices[0]!.counters;
+    assert.ok(blk.requests! > 0 && blk.errors === 0 && blk.failures === 0, JSON.stringify(blk));
     await again.kill();
   });
 
