@@ -8,6 +8,7 @@ import { Vm, vmErrorOf, type VmOptions } from './vm';
 import { createLogger } from '../log';
 import { ConfigError, type LogLevel } from '../vmm/config';
 import { readSnapshot, type SnapshotImage } from '../vmm/snapshot/format';
+import { checkSnapshotable } from '../vmm/snapshot/machine-state';
 import { preflight } from '../vmm/preflight';
 
 export interface RestoreVmOptions {
@@ -60,6 +61,12 @@ export function makeRestoredVm(dir: string,
     throw vmErrorOf(e);
   }
   delete image.config.apiSocket;
+  // Before a device opens anything (a tap, a socket): Machine.create refuses such a config too, later.
+  try {
+    checkSnapshotable(image.config);
+  } catch (e) {
+    throw vmErrorOf(e);
+  }
   preflight(image.config);
   const logger = opts.logger.child({}, { level: logLevel ?? image.config.log.level });
   return new Vm(image.config, { ...vmOptions, logger, restore: image });

@@ -29,9 +29,8 @@ import { BalloonError, balloonTargetPages, type BalloonDevice, type BalloonInfo 
 import type { ConsoleDevice } from '../devices/console';
 import { createI8042State, I8042Host } from '../devices/i8042';
 import { createSerialState, SerialHost } from '../devices/serial-8250';
-import { writeSnapshot, type SnapshotImage } from './snapshot/format';
-import { captureSections, checkSnapshotable, restoreSections, type MachineParts } from './snapshot/machine-state';
-import { memoryImage } from './snapshot/memory';
+import type { SnapshotImage } from './snapshot/format';
+import { checkSnapshotable, restoreSections, snapshotMachine, type MachineParts } from './snapshot/machine-state';
 import type { VirtioDevice } from '../virtio-mmio/device';
 
 /** How long a panicking guest gets to reboot itself (panic=N) before the VMM ends it. */
@@ -100,7 +99,6 @@ export class Machine extends EventEmitter {
 
   /** Creates the VM and loads the guest; nothing runs until start(). */
   static create(config: MachineConfig, opts: MachineOptions = {}): Machine {
-    if (opts.restore) checkSnapshotable(config); // before a device opens anything
     const vm = KvmVm.create(ramRegions(config.memory));
     let m: Machine | undefined;
     try {
@@ -124,8 +122,7 @@ export class Machine extends EventEmitter {
     const max = this.vm.maxVcpus();
     if (c.vcpus > max) throw new ConfigError('vcpus', `${c.vcpus} is more than this host's KVM allows (${max})`);
     // With ACPI the DSDT lists the virtio devices: on the command line too, a kernel would probe each one twice.
-    const virtio = this.virtio!.attached;
-    const virtioParams = c.acpi === 'on' ? [] : virtio.map((a) => a.cmdline);
+    const virtioParams = c.acpi === 'on' ? [] : this.virtio!.attached.map((a) => a.cmdline);
     const cmdline = withQuirkCmdline([c.cmdline, ...virtioParams].join(' '), this.quirks);
     const boot = prepareBoot(this.vm.memory, {
       kernel: fs.readFileSync(c.kernel),
@@ -134,7 +131,7 @@ export class Machine extends EventEmitter {
       vcpus: c.vcpus,
       memBytes: c.memory,
       protocol: c.boot,
-      acpi: c.acpi === 'on' ? acpiPlatform(c, virtio.length) : undefined,
+      acpi: c.acpi === 'on' ? acpiPlatform(c, this.virtio!.attached.length) : undefined,
     });
     this.log.info({ protocol: boot.protocol, cmdline }, 'guest loaded');
     const supported = native().getSupportedCpuid(this.vm.kvmFd);
@@ -145,7 +142,6 @@ export class Machine extends EventEmitter {
     }
   }
 
-  /** The virtio devices, for a machine that boots and one restored from a snapshot alike. */
   private attachVirtio(): void {
     this.virtio = new VirtioDevices(this.vm, this.config.devices, this.log, {
       failed: (device, message) => this.deviceError(device, message, false),
@@ -162,9 +158,8 @@ export class Machine extends EventEmitter {
   }
 
   /**
-   * Writes a snapshot of this machine into `dir` (docs/snapshot.md). Every vCPU must be paused and stay paused
-   * until this resolves; the console's pending output goes to its sink first, so none is lost or said twice, and
-   * the devices' requests in flight end first, so every chain a device took is back with the driver.
+   * Writes a snapshot of this machine into `dir` (snapshotMachine). Every vCPU must be paused and stay paused
+   * until this resolves; the console's pending output goes to its sink first, so none is lost or said twice.
    */
   async snapshot(dir: string): Promise<void> {
     checkSnapshotable(this.config);
@@ -172,8 +167,7 @@ export class Machine extends EventEmitter {
       throw new Error('a snapshot needs a started machine with every vCPU paused');
     }
     this.serial.flushOutput();
-    await writeSnapshot(dir, this.config, { settle: () => this.virtio?.quiesce() ?? Promise.resolve(),
-      capture: () => ({ sections: captureSections(this.parts()), memory: memoryImage(this.vm.ram) }) });
+    await snapshotMachine(dir, this.config, this.parts(), () => this.virtio?.quiesce() ?? Promise.resolve());
   }
 
   get phase(): MachinePhase {

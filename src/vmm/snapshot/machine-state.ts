@@ -9,12 +9,12 @@ import type { MachineConfig } from '../config';
 import type { KvmVm } from '../kvm-vm';
 import type { AttachedVirtio } from '../virtio-devices';
 import { Vcpu } from '../vcpu';
-import { loadMemory, SnapshotError, type SnapshotImage } from './format';
+import { loadMemory, SnapshotError, writeSnapshot, type SnapshotImage } from './format';
 import {
   captureVcpu, captureVm, checkBlobSize, fitXsave, restoreClock, restoreVcpu, restoreVmDevices, VCPU_BLOBS, VM_BLOBS,
   type VcpuSnapshot, type VmSnapshot,
 } from './kvm-state';
-import { ramView } from './memory';
+import { memoryImage, ramView } from './memory';
 import { captureVirtio, checkVirtioSnapshotable, readVirtio, restoreVirtio } from './virtio-state';
 
 /** What of a machine a snapshot reads and writes. */
@@ -49,6 +49,16 @@ export function captureSections(parts: MachineParts): Map<string, Uint8Array> {
   sections.set('i8042', exportI8042State(parts.i8042));
   for (const [name, data] of captureVirtio(parts.virtio)) sections.set(name, data);
   return sections;
+}
+
+/**
+ * Writes a snapshot of a paused machine into `dir` (docs/snapshot.md): once `settle` says no device I/O is in
+ * flight, so every chain a device took is back with the driver, its state and guest RAM are taken and written in
+ * one go (writeSnapshot).
+ */
+export async function snapshotMachine(dir: string, config: MachineConfig, parts: MachineParts,
+  settle: () => Promise<void>): Promise<void> {
+  await writeSnapshot(dir, config, { settle, capture: () => ({ sections: captureSections(parts), memory: memoryImage(parts.vm.ram) }) });
 }
 
 function section(image: SnapshotImage, name: string): Buffer {
