@@ -98,18 +98,42 @@ static void mount_if_missing(const char *type, const char *dir, const char *opti
   }
 }
 
+/* The bytes `tsvmm.tmp_size=` on the kernel command line gives the tmpfs mounts (the host's diskSize), or 0. */
+static unsigned long long tmp_size_param(void) {
+  char line[4096];
+  FILE *f = fopen("/proc/cmdline", "r");
+  if (f == NULL) return 0;
+  size_t n = fread(line, 1, sizeof line - 1, f);
+  fclose(f);
+  line[n] = '\0';
+  const char *key = "tsvmm.tmp_size=";
+  for (char *p = strstr(line, key); p != NULL; p = strstr(p + 1, key)) {
+    if (p != line && p[-1] != ' ') continue;
+    return strtoull(p + strlen(key), NULL, 10);
+  }
+  return 0;
+}
+
+static void mount_tmpfs(const char *dir, const char *mode, unsigned long long size) {
+  char options[64];
+  if (size > 0) snprintf(options, sizeof options, "mode=%s,size=%llu", mode, size);
+  else snprintf(options, sizeof options, "mode=%s", mode);
+  mount_if_missing("tmpfs", dir, options);
+}
+
 static void pid1_setup(void) {
   mount_if_missing("proc", "/proc", NULL);
   mount_if_missing("sysfs", "/sys", NULL);
   mount_if_missing("devtmpfs", "/dev", NULL);
   mount_if_missing("devpts", "/dev/pts", "mode=0620,ptmxmode=0666");
-  mount_if_missing("tmpfs", "/tmp", "mode=1777");
+  unsigned long long size = tmp_size_param();
+  mount_tmpfs("/tmp", "1777", size);
   /* A read-only root (an image that many sandboxes share) leaves commands nowhere else to write: /run and /var/tmp
    * get a tmpfs too. A writable root keeps its own. */
   struct statvfs root;
   if (statvfs("/", &root) == 0 && (root.f_flag & ST_RDONLY)) {
-    mount_if_missing("tmpfs", "/run", "mode=0755");
-    mount_if_missing("tmpfs", "/var/tmp", "mode=1777");
+    mount_tmpfs("/run", "0755", size);
+    mount_tmpfs("/var/tmp", "1777", size);
   }
 }
 

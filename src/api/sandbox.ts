@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import type { Logger } from 'pino';
 import { createVm } from './create';
 import { detectSandboxImage, EXT4_ROOT_CMDLINE, type SandboxImage } from './sandbox-image';
-import { argTypeError, checkInteger, checkOptions } from './errors';
+import { argRangeError, argTypeError, checkInteger, checkOptions } from './errors';
 import type { Vm, VmExit } from './vm';
 import type { VmExecOptions, VmFiles } from './vm-agent';
 import { createLogger } from '../log';
@@ -18,6 +18,7 @@ import {
   ConfigError, validateConfig, type DeviceConfigInput, type MachineConfig, type MachineConfigInput,
 } from '../vmm/config';
 import { preflight } from '../vmm/preflight';
+import { parseSize } from '../vmm/units';
 
 export interface SandboxOptions {
   /** Guest RAM, e.g. '512M' (a bare number is MiB); default '256M'. */
@@ -33,6 +34,12 @@ export interface SandboxOptions {
    * so many sandboxes can share it); default the sandbox initramfs (built on first use).
    */
   image?: string;
+  /**
+   * The sandbox's writable space: /tmp (and, on a read-only image root, /run and /var/tmp) are tmpfs file systems
+   * of at most this size each, e.g. '64M' (a bare number is MiB); default the kernel's (half the guest's RAM). A
+   * command that writes past it fails with ENOSPC ("No space left on device").
+   */
+  diskSize?: string | number;
   /** Added to the kernel command line. */
   append?: string;
   /** The working directory of every command, unless a call says otherwise; default the agent's (/). */
@@ -53,8 +60,12 @@ export const SANDBOX_DEFAULTS = {
   memory: '256M', vcpus: 1, execTimeoutMs: 300_000, maxOutputBytes: 64 * 1024 * 1024, readyTimeoutMs: 120_000,
 } as const;
 export const SANDBOX_CMDLINE = 'console=ttyS0 reboot=k panic=-1 quiet';
-const KNOWN = ['memory', 'vcpus', 'net', 'kernel', 'image', 'append', 'cwd', 'env', 'execTimeoutMs', 'maxOutputBytes',
-  'readyTimeoutMs', 'logger'];
+const KNOWN = ['memory', 'vcpus', 'net', 'kernel', 'image', 'diskSize', 'append', 'cwd', 'env', 'execTimeoutMs',
+  'maxOutputBytes', 'readyTimeoutMs', 'logger'];
+/** The kernel parameter the sandbox's init reads for the size of its tmpfs mounts, in bytes. */
+export const TMP_SIZE_PARAM = 'tsvmm.tmp_size';
+/** The smallest writable space a sandbox can work in. */
+const MIN_DISK_BYTES = 1024 * 1024;
 /** Console bytes kept for an error's message. */
 export const CONSOLE_TAIL = 8192;
 
@@ -67,13 +78,24 @@ export function sandboxConfig(opts: SandboxOptions, image: string | SandboxImage
   const devices: DeviceConfigInput[] = boot.kind === 'ext4' ? [{ type: 'blk', path: boot.path, readonly: true }] : [];
   devices.push({ type: 'vsock', cid: 3, socket });
   if (opts.net) devices.push({ type: 'net', ...(opts.net === true ? {} : opts.net) });
-  const cmdline = boot.kind === 'ext4' ? `${SANDBOX_CMDLINE} ${EXT4_ROOT_CMDLINE}` : SANDBOX_CMDLINE;
+  let cmdline = boot.kind === 'ext4' ? `${SANDBOX_CMDLINE} ${EXT4_ROOT_CMDLINE}` : SANDBOX_CMDLINE;
+  if (opts.diskSize !== undefined) cmdline += ` ${TMP_SIZE_PARAM}=${diskBytes(opts.diskSize)}`;
   return {
     kernel: opts.kernel ?? '@guest/vmlinux', ...(boot.kind === 'initramfs' ? { initrd: boot.path } : {}),
     memory: opts.memory ?? SANDBOX_DEFAULTS.memory, vcpus: opts.vcpus ?? SANDBOX_DEFAULTS.vcpus,
     cmdline: opts.append ? `${cmdline} ${opts.append}` : cmdline,
     devices,
   };
+}
+
+/** diskSize in bytes; RangeError naming `diskSize` when it is not a size of at least 1 MiB. */
+export function diskBytes(value: string | number): number {
+  let bytes = -1;
+  try {
+    bytes = parseSize(value, { numberUnit: 'M' });
+  } catch { /* said below, with the option's name */ }
+  if (bytes < MIN_DISK_BYTES) throw argRangeError('diskSize', 'a size of at least 1M, such as 64M or 1G (a bare number is MiB)', value);
+  return bytes;
 }
 
 /** The options as a caller without types may pass them: the machine's settings are checked by its config. */
@@ -86,6 +108,10 @@ export function checkSandboxOptions(options: unknown): SandboxOptions {
   if (o.env !== undefined && !isObject(o.env)) throw argTypeError('env', 'an object', o.env);
   if (o.net !== undefined && typeof o.net !== 'boolean' && !isObject(o.net)) {
     throw argTypeError('net', 'a boolean or { tap, mac }', o.net);
+  }
+  if (o.diskSize !== undefined) {
+    if (typeof o.diskSize !== 'string' && typeof o.diskSize !== 'number') throw argTypeError('diskSize', 'a size', o.diskSize);
+    diskBytes(o.diskSize);
   }
   for (const k of ['kernel', 'image', 'append', 'cwd'] as const) {
     if (o[k] !== undefined && typeof o[k] !== 'string') throw argTypeError(k, 'a string', o[k]);

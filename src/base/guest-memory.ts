@@ -30,10 +30,11 @@ export interface DmaMemory {
   tryBytes(addr: number | bigint, length: number, access: number): Uint8Array | null;
   /**
    * Like tryBytes, for a buffer that may be contiguous only in the device's address space: behind the IOMMU, pages
-   * next to each other in I/O virtual space can be anywhere in RAM, so a buffer comes back as one view per
-   * physically contiguous run, in order. Null when any part may not be accessed.
+   * next to each other in I/O virtual space can be anywhere in RAM, so a buffer is appended to `out` as one view per
+   * physically contiguous run, in order (nothing is allocated for the common one-run case). False, with nothing
+   * appended, when any part may not be accessed.
    */
-  trySegments(addr: number | bigint, length: number, access: number): Uint8Array[] | null;
+  pushSegments(addr: number | bigint, length: number, access: number, out: Uint8Array[]): boolean;
   /**
    * Changes whenever a view handed out earlier may have stopped being valid (an IOMMU mapping went away): whoever
    * keeps views across requests (the rings) takes them again when it changes. Guest-physical memory never changes.
@@ -87,9 +88,11 @@ export class GuestMemory implements DmaMemory {
   get ram(): this { return this; }
 
   /** Guest-physical RAM is contiguous inside a region: one view, as tryBytes. */
-  trySegments(gpa: number | bigint, length: number): Uint8Array[] | null {
+  pushSegments(gpa: number | bigint, length: number, _access: number, out: Uint8Array[]): boolean {
     const b = this.tryBytes(gpa, length);
-    return b === null ? null : [b];
+    if (b === null) return false;
+    out.push(b);
+    return true;
   }
 
   /** The region holding all of [gpa, gpa + length), without making a view (checks on hot paths need none). */

@@ -29,6 +29,8 @@ export const SANDBOX_RUN_OPTIONS: Readonly<Record<string, Options>> = {
   memory: { type: 'string', describe: 'guest RAM, e.g. 512M (default 256M)' },
   vcpus: { type: 'string', describe: 'number of vCPUs (default 1)' },
   'boot-timeout': { type: 'string', describe: 'seconds the guest\'s agent has to answer after boot (default 120)' },
+  image: { type: 'string', describe: 'an ext4 root image from tsvmm image build, or an initramfs that runs tsvmm-agent' },
+  'disk-size': { type: 'string', describe: 'the sandbox\'s writable space (/tmp), e.g. 64M (default half the RAM)' },
   ...COMMAND_OPTIONS,
 };
 
@@ -50,7 +52,7 @@ export const EXEC_EPILOG = [
 export const SANDBOX_EPILOG = [
   'The sandbox is the project\'s kernel with the sandbox initramfs (busybox and tsvmm-agent), built on first use, ' +
     'a vsock device and no network. It is stopped and removed when the command ends. Example: tsvmm sandbox run ' +
-    '--memory 512M -- sh -c \'uname -a; exit 7\'',
+    '--memory 512M -- sh -c \'uname -a; exit 7\'; with --image py.img (tsvmm image build) it boots that root image.',
   '',
   STATUS_HELP,
 ].join('\n');
@@ -149,7 +151,7 @@ function seconds(option: string, text: string | undefined): number | undefined {
 
 /** A ConfigError about a sandbox setting, renamed to the option that gave it. */
 function asOption(e: unknown): unknown {
-  if (e instanceof ConfigError && (e.field === 'memory' || e.field === 'vcpus')) {
+  if (e instanceof ConfigError && ['memory', 'vcpus', 'image'].includes(e.field)) {
     return new ConfigError(`--${e.field}`, e.message.slice(e.field.length + 2));
   }
   if (e instanceof Error && (e as { code?: unknown }).code === 'TIMEOUT') e.message = e.message.replace('(readyTimeoutMs)', '(--boot-timeout)');
@@ -164,10 +166,20 @@ export async function sandboxRunCommand(args: Record<string, unknown>, deps: Com
     throw new ConfigError('--vcpus', `${JSON.stringify(vcpusText)} is not a number of vCPUs`);
   }
   const readyTimeoutMs = seconds('--boot-timeout', lastValue(args['boot-timeout']));
-  const { createSandbox } = await import('../api/sandbox');
+  const image = lastValue(args.image);
+  const diskSize = lastValue(args['disk-size']);
+  const { createSandbox, diskBytes } = await import('../api/sandbox');
+  if (diskSize !== undefined) {
+    try {
+      diskBytes(diskSize);
+    } catch {
+      throw new ConfigError('--disk-size', `${JSON.stringify(diskSize)} is not a size of at least 1M (e.g. 64M, 1G)`);
+    }
+  }
   const sandbox = await createSandbox({
     ...(memory === undefined ? {} : { memory }), ...(vcpusText === undefined ? {} : { vcpus: Number(vcpusText) }),
-    ...(readyTimeoutMs === undefined ? {} : { readyTimeoutMs }),
+    ...(readyTimeoutMs === undefined ? {} : { readyTimeoutMs }), ...(image === undefined ? {} : { image }),
+    ...(diskSize === undefined ? {} : { diskSize }),
   }).catch((e: unknown) => { throw asOption(e); });
   try {
     const [command, ...rest] = spec.argv;

@@ -90,7 +90,9 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
 mkdir -p /dev/pts /tmp /run
 mount -t devpts -o mode=0620,ptmxmode=0666 devpts /dev/pts
-mount -t tmpfs -o mode=1777 tmpfs /tmp
+# tsvmm.tmp_size= (bytes, from createSandbox's diskSize) bounds the sandbox's writable space.
+size=$(sed -n 's/.*tsvmm\\.tmp_size=\\([0-9]*\\).*/\\1/p' /proc/cmdline)
+mount -t tmpfs -o mode=1777\${size:+,size=$size} tmpfs /tmp
 hostname sandbox
 ip link set lo up 2>/dev/null
 echo "tsvmm sandbox: starting ${AGENT_BINARY}"

@@ -172,17 +172,14 @@ export class Virtqueue {
         visited = -1;
         continue;
       }
+      const writable = (flags & DESC_F_WRITE) !== 0;
+      if (!writable && chain.writable.length > 0) throw new QueueError('E_ORDER', 'a device-readable buffer follows a writable one', head);
       // Usually one view; behind an IOMMU, one per physically contiguous run of the buffer.
-      const bufs = this.mem.trySegments(addr, len, flags & DESC_F_WRITE ? DMA_WRITE : DMA_READ);
-      if (bufs === null) throw new QueueError('E_RANGE', `buffer 0x${addr.toString(16)}+${len} is not guest RAM`, head);
-      if (flags & DESC_F_WRITE) {
-        for (const b of bufs) chain.writable.push(b);
-        chain.writableBytes += len;
-      } else {
-        if (chain.writable.length > 0) throw new QueueError('E_ORDER', 'a device-readable buffer follows a writable one', head);
-        for (const b of bufs) chain.readable.push(b);
-        chain.readableBytes += len;
+      if (!this.mem.pushSegments(addr, len, writable ? DMA_WRITE : DMA_READ, writable ? chain.writable : chain.readable)) {
+        throw new QueueError('E_RANGE', `buffer 0x${addr.toString(16)}+${len} is not guest RAM`, head);
       }
+      if (writable) chain.writableBytes += len;
+      else chain.readableBytes += len;
       if (chain.readableBytes + chain.writableBytes > MAX_CHAIN_BYTES) throw new QueueError('E_LEN', 'chain longer than 4 GiB', head);
       if (!(flags & DESC_F_NEXT)) return chain;
       if (next >= tableSize) throw new QueueError('E_RANGE', `next ${next} outside a table of ${tableSize}`, head);

@@ -83,6 +83,12 @@ test('createSandbox: the machine it boots, and what it refuses before building a
   await assert.rejects(createSandbox({ image: '/no/such.cpio' }), (e: unknown) => e instanceof ConfigError && e.field === 'image');
   await assert.rejects(createSandbox({ memroy: 1 } as never), { code: 'ERR_INVALID_ARG_VALUE' });
   await assert.rejects(createSandbox({ execTimeoutMs: -1 }), { code: 'ERR_OUT_OF_RANGE' });
+  await assert.rejects(createSandbox({ diskSize: 'roomy' }), { code: 'ERR_OUT_OF_RANGE', message: /"diskSize"/ });
+  await assert.rejects(createSandbox({ diskSize: '512K' }), { code: 'ERR_OUT_OF_RANGE', message: /at least 1M/ });
+  await assert.rejects(createSandbox({ diskSize: true } as never), { code: 'ERR_INVALID_ARG_TYPE' });
+  assert.match(sandboxConfig({ diskSize: 64 }, '/i', '/s').cmdline ?? '', / tsvmm\.tmp_size=67108864(\s|$)/, 'a bare number is MiB');
+  assert.match(sandboxConfig({ diskSize: '1G', append: 'x=1' }, '/i', '/s').cmdline ?? '', /tsvmm\.tmp_size=1073741824 x=1$/);
+  assert.doesNotMatch(sandboxConfig({}, '/i', '/s').cmdline ?? '', /tmp_size/, 'no limit unless asked');
   if (kvmUnavailable() !== undefined) {
     await assert.rejects(createSandbox(), (e: unknown) => e instanceof HostError && /\/dev\/kvm/.test(e.message));
   }

@@ -122,6 +122,12 @@ test('tsvmm sandbox run: bad settings name the option; a host without KVM is ref
     assert.match(mem.t.cliErr.join(''), /^tsvmm: --memory: "lots" is not a size/);
     const vcpus = await tsvmm(['sandbox', 'run', '--vcpus', 'two', '--', 'true']);
     assert.match(vcpus.t.cliErr.join(''), /^tsvmm: --vcpus: "two" is not a number of vCPUs/);
+    const disk = await tsvmm(['sandbox', 'run', '--disk-size', '1K', '--', 'true']);
+    assert.equal(disk.status, 2);
+    assert.match(disk.t.cliErr.join(''), /^tsvmm: --disk-size: "1K" is not a size of at least 1M/);
+    const image = await tsvmm(['sandbox', 'run', '--image', '/no/such.img', '--', 'true']);
+    assert.equal(image.status, 2);
+    assert.match(image.t.cliErr.join(''), /^tsvmm: --image: /);
     if (kvmUnavailable() !== undefined) {
       const noKvm = await tsvmm(['sandbox', 'run', '--', 'true']);
       assert.equal(noKvm.status, 1);

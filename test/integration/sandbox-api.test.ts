@@ -11,16 +11,16 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import { createSandbox, type Sandbox } from '../../src/api/sandbox';
+import type { Sandbox } from '../../src/api/sandbox';
 import { serveVm, type ApiServer } from '../../src/api/server';
 import { AgentError } from '../../src/sandbox';
 import { isPvmHost } from '../../src/vmm/host-quirks';
 import { BIN, REPO } from '../helpers/cli-run';
 import { kvmUnavailable } from '../helpers/kvm';
+import { bootSandbox, SANDBOX_BOOT_MS as BOOT_MS } from '../helpers/sandbox-boot';
 import { resultsDir } from '../run/files';
 
 const skip = kvmUnavailable() ?? (isPvmHost() ? 'guest user space cannot make system calls on kvm_pvm' : undefined);
-const BOOT_MS = Number(process.env.TSVMM_SANDBOX_BOOT_MS ?? 10 * 60_000);
 const STEP_MS = 5 * 60_000;
 const sha256 = (b: Uint8Array): string => crypto.createHash('sha256').update(b).digest('hex');
 
@@ -40,13 +40,12 @@ function tsvmm(args: string[], ms: number): Promise<{ status: number | null; std
   });
 }
 
+/** Each sandbox's writable space (its /tmp): room for the 64 MiB file below, and a limit a test can reach. */
+const DISK = '96M';
+
 /** Boots a sandbox, naming what failed (with its console) if the guest does not come up. */
-async function boot(memory: string, what: string): Promise<Sandbox> {
-  try {
-    return await createSandbox({ memory, readyTimeoutMs: BOOT_MS, execTimeoutMs: STEP_MS });
-  } catch (e) {
-    throw new Error(`booting ${what}: ${(e as Error).message}`, { cause: e });
-  }
+function boot(memory: string, what: string): Promise<Sandbox> {
+  return bootSandbox({ memory, diskSize: DISK, execTimeoutMs: STEP_MS }, what, 'sandbox-api');
 }
 
 describe('sandboxes in Linux guests', { skip, timeout: 6 * BOOT_MS }, () => {
@@ -119,6 +118,15 @@ describe('sandboxes in Linux guests', { skip, timeout: 6 * BOOT_MS }, () => {
     assert.deepEqual((await sb.files.list('/tmp/a dir')).map((e) => [e.name, e.size]), [['dätä ✓.bin', data.length]]);
     await sb.files.remove('/tmp/a dir', { recursive: true });
     await assert.rejects(sb.files.stat(file), { code: 'NOT_FOUND' });
+  });
+
+  it('diskSize bounds the writable space: /tmp has that size, and a write past it fails with ENOSPC', async () => {
+    const df = await sb.exec(['df', '-k', '/tmp']);
+    assert.match(df.stdout, /\s98304\s/, `df: ${df.stdout}`);
+    const fill = await sb.exec('dd if=/dev/zero of=/tmp/fill bs=1M count=128');
+    assert.notEqual(fill.exitCode, 0, 'dd ran out of room');
+    assert.match(fill.stderr, /No space left on device/);
+    assert.equal((await sb.exec('rm /tmp/fill')).exitCode, 0);
   });
 
   it('tsvmm exec runs a command through the control socket, with its status', async () => {

@@ -4,13 +4,13 @@
 // bounded and long for the nested test host.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { createSandbox, type Sandbox } from '../../src/api/sandbox';
+import type { Sandbox } from '../../src/api/sandbox';
 import { AgentError } from '../../src/sandbox';
 import { isPvmHost } from '../../src/vmm/host-quirks';
 import { kvmUnavailable } from '../helpers/kvm';
+import { bootSandbox, SANDBOX_BOOT_MS as BOOT_MS } from '../helpers/sandbox-boot';
 
 const skip = kvmUnavailable() ?? (isPvmHost() ? 'guest user space cannot make system calls on kvm_pvm' : undefined);
-const BOOT_MS = Number(process.env.TSVMM_SANDBOX_BOOT_MS ?? 10 * 60_000);
 const STEP_MS = 5 * 60_000;
 
 describe('four sandboxes in one process', { skip, timeout: 3 * BOOT_MS }, () => {
@@ -18,9 +18,7 @@ describe('four sandboxes in one process', { skip, timeout: 3 * BOOT_MS }, () => 
 
   before(async () => {
     const booted = await Promise.allSettled([0, 1, 2, 3].map((i) =>
-      createSandbox({ memory: '160M', readyTimeoutMs: BOOT_MS, execTimeoutMs: STEP_MS }).catch((e: unknown) => {
-        throw new Error(`booting sandbox ${i + 1} of 4: ${(e as Error).message}`, { cause: e });
-      })));
+      bootSandbox({ memory: '160M', execTimeoutMs: STEP_MS }, `sandbox ${i + 1} of 4`, 'sandbox-fleet')));
     for (const b of booted) if (b.status === 'fulfilled') all.push(b.value);
     const failed = booted.find((b): b is PromiseRejectedResult => b.status === 'rejected');
     if (failed) throw failed.reason;

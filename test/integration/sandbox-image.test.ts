@@ -10,16 +10,16 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { createSandbox, type Sandbox } from '../../src/api/sandbox';
+import type { Sandbox } from '../../src/api/sandbox';
 import { BUSYBOX_PATH } from '../../src/guest/paths';
 import { isPvmHost } from '../../src/vmm/host-quirks';
 import { BIN, REPO } from '../helpers/cli-run';
 import { debianTestImage } from '../helpers/debian-image';
 import { kvmUnavailable } from '../helpers/kvm';
+import { bootSandbox, SANDBOX_BOOT_MS as BOOT_MS } from '../helpers/sandbox-boot';
 import { resultsDir } from '../run/files';
 
 const skip = kvmUnavailable() ?? (isPvmHost() ? 'guest user space cannot make system calls on kvm_pvm' : undefined);
-const BOOT_MS = Number(process.env.TSVMM_SANDBOX_BOOT_MS ?? 10 * 60_000);
 const STEP_MS = 5 * 60_000;
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
 
@@ -42,12 +42,8 @@ function tsvmm(args: string[], ms: number): Promise<string> {
 }
 
 /** Boots a sandbox from `image`, naming what failed (with its console) if the guest does not come up. */
-async function boot(image: string, what: string): Promise<Sandbox> {
-  try {
-    return await createSandbox({ image, memory: '256M', readyTimeoutMs: BOOT_MS, execTimeoutMs: STEP_MS });
-  } catch (e) {
-    throw new Error(`booting ${what}: ${(e as Error).message}`, { cause: e });
-  }
+function boot(image: string, what: string): Promise<Sandbox> {
+  return bootSandbox({ image, memory: '256M', execTimeoutMs: STEP_MS }, what, 'sandbox-image');
 }
 
 /** A root folder with busybox (its applets as links) and /etc/greeting: the agent is added by the build. */

@@ -59,14 +59,20 @@ const BOOT_TRIES = 3;
 /** tsvmm's exit status for a guest triple fault. */
 const TRIPLE_FAULT_STATUS = 4;
 
-/** Waits for UT-START; says why the boot did not get there (quiet, or an early triple fault), or undefined. */
+/** A healthy boot reaches user space in about a minute in L1; one still talking but not there after this is stuck
+ *  (seen: a guest printing for ten minutes without reaching init). */
+const START_MS = Number(process.env.TSVMM_UT_BOOT_MS ?? 5 * 60_000);
+
+/** Waits for UT-START; says why the boot did not get there (quiet, an early triple fault, or too long), or
+ *  undefined. A guest that ends any other way is an error, not a stall. */
 async function startOrWhy(g: Guest): Promise<string | undefined> {
   try {
-    if (await g.out.waitForOrQuiet('UT-START', QUIET_MS, STEP_MS) === 'seen') return undefined;
+    if (await g.out.waitForOrQuiet('UT-START', QUIET_MS, START_MS) === 'seen') return undefined;
     return `went quiet for ${QUIET_MS / 1000} s`;
   } catch (e) {
     const end = await Promise.race([g.exited, new Promise<undefined>((r) => setTimeout(() => r(undefined), 5000))]);
     if (end?.code === TRIPLE_FAULT_STATUS) return 'triple-faulted';
+    if (end === undefined) return `was not at user space within ${START_MS / 1000} s`;
     throw e;
   }
 }

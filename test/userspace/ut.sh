@@ -4,7 +4,7 @@
 # the host has to act first (a balloon target, a vsock listener) it prints `UT-WAIT <step>` and reads a line from
 # the console. `ut.mode=` on the kernel command line picks what runs: full (every device), quick (nothing: the
 # shells and exit paths only), panic (a panic from user space), input (virtio-input keyboard and tablet), iommu
-# (blk and net behind virtio-iommu).
+# (devices behind virtio-iommu).
 export PATH=/bin:/sbin
 /bin/busybox --install -s /bin
 mount -t proc proc /proc
@@ -106,8 +106,8 @@ case "$mode" in
     check_rng; check_blk; check_net "$ip" "$peer" 67108864; check_vsock; check_fs; check_balloon
     ;;
   iommu)
-    # blk and net behind virtio-iommu (topology from the ACPI VIOT): the driver bound, one group per endpoint
-    # with its default domain type, then the same blk and net checks, every DMA through the guest's mappings.
+    # Devices behind virtio-iommu (topology from the ACPI VIOT): the driver bound, one group per endpoint with its
+    # default domain type, then the same blk and net checks.
     ip=$(sed -n 's/.*ut\.ip=\([0-9.]*\).*/\1/p' /proc/cmdline)
     peer=$(sed -n 's/.*ut\.peer=\([0-9.]*\).*/\1/p' /proc/cmdline)
     echo "UT-IOMMU driver=$(ls /sys/bus/virtio/drivers/virtio_iommu 2>/dev/null | grep -c virtio) class=$(ls /sys/class/iommu | tr '\n' ' ')"

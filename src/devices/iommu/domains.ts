@@ -58,8 +58,6 @@ export function accessFault(endpoint: number, access: number, reason: number, ad
   return { reason, flags, endpoint, address };
 }
 
-/** A translated range: its guest-physical address, or why it faulted. */
-export type Translation = { gpa: number } | { fault: Fault };
 /** A translated range as guest-physical runs (address, bytes), in I/O virtual order, or why it faulted. */
 export type SegmentTranslation = { runs: { gpa: number; bytes: number }[] } | { fault: Fault };
 
@@ -173,32 +171,6 @@ export class IommuDomains {
       if (last <= m.end) return { runs };
       at = m.end + 1;
       i++;
-    }
-  }
-
-  /**
-   * Where [addr, addr + length) of `endpoint`'s I/O virtual space lies in guest-physical memory. The whole range
-   * must be mapped with the rights `access` asks for; it may run over several mappings only where their
-   * guest-physical ranges follow on from each other.
-   */
-  translate(endpoint: number, addr: number, length: number, access: number): Translation {
-    const fault = (reason: number, at: number): Translation => ({ fault: accessFault(endpoint, access, reason, BigInt(at)) });
-    const d = this.attached.get(endpoint);
-    if (d === undefined) return fault(FAULT_REASON.DOMAIN, addr);
-    const need = (access & DMA_READ ? MAP.READ : 0) | (access & DMA_WRITE ? MAP.WRITE : 0);
-    const last = addr + length - 1;
-    let i = d.find(addr);
-    let m = d.mappings[i];
-    if (m === undefined) return fault(FAULT_REASON.MAPPING, addr);
-    const gpa = m.phys + (addr - m.start);
-    for (;;) {
-      if ((m.flags & need) !== need || (m.flags & MAP.MMIO) !== 0) return fault(FAULT_REASON.MAPPING, Math.max(addr, m.start));
-      if (last <= m.end) return { gpa };
-      const next: Mapping | undefined = d.mappings[++i];
-      if (next?.start !== m.end + 1 || next.phys !== m.phys + (m.end - m.start + 1)) {
-        return fault(FAULT_REASON.MAPPING, m.end + 1);
-      }
-      m = next;
     }
   }
 }

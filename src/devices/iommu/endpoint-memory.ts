@@ -16,44 +16,40 @@ export class EndpointMemory implements DmaMemory {
 
   get generation(): number { return this.domains.epoch; }
 
+  /** A view only when the range is one physical run (the rings, an indirect table); a fault otherwise. */
   tryBytes(addr: number | bigint, length: number, access: number): Uint8Array | null {
-    if (!Number.isInteger(length) || length < 0) return null;
+    const out: Uint8Array[] = [];
+    return this.pushSegments(addr, length, access, out, 1) ? out[0]! : null;
+  }
+
+  pushSegments(addr: number | bigint, length: number, access: number, out: Uint8Array[], maxRuns = MAX_RUNS): boolean {
+    if (!Number.isInteger(length) || length < 0) return false;
     const a = typeof addr === 'bigint' ? (addr <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(addr) : -1) : addr;
     if (!Number.isSafeInteger(a) || a < 0) {
       // Past 2^53 is past the 48-bit input range: nothing can be mapped there.
       this.onFault(accessFault(this.endpoint, access, FAULT_REASON.MAPPING, BigInt(addr) & 0xffff_ffff_ffff_ffffn));
-      return null;
+      return false;
     }
     // Nothing is read or written through an empty view, so it needs no mapping.
-    if (length === 0) return EMPTY;
-    const t = this.domains.translate(this.endpoint, a, length, access);
+    if (length === 0) {
+      out.push(EMPTY);
+      return true;
+    }
+    const t = this.domains.translateRuns(this.endpoint, a, length, access, maxRuns);
     if ('fault' in t) {
       this.onFault(t.fault);
-      return null;
+      return false;
     }
-    return this.ram.tryBytes(t.gpa, length);
-  }
-
-  trySegments(addr: number | bigint, length: number, access: number): Uint8Array[] | null {
-    if (!Number.isInteger(length) || length < 0) return null;
-    const a = typeof addr === 'bigint' ? (addr <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(addr) : -1) : addr;
-    if (!Number.isSafeInteger(a) || a < 0) {
-      this.onFault(accessFault(this.endpoint, access, FAULT_REASON.MAPPING, BigInt(addr) & 0xffff_ffff_ffff_ffffn));
-      return null;
-    }
-    if (length === 0) return [EMPTY];
-    const t = this.domains.translateRuns(this.endpoint, a, length, access, MAX_RUNS);
-    if ('fault' in t) {
-      this.onFault(t.fault);
-      return null;
-    }
-    const views: Uint8Array[] = [];
+    const first = out.length;
     for (const r of t.runs) {
       // A run over the boundary of two RAM regions (the 32-bit MMIO gap) is not one view: the device cannot use it.
       const v = this.ram.tryBytes(r.gpa, r.bytes);
-      if (v === null) return null;
-      views.push(v);
+      if (v === null) {
+        out.length = first;
+        return false;
+      }
+      out.push(v);
     }
-    return views;
+    return true;
   }
 }
