@@ -3,23 +3,20 @@
 // inside one machine (a device that throws, a vCPU thread that dies) ends that machine with reason 'error' and
 // is reported through 'exit' and wait(); it never reaches the process or the other machines.
 import { EventEmitter } from 'node:events';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import pino, { type Logger } from 'pino';
-import { prepareBoot } from './boot';
 import { ramRegions } from './boot/layout';
 import { POWER_BUTTON_GSI } from './acpi';
-import { ConfigError, type MachineConfig } from './config';
-import { acpiPlatform, COM1, configFileError, I8042_PORTS, workerDeviceSpecs } from './machine-platform';
+import type { MachineConfig } from './config';
+import { loadGuest } from './machine-load';
+import { COM1, configFileError, I8042_PORTS, workerDeviceSpecs } from './machine-platform';
 import type { MachineExit } from './exit-status';
-import { hostQuirks, withQuirkCmdline, type HostQuirks } from './host-quirks';
+import { hostQuirks, type HostQuirks } from './host-quirks';
 import { KvmVm } from './kvm-vm';
-import { native } from '../base/native';
 import { HaltWatch } from './halt-watch';
 import { PanicWatch } from './panic-watch';
-import { Vcpu } from './vcpu';
+import type { Vcpu } from './vcpu';
 import type { ExitReason, WorkerMessage } from './vcpu-protocol';
-import { configureVcpu } from './vcpu-setup';
 import { DeviceOpError, VirtioDevices } from './virtio-devices';
 import { pulseIrq } from './worker-devices';
 import type { InputEvent } from '../devices/input';
@@ -105,40 +102,13 @@ export class Machine extends EventEmitter {
       if (opts.prefaultMemory) vm.ram.populate();
       m = new Machine(config, vm, opts.logger ?? pino({ level: 'silent' }), opts);
       m.attachVirtio();
-      if (opts.restore) restoreSections(opts.restore, m.parts()); else m.load();
+      if (opts.restore) restoreSections(opts.restore, m.parts());
+      else m.vcpus.push(...loadGuest(vm, config, m.virtio!, m.quirks, m.log));
       return m;
     } catch (e) {
       m?.virtio?.close();
       vm.close();
       throw configFileError(config, e);
-    }
-  }
-
-  private load(): void {
-    const c = this.config;
-    if (this.quirks.reason) {
-      this.log.info({ cmdline: this.quirks.cmdline }, `host quirks on: ${this.quirks.reason}`);
-    }
-    const max = this.vm.maxVcpus();
-    if (c.vcpus > max) throw new ConfigError('vcpus', `${c.vcpus} is more than this host's KVM allows (${max})`);
-    // With ACPI the DSDT lists the virtio devices: on the command line too, a kernel would probe each one twice.
-    const virtioParams = c.acpi === 'on' ? [] : this.virtio!.attached.map((a) => a.cmdline);
-    const cmdline = withQuirkCmdline([c.cmdline, ...virtioParams].join(' '), this.quirks);
-    const boot = prepareBoot(this.vm.memory, {
-      kernel: fs.readFileSync(c.kernel),
-      initrd: c.initrd ? fs.readFileSync(c.initrd) : undefined,
-      cmdline,
-      vcpus: c.vcpus,
-      memBytes: c.memory,
-      protocol: c.boot,
-      acpi: c.acpi === 'on' ? acpiPlatform(c, this.virtio!.attached.length) : undefined,
-    });
-    this.log.info({ protocol: boot.protocol, cmdline }, 'guest loaded');
-    const supported = native().getSupportedCpuid(this.vm.kvmFd);
-    for (let i = 0; i < c.vcpus; i++) {
-      const v = new Vcpu(this.vm, i);
-      this.vcpus.push(v);
-      configureVcpu(v, c.vcpus, boot, supported, this.quirks);
     }
   }
 
