@@ -39,6 +39,8 @@ export type { VmFiles } from './api/vm-agent';
 export type { VmDisplay } from './api/vm-display';
 export { createSandbox, Sandbox } from './api/sandbox';
 export type { SandboxOptions } from './api/sandbox';
+export { restoreSandbox } from './api/sandbox-restore';
+export type { RestoreSandboxOptions } from './api/sandbox-restore';
 export { createPool, SandboxPool } from './api/pool';
 export type { PoolOptions, PoolStats, AcquireOptions } from './api/pool';
 export { AgentClient, AgentError, AgentProcess, DEFAULT_AGENT_PORT, PROTOCOL_VERSION } from './sandbox';

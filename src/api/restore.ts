@@ -6,8 +6,9 @@ import type { Logger } from 'pino';
 import { argTypeError, checkNonEmptyString, checkOptions } from './errors';
 import { Vm, vmErrorOf, type VmOptions } from './vm';
 import { createLogger } from '../log';
-import type { LogLevel } from '../vmm/config';
+import { ConfigError, type LogLevel } from '../vmm/config';
 import { readSnapshot, type SnapshotImage } from '../vmm/snapshot/format';
+import { checkSnapshotable } from '../vmm/snapshot/machine-state';
 import { preflight } from '../vmm/preflight';
 
 export interface RestoreVmOptions {
@@ -17,6 +18,11 @@ export interface RestoreVmOptions {
   baseDir?: string;
   /** Start with every vCPU paused (resume() lets the guest go on); default: running. */
   paused?: boolean;
+  /**
+   * The vsock device's unix socket for the restored machine, in place of the snapshot's (which the machine it was
+   * taken from may still hold, or whose folder may be gone); relative to baseDir. Default: the snapshot's.
+   */
+  vsockSocket?: string;
 }
 
 /**
@@ -26,7 +32,7 @@ export interface RestoreVmOptions {
  * ERR_VM_SNAPSHOT_UNSUPPORTED for devices it cannot hold, HostError when this host lacks what the machine needs.
  */
 export async function restoreVm(dir: string, options?: RestoreVmOptions): Promise<Vm> {
-  const o = checkOptions('options', options, ['logger', 'baseDir', 'paused']);
+  const o = checkOptions('options', options, ['logger', 'baseDir', 'paused', 'vsockSocket']);
   if (o.logger !== undefined && (typeof o.logger !== 'object' || o.logger === null)) {
     throw argTypeError('logger', 'a pino logger', o.logger);
   }
@@ -34,7 +40,9 @@ export async function restoreVm(dir: string, options?: RestoreVmOptions): Promis
   const baseDir = path.resolve(o.baseDir === undefined ? process.cwd() : checkNonEmptyString('baseDir', o.baseDir));
   const snapshotDir = path.resolve(baseDir, checkNonEmptyString('dir', dir));
   const logger = (o.logger as Logger | undefined) ?? createLogger('silent');
-  const vm = makeRestoredVm(snapshotDir, { logger, baseDir });
+  const vsockSocket = o.vsockSocket === undefined ? undefined
+    : path.resolve(baseDir, checkNonEmptyString('vsockSocket', o.vsockSocket));
+  const vm = makeRestoredVm(snapshotDir, { logger, baseDir, ...(vsockSocket === undefined ? {} : { vsockSocket }) });
   if (o.paused === true) await vm.startPaused(); else vm.start();
   return vm;
 }
@@ -43,16 +51,32 @@ export async function restoreVm(dir: string, options?: RestoreVmOptions): Promis
  * The Vm a snapshot folder (an absolute path) holds, not started yet; restoreVm and the control socket's
  * PUT /snapshot/load start it. Throws as restoreVm rejects.
  */
-export function makeRestoredVm(dir: string, opts: Omit<VmOptions, 'restore'> & { logLevel?: LogLevel }): Vm {
+export function makeRestoredVm(dir: string,
+  opts: Omit<VmOptions, 'restore'> & { logLevel?: LogLevel; vsockSocket?: string }): Vm {
   let image: SnapshotImage;
+  const { logLevel, vsockSocket, ...vmOptions } = opts;
   try {
-    image = readSnapshot(dir);
+    image = readSnapshot(dir, vsockSocket === undefined ? undefined : (c) => withVsockSocket(c, vsockSocket));
   } catch (e) {
     throw vmErrorOf(e);
   }
   delete image.config.apiSocket;
+  // Before a device opens anything (a tap, a socket): Machine.create refuses such a config too, later.
+  try {
+    checkSnapshotable(image.config);
+  } catch (e) {
+    throw vmErrorOf(e);
+  }
   preflight(image.config);
-  const { logLevel, ...vmOptions } = opts;
   const logger = opts.logger.child({}, { level: logLevel ?? image.config.log.level });
   return new Vm(image.config, { ...vmOptions, logger, restore: image });
+}
+
+/** The snapshot's config (the config file's schema, not validated yet) with its vsock device on `socket`. */
+function withVsockSocket(config: unknown, socket: string): unknown {
+  const c = config as { devices?: unknown };
+  const devices = Array.isArray(c.devices) ? c.devices as unknown[] : [];
+  const isVsock = (d: unknown): boolean => typeof d === 'object' && d !== null && (d as { type?: unknown }).type === 'vsock';
+  if (!devices.some(isVsock)) throw new ConfigError('vsockSocket', 'the snapshot\'s machine has no vsock device');
+  return { ...c, devices: devices.map((d) => (isVsock(d) ? { ...(d as object), socket } : d)) };
 }

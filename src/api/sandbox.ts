@@ -67,7 +67,7 @@ export const TMP_SIZE_PARAM = 'tsvmm.tmp_size';
 /** The smallest writable space a sandbox can work in. */
 const MIN_DISK_BYTES = 1024 * 1024;
 /** Console bytes kept for an error's message. */
-const CONSOLE_TAIL = 8192;
+export const CONSOLE_TAIL = 8192;
 
 /**
  * The machine config of a sandbox that boots `image` (a path is an initramfs) and whose vsock socket is `socket`.
@@ -178,7 +178,7 @@ function checkEarly(o: SandboxOptions, image: SandboxImage | undefined): void {
   preflight(validated);
 }
 
-function bootFailure(e: unknown, readyMs: number, tail: string): unknown {
+export function bootFailure(e: unknown, readyMs: number, tail: string): unknown {
   const shown = tail.trim() === '' ? ' (the console was silent)' : `; the console's last lines:\n${tail.trimEnd()}`;
   if (e instanceof AgentError && e.code === 'TIMEOUT') {
     return new AgentError('TIMEOUT', `the sandbox's agent did not answer within ${readyMs} ms of boot ` +

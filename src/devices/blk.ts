@@ -323,6 +323,23 @@ export class BlkDevice implements VirtioDevice {
     return readFull(fd, bufs, pos);
   }
 
+  /** The disk is not copied: a snapshot names its file, which must be there, unchanged, when it is restored. */
+  snapshotState(): { path: string; sectors: number } {
+    return { path: this.backing.path, sectors: this.backing.capacity };
+  }
+
+  restoreState(state: unknown): void {
+    const s = (typeof state === 'object' && state !== null ? state : {}) as { path?: unknown; sectors?: unknown };
+    if (s.path !== this.backing.path) {
+      throw new RangeError(`path: the machine's disk was ${JSON.stringify(s.path)} (swapped in after boot?), but ` +
+        `the config names ${this.backing.path}`);
+    }
+    if (s.sectors !== this.backing.capacity) {
+      throw new RangeError(`sectors: the disk held ${JSON.stringify(s.sectors)} sectors at the snapshot and holds ` +
+        `${this.backing.capacity} now`);
+    }
+  }
+
   reset(): void {
     this.turns.cancel();
     this.throttle.cancel();

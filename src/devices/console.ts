@@ -109,6 +109,20 @@ export class ConsoleDevice implements VirtioDevice {
     return written;
   }
 
+  /** Host input the guest has not taken yet: it goes to the restored guest. */
+  snapshotState(): { pendingInput: string } {
+    return { pendingInput: Buffer.concat(this.pending).toString('base64') };
+  }
+
+  restoreState(state: unknown): void {
+    const b64 = (state as { pendingInput?: unknown } | null)?.pendingInput;
+    if (typeof b64 !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(b64)) throw new RangeError('pendingInput is not base64');
+    const bytes = Buffer.from(b64, 'base64');
+    if (bytes.length > MAX_PENDING_INPUT) throw new RangeError(`pendingInput holds more than ${MAX_PENDING_INPUT} bytes`);
+    this.pending = bytes.length === 0 ? [] : [bytes];
+    this.pendingBytes = bytes.length;
+  }
+
   reset(): void {
     this.outputTurns.cancel();
     this.ctx = undefined;

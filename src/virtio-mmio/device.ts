@@ -66,6 +66,17 @@ export interface VirtioDevice {
    * can write guest memory any more. The driver sees its reset complete only then.
    */
   quiesce?(): Promise<void>;
+  /**
+   * The device's own state for a snapshot, as a JSON value (devices with none beyond their config leave it out).
+   * Asked while the machine is paused and nothing is in flight (quiesce() resolved); a device still holding a
+   * chain it popped hands it back to its ring (Virtqueue.unpop) so the driver's buffers are all accounted for.
+   */
+  snapshotState?(): unknown;
+  /**
+   * Takes snapshotState()'s value back into a new device, before the transport activates it on the restored
+   * queues. The value comes from a file: throws RangeError naming the field that is wrong.
+   */
+  restoreState?(state: unknown): void;
   /** Releases host resources (files, sockets) when the machine ends. */
   close?(): void;
   /** Per-device counters (requests, bytes, errors) for the API. */

@@ -18,6 +18,9 @@ export class QueueError extends Error {
 
 export interface QueueLayout { size: number; desc: bigint; avail: bigint; used: bigint }
 
+/** Where the device is in a queue, for a snapshot: the next avail entry, its used idx, the last one signalled. */
+export interface QueueIndices { nextAvail: number; usedIdx: number; lastSignalled: number }
+
 export interface DescriptorChain {
   head: number;
   /** Device-readable buffers, in order, as views into guest memory. */
@@ -193,6 +196,38 @@ export class Virtqueue {
     this.usedIdx = (this.usedIdx + 1) & 0xffff;
     // Atomics.store orders the element writes before the index the driver polls.
     Atomics.store(this.usedIdxView, 0, this.usedIdx);
+  }
+
+  /** The device's side of the queue, for a snapshot taken while no chain is held (popped and not yet used). */
+  exportIndices(): QueueIndices {
+    return { nextAvail: this.nextAvail, usedIdx: this.usedIdx, lastSignalled: this.lastSignalled };
+  }
+
+  /**
+   * Takes the device's side back from a snapshot, after guest RAM (and so the rings) came back. Each index is a
+   * 16-bit ring counter, and nextAvail no more than the queue's size past usedIdx (else QueueError E_LAYOUT). The
+   * used idx the ring shows is the guest's to scribble on: the device's own count is the one that goes on.
+   */
+  importIndices(i: QueueIndices): void {
+    for (const k of ['nextAvail', 'usedIdx', 'lastSignalled'] as const) {
+      const v = i[k];
+      if (!Number.isInteger(v) || v < 0 || v > 0xffff) throw new QueueError('E_LAYOUT', `${k} ${String(v)} is not a 16-bit index`);
+    }
+    if (((i.nextAvail - i.usedIdx) & 0xffff) > this.size) {
+      throw new QueueError('E_LAYOUT', `nextAvail ${i.nextAvail} is more than the queue size past usedIdx ${i.usedIdx}`);
+    }
+    this.nextAvail = i.nextAvail;
+    this.usedIdx = i.usedIdx;
+    this.lastSignalled = i.lastSignalled;
+  }
+
+  /**
+   * Puts the chain pop() returned last back on the ring: the next pop() returns it again. For a device that holds
+   * one chain it could not use yet (vsock's rx), so a snapshot holds none. The driver cannot have reused its ring
+   * slot: the chain's descriptors are still the device's.
+   */
+  unpop(): void {
+    this.nextAvail = (this.nextAvail - 1) & 0xffff;
   }
 
   /** Whether the driver wants an interrupt for what was pushed since the last call (EVENT_IDX or NO_INTERRUPT). */

@@ -4,10 +4,11 @@
 import type { Logger } from 'pino';
 import type { DmaMemory, GuestMemory } from '../base/guest-memory';
 import type { DeviceContext, VirtioDevice } from './device';
-import { QueueError, Virtqueue } from './queue';
+import { QueueError, Virtqueue, type QueueIndices } from './queue';
 import { bit, FEATURE, INT, STATUS } from './registers';
 import { statusRuns } from './status';
 import { CONFIG_BYTES, CONFIG_OFFSET_BYTES, MAX_QUEUES, Q, queueWord, W, type TransportEvent } from './state';
+import { QUEUE_FIELDS, TRANSPORT_WORDS, type TransportState } from './transport-state';
 
 const TRANSPORT_FEATURES = bit(FEATURE.VERSION_1) | bit(FEATURE.RING_INDIRECT_DESC) | bit(FEATURE.RING_EVENT_IDX);
 
@@ -34,6 +35,8 @@ export class MmioTransport {
   private readonly offered: bigint;
   private active = false;
   private failed = false;
+  /** The queues of the running device (empty while it is not running), for a snapshot. */
+  private queues: (Virtqueue | undefined)[] = [];
   readonly stats = { notifies: 0, interrupts: 0, failures: 0 };
 
   constructor(readonly device: VirtioDevice, readonly state: SharedArrayBuffer, private readonly opts: TransportOptions) {
@@ -92,6 +95,7 @@ export class MmioTransport {
           // The driver gave up on the device: it stops using the rings now, not at the reset that follows.
           this.device.reset();
           this.active = false;
+          this.queues = [];
         }
         break;
       case 'notify':
@@ -120,7 +124,39 @@ export class MmioTransport {
     return (BigInt(Atomics.load(this.w, queueWord(q, hi)) >>> 0) << 32n) | BigInt(Atomics.load(this.w, queueWord(q, lo)) >>> 0);
   }
 
-  private activate(): void {
+  /**
+   * The transport's state for a snapshot, taken while the machine is paused and no device request is in flight
+   * (docs/snapshot.md): every chain the device popped has gone back to the driver.
+   */
+  exportState(): TransportState {
+    const word = (i: number): number => Atomics.load(this.w, i) >>> 0;
+    const out = { deviceType: this.device.deviceType } as TransportState;
+    for (const [k, i] of Object.entries(TRANSPORT_WORDS)) out[k as keyof typeof TRANSPORT_WORDS] = word(i);
+    out.queues = this.device.queueMaxSizes.map((_, q) => {
+      const state = { indices: this.active ? this.queues[q]?.exportIndices() ?? null : null } as TransportState['queues'][0];
+      for (const [k, f] of Object.entries(QUEUE_FIELDS)) state[k as keyof typeof QUEUE_FIELDS] = word(queueWord(q, f));
+      return state;
+    });
+    return out;
+  }
+
+  /**
+   * Puts a snapshot's state (parseTransportState checked it) into a transport that no driver has touched, after
+   * guest RAM came back. A device the driver was running is activated again on the restored queues, each where
+   * the device had got to, without the driver negotiating anew; one that needed a reset still does.
+   */
+  importState(s: TransportState): void {
+    if (this.active || Atomics.load(this.w, W.STATUS) !== 0) throw new Error('importState needs a fresh transport');
+    for (const [k, i] of Object.entries(TRANSPORT_WORDS)) Atomics.store(this.w, i, s[k as keyof typeof TRANSPORT_WORDS] | 0);
+    s.queues.forEach((q, n) => {
+      for (const [k, f] of Object.entries(QUEUE_FIELDS)) Atomics.store(this.w, queueWord(n, f), q[k as keyof typeof QUEUE_FIELDS] | 0);
+    });
+    this.failed = (s.status & STATUS.DEVICE_NEEDS_RESET) !== 0;
+    // A status the device had not acted on yet (its event was still on the way) is acted on now.
+    if (statusRuns(s.status)) this.activate(s.queues.map((q) => q.indices));
+  }
+
+  private activate(restored?: (QueueIndices | null)[]): void {
     // FEATURES_OK already refused unoffered bits; the mask keeps a bit the device never offered from reaching it
     // by any other path.
     const features = this.offered & ((BigInt(Atomics.load(this.w, W.DRIVER_FEATURES_HI) >>> 0) << 32n)
@@ -133,9 +169,13 @@ export class MmioTransport {
       const queues = this.device.queueMaxSizes.map((max, q) => {
         if (!Atomics.load(this.w, queueWord(q, Q.READY))) return undefined;
         const size = Atomics.load(this.w, queueWord(q, Q.NUM)) || max;
-        return new Virtqueue(memory, { size, desc: this.u64(q, Q.DESC_LO, Q.DESC_HI),
+        const queue = new Virtqueue(memory, { size, desc: this.u64(q, Q.DESC_LO, Q.DESC_HI),
           avail: this.u64(q, Q.DRIVER_LO, Q.DRIVER_HI), used: this.u64(q, Q.DEVICE_LO, Q.DEVICE_HI) }, opts);
+        const indices = restored?.[q];
+        if (indices) queue.importIndices(indices);
+        return queue;
       });
+      this.queues = queues;
       const ctx: DeviceContext = {
         memory,
         queues,
@@ -158,6 +198,7 @@ export class MmioTransport {
   private deactivate(): void {
     if (this.active) this.device.reset();
     this.active = false;
+    this.queues = [];
     this.failed = false;
     // A reset may change what the device shows (the balloon's `actual` goes back to 0): the next driver reads that.
     this.publishConfig();
@@ -169,6 +210,7 @@ export class MmioTransport {
     this.opts.log?.warn({ device: this.device.deviceType }, `virtio device needs reset: ${reason}`);
     if (this.active) this.device.reset();
     this.active = false;
+    this.queues = [];
     this.failed = true;
     Atomics.or(this.w, W.STATUS, STATUS.DEVICE_NEEDS_RESET);
     this.interrupt(INT.CONFIG_CHANGE);
@@ -179,6 +221,11 @@ export class MmioTransport {
     this.stats.interrupts++;
     Atomics.or(this.w, W.INTERRUPT_STATUS, kind);
     this.opts.raiseIrq();
+  }
+
+  /** Whether a driver is running the device (DRIVER_OK, and not failed since). */
+  get running(): boolean {
+    return this.active;
   }
 
   get badAccesses(): number {

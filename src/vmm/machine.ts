@@ -3,23 +3,20 @@
 // inside one machine (a device that throws, a vCPU thread that dies) ends that machine with reason 'error' and
 // is reported through 'exit' and wait(); it never reaches the process or the other machines.
 import { EventEmitter } from 'node:events';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import pino, { type Logger } from 'pino';
-import { prepareBoot } from './boot';
 import { ramRegions } from './boot/layout';
 import { POWER_BUTTON_GSI } from './acpi';
-import { ConfigError, type MachineConfig } from './config';
-import { acpiPlatform, COM1, configFileError, I8042_PORTS, workerDeviceSpecs } from './machine-platform';
+import type { MachineConfig } from './config';
+import { loadGuest } from './machine-load';
+import { COM1, configFileError, I8042_PORTS, workerDeviceSpecs } from './machine-platform';
 import type { MachineExit } from './exit-status';
-import { hostQuirks, withQuirkCmdline, type HostQuirks } from './host-quirks';
+import { hostQuirks, type HostQuirks } from './host-quirks';
 import { KvmVm } from './kvm-vm';
-import { native } from '../base/native';
 import { HaltWatch } from './halt-watch';
 import { PanicWatch } from './panic-watch';
-import { Vcpu } from './vcpu';
+import type { Vcpu } from './vcpu';
 import type { ExitReason, WorkerMessage } from './vcpu-protocol';
-import { configureVcpu } from './vcpu-setup';
 import { DeviceOpError, VirtioDevices } from './virtio-devices';
 import { pulseIrq } from './worker-devices';
 import type { InputEvent } from '../devices/input';
@@ -30,9 +27,8 @@ import type { ConsoleDevice } from '../devices/console';
 import type { GpuDevice } from '../devices/gpu/device';
 import { createI8042State, I8042Host } from '../devices/i8042';
 import { createSerialState, SerialHost } from '../devices/serial-8250';
-import { writeSnapshot, type SnapshotImage } from './snapshot/format';
-import { captureSections, checkSnapshotable, restoreSections, type MachineParts } from './snapshot/machine-state';
-import { memoryImage } from './snapshot/memory';
+import type { SnapshotImage } from './snapshot/format';
+import { checkSnapshotable, restoreSections, snapshotMachine, type MachineParts } from './snapshot/machine-state';
 import type { VirtioDevice } from '../virtio-mmio/device';
 
 /** How long a panicking guest gets to reboot itself (panic=N) before the VMM ends it. */
@@ -106,7 +102,9 @@ export class Machine extends EventEmitter {
     try {
       if (opts.prefaultMemory) vm.ram.populate();
       m = new Machine(config, vm, opts.logger ?? pino({ level: 'silent' }), opts);
-      if (opts.restore) restoreSections(opts.restore, m.parts()); else m.load();
+      m.attachVirtio();
+      if (opts.restore) restoreSections(opts.restore, m.parts());
+      else m.vcpus.push(...loadGuest(vm, config, m.virtio!, m.quirks, m.log));
       return m;
     } catch (e) {
       m?.virtio?.close();
@@ -115,47 +113,23 @@ export class Machine extends EventEmitter {
     }
   }
 
-  private load(): void {
-    const c = this.config;
-    if (this.quirks.reason) {
-      this.log.info({ cmdline: this.quirks.cmdline }, `host quirks on: ${this.quirks.reason}`);
-    }
-    const max = this.vm.maxVcpus();
-    if (c.vcpus > max) throw new ConfigError('vcpus', `${c.vcpus} is more than this host's KVM allows (${max})`);
-    this.virtio = new VirtioDevices(this.vm, c.devices, this.log, {
+  private attachVirtio(): void {
+    this.virtio = new VirtioDevices(this.vm, this.config.devices, this.log, {
       failed: (device, message) => this.deviceError(device, message, false),
       threw: (device, e) => {
         this.deviceError(device, e instanceof Error ? e.message : String(e), true);
         void this.finish('error', `devices[${device}] failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
       },
     });
-    // With ACPI the DSDT lists the virtio devices: on the command line too, a kernel would probe each one twice.
-    const virtioParams = c.acpi === 'on' ? [] : this.virtio.attached.map((a) => a.cmdline);
-    const cmdline = withQuirkCmdline([c.cmdline, ...virtioParams].join(' '), this.quirks);
-    const boot = prepareBoot(this.vm.memory, {
-      kernel: fs.readFileSync(c.kernel),
-      initrd: c.initrd ? fs.readFileSync(c.initrd) : undefined,
-      cmdline,
-      vcpus: c.vcpus,
-      memBytes: c.memory,
-      protocol: c.boot,
-      acpi: c.acpi === 'on' ? acpiPlatform(c, this.virtio.attached.length) : undefined,
-    });
-    this.log.info({ protocol: boot.protocol, cmdline }, 'guest loaded');
-    const supported = native().getSupportedCpuid(this.vm.kvmFd);
-    for (let i = 0; i < c.vcpus; i++) {
-      const v = new Vcpu(this.vm, i);
-      this.vcpus.push(v);
-      configureVcpu(v, c.vcpus, boot, supported, this.quirks);
-    }
   }
 
   private parts(): MachineParts {
-    return { vm: this.vm, vcpus: this.vcpus, serial: this.serial.state, i8042: this.keyboard.state };
+    return { vm: this.vm, vcpus: this.vcpus, serial: this.serial.state, i8042: this.keyboard.state,
+      virtio: this.virtio?.attached ?? [] };
   }
 
   /**
-   * Writes a snapshot of this machine into `dir` (docs/snapshot.md). Every vCPU must be paused and stay paused
+   * Writes a snapshot of this machine into `dir` (snapshotMachine). Every vCPU must be paused and stay paused
    * until this resolves; the console's pending output goes to its sink first, so none is lost or said twice.
    */
   async snapshot(dir: string): Promise<void> {
@@ -164,7 +138,7 @@ export class Machine extends EventEmitter {
       throw new Error('a snapshot needs a started machine with every vCPU paused');
     }
     this.serial.flushOutput();
-    await writeSnapshot(dir, this.config, captureSections(this.parts()), memoryImage(this.vm.ram));
+    await snapshotMachine(dir, this.config, this.parts(), () => this.virtio?.quiesce() ?? Promise.resolve());
   }
 
   get phase(): MachinePhase {

@@ -1,7 +1,8 @@
 // virtio-vsock (device type 19): stream sockets between guest ports and host programs on unix sockets (see
 // unix-backend.ts for the host-side protocol). Queues: rx (0) carries packets to the guest, tx (1) the guest's
-// packets, event (2) is left holding the driver's buffers (no transport-reset event is ever sent). Config space
-// is guest_cid (u64).
+// packets, event (2) holds the driver's buffers for the one event the device sends: TRANSPORT_RESET, once, after
+// the machine was restored from a snapshot, whose connections did not survive (their host sockets are gone).
+// Config space is guest_cid (u64).
 //
 // The guest is not trusted: a packet with the wrong cids is dropped, one with a length its buffers do not hold or
 // an op that makes no sense in the connection's state costs that packet or that connection (RST), counted; only a
@@ -11,6 +12,7 @@ import type * as net from 'node:net';
 import type { Logger } from 'pino';
 import { fromEventLoop, serveQueue, type DeviceContext, type DeviceHost, type VirtioDevice } from '../../virtio-mmio/device';
 import { QueueError, type DescriptorChain, type Virtqueue } from '../../virtio-mmio/queue';
+import { scatter } from '../../virtio-mmio/segments';
 import { connKey, Connection, type ConnectionOwner, type OutPacket, type VsockCounter } from './connection';
 import {
   HDR_SIZE, HOST_CID, MAX_PAYLOAD, OP, readPacket, TYPE_STREAM, writePacket, type VsockHeader,
@@ -20,6 +22,9 @@ import { TurnBudget } from '../turn-budget';
 
 const RX = 0;
 const TX = 1;
+const EVENT = 2;
+/** struct virtio_vsock_event's id for a transport reset: the guest drops every connection (virtio 1.2, 5.10.6.7). */
+const EVENT_TRANSPORT_RESET = 0;
 const VIRTIO_VSOCK_F_STREAM = 1n << 0n;
 /** Host ports for connections the host opens are handed out from here up (as Firecracker does). */
 const FIRST_HOST_PORT = 1 << 30;
@@ -60,6 +65,8 @@ export class VsockDevice implements VirtioDevice, ConnectionOwner {
   /** An rx chain taken from the ring for which nothing turned out to fit; used before the next pop. */
   private heldRx: DescriptorChain | null = null;
   private inRx = false;
+  /** Restored from a snapshot: the guest is told its connections are gone with the first event buffer it gives. */
+  private transportResetDue = false;
   private rxAgain = false;
   /** Every host socket of a connection not yet closed, lingering ones included. */
   private readonly sockets = new Set<net.Socket>();
@@ -69,7 +76,7 @@ export class VsockDevice implements VirtioDevice, ConnectionOwner {
   private readonly stats = {
     connectionsTotal: 0, connectionsRefused: 0, connectFailures: 0, connectTimeouts: 0, shutdownTimeouts: 0,
     rxPackets: 0, rxBytes: 0, txPackets: 0, txBytes: 0, resetsSent: 0, resetsReceived: 0, resetsDropped: 0,
-    errors: 0, hostErrors: 0,
+    errors: 0, hostErrors: 0, transportResets: 0,
   };
 
   constructor(private readonly opts: VsockOptions) {
@@ -98,12 +105,50 @@ export class VsockDevice implements VirtioDevice, ConnectionOwner {
 
   activate(ctx: DeviceContext): void {
     this.ctx = ctx;
+    this.processEvents();
     this.processRx();
   }
 
   onQueueNotify(queue: number): void {
     if (queue === TX) this.processTx();
+    else if (queue === EVENT) this.processEvents();
     this.processRx();
+  }
+
+  // ---- snapshots ----------------------------------------------------------------------------------------------
+
+  /**
+   * Nothing of the device's own goes into a snapshot: its connections cannot go on in a restored machine. An rx
+   * chain held for a packet that did not fit goes back to the ring, so the restored guest has all its buffers.
+   */
+  snapshotState(): null {
+    const rx: Virtqueue | undefined = this.ctx?.queues[RX];
+    if (this.heldRx !== null && rx !== undefined) rx.unpop();
+    this.heldRx = null;
+    return null;
+  }
+
+  /** A restored device starts with no connections, and tells the guest so (as Firecracker does). */
+  restoreState(): void {
+    this.transportResetDue = true;
+  }
+
+  /** Sends the transport reset that is due, once the driver gives an event buffer. */
+  private processEvents(): void {
+    if (!this.transportResetDue) return;
+    serveQueue(this.ctx, this.ctx?.queues[EVENT], this.countError, (q) => {
+      const chain = q.pop();
+      if (chain === null) return false;
+      if (chain.readableBytes > 0 || chain.writableBytes < 4) {
+        throw new QueueError('E_LEN', 'an event chain needs 4+ device-writable bytes and nothing else', chain.head);
+      }
+      const event = Buffer.alloc(4);
+      event.writeUInt32LE(EVENT_TRANSPORT_RESET, 0);
+      q.pushUsed(chain.head, scatter(chain.writable, 0, event));
+      this.transportResetDue = false;
+      this.stats.transportResets++;
+      return true;
+    });
   }
 
   // ---- connections --------------------------------------------------------------------------------------------
@@ -290,6 +335,8 @@ export class VsockDevice implements VirtioDevice, ConnectionOwner {
     this.ready.clear();
     this.resets = [];
     this.heldRx = null;
+    // A driver that starts anew has no connections to be told about.
+    this.transportResetDue = false;
   }
 
   close(): void {

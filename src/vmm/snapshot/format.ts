@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { promisify } from 'node:util';
 import { ConfigError, toConfigInput, validateConfig, type MachineConfig } from '../config';
 import { packageVersion } from '../../version';
 
@@ -49,6 +50,7 @@ export interface MemoryImage {
   view(offset: number, length: number): Uint8Array;
 }
 
+const fsync = promisify(fs.fsync);
 const sha256 = (data: Uint8Array): string => createHash('sha256').update(data).digest('hex');
 
 /** The memory hash covers where each extent is as well as what it holds, so no extent can move or go. */
@@ -59,35 +61,48 @@ function extentHeader(offset: number, length: number): Buffer {
   return b;
 }
 
+/** What a snapshot holds, taken in one go: the state sections and guest RAM. */
+export interface CapturedMachine {
+  sections: ReadonlyMap<string, Uint8Array>;
+  memory: MemoryImage;
+}
+
+export interface SnapshotSource {
+  /** Resolves once nothing can write guest RAM on its own any more (device I/O in flight has ended). */
+  settle?: () => Promise<void>;
+  /** Takes the machine's state, right after settle() resolved. */
+  capture: () => CapturedMachine;
+}
+
 /**
- * Writes a snapshot into `dir` (made when missing; it must not hold one already). memory.bin is written extent by
- * extent at its offsets and sized to the whole of RAM, so the file system keeps the rest as holes; snapshot.json
- * comes last, through a rename, so a folder without it is never taken for a whole snapshot.
+ * Writes a snapshot into `dir` (made when missing; it must not hold one already). Once the folder is ready the
+ * source settles, and then its state is captured and written with guest RAM before anything else runs: no device
+ * can write guest RAM (a vsock packet from the host, say) between taking the state and writing the RAM, so the two
+ * agree. memory.bin is written extent by extent at its offsets and sized to the whole of RAM, so the file system
+ * keeps the rest as holes; snapshot.json comes last, through a rename, so a folder without it is never taken for a
+ * whole snapshot.
  */
-export async function writeSnapshot(dir: string, config: MachineConfig, sections: ReadonlyMap<string, Uint8Array>,
-  memory: MemoryImage): Promise<SnapshotManifest> {
+export async function writeSnapshot(dir: string, config: MachineConfig, source: SnapshotSource):
+  Promise<SnapshotManifest> {
   await fs.promises.mkdir(dir, { recursive: true });
   const manifestPath = path.join(dir, MANIFEST_FILE);
   if (fs.existsSync(manifestPath)) throw new SnapshotError('ERR_SNAPSHOT_EXISTS', `${dir} already holds a snapshot`);
-  const entries: SectionEntry[] = [];
-  let offset = 0;
-  for (const [name, data] of sections) {
-    entries.push({ name, offset, length: data.length, sha256: sha256(data) });
-    offset += data.length;
-  }
-  await fs.promises.writeFile(path.join(dir, STATE_FILE), Buffer.concat([...sections.values()]));
-  const hash = createHash('sha256');
-  const fh = await fs.promises.open(path.join(dir, MEMORY_FILE), 'w');
+  await source.settle?.();
+  const stateFd = fs.openSync(path.join(dir, STATE_FILE), 'w');
+  const memoryFd = fs.openSync(path.join(dir, MEMORY_FILE), 'w');
+  let entries: SectionEntry[];
+  let stateBytes: number;
+  let memory: MemoryImage;
+  let memoryHash: string;
   try {
-    for (const [at, length] of memory.extents) {
-      const bytes = memory.view(at, length);
-      hash.update(extentHeader(at, length)).update(bytes);
-      await fh.write(bytes, 0, length, at);
-    }
-    await fh.truncate(memory.bytes);
-    await fh.sync();
+    const captured = source.capture();
+    ({ memory } = captured);
+    ({ entries, bytes: stateBytes } = writeSections(stateFd, captured.sections));
+    memoryHash = writeMemory(memoryFd, memory);
+    await Promise.all([fsync(stateFd), fsync(memoryFd)]);
   } finally {
-    await fh.close();
+    fs.closeSync(stateFd);
+    fs.closeSync(memoryFd);
   }
   const manifest: SnapshotManifest = {
     format: SNAPSHOT_FORMAT,
@@ -95,13 +110,41 @@ export async function writeSnapshot(dir: string, config: MachineConfig, sections
     tsvmm: packageVersion(),
     createdAt: new Date().toISOString(),
     config: toConfigInput(config),
-    state: { file: STATE_FILE, bytes: offset, sections: entries },
-    memory: { file: MEMORY_FILE, bytes: memory.bytes, extents: memory.extents.map(([a, l]) => [a, l]), sha256: hash.digest('hex') },
+    state: { file: STATE_FILE, bytes: stateBytes, sections: entries },
+    memory: { file: MEMORY_FILE, bytes: memory.bytes, extents: memory.extents.map(([a, l]) => [a, l]), sha256: memoryHash },
   };
   const tmp = `${manifestPath}.tmp`;
   await fs.promises.writeFile(tmp, JSON.stringify(manifest, null, 2) + '\n');
   await fs.promises.rename(tmp, manifestPath);
   return manifest;
+}
+
+function writeAll(fd: number, bytes: Uint8Array, at: number): void {
+  for (let done = 0; done < bytes.length;) done += fs.writeSync(fd, bytes, done, bytes.length - done, at + done);
+}
+
+/** state.bin: the sections back to back; their entries for the manifest. */
+function writeSections(fd: number, sections: ReadonlyMap<string, Uint8Array>): { entries: SectionEntry[]; bytes: number } {
+  const entries: SectionEntry[] = [];
+  let offset = 0;
+  for (const [name, data] of sections) {
+    entries.push({ name, offset, length: data.length, sha256: sha256(data) });
+    writeAll(fd, data, offset);
+    offset += data.length;
+  }
+  return { entries, bytes: offset };
+}
+
+/** memory.bin: each extent at its offset, the file as large as RAM; the memory hash. */
+function writeMemory(fd: number, memory: MemoryImage): string {
+  const hash = createHash('sha256');
+  for (const [at, length] of memory.extents) {
+    const bytes = memory.view(at, length);
+    hash.update(extentHeader(at, length)).update(bytes);
+    writeAll(fd, bytes, at);
+  }
+  fs.ftruncateSync(fd, memory.bytes);
+  return hash.digest('hex');
 }
 
 /** A snapshot whose manifest, state and memory file size have been checked; memory is checked as it is loaded. */
@@ -176,10 +219,10 @@ function checkMemoryEntry(memory: unknown): void {
   }
 }
 
-function checkConfig(m: SnapshotManifest, dir: string): MachineConfig {
+function checkConfig(m: SnapshotManifest, dir: string, edit: (config: unknown) => unknown): MachineConfig {
   let config: MachineConfig;
   try {
-    config = validateConfig(m.config, { baseDir: dir });
+    config = validateConfig(edit(m.config), { baseDir: dir });
   } catch (e) {
     const what = e instanceof ConfigError ? `config.${e.message}` : `config: ${(e as Error).message}`;
     throw new SnapshotError('ERR_SNAPSHOT_CONFIG', `${MANIFEST_FILE}: ${what}`, { cause: e });
@@ -199,10 +242,14 @@ function fileSize(file: string): number {
   }
 }
 
-/** Reads and checks a snapshot's manifest, config and state; memory.bin's size too (its bytes in loadMemory). */
-export function readSnapshot(dir: string): SnapshotImage {
+/**
+ * Reads and checks a snapshot's manifest, config and state; memory.bin's size too (its bytes in loadMemory).
+ * `editConfig` changes the config (in the config file's schema) before it is validated: what the restored machine
+ * is to have in place of the old one's (a new socket path).
+ */
+export function readSnapshot(dir: string, editConfig: (config: unknown) => unknown = (c) => c): SnapshotImage {
   const manifest = readManifest(dir);
-  const config = checkConfig(manifest, dir);
+  const config = checkConfig(manifest, dir, editConfig);
   const statePath = path.join(dir, STATE_FILE);
   const stateSize = fileSize(statePath);
   if (stateSize !== manifest.state.bytes) {

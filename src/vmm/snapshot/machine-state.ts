@@ -1,19 +1,21 @@
 // A whole machine's state as the named sections of state.bin, and back: the VM's blobs (vm.*), each vCPU's
-// (vcpuN.*, its CPUID as JSON), the UART and the i8042. Milestone one of snapshots covers machines whose only
-// devices are those two: a machine with virtio devices is refused before anything is read.
+// (vcpuN.*, its CPUID as JSON), the UART, the i8042 and the virtio devices (virtio-state.ts). A machine with a
+// device whose state is not saved yet is refused before anything is read.
 import type { CpuidEntry } from '../../base/kvm-types';
 import { native } from '../../base/native';
 import { exportI8042State, importI8042State } from '../../devices/i8042';
 import { exportSerialState, importSerialState } from '../../devices/serial-8250';
 import type { MachineConfig } from '../config';
 import type { KvmVm } from '../kvm-vm';
+import type { AttachedVirtio } from '../virtio-devices';
 import { Vcpu } from '../vcpu';
-import { loadMemory, SnapshotError, type SnapshotImage } from './format';
+import { loadMemory, SnapshotError, writeSnapshot, type SnapshotImage } from './format';
 import {
   captureVcpu, captureVm, checkBlobSize, fitXsave, restoreClock, restoreVcpu, restoreVmDevices, VCPU_BLOBS, VM_BLOBS,
   type VcpuSnapshot, type VmSnapshot,
 } from './kvm-state';
-import { ramView } from './memory';
+import { memoryImage, ramView } from './memory';
+import { captureVirtio, checkVirtioSnapshotable, readVirtio, restoreVirtio } from './virtio-state';
 
 /** What of a machine a snapshot reads and writes. */
 export interface MachineParts {
@@ -21,15 +23,13 @@ export interface MachineParts {
   vcpus: Vcpu[];
   serial: SharedArrayBuffer;
   i8042: SharedArrayBuffer;
+  /** The virtio devices, in config order. */
+  virtio: readonly AttachedVirtio[];
 }
 
 /** Refuses a config whose devices a snapshot cannot hold yet, naming the first such device. */
 export function checkSnapshotable(config: MachineConfig): void {
-  const first = config.devices[0];
-  if (first !== undefined) {
-    throw new SnapshotError('ERR_SNAPSHOT_UNSUPPORTED', `devices[0] (${first.type}): snapshots ` +
-      'hold the serial UART and the i8042 only; virtio device state is not saved yet');
-  }
+  checkVirtioSnapshotable(config);
 }
 
 /** The sections of state.bin for a paused machine (every vCPU out of KVM_RUN). */
@@ -47,7 +47,18 @@ export function captureSections(parts: MachineParts): Map<string, Uint8Array> {
   }
   sections.set('serial', exportSerialState(parts.serial));
   sections.set('i8042', exportI8042State(parts.i8042));
+  for (const [name, data] of captureVirtio(parts.virtio)) sections.set(name, data);
   return sections;
+}
+
+/**
+ * Writes a snapshot of a paused machine into `dir` (docs/snapshot.md): once `settle` says no device I/O is in
+ * flight, so every chain a device took is back with the driver, its state and guest RAM are taken and written in
+ * one go (writeSnapshot).
+ */
+export async function snapshotMachine(dir: string, config: MachineConfig, parts: MachineParts,
+  settle: () => Promise<void>): Promise<void> {
+  await writeSnapshot(dir, config, { settle, capture: () => ({ sections: captureSections(parts), memory: memoryImage(parts.vm.ram) }) });
 }
 
 function section(image: SnapshotImage, name: string): Buffer {
@@ -86,7 +97,8 @@ function vcpuSnapshot(image: SnapshotImage, index: number, vmFd: number): VcpuSn
 /**
  * Puts a snapshot into a machine built from its config with no guest loaded: guest RAM from memory.bin, the
  * interrupt controllers and PIT, a vCPU per snapshot vCPU (pushed onto parts.vcpus) with its state, the UART and
- * the i8042, and kvmclock last. Every section is read and checked before KVM is told anything.
+ * the i8042, kvmclock, and the virtio devices last (they may use their rings and interrupt at once). Every section
+ * is read and checked before KVM is told anything.
  */
 export function restoreSections(image: SnapshotImage, parts: MachineParts): void {
   const { vm } = parts;
@@ -97,6 +109,7 @@ export function restoreSections(image: SnapshotImage, parts: MachineParts): void
   const vcpus = Array.from({ length: image.config.vcpus }, (_, i) => vcpuSnapshot(image, i, vm.vmFd));
   const serial = section(image, 'serial');
   const i8042 = section(image, 'i8042');
+  const virtio = readVirtio(image, parts.virtio);
   loadMemory(image, ramView(vm.ram));
   try {
     importSerialState(parts.serial, serial);
@@ -112,4 +125,5 @@ export function restoreSections(image: SnapshotImage, parts: MachineParts): void
     restoreVcpu(v.fd, i, s);
   }
   restoreClock(vm.vmFd, vmState);
+  restoreVirtio(parts.virtio, virtio);
 }

@@ -46,7 +46,7 @@ describe('the snapshot folder', () => {
   after(() => fs.rmSync(root, { recursive: true, force: true }));
   beforeEach(async () => {
     dir = path.join(root, `snap${n++}`);
-    await writeSnapshot(dir, config, sections(), fakeRam().image);
+    await writeSnapshot(dir, config, { capture: () => ({ sections: sections(), memory: fakeRam().image }) });
   });
 
   const manifest = (): Record<string, unknown> =>
@@ -72,7 +72,8 @@ describe('the snapshot folder', () => {
   });
 
   it('will not write over a snapshot', async () => {
-    await assert.rejects(writeSnapshot(dir, config, sections(), fakeRam().image), refused('ERR_SNAPSHOT_EXISTS', /already/));
+    await assert.rejects(writeSnapshot(dir, config, { capture: () => ({ sections: sections(), memory: fakeRam().image }) }),
+      refused('ERR_SNAPSHOT_EXISTS', /already/));
   });
 
   it('refuses a folder that is no snapshot, and a manifest that is not JSON', () => {
@@ -141,5 +142,12 @@ describe('the snapshot folder', () => {
   it('refuses extents that are not page aligned or lie outside RAM', () => {
     editManifest((m) => { (m.memory as { extents: number[][] }).extents[1] = [32 * MiB, PAGE]; });
     assert.throws(() => readSnapshot(dir), refused('ERR_SNAPSHOT_FORMAT', /memory\.extents\[1\]/));
+  });
+
+  it('lets the reader change the config before it is validated (a new socket), and validates the result', () => {
+    const image = readSnapshot(dir, (c) => ({ ...(c as object), cmdline: 'test=spin restored' }));
+    assert.equal(image.config.cmdline, 'test=spin restored');
+    assert.throws(() => readSnapshot(dir, (c) => ({ ...(c as object), vcpus: 0 })),
+      refused('ERR_SNAPSHOT_CONFIG', /config\.vcpus/));
   });
 });

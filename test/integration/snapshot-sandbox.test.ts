@@ -1,0 +1,65 @@
+// Snapshots of a sandbox in a real guest: the project's kernel with the sandbox initramfs and a vsock device. The
+// sandbox runs a command and writes a file, is paused and written to a folder, and goes on (its agent connection
+// survives the snapshot); closed, it is restored with restoreSandbox() on a new vsock socket, where the guest is
+// told its old connections are gone (TRANSPORT_RESET), the agent answers again, and the file is still there. Needs
+// real hardware virtualization (on kvm_pvm guest user space cannot make system calls); under the nested test host
+// every step is slow, so each wait is long and bounded.
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { createSandbox, type Sandbox } from '../../src/api/sandbox';
+import { restoreSandbox } from '../../src/api/sandbox-restore';
+import { isPvmHost } from '../../src/vmm/host-quirks';
+import { MEMORY_FILE } from '../../src/vmm/snapshot/format';
+import { kvmUnavailable } from '../helpers/kvm';
+import { resultsDir } from '../run/files';
+
+const skip = kvmUnavailable() ?? (isPvmHost() ? 'guest user space cannot make system calls on kvm_pvm' : undefined);
+const BOOT_MS = Number(process.env.TSVMM_SANDBOX_BOOT_MS ?? 10 * 60_000);
+const STEP_MS = 5 * 60_000;
+
+describe('a sandbox snapshot', { skip, timeout: 4 * BOOT_MS }, () => {
+  let dir: string;
+  let first: Sandbox | undefined;
+  let restored: Sandbox | undefined;
+  let consoles = '';
+
+  before(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvmm-snapshot-sandbox-'));
+  });
+
+  after(async () => {
+    for (const [name, sb] of [['first', first], ['restored', restored]] as const) {
+      if (sb) consoles += `==== ${name}\n${sb.consoleTail()}\n`;
+      await sb?.close();
+    }
+    fs.mkdirSync(resultsDir(), { recursive: true });
+    fs.writeFileSync(path.join(resultsDir(), 'snapshot-sandbox.console.log'), consoles);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('is restored on a new socket, where the agent answers and the guest\'s files are as they were', async () => {
+    first = await createSandbox({ memory: '256M', readyTimeoutMs: BOOT_MS, execTimeoutMs: STEP_MS });
+    const before = await first.exec('echo before; echo kept > /tmp/marker');
+    assert.deepEqual([before.exitCode, before.stdout], [0, 'before\n']);
+
+    await first.vm.pause();
+    const snap = path.join(dir, 'snap');
+    await first.vm.snapshot(snap);
+    assert.equal(fs.statSync(path.join(snap, MEMORY_FILE)).size, 256 * 1024 * 1024);
+    // The machine it was taken from goes on, connections and all.
+    await first.vm.resume();
+    assert.equal((await first.exec('echo still')).stdout, 'still\n');
+    await first.close();
+
+    restored = await restoreSandbox(snap, { readyTimeoutMs: BOOT_MS, execTimeoutMs: STEP_MS });
+    const after = await restored.exec('echo after; cat /tmp/marker');
+    assert.deepEqual([after.exitCode, after.stdout, after.stderr], [0, 'after\nkept\n', '']);
+    const devices = restored.vm.counters().devices;
+    const vsock = devices.find((d) => d.type === 'vsock')?.counters;
+    assert.equal(vsock?.transportResets, 1, JSON.stringify(devices));
+    assert.equal(vsock.failures, 0);
+  });
+});
