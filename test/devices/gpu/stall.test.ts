@@ -71,7 +71,8 @@ test('a reset during a transfer stops it between steps; quiesce waits for a tran
   g.dev.reset();
   await g.dev.quiesce();
   const after = g.dev.counters().transferredBytes;
-  await new Promise((r) => setTimeout(r, 10));
+  // A step is scheduled with setImmediate (TurnBudget): had the reset left one pending, it would run in these turns.
+  for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
   assert.equal(g.dev.counters().transferredBytes, after, 'no step ran after the reset');
   assert.equal(g.ctrl.usedIdx(), answered, 'the transfer was never answered');
 });
