@@ -16,7 +16,7 @@ import type { DeviceContext, DeviceHost, VirtioDevice } from '../virtio-mmio/dev
 import { QueueError, type DescriptorChain, type Virtqueue } from '../virtio-mmio/queue';
 import { InFlight } from '../virtio-mmio/in-flight';
 import { gather, scatter, sliceSegments, totalBytes as total } from '../virtio-mmio/segments';
-import { IOV_MAX, fdatasync, readFull, writeFull } from './file-io';
+import { IOV_MAX, fdatasync, openImage, readFull, writeFull, type ImageRequest } from './file-io';
 import type { Clock, RateLimiterConfig } from './rate-limiter';
 import { Throttle } from './throttle';
 import { TurnBudget } from './turn-budget';
@@ -42,19 +42,10 @@ class Backing {
 
   private constructor(readonly path: string, readonly fd: number, readonly capacity: number) {}
 
-  /** Opens an existing regular file for a disk (read-only when the disk is); throws an fs error naming it. */
-  static open(file: string, readonly: boolean): Backing {
-    const fd = fs.openSync(file, readonly ? 'r' : 'r+');
-    try {
-      const st = fs.fstatSync(fd);
-      if (!st.isFile()) {
-        throw Object.assign(new Error(`${file} is not a regular file`), { code: 'EINVAL', syscall: 'open', path: file });
-      }
-      return new Backing(file, fd, Math.floor(st.size / SECTOR));
-    } catch (e) {
-      fs.closeSync(fd);
-      throw e;
-    }
+  /** Opens a disk's image (made first when `req` asks); throws an fs error naming it. */
+  static open(file: string, req: ImageRequest): Backing {
+    const { fd, bytes } = openImage(file, req);
+    return new Backing(file, fd, Math.floor(bytes / SECTOR));
   }
 
   /** No new requests start here; resolves once those in flight are done and the fd is closed. */
@@ -113,9 +104,7 @@ export class BlkDevice implements VirtioDevice {
   /** `now` is the rate limiter's clock (tests pass their own). */
   constructor(private readonly cfg: BlkOptions, now?: Clock) {
     this.throttle = new Throttle(() => this.host, () => this.onQueueNotify(0), cfg.rateLimiter, now);
-    if (cfg.create && !fs.existsSync(cfg.path)) fs.writeFileSync(cfg.path, '');
-    if (cfg.create && cfg.size !== undefined && fs.statSync(cfg.path).size === 0) fs.truncateSync(cfg.path, cfg.size);
-    this.backing = Backing.open(cfg.path, cfg.readonly);
+    this.backing = Backing.open(cfg.path, cfg);
     let f = (1n << F.SEG_MAX) | (1n << F.FLUSH);
     f |= cfg.readonly ? 1n << F.RO : (1n << F.DISCARD) | (1n << F.WRITE_ZEROES);
     this.features = f;
@@ -153,7 +142,7 @@ export class BlkDevice implements VirtioDevice {
    */
   swapBacking(file: string): BackingSwap {
     if (this.closed) throw new Error('the disk is closed');
-    const next = Backing.open(file, this.cfg.readonly);
+    const next = Backing.open(file, { readonly: this.cfg.readonly });
     const old = this.backing;
     this.backing = next;
     const capacityChanged = next.capacity !== old.capacity;

@@ -62,3 +62,31 @@ export function writeAllSync(fd: number, bytes: Uint8Array): void {
     done += n;
   }
 }
+
+/** How a disk device asks for its raw image. */
+export interface ImageRequest {
+  readonly: boolean;
+  /** Create the image (sparse, `size` bytes) when it does not exist; an empty one gets `size` too. */
+  create?: boolean;
+  size?: number;
+}
+
+/**
+ * Opens a disk's raw image (made first when `create` asks), read-only or read-write; returns its fd and size in
+ * bytes. Throws an fs error whose code and path name the file, also when it is not a regular file.
+ */
+export function openImage(file: string, req: ImageRequest): { fd: number; bytes: number } {
+  if (req.create && !fs.existsSync(file)) fs.writeFileSync(file, '', { flag: 'wx' });
+  if (req.create && req.size !== undefined && fs.statSync(file).size === 0) fs.truncateSync(file, req.size);
+  const fd = fs.openSync(file, req.readonly ? 'r' : 'r+');
+  try {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) {
+      throw Object.assign(new Error(`${file} is not a regular file`), { code: 'EINVAL', syscall: 'open', path: file });
+    }
+    return { fd, bytes: st.size };
+  } catch (e) {
+    fs.closeSync(fd);
+    throw e;
+  }
+}

@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import { native } from '../../base/native';
 import { totalBytes } from '../../virtio-mmio/segments';
-import { fdatasync, readFull, writeFull } from '../file-io';
+import { fdatasync, openImage, readFull, writeFull } from '../file-io';
 import { BLOCK } from './constants';
 import { ioFailure } from './sense';
 
@@ -47,20 +47,21 @@ export class ScsiDisk {
 
   /** Opens disk `index`; throws ScsiDiskError naming it. */
   static open(index: number, o: ScsiDiskOptions): ScsiDisk {
-    let fd: number;
+    let image: { fd: number; bytes: number };
     try {
-      if (o.create && !fs.existsSync(o.path)) fs.writeFileSync(o.path, '', { flag: 'wx' });
-      if (o.create && o.size !== undefined && fs.statSync(o.path).size === 0) fs.truncateSync(o.path, o.size);
-      fd = fs.openSync(o.path, o.readonly ? 'r' : 'r+');
+      image = openImage(o.path, o);
     } catch (e) {
-      throw new ScsiDiskError(index, `${o.path}: ${(e as Error).message}`, { cause: e });
+      const message = (e as Error).message;
+      throw new ScsiDiskError(index, message.startsWith(o.path) ? message : `${o.path}: ${message}`, { cause: e });
+    }
+    const { fd, bytes } = image;
+    const blocks = Math.floor(bytes / BLOCK);
+    if (blocks === 0) {
+      fs.closeSync(fd);
+      throw new ScsiDiskError(index, `${o.path} is smaller than one ${BLOCK}-byte block`);
     }
     try {
-      const st = fs.fstatSync(fd);
-      if (!st.isFile()) throw new ScsiDiskError(index, `${o.path} is not a regular file`);
-      const blocks = Math.floor(st.size / BLOCK);
-      if (blocks === 0) throw new ScsiDiskError(index, `${o.path} is smaller than one ${BLOCK}-byte block`);
-      return new ScsiDisk(o.path, fd, o.readonly, o.serial ?? '', blocks, !o.readonly && punchWorks(fd, st.size));
+      return new ScsiDisk(o.path, fd, o.readonly, o.serial ?? '', blocks, !o.readonly && punchWorks(fd, bytes));
     } catch (e) {
       fs.closeSync(fd);
       throw e;
