@@ -2,12 +2,10 @@
 // or stops before user space (docs/testing.md): the machine ends, or the agent never answers. Such a boot is booted
 // again, at most twice, and each time is said on stderr and in .test-results/<suite>-stalls.log, which the test
 // summary lists as BOOTED AGAIN; a third failure fails the test with the last error and its console.
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { VmError } from '../../src/api/errors';
 import { createSandbox, type Sandbox, type SandboxOptions } from '../../src/api/sandbox';
 import { AgentError } from '../../src/sandbox';
-import { resultsDir } from '../run/files';
+import { noteStall } from '../run/files';
 
 /** How long one boot may take before it counts as stalled: a healthy one takes well under a minute in L1. */
 export const SANDBOX_BOOT_MS = Number(process.env.TSVMM_SANDBOX_BOOT_MS ?? 5 * 60_000);
@@ -33,9 +31,7 @@ export async function bootSandbox(options: SandboxOptions, what: string, suite: 
       }
       const lastLine = message.trimEnd().split('\n').at(-1) ?? '';
       const note = `${what}: boot ${attempt} of ${BOOT_TRIES} ${why}; last line: ${JSON.stringify(lastLine.slice(-120))}`;
-      process.stderr.write(`# ${note}\n`);
-      fs.mkdirSync(resultsDir(), { recursive: true });
-      fs.appendFileSync(path.join(resultsDir(), `${suite}-stalls.log`), `${note}\n`);
+      noteStall(suite, note);
     }
   }
 }

@@ -12,7 +12,7 @@ import { isPvmHost } from '../../src/vmm/host-quirks';
 import { BIN, REPO } from '../helpers/cli-run';
 import { kvmUnavailable } from '../helpers/kvm';
 import { OutputWatch } from '../helpers/wait';
-import { resultsDir } from '../run/files';
+import { noteStall, resultsDir } from '../run/files';
 import { buildStockGuest, type StockGuest } from '../stock/image';
 
 const skip = kvmUnavailable() ?? (isPvmHost() ? 'guest user space cannot make system calls on kvm_pvm' : undefined);
@@ -79,8 +79,7 @@ describe('a stock distribution kernel on tsvmm', { skip, timeout: LIMIT_MS + 60_
       fs.copyFileSync(guest.rootDisk, disk);
       boot = await bootOnce(file, attempt);
       if (boot.stalled === undefined) break;
-      process.stderr.write(`# stock kernel: ${boot.stalled}\n`);
-      fs.appendFileSync(path.join(resultsDir(), 'stock-kernel-stalls.log'), `${boot.stalled}\n`);
+      noteStall('stock-kernel', boot.stalled);
       if (attempt === BOOT_TRIES) throw new Error(`${boot.stalled}; giving up after ${BOOT_TRIES} boots`);
     }
     const { out, exited, stderr } = boot!;

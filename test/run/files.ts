@@ -9,6 +9,14 @@ export function resultsDir(): string {
   return path.join(packageRoot(), '.test-results');
 }
 
+/** A guest boot a suite gave up on and booted again: said on stderr and kept in `<suite>-stalls.log`, which the
+ *  test summary lists as BOOTED AGAIN. */
+export function noteStall(suite: string, what: string): void {
+  process.stderr.write(`# ${what}\n`);
+  fs.mkdirSync(resultsDir(), { recursive: true });
+  fs.appendFileSync(path.join(resultsDir(), `${suite}-stalls.log`), `${what}\n`);
+}
+
 function collect(dir: string, out: string[]): string[] {
   if (!fs.existsSync(dir)) return out;
   for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {

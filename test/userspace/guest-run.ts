@@ -9,7 +9,7 @@ import { BIN, REPO } from '../helpers/cli-run';
 import { kvmUnavailable } from '../helpers/kvm';
 import { netUnavailable } from '../helpers/netns';
 import { OutputWatch } from '../helpers/wait';
-import { resultsDir } from '../run/files';
+import { noteStall, resultsDir } from '../run/files';
 
 // Under the nested test host a step can take minutes; each wait names its step when it gives up.
 export const STEP_MS = Number(process.env.TSVMM_UT_STEP_MS ?? 10 * 60_000);
@@ -86,8 +86,7 @@ export async function bootToStart(name: string, config: object, dir: string, soc
     const lastLine = g.out.text().trimEnd().split('\n').at(-1) ?? '';
     const what = `${name}: boot ${attempt} of ${BOOT_TRIES} ${why} before user space ` +
       `after ${g.out.text().length} console bytes; last line: ${JSON.stringify(lastLine.slice(-120))}`;
-    process.stderr.write(`# ${what}\n`);
-    fs.appendFileSync(path.join(resultsDir(), `${suite}-stalls.log`), `${what}\n`);
+    noteStall(suite, what);
     g.kill();
     await g.exited;
     if (attempt === BOOT_TRIES) throw new Error(`${what}; giving up`);
