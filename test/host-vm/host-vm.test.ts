@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import { parseArgs } from './cli';
 import { HostVmError, newestKernelPackage } from './packages';
 import { moduleClosure, parseModulesDep } from './prepare';
-import { commandScript, qemuArgs } from './run';
+import { commandScript, l1KernelSays, qemuArgs } from './run';
 
 test('the newest linux-image-*-amd64 by version, then ABI; other packages ignored', () => {
   assert.equal(newestKernelPackage(['linux-image-6.1.0-9-amd64', 'linux-image-6.1.0-57-amd64', 'linux-image-6.1.0-10-amd64']),
@@ -53,7 +53,7 @@ test('QEMU runs TCG with an AMD-V CPU, the root read-only and the checkout and c
   const host = { kernelDir: '/k', release: 'r', vmlinuz: '/k/vmlinuz', modulesDir: '/k/lib/modules', initramfs: '/i.cpio', scratchDisk: '/s.img' };
   const args = qemuArgs(host, '/ctl', '/src', 2, 4096).join(' ');
   assert.match(args, /-accel tcg,/);
-  assert.match(args, /-cpu max,-xsave /);
+  assert.match(args, /-cpu max,-xsave,-la57 /);
   assert.doesNotMatch(args, /enable-kvm|accel kvm/);
   assert.match(args, /path=\/,security_model=none,multidevs=remap,readonly=on -device virtio-9p-pci,fsdev=hostroot,/);
   assert.match(args, /path=\/src,security_model=none,multidevs=remap -device virtio-9p-pci,fsdev=share,/);
@@ -72,4 +72,20 @@ test('CLI options: the command after the options or after --, numbers checked, o
   assert.throws(() => parseArgs(['--cpus', 'two', 'ls']), /--cpus: "two" is not a positive whole number/);
   assert.throws(() => parseArgs(['--frobnicate']), /unknown option --frobnicate/);
   assert.throws(() => parseArgs([]), /no command given/);
+});
+
+test("L1's end is said by its first oops and where it was, not a panic's last line", () => {
+  const console = [
+    'l1-init[4.50]: command starts',
+    '[  394.904013] BUG: TASK stack guard page was hit at 00000000e377b8b2 (stack is 00000000d92cec10..0000000011739717)',
+    '[  394.907520] stack guard page: 0000 [#1] PREEMPT SMP NOPTI',
+    '[  394.908580] RIP: 0010:exc_page_fault+0x15/0x170',
+    '[  416.837113] Kernel panic - not syncing: corrupted stack end detected inside scheduler',
+    '[  416.838729] Kernel Offset: 0x38200000 from 0xffffffff81000000',
+    '',
+  ].join('\n');
+  assert.equal(l1KernelSays(console),
+    "L1's kernel: BUG: TASK stack guard page was hit at 00000000e377b8b2 (stack is 00000000d92cec10..0000000011739717) (RIP: 0010:exc_page_fault+0x15/0x170)");
+  assert.equal(l1KernelSays('a\n[    1.0] last words\n\n'), "L1's console ended with: last words");
+  assert.equal(l1KernelSays(''), "L1's console ended with: (L1 printed nothing)");
 });

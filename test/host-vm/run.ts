@@ -85,7 +85,11 @@ export function qemuArgs(host: PreparedHost, ctl: string, share: string, cpus: n
     // intercept, so an L2 guest's XCR0 write never reaches L1's KVM, which then enters L2 with XCR0 = x87 only.
     // L2 Linux warned (XSAVE size 2696 != 576), its XSAVE stopped keeping SSE/AVX state across task switches, and
     // L2 guests stalled or triple-faulted now and then. With no XSAVE in L1, L2 uses FXSAVE and XCR0 never moves.
-    '-accel', 'tcg,thread=multi,tb-size=1024', '-cpu', 'max,-xsave', '-smp', String(cpus), '-m', `${memoryMiB}M`,
+    // Without LA57: with 5-level paging, L1's kernel now and then took a page fault on its own entry path right
+    // after a VMRUN returned (node, in KVM_RUN), faulted again on each try until it hit its stack guard page, and
+    // panicked; it did so about once an hour of L1 time. 4-level paging is the path TCG's SVM emulation is most
+    // used on.
+    '-accel', 'tcg,thread=multi,tb-size=1024', '-cpu', 'max,-xsave,-la57', '-smp', String(cpus), '-m', `${memoryMiB}M`,
     '-M', 'pc', '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot',
     '-kernel', host.vmlinuz, '-initrd', host.initramfs,
     '-append', 'console=ttyS0 panic=-1 mitigations=off tsc=reliable no_timer_check',
@@ -153,8 +157,7 @@ function finish(opts: L1RunOptions, ctl: string, how: string, forced: number | u
   let status = forced ?? readStatus(ctl);
   let failure: string | undefined;
   if (status === undefined) {
-    const last = tail(ctl, 40).split('\n').filter((l) => l.trim() !== '').pop() ?? '(L1 printed nothing)';
-    failure = `${how}; L1's console ended with: ${last.slice(0, 200)}`;
+    failure = `${how}; ${l1KernelSays(readText(path.join(ctl, 'console.log'), ''))}`;
     opts.log(`[host-vm] L1 ended without the command's status (${how}); L1's console: ${tail(ctl)}`);
     status = L1_FAILED;
   } else if (status === L1_TIMED_OUT) {
@@ -167,6 +170,15 @@ function finish(opts: L1RunOptions, ctl: string, how: string, forced: number | u
   if (!keep) fs.rmSync(ctl, { recursive: true, force: true });
   else opts.log(`[host-vm] L1's logs (console.log, dmesg, l1-info) are in ${ctl}`);
   return { status, consoleLog: keep ? path.join(ctl, 'console.log') : undefined, ...times, ...(failure ? { failure } : {}) };
+}
+
+/** What L1's kernel said about its end: its first oops and where (a panic's last line only says the KASLR offset). */
+export function l1KernelSays(console: string): string {
+  const lines = console.split('\n').map((l) => l.replace(/^\[\s*[\d.]+\]\s*/, '').trim()).filter((l) => l !== '');
+  const oops = lines.findIndex((l) => /^(BUG:|Kernel panic|general protection fault|double fault|Oops:)/.test(l));
+  if (oops < 0) return `L1's console ended with: ${(lines.pop() ?? '(L1 printed nothing)').slice(0, 200)}`;
+  const rip = lines.slice(oops, oops + 12).find((l) => l.startsWith('RIP:'));
+  return `L1's kernel: ${(lines[oops] ?? '').slice(0, 160)}${rip ? ` (${rip.slice(0, 80)})` : ''}`;
 }
 
 function readStatus(ctl: string): number | undefined {
