@@ -118,7 +118,7 @@ const unitLimitMs = (unit: L1Unit): number =>
   (unit.files.some((f) => LONG_FILES.test(path.basename(f))) ? LONG_FILE_LIMIT_MS : FILE_LIMIT_MS);
 const STALE_PS_MS = 150_000;
 const L1_WEDGED = 126;
-const FILE_TRIES = 3;
+const FILE_TRIES = 4;
 /** Tries of a file whose tests fail in L1 (apart from L1 giving out). */
 const FAILED_FILE_TRIES = 3;
 
