@@ -26,8 +26,8 @@ export const BTN_LEFT = 0x110;
 export const BTN_RIGHT = 0x111;
 export const BTN_MIDDLE = 0x112;
 /** The keyboard offers every key Linux numbers from KEY_ESC (1) to KEY_MICMUTE (248). */
-const KEY_FIRST = 1;
-const KEY_LAST = 248;
+export const KEY_FIRST = 1;
+export const KEY_LAST = 248;
 /** The tablet's axes run 0..TABLET_MAX whatever the guest's screen, as QEMU's tablet does. */
 export const TABLET_MAX = 0x7fff;
 /** The LEDs a keyboard driver may set: num, caps and scroll lock. */
@@ -232,6 +232,9 @@ export class InputDevice implements VirtioDevice {
   }
 
   counters(): Record<string, number> { return { ...this.stats, pending: this.waiting() }; }
+
+  /** How many more events inject() would queue now: a caller that must not lose half a key press checks first. */
+  room(): number { return MAX_PENDING_EVENTS - this.waiting(); }
 
   private waiting(): number {
     // Taken events are dropped from the front once they are half the array, so it never grows past twice the cap.

@@ -389,6 +389,11 @@ export class Machine extends EventEmitter {
     return this.virtio?.input(device)?.inject(events);
   }
 
+  /** How many more events input device `device` would queue now; undefined when it is not a keyboard or tablet. */
+  inputRoom(device: number): number | undefined {
+    return this.virtio?.input(device)?.room();
+  }
+
   /**
    * Sets the rate limits of disk or network device `device` (an index in config.devices; undefined: none), of a
    * network device's `direction` or of both. False when that device has no rate limiter.
