@@ -26,6 +26,11 @@ export type VmErrorCode =
    * it, or was reset).
    */
   | 'ERR_VM_NO_DISPLAY'
+  /**
+   * vm.input's keys, text or pointer report do not fit the keyboard's or tablet's queue now (the guest has not read
+   * what was sent before); nothing of it was sent, so no key is left half pressed.
+   */
+  | 'ERR_VM_INPUT_FULL'
   /** A snapshot of this machine cannot hold one of its devices yet (the message names it): virtio devices. */
   | 'ERR_VM_SNAPSHOT_UNSUPPORTED'
   /**
@@ -51,15 +56,16 @@ function describe(value: unknown): string {
   return `${typeof value} ${String(value)}`;
 }
 
+/** Both carry the `argument` they are about, so the control socket can name it as the body field. */
 export function argTypeError(name: string, expected: string, got: unknown): TypeError {
   return Object.assign(new TypeError(`The "${name}" argument must be ${expected}, got ${describe(got)}`),
-    { code: 'ERR_INVALID_ARG_TYPE' });
+    { code: 'ERR_INVALID_ARG_TYPE', argument: name });
 }
 
 /** Carries `range` and `value` too, so the control socket can say the same about its body field. */
 export function argRangeError(name: string, range: string, got: unknown): RangeError {
   return Object.assign(new RangeError(`The value of "${name}" is out of range: it must be ${range}, got ${String(got)}`),
-    { code: 'ERR_OUT_OF_RANGE', range, value: got });
+    { code: 'ERR_OUT_OF_RANGE', range, value: got, argument: name });
 }
 
 /** An options object: undefined is {}, anything but a plain object is a TypeError, an unknown key too. */

@@ -94,9 +94,9 @@ const AGENT_STATUS: Record<AgentErrorCode, number> = {
 };
 
 /**
- * A VmError's status: the machine's state, a missing device, a scanout showing nothing or a device a snapshot
- * cannot hold 409, a kernel it cannot boot or a broken snapshot 400, no KVM (or a host that cannot take a
- * snapshot's CPU state) 500.
+ * A VmError's status: the machine's state, a missing device, a scanout showing nothing, a full input queue or a
+ * device a snapshot cannot hold 409, a kernel it cannot boot or a broken snapshot 400, no KVM (or a host that
+ * cannot take a snapshot's CPU state) 500.
  */
 function vmErrorStatus(e: VmError): number {
   switch (e.code) {
@@ -104,6 +104,7 @@ function vmErrorStatus(e: VmError): number {
     case 'ERR_VM_NO_DEVICE':
     case 'ERR_VM_NO_AGENT':
     case 'ERR_VM_NO_DISPLAY':
+    case 'ERR_VM_INPUT_FULL':
     case 'ERR_VM_SNAPSHOT_UNSUPPORTED':
       return 409;
     case 'ERR_VM_SNAPSHOT': {

@@ -13,6 +13,7 @@ import { checkEvent, keyPress, type InputEvent } from '../devices/input';
 import { rateLimiterArgs } from './rate-limiter-args';
 import { agentEndpoint, VmAgent, type VmExecOptions, type VmFiles } from './vm-agent';
 import { VmDisplay } from './vm-display';
+import { VmInput } from './vm-input';
 import { PAGES_PER_MIB, type BalloonDevice, type BalloonInfo } from '../devices/balloon';
 import { writeAllSync } from '../devices/file-io';
 import type { RateLimiterConfig } from '../devices/rate-limiter';
@@ -47,6 +48,14 @@ export class Vm extends EventEmitter<VmEvents> {
   /** What the guest shows on its gpu's scanouts: `display.screenshot(scanout)`, a PNG. */
   readonly display = new VmDisplay({
     gpu: () => this.machine.gpu, check: (op) => this.require(op, ['running', 'paused']) });
+  /** The keyboard and the tablet by keys, text and pointer position: `input.key()`, `type()`, `pointer()`. */
+  readonly input = new VmInput({
+    config: () => this.config,
+    send: (device, events) => this.sendInput(device, events),
+    room: (device) => this.machine.inputRoom(device) ?? 0,
+    gpu: () => this.machine.gpu,
+    check: (op) => this.require(op, ['running']),
+  });
   private readonly agent: VmAgent;
   /** Where start, pause and resume left it; 'stopping' and 'exited' come from the machine (see state). */
   private phase: 'created' | 'running' | 'paused' = 'created';
