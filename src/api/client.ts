@@ -11,6 +11,8 @@ import type { VmCounters, VmExit } from './vm';
 import type { ExecResult } from '../sandbox';
 import type { LogLevel, MachineConfigInput } from '../vmm/config';
 import type { InputEvent } from '../devices/input';
+import type { PointerButtons } from './input-pointer';
+import type { KeyOptions, PointerOptions, TypeOptions } from './vm-input';
 import type { RateLimiterConfig } from '../devices/rate-limiter';
 
 export { ApiClientError } from './client-error';
@@ -167,6 +169,28 @@ export class VmClient {
   async sendInput(device: number, events: readonly InputEvent[]): Promise<number> {
     const r = await this.request<{ queued: number }>('POST', `/devices/${encodeURIComponent(String(device))}/input`, { events });
     return r.queued;
+  }
+
+  /**
+   * Presses and releases a key by name or code, with modifiers held around it (POST /input/key, vm.input.key);
+   * resolves to how many events were queued.
+   */
+  async key(key: string | number, options: KeyOptions = {}): Promise<number> {
+    return (await this.request<{ queued: number }>('POST', '/input/key', { key, ...options })).queued;
+  }
+
+  /** Types ASCII text on a US keyboard (POST /input/type, vm.input.type); resolves to how many events were queued. */
+  async type(text: string, options: TypeOptions = {}): Promise<number> {
+    return (await this.request<{ queued: number }>('POST', '/input/type', { text, ...options })).queued;
+  }
+
+  /**
+   * Moves the tablet's pointer to pixel (x, y), with `buttons` down from then on (POST /input/pointer,
+   * vm.input.pointer); resolves to how many events were queued.
+   */
+  async pointer(x: number, y: number, buttons?: PointerButtons, options: PointerOptions = {}): Promise<number> {
+    const body = { x, y, ...(buttons === undefined ? {} : { buttons }), ...options };
+    return (await this.request<{ queued: number }>('POST', '/input/pointer', body)).queued;
   }
 
   /**

@@ -7,6 +7,7 @@ import { METRICS_CONTENT_TYPE, metricsText } from './metrics';
 import {
   asField, integer, NO_CONTENT, requireBody, type Method, type Reply, type Route, type RouteContext,
 } from './route-kit';
+import { INPUT_ROUTES } from './routes-input';
 import { SANDBOX_ROUTES } from './routes-sandbox';
 import { checkEvent, type InputEvent } from '../devices/input';
 import { checkDeviceIndex, checkStopOptions } from './vm';
@@ -230,6 +231,7 @@ export const ROUTES: readonly Route[] = [
   },
   { method: 'PUT', path: '/devices/{index}/rate-limiter', body: true, handle: setRateLimiter },
   { method: 'GET', path: '/display/screenshot', body: false, handle: screenshot },
+  ...INPUT_ROUTES,
   ...SANDBOX_ROUTES,
 ];
 
