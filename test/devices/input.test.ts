@@ -92,9 +92,11 @@ test('a buffer shorter than an event is returned empty and counted; the event wa
 
 test('events past the limit are dropped and counted; bad events are refused whole', () => {
   const dev = new InputDevice('tablet');
+  assert.equal(dev.room(), MAX_PENDING_EVENTS);
   const many = Array.from({ length: MAX_PENDING_EVENTS + 10 }, () => ({ type: EV.ABS, code: 0, value: 5 }));
   assert.equal(dev.inject(many), MAX_PENDING_EVENTS);
   assert.equal(dev.counters().dropped, 10);
+  assert.equal(dev.room(), 0);
   assert.throws(() => dev.inject([{ type: 0x10000, code: 0, value: 0 }]), RangeError);
   assert.throws(() => dev.inject([{ type: 1, code: 1, value: 2 ** 31 }]), RangeError);
   assert.throws(() => dev.inject([null as never]), RangeError);
