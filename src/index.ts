@@ -37,6 +37,9 @@ export type { RemoteFiles, RemoteOpenedFile, RemoteWriteOptions } from './api/re
 export type { RemoteProcess, RemoteSpawnOptions } from './api/remote-process';
 export type { VmFiles } from './api/vm-agent';
 export type { VmDisplay } from './api/vm-display';
+export type { VmInput, KeyOptions, TypeOptions, PointerOptions } from './api/vm-input';
+export type { KeyAction } from './api/input-keys';
+export type { PointerButton, PointerButtons } from './api/input-pointer';
 export { createSandbox, Sandbox } from './api/sandbox';
 export type { SandboxOptions } from './api/sandbox';
 export { restoreSandbox } from './api/sandbox-restore';
