@@ -93,6 +93,13 @@ export interface CryptoDeviceConfig {
   maxSessions: number;
 }
 
+/** A sound card: where its playback frames go and its capture frames come from (paths absolute). */
+export interface SndDeviceConfig {
+  type: 'snd';
+  playback: { backend: 'discard' } | { backend: 'wav'; path: string };
+  capture: { backend: 'silence' } | { backend: 'wav'; path: string };
+}
+
 /** The machine's virtio-iommu; the devices behind it say `iommu: true`. */
 export interface IommuDeviceConfig {
   type: 'iommu';
@@ -107,7 +114,7 @@ export type DeviceConfig = (
   | RngDeviceConfig | ConsoleDeviceConfig | BlkDeviceConfig | NetDeviceConfig
   | VsockDeviceConfig | BalloonDeviceConfig | FsDeviceConfig | InputDeviceConfig | IommuDeviceConfig
   | GpuDeviceConfig
-  | ScsiDeviceConfig | CryptoDeviceConfig) & BehindIommu;
+  | ScsiDeviceConfig | CryptoDeviceConfig | SndDeviceConfig) & BehindIommu;
 
 type Input<T extends DeviceType> = Extract<DeviceConfigInput, { type: T }>;
 type Builders = { [T in DeviceType]: (field: string, d: Input<T>, baseDir: string) => DeviceConfig };
@@ -155,6 +162,11 @@ const builders: Builders = {
   }),
   scsi: buildScsi,
   crypto: (_field, d) => ({ type: 'crypto', maxSessions: d.maxSessions ?? DEFAULT_MAX_SESSIONS }),
+  snd: (field, d, baseDir) => ({
+    type: 'snd',
+    playback: sndBackend(join(field, 'playback'), d.playback ?? { backend: 'discard' }, 'discard', baseDir),
+    capture: sndBackend(join(field, 'capture'), d.capture ?? { backend: 'silence' }, 'silence', baseDir),
+  }),
   fs: (field, d, baseDir) => {
     const bytes = Buffer.byteLength(d.tag);
     if (bytes > FS_TAG_MAX_BYTES) {
@@ -204,6 +216,21 @@ function diskImage(field: string, d: DiskImageInput, baseDir: string):
     image.path = checkPath(pathField, d.path, baseDir, 'file');
   }
   return image;
+}
+
+/**
+ * A sound stream's backend: `plain` (discard or silence) takes no path; wav needs one, a file to create for
+ * playback, an existing one for capture.
+ */
+function sndBackend<P extends 'discard' | 'silence'>(field: string, d: { backend: P | 'wav'; path?: string },
+  plain: P, baseDir: string): { backend: P } | { backend: 'wav'; path: string } {
+  const pathField = join(field, 'path');
+  if (d.backend !== 'wav') {
+    if (d.path !== undefined) throw new ConfigError(pathField, `only the wav backend takes a path`);
+    return { backend: plain };
+  }
+  if (d.path === undefined) throw new ConfigError(pathField, 'required for backend wav');
+  return { backend: 'wav', path: checkPath(pathField, d.path, baseDir, plain === 'discard' ? 'new-regular' : 'file') };
 }
 
 /** A scsi adapter's disks; serials name disks in the guest (/dev/disk/by-id), so two on one adapter differ. */
@@ -282,6 +309,9 @@ function checkUnique(field: string, devices: DeviceConfig[]): void {
     if (dev.type === 'blk') keys.push([`blk:${path.resolve(dev.path)}`, `${dev.path} is already attached`]);
     if (dev.type === 'scsi') {
       dev.disks.forEach((d, j) => keys.push([`blk:${path.resolve(d.path)}`, `${d.path} is already attached`, `.disks[${j}].path`]));
+    }
+    if (dev.type === 'snd' && dev.playback.backend === 'wav') {
+      keys.push([`wav:${path.resolve(dev.playback.path)}`, `${dev.playback.path} is already recorded into`, '.playback.path']);
     }
     if (dev.type === 'net' && dev.tap) keys.push([`tap:${dev.tap}`, `tap ${show(dev.tap)} is already used`]);
     if (dev.type === 'net' && dev.mac) keys.push([`mac:${dev.mac}`, `MAC ${dev.mac} is already used`]);

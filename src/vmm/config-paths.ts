@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { ConfigError } from './config-check';
 import type { DeviceConfig } from './config-devices';
 
-type Role = 'disk' | 'log' | 'socket';
+type Role = 'disk' | 'log' | 'socket' | 'recording';
 
 interface Named {
   field: string;
@@ -32,7 +32,9 @@ function realFolder(p: string): string {
   }
 }
 
-const ROLE_NAMES: Record<Role, string> = { disk: 'a disk image', log: 'a console log', socket: 'a socket' };
+const ROLE_NAMES: Record<Role, string> = {
+  disk: 'a disk image', log: 'a console log', socket: 'a socket', recording: 'a sound recording',
+};
 
 /** Disks first, so that an error names the log or socket that would land on one. */
 function named(serialPath: string | undefined, devices: DeviceConfig[], apiSocket?: string): Named[] {
@@ -50,6 +52,9 @@ function named(serialPath: string | undefined, devices: DeviceConfig[], apiSocke
       out.push({ field: `${at}.path`, path: d.path, role: d.backend === 'file' ? 'log' : 'socket' });
     }
     if (d.type === 'vsock') out.push({ field: `${at}.socket`, path: d.socket, role: 'socket' });
+    if (d.type === 'snd' && d.playback.backend === 'wav') {
+      out.push({ field: `${at}.playback.path`, path: d.playback.path, role: 'recording' });
+    }
   });
   if (apiSocket !== undefined) out.push({ field: 'apiSocket', path: apiSocket, role: 'socket' });
   return out;
@@ -57,7 +62,7 @@ function named(serialPath: string | undefined, devices: DeviceConfig[], apiSocke
 
 /**
  * Refuses two uses of one file, except two console logs (serial and virtio console output may share a log) and
- * two disks (config-devices.ts says that one in its own words).
+ * two disks or two recordings (config-devices.ts says those in its own words).
  */
 export function checkPathClashes(serialPath: string | undefined, devices: DeviceConfig[], apiSocket?: string): void {
   const seen = new Map<string, Named>();

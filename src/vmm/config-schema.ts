@@ -65,7 +65,9 @@ export const SERIAL_MODES = ['stdio', 'file', 'none'] as const;
 export const CONSOLE_BACKENDS = ['stdio', 'file', 'socket'] as const;
 export const BLK_CACHE_MODES = ['unsafe', 'writeback'] as const;
 export const DEVICE_TYPES = ['rng', 'console', 'blk', 'net', 'vsock', 'balloon', 'fs', 'input', 'iommu', 'gpu',
-  'scsi', 'crypto'] as const;
+  'scsi', 'crypto', 'snd'] as const;
+export const SND_PLAYBACK_BACKENDS = ['discard', 'wav'] as const;
+export const SND_CAPTURE_BACKENDS = ['silence', 'wav'] as const;
 export const INPUT_KINDS = ['keyboard', 'tablet'] as const;
 
 export const VCPUS_MAX = 254;
@@ -237,9 +239,26 @@ const CryptoInput = Type.Object({
 }, { ...closed, description: 'Crypto accelerator (virtio-crypto): AES in ECB, CBC, CTR and XTS by the host, at most ' +
   'one' });
 
+const SndInput = Type.Object({
+  type: StringEnum(['snd']),
+  playback: Type.Optional(Type.Object({
+    backend: StringEnum(SND_PLAYBACK_BACKENDS, { description: 'discard: played frames are dropped; wav: recorded ' +
+      'into a WAV file at path (created or emptied; one format per file, the first one the guest plays)' }),
+    path: Type.Optional(Path({ description: 'Required for the wav backend, not allowed for discard' })),
+  }, { ...closed, description: 'Where the playback stream\'s frames go; default discard' })),
+  capture: Type.Optional(Type.Object({
+    backend: StringEnum(SND_CAPTURE_BACKENDS, { description: 'silence: zeros; wav: the frames of a WAV file at ' +
+      'path, over and over (16- or 32-bit PCM, 44100 or 48000 Hz, 1 or 2 channels: the only format offered)' }),
+    path: Type.Optional(Path({ description: 'Required for the wav backend, not allowed for silence' })),
+  }, { ...closed, description: 'Where the capture stream\'s frames come from; default silence' })),
+  iommu: Type.Optional(Type.Boolean({ description: 'Behind the machine\'s virtio-iommu: the device\'s DMA goes ' +
+    'through the mappings its driver makes (endpoint ID: the index in devices); needs an iommu device', default: false })),
+}, { ...closed, description: 'Sound card (virtio-snd): one playback and one capture stream of PCM (S16_LE or ' +
+  'S32_LE, 44100 or 48000 Hz, 1 or 2 channels), paced by the stream\'s rate' });
+
 /** One schema per device type, in DEVICE_TYPES order; `type` tells which one an entry is checked against. */
 export const DEVICE_SCHEMAS = [RngInput, ConsoleInput, BlkInput, NetInput, VsockInput, BalloonInput, FsInput, InputInput,
-  IommuInput, GpuInput, ScsiInput, CryptoInput] as const;
+  IommuInput, GpuInput, ScsiInput, CryptoInput, SndInput] as const;
 
 export const DeviceInput = Type.Union([...DEVICE_SCHEMAS]);
 

@@ -22,7 +22,7 @@ export { ConfigError } from './config-check';
 export { CONFIG_FILE_MAX_BYTES, readConfigFile } from './config-file';
 export type {
   BalloonDeviceConfig, BlkDeviceConfig, ConsoleDeviceConfig, DeviceConfig, DeviceType, FsDeviceConfig,
-  NetDeviceConfig, RngDeviceConfig, VsockDeviceConfig,
+  NetDeviceConfig, RngDeviceConfig, SndDeviceConfig, VsockDeviceConfig,
 } from './config-devices';
 export {
   ACPI_MODES, BOOT_PROTOCOLS, LOG_LEVELS, MachineConfigSchema, ON_HALT_MODES, QUIRKS_MODES, SERIAL_MODES, VCPUS_MAX,
@@ -196,6 +196,7 @@ export function toConfigInput(config: MachineConfig): MachineConfigInput {
     log: { ...log },
     devices: devices.map((d) => {
       if (d.type === 'scsi') return { ...d, disks: d.disks.map(withExactSize) };
+      if (d.type === 'snd') return { ...d, playback: { ...d.playback }, capture: { ...d.capture } };
       return d.type === 'blk' ? withExactSize(d) : { ...d };
     }),
   };

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import type { Logger } from 'pino';
 import { virtioMmioDeviceParam } from './boot/cmdline';
 import { virtioMmioSlot } from './boot/layout';
-import { ConfigError, type ConsoleDeviceConfig, type DeviceConfig } from './config';
+import { ConfigError, type ConsoleDeviceConfig, type DeviceConfig, type SndDeviceConfig } from './config';
 import type { KvmVm } from './kvm-vm';
 import type { DmaMemory } from '../base/guest-memory';
 import { native, type FdWatcher } from '../base/native';
@@ -27,6 +27,8 @@ import { FsDevice } from '../devices/fs/device';
 import { GpuDevice } from '../devices/gpu/device';
 import { RngDevice } from '../devices/rng';
 import { ScsiDevice } from '../devices/scsi/device';
+import { SndBackendError, WavSink, WavSource, type CaptureSource } from '../devices/snd/backends';
+import { SndDevice } from '../devices/snd/device';
 import { ScsiDiskError } from '../devices/scsi/disk';
 import { InputDevice } from '../devices/input';
 import { IommuDevice } from '../devices/iommu/device';
@@ -90,6 +92,18 @@ function createConsole(c: ConsoleDeviceConfig, index: number, log: Logger, guard
   return device;
 }
 
+/** A sound card with its files open: the capture file is read first, so a bad one leaves no recording behind. */
+function createSnd(c: SndDeviceConfig, index: number, log: Logger): SndDevice {
+  const capture: CaptureSource | undefined = c.capture.backend === 'wav' ? new WavSource(c.capture.path) : undefined;
+  try {
+    const playback = c.playback.backend === 'wav' ? new WavSink(c.playback.path) : undefined;
+    return new SndDevice({ playback, capture, warn: (m) => log.warn({ device: index }, m) });
+  } catch (e) {
+    capture?.close();
+    throw e;
+  }
+}
+
 /**
  * A device's own error about what its config entry asked for (a tap it may not open, a socket path taken), as a
  * ConfigError naming that entry's field; anything else unchanged. Devices know nothing of the config's fields.
@@ -98,6 +112,7 @@ export function deviceConfigError(index: number, e: unknown): unknown {
   if (e instanceof TapError) return new ConfigError(`devices[${index}].tap`, e.message);
   if (e instanceof VsockError) return new ConfigError(`devices[${index}].socket`, e.message);
   if (e instanceof ScsiDiskError) return new ConfigError(`devices[${index}].disks[${e.disk}].path`, e.message);
+  if (e instanceof SndBackendError) return new ConfigError(`devices[${index}].${e.stream}.path`, e.message);
   return e;
 }
 
@@ -126,6 +141,7 @@ function createDevice(c: DeviceConfig, index: number, vm: KvmVm, log: Logger, gu
     case 'gpu': return new GpuDevice({ width: c.width, height: c.height, scanouts: c.scanouts });
     case 'scsi': return new ScsiDevice(c);
     case 'crypto': return new CryptoDevice({ maxSessions: c.maxSessions });
+    case 'snd': return createSnd(c, index, log);
     default: {
       const unknown: never = c;
       throw new ConfigError(`devices[${index}].type`, `${(unknown as DeviceConfig).type} is not a device type`);

@@ -9,6 +9,7 @@ import { BlkDevice } from '../../src/devices/blk';
 import { ConsoleDevice } from '../../src/devices/console';
 import { CryptoDevice } from '../../src/devices/crypto/device';
 import { CIPHER, OPCODE as CRYPTO_OP } from '../../src/devices/crypto/protocol';
+import { SndDevice } from '../../src/devices/snd/device';
 import { FsDevice } from '../../src/devices/fs/device';
 import { GpuDevice } from '../../src/devices/gpu/device';
 import { CMD as GPU_CMD, FLAG_FENCE } from '../../src/devices/gpu/protocol';
@@ -166,6 +167,20 @@ function cryptoRequest(r: Rand): Buffer {
   return Buffer.concat([b, r.bytes(r.int(64))]);
 }
 
+/** A snd control request (an info query, SET_PARAMS, a lifecycle command) or a transfer's stream ID and frames. */
+function sndRequest(r: Rand): Buffer {
+  const small = (values: number[]): number => (r.chance(0.85) ? r.pick(values) : r.edgy() >>> 0);
+  const b = Buffer.alloc(r.pick([4, 8, 16, 24]));
+  b.writeUInt32LE(small([1, 2, 0x100, 0x101, 0x102, 0x103, 0x104, 0x105, 0x200, 0, 1, 0]), 0);
+  if (b.length >= 8) b.writeUInt32LE(small([0, 1, 2]), 4);
+  if (b.length >= 16) {
+    b.writeUInt32LE(small([1, 2, 24, 32, 1920]), 8);
+    b.writeUInt32LE(small([24, 32, 64, 1920]), 12);
+  }
+  if (b.length >= 24) b.set([small([1, 2]), small([5, 17]), small([6, 7])], 20);
+  return Buffer.concat([b, r.bytes(r.int(64))]);
+}
+
 export const RIGS: Record<string, (mem: GuestMemory) => Rig> = {
   gpu: (mem) => rig(new GpuDevice({ width: 640, height: 480, scanouts: 2 }), [0, 1], (r) => gpuRequest(r, mem)),
   rng: () => rig(new RngDevice(), [0], none),
@@ -198,6 +213,9 @@ export const RIGS: Record<string, (mem: GuestMemory) => Rig> = {
   },
   // Sessions go with each case's reset, so data requests reach the session check; control requests go deeper.
   crypto: () => rig(new CryptoDevice({ maxSessions: 4, maxSize: 8192 }), [0, 1], cryptoRequest),
+  // Each case's reset leaves the streams without parameters, so transfers are answered at once, never held; the
+  // event queue holds its buffers for good.
+  snd: () => rig(new SndDevice(), [0, 2, 3], sndRequest),
   fs: () => {
     const dir = scratch('fs');
     fs.mkdirSync(path.join(dir, 'sub'));

@@ -41,7 +41,7 @@ test('unions: a nullable field is judged as its value, a device entry by its typ
   assert.equal(message({ kernel: './vmlinux', devices: ['rng'] }),
     'devices[0]: "rng" is not a mapping (type: ..., ...)');
   assert.equal(message({ kernel: './vmlinux', devices: [{ type: 'rng' }, { type: 7 }] }),
-    'devices[1].type: 7 is not one of rng, console, blk, net, vsock, balloon, fs, input, iommu, gpu, scsi, crypto');
+    'devices[1].type: 7 is not one of rng, console, blk, net, vsock, balloon, fs, input, iommu, gpu, scsi, crypto, snd');
   assert.equal(message({ kernel: './vmlinux', memory: -1 }), 'memory: -1 is not a size (use e.g. 512M, 2GiB)');
   assert.equal(message({ kernel: './vmlinux', memory: [] }), 'memory: a list is not a size (use e.g. 512M, 2GiB)');
 });

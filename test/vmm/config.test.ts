@@ -182,9 +182,9 @@ test('devices: rng, console, net', () => {
   rejects({ devices: [{ type: 'console', backend: 'socket' }] }, 'devices[0].path',
     'devices[0].path: required for backend socket');
   rejects({ devices: [{ type: 'sound' }] }, 'devices[0].type',
-    'devices[0].type: "sound" is not one of rng, console, blk, net, vsock, balloon, fs, input, iommu, gpu, scsi, crypto');
+    'devices[0].type: "sound" is not one of rng, console, blk, net, vsock, balloon, fs, input, iommu, gpu, scsi, crypto, snd');
   rejects({ devices: [{ path: 'x' }] }, 'devices[0].type',
-    'devices[0].type: required (one of rng, console, blk, net, vsock, balloon, fs, input, iommu, gpu, scsi, crypto)');
+    'devices[0].type: required (one of rng, console, blk, net, vsock, balloon, fs, input, iommu, gpu, scsi, crypto, snd)');
   rejects({ devices: { type: 'rng' } }, 'devices', 'devices: a mapping is not a list');
   assert.deepEqual(valid({ devices: [{ type: 'net', tap: 'tap0', mac: '52:54:00:AB:cd:01' }] }).devices,
     [{ type: 'net', tap: 'tap0', mac: '52:54:00:ab:cd:01' }]);
