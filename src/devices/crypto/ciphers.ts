@@ -51,15 +51,15 @@ export interface CipherSession {
 /**
  * A session for `algo` with `key` in one direction, or the status that refuses it: an algorithm not offered is
  * NOTSUPP, a key of a length it does not take (or an XTS key whose halves are equal, which IEEE 1619 forbids) is
- * BADMSG.
+ * ERR (virtio 1.2, 5.9: a create is answered OK, NOTSUPP or ERR; BADMSG is an AEAD's failed authentication).
  */
 export function cipherSession(algo: number, key: Buffer, encrypt: boolean): CipherSession | Status {
   const a = ALGORITHMS.get(algo);
   if (a === undefined) return STATUS.NOTSUPP;
   const cipherName = a.byKeyLength.get(key.length);
-  if (cipherName === undefined) return STATUS.BADMSG;
+  if (cipherName === undefined) return STATUS.ERR;
   if (algo === CIPHER.AES_XTS && key.subarray(0, key.length / 2).equals(key.subarray(key.length / 2))) {
-    return STATUS.BADMSG;
+    return STATUS.ERR;
   }
   return { algo, cipherName, ivLength: a.ivLength, encrypt, key: createSecretKey(key), takes: a.takes };
 }

@@ -14,6 +14,8 @@ export interface ControlAnswer {
   /** The bytes written at the start of the chain's writable part. */
   reply: Buffer;
   status: Status;
+  /** Why an ERR was answered, where the status alone does not say: the counter it goes to. */
+  reason?: 'invalidSessions' | 'noSpace';
   /** What a create did to the session count: +1 made, -1 destroyed. */
   sessions: number;
 }
@@ -50,9 +52,11 @@ export function runControl(sessions: SessionTable, chain: DescriptorChain): Cont
   }
   if (op === OPCODE.CIPHER_CREATE_SESSION) return create(sessions, chain, req);
   if (op === OPCODE.CIPHER_DESTROY_SESSION) {
-    const gone = sessions.delete(req.readBigUInt64LE(CTRL.SESSION_ID));
-    const status = gone ? STATUS.OK : STATUS.INVSESS;
-    return { reply: Buffer.from([status]), status, sessions: gone ? -1 : 0 };
+    // A destroy is answered OK or ERR (virtio 1.2, 5.9): INVSESS is for data requests.
+    if (sessions.delete(req.readBigUInt64LE(CTRL.SESSION_ID))) {
+      return { reply: Buffer.from([STATUS.OK]), status: STATUS.OK, sessions: -1 };
+    }
+    return { reply: Buffer.from([STATUS.ERR]), status: STATUS.ERR, reason: 'invalidSessions', sessions: 0 };
   }
   // Hash, MAC, AEAD and akcipher are not offered (crypto_services), and no other opcode exists.
   return { reply: creates ? sessionInput(STATUS.NOTSUPP) : Buffer.from([STATUS.NOTSUPP]), status: STATUS.NOTSUPP,
@@ -60,22 +64,24 @@ export function runControl(sessions: SessionTable, chain: DescriptorChain): Cont
 }
 
 function create(sessions: SessionTable, chain: DescriptorChain, req: Buffer): ControlAnswer {
-  const refuse = (status: Status): ControlAnswer => ({ reply: sessionInput(status), status, sessions: 0 });
+  const refuse = (status: Status, reason?: ControlAnswer['reason']): ControlAnswer =>
+    ({ reply: sessionInput(status), status, sessions: 0, ...(reason === undefined ? {} : { reason }) });
   // Only a plain cipher: algorithm chaining (cipher and hash in one session) is not offered.
   if (req.readUInt32LE(CTRL.OP_TYPE) !== SYM_OP_CIPHER) return refuse(STATUS.NOTSUPP);
   const algo = req.readUInt32LE(CTRL.ALGO);
   if (!ALGORITHMS.has(algo)) return refuse(STATUS.NOTSUPP);
   const keyLength = req.readUInt32LE(CTRL.KEYLEN);
   const direction = req.readUInt32LE(CTRL.OP);
-  if (direction !== OP_ENCRYPT && direction !== OP_DECRYPT) return refuse(STATUS.BADMSG);
+  if (direction !== OP_ENCRYPT && direction !== OP_DECRYPT) return refuse(STATUS.ERR);
   // Checked before the key is read, so what is read is bounded by max_cipher_key_len.
-  if (keyLength === 0 || keyLength > MAX_CIPHER_KEY_LEN) return refuse(STATUS.BADMSG);
+  if (keyLength === 0 || keyLength > MAX_CIPHER_KEY_LEN) return refuse(STATUS.ERR);
   const key = readRequest(chain, CTRL_REQ_BYTES + keyLength, 'cipher session with its key').subarray(CTRL_REQ_BYTES);
   const session = cipherSession(algo, key, direction === OP_ENCRYPT);
   // The request's copy of the key is not kept: the session holds it as a key object.
   key.fill(0);
   if (typeof session === 'number') return refuse(session);
   const id = sessions.add(session);
-  if (id === undefined) return refuse(STATUS.NOSPC);
+  // NOSPC is only for a driver that negotiated VIRTIO_CRYPTO_F_REVISION_1, which is not offered.
+  if (id === undefined) return refuse(STATUS.ERR, 'noSpace');
   return { reply: sessionInput(STATUS.OK, id), status: STATUS.OK, sessions: 1 };
 }

@@ -20,7 +20,8 @@ interface Checked { encrypt: boolean; ivLength: number; length: number }
 
 /**
  * Checks a request's numbers against its session and the caps: the status that refuses it, or what to run. A
- * request carries as much destination as source (a cipher's output is as long as its input).
+ * request carries as much destination as source (a cipher's output is as long as its input). A cipher request is
+ * answered OK, NOTSUPP, INVSESS or ERR (virtio 1.2, 5.9): BADMSG is an AEAD's failed authentication.
  */
 function check(sessions: SessionTable, req: Buffer, maxSize: number): Checked | Status {
   const opcode = req.readUInt32LE(DATA.OPCODE);
@@ -30,12 +31,12 @@ function check(sessions: SessionTable, req: Buffer, maxSize: number): Checked | 
   if (session === undefined) return STATUS.INVSESS;
   const encrypt = opcode === OPCODE.CIPHER_ENCRYPT;
   // A session is made for one direction (its op); the request must ask for that one.
-  if (encrypt !== session.encrypt) return STATUS.BADMSG;
+  if (encrypt !== session.encrypt) return STATUS.ERR;
   const ivLength = req.readUInt32LE(DATA.IV_LEN);
   const length = req.readUInt32LE(DATA.SRC_LEN);
-  if (ivLength !== session.ivLength || req.readUInt32LE(DATA.DST_LEN) !== length) return STATUS.BADMSG;
-  if (ivLength + 2 * length + 1 > maxSize) return STATUS.BADMSG;
-  if (!session.takes(length)) return STATUS.BADMSG;
+  if (ivLength !== session.ivLength || req.readUInt32LE(DATA.DST_LEN) !== length) return STATUS.ERR;
+  if (ivLength + 2 * length + 1 > maxSize) return STATUS.ERR;
+  if (!session.takes(length)) return STATUS.ERR;
   return { encrypt, ivLength, length };
 }
 

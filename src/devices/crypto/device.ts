@@ -27,8 +27,7 @@ export interface CryptoOptions {
 }
 
 const REFUSALS: Partial<Record<Status, string>> = {
-  [STATUS.BADMSG]: 'badMessages', [STATUS.NOTSUPP]: 'notSupported',
-  [STATUS.INVSESS]: 'invalidSessions', [STATUS.NOSPC]: 'noSpace',
+  [STATUS.ERR]: 'failed', [STATUS.NOTSUPP]: 'notSupported', [STATUS.INVSESS]: 'invalidSessions',
 };
 
 export class CryptoDevice implements VirtioDevice {
@@ -41,7 +40,7 @@ export class CryptoDevice implements VirtioDevice {
   private readonly maxSize: number;
   private readonly stats: Record<string, number> = {
     requests: 0, controlRequests: 0, sessionsCreated: 0, encryptedBytes: 0, decryptedBytes: 0, errors: 0,
-    badMessages: 0, notSupported: 0, invalidSessions: 0, noSpace: 0,
+    failed: 0, notSupported: 0, invalidSessions: 0, noSpace: 0,
   };
   private readonly dataTurns = new TurnBudget(() => this.host, () => this.serveData());
   private readonly controlTurns = new TurnBudget(() => this.host, () => this.serveControl());
@@ -69,8 +68,8 @@ export class CryptoDevice implements VirtioDevice {
     else if (queue === DATAQ) this.serveData();
   }
 
-  private count(status: Status): void {
-    const kind = REFUSALS[status];
+  private count(status: Status, reason?: string): void {
+    const kind = reason ?? REFUSALS[status];
     if (kind !== undefined) this.stats[kind]!++;
   }
 
@@ -94,7 +93,7 @@ export class CryptoDevice implements VirtioDevice {
       const a = runControl(this.sessions, chain);
       this.stats.controlRequests!++;
       if (a.sessions > 0) this.stats.sessionsCreated!++;
-      this.count(a.status);
+      this.count(a.status, a.reason);
       return scatter(chain.writable, 0, a.reply);
     });
   }
