@@ -129,7 +129,8 @@ export class WebClient {
     const p = this.pointerAt;
     const frame = this.screen.frame();
     if (p !== undefined && p.buttons !== 0 && frame !== undefined) {
-      this.machine(() => { this.input.pointer(Math.min(p.x, frame.width - 1), Math.min(p.y, frame.height - 1), 0, frame); });
+      const screen = { width: frame.width, height: frame.height };
+      this.machine(() => { this.input.pointer(Math.min(p.x, screen.width - 1), Math.min(p.y, screen.height - 1), 0, screen); });
     }
   }
 
