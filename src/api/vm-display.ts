@@ -52,6 +52,7 @@ export class VmDisplay {
     const port = o.port === undefined ? 0 : checkInteger('port', o.port, 0, 65535);
     const scanout = this.scanout(gpu, o.scanout ?? 0);
     (this.opts.checkServe ?? this.opts.check)('serve the display');
+    this.checkNotEnded();
     const noInput = (): never => { throw new VmError('ERR_VM_NO_DEVICE', 'this machine takes no input from here'); };
     const web = await serveWebConsole({
       screen: {
@@ -61,10 +62,12 @@ export class VmDisplay {
       input: this.opts.webInput?.() ?? { key: noInput, pointer: noInput },
       ...(this.opts.onSerialOutput ? { onSerialOutput: this.opts.onSerialOutput } : {}),
     }, { port });
-    if (this.ended) {
+    try {
+      this.checkNotEnded();
+    } catch (e) {
       // The machine ended while the server was starting to listen.
       await web.close();
-      throw new VmError('ERR_VM_STATE', 'cannot serve the display: the machine has ended');
+      throw e;
     }
     const handle: WebConsole = {
       url: web.url,
@@ -86,6 +89,10 @@ export class VmDisplay {
   async closeAll(): Promise<void> {
     this.ended = true;
     await Promise.all([...this.consoles].map((c) => c.close()));
+  }
+
+  private checkNotEnded(): void {
+    if (this.ended) throw new VmError('ERR_VM_STATE', 'cannot serve the display: the machine has ended');
   }
 
   private scanout(gpu: GpuDevice, scanout: unknown): number {
