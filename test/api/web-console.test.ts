@@ -3,6 +3,7 @@
 // pointer reaching the input devices as Linux events, serial output and input, bad messages, the client cap, close.
 import assert from 'node:assert/strict';
 import * as http from 'node:http';
+import * as vm from 'node:vm';
 import { after, before, test } from 'node:test';
 import { WebSocket } from 'ws';
 import { VmInput } from '../../src/api/vm-input';
@@ -133,6 +134,8 @@ test('HTTP: 403 without the token or with another; the page with it; 404 and 405
   assert.match(String(page.headers['content-type']), /^text\/html/);
   assert.match(page.body, /<canvas id="screen"/);
   assert.doesNotMatch(page.body, /<script src|<link /, 'nothing fetched from elsewhere');
+  // Its script at least compiles (a browser runs it; no test here does yet).
+  new vm.Script(/<script>([^]*)<\/script>/.exec(page.body)![1]!);
   const csp = String(page.headers['content-security-policy']);
   assert.match(csp, /default-src 'none'/);
   assert.match(csp, new RegExp(`connect-src ws://127\\.0\\.0\\.1:${web.port}`));
