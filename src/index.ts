@@ -36,7 +36,7 @@ export type { ServerInfo, Action, RemoteExecOptions } from './api/client';
 export type { RemoteFiles, RemoteOpenedFile, RemoteWriteOptions } from './api/remote-files';
 export type { RemoteProcess, RemoteSpawnOptions } from './api/remote-process';
 export type { VmFiles } from './api/vm-agent';
-export type { VmDisplay } from './api/vm-display';
+export type { VmDisplay, ServeWebOptions, WebConsole } from './api/vm-display';
 export type { VmInput, KeyOptions, TypeOptions, PointerOptions } from './api/vm-input';
 export type { KeyAction } from './api/input-keys';
 export type { PointerButton, PointerButtons } from './api/input-pointer';

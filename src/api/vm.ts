@@ -16,6 +16,7 @@ import { VmDisplay } from './vm-display';
 import { VmInput } from './vm-input';
 import { PAGES_PER_MIB, type BalloonDevice, type BalloonInfo } from '../devices/balloon';
 import { writeAllSync } from '../devices/file-io';
+import { SERIAL_INPUT_BYTES } from '../devices/serial-8250';
 import type { RateLimiterConfig } from '../devices/rate-limiter';
 import { ConfigError, type MachineConfig } from '../vmm/config';
 import { Machine, NO_BALLOON_DEVICE, type DeviceErrorEvent } from '../vmm/machine';
@@ -45,9 +46,24 @@ export class Vm extends EventEmitter<VmEvents> {
   readonly console = new VmConsole();
   /** The guest's files, through its agent (see exec()). */
   readonly files: VmFiles;
-  /** What the guest shows on its gpu's scanouts: `display.screenshot(scanout)`, a PNG. */
+  /**
+   * What the guest shows on its gpu's scanouts: `display.screenshot(scanout)`, a PNG; `display.serveWeb()`, the
+   * screen, keyboard, pointer and serial console in a browser.
+   */
   readonly display = new VmDisplay({
-    gpu: () => this.machine.gpu, check: (op) => this.require(op, ['running', 'paused']) });
+    gpu: () => this.machine.gpu,
+    check: (op) => this.require(op, ['running', 'paused']),
+    checkServe: (op) => this.require(op, ['created', 'running', 'paused']),
+    webInput: () => ({
+      key: (code, action) => { this.input.key(code, { action }); },
+      pointer: (x, y, buttons, screen) => { this.input.pointer(x, y, buttons, screen); },
+      serial: (bytes) => { this.serialInput(bytes); },
+    }),
+    onSerialOutput: (listener) => {
+      this.serialListeners.add(listener);
+      return () => { this.serialListeners.delete(listener); };
+    },
+  });
   /** The keyboard and the tablet by keys, text and pointer position: `input.key()`, `type()`, `pointer()`. */
   readonly input = new VmInput({
     config: () => this.config,
@@ -57,6 +73,8 @@ export class Vm extends EventEmitter<VmEvents> {
     check: (op) => this.require(op, ['running']),
   });
   private readonly agent: VmAgent;
+  /** Who else hears the serial console's output (the browser consoles), whatever serial.mode sends it to. */
+  private readonly serialListeners = new Set<(chunk: Buffer) => void>();
   /** Where start, pause and resume left it; 'stopping' and 'exited' come from the machine (see state). */
   private phase: 'created' | 'running' | 'paused' = 'created';
   /** Pause and resume run one after the other, so a resume never overtakes the pause before it. */
@@ -73,9 +91,13 @@ export class Vm extends EventEmitter<VmEvents> {
     this.log = options.logger;
     this.baseDir = options.baseDir;
     const sink = this.consoleSink(config, options.consoleOutput);
+    const consoleOutput = (chunk: Buffer): void => {
+      sink.write(chunk);
+      for (const listener of this.serialListeners) listener(chunk);
+    };
     try {
       this.machine = Machine.create(config, {
-        logger: this.log, consoleOutput: sink.write, ...(options.restore ? { restore: options.restore } : {}),
+        logger: this.log, consoleOutput, ...(options.restore ? { restore: options.restore } : {}),
       });
     } catch (e) {
       sink.close();
@@ -88,9 +110,10 @@ export class Vm extends EventEmitter<VmEvents> {
     });
     this.machine.on('panic', (line: string) => this.emit('panic', line));
     this.machine.on('device-error', (ev: DeviceErrorEvent) => this.emit('device-error', ev));
-    this.exitResult = this.machine.wait().then((exit) => {
+    this.exitResult = this.machine.wait().then(async (exit) => {
       sink.close();
       this.console.close();
+      await this.display.closeAll();
       const result = vmExit(exit);
       try {
         this.emit('exit', result);
@@ -106,6 +129,18 @@ export class Vm extends EventEmitter<VmEvents> {
       ended: this.exitResult.then((e) => `${e.reason}: ${e.detail}`),
     });
     this.files = this.agent.files;
+  }
+
+  /** Bytes for the serial console's input, all or none: VmError ERR_VM_INPUT_FULL when its FIFO lacks the room. */
+  private serialInput(bytes: Uint8Array): void {
+    this.require('write to the serial console', ['running', 'paused']);
+    const { pending } = this.machine.consoleInputState();
+    const room = SERIAL_INPUT_BYTES - pending;
+    if (bytes.length > room) {
+      throw new VmError('ERR_VM_INPUT_FULL', `cannot write to the serial console: its input holds ${pending} bytes the ` +
+        `guest has not read, and ${bytes.length} more do not fit`);
+    }
+    this.machine.serial.pushInput(bytes);
   }
 
   private consoleSink(config: MachineConfig, output: ((chunk: Buffer) => void) | undefined):

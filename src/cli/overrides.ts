@@ -20,6 +20,8 @@ export interface RunOverrides {
   apiSock?: string;
   /** end | wait */
   onHalt?: string;
+  /** none | web | web:PORT */
+  display?: string;
 }
 
 /** A repeated option arrives as a list; a scalar option keeps its last value, as most CLIs do. */
@@ -47,6 +49,13 @@ function parseSerial(value: string, cwd: string): Raw {
   throw new ConfigError('--serial', `${show(value)} is not one of stdio, none, file:PATH`);
 }
 
+function parseDisplay(value: string): Raw {
+  if (value === 'none' || value === 'web') return { mode: value };
+  const port = /^web:([0-9]{1,5})$/.exec(value)?.[1];
+  if (port !== undefined && Number(port) <= 65535) return { mode: 'web', port: Number(port) };
+  throw new ConfigError('--display', `${show(value)} is not one of none, web, web:PORT (PORT 0..65535)`);
+}
+
 /** Returns a copy of the raw config with the overrides applied (the input is not modified). */
 export function applyOverrides(raw: unknown, o: RunOverrides, cwd: string): unknown {
   if (!isMapping(raw)) return raw; // validateConfig reports it
@@ -66,5 +75,6 @@ export function applyOverrides(raw: unknown, o: RunOverrides, cwd: string): unkn
   if (o.serial !== undefined) out.serial = parseSerial(o.serial, cwd);
   if (o.apiSock !== undefined) out.apiSocket = checkSocketPath('--api-sock', o.apiSock, cwd);
   if (o.onHalt !== undefined) out.onHalt = o.onHalt;
+  if (o.display !== undefined) out.display = parseDisplay(o.display);
   return out;
 }

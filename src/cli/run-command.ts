@@ -47,6 +47,10 @@ export const RUN_EPILOG = [
     '/dev/net/tun (or no right to make a tap) for a net device is one line saying what to do, and status 1. ' +
     'tsvmm doctor checks everything at once.',
   '',
+  'With --display web (or display: {mode: web} in the config) the guest\'s screen, keyboard, pointer and serial ' +
+    'console are served to a browser on 127.0.0.1 only; the address, with a random token every request needs, is ' +
+    'printed on stderr. web:PORT picks the port (default: a free one).',
+  '',
   'With --api-sock the machine is also controlled through a JSON-over-HTTP API on that unix socket (docs/api.yaml), ' +
     'GET /metrics (Prometheus) and PUT /logger (the log level, at run time) among its routes. ' +
     'With --api-sock and neither a config file nor --kernel, tsvmm waits for the machine config on the socket ' +
@@ -64,6 +68,10 @@ export const RUN_OPTIONS: Readonly<Record<string, Options>> = {
   'log-level': { type: 'string', choices: [...LOG_LEVELS], describe: 'log level' },
   serial: { type: 'string', describe: 'serial console: stdio, none or file:PATH' },
   'api-sock': { type: 'string', describe: 'unix socket for the control API' },
+  display: {
+    type: 'string', describe: 'web[:PORT]: serve the screen, keyboard, pointer and serial console to a browser on ' +
+      '127.0.0.1 (needs a gpu device); none',
+  },
   'on-halt': {
     type: 'string', choices: ['end', 'wait'], describe: 'a guest that halts for good: end the VM (status 6) or keep it',
   },
@@ -94,6 +102,7 @@ export function overridesFromArgs(args: Record<string, unknown>): RunOverrides {
   set('serial', scalar('serial'));
   set('apiSock', scalar('api-sock'));
   set('onHalt', scalar('on-halt'));
+  set('display', scalar('display'));
   return o;
 }
 

@@ -72,6 +72,22 @@ function attachInput(vm: Vm): () => void {
   return () => terminal.restore();
 }
 
+/**
+ * The browser console when the config asks for it: its address on stderr (it holds the token, so it goes to the
+ * user, not the log). A port that cannot be listened on ends the machine: what was asked for is not there.
+ */
+function serveDisplay(vm: Vm, log: Logger): void {
+  const display = vm.config.display;
+  if (display === undefined) return;
+  vm.display.serveWeb({ port: display.port }).then((web) => {
+    process.stderr.write(`browser console: ${web.url}\n`);
+  }, (e: unknown) => {
+    const why = e instanceof Error ? e.message : String(e);
+    log.error(`display: cannot serve the browser console on 127.0.0.1:${display.port}: ${why}`);
+    void vm.machine.finish('error', `display: cannot serve the browser console: ${why}`);
+  });
+}
+
 export async function runMachine(config: MachineConfig | undefined, opts: RunOptions): Promise<number> {
   const log = opts.logger;
   const socketPath = config?.apiSocket ?? opts.apiSocket;
@@ -91,6 +107,7 @@ export async function runMachine(config: MachineConfig | undefined, opts: RunOpt
     started = Date.now();
     detach = attachInput(vm);
     void vm.wait().then(machineEnded);
+    serveDisplay(vm, log);
   });
   const onSignal = (sig: NodeJS.Signals): void => {
     const vm = controller.vm;

@@ -62,6 +62,7 @@ export const QUIRKS_MODES = ['auto', 'on', 'off'] as const;
 export const ACPI_MODES = ['on', 'off'] as const;
 export const ON_HALT_MODES = ['end', 'wait'] as const;
 export const SERIAL_MODES = ['stdio', 'file', 'none'] as const;
+export const DISPLAY_MODES = ['none', 'web'] as const;
 export const CONSOLE_BACKENDS = ['stdio', 'file', 'socket'] as const;
 export const BLK_CACHE_MODES = ['unsafe', 'writeback'] as const;
 export const DEVICE_TYPES = ['rng', 'console', 'blk', 'net', 'vsock', 'balloon', 'fs', 'input', 'iommu', 'gpu',
@@ -278,6 +279,14 @@ export const MachineConfigSchema = Type.Object({
         'none: dropped', default: 'stdio' })),
     path: Type.Optional(Path({ description: 'Required with mode file, not allowed otherwise' })),
   }, { ...closed, description: 'The serial console (COM1, ttyS0)' })),
+  display: Type.Optional(Type.Object({
+    mode: Type.Optional(StringEnum(DISPLAY_MODES, {
+      description: 'web: `tsvmm run` serves the gpu\'s scanout 0, the keyboard, the pointer and the serial console ' +
+        'to a browser on 127.0.0.1 and prints the address (with its token) on stderr; needs a gpu device. ' +
+        'none: nothing is served', default: 'none' })),
+    port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535,
+      description: 'The port on 127.0.0.1 (mode web only); 0 takes a free one', default: 0 })),
+  }, { ...closed, description: 'The browser console (Vm.display.serveWeb for programs)' })),
   log: Type.Optional(Type.Object({
     level: Type.Optional(StringEnum(LOG_LEVELS, { default: 'info' })),
   }, { ...closed, description: 'The VMM\'s own log' })),

@@ -25,7 +25,7 @@ export type {
   NetDeviceConfig, RngDeviceConfig, SndDeviceConfig, VsockDeviceConfig,
 } from './config-devices';
 export {
-  ACPI_MODES, BOOT_PROTOCOLS, LOG_LEVELS, MachineConfigSchema, ON_HALT_MODES, QUIRKS_MODES, SERIAL_MODES, VCPUS_MAX,
+  ACPI_MODES, BOOT_PROTOCOLS, DISPLAY_MODES, LOG_LEVELS, MachineConfigSchema, ON_HALT_MODES, QUIRKS_MODES, SERIAL_MODES, VCPUS_MAX,
 } from './config-schema';
 export type { DeviceConfigInput, MachineConfigInput } from './config-schema';
 
@@ -42,6 +42,13 @@ export interface SerialConfig {
   path?: string;
 }
 
+/** The browser console `tsvmm run` serves; absent when none is asked for. */
+export interface DisplayConfig {
+  mode: 'web';
+  /** On 127.0.0.1; 0: a free port. */
+  port: number;
+}
+
 export interface MachineConfig {
   /** 1..254. */
   vcpus: number;
@@ -54,6 +61,8 @@ export interface MachineConfig {
   cmdline: string;
   boot: BootProtocol;
   serial: SerialConfig;
+  /** The browser console, when asked for (display.mode web); it needs a gpu device. */
+  display?: DisplayConfig;
   log: { level: LogLevel };
   /** The PVM-host workarounds (see host-quirks.ts): auto applies them only on a kvm_pvm host. */
   quirks: QuirksMode;
@@ -127,6 +136,18 @@ function buildSerial(input: MachineConfigInput['serial'], baseDir: string): Seri
   return { mode, path: checkPath('serial.path', input.path, baseDir, 'new-file') };
 }
 
+function buildDisplay(input: MachineConfigInput['display'], devices: readonly DeviceConfig[]): DisplayConfig | undefined {
+  const mode = input?.mode ?? 'none';
+  if (mode === 'none') {
+    if (input?.port !== undefined) throw new ConfigError('display.port', 'only used with mode: web (mode is none)');
+    return undefined;
+  }
+  if (!devices.some((d) => d.type === 'gpu')) {
+    throw new ConfigError('display.mode', 'web needs a gpu device to show (add {type: gpu} to devices)');
+  }
+  return { mode, port: input?.port ?? 0 };
+}
+
 /**
  * Checks that an untyped value (parsed YAML or JSON) has a config's shape (types, ranges, known keys) and returns
  * it typed, e.g. for createVm; files and sizes are checked when the config is validated. Throws ConfigError.
@@ -160,6 +181,8 @@ export function validateConfig(obj: unknown, opts: ValidateOptions = {}): Machin
     devices: buildDevices('devices', input.devices, baseDir),
   };
   if (input.initrd !== undefined && input.initrd !== null) config.initrd = checkBootFile('initrd', input.initrd, baseDir);
+  const display = buildDisplay(input.display, config.devices);
+  if (display !== undefined) config.display = display;
   if (input.apiSocket !== undefined) config.apiSocket = checkSocketPath('apiSocket', input.apiSocket, baseDir);
   checkPathClashes(config.serial.path, config.devices, config.apiSocket);
   config.devices.forEach((d, i) => {
@@ -188,9 +211,10 @@ function withExactSize<T extends { size?: number }>(d: T): Omit<T, 'size'> & { s
  * gives `config` back.
  */
 export function toConfigInput(config: MachineConfig): MachineConfigInput {
-  const { memory, devices, serial, log, ...rest } = config;
+  const { memory, devices, serial, log, display, ...rest } = config;
   return {
     ...rest,
+    ...(display === undefined ? {} : { display: { ...display } }),
     memory: exactSize(memory),
     serial: { ...serial },
     log: { ...log },

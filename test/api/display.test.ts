@@ -7,6 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import pino from 'pino';
+import { WebSocket } from 'ws';
 import { VmClient } from '../../src/api/client';
 import { ApiController } from '../../src/api/controller';
 import { VmError } from '../../src/api/errors';
@@ -16,7 +17,7 @@ import { VmDisplay } from '../../src/api/vm-display';
 import type { GpuDevice } from '../../src/devices/gpu/device';
 import { validateConfig } from '../../src/vmm/config';
 import { failure } from '../helpers/api-failure';
-import { setup, showImage } from '../devices/gpu/harness';
+import { flush, setup, showImage } from '../devices/gpu/harness';
 import { readPng } from '../devices/gpu/png-reader';
 
 let dir: string;
@@ -88,4 +89,35 @@ test('GET /display/screenshot answers image/png; its errors are the in-process o
   } finally {
     await server.close();
   }
+});
+
+test('vm.display.serveWeb: a real gpu\'s flush reaches the browser; refusals name what is wrong; closeAll ends it', async () => {
+  const g = setup({ scanouts: 2 });
+  await showImage(g, 1, 67, 4, 2, Buffer.from(Array.from({ length: 32 }, (_, i) => i)));
+  const display = new VmDisplay({ gpu: () => g.dev, check: () => undefined });
+  await rejectsWith(new VmDisplay({ gpu: () => undefined, check: () => undefined }).serveWeb(), 'ERR_VM_NO_DEVICE');
+  await rejectsWith(display.serveWeb({ scanout: 2 }), 'ERR_OUT_OF_RANGE');
+  await rejectsWith(display.serveWeb({ port: 70000 }), 'ERR_OUT_OF_RANGE');
+  await assert.rejects(display.serveWeb({ host: '0.0.0.0' } as never), /unknown option "host"/);
+  const web = await display.serveWeb();
+  assert.match(web.url, /^http:\/\/127\.0\.0\.1:\d+\/\?token=[A-Za-z0-9_-]{22,}$/);
+  const ws = new WebSocket(web.url.replace('http://', 'ws://').replace('/?', '/ws?'));
+  const messages: Buffer[] = [];
+  let wake = (): void => {};
+  ws.on('message', (data: Buffer) => { messages.push(data); wake(); });
+  const next = async (): Promise<Buffer> => {
+    while (messages.length === 0) await new Promise<void>((resolve) => { wake = resolve; });
+    return messages.shift()!;
+  };
+  const full = await next();
+  assert.deepEqual([8, 10].map((at) => full.readUInt16LE(at)), [4, 2]);
+  assert.deepEqual([...full.subarray(16, 20)], [0, 1, 2, 3]);
+  assert.equal(g.type(flush(1, [1, 1, 2, 1])), 0x1100);
+  const rect = await next();
+  assert.deepEqual([4, 6, 8, 10].map((at) => rect.readUInt16LE(at)), [1, 1, 2, 1]);
+  assert.deepEqual([...rect.subarray(16)], [20, 21, 22, 23, 24, 25, 26, 27]);
+  const closed = new Promise<number>((resolve) => ws.once('close', resolve));
+  await display.closeAll();
+  assert.equal(await closed, 1001);
+  await rejectsWith(display.serveWeb(), 'ERR_VM_STATE');
 });

@@ -103,3 +103,13 @@ test('parsing: bare keys, booleans, numbers, paths from the current directory', 
   assert.deepEqual(deviceArgs({ disk: ['a', 'b'], net: '' }, ['--disk', 'a', '--net=', '--disk=b']),
     [{ flag: 'disk', text: 'a' }, { flag: 'net', text: '' }, { flag: 'disk', text: 'b' }]);
 });
+
+test('--display web[:PORT] with a gpu; without one the error names the field', async () => {
+  fs.writeFileSync(path.join(dir, 'vm', 'gpu.yaml'), 'kernel: ../vmlinux\ndevices:\n  - type: gpu\n');
+  const r = await run(['vm/gpu.yaml', '--display', 'web:0']);
+  assert.equal(r.status, 0, r.err);
+  assert.deepEqual(r.config!.display, { mode: 'web', port: 0 });
+  const none = await run(['--kernel', 'vmlinux', '--display', 'web']);
+  assert.notEqual(none.status, 0);
+  assert.match(none.err, /display\.mode: web needs a gpu device/);
+});

@@ -77,7 +77,7 @@ test('memory: sizes and bare MiB numbers become bytes', () => {
 test('unknown keys are errors, with a suggestion when one is close', () => {
   rejects({ vcpu: 2 }, 'vcpu', 'vcpu: unknown key (did you mean vcpus?)');
   rejects({ zzz: 1 }, 'zzz', 'zzz: unknown key (known keys: vcpus, memory, kernel, initrd, cmdline, boot, serial, ' +
-    'log, quirks, acpi, onHalt, devices, apiSocket)');
+    'display, log, quirks, acpi, onHalt, devices, apiSocket)');
   rejects({ serial: { mode: 'stdio', colour: 1 } }, 'serial.colour',
     'serial.colour: unknown key (known keys: mode, path)');
   rejects({ devices: [{ type: 'rng' }, { type: 'blk', path: './disk.img', raedonly: true }] },
@@ -310,4 +310,20 @@ test('an iommu device: at most one, only with acpi: on, and devices say iommu: t
     (e: unknown) => e instanceof ConfigError && e.field === 'devices[0].iommu' && /unknown key/.test(e.message));
   rejects({ acpi: 'on', devices: [{ type: 'iommu' }, { type: 'rng', iommu: 'yes' }] }, 'devices[1].iommu',
     'devices[1].iommu: "yes" is not a boolean (use true or false)');
+});
+
+test('display: mode web with a port (0: a free one) needs a gpu device; none by default, port only with web', () => {
+  const gpu = [{ type: 'gpu' }];
+  assert.equal(valid({}).display, undefined);
+  assert.equal(valid({ display: { mode: 'none' } }).display, undefined);
+  const c = valid({ display: { mode: 'web' }, devices: gpu });
+  assert.deepEqual(c.display, { mode: 'web', port: 0 });
+  assert.deepEqual(valid({ display: { mode: 'web', port: 8080 }, devices: gpu }).display, { mode: 'web', port: 8080 });
+  assert.deepEqual(validateConfig(toConfigInput(c), { baseDir: dir }).display, c.display);
+  rejects({ display: { mode: 'web' } }, 'display.mode',
+    'display.mode: web needs a gpu device to show (add {type: gpu} to devices)');
+  rejects({ display: { port: 80 } }, 'display.port', 'display.port: only used with mode: web (mode is none)');
+  rejects({ display: { mode: 'web', port: 65536 }, devices: gpu }, 'display.port', 'display.port: 65536 is out of range 0..65535');
+  rejects({ display: { mode: 'vnc' } }, 'display.mode', 'display.mode: "vnc" is not one of none, web');
+  rejects({ display: 'web' }, 'display', 'display: "web" is not a mapping (key: value)');
 });

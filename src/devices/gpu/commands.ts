@@ -30,6 +30,11 @@ export interface GpuState {
   readonly edid: boolean;
   readonly memory: DmaMemory;
   readonly cursor: CursorState;
+  /**
+   * Scanout `scanout` shows something new: `rect` (in the scanout's own pixels, clipped to it) was flushed, or,
+   * without one, the whole scanout changed (a resource set on it or taken off it).
+   */
+  readonly damage: (scanout: number, rect?: Rect) => void;
 }
 
 const answer = (type: number): Answer => ({ type });
@@ -103,7 +108,11 @@ function unref(s: GpuState, id: number): Answer {
   const r = s.resources.get(id);
   if (r === undefined || !s.resources.delete(id)) return answer(RESP.ERR_INVALID_RESOURCE_ID);
   // A scanout never shows a resource that is gone.
-  for (const sc of s.scanouts) if (sc.resource === r) sc.resource = undefined;
+  s.scanouts.forEach((sc, i) => {
+    if (sc.resource !== r) return;
+    sc.resource = undefined;
+    s.damage(i);
+  });
   if (s.cursor.resourceId === id) s.cursor.resourceId = 0;
   return OK;
 }
@@ -116,6 +125,7 @@ function setScanout(s: GpuState, req: Buffer): Answer {
   if (sc === undefined) return answer(RESP.ERR_INVALID_SCANOUT_ID);
   if (id === 0) {
     sc.resource = undefined;
+    s.damage(scanoutId);
     return OK;
   }
   const r = s.resources.get(id);
@@ -125,6 +135,7 @@ function setScanout(s: GpuState, req: Buffer): Answer {
   }
   sc.resource = r;
   sc.rect = rect;
+  s.damage(scanoutId);
   return OK;
 }
 
@@ -133,8 +144,23 @@ function flush(s: GpuState, req: Buffer): Answer {
   const r = s.resources.get(req.readUInt32LE(HDR_BYTES + RECT_BYTES));
   if (r === undefined) return answer(RESP.ERR_INVALID_RESOURCE_ID);
   if (!rectInside(rect, r.width, r.height)) return answer(RESP.ERR_INVALID_PARAMETER);
-  for (const sc of s.scanouts) if (sc.resource === r) sc.flushes++;
+  s.scanouts.forEach((sc, i) => {
+    if (sc.resource !== r) return;
+    sc.flushes++;
+    const shown = clipToScanout(rect, sc.rect);
+    if (shown !== undefined) s.damage(i, shown);
+  });
   return OK;
+}
+
+/** The part of resource rectangle `r` that scanout rectangle `view` shows, in the scanout's pixels; none if none. */
+export function clipToScanout(r: Rect, view: Rect): Rect | undefined {
+  const x0 = Math.max(r.x, view.x);
+  const y0 = Math.max(r.y, view.y);
+  const x1 = Math.min(r.x + r.width, view.x + view.width);
+  const y1 = Math.min(r.y + r.height, view.y + view.height);
+  if (x1 <= x0 || y1 <= y0) return undefined;
+  return { x: x0 - view.x, y: y0 - view.y, width: x1 - x0, height: y1 - y0 };
 }
 
 function transfer(s: GpuState, req: Buffer): Answer | Job {

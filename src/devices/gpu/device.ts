@@ -21,6 +21,14 @@ import {
 } from './protocol';
 import { ResourceTable, type ResourceCaps } from './resources';
 import type { Frame } from './screenshot';
+import type { Rect } from './protocol';
+
+/**
+ * Told when a scanout shows something new: `rect` (scanout pixels) was flushed, or, without one, the whole scanout
+ * changed (a resource set or taken off, the device reset). Called on the device's turn: it must not throw, and
+ * should only note what changed.
+ */
+export type ScanoutListener = (scanout: number, rect?: Rect) => void;
 
 /** The modes a scanout may have (the config's limits), and the config's default. */
 export const GPU_DEFAULT_WIDTH = 1024;
@@ -63,6 +71,10 @@ export class GpuDevice implements VirtioDevice {
   private readonly inFlight = new InFlight();
   private readonly stats = { requests: 0, errors: 0, fences: 0, transferredBytes: 0, flushes: 0, cursorRequests: 0 };
   private readonly turns = new TurnBudget(() => this.host, () => this.serveControl());
+  private readonly scanoutListeners = new Set<ScanoutListener>();
+  private readonly damage = (scanout: number, rect?: Rect): void => {
+    for (const listener of this.scanoutListeners) listener(scanout, rect);
+  };
 
   constructor(opts: GpuOptions) {
     checkMode(opts.width, opts.height);
@@ -116,7 +128,7 @@ export class GpuDevice implements VirtioDevice {
   private state(ctx: DeviceContext): GpuState {
     return {
       resources: this.resources, scanouts: this.scanouts, mode: this.mode, cursor: this.cursor, memory: ctx.memory,
-      edid: (ctx.features & (1n << F_EDID)) !== 0n,
+      edid: (ctx.features & (1n << F_EDID)) !== 0n, damage: this.damage,
     };
   }
 
@@ -221,6 +233,12 @@ export class GpuDevice implements VirtioDevice {
 
   get scanoutCount(): number { return this.scanouts.length; }
 
+  /** Calls `listener` whenever a scanout shows something new (see ScanoutListener); returns what stops it. */
+  onScanoutChange(listener: ScanoutListener): () => void {
+    this.scanoutListeners.add(listener);
+    return () => { this.scanoutListeners.delete(listener); };
+  }
+
   /** Where the guest put its cursor, and which resource it shows (0: none). */
   cursorState(): Readonly<CursorState> { return { ...this.cursor }; }
 
@@ -236,6 +254,7 @@ export class GpuDevice implements VirtioDevice {
     this.resources.clear();
     for (const sc of this.scanouts) sc.resource = undefined;
     this.cursor = hiddenCursor();
+    this.scanouts.forEach((_, i) => this.damage(i));
   }
 
   /** A command running in steps holds views of guest memory across turns: an IOMMU unmap's reply waits for it. */
