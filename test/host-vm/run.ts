@@ -85,11 +85,7 @@ export function qemuArgs(host: PreparedHost, ctl: string, share: string, cpus: n
     // intercept, so an L2 guest's XCR0 write never reaches L1's KVM, which then enters L2 with XCR0 = x87 only.
     // L2 Linux warned (XSAVE size 2696 != 576), its XSAVE stopped keeping SSE/AVX state across task switches, and
     // L2 guests stalled or triple-faulted now and then. With no XSAVE in L1, L2 uses FXSAVE and XCR0 never moves.
-    // Without LA57: with 5-level paging, L1's kernel now and then took a page fault on its own entry path right
-    // after a VMRUN returned (node, in KVM_RUN), faulted again on each try until it hit its stack guard page, and
-    // panicked; it did so about once an hour of L1 time. 4-level paging is the path TCG's SVM emulation is most
-    // used on.
-    '-accel', 'tcg,thread=multi,tb-size=1024', '-cpu', 'max,-xsave,-la57', '-smp', String(cpus), '-m', `${memoryMiB}M`,
+    '-accel', 'tcg,thread=multi,tb-size=1024', '-cpu', 'max,-xsave', '-smp', String(cpus), '-m', `${memoryMiB}M`,
     '-M', 'pc', '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot',
     '-kernel', host.vmlinuz, '-initrd', host.initramfs,
     '-append', 'console=ttyS0 panic=-1 mitigations=off tsc=reliable no_timer_check',
