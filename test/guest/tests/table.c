@@ -17,6 +17,7 @@ void test_iommu(void);
 void test_gpu(void);
 void test_input(void);
 void test_scsi(void);
+void test_snd(void);
 
 const struct guest_test guest_tests[] = {
 	{ "rng", test_rng },
@@ -36,6 +37,7 @@ const struct guest_test guest_tests[] = {
 	{ "gpu", test_gpu },
 	{ "input", test_input },
 	{ "scsi", test_scsi },
+	{ "snd", test_snd },
 };
 
 const unsigned guest_test_count = ARRAY_LEN(guest_tests);
