@@ -162,7 +162,8 @@ static void chmaps(struct snd *s, u32 n)
 		const struct snd_chmap_info *c = (const struct snd_chmap_info *)(s->resp + 4) + i;
 		if (c->channels > sizeof(c->positions))
 			fail("snd: chmap %u has %u channels", i, c->channels);
-		char positions[64];
+		/* Up to 18 positions of up to three digits, each after a comma but the first. */
+		char positions[18 * 4];
 		size_t at = 0;
 		positions[0] = 0;
 		for (u8 k = 0; k < c->channels; k++)
