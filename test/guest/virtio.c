@@ -218,6 +218,8 @@ static const char *device_name(u32 device_id)
 		return "virtio-iommu";
 	case VIRTIO_ID_FS:
 		return "virtio-fs";
+	case VIRTIO_ID_SOUND:
+		return "virtio-snd";
 	default:
 		return "such";
 	}

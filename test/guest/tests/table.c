@@ -18,6 +18,7 @@ void test_gpu(void);
 void test_input(void);
 void test_scsi(void);
 void test_crypto(void);
+void test_snd(void);
 
 const struct guest_test guest_tests[] = {
 	{ "rng", test_rng },
@@ -38,6 +39,7 @@ const struct guest_test guest_tests[] = {
 	{ "input", test_input },
 	{ "scsi", test_scsi },
 	{ "crypto", test_crypto },
+	{ "snd", test_snd },
 };
 
 const unsigned guest_test_count = ARRAY_LEN(guest_tests);
