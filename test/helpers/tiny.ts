@@ -111,9 +111,13 @@ export async function runQemuTiny(append: string, devices: string[], timeoutMs =
   const args = microvmArgs({ kernel: await testKernel(), append, memMiB: 64, testKernel: true, devices });
   const child = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const output = new OutputWatch();
+  // QEMU's own messages (stderr) are kept apart and added after the guest's console: a device that logs a refusal
+  // on stderr would otherwise land in the middle of the guest's line about it, which then no longer parses.
+  let stderr = '';
   child.stdout.on('data', (d: Buffer) => { output.append(d.toString('latin1')); });
-  child.stderr.on('data', (d: Buffer) => { output.append(d.toString('latin1')); });
+  child.stderr.on('data', (d: Buffer) => { stderr += d.toString('latin1'); });
   const closed = new Promise<number | null>((resolve) => child.on('close', (c) => {
+    if (stderr !== '') output.append(`\n[QEMU's stderr]\n${stderr.slice(-8192)}`);
     output.end(`QEMU ended (exit status ${c})`);
     resolve(c);
   }));
