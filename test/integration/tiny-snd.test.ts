@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it, type TestContext } from 'node:test';
 import { dataWith, numberField, type TestKernelOutput } from '../../src/guest/test-kernel-output';
 import { FNV1A_INIT, fnv1aHex, fnv1aUpdate } from '../helpers/fnv';
 import { kvmUnavailable } from '../helpers/kvm';
@@ -33,6 +33,12 @@ const REFUSALS = {
 };
 
 type Run = TestKernelOutput & { text: string; devices: Record<string, number>[] };
+
+/** The guest's timing and counts, in the test's report. */
+function report(t: TestContext, r: Run): void {
+  for (const line of r.text.split('\n')) if (/TSVMM-DATA: snd (playback|capture) /.test(line)) t.diagnostic(line.trim());
+  t.diagnostic(`device counters: ${JSON.stringify(r.devices[0])}`);
+}
 
 function checkGuest(r: Run, playMs: number): Record<string, string> {
   assert.deepEqual(r.verdict, { test: 'snd', passed: true }, r.text);
@@ -91,10 +97,11 @@ describe('tiny test kernel: virtio-snd', () => {
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   it('on tsvmm: the refusals, a paced 440 Hz tone recorded frame for frame, capture from silence', { skip, timeout: LIMIT_MS },
-    async () => {
+    async (t) => {
       const file = path.join(dir, 'played.wav');
       const r = await runTiny({ cmdline: `test=snd snd_ms=${PLAY_MS} snd_capture=silence snd_capture_ms=${CAPTURE_MS}`,
         timeoutMs: LIMIT_MS, devices: [{ type: 'snd', playback: { backend: 'wav', path: file } }] });
+      report(t, r);
       const captured = checkGuest(r, PLAY_MS);
       assert.equal(numberField(captured, 'nonzero'), 0);
       const pcm = dataWith(r, 'formats', 'rates');
@@ -104,12 +111,13 @@ describe('tiny test kernel: virtio-snd', () => {
       checkRecording(file, played!.fnv1a!);
     });
 
-  it('on tsvmm: capture from a WAV file the host made, looped, compared by FNV-1a', { skip, timeout: LIMIT_MS }, async () => {
+  it('on tsvmm: capture from a WAV file the host made, looped, compared by FNV-1a', { skip, timeout: LIMIT_MS }, async (t) => {
     const source = captureSource();
     const file = path.join(dir, 'source.wav');
     fs.writeFileSync(file, Buffer.concat([wavHeaderS16(2, RATE, source.length), source]));
     const r = await runTiny({ cmdline: `test=snd snd_ms=100 snd_capture=data snd_capture_ms=${CAPTURE_MS}`,
       timeoutMs: LIMIT_MS, devices: [{ type: 'snd', capture: { backend: 'wav', path: file } }] });
+    report(t, r);
     const captured = checkGuest(r, 100);
     const [input] = dataWith(r, 'formats', 'direction').filter((p) => p.direction === 'input');
     assert.deepEqual([input!.formats, input!.rates, input!.channels_min, input!.channels_max], ['0x20', '0x80', '2', '2'],
