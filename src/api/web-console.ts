@@ -49,9 +49,18 @@ export interface WebConsole {
 
 const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
 
+/** A request's address; undefined for one URL cannot parse (an absolute form like `http://[x`), which would throw. */
+function requestUrl(raw: string | undefined): URL | undefined {
+  try {
+    return new URL(raw ?? '/', 'http://127.0.0.1');
+  } catch {
+    return undefined;
+  }
+}
+
 /** The token a request's address carries, compared with `expected` in time that does not depend on where they differ. */
-function tokenOk(url: string | undefined, expected: Buffer): boolean {
-  const given = new URL(url ?? '/', 'http://127.0.0.1').searchParams.get('token') ?? '';
+function tokenOk(url: URL | undefined, expected: Buffer): boolean {
+  const given = url?.searchParams.get('token') ?? '';
   return timingSafeEqual(digest(given), expected);
 }
 
@@ -87,20 +96,21 @@ class Console implements WebConsole {
     const answer = (status: number, text: string): void => {
       res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' }).end(`${text}\n`);
     };
-    if (!tokenOk(req.url, this.expected)) return answer(403, 'forbidden: this address needs the console\'s token');
+    const url = requestUrl(req.url);
+    if (!tokenOk(url, this.expected)) return answer(403, 'forbidden: this address needs the console\'s token');
     if (req.method !== 'GET' && req.method !== 'HEAD') return answer(405, 'only GET');
-    const path = new URL(req.url ?? '/', 'http://127.0.0.1').pathname;
-    if (path !== '/') return answer(404, 'not found');
+    if (url?.pathname !== '/') return answer(404, 'not found');
     res.writeHead(200, pageHeaders(this.port)).end(req.method === 'HEAD' ? undefined : PAGE_HTML);
   }
 
   private upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
     const origin = req.headers.origin;
     const origins = [`http://127.0.0.1:${this.port}`, `http://localhost:${this.port}`];
-    if (!tokenOk(req.url, this.expected) || (origin !== undefined && !origins.includes(origin))) {
+    const url = requestUrl(req.url);
+    if (!tokenOk(url, this.expected) || (origin !== undefined && !origins.includes(origin))) {
       return refuse(socket, 403, 'Forbidden');
     }
-    if (new URL(req.url ?? '/', 'http://127.0.0.1').pathname !== '/ws') return refuse(socket, 404, 'Not Found');
+    if (url?.pathname !== '/ws') return refuse(socket, 404, 'Not Found');
     if (this.closing) return refuse(socket, 503, 'Service Unavailable');
     if (this.sockets.size >= MAX_CLIENTS) return refuse(socket, 503, 'Service Unavailable');
     this.wss.handleUpgrade(req, socket, head, (ws) => { this.connected(ws); });

@@ -3,6 +3,7 @@
 // pointer reaching the input devices as Linux events, serial output and input, bad messages, the client cap, close.
 import assert from 'node:assert/strict';
 import * as http from 'node:http';
+import * as net from 'node:net';
 import * as vm from 'node:vm';
 import { after, before, test } from 'node:test';
 import { WebSocket } from 'ws';
@@ -272,4 +273,20 @@ test('close(): browsers are told (1001), nothing is served after', async () => {
   await assert.rejects(new Promise((resolve, reject) => {
     http.get(`http://127.0.0.1:${other.port}/?token=fixed-token-for-the-test-000`, resolve).on('error', reject);
   }), { code: 'ECONNREFUSED' });
+});
+
+test('an address URL cannot parse is refused like one without the token, and the console stays up', async () => {
+  const raw = (lines: string[]): Promise<string> => new Promise((resolve, reject) => {
+    const s = net.connect(web.port, '127.0.0.1', () => { s.end(`${lines.join('\r\n')}\r\n\r\n`); });
+    let text = '';
+    s.on('data', (d: Buffer) => { text += d.toString('latin1'); });
+    s.on('close', () => { resolve(text); });
+    s.on('error', reject);
+  });
+  const plain = await raw(['GET http://[x HTTP/1.1', 'Host: 127.0.0.1', 'Connection: close']);
+  assert.match(plain, /^HTTP\/1\.1 (403|400) /);
+  const upgrade = await raw(['GET http://[x HTTP/1.1', 'Host: 127.0.0.1', 'Connection: Upgrade', 'Upgrade: websocket',
+    'Sec-WebSocket-Version: 13', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==']);
+  assert.match(upgrade, /^HTTP\/1\.1 (403|400) /);
+  assert.equal((await get(`/?token=${token}`)).status, 200);
 });
