@@ -1,31 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { ConfigError, toConfigInput, validateConfig, type MachineConfig } from '../../src/vmm/config';
+import { ConfigError, toConfigInput, validateConfig } from '../../src/vmm/config';
+import { configFixture } from '../helpers/config-fixture';
 import { MiB } from '../../src/vmm/units';
 import { deviceConfigError } from '../../src/vmm/virtio-devices';
 import { ScsiDiskError } from '../../src/devices/scsi/disk';
 
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvmm-config-scsi-'));
-fs.writeFileSync(path.join(dir, 'vmlinux'), 'kernel');
-fs.writeFileSync(path.join(dir, 'a.img'), Buffer.alloc(4096));
-fs.writeFileSync(path.join(dir, 'b.img'), Buffer.alloc(4096));
-process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
-
-function valid(extra: Record<string, unknown>): MachineConfig {
-  return validateConfig({ kernel: './vmlinux', ...extra }, { baseDir: dir });
-}
-
-function rejects(devices: unknown[], field: string, message: string): void {
-  assert.throws(() => valid({ devices }), (e: unknown) => {
-    assert.ok(e instanceof ConfigError, `not a ConfigError: ${String(e)}`);
-    assert.equal(e.field, field);
-    assert.equal(e.message, `${field}: ${message}`);
-    return true;
-  });
-}
+const { dir, valid, rejects } = configFixture('tsvmm-config-scsi-', { 'a.img': Buffer.alloc(4096), 'b.img': Buffer.alloc(4096) });
 
 test('a scsi adapter: its disks with paths resolved, defaults filled, and back to an input that validates again', () => {
   const c = valid({ devices: [{ type: 'rng' }, { type: 'scsi', disks: [{ path: 'a.img', serial: 's0' },

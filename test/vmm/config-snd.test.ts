@@ -1,30 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { SndBackendError } from '../../src/devices/snd/backends';
-import { ConfigError, toConfigInput, validateConfig, type MachineConfig } from '../../src/vmm/config';
+import { ConfigError, toConfigInput, validateConfig } from '../../src/vmm/config';
+import { configFixture } from '../helpers/config-fixture';
 import { deviceConfigError } from '../../src/vmm/virtio-devices';
 
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvmm-config-snd-'));
-fs.writeFileSync(path.join(dir, 'vmlinux'), 'kernel');
-fs.writeFileSync(path.join(dir, 'in.wav'), 'RIFF');
-fs.writeFileSync(path.join(dir, 'disk.img'), Buffer.alloc(4096));
-process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
-
-function valid(extra: Record<string, unknown>): MachineConfig {
-  return validateConfig({ kernel: './vmlinux', ...extra }, { baseDir: dir });
-}
-
-function rejects(devices: unknown[], field: string, message: string): void {
-  assert.throws(() => valid({ devices }), (e: unknown) => {
-    assert.ok(e instanceof ConfigError, `not a ConfigError: ${String(e)}`);
-    assert.equal(e.field, field);
-    assert.equal(e.message, `${field}: ${message}`);
-    return true;
-  });
-}
+const { dir, valid, rejects } = configFixture('tsvmm-config-snd-', { 'in.wav': 'RIFF', 'disk.img': Buffer.alloc(4096) });
 
 test('a sound card: discard and silence by default; wav paths resolved; back to an input that validates again', () => {
   assert.deepEqual(valid({ devices: [{ type: 'snd' }] }).devices,
