@@ -19,7 +19,9 @@ export function makeDisk(file: string): void {
 }
 
 /** e2fsck's verdict, and the files the guest wrote, read back with debugfs. */
-export function readDisk(file: string, scratch: string): { fsck: number; fsckOutput: string; files: Record<string, Buffer> } {
+export function readDisk(file: string, scratch: string, names = ['/random.bin', '/hello.txt', '/dir/seq.txt']): {
+  fsck: number; fsckOutput: string; files: Record<string, Buffer>;
+} {
   let fsck = 0;
   let fsckOutput: string;
   try {
@@ -30,7 +32,7 @@ export function readDisk(file: string, scratch: string): { fsck: number; fsckOut
     fsckOutput = `${err.stdout}${err.stderr}`;
   }
   const files: Record<string, Buffer> = {};
-  for (const name of ['/random.bin', '/hello.txt', '/dir/seq.txt']) {
+  for (const name of names) {
     const out = path.join(scratch, path.basename(name));
     execFileSync('debugfs', ['-R', `dump ${name} ${out}`, file], { stdio: 'pipe' });
     files[name] = fs.readFileSync(out);

@@ -1,5 +1,6 @@
 // The Linux user-space suite's initramfs: the project's busybox image with busybox init as /init, the suite's
-// inittab and check script (ut.sh), and ut-xfer (a static TCP/vsock byte mover, built here with the system gcc).
+// inittab and check scripts (ut.sh, ut-devices.sh), and its static tools, built here with the system gcc: ut-xfer (a
+// TCP/vsock byte mover), ut-ev (evdev), ut-fb (fbdev and KMS patterns), ut-alg (AF_ALG) and ut-pcm (ALSA PCM).
 // Cached in the guest cache under a key of its inputs.
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
@@ -11,7 +12,8 @@ import { busyboxInitramfsEntries, checkStaticInit } from '../../src/guest/initra
 import { BUSYBOX_PATH, guestCacheRoot } from '../../src/guest/paths';
 import { packageRoot } from '../../src/base/package-root';
 
-const SOURCES = ['ut.sh', 'inittab', 'ut-xfer.c'] as const;
+const TOOLS = ['ut-xfer', 'ut-ev', 'ut-fb', 'ut-alg', 'ut-pcm'] as const;
+const SOURCES = ['ut.sh', 'ut-devices.sh', 'inittab', ...TOOLS.map((t) => `${t}.c` as const)] as const;
 
 function sourceDir(): string {
   return path.join(packageRoot(), 'test', 'userspace');
@@ -27,17 +29,22 @@ export async function buildUserspaceInitramfs(log: (line: string) => void): Prom
     cacheRoot: guestCacheRoot(), name: `userspace-${hash.digest('hex').slice(0, 16)}`, files: ['userspace.cpio'],
     force: false, log,
   }, async (work) => {
-    log('[userspace] building ut-xfer and the user-space initramfs ...');
-    const xfer = path.join(work, 'ut-xfer');
-    await runCommand('gcc', ['-static', '-O2', '-Wall', '-Wextra', '-o', xfer, path.join(sourceDir(), 'ut-xfer.c')]);
-    const binary = fs.readFileSync(xfer);
-    checkStaticInit(binary, 'ut-xfer');
+    log(`[userspace] building ${TOOLS.join(', ')} and the user-space initramfs ...`);
+    const tools: { path: string; data: Buffer }[] = [];
+    for (const tool of TOOLS) {
+      const binary = path.join(work, tool);
+      await runCommand('gcc', ['-static', '-O2', '-Wall', '-Wextra', '-o', binary, path.join(sourceDir(), `${tool}.c`)]);
+      const data = fs.readFileSync(binary);
+      checkStaticInit(data, tool);
+      tools.push({ path: `bin/${tool}`, data });
+    }
     // The project's busybox image, with busybox init (it reads /etc/inittab) in place of its rcS.
     const entries = busyboxInitramfsEntries(busybox).filter((e) => e.path !== 'etc/init.d' && e.path !== 'etc/init.d/rcS');
     entries.push(
       { type: 'file', path: 'etc/inittab', data: texts.inittab, mode: 0o644 },
       { type: 'file', path: 'etc/ut.sh', data: texts['ut.sh'], mode: 0o755 },
-      { type: 'file', path: 'bin/ut-xfer', data: binary, mode: 0o755 },
+      { type: 'file', path: 'etc/ut-devices.sh', data: texts['ut-devices.sh'], mode: 0o644 },
+      ...tools.map((t) => ({ type: 'file' as const, path: t.path, data: t.data, mode: 0o755 })),
     );
     const out = path.join(work, 'out');
     fs.mkdirSync(out);

@@ -4,7 +4,7 @@
 # the host has to act first (a balloon target, a vsock listener) it prints `UT-WAIT <step>` and reads a line from
 # the console. `ut.mode=` on the kernel command line picks what runs: full (every device), quick (nothing: the
 # shells and exit paths only), panic (a panic from user space), input (virtio-input keyboard and tablet), iommu
-# (devices behind virtio-iommu).
+# (devices behind virtio-iommu), devices (gpu, input, scsi, crypto and snd: ut-devices.sh).
 export PATH=/bin:/sbin
 /bin/busybox --install -s /bin
 mount -t proc proc /proc
@@ -131,6 +131,9 @@ case "$mode" in
     wait_host input
     wait $reader
     echo "UT-OK input event=$(od -An -tx1 /tmp/ev | tr -d '\n')"
+    ;;
+  devices)
+    . /etc/ut-devices.sh
     ;;
   panic)
     echo "UT-PANIC now"
