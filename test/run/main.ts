@@ -5,8 +5,8 @@
 //
 //   npm test                 unit, then integration (here or in the test host)
 //   npm test -- --unit       unit only          npm test -- --integration   integration only
-//   TSVMM_TEST_HOST_VM=auto (default) | force (the test host even with a usable /dev/kvm) | off (never: the
-//     integration files are reported as skipped, loudly)
+//   TSVMM_TEST_HOST_VM=auto (default: the test host without a usable /dev/kvm or on kvm_pvm) | force (the test
+//     host even with a usable /dev/kvm) | off (never: here on kvm_pvm, else the files are reported as skipped, loudly)
 //   TSVMM_TEST_VM_TIMEOUT    seconds the test host may run (default 4800)
 //   TSVMM_TEST_DEADLINE      a Unix time (seconds) by which the test host must be done, whatever the timeout says:
 //     .ci/run sets it from its own start, so the whole CI job stays inside its limit
@@ -18,6 +18,7 @@ import { Writable } from 'node:stream';
 import { packageRoot } from '../../src/base/package-root';
 import { DEBIAN_IMAGE_TEST_FILE, prepareDebianTestImage } from '../helpers/debian-image';
 import { kvmUnavailable } from '../helpers/kvm';
+import { isPvmHost } from '../../src/vmm/host-quirks';
 import { HostVmError } from '../host-vm/packages';
 import { prepareHostVm } from '../host-vm/prepare';
 import type { PreparedHost } from '../host-vm/prepare';
@@ -125,8 +126,8 @@ const FAILED_FILE_TRIES = 3;
 // One L1 per integration file (short ones four to an L1): each starts from a clean L1 (about 20 s of boot), and an
 // L1 whose emulated CPU wedges costs only its files, which run again in a new L1 (at most FILE_TRIES times, each
 // said on stderr and counted in .test-results/l1-wedges.log).
-async function runInTestHost(files: string[], json: string, missing: string[]): Promise<RunTally | undefined> {
-  log('[test] /dev/kvm is not usable here: the integration suites run inside the test host (test/host-vm)');
+async function runInTestHost(files: string[], json: string, missing: string[], why: string): Promise<RunTally | undefined> {
+  log(`[test] ${why}: the integration suites run inside the test host (test/host-vm)`);
   log('[test] building the guest artifacts here first (under emulation that would take hours) ...');
   const built = await run(process.execPath, [path.join(packageRoot(), 'bin', 'tsvmm.js'), 'guest', 'build']);
   if (built !== 0) {
@@ -254,13 +255,17 @@ async function main(): Promise<number> {
       log(`[test] building the Debian root image for ${DEBIAN_IMAGE_TEST_FILE} (cached after the first time) ...`);
       await prepareDebianTestImage(log);
     }
-    if (why === undefined && mode !== 'force') {
+    // kvm_pvm runs guest CPL3 natively but breaks SYSCALL, so no guest user space runs on it: by default the whole
+    // integration suite goes to the test host, where every file runs on (emulated) hardware virtualization.
+    const pvm = why === undefined && isPvmHost();
+    if (why === undefined && mode !== 'force' && !(pvm && mode === 'auto')) {
       t = await runHere('integration', integration, json, 1);
     } else if (mode === 'off') {
       log(`[test] TSVMM_TEST_HOST_VM=off and ${why ?? 'the test host is off'}: the integration suites are NOT run`);
       t = skippedTally(integration, `not run: ${why ?? 'TSVMM_TEST_HOST_VM=off'} and TSVMM_TEST_HOST_VM=off`);
     } else {
-      t = await runInTestHost(integration, json, missing);
+      t = await runInTestHost(integration, json, missing,
+        why ?? (pvm ? '/dev/kvm is kvm_pvm, where guest user space cannot make system calls' : 'TSVMM_TEST_HOST_VM=force'));
     }
     if (t) tallies.push(t);
     else if (missing.length === 0) missing.push('integration: the test runner reported nothing');
