@@ -70,6 +70,10 @@ export class MmioRegisters implements BusDevice {
       case REG.INTERRUPT_STATUS: return this.get(W.INTERRUPT_STATUS);
       case REG.STATUS: return this.get(W.STATUS);
       case REG.CONFIG_GENERATION: return this.get(W.CONFIG_GENERATION);
+      // No device has shared memory regions: every region's length and base read as -1, "no such region" (4.2.2).
+      // A 0 would describe a region at address 0, which a driver then tries to claim (Linux's virtio-gpu fails
+      // its probe with EBUSY on that).
+      case REG.SHM_LEN_LOW: case REG.SHM_LEN_HIGH: case REG.SHM_BASE_LOW: case REG.SHM_BASE_HIGH: return 0xffff_ffff;
       default: {
         const field = QUEUE_ADDR_REGS[offset];
         return field !== undefined && q !== undefined ? this.get(queueWord(q, field)) : 0;
@@ -97,6 +101,7 @@ export class MmioRegisters implements BusDevice {
       case REG.QUEUE_NOTIFY: return this.opts.post({ kind: 'notify', queue: v & 0xffff });
       case REG.INTERRUPT_ACK: Atomics.and(this.w, W.INTERRUPT_STATUS, ~v); return;
       case REG.STATUS: return this.writeStatus(v);
+      case REG.SHM_SEL: return; // any region ID is fine to select; each reads as absent
       default: {
         const field = QUEUE_ADDR_REGS[offset];
         if (field === undefined) return this.bad();

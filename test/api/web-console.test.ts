@@ -7,41 +7,18 @@ import * as net from 'node:net';
 import * as vm from 'node:vm';
 import { after, before, test } from 'node:test';
 import { WebSocket } from 'ws';
-import { VmInput } from '../../src/api/vm-input';
 import { MAX_CLIENTS, MAX_PAYLOAD, serveWebConsole, type WebConsole } from '../../src/api/web-console';
 import { PIXELS_HEADER_BYTES } from '../../src/api/web-frame';
-import { ABS_X, ABS_Y, BTN_LEFT, EV, TABLET_MAX, type InputEvent } from '../../src/devices/input';
-import type { MachineConfig } from '../../src/vmm/config';
-import { bgrxFrame, expectedRgba, FakeScreen } from './web-fakes';
+import { ABS_X, ABS_Y, BTN_LEFT, EV, TABLET_MAX } from '../../src/devices/input';
+import { bgrxFrame, expectedRgba, FakeMachine, FakeScreen } from './web-fakes';
 
-const screen = new FakeScreen(bgrxFrame(8, 4));
-/** Events vm.input queued, by device index (0: the keyboard, 1: the tablet). */
-const sent: InputEvent[][] = [[], []];
-const serialIn: Buffer[] = [];
-const serialListeners = new Set<(chunk: Buffer) => void>();
-const input = new VmInput({
-  config: () => ({ devices: [{ type: 'input', kind: 'keyboard' }, { type: 'input', kind: 'tablet' }] }) as unknown as MachineConfig,
-  send: (device, events) => sent[device]!.push(...events),
-  room: () => 1000,
-  gpu: () => undefined,
-  check: () => {},
-});
+const machine = new FakeMachine(new FakeScreen(bgrxFrame(8, 4)));
+const { screen, sent, serialIn } = machine;
 let web: WebConsole;
 let token: string;
 
 before(async () => {
-  web = await serveWebConsole({
-    screen,
-    input: {
-      key: (code, action) => { input.key(code, { action }); },
-      pointer: (x, y, buttons, s) => { input.pointer(x, y, buttons, s); },
-      serial: (bytes) => { serialIn.push(bytes); },
-    },
-    onSerialOutput: (l) => {
-      serialListeners.add(l);
-      return () => { serialListeners.delete(l); };
-    },
-  });
+  web = await serveWebConsole(machine.sources);
   token = new URL(web.url).searchParams.get('token')!;
 });
 after(() => web.close());
@@ -202,7 +179,7 @@ test('the pointer: screen pixels scaled to the tablet\'s axes, buttons as MouseE
 
 test('serial: output reaches the browsers, the last of it a browser that connects later; its text reaches the input', async () => {
   const b = await browser();
-  for (const l of serialListeners) l(Buffer.from('login: '));
+  machine.serialOutput(Buffer.from('login: '));
   const out = await b.next() as Buffer;
   assert.deepEqual([out[0], out.subarray(1).toString()], [2, 'login: ']);
   b.send({ t: 'serial', text: 'root\r' });

@@ -1,8 +1,13 @@
-// Fakes for the browser console's tests: a scanout (a BGRX frame the test paints and damages), a clock the test
-// moves by hand, and a socket whose bufferedAmount the test sets.
+// Fakes for the browser console's tests: a scanout (a BGRX frame the test paints and damages), a machine around it
+// (a real vm.input over fake devices, and a serial console), a clock the test moves by hand, and a socket whose
+// bufferedAmount the test sets.
 import type { Rect } from '../../src/devices/gpu/protocol';
 import type { Frame } from '../../src/devices/gpu/screenshot';
+import type { InputEvent } from '../../src/devices/input';
+import type { MachineConfig } from '../../src/vmm/config';
 import type { Clock, WebSocketLike } from '../../src/api/web-client';
+import type { WebConsoleSources } from '../../src/api/web-console';
+import { VmInput } from '../../src/api/vm-input';
 
 export const BGRX = 2;
 
@@ -38,6 +43,44 @@ export class FakeScreen {
   }
 
   damage(rect?: Rect): void { for (const l of this.listeners) l(rect); }
+}
+
+/**
+ * What the console serves without a machine: `screen`, a real vm.input over a fake keyboard (device 0) and tablet
+ * (device 1), and a serial console whose output the test writes and whose input it reads.
+ */
+export class FakeMachine {
+  /** Events vm.input queued, by device index (0: the keyboard, 1: the tablet). */
+  readonly sent: InputEvent[][] = [[], []];
+  /** What the console's browsers sent the serial console, in order. */
+  readonly serialIn: Buffer[] = [];
+  readonly sources: WebConsoleSources;
+  private readonly serialListeners = new Set<(chunk: Buffer) => void>();
+
+  constructor(readonly screen: FakeScreen) {
+    const input = new VmInput({
+      config: () => ({ devices: [{ type: 'input', kind: 'keyboard' }, { type: 'input', kind: 'tablet' }] }) as unknown as MachineConfig,
+      send: (device, events) => this.sent[device]!.push(...events),
+      room: () => 1000,
+      gpu: () => undefined,
+      check: () => {},
+    });
+    this.sources = {
+      screen,
+      input: {
+        key: (code, action) => { input.key(code, { action }); },
+        pointer: (x, y, buttons, s) => { input.pointer(x, y, buttons, s); },
+        serial: (bytes) => { this.serialIn.push(bytes); },
+      },
+      onSerialOutput: (l) => {
+        this.serialListeners.add(l);
+        return () => { this.serialListeners.delete(l); };
+      },
+    };
+  }
+
+  /** The guest writes `chunk` on its serial console. */
+  serialOutput(chunk: Buffer): void { for (const l of this.serialListeners) l(chunk); }
 }
 
 export class ManualClock implements Clock {

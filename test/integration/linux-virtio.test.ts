@@ -1,6 +1,7 @@
 // The real Linux virtio-mmio, virtio-blk, virtio-rng and virtio-console drivers against our transport and devices: the kernel
 // finds both devices from the cmdline tsvmm writes, mounts an ext4 root read-write from the blk device and its
 // hwrng core pulls entropy, and its log also goes to hvc0, all through ioeventfd notifies and irqfd interrupts. Afterwards the image is clean.
+// The same root from a virtio-scsi disk (root=/dev/sda).
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -60,6 +61,32 @@ describe('Linux virtio-blk and virtio-rng on /dev/kvm', { skip, timeout: 600_000
     assert.ok(vcpu.mmio < 300, JSON.stringify(vcpu));
     assert.ok(['panic', 'stopped'].includes(exit.reason), exit.detail);
     const fsck = execFileSync('e2fsck', ['-n', image], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    assert.match(fsck, /clean/);
+  });
+
+  it('root=/dev/sda: mounts an ext4 root read-write from a virtio-scsi disk, and leaves the image clean', async () => {
+    const scsiImage = path.join(dir, 'scsi-root.ext4');
+    execFileSync('mkfs.ext4', ['-q', '-F', scsiImage, '64M']);
+    let out = '';
+    const config = validateConfig({
+      kernel: guest.vmlinux, memory: '128M', cmdline: 'console=ttyS0 reboot=k panic=-1 root=/dev/sda rw',
+      devices: [{ type: 'scsi', disks: [{ path: scsiImage, serial: 'root-sda' }] }], serial: { mode: 'none' },
+    });
+    const m = Machine.create(config, { consoleOutput: (c) => { out += c.toString('latin1'); } });
+    m.start();
+    const timer = setTimeout(() => void m.stop('test timed out'), 300_000);
+    const exit = await m.wait();
+    clearTimeout(timer);
+    const how = `machine ended: ${exit.reason} (${exit.detail}); console tail: ${out.slice(-800)}`;
+    assert.match(out, /scsi host0: Virtio SCSI HBA/, how);
+    assert.match(out, /sd 0:0:\d+:0: \[sda\] 131072 512-byte logical blocks/, how);
+    assert.match(out, /EXT4-fs \(sda\): mounted filesystem/, how);
+    assert.match(out, /VFS: Mounted root \(ext4 filesystem\) on device/, how);
+    const [scsi] = m.deviceCounters();
+    assert.ok(scsi!.reads! > 0 && scsi!.writes! > 0, `read and written (rw): ${JSON.stringify(scsi)}`);
+    assert.equal(scsi!.errors, 0, JSON.stringify(scsi));
+    assert.ok(['panic', 'stopped'].includes(exit.reason), exit.detail);
+    const fsck = execFileSync('e2fsck', ['-n', scsiImage], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     assert.match(fsck, /clean/);
   });
 });

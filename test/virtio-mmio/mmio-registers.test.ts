@@ -55,6 +55,17 @@ test('identifies itself as a version-2 virtio-mmio rng and offers VERSION_1', ()
   assert.equal(r.rd(REG.QUEUE_NUM_MAX), 256);
 });
 
+test('every shared memory region reads as absent (length and base -1), and selecting one is not a bad access', () => {
+  const r = rig();
+  for (const id of [0, 1, 255]) {
+    r.wr(REG.SHM_SEL, id);
+    for (const reg of [REG.SHM_LEN_LOW, REG.SHM_LEN_HIGH, REG.SHM_BASE_LOW, REG.SHM_BASE_HIGH]) {
+      assert.equal(r.rd(reg), 0xffff_ffff, `register 0x${reg.toString(16)} for region ${id}`);
+    }
+  }
+  assert.equal(r.t.badAccesses, 0);
+});
+
 test('FEATURES_OK is refused for features the device did not offer, or without VERSION_1', () => {
   const a = rig();
   negotiate(a, 1 | 0x100);
