@@ -112,7 +112,7 @@ test('HTTP: 403 without the token or with another; the page with it; 404 and 405
   assert.match(String(page.headers['content-type']), /^text\/html/);
   assert.match(page.body, /<canvas id="screen"/);
   assert.doesNotMatch(page.body, /<script src|<link /, 'nothing fetched from elsewhere');
-  // Its script at least compiles (a browser runs it; no test here does yet).
+  // Its script at least compiles (web-browser.test.ts runs it in Chromium).
   new vm.Script(/<script>([^]*)<\/script>/.exec(page.body)![1]!);
   const csp = String(page.headers['content-security-policy']);
   assert.match(csp, /default-src 'none'/);

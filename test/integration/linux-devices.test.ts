@@ -91,14 +91,14 @@ describe('Linux drivers for gpu, input, scsi, crypto and snd', { skip, timeout: 
     };
     const g = await bootToStart('devices', config, dir, [apiSock], undefined, SUITE);
     const client = new VmClient(apiSock);
-    const step = async (what: string): Promise<void> => { await g.out.waitFor(`UT-WAIT ${what}`, STEP_MS); };
+    const step = (what: string): Promise<void> => guestSays(g, `UT-WAIT ${what}`);
 
     await checkGpu(g, client, step);
     await checkInput(g, client, step);
     await step('scsi-written');
     const blocksWritten = fs.statSync(disk).blocks;
     g.send('');
-    await g.out.waitFor('UT-READY', STEP_MS);
+    await guestSays(g, 'UT-READY');
     const counters = await client.counters();
     g.send('reboot -f');
     const end = await g.exited;
@@ -124,6 +124,14 @@ describe('Linux drivers for gpu, input, scsi, crypto and snd', { skip, timeout: 
     checkSnd(text, played, captureData);
   });
 });
+
+/** Waits for a console line starting with `line`; a UT-FAIL line before it ends the wait at once, naming it. */
+async function guestSays(g: Guest, line: string): Promise<void> {
+  const escaped = line.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  await g.out.waitFor(new RegExp(`^(${escaped}|UT-FAIL .*)`, 'm'), STEP_MS);
+  const failed = /^UT-FAIL .*$/m.exec(g.out.text());
+  if (failed) throw new Error(`the guest said "${failed[0]}" before "${line}"`);
+}
 
 async function screenshot(client: VmClient, name: string): Promise<Image> {
   const png = await client.screenshot();
@@ -161,10 +169,10 @@ async function checkGpu(g: Guest, client: VmClient, step: (what: string) => Prom
   await step('gpu-fb');
   await awaitPattern(client, 'fb0', WIDTH, HEIGHT, 5);
   g.send('');
-  await g.out.waitFor('kms-holding', STEP_MS);
+  await guestSays(g, 'kms-holding');
   await awaitPattern(client, 'kms', 320, 240, 9);
   g.send('');
-  await g.out.waitFor('UT-OK gpu', STEP_MS);
+  await guestSays(g, 'UT-OK gpu');
 }
 
 async function checkInput(g: Guest, client: VmClient, step: (what: string) => Promise<void>): Promise<void> {
