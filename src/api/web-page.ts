@@ -45,10 +45,16 @@ const SCRIPT = String.raw`
     if (blank) { blank = false; say('screen ' + sw + ' x ' + sh + ': click it to type there'); }
   }
 
-  // Serial output: the guest's bytes; terminal escape sequences and carriage returns are left out.
+  // Serial output: the guest's bytes; terminal escape sequences and carriage returns are left out. A chunk may end
+  // inside an escape sequence: that start of one waits for the next chunk (unless it is longer than any real one).
+  let partial = '';
   function serial(bytes) {
     const atEnd = out.scrollTop + out.clientHeight >= out.scrollHeight - 4;
-    const text = decoder.decode(bytes, { stream: true }).replace(/\x1b\[[0-9;?]*[ -\/]*[@-~]|\r/g, '');
+    let text = partial + decoder.decode(bytes, { stream: true });
+    const cut = text.search(/\x1b(\[[0-9;?]*[ -\/]*)?$/);
+    partial = cut >= 0 && text.length - cut <= 64 ? text.slice(cut) : '';
+    if (partial) text = text.slice(0, cut);
+    text = text.replace(/\x1b\[[0-9;?]*[ -\/]*[@-~]|\r/g, '');
     let all = out.textContent + text;
     if (all.length > MAX_SERIAL_CHARS) all = all.slice(-MAX_SERIAL_CHARS);
     out.textContent = all;
@@ -113,7 +119,13 @@ const SCRIPT = String.raw`
   document.getElementById('form').addEventListener('submit', (e) => {
     e.preventDefault();
     const text = line.value + '\r';
-    for (let i = 0; i < text.length; i += MAX_SEND_CHARS) send({ t: 'serial', text: text.slice(i, i + MAX_SEND_CHARS) });
+    for (let i = 0, end; i < text.length; i = end) {
+      end = Math.min(i + MAX_SEND_CHARS, text.length);
+      // Not between the halves of a surrogate pair: each half alone would reach the guest as U+FFFD.
+      const c = text.charCodeAt(end - 1);
+      if (end < text.length && c >= 0xd800 && c <= 0xdbff) end--;
+      send({ t: 'serial', text: text.slice(i, end) });
+    }
     line.value = '';
   });
   connect();

@@ -1,9 +1,9 @@
-// The browser console's page in a real browser (headless Chromium), against web-console.test.ts's fake machine: the
-// canvas holds the scanout pixel for pixel and then a flushed rectangle, keys typed on the canvas reach the
-// keyboard as Linux key codes, a click on the canvas (drawn smaller than the screen) reaches the tablet at the
-// screen pixel under it, serial output shows in the serial pane, and a line sent from the input line reaches the
-// serial console. The page's screenshot is kept in .test-results/web-browser.png. Skipped, saying why, without
-// Chromium.
+// The browser console's page in a real browser (headless Chromium), against web-console.test.ts's fake machine:
+// the canvas holds the scanout pixel for pixel and then a flushed rectangle; keys typed on the canvas reach the
+// keyboard as Linux key codes (text too, typed as on a US keyboard, the way the Linux suite types it); a click on
+// the canvas (drawn smaller than the screen) reaches the tablet at the screen pixel under it; serial output shows
+// in the serial pane; a line sent from the input line reaches the serial console. The page's screenshot is kept in
+// .test-results/web-browser.png. Skipped, saying why, without Chromium.
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -13,9 +13,10 @@ import { scaleAxis } from '../../src/api/input-pointer';
 import { serveWebConsole, type WebConsole } from '../../src/api/web-console';
 import { ABS_X, ABS_Y, BTN_LEFT, EV } from '../../src/devices/input';
 import {
-  canvasPixels, chromiumMissing, LAUNCH_MS, launchChromium, serialPane, statusLine, waitForScreen, waitForSerialPane,
-  watchProblems,
+  canvasPixels, chromiumMissing, LAUNCH_MS, launchChromium, serialPane, statusLine, typeUs, waitForPage,
+  waitForScreen, waitForSerialPane, watchProblems,
 } from '../helpers/browser';
+import { until as waitUntil } from '../helpers/wait';
 import { resultsDir } from '../run/files';
 import { bgrxFrame, expectedRgba, FakeMachine, FakeScreen } from './web-fakes';
 
@@ -25,14 +26,8 @@ const HEIGHT = 480;
 const WAIT_MS = 60_000;
 const skip = chromiumMissing() ?? false;
 
-/** Polls `cond` until it holds; fails naming `what` after WAIT_MS. */
-async function until(cond: () => boolean, what: string): Promise<void> {
-  const end = Date.now() + WAIT_MS;
-  while (!cond()) {
-    assert.ok(Date.now() < end, `waited ${WAIT_MS / 1000} s for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
+/** Polls `cond` (what the fake machine got) until it holds; fails naming `what` after WAIT_MS. */
+const until = (cond: () => boolean, what: string): Promise<number> => waitUntil(cond, what, WAIT_MS, { everyMs: 10 });
 
 /** Undefined when `got` is `want`; else how many pixels differ and the first. */
 function pixelMismatch(got: Buffer, want: Buffer, width: number): string | undefined {
@@ -43,7 +38,8 @@ function pixelMismatch(got: Buffer, want: Buffer, width: number): string | undef
     if (got.readUInt32BE(i) === want.readUInt32BE(i)) continue;
     if (bad++ === 0) {
       const p = i / 4;
-      first = `(${p % width},${Math.floor(p / width)}) is ${[...got.subarray(i, i + 4)].join(',')}, not ${[...want.subarray(i, i + 4)].join(',')}`;
+      const rgba = (b: Buffer): string => [...b.subarray(i, i + 4)].join(',');
+      first = `(${p % width},${Math.floor(p / width)}) is ${rgba(got)}, not ${rgba(want)}`;
     }
   }
   return bad === 0 ? undefined : `${bad} pixels differ, first ${first}`;
@@ -52,27 +48,30 @@ function pixelMismatch(got: Buffer, want: Buffer, width: number): string | undef
 describe('the browser console in headless Chromium', { skip, timeout: 10 * 60_000 }, () => {
   const frame = bgrxFrame(WIDTH, HEIGHT);
   const machine = new FakeMachine(new FakeScreen(frame));
-  let web: WebConsole;
+  let web: WebConsole | undefined;
   let browser: Browser | undefined;
   let page: Page;
+  /** The page, once there is one (before() may fail earlier). */
+  let opened: Page | undefined;
   let problems: string[];
   /** What the canvas should hold: bgrxFrame's pixels, and what a test painted over them. */
   const want = expectedRgba({ x: 0, y: 0, width: WIDTH, height: HEIGHT });
 
   before(async () => {
-    web = await serveWebConsole(machine.sources);
+    const served = await serveWebConsole(machine.sources);
+    web = served;
     browser = await launchChromium();
     // Narrower than the screen: the canvas is drawn smaller than it, so the pointer's position must be scaled.
-    page = await browser.newPage({ viewport: { width: 800, height: 600 } });
+    page = opened = await browser.newPage({ viewport: { width: 800, height: 600 } });
     page.setDefaultTimeout(WAIT_MS);
     problems = watchProblems(page);
-    await page.goto(web.url);
+    await page.goto(served.url);
   }, { timeout: LAUNCH_MS + WAIT_MS });
 
   after(async () => {
-    if (page !== undefined && !page.isClosed()) {
+    if (opened !== undefined && !opened.isClosed()) {
       fs.mkdirSync(resultsDir(), { recursive: true });
-      await page.screenshot({ path: path.join(resultsDir(), 'web-browser.png') });
+      await opened.screenshot({ path: path.join(resultsDir(), 'web-browser.png') });
     }
     await browser?.close();
     await web?.close();
@@ -95,10 +94,10 @@ describe('the browser console in headless Chromium', { skip, timeout: 10 * 60_00
     }
     machine.screen.damage(block);
     const corner = `${block.x + block.width - 1}, ${block.y + block.height - 1}`;
-    await page.waitForFunction(`(() => {
+    await waitForPage(page, `(() => {
       const d = document.getElementById('screen').getContext('2d').getImageData(${corner}, 1, 1).data;
       return d[0] === 0xc0 && d[1] === 0x40 && d[2] === 0x20;
-    })()`, undefined, { timeout: WAIT_MS });
+    })()`, 'the flushed block on the canvas', WAIT_MS);
     assert.equal(pixelMismatch((await canvasPixels(page)).rgba, want, WIDTH), undefined);
   });
 
@@ -114,13 +113,26 @@ describe('the browser console in headless Chromium', { skip, timeout: 10 * 60_00
     assert.deepEqual(keys(), [[42, 1], [35, 1], [35, 0], [42, 0], [23, 1], [23, 0], [28, 1], [28, 0]]);
   });
 
+  it('typing text as on a US keyboard: Shift held for capitals and shifted symbols', async () => {
+    await page.focus('#screen');
+    machine.sent[0]!.length = 0;
+    const keys = (): number[][] => machine.sent[0]!.filter((e) => e.type === EV.KEY).map((e) => [e.code, e.value]);
+    await typeUs(page, 'a|S-/\n');
+    await until(() => keys().length >= 16, 'sixteen key events');
+    // KEY_A 30; Shift 42 with KEY_BACKSLASH 43, then with KEY_S 31; KEY_MINUS 12, KEY_SLASH 53, KEY_ENTER 28.
+    const press = (code: number): number[][] => [[code, 1], [code, 0]];
+    const shifted = (code: number): number[][] => [[42, 1], ...press(code), [42, 0]];
+    assert.deepEqual(keys(), [...press(30), ...shifted(43), ...shifted(31), ...press(12), ...press(53), ...press(28)]);
+  });
+
   it('a click on the canvas reaches the tablet at the screen pixel under it', async () => {
     const box = await page.locator('#screen').boundingBox();
     assert.ok(box !== null);
     assert.ok(box.width < WIDTH - 10, `the canvas is drawn smaller than the screen: ${box.width} CSS pixels wide`);
     // A point three quarters across and a quarter down, moved to where it is not near a pixel's edge (the page's
     // rounding and this one's must not disagree there).
-    const pixelAt = (client: number, start: number, size: number, side: number): number => (client - start) * side / size;
+    const pixelAt = (client: number, start: number, size: number, side: number): number =>
+      (client - start) * side / size;
     const pick = (start: number, size: number, side: number, part: number): number => {
       let c = Math.round(start + size * part);
       for (;;) {
@@ -146,10 +158,13 @@ describe('the browser console in headless Chromium', { skip, timeout: 10 * 60_00
       `(${box.x}, ${box.y}) ${box.width} x ${box.height}`);
   });
 
-  it('serial output shows in the serial pane, without escape sequences, UTF-8 split across chunks', async () => {
-    machine.serialOutput(Buffer.from('Linux booted \x1b[1;32mok\x1b[0m\r\nlogin: caf\xc3', 'latin1'));
+  it('serial output shows in the serial pane, without escape sequences, even those split across chunks', async () => {
+    // A chunk may end anywhere: inside a UTF-8 character, or inside an escape sequence.
+    machine.serialOutput(Buffer.from('Linux booted \x1b[1;32mok\x1b[0m\r\n\x1b[1;3', 'latin1'));
+    machine.serialOutput(Buffer.from('3mlogin:\x1b', 'latin1'));
+    machine.serialOutput(Buffer.from('[0m caf\xc3', 'latin1'));
     machine.serialOutput(Buffer.from('\xa9\r\n', 'latin1'));
-    await waitForSerialPane(page, 'login: café', WAIT_MS);
+    await waitForSerialPane(page, 'café', WAIT_MS);
     assert.equal(await serialPane(page), 'Linux booted ok\nlogin: café\n');
   });
 
@@ -161,6 +176,19 @@ describe('the browser console in headless Chromium', { skip, timeout: 10 * 60_00
     assert.equal(Buffer.concat(machine.serialIn).toString(), 'echo hi\r');
     assert.equal(await page.inputValue('#line'), '', 'the input line is emptied');
     assert.deepEqual(machine.sent[0], [], 'keys typed in the input line are not the guest\'s keyboard\'s');
+  });
+
+  it('a long line goes in pieces that split no character, however long its UTF-16 form', async () => {
+    // The page sends at most 4000 UTF-16 units a message; the emoji's two halves straddle that boundary.
+    const line = `${'x'.repeat(3999)}\u{1F600}${'y'.repeat(10)}`;
+    machine.serialIn.length = 0;
+    await page.fill('#line', line);
+    await page.press('#line', 'Enter');
+    const want = Buffer.from(`${line}\r`);
+    await until(() => Buffer.concat(machine.serialIn).length >= want.length - 2, 'the long line');
+    const got = Buffer.concat(machine.serialIn).toString();
+    assert.ok(got === want.toString(),
+      `around the emoji: ${JSON.stringify(got.slice(3995, 4010))} (${got.length} UTF-16 units)`);
   });
 
   it('the page raised no script error and its content security policy refused nothing', () => {

@@ -14,9 +14,9 @@ export function chromiumMissing(): string | undefined {
     : `${CHROMIUM} is absent (Debian's chromium package): the browser console is not tried in a real browser`;
 }
 
-export async function launchChromium(): Promise<Browser> {
+export async function launchChromium(timeout = LAUNCH_MS): Promise<Browser> {
   // The tests run as root in CI, and Chromium's sandbox refuses to start as root.
-  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'], timeout: LAUNCH_MS });
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'], timeout });
 }
 
 /** The page's script errors and console errors (a content security policy refusal is one), as they come. */
@@ -60,17 +60,29 @@ export async function statusLine(page: Page): Promise<string> {
   return await page.locator('#status').textContent() ?? '';
 }
 
+/**
+ * Waits until `expression` (JavaScript, run in the page) is true; fails naming `what` after `timeout` ms. Polled from
+ * here: Playwright's waitForFunction evaluates its predicate with eval inside the page once the first try fails,
+ * which the console's content security policy rightly refuses.
+ */
+export async function waitForPage(page: Page, expression: string, what: string, timeout: number): Promise<void> {
+  const end = Date.now() + timeout;
+  while (!await page.evaluate<boolean>(`Boolean(${expression})`)) {
+    if (Date.now() > end) throw new Error(`waited ${timeout / 1000} s for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 /** Waits until the console page's serial pane holds `text`. */
 export async function waitForSerialPane(page: Page, text: string, timeout: number): Promise<void> {
-  await page.waitForFunction(`document.getElementById('serial').textContent.includes(${JSON.stringify(text)})`,
-    undefined, { timeout });
+  await waitForPage(page, `document.getElementById('serial').textContent.includes(${JSON.stringify(text)})`,
+    `${JSON.stringify(text)} in the serial pane`, timeout);
 }
 
 /** Waits until the console page's canvas is `width` x `height` (it takes the screen's size from the first pixels). */
 export async function waitForScreen(page: Page, width: number, height: number, timeout: number): Promise<void> {
-  await page.waitForFunction(
-    `(() => { const c = document.getElementById('screen'); return c.width === ${width} && c.height === ${height}; })()`,
-    undefined, { timeout });
+  await waitForPage(page, `document.getElementById('screen').width === ${width} && ` +
+    `document.getElementById('screen').height === ${height}`, `a ${width} x ${height} screen on the canvas`, timeout);
 }
 
 // The keys of a US keyboard (what Linux's default keymap expects) that give each character: KeyboardEvent.code and
@@ -89,7 +101,8 @@ const US_PLAIN = new Map<string, string>([
 
 /** The key presses (Playwright's names: `Shift+KeyA`) that type `text` on a US keyboard. */
 export function usKeyPresses(text: string): string[] {
-  return [...text].map((ch) => {
+  // One key press per code point: the characters here are all ASCII.
+  return Array.from(text, (ch) => {
     if (/^[a-z]$/.test(ch)) return `Key${ch.toUpperCase()}`;
     if (/^[A-Z]$/.test(ch)) return `Shift+Key${ch}`;
     if (/^[0-9]$/.test(ch)) return `Digit${ch}`;

@@ -135,6 +135,17 @@ case "$mode" in
   devices)
     . /etc/ut-devices.sh
     ;;
+  browser)
+    # A shell on tty1 for the browser console's suite: the virtio keyboard types into it through the VT, and fbcon
+    # draws it on the gpu's scanout. setsid gives it its own session, so tty1 becomes its controlling terminal. The
+    # host types once some process holds tty1 open (keys typed before that have no reader); polled for a minute.
+    setsid sh -c 'exec sh </dev/tty1 >/dev/tty1 2>&1' &
+    i=0
+    until ls -l /proc/[0-9]*/fd 2>/dev/null | grep -q '/dev/tty1$' || [ $i -ge 600 ]; do sleep 0.1; i=$((i + 1)); done
+    ls -l /proc/[0-9]*/fd 2>/dev/null | grep -q '/dev/tty1$' && tty1=open || tty1=closed
+    fb=$(cat /sys/class/graphics/fb0/name 2>/dev/null)
+    echo "UT-BROWSER tty1=$tty1 fb=$fb vt=$(cat /sys/class/tty/tty0/active 2>/dev/null)"
+    ;;
   panic)
     echo "UT-PANIC now"
     echo c > /proc/sysrq-trigger
