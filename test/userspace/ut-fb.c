@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fb.h>
+#include <linux/kd.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -144,6 +145,12 @@ static void xioctl(int fd, unsigned long req, void *arg, const char *what) {
 static int cmd_fb(uint32_t seed) {
   struct fb_var_screeninfo var;
   struct fb_fix_screeninfo fix;
+  /* The console in graphics mode: fbcon stops drawing (text, cursor) on the screen, as for any program that owns
+   * it, and leaves the framebuffer to us. The mode stays after we exit. */
+  int tty = open("/dev/tty0", O_RDWR | O_CLOEXEC);
+  if (tty < 0) die("open /dev/tty0");
+  if (ioctl(tty, KDSETMODE, KD_GRAPHICS) < 0) die("KDSETMODE KD_GRAPHICS");
+  close(tty);
   int fd = open("/dev/fb0", O_RDWR | O_CLOEXEC);
   if (fd < 0) die("open /dev/fb0");
   xioctl(fd, FBIOGET_VSCREENINFO, &var, "FBIOGET_VSCREENINFO");
