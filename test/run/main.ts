@@ -114,7 +114,7 @@ async function oneUnitInL1(host: PreparedHost, unit: L1Unit, json: string, outpu
  *  emulated CPU that stops making progress, say) costs minutes, not the run. The Linux suites boot many guests. */
 const FILE_LIMIT_MS = 10 * 60_000;
 const LONG_FILE_LIMIT_MS = 25 * 60_000;
-const LONG_FILES = /^(linux-userspace|linux-devices|sandbox-|stock-kernel|linux-iommu|readme-examples)/;
+const LONG_FILES = /^(linux-userspace|linux-devices|linux-browser|sandbox-|stock-kernel|linux-iommu|readme-examples)/;
 const unitLimitMs = (unit: L1Unit): number =>
   (unit.files.some((f) => LONG_FILES.test(path.basename(f))) ? LONG_FILE_LIMIT_MS : FILE_LIMIT_MS);
 const STALE_PS_MS = 150_000;

@@ -11,9 +11,9 @@
  *       exactly FRAMES frames of S16_LE, raw, to stdout. stderr: pcm-capture frames=N period=P buffer=B fnv=HEX
  *       (an overrun is an error: data would be missing).
  *
- * DEV is /dev/snd/pcmC<card>D<dev>p or ...c. Periods are 4096 frames, 8 per buffer: a long buffer, since a guest
- * under emulation is late now and then. fnv is FNV-1a 64 over the bytes moved. The math library is not linked,
- * so the sine is computed here.
+ * DEV is /dev/snd/pcmC<card>D<dev>p or ...c. Periods are 1920 frames (40 ms at 48 kHz), 8 per buffer: as long a
+ * buffer as Linux's virtio-snd allows (160 ms at its largest format), since a guest under emulation is late now
+ * and then. fnv is FNV-1a 64 over the bytes moved. The math library is not linked, so the sine is computed here.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,7 +26,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#define PERIOD_FRAMES 4096
+#define PERIOD_FRAMES 1920
 #define PERIODS 8
 
 static void die(const char *what) {
@@ -108,7 +108,7 @@ static void ival_only(struct snd_pcm_hw_params *p, int k, unsigned v) {
   *ival(p, k) = (struct snd_interval){.min = v, .max = v, .integer = 1};
 }
 
-/* Opens DEV and sets S16_LE interleaved, the given rate and channels, 4096-frame periods, 8 of them; returns the
+/* Opens DEV and sets S16_LE interleaved, the given rate and channels, 1920-frame periods, 8 of them; returns the
  * period and buffer sizes the kernel settled on. */
 static int pcm_open(const char *dev, int capture, unsigned rate, unsigned channels, unsigned long *period,
                     unsigned long *buffer) {
