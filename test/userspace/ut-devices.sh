@@ -20,6 +20,8 @@ start_reader() {
 
 dev_gpu() {
   [ -e /dev/fb0 ] || { fail "gpu no /dev/fb0 (drivers: $(ls /sys/bus/virtio/drivers | tr '\n' ' '))"; return; }
+  # The kernel's log on the screen: fbcon draws what tty1 gets.
+  dmesg | tail -n 28 > /dev/tty1
   echo "UT-GPU fb=$(cat /sys/class/graphics/fb0/name) size=$(cat /sys/class/graphics/fb0/virtual_size) dri=$(ls /dev/dri | tr '\n' ' ')"
   wait_host gpu-fbcon
   # ut-fb puts the console in graphics mode first, so that only the pattern is on the screen.
