@@ -1,7 +1,7 @@
 // Linux's own drivers for virtio-gpu, virtio-input, virtio-scsi, virtio-crypto and virtio-snd, in one boot of the
 // project's kernel with the user-space image (test/userspace/ut-devices.sh drives the guest side):
-// - gpu: fbcon draws the boot log (its tail, written to tty1) on the scanout; a pattern written to /dev/fb0, and after a KMS mode change one in a
-//   dumb buffer, come back in the host's screenshot pixel for pixel;
+// - gpu: fbcon draws the boot log (its tail, written to tty1) on the scanout; a pattern written to /dev/fb0, and
+//   after a KMS mode change one in a dumb buffer, come back in the host's screenshot pixel for pixel;
 // - input: text typed and a click sent through the API socket arrive in /dev/input/event*, and Alt+SysRq+h from
 //   the keyboard prints SysRq's help on the serial console;
 // - scsi: an ext4 file system on sda written, synced (SYNCHRONIZE CACHE) and trimmed (UNMAP reaches the image as
@@ -132,7 +132,8 @@ describe('Linux drivers for gpu, input, scsi, crypto and snd', { skip, timeout: 
 /** Waits for a console line starting with `line`; a UT-FAIL line before it ends the wait at once, naming it. */
 async function guestSays(g: Guest, line: string): Promise<void> {
   const escaped = line.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  await g.out.waitFor(new RegExp(`^(${escaped}|UT-FAIL .*)`, 'm'), STEP_MS);
+  // A UT-FAIL line is taken whole: its reason follows the name.
+  await g.out.waitFor(new RegExp(`^(${escaped}|UT-FAIL [^\n]*\n)`, 'm'), STEP_MS);
   const failed = /^UT-FAIL .*$/m.exec(g.out.text());
   if (failed) throw new Error(`the guest said "${failed[0]}" before "${line}"`);
 }
@@ -215,7 +216,7 @@ function checkCrypto(text: string): void {
   assert.match(text, /^UT-CRYPTO-PROC .*driver : virtio_crypto_aes_cbc;.*selftest : passed;/m);
   assert.equal(field(text, 'crypto', 'selftest'), 'passed');
   const lines = [...text.matchAll(/^UT-CRYPTO key=(\w+) iv=(\w+) in=(\w+) out=(\w+)$/gm)];
-  assert.equal(lines.length, 4, 'two keys, each with the SP 800-38A blocks and 2 KiB of random data');
+  assert.equal(lines.length, 4, 'two keys, each with the SP 800-38A blocks and 256 random bytes');
   for (const [, key, iv, input, out] of lines) {
     const c = crypto.createCipheriv(`aes-${key!.length * 4}-cbc`, Buffer.from(key!, 'hex'), Buffer.from(iv!, 'hex'));
     c.setAutoPadding(false);
