@@ -11,9 +11,8 @@
  *       exactly FRAMES frames of S16_LE, raw, to stdout. stderr: pcm-capture frames=N period=P buffer=B fnv=HEX
  *       (an overrun is an error: data would be missing).
  *
- * DEV is /dev/snd/pcmC<card>D<dev>p or ...c. Periods are 1920 frames (40 ms at 48 kHz), 8 per buffer: as long a
- * buffer as Linux's virtio-snd allows (160 ms at its largest format), since a guest under emulation is late now
- * and then. fnv is FNV-1a 64 over the bytes moved. The math library is not linked, so the sine is computed here.
+ * DEV is /dev/snd/pcmC<card>D<dev>p or ...c. The buffer is the longest the driver allows, in 8 periods. fnv is
+ * FNV-1a 64 over the bytes moved. The math library is not linked, so the sine is computed here.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,7 +25,6 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#define PERIOD_FRAMES 1920
 #define PERIODS 8
 
 static void die(const char *what) {
@@ -108,7 +106,7 @@ static void ival_only(struct snd_pcm_hw_params *p, int k, unsigned v) {
   *ival(p, k) = (struct snd_interval){.min = v, .max = v, .integer = 1};
 }
 
-/* Opens DEV and sets S16_LE interleaved, the given rate and channels, 1920-frame periods, 8 of them; returns the
+/* Opens DEV and sets S16_LE interleaved, the given rate and channels, and the longest buffer in 8 periods; returns the
  * period and buffer sizes the kernel settled on. */
 static int pcm_open(const char *dev, int capture, unsigned rate, unsigned channels, unsigned long *period,
                     unsigned long *buffer) {
@@ -130,8 +128,17 @@ static int pcm_open(const char *dev, int capture, unsigned rate, unsigned channe
   mask_only(&hw, SNDRV_PCM_HW_PARAM_SUBFORMAT, (unsigned)SNDRV_PCM_SUBFORMAT_STD);
   ival_only(&hw, SNDRV_PCM_HW_PARAM_CHANNELS, channels);
   ival_only(&hw, SNDRV_PCM_HW_PARAM_RATE, rate);
-  ival_only(&hw, SNDRV_PCM_HW_PARAM_PERIOD_SIZE, PERIOD_FRAMES);
   ival_only(&hw, SNDRV_PCM_HW_PARAM_PERIODS, PERIODS);
+  hw.rmask = ~0u;
+  if (ioctl(fd, SNDRV_PCM_IOCTL_HW_REFINE, &hw) < 0) die("SNDRV_PCM_IOCTL_HW_REFINE (format)");
+  /* The longest buffer the driver allows for this format (Linux's virtio-snd: 160 ms at the stream's largest
+   * format), cut into PERIODS periods: a guest under emulation is late now and then. */
+  unsigned long most = ival(&hw, SNDRV_PCM_HW_PARAM_BUFFER_SIZE)->max;
+  if (most < PERIODS) {
+    fprintf(stderr, "ut-pcm: %s: the driver allows no buffer of %d periods\n", dev, PERIODS);
+    exit(1);
+  }
+  ival_only(&hw, SNDRV_PCM_HW_PARAM_PERIOD_SIZE, (unsigned)(most / PERIODS));
   hw.rmask = ~0u;
   hw.cmask = 0;
   if (ioctl(fd, SNDRV_PCM_IOCTL_HW_PARAMS, &hw) < 0) die("SNDRV_PCM_IOCTL_HW_PARAMS");
