@@ -166,25 +166,29 @@ static int cmd_fb(uint32_t seed) {
       base + (uint64_t)(var.yres - 1) * fix.line_length + (uint64_t)var.xres * 4 > fix.smem_len)
     fail("/dev/fb0 visible area lies outside its memory");
 
-  size_t row_bytes = (size_t)var.xres * 4;
-  uint32_t *row = malloc(row_bytes);
-  if (!row) die("malloc");
+  /* The whole picture in one write, rows at the framebuffer's stride. Not a row per write: Linux 6.1's DRM fbdev
+   * turns a write of exactly one whole scanline into a damage rectangle of width 0, so nothing would be flushed. */
+  size_t bytes = (size_t)(var.yres - 1) * fix.line_length + (size_t)var.xres * 4;
+  char *frame = calloc(1, bytes);
+  if (!frame) die("calloc");
   for (uint32_t y = 0; y < var.yres; y++) {
+    uint32_t *row = (uint32_t *)(frame + (size_t)y * fix.line_length);
     for (uint32_t x = 0; x < var.xres; x++) row[x] = pattern_pixel(x, y, var.xres, var.yres, seed);
-    const char *p = (const char *)row;
-    size_t left = row_bytes;
-    off_t at = (off_t)(base + (uint64_t)y * fix.line_length);
-    while (left > 0) {
-      ssize_t n = pwrite(fd, p, left, at);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) die("pwrite /dev/fb0");
-      if (n == 0) fail("pwrite /dev/fb0: wrote nothing");
-      p += n;
-      at += n;
-      left -= (size_t)n;
-    }
   }
-  free(row);
+  /* Between rows the write also covers the stride's padding, which lies off screen. */
+  const char *p = frame;
+  size_t left = bytes;
+  off_t at = (off_t)base;
+  while (left > 0) {
+    ssize_t n = pwrite(fd, p, left, at);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) die("pwrite /dev/fb0");
+    if (n == 0) fail("pwrite /dev/fb0: wrote nothing");
+    p += n;
+    at += n;
+    left -= (size_t)n;
+  }
+  free(frame);
   if (close(fd) < 0) die("close /dev/fb0");
   printf("fb-pattern w=%u h=%u stride=%u seed=%u\n", var.xres, var.yres, fix.line_length, seed);
   return 0;
