@@ -12,7 +12,7 @@ export interface HostQuirks {
   intelVendor: boolean;
   /** Hide XSAVE, SMAP, SMEP and POPCNT in CPUID. */
   maskFeatures: boolean;
-  /** Inject #BP when an emulation failure lands on INT3. */
+  /** Inject #BP when an emulation failure lands on INT3, and step over FWAIT. */
   int3: boolean;
 }
 
@@ -26,6 +26,8 @@ const PVM_CMDLINE = [
   'tsc=reliable',
   'no_timer_check',
   'lpj=5000000',
+  // The crypto manager's self-tests (RSA among them) ran for minutes of emulated kernel code at boot there.
+  'cryptomgr.notests=1',
 ];
 
 export function isPvmHost(sysModule = '/sys/module'): boolean {

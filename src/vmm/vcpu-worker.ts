@@ -13,7 +13,7 @@ import {
   type ExitReason, type VcpuWorkerData, type WorkerMessage,
 } from './vcpu-protocol';
 import { buildBuses, postToMain } from './worker-devices';
-import { closeGuestBytes, tryInjectBreakpoint } from './int3-quirk';
+import { closeGuestBytes, tryEmulationQuirk } from './int3-quirk';
 import { openVcpu, setFastMmio, type NativeVcpu } from './vcpu-native';
 import { fastRegisters } from '../virtio-mmio/mmio-registers';
 
@@ -78,7 +78,7 @@ function handleMmio(): void {
 
 function handleInternalError(): boolean {
   const sub = run.internalSuberror;
-  if (sub === KVM_INTERNAL_ERROR_EMULATION && data.int3Quirk && tryInjectBreakpoint(data, log)) {
+  if (sub === KVM_INTERNAL_ERROR_EMULATION && data.int3Quirk && tryEmulationQuirk(data, log)) {
     counters[COUNTER.emulationQuirks]! += 1;
     return true;
   }
