@@ -3,6 +3,7 @@
 // errors its script or its content security policy raised.
 import * as fs from 'node:fs';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { untilAsync } from './wait';
 
 export const CHROMIUM = '/usr/bin/chromium';
 /** Chromium can take a long time to start on a small, busy machine. */
@@ -66,11 +67,8 @@ export async function statusLine(page: Page): Promise<string> {
  * which the console's content security policy rightly refuses.
  */
 export async function waitForPage(page: Page, expression: string, what: string, timeout: number): Promise<void> {
-  const end = Date.now() + timeout;
-  while (!await page.evaluate<boolean>(`Boolean(${expression})`)) {
-    if (Date.now() > end) throw new Error(`waited ${timeout / 1000} s for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+  await untilAsync(async () => (await page.evaluate<boolean>(`Boolean(${expression})`) ? undefined : 'not yet'),
+    what, timeout, 20);
 }
 
 /** Waits until the console page's serial pane holds `text`. */

@@ -22,6 +22,21 @@ export async function until(cond: () => boolean, what: string, ms = 5000, opts: 
   return Date.now() - t0;
 }
 
+/**
+ * until() for a condition that must be asked asynchronously (a screenshot over a socket, a page in a browser):
+ * `check` resolves to undefined once it holds, else to what it saw instead, which the failure after `ms` names.
+ */
+export async function untilAsync(check: () => Promise<string | undefined>, what: string, ms: number,
+  everyMs = 100): Promise<number> {
+  const t0 = Date.now();
+  for (;;) {
+    const saw = await check();
+    if (saw === undefined) return Date.now() - t0;
+    if (Date.now() - t0 > ms) throw new Error(`waited ${ms / 1000} s for ${what}: ${saw}`);
+    await sleep(everyMs);
+  }
+}
+
 /** Text that arrives in pieces, with waits for what it should come to hold. */
 export class OutputWatch {
   private out = '';

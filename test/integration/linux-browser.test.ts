@@ -7,20 +7,19 @@
 // .test-results/linux-browser.png. Needs real hardware virtualization (guest user space) and Chromium.
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { VmClient } from '../../src/api/client';
-import { buildGuest, type GuestArtifacts } from '../../src/guest/build';
+import type { GuestArtifacts } from '../../src/guest/build';
 import { readPng } from '../devices/gpu/png-reader';
 import {
   canvasPixels, chromiumMissing, launchChromium, serialPane, statusLine, typeUs, waitForScreen, waitForSerialPane,
   watchProblems,
 } from '../helpers/browser';
+import { untilAsync } from '../helpers/wait';
 import { resultsDir } from '../run/files';
-import { bootToStart, killAll, STEP_MS, userspaceSkip } from '../userspace/guest-run';
-import { buildUserspaceInitramfs } from '../userspace/image';
+import { bootToStart, killAll, prepareUserspace, STEP_MS, userspaceSkip } from '../userspace/guest-run';
 
 const skip = userspaceSkip() ?? chromiumMissing() ?? false;
 const SUITE = 'linux-browser';
@@ -38,11 +37,7 @@ describe('the browser console with Linux: gpu, keyboard, serial console', { skip
   let opened: Page | undefined;
 
   before(async () => {
-    const log = (line: string): void => void process.stderr.write(`${line}\n`);
-    guest = await buildGuest({ log });
-    initrd = await buildUserspaceInitramfs(log);
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvmm-browser-'));
-    fs.mkdirSync(resultsDir(), { recursive: true });
+    ({ guest, initrd, dir } = await prepareUserspace('tsvmm-browser-'));
     // Under the nested test host Chromium starts slowly too.
     browser = await launchChromium(STEP_MS);
   }, { timeout: 40 * 60_000 });
@@ -97,16 +92,11 @@ describe('the browser console with Linux: gpu, keyboard, serial console', { skip
 
     // The canvas shows what the scanout shows (the typed line and its output among it), but for the blinking cursor.
     const client = new VmClient(apiSock);
-    const until = Date.now() + STEP_MS;
-    for (;;) {
+    await untilAsync(async () => {
       const c = await compareWithScanout(page, client);
-      if (c.same) {
-        process.stderr.write(`# ${c.what}\n`);
-        break;
-      }
-      assert.ok(Date.now() < until, `waited ${STEP_MS / 1000} s for the canvas to show the scanout: ${c.what}`);
-      await new Promise((resolve) => setTimeout(resolve, 500));
-    }
+      if (c.same) process.stderr.write(`# ${c.what}\n`);
+      return c.same ? undefined : c.what;
+    }, 'the canvas to show the scanout', STEP_MS, 500);
     assert.deepEqual(problems, [], 'the page raised no script error and its content security policy refused nothing');
     await page.screenshot({ path: path.join(resultsDir(), `${SUITE}.png`) });
     await page.close();

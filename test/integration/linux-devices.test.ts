@@ -13,18 +13,19 @@
 import assert from 'node:assert/strict';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { VmClient } from '../../src/api/client';
-import { buildGuest, type GuestArtifacts } from '../../src/guest/build';
+import type { GuestArtifacts } from '../../src/guest/build';
 import { readPng, type Image } from '../devices/gpu/png-reader';
 import { FNV1A_INIT, fnv1aHex, fnv1aUpdate } from '../helpers/fnv';
+import { untilAsync } from '../helpers/wait';
 import { channelS16, goertzelPower, readWav, wavHeaderS16, zeroCrossingHz } from '../helpers/wav-tone';
 import { resultsDir } from '../run/files';
-import { bootToStart, field, type Guest, killAll, STEP_MS, userspaceSkip } from '../userspace/guest-run';
+import {
+  bootToStart, consoleLine, field, type Guest, guestSays, killAll, prepareUserspace, STEP_MS, userspaceSkip,
+} from '../userspace/guest-run';
 import { makeDisk, readDisk, sha256 } from '../userspace/host-side';
-import { buildUserspaceInitramfs } from '../userspace/image';
 
 const skip = userspaceSkip();
 const SUITE = 'linux-devices';
@@ -62,13 +63,7 @@ describe('Linux drivers for gpu, input, scsi, crypto and snd', { skip, timeout: 
   let initrd: string;
   let dir: string;
 
-  before(async () => {
-    const log = (line: string): void => void process.stderr.write(`${line}\n`);
-    guest = await buildGuest({ log });
-    initrd = await buildUserspaceInitramfs(log);
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvmm-devices-'));
-    fs.mkdirSync(resultsDir(), { recursive: true });
-  }, { timeout: 40 * 60_000 });
+  before(async () => { ({ guest, initrd, dir } = await prepareUserspace('tsvmm-devices-')); }, { timeout: 40 * 60_000 });
   afterEach(() => { killAll(); });
   after(() => { if (dir) fs.rmSync(dir, { recursive: true, force: true }); });
 
@@ -114,7 +109,7 @@ describe('Linux drivers for gpu, input, scsi, crypto and snd', { skip, timeout: 
     for (const c of counters.devices) assert.equal(c.counters.failures ?? 0, 0, JSON.stringify(c));
 
     // scsi: the serial from VPD 0x80, the data on the image, a sync, and the trimmed file's blocks now holes.
-    assert.ok(/^UT-SCSI vendor=\S.* serial=ut-scsi-0 /m.test(text), `the serial in VPD 0x80: ${line(text, 'UT-SCSI')}`);
+    assert.ok(/^UT-SCSI vendor=\S.* serial=ut-scsi-0 /m.test(text), `the serial in VPD 0x80: ${consoleLine(text, 'UT-SCSI')}`);
     const d = readDisk(disk, dir, ['/hello.txt']);
     assert.equal(d.fsck, 0, `e2fsck -fn:\n${d.fsckOutput}`);
     assert.equal(d.files['/hello.txt']!.toString(), 'written over virtio-scsi\n');
@@ -129,60 +124,37 @@ describe('Linux drivers for gpu, input, scsi, crypto and snd', { skip, timeout: 
   });
 });
 
-/** The first console line that starts with `prefix` (for a failure's message: the whole console is too long). */
-function line(text: string, prefix: string): string {
-  return text.split('\n').find((l) => l.startsWith(prefix))?.trimEnd() ?? `(no ${prefix} line)`;
-}
-
-/** Waits for a console line starting with `line`; a UT-FAIL line before it ends the wait at once, naming it. */
-async function guestSays(g: Guest, line: string): Promise<void> {
-  const escaped = line.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  // A UT-FAIL line is taken whole: its reason follows the name.
-  await g.out.waitFor(new RegExp(`^(${escaped}|UT-FAIL [^\n]*\n)`, 'm'), STEP_MS);
-  const failed = /^UT-FAIL .*$/m.exec(g.out.text());
-  if (failed) throw new Error(`the guest said "${failed[0]}" before "${line}"`);
-}
-
 async function screenshot(client: VmClient, name: string): Promise<Image> {
   const png = await client.screenshot();
   fs.writeFileSync(path.join(resultsDir(), `${SUITE}-${name}.png`), png);
   return readPng(png);
 }
 
-/** Polls screenshots until one is the w×h pattern for `seed` (the guest's flush is asynchronous). */
+/** Waits for a screenshot that is the w×h pattern for `seed` (the guest's flush is asynchronous). */
 async function awaitPattern(client: VmClient, name: string, w: number, h: number, seed: number): Promise<void> {
-  const until = Date.now() + PATTERN_MS;
-  let last: string;
-  for (;;) {
-    const img = await screenshot(client, name);
-    if (img.width === w && img.height === h) {
+  try {
+    await untilAsync(async () => {
+      const img = await screenshot(client, name);
+      if (img.width !== w || img.height !== h) return `the screenshot is ${img.width}x${img.height}`;
       const m = patternMismatch(img, seed);
-      if (m.bad === 0) return;
-      last = `${m.bad} pixels differ, first ${m.first}`;
-    } else {
-      last = `the screenshot is ${img.width}x${img.height}`;
-    }
-    if (Date.now() >= until) {
-      const gpu = (await client.counters()).devices[0]?.counters;
-      assert.fail(`waited ${PATTERN_MS / 1000} s for the ${w}x${h} pattern ${seed}: ${last}; gpu counters ${JSON.stringify(gpu)}`);
-    }
-    await new Promise((r) => setTimeout(r, 250));
+      return m.bad === 0 ? undefined : `${m.bad} pixels differ, first ${m.first}`;
+    }, `the ${w}x${h} pattern ${seed}`, PATTERN_MS, 250);
+  } catch (e) {
+    const gpu = (await client.counters()).devices[0]?.counters;
+    throw new Error(`${(e as Error).message}; gpu counters ${JSON.stringify(gpu)}`, { cause: e });
   }
 }
 
 async function checkGpu(g: Guest, client: VmClient, step: (what: string) => Promise<void>): Promise<void> {
   await step('gpu-fbcon');
-  assert.ok(/^UT-GPU fb=\S*drmfb size=640,480 /m.test(g.out.text()), line(g.out.text(), 'UT-GPU'));
+  assert.ok(/^UT-GPU fb=\S*drmfb size=640,480 /m.test(g.out.text()), consoleLine(g.out.text(), 'UT-GPU'));
   // The boot log in fbcon's font: far from blank, in more than one colour.
-  const until = Date.now() + STEP_MS;
-  for (;;) {
+  await untilAsync(async () => {
     const boot = await screenshot(client, 'fbcon');
     let lit = 0;
     for (let i = 0; i < boot.rgba.length; i += 4) if (boot.rgba[i]! + boot.rgba[i + 1]! + boot.rgba[i + 2]! > 0) lit++;
-    if (lit > 2000) break;
-    assert.ok(Date.now() < until, `fbcon drew the boot log on the scanout: ${lit} lit pixels after ${STEP_MS / 1000} s`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
+    return lit > 2000 ? undefined : `${lit} lit pixels`;
+  }, 'fbcon to draw the boot log on the scanout', STEP_MS, 250);
   g.send('');
   await step('gpu-fb');
   await awaitPattern(client, 'fb0', WIDTH, HEIGHT, 5);
@@ -209,16 +181,16 @@ async function checkInput(g: Guest, client: VmClient, step: (what: string) => Pr
   const text = g.out.text();
   const events = (prefix: string): string[] => (text.match(new RegExp(`^${prefix} ev \\d+ \\d+ -?\\d+$`, 'gm')) ?? [])
     .map((l) => l.slice(prefix.length + 1));
-  assert.ok(/^UT-EV-KBD ev-name tsvmm virtio keyboard$/m.test(text), line(text, 'UT-EV-KBD'));
+  assert.ok(/^UT-EV-KBD ev-name tsvmm virtio keyboard$/m.test(text), consoleLine(text, 'UT-EV-KBD'));
   // KEY_H (35) and KEY_I (23), each pressed and released.
   assert.deepEqual(events('UT-EV-KBD'), ['ev 1 35 1', 'ev 1 35 0', 'ev 1 23 1', 'ev 1 23 0']);
-  assert.ok(/^UT-EV-TAB ev-name tsvmm virtio tablet$/m.test(text), line(text, 'UT-EV-TAB'));
+  assert.ok(/^UT-EV-TAB ev-name tsvmm virtio tablet$/m.test(text), consoleLine(text, 'UT-EV-TAB'));
   // Both axes at their maximum, then BTN_LEFT down.
   assert.deepEqual(events('UT-EV-TAB'), ['ev 3 0 32767', 'ev 3 1 32767', 'ev 1 272 1']);
 }
 
 function checkCrypto(text: string): void {
-  assert.ok(/^UT-CRYPTO-PROC .*driver : virtio_crypto_aes_cbc;.*selftest : passed;/m.test(text), line(text, 'UT-CRYPTO-PROC'));
+  assert.ok(/^UT-CRYPTO-PROC .*driver : virtio_crypto_aes_cbc;.*selftest : passed;/m.test(text), consoleLine(text, 'UT-CRYPTO-PROC'));
   assert.equal(field(text, 'crypto', 'selftest'), 'passed');
   const lines = [...text.matchAll(/^UT-CRYPTO key=(\w+) iv=(\w+) in=(\w+) out=(\w+)$/gm)];
   assert.equal(lines.length, 4, 'two keys, each with the SP 800-38A blocks and 256 random bytes');

@@ -3,13 +3,16 @@
 // again and listed (the suite's -stalls.log, which the test summary names as BOOTED AGAIN).
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
+import { buildGuest, type GuestArtifacts } from '../../src/guest/build';
 import { isPvmHost } from '../../src/vmm/host-quirks';
 import { BIN, REPO } from '../helpers/cli-run';
 import { kvmUnavailable } from '../helpers/kvm';
 import { netUnavailable } from '../helpers/netns';
 import { OutputWatch } from '../helpers/wait';
 import { noteStall, resultsDir } from '../run/files';
+import { buildUserspaceInitramfs } from './image';
 
 // Under the nested test host a step can take minutes; each wait names its step when it gives up.
 export const STEP_MS = Number(process.env.TSVMM_UT_STEP_MS ?? 10 * 60_000);
@@ -109,4 +112,30 @@ export function killAll(): void {
 export function userspaceSkip(): string | undefined {
   return kvmUnavailable() ?? netUnavailable()
     ?? (isPvmHost() ? 'guest user space cannot make system calls on kvm_pvm' : undefined);
+}
+
+/** What a user-space suite boots from, and its scratch folder. */
+export interface UserspaceFiles { guest: GuestArtifacts; initrd: string; dir: string }
+
+/** Builds (or takes from the cache) the kernel and the user-space image, and makes the suite's scratch folder. */
+export async function prepareUserspace(prefix: string): Promise<UserspaceFiles> {
+  const log = (line: string): void => void process.stderr.write(`${line}\n`);
+  const guest = await buildGuest({ log });
+  const initrd = await buildUserspaceInitramfs(log);
+  fs.mkdirSync(resultsDir(), { recursive: true });
+  return { guest, initrd, dir: fs.mkdtempSync(path.join(os.tmpdir(), prefix)) };
+}
+
+/** The first console line that starts with `prefix` (for a failure's message: the whole console is too long). */
+export function consoleLine(text: string, prefix: string): string {
+  return text.split('\n').find((l) => l.startsWith(prefix))?.trimEnd() ?? `(no ${prefix} line)`;
+}
+
+/** Waits for a console line starting with `line`; a UT-FAIL line before it ends the wait at once, naming it. */
+export async function guestSays(g: Guest, line: string): Promise<void> {
+  const escaped = line.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  // A UT-FAIL line is taken whole: its reason follows the name.
+  await g.out.waitFor(new RegExp(`^(${escaped}|UT-FAIL [^\\n]*\\n)`, 'm'), STEP_MS);
+  const failed = /^UT-FAIL .*$/m.exec(g.out.text());
+  if (failed) throw new Error(`the guest said "${failed[0]}" before "${line}"`);
 }
