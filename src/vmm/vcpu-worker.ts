@@ -13,7 +13,7 @@ import {
   type ExitReason, type VcpuWorkerData, type WorkerMessage,
 } from './vcpu-protocol';
 import { buildBuses, postToMain } from './worker-devices';
-import { closeGuestBytes, tryEmulationQuirk } from './int3-quirk';
+import { closeGuestBytes, tryEmulationQuirk } from './emulation-quirks';
 import { openVcpu, setFastMmio, type NativeVcpu } from './vcpu-native';
 import { fastRegisters } from '../virtio-mmio/mmio-registers';
 

@@ -4,7 +4,8 @@
 # the host has to act first (a balloon target, a vsock listener) it prints `UT-WAIT <step>` and reads a line from
 # the console. `ut.mode=` on the kernel command line picks what runs: full (every device), quick (nothing: the
 # shells and exit paths only), panic (a panic from user space), input (virtio-input keyboard and tablet), iommu
-# (devices behind virtio-iommu), devices (gpu, input, scsi, crypto and snd: ut-devices.sh).
+# (devices behind virtio-iommu), devices (gpu, input, scsi, crypto and snd: ut-devices.sh), browser (a shell on
+# tty1 for the browser console).
 export PATH=/bin:/sbin
 /bin/busybox --install -s /bin
 mount -t proc proc /proc
