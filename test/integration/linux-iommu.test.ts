@@ -7,16 +7,13 @@
 // Needs real hardware virtualization (guest user space), root and taps, like linux-userspace.
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { VmClient } from '../../src/api/client';
-import { buildGuest, type GuestArtifacts } from '../../src/guest/build';
+import type { GuestArtifacts } from '../../src/guest/build';
 import { makeTapNamespace, type TapNamespace } from '../helpers/netns';
-import { resultsDir } from '../run/files';
-import { bootToStart, field, killAll, STEP_MS, userspaceSkip } from '../userspace/guest-run';
+import { bootToStart, field, killAll, prepareUserspace, STEP_MS, userspaceSkip } from '../userspace/guest-run';
 import { makeDisk, readDisk, sha256, startTcpPeer } from '../userspace/host-side';
-import { buildUserspaceInitramfs } from '../userspace/image';
 
 const skip = userspaceSkip();
 const SUITE = 'linux-iommu';
@@ -32,13 +29,7 @@ describe('Linux with a disk behind virtio-iommu and net beside it', { skip, time
   let dir: string;
   let ns: TapNamespace | undefined;
 
-  before(async () => {
-    const log = (line: string): void => void process.stderr.write(`${line}\n`);
-    guest = await buildGuest({ log });
-    initrd = await buildUserspaceInitramfs(log);
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvmm-iommu-'));
-    fs.mkdirSync(resultsDir(), { recursive: true });
-  }, { timeout: 40 * 60_000 });
+  before(async () => { ({ guest, initrd, dir } = await prepareUserspace('tsvmm-iommu-')); }, { timeout: 40 * 60_000 });
   afterEach(() => { killAll(); });
   after(() => {
     ns?.remove();

@@ -6,22 +6,19 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { ApiClientError, VmClient } from '../../src/api/client';
-import { buildGuest, type GuestArtifacts } from '../../src/guest/build';
+import type { GuestArtifacts } from '../../src/guest/build';
 import { hostQuirks } from '../../src/vmm/host-quirks';
 import { countersReport } from '../helpers/counters-report';
 import { makeTapNamespace, type TapNamespace } from '../helpers/netns';
 import { HostEnd } from '../helpers/vsock-host';
 import { OutputWatch } from '../helpers/wait';
-import { resultsDir } from '../run/files';
-import { bootToStart, field, killAll, STEP_MS, userspaceSkip } from '../userspace/guest-run';
+import { bootToStart, field, killAll, prepareUserspace, STEP_MS, userspaceSkip } from '../userspace/guest-run';
 import {
   checkShare, makeDisk, makeShare, readDisk, SECRET, sha256, startTcpPeer, vsockAnswerer,
 } from '../userspace/host-side';
-import { buildUserspaceInitramfs } from '../userspace/image';
 
 const skip = userspaceSkip();
 const NS = `tsvmm-ut-${process.pid}`;
@@ -41,13 +38,7 @@ describe('Linux user space on tsvmm', { skip, timeout: 60 * 60_000 }, () => {
   });
   const hvc = (name: string): object => ({ type: 'console', backend: 'socket', path: path.join(dir, `${name}-hvc.sock`) });
 
-  before(async () => {
-    const log = (line: string): void => void process.stderr.write(`${line}\n`);
-    guest = await buildGuest({ log });
-    initrd = await buildUserspaceInitramfs(log);
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvmm-ut-'));
-    fs.mkdirSync(resultsDir(), { recursive: true });
-  }, { timeout: 40 * 60_000 });
+  before(async () => { ({ guest, initrd, dir } = await prepareUserspace('tsvmm-ut-')); }, { timeout: 40 * 60_000 });
   afterEach(() => { killAll(); });
   after(() => {
     ns?.remove();
