@@ -39,14 +39,17 @@ static Napi::Value MemfdCreate(const Napi::CallbackInfo& info) {
 
 namespace {
 
-// new SharedMapping(fd, size, offset): .buffer over a MAP_SHARED mapping of the fd, unmapped by close() at once (the
-// buffer is detached, so a later access is a TypeError in JavaScript and never a fault) or, unclosed, by the GC.
-// Each thread that needs the memory maps it itself, so no pointer ever crosses threads or reaches JavaScript.
+// new SharedMapping(fd, size, offset, copyOnWrite): .buffer over a MAP_SHARED (or MAP_PRIVATE) mapping of the fd,
+// unmapped by close() at once (the buffer is detached, so a later access is a TypeError in JavaScript and never a
+// fault) or, unclosed, by the GC. .id names it to readMapping on any thread of the process: a private mapping
+// cannot be mapped again elsewhere with the same contents, and no pointer ever crosses threads or reaches
+// JavaScript.
 class SharedMapping : public Napi::ObjectWrap<SharedMapping> {
  public:
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "SharedMapping",
                        {InstanceAccessor<&SharedMapping::Buffer>("buffer"),
+                        InstanceAccessor<&SharedMapping::Id>("id"),
                         InstanceMethod<&SharedMapping::Close>("close")});
   }
 
@@ -54,13 +57,16 @@ class SharedMapping : public Napi::ObjectWrap<SharedMapping> {
     int fd;
     uint64_t size, offset = 0;
     if (!ArgFd(info, 0, &fd) || !ArgU64(info, 1, &size)) return;
-    if (info.Length() > 2 && !ArgU64(info, 2, &offset)) return;
+    if (info.Length() > 2 && !info[2].IsUndefined() && !ArgU64(info, 2, &offset)) return;
+    bool copy_on_write = info.Length() > 3 && info[3].ToBoolean().Value();
     if (size == 0) {
       ThrowRange(info.Env(), "mapping size must be positive");
       return;
     }
-    Napi::ArrayBuffer buf = MapToBuffer(info.Env(), fd, size, static_cast<off_t>(offset), nullptr, &mapping_);
+    Napi::ArrayBuffer buf =
+        MapToBuffer(info.Env(), fd, size, static_cast<off_t>(offset), nullptr, &mapping_, copy_on_write);
     if (buf.IsEmpty()) return;
+    id_ = RegisterMapping(mapping_);
     // Guest memory is private to this VM: keep it out of core dumps of the VMM.
     madvise(mapping_->addr, size, MADV_DONTDUMP);
     buffer_ = Napi::Persistent(buf);
@@ -71,16 +77,37 @@ class SharedMapping : public Napi::ObjectWrap<SharedMapping> {
     return buffer_.IsEmpty() ? info.Env().Undefined() : buffer_.Value();
   }
 
+  Napi::Value Id(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), id_); }
+
   Napi::Value Close(const Napi::CallbackInfo& info) {
     if (!buffer_.IsEmpty() && DetachAndUnmap(info.Env(), buffer_.Value(), mapping_)) buffer_.Reset();
     return info.Env().Undefined();
   }
 
   MappingRef mapping_;
+  uint32_t id_ = 0;
   Napi::Reference<Napi::ArrayBuffer> buffer_;
 };
 
 }  // namespace
+
+// readMapping(id, offset, length) -> Buffer: a copy of a SharedMapping's bytes, from any thread; a vCPU thread reads
+// guest instructions this way. Throws RangeError when the mapping is gone or the range is not inside it.
+static Napi::Value ReadMapping(const Napi::CallbackInfo& info) {
+  uint32_t id, len;
+  uint64_t off;
+  if (!ArgU32(info, 0, &id) || !ArgU64(info, 1, &off) || !ArgU32(info, 2, &len)) return Napi::Value();
+  if (len > 4096) {
+    ThrowRange(info.Env(), "readMapping reads at most 4096 bytes");
+    return Napi::Value();
+  }
+  Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::New(info.Env(), len);
+  if (!CopyFromMapping(id, off, len, out.Data())) {
+    ThrowRange(info.Env(), "no such mapping, or the range is outside it");
+    return Napi::Value();
+  }
+  return out;
+}
 
 // madvise(arrayBuffer, offset, length, advice): MADV_POPULATE_WRITE makes guest RAM resident up front.
 static Napi::Value Madvise(const Napi::CallbackInfo& info) {
@@ -130,12 +157,14 @@ static Napi::Value MemoryFence(const Napi::CallbackInfo& info) {
 void InitMemory(Napi::Env env, Napi::Object exports) {
   exports.Set("memfdCreate", Napi::Function::New(env, MemfdCreate));
   exports.Set("SharedMapping", SharedMapping::Define(env));
+  exports.Set("readMapping", Napi::Function::New(env, ReadMapping));
   exports.Set("madvise", Napi::Function::New(env, Madvise));
   exports.Set("fallocate", Napi::Function::New(env, Fallocate));
   exports.Set("memoryFence", Napi::Function::New(env, MemoryFence));
   Napi::Object c = Napi::Object::New(env);
   c.Set("MADV_DONTNEED", MADV_DONTNEED);
   c.Set("MADV_REMOVE", MADV_REMOVE);
+  c.Set("MADV_POPULATE_READ", MADV_POPULATE_READ);
   c.Set("MADV_POPULATE_WRITE", MADV_POPULATE_WRITE);
   c.Set("FALLOC_FL_KEEP_SIZE", FALLOC_FL_KEEP_SIZE);
   c.Set("FALLOC_FL_PUNCH_HOLE", FALLOC_FL_PUNCH_HOLE);

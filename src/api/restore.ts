@@ -23,6 +23,13 @@ export interface RestoreVmOptions {
    * taken from may still hold, or whose folder may be gone); relative to baseDir. Default: the snapshot's.
    */
   vsockSocket?: string;
+  /**
+   * How guest RAM comes back. 'copy-on-write' (the default) maps the snapshot's memory.bin private: the restore
+   * reads nothing but the pages the guest touches, and every machine restored from the same file shares those it
+   * has not written; memory.bin must then stay unchanged while they run (deleting it is fine). 'copy' reads it
+   * into the machine's own RAM, as a new machine's.
+   */
+  ram?: 'copy-on-write' | 'copy';
 }
 
 /**
@@ -32,17 +39,21 @@ export interface RestoreVmOptions {
  * ERR_VM_SNAPSHOT_UNSUPPORTED for devices it cannot hold, HostError when this host lacks what the machine needs.
  */
 export async function restoreVm(dir: string, options?: RestoreVmOptions): Promise<Vm> {
-  const o = checkOptions('options', options, ['logger', 'baseDir', 'paused', 'vsockSocket']);
+  const o = checkOptions('options', options, ['logger', 'baseDir', 'paused', 'vsockSocket', 'ram']);
   if (o.logger !== undefined && (typeof o.logger !== 'object' || o.logger === null)) {
     throw argTypeError('logger', 'a pino logger', o.logger);
   }
   if (o.paused !== undefined && typeof o.paused !== 'boolean') throw argTypeError('paused', 'a boolean', o.paused);
+  if (o.ram !== undefined && o.ram !== 'copy-on-write' && o.ram !== 'copy') {
+    throw argTypeError('ram', '\'copy-on-write\' or \'copy\'', o.ram);
+  }
   const baseDir = path.resolve(o.baseDir === undefined ? process.cwd() : checkNonEmptyString('baseDir', o.baseDir));
   const snapshotDir = path.resolve(baseDir, checkNonEmptyString('dir', dir));
   const logger = (o.logger as Logger | undefined) ?? createLogger('silent');
   const vsockSocket = o.vsockSocket === undefined ? undefined
     : path.resolve(baseDir, checkNonEmptyString('vsockSocket', o.vsockSocket));
-  const vm = makeRestoredVm(snapshotDir, { logger, baseDir, ...(vsockSocket === undefined ? {} : { vsockSocket }) });
+  const vm = makeRestoredVm(snapshotDir, { logger, baseDir, ...(vsockSocket === undefined ? {} : { vsockSocket }),
+    ...(o.ram === undefined ? {} : { ram: o.ram as 'copy-on-write' | 'copy' }) });
   if (o.paused === true) await vm.startPaused(); else vm.start();
   return vm;
 }
@@ -52,15 +63,16 @@ export async function restoreVm(dir: string, options?: RestoreVmOptions): Promis
  * PUT /snapshot/load start it. Throws as restoreVm rejects.
  */
 export function makeRestoredVm(dir: string,
-  opts: Omit<VmOptions, 'restore'> & { logLevel?: LogLevel; vsockSocket?: string }): Vm {
+  opts: Omit<VmOptions, 'restore'> & { logLevel?: LogLevel; vsockSocket?: string; ram?: SnapshotImage['ram'] }): Vm {
   let image: SnapshotImage;
-  const { logLevel, vsockSocket, ...vmOptions } = opts;
+  const { logLevel, vsockSocket, ram, ...vmOptions } = opts;
   try {
     image = readSnapshot(dir, vsockSocket === undefined ? undefined : (c) => withVsockSocket(c, vsockSocket));
   } catch (e) {
     throw vmErrorOf(e);
   }
   delete image.config.apiSocket;
+  if (ram !== undefined) image.ram = ram;
   // Before a device opens anything (a tap, a socket): Machine.create refuses such a config too, later.
   try {
     checkSnapshotable(image.config);

@@ -1,7 +1,10 @@
-// The host side of guest RAM: one memfd holding every RAM region back to back, each region mapped MAP_SHARED and
-// seen from TypeScript through GuestMemory. Because the pages belong to the memfd and not to any one mapping,
-// giving a page back to the host means punching a hole in the memfd: MADV_DONTNEED on a shared mapping only drops
-// that mapping's page-table entries while the page stays in the file.
+// The host side of guest RAM: one file holding every RAM region back to back, each region mapped once and seen from
+// TypeScript through GuestMemory (KVM maps the same addresses). A new machine's file is a memfd mapped MAP_SHARED:
+// the pages belong to the memfd and not to any one mapping, so giving a page back to the host means punching a
+// hole in it (MADV_DONTNEED on a shared mapping only drops that mapping's page-table entries). A machine restored
+// from a snapshot maps the snapshot's memory file MAP_PRIVATE instead: it reads the file's pages from the page
+// cache, shared with every other machine restored from the same file, and its writes go to private copies.
+import * as fs from 'node:fs';
 import { GuestMemory } from './guest-memory';
 import { native, type SharedMapping } from './native';
 
@@ -12,12 +15,21 @@ export interface RamSlot { gpa: number; size: number; offset: number }
 
 const PAGE = 4096;
 
+const totalBytes = (layout: RamLayout[]): number => layout.reduce((s, r) => s + r.size, 0);
+
 export class GuestRam {
   readonly memory: GuestMemory;
   readonly slots: readonly RamSlot[];
+  /** Each region's mapping, by id (native readMapping), in the order of slots. */
+  readonly mappingIds: readonly number[];
   private closed = false;
 
-  private constructor(readonly fd: number, layout: RamLayout[], private readonly mappings: SharedMapping[]) {
+  /**
+   * `fd` is a memfd (shared) or, with copyOnWrite, a read-only file the regions are mapped private from: a
+   * snapshot's memory file, which must not change while any machine maps it.
+   */
+  private constructor(readonly fd: number, layout: RamLayout[], private readonly mappings: SharedMapping[],
+    readonly copyOnWrite: boolean) {
     let offset = 0;
     this.slots = layout.map((r) => {
       const slot = { gpa: r.gpa, size: r.size, offset };
@@ -25,20 +37,43 @@ export class GuestRam {
       return slot;
     });
     const n = native();
-    for (const s of this.slots) mappings.push(new n.SharedMapping(fd, s.size, s.offset));
+    for (const s of this.slots) mappings.push(new n.SharedMapping(fd, s.size, s.offset, copyOnWrite));
+    this.mappingIds = mappings.map((m) => m.id);
     this.memory = new GuestMemory(this.slots.map((s, i) => ({ gpa: s.gpa, buffer: mappings[i]!.buffer! })));
   }
 
   /** Creates the memfd and maps each region; close() gives both back. */
   static create(layout: RamLayout[], name = 'tsvmm-guest-ram'): GuestRam {
     const n = native();
-    const fd = n.memfdCreate(name, layout.reduce((s, r) => s + r.size, 0));
+    return GuestRam.build(n.memfdCreate(name, totalBytes(layout)), layout, false);
+  }
+
+  /**
+   * Maps guest RAM copy-on-write from `fd`, an open read-only file exactly as large as the layout (a smaller one
+   * would fault the VMM when it is read past its end). Takes the fd: close() closes it.
+   */
+  static fromFile(layout: RamLayout[], fd: number): GuestRam {
+    let size: number;
+    try {
+      size = fs.fstatSync(fd).size;
+    } catch (e) {
+      fs.closeSync(fd);
+      throw e;
+    }
+    if (size !== totalBytes(layout)) {
+      fs.closeSync(fd);
+      throw new RangeError(`the memory file holds ${size} bytes, not the ${totalBytes(layout)} of guest RAM`);
+    }
+    return GuestRam.build(fd, layout, true);
+  }
+
+  private static build(fd: number, layout: RamLayout[], copyOnWrite: boolean): GuestRam {
     const mappings: SharedMapping[] = [];
     try {
-      return new GuestRam(fd, layout, mappings);
+      return new GuestRam(fd, layout, mappings, copyOnWrite);
     } catch (e) {
       for (const m of mappings) m.close();
-      n.close(fd);
+      native().close(fd);
       throw e;
     }
   }
@@ -55,18 +90,23 @@ export class GuestRam {
     native().close(this.fd);
   }
 
-  /** Makes every page resident now (allocated and mapped, contents unchanged), so none faults in later. */
+  /**
+   * Makes every page resident now (allocated and mapped, contents unchanged), so none faults in later. A
+   * copy-on-write RAM maps the file's pages for reading only: copying them all would undo the sharing.
+   */
   populate(): void {
     const n = native();
     if (this.closed) throw new TypeError('guest RAM is closed');
-    for (const r of this.memory.regions) n.madvise(r.buffer, 0, r.buffer.byteLength, n.constants.MADV_POPULATE_WRITE);
+    const advice = this.copyOnWrite ? n.constants.MADV_POPULATE_READ : n.constants.MADV_POPULATE_WRITE;
+    for (const r of this.memory.regions) n.madvise(r.buffer, 0, r.buffer.byteLength, advice);
   }
 
   /**
    * Gives the host pages behind [gpa, gpa+length) back: a hole punched in the memfd frees them and removes them
    * from every mapping (this thread's, the vCPU workers', KVM's through its MMU notifier). The guest reads zeros
    * there on its next touch. The range must be page aligned and inside one region; callers validate guest input
-   * first, so a bad range here is a programming error.
+   * first, so a bad range here is a programming error. A copy-on-write RAM drops its private copies instead (the
+   * file is not this machine's to change): the guest then reads the snapshot's bytes there, not zeros.
    */
   discard(gpa: number, length: number): void {
     const slot = this.slots.find((s) => gpa >= s.gpa && gpa < s.gpa + s.size);
@@ -77,6 +117,11 @@ export class GuestRam {
     if (this.closed) throw new TypeError('guest RAM is closed');
     const n = native();
     const c = n.constants;
+    if (this.copyOnWrite) {
+      const i = this.slots.indexOf(slot);
+      n.madvise(this.memory.regions[i]!.buffer, gpa - slot.gpa, length, c.MADV_DONTNEED);
+      return;
+    }
     n.fallocate(this.fd, c.FALLOC_FL_PUNCH_HOLE | c.FALLOC_FL_KEEP_SIZE, slot.offset + (gpa - slot.gpa), length);
   }
 }

@@ -25,12 +25,15 @@ export interface FastMmioEntry {
 }
 
 /**
- * A MAP_SHARED mapping of a file. close() unmaps at once and detaches `buffer`, so views made before then read as
- * empty and new ones throw TypeError; unclosed, the mapping goes with the buffer at garbage collection.
+ * A MAP_SHARED (or copy-on-write MAP_PRIVATE) mapping of a file. close() unmaps at once and detaches `buffer`, so
+ * views made before then read as empty and new ones throw TypeError; unclosed, the mapping goes with the buffer at
+ * garbage collection.
  */
 export interface SharedMapping {
   /** undefined once closed. */
   readonly buffer: ArrayBuffer | undefined;
+  /** Names the mapping to readMapping on any thread of this process. */
+  readonly id: number;
   close(): void;
 }
 
@@ -103,7 +106,9 @@ export interface NativeAddon {
   STATE_KINDS: { vcpu: Record<VcpuStateKind, StateKind>; vm: Record<VmStateKind, StateKind> };
 
   memfdCreate(name: string, size: number): number;
-  SharedMapping: new (fd: number, size: number, offset?: number) => SharedMapping;
+  SharedMapping: new (fd: number, size: number, offset?: number, copyOnWrite?: boolean) => SharedMapping;
+  /** A copy of up to 4096 bytes of a mapping, by its id; RangeError once it is closed or outside it. */
+  readMapping(id: number, offset: number, length: number): Buffer;
   madvise(memory: ArrayBuffer, offset: number, length: number, advice: number): void;
   fallocate(fd: number, mode: number, offset: number | bigint, length: number | bigint): void;
 
@@ -149,6 +154,7 @@ export interface NativeAddon {
   constants: {
     MADV_DONTNEED: number;
     MADV_REMOVE: number;
+    MADV_POPULATE_READ: number;
     MADV_POPULATE_WRITE: number;
     FALLOC_FL_KEEP_SIZE: number;
     FALLOC_FL_PUNCH_HOLE: number;

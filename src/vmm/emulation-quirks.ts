@@ -3,30 +3,22 @@
 // it (a breakpoint is a trap, so the handler sees the next instruction) and inject vector 3. On an 0x9B byte
 // (FWAIT), step over it: with no x87 exception pending it does nothing, and Linux's one FWAIT at CPL0 (fpu__drop,
 // run by every thread that exits) ignores a fault there anyway.
-import { native, type SharedMapping } from '../base/native';
+import { native } from '../base/native';
 import type { VcpuWorkerData } from './vcpu-protocol';
 
-let mapped: { gpa: number; size: number; mapping: SharedMapping; bytes: Uint8Array }[] | undefined;
-
+/**
+ * The guest byte at `gpa`, read through the main thread's own mapping of guest RAM: a copy-on-write RAM (restored
+ * from a snapshot) has its guest's writes only there, so a mapping of the file made here would read stale bytes.
+ */
 function guestByte(data: VcpuWorkerData, gpa: bigint): number | undefined {
-  if (mapped === undefined) {
-    const n = native();
-    mapped = data.memory.regions.map((r) => {
-      const mapping = new n.SharedMapping(data.memory.fd, r.size, r.offset);
-      return { gpa: r.gpa, size: r.size, mapping, bytes: new Uint8Array(mapping.buffer!) };
-    });
-  }
   const addr = Number(gpa);
-  for (const r of mapped) {
-    if (addr >= r.gpa && addr < r.gpa + r.size) return r.bytes[addr - r.gpa];
+  const r = data.memory.regions.find((m) => addr >= m.gpa && addr < m.gpa + m.size);
+  if (r === undefined) return undefined;
+  try {
+    return native().readMapping(r.mapping, addr - r.gpa, 1)[0];
+  } catch {
+    return undefined; // RAM unmapped already: the machine is closing
   }
-  return undefined;
-}
-
-/** Unmaps the guest RAM this thread mapped to read instructions, if it did. */
-export function closeGuestBytes(): void {
-  for (const r of mapped ?? []) r.mapping.close();
-  mapped = undefined;
 }
 
 const INT3 = 0xcc;

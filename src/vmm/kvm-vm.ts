@@ -32,8 +32,12 @@ export class KvmVm {
   /** Guest RAM as TypeScript sees it (ram holds the memfd and its slots too). */
   get memory(): GuestMemory { return this.ram.memory; }
 
-  /** Opens /dev/kvm, checks what this VMM relies on, and creates a VM with guest RAM laid out as given. */
-  static create(layout: RamLayout[], devicePath = '/dev/kvm'): KvmVm {
+  /**
+   * Opens /dev/kvm, checks what this VMM relies on, and creates a VM with guest RAM laid out as given: a new memfd,
+   * or what `ram` makes (RAM mapped from a snapshot).
+   */
+  static create(layout: RamLayout[], options: { devicePath?: string; ram?: (layout: RamLayout[]) => GuestRam } = {}): KvmVm {
+    const devicePath = options.devicePath ?? '/dev/kvm';
     const n = native();
     let kvmFd: number;
     try {
@@ -60,7 +64,7 @@ export class KvmVm {
       n.setIdentityMapAddr(vmFd, IDENTITY_MAP_ADDR);
       n.createIrqchip(vmFd);
       n.createPit2(vmFd, KVM_PIT_SPEAKER_DUMMY);
-      ram = GuestRam.create(layout);
+      ram = options.ram ? options.ram(layout) : GuestRam.create(layout);
       return new KvmVm(kvmFd, vmFd, ram, runSize);
     } catch (e) {
       for (const fd of fds.reverse()) n.close(fd);

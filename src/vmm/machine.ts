@@ -29,6 +29,7 @@ import { createI8042State, I8042Host } from '../devices/i8042';
 import { createSerialState, SerialHost } from '../devices/serial-8250';
 import type { SnapshotImage } from './snapshot/format';
 import { checkSnapshotable, restoreSections, snapshotMachine, type MachineParts } from './snapshot/machine-state';
+import { snapshotRam } from './snapshot/memory';
 import type { VirtioDevice } from '../virtio-mmio/device';
 
 /** How long a panicking guest gets to reboot itself (panic=N) before the VMM ends it. */
@@ -97,7 +98,9 @@ export class Machine extends EventEmitter {
 
   /** Creates the VM and loads the guest; nothing runs until start(). */
   static create(config: MachineConfig, opts: MachineOptions = {}): Machine {
-    const vm = KvmVm.create(ramRegions(config.memory));
+    const image = opts.restore;
+    const vm = KvmVm.create(ramRegions(config.memory),
+      image?.ram === 'copy-on-write' ? { ram: (layout) => snapshotRam(image, layout) } : {});
     let m: Machine | undefined;
     try {
       if (opts.prefaultMemory) vm.ram.populate();

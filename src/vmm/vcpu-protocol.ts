@@ -67,8 +67,8 @@ export interface VcpuWorkerData {
   control: SharedArrayBuffer;
   counters: SharedArrayBuffer;
   devices: WorkerDeviceSpec[];
-  /** The memfd behind guest RAM, mapped by the worker only when it must read guest memory itself. */
-  memory: { fd: number; regions: { gpa: number; size: number; offset: number }[] };
+  /** Guest RAM's regions and the ids of their mappings, for the rare read the worker must do itself (readMapping). */
+  memory: { regions: { gpa: number; size: number; mapping: number }[] };
   /** Inject #BP when the host's emulator fails on an INT3 (ENVIRONMENT: PVM hosts). */
   int3Quirk: boolean;
 }

@@ -13,7 +13,7 @@ import {
   type ExitReason, type VcpuWorkerData, type WorkerMessage,
 } from './vcpu-protocol';
 import { buildBuses, postToMain } from './worker-devices';
-import { closeGuestBytes, tryEmulationQuirk } from './emulation-quirks';
+import { tryEmulationQuirk } from './emulation-quirks';
 import { openVcpu, setFastMmio, type NativeVcpu } from './vcpu-native';
 import { fastRegisters } from '../virtio-mmio/mmio-registers';
 
@@ -245,7 +245,6 @@ function start(d: VcpuWorkerData): void {
   } finally {
     // The thread may outlive its machine (a spare, a slow exit): the mappings go now, not when it is collected.
     vcpu?.close();
-    closeGuestBytes();
     setState(VCPU_STATE.STOPPED, 'stopped');
   }
 }

@@ -34,7 +34,7 @@ export class Vcpu {
       control: this.control,
       counters: this.counterBuffer,
       devices,
-      memory: { fd: this.vm.ram.fd, regions: [...this.vm.ram.slots] },
+      memory: { regions: this.vm.ram.slots.map((s, i) => ({ gpa: s.gpa, size: s.size, mapping: this.vm.ram.mappingIds[i]! })) },
       int3Quirk,
     };
     const worker = takeVcpuWorker();

@@ -153,6 +153,11 @@ export interface SnapshotImage {
   manifest: SnapshotManifest;
   config: MachineConfig;
   sections: Map<string, Buffer>;
+  /**
+   * How guest RAM comes back: mapped from memory.bin copy-on-write (pages read as the guest touches them, shared
+   * with other machines restored from the same file), or copied into a new machine's own RAM.
+   */
+  ram: 'copy-on-write' | 'copy';
 }
 
 const bad = (what: string): SnapshotError => new SnapshotError('ERR_SNAPSHOT_FORMAT', `${MANIFEST_FILE}: ${what}`);
@@ -268,7 +273,7 @@ export function readSnapshot(dir: string, editConfig: (config: unknown) => unkno
     }
     sections.set(s.name, data);
   }
-  return { dir, manifest, config, sections };
+  return { dir, manifest, config, sections, ram: 'copy-on-write' };
 }
 
 /**
@@ -277,21 +282,38 @@ export function readSnapshot(dir: string, editConfig: (config: unknown) => unkno
  * filled so far must not run.
  */
 export function loadMemory(image: SnapshotImage, target: (offset: number, length: number) => Uint8Array): void {
-  const hash = createHash('sha256');
   const fd = fs.openSync(path.join(image.dir, MEMORY_FILE), 'r');
   try {
-    for (const [at, length] of image.manifest.memory.extents) {
-      const view = target(at, length);
-      let done = 0;
-      while (done < length) {
-        const n = fs.readSync(fd, view, done, length - done, at + done);
-        if (n === 0) throw new SnapshotError('ERR_SNAPSHOT_TRUNCATED', `${MEMORY_FILE} ends inside extent ${at}+${length}`);
-        done += n;
-      }
-      hash.update(extentHeader(at, length)).update(view);
-    }
+    checkMemoryFile(image, fd, target);
   } finally {
     fs.closeSync(fd);
+  }
+}
+
+const CHECK_CHUNK = 1 << 20;
+
+/**
+ * Reads memory.bin's extents from `fd` and checks them against the manifest's hash: into guest RAM when `target`
+ * is given, else through a small buffer (RAM mapped from the file itself is only checked, never written).
+ */
+export function checkMemoryFile(image: SnapshotImage, fd: number,
+  target?: (offset: number, length: number) => Uint8Array): void {
+  const hash = createHash('sha256');
+  const scratch = target ? undefined : Buffer.allocUnsafe(CHECK_CHUNK);
+  for (const [at, length] of image.manifest.memory.extents) {
+    hash.update(extentHeader(at, length));
+    const view = target?.(at, length);
+    for (let done = 0; done < length;) {
+      const want = Math.min(length - done, CHECK_CHUNK);
+      const into = view ? view.subarray(done, done + want) : scratch!.subarray(0, want);
+      for (let got = 0; got < want;) {
+        const n = fs.readSync(fd, into, got, want - got, at + done + got);
+        if (n === 0) throw new SnapshotError('ERR_SNAPSHOT_TRUNCATED', `${MEMORY_FILE} ends inside extent ${at}+${length}`);
+        got += n;
+      }
+      hash.update(into);
+      done += want;
+    }
   }
   if (hash.digest('hex') !== image.manifest.memory.sha256) {
     throw new SnapshotError('ERR_SNAPSHOT_CHECKSUM', `${MEMORY_FILE} does not match its sha256`);

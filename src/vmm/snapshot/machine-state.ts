@@ -110,7 +110,7 @@ export function restoreSections(image: SnapshotImage, parts: MachineParts): void
   const serial = section(image, 'serial');
   const i8042 = section(image, 'i8042');
   const virtio = readVirtio(image, parts.virtio);
-  loadMemory(image, ramView(vm.ram));
+  if (!vm.ram.copyOnWrite) loadMemory(image, ramView(vm.ram)); // else mapped from memory.bin, checked already
   try {
     importSerialState(parts.serial, serial);
     importI8042State(parts.i8042, i8042);

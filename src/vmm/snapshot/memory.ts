@@ -1,9 +1,11 @@
 // Guest RAM for a snapshot: which runs of the memfd hold data, and views of them. SEEK_DATA / SEEK_HOLE on the
 // memfd skip what the guest never touched (and what the balloon gave back) without reading it; inside the data,
 // pages of zeros are left out too, so memory.bin keeps holes wherever the guest's RAM reads as zero.
-import type { GuestRam } from '../../base/guest-ram';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { GuestRam, type RamLayout } from '../../base/guest-ram';
 import { native } from '../../base/native';
-import type { Extent, MemoryImage } from './format';
+import { checkMemoryFile, MEMORY_FILE, type Extent, type MemoryImage, type SnapshotImage } from './format';
 
 const PAGE = 4096;
 const SEEK_DATA = 3;
@@ -58,17 +60,51 @@ export function ramView(ram: GuestRam): (offset: number, length: number) => Uint
   };
 }
 
-/** Guest RAM as a snapshot writes it; the guest must not run while the image is in use. */
+/**
+ * Guest RAM as a snapshot writes it; the guest must not run while the image is in use. RAM mapped copy-on-write
+ * from a file is read whole: the file's holes say nothing of the pages the guest has written since.
+ */
 export function memoryImage(ram: GuestRam): MemoryImage {
   const view = ramView(ram);
   const extents: Extent[] = [];
   for (const slot of ram.slots) {
-    for (const run of dataRuns(ram.fd, slot.offset, slot.offset + slot.size)) {
+    const end = slot.offset + slot.size;
+    for (const run of ram.copyOnWrite ? [[slot.offset, slot.size] as const] : dataRuns(ram.fd, slot.offset, end)) {
       // SEEK_DATA works in pages of the memfd, which are never smaller than 4 KiB.
       const start = Math.floor(run[0] / PAGE) * PAGE;
-      const end = Math.min(Math.ceil((run[0] + run[1]) / PAGE) * PAGE, slot.offset + slot.size);
-      extents.push(...nonZeroPages(view, [start, end - start]));
+      const stop = Math.min(Math.ceil((run[0] + run[1]) / PAGE) * PAGE, end);
+      extents.push(...nonZeroPages(view, [start, stop - start]));
     }
   }
   return { bytes: ram.slots.reduce((s, r) => s + r.size, 0), extents, view };
+}
+
+/**
+ * memory.bin files this process has checked, by identity: a pool restoring the same snapshot again and again reads
+ * and hashes it once. The change time is in the key because nothing can set it back: a file written since (in
+ * place, or replaced) is checked again.
+ */
+const checkedFiles = new Set<string>();
+
+function fileIdentity(st: fs.BigIntStats, sha256: string): string {
+  return [st.dev, st.ino, st.size, st.mtimeNs, st.ctimeNs, sha256].join(':');
+}
+
+/**
+ * Guest RAM for a restore, mapped copy-on-write from the snapshot's memory.bin (checked first against its hash,
+ * once per file per process). The file must not change while the machine runs; removing it is fine.
+ */
+export function snapshotRam(image: SnapshotImage, layout: RamLayout[]): GuestRam {
+  const fd = fs.openSync(path.join(image.dir, MEMORY_FILE), 'r');
+  try {
+    const key = fileIdentity(fs.fstatSync(fd, { bigint: true }), image.manifest.memory.sha256);
+    if (!checkedFiles.has(key)) {
+      checkMemoryFile(image, fd);
+      checkedFiles.add(key);
+    }
+  } catch (e) {
+    fs.closeSync(fd);
+    throw e;
+  }
+  return GuestRam.fromFile(layout, fd);
 }
