@@ -49,11 +49,14 @@ export async function restoreVm(dir: string, options?: RestoreVmOptions): Promis
   }
   const baseDir = path.resolve(o.baseDir === undefined ? process.cwd() : checkNonEmptyString('baseDir', o.baseDir));
   const snapshotDir = path.resolve(baseDir, checkNonEmptyString('dir', dir));
-  const logger = (o.logger as Logger | undefined) ?? createLogger('silent');
+  const given = o.logger as Logger | undefined;
+  // As createVm: silent unless the caller gave a logger, whatever log level the snapshot's config names.
+  const logger = given ?? createLogger('silent');
   const vsockSocket = o.vsockSocket === undefined ? undefined
     : path.resolve(baseDir, checkNonEmptyString('vsockSocket', o.vsockSocket));
-  const vm = makeRestoredVm(snapshotDir, { logger, baseDir, ...(vsockSocket === undefined ? {} : { vsockSocket }),
-    ...(o.ram === undefined ? {} : { ram: o.ram as 'copy-on-write' | 'copy' }) });
+  const vm = makeRestoredVm(snapshotDir, { logger, baseDir, ...(given ? {} : { logLevel: 'silent' as const }),
+    ...(vsockSocket === undefined ? {} : { vsockSocket }),
+    ...(o.ram === undefined ? {} : { ram: o.ram }) });
   if (o.paused === true) await vm.startPaused(); else vm.start();
   return vm;
 }
