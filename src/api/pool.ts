@@ -2,15 +2,26 @@
 // out at once when one is ready (else waits for the next to boot) and the pool boots a replacement behind it. What
 // acquire() returns is the caller's: closing it is theirs. Boots run at most `maxBooting` at a time, so a pool
 // does not flood a small host; boots that keep failing stop the refilling until the next acquire(), and the failure
-// reaches the callers that wait, never an unhandled rejection.
-import { argTypeError, checkInteger, checkOptions, VmError } from './errors';
+// reaches the callers that wait, never an unhandled rejection. A pool made with `snapshot` restores its sandboxes
+// from that snapshot of one (restoreSandbox) instead of booting them: a start without a boot, and its machines share
+// the snapshot's guest RAM pages they have not written.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { argTypeError, checkInteger, checkNonEmptyString, checkOptions, VmError } from './errors';
 import { checkSandboxOptions, createSandbox, type Sandbox, type SandboxOptions } from './sandbox';
+import { checkRestoreSandboxOptions, restoreSandbox, type RestoreSandboxOptions } from './sandbox-restore';
+import { MANIFEST_FILE } from '../vmm/snapshot/format';
 
 export interface PoolOptions extends SandboxOptions {
   /** Sandboxes kept booted and idle, 1..64. */
   size: number;
   /** Boots at the same time; default min(size, 2). */
   maxBooting?: number;
+  /**
+   * A folder a sandbox's vm.snapshot() wrote: each sandbox is restored from it (restoreSandbox) instead of booted.
+   * The machine is the snapshot's, so only restoreSandbox's options may go with it.
+   */
+  snapshot?: string;
 }
 
 export interface PoolStats {
@@ -46,9 +57,18 @@ export function createPool(options: PoolOptions): SandboxPool {
   if (typeof options !== 'object' || (options as unknown) === null || Array.isArray(options)) {
     throw argTypeError('options', 'an object with a size', options);
   }
-  const { size: rawSize, maxBooting: rawMax, ...sandbox } = options;
+  const { size: rawSize, maxBooting: rawMax, snapshot, ...sandbox } = options;
   const size = checkInteger('size', rawSize, 1, MAX_SIZE);
   const maxBooting = rawMax === undefined ? Math.min(size, 2) : checkInteger('maxBooting', rawMax, 1, MAX_SIZE);
+  if (snapshot !== undefined) {
+    const dir = path.resolve(checkNonEmptyString('snapshot', snapshot));
+    if (!fs.existsSync(path.join(dir, MANIFEST_FILE))) {
+      throw Object.assign(new Error(`The "snapshot" argument must be a folder vm.snapshot() wrote: ${dir} has no ${MANIFEST_FILE}`),
+        { code: 'ERR_INVALID_ARG_VALUE', argument: 'snapshot' });
+    }
+    const restore: RestoreSandboxOptions = checkRestoreSandboxOptions(sandbox);
+    return new SandboxPool(size, maxBooting, () => restoreSandbox(dir, restore));
+  }
   // The sandbox's own options are checked now, not at the first boot, where only a waiting acquire() would hear.
   checkSandboxOptions(sandbox);
   return new SandboxPool(size, maxBooting, () => createSandbox(sandbox));

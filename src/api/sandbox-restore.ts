@@ -17,12 +17,17 @@ export type RestoreSandboxOptions = Pick<SandboxOptions,
 
 const KNOWN = ['cwd', 'env', 'execTimeoutMs', 'maxOutputBytes', 'readyTimeoutMs', 'logger'];
 
+/** Checks restoreSandbox's options (a pool checks them once, before its first restore). */
+export function checkRestoreSandboxOptions(options: unknown): RestoreSandboxOptions {
+  return checkSandboxOptions(checkOptions('options', options, KNOWN));
+}
+
 /**
  * Restores the sandbox snapshot in folder `dir` and resolves once its agent answers. Rejects as restoreVm does for
  * a bad snapshot, and with AgentError TIMEOUT (readyTimeoutMs) when the agent does not answer.
  */
 export async function restoreSandbox(dir: string, options?: RestoreSandboxOptions): Promise<Sandbox> {
-  const o = checkSandboxOptions(checkOptions('options', options, KNOWN));
+  const o = checkRestoreSandboxOptions(options);
   const logger = o.logger ?? createLogger('silent');
   const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvmm-sandbox-'));
   let vm: Vm | undefined;

@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { test } from 'node:test';
 import { createPool, SandboxPool } from '../../src/api/pool';
 import type { Sandbox } from '../../src/api/sandbox';
@@ -124,4 +127,19 @@ test('createPool checks its options before booting anything', () => {
   assert.throws(() => createPool({ size: 2, maxBooting: 100 }), { code: 'ERR_OUT_OF_RANGE', message: /"maxBooting"/ });
   assert.throws(() => createPool({ size: 1, bogus: 1 } as never), { code: 'ERR_INVALID_ARG_VALUE', message: /bogus/ });
   assert.throws(() => createPool({ size: 1, execTimeoutMs: -1 }), { code: 'ERR_OUT_OF_RANGE' });
+});
+
+test('a pool from a snapshot checks the folder and takes only what restoreSandbox takes', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvmm-pool-'));
+  try {
+    assert.throws(() => createPool({ size: 1, snapshot: '' }), { code: 'ERR_INVALID_ARG_VALUE', message: /"snapshot"/ });
+    assert.throws(() => createPool({ size: 1, snapshot: dir }),
+      { code: 'ERR_INVALID_ARG_VALUE', message: /has no snapshot\.json/ });
+    fs.writeFileSync(path.join(dir, 'snapshot.json'), '{}');
+    // The machine is the snapshot's: its size and image cannot be asked for.
+    assert.throws(() => createPool({ size: 1, snapshot: dir, memory: '256M' }),
+      { code: 'ERR_INVALID_ARG_VALUE', message: /memory/ });
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -1,11 +1,15 @@
 // A warm pool of real sandboxes (createPool): it boots its size ahead of need, acquire() hands a booted one out
 // without a boot and the pool boots its replacement, an acquire() beyond what is ready waits for the next boot,
-// and close() leaves nothing running but what was handed out. Needs real hardware virtualization; waits are
+// and close() leaves nothing running but what was handed out. A pool made from a sandbox's snapshot restores its
+// sandboxes instead, each with what the snapshotted one had written. Needs real hardware virtualization; waits are
 // bounded and long for the nested test host.
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { createPool, type SandboxPool } from '../../src/api/pool';
-import type { Sandbox } from '../../src/api/sandbox';
+import { createSandbox, type Sandbox } from '../../src/api/sandbox';
 import { isPvmHost } from '../../src/vmm/host-quirks';
 import { kvmUnavailable } from '../helpers/kvm';
 import { until } from '../helpers/wait';
@@ -58,5 +62,36 @@ describe('a warm pool of sandboxes', { skip, timeout: 4 * BOOT_MS }, () => {
       'close waited for the idle and booting ones');
     assert.ok(out.every((s) => s.vm.state === 'running'), 'what was handed out is the caller\'s and still runs');
     await assert.rejects(p.acquire(), { code: 'ERR_VM_STATE', message: 'the pool is closed' });
+  });
+
+  it('restores its sandboxes from a snapshot, each with what the snapshotted one wrote', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvmm-pool-snapshot-'));
+    const snap = path.join(dir, 'sandbox');
+    let p: SandboxPool | undefined;
+    const taken: Sandbox[] = [];
+    try {
+      const first = await createSandbox({ memory: '160M', readyTimeoutMs: BOOT_MS });
+      try {
+        assert.equal((await first.exec('echo from-the-snapshot > /tmp/marker')).exitCode, 0);
+        await first.vm.pause();
+        await first.vm.snapshot(snap);
+      } finally {
+        await first.close();
+      }
+      p = createPool({ size: 2, snapshot: snap, readyTimeoutMs: BOOT_MS });
+      await until(() => p!.stats().ready === 2, 'two sandboxes restored and idle', 2 * BOOT_MS, { everyMs: 250 });
+      taken.push(await p.acquire(), await p.acquire());
+      for (const s of taken) {
+        const r = await s.exec('cat /tmp/marker');
+        assert.deepEqual({ code: r.exitCode, out: r.stdout.trim() }, { code: 0, out: 'from-the-snapshot' });
+      }
+      assert.notEqual(taken[0]!.vm, taken[1]!.vm);
+      await p.close();
+      assert.equal(p.stats().bootFailures, 0);
+    } finally {
+      await Promise.all(taken.map((s) => s.close()));
+      await p?.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
