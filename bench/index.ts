@@ -15,6 +15,8 @@ import { linuxRows } from './linux';
 import { netRows, tearDown as netTearDown } from './net';
 import { OptionError, parseOptions, USAGE, type BenchOptions, type Group } from './options';
 import { sandboxRows } from './sandbox';
+import { snapshotRows } from './snapshot';
+import { linuxRestoreRows } from './snapshot-linux';
 import { buildReport, formatMarkdown, formatTable, type Row } from './table';
 import { blkRows, bootAndExitRows, type BenchContext } from './tiny';
 
@@ -43,6 +45,7 @@ async function measure(opts: BenchOptions, ctx: BenchContext): Promise<Row[]> {
   if (opts.only.has('net')) rows.push(...await netRows(ctx));
   if (opts.only.has('linux') && opts.linuxRuns > 0) rows.push(...await linuxRows(ctx));
   if (opts.only.has('sandbox')) rows.push(...await sandboxRows(ctx));
+  if (opts.only.has('snapshot')) rows.push(...await snapshotRows(ctx), ...await linuxRestoreRows(ctx));
   return rows;
 }
 

@@ -1,6 +1,6 @@
-// `npm run bench -- [--quick] [--runs N] [--only boot,exits,blk,net,linux,sandbox] [--json PATH]`.
+// `npm run bench -- [--quick] [--runs N] [--only boot,exits,blk,net,linux,sandbox,snapshot] [--json PATH]`.
 
-export const GROUPS = ['boot', 'exits', 'blk', 'net', 'linux', 'sandbox'] as const;
+export const GROUPS = ['boot', 'exits', 'blk', 'net', 'linux', 'sandbox', 'snapshot'] as const;
 export type Group = (typeof GROUPS)[number];
 
 export interface BenchOptions {
@@ -21,7 +21,8 @@ export interface BenchOptions {
 
 export const USAGE = `usage: npm run bench -- [options]
   --quick          a short smoke: few iterations, short runs, no Linux or sandbox rows
-  --runs N         runs per monitor of each tiny-kernel measurement (default 5, quick 1)
+  --runs N         runs per monitor of each tiny-kernel measurement (default 5, quick 1); snapshot: each
+                   run boots and restores, then holds 20 machines of 1 vCPU and 20 of 2 in this process
   --linux-runs N   Linux boots per monitor (default 1)
   --only LIST      some of: ${GROUPS.join(',')} (comma-separated; may repeat)
   --json PATH      where the JSON report goes (default bench-results.json)

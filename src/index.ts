@@ -17,7 +17,7 @@ export type { InputEvent, InputKind } from './devices/input';
 export type { RateLimiterConfig, TokenBucketConfig } from './devices/rate-limiter';
 export { buildGuest, guestArtifactPath, resolveGuestArtifact } from './guest/build';
 export { createLogger } from './log';
-export { createVm } from './api/create';
+export { createVm, reserveVcpuThreads } from './api/create';
 export type { CreateVmOptions } from './api/create';
 export { restoreVm } from './api/restore';
 export type { RestoreVmOptions } from './api/restore';
