@@ -221,6 +221,45 @@ export class InputDevice implements VirtioDevice {
     });
   }
 
+  /**
+   * The driver's selector and the events it has not taken: no chain is held between turns (each buffer popped is
+   * filled or returned at once, and status buffers likewise), so the rings hold the rest.
+   */
+  snapshotState(): { select: number; subsel: number; pending: [number, number, number][] } {
+    return { select: this.select, subsel: this.subsel,
+      pending: this.pending.slice(this.head).map((e) => [e.type, e.code, e.value]) };
+  }
+
+  restoreState(state: unknown): void {
+    const s = (typeof state === 'object' && state !== null ? state : {}) as Record<string, unknown>;
+    const byte = (name: 'select' | 'subsel'): number => {
+      const v = s[name];
+      if (!Number.isInteger(v) || (v as number) < 0 || (v as number) > 0xff) {
+        throw new RangeError(`${name} is ${JSON.stringify(v)}, not a byte`);
+      }
+      return v as number;
+    };
+    const select = byte('select');
+    const subsel = byte('subsel');
+    if (!Array.isArray(s.pending) || s.pending.length > MAX_PENDING_EVENTS) {
+      throw new RangeError(`pending is not a list of at most ${MAX_PENDING_EVENTS} events`);
+    }
+    const pending = s.pending.map((raw: unknown, i) => {
+      const [type, code, value] = Array.isArray(raw) && raw.length === 3 ? raw as unknown[] : [];
+      const e = { type, code, value };
+      try {
+        checkEvent(e);
+      } catch (err) {
+        throw new RangeError(`pending[${i}]: ${(err as Error).message}`);
+      }
+      return e;
+    });
+    this.select = select;
+    this.subsel = subsel;
+    this.pending = pending;
+    this.head = 0;
+  }
+
   reset(): void {
     this.turns.cancel();
     this.ctx = undefined;

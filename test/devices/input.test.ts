@@ -118,3 +118,24 @@ test('a reset drops the events meant for the old driver', () => {
   s.dev.reset();
   assert.equal(s.dev.counters().pending, 0);
 });
+
+test('a snapshot keeps the selector and the events the driver has not taken; a restored device serves them', () => {
+  const a = setup('tablet');
+  a.dev.configWrite(0, Uint8Array.of(CFG.ABS_INFO, 1));
+  a.dev.inject([{ type: EV.ABS, code: 0, value: 123 }, { type: EV.SYN, code: 0, value: -1 }]);
+  const saved = JSON.parse(JSON.stringify(a.dev.snapshotState())) as unknown;
+  assert.deepEqual(saved, { select: CFG.ABS_INFO, subsel: 1, pending: [[EV.ABS, 0, 123], [EV.SYN, 0, -1]] });
+
+  const b = setup('tablet');
+  b.dev.reset();
+  b.dev.restoreState(saved);
+  assert.equal(b.dev.configSpace()[0], CFG.ABS_INFO);
+  b.dev.activate(b.ctx);
+  b.offer(2);
+  assert.deepEqual([b.read(0), b.read(1)], [{ type: EV.ABS, code: 0, value: 123 }, { type: EV.SYN, code: 0, value: -1 }]);
+
+  assert.throws(() => b.dev.restoreState({ select: 256, subsel: 0, pending: [] }), /select is 256/);
+  assert.throws(() => b.dev.restoreState({ select: 0, subsel: 0, pending: [[1, 2]] }), /pending\[0\]/);
+  assert.throws(() => b.dev.restoreState({ select: 0, subsel: 0, pending: new Array(MAX_PENDING_EVENTS + 1).fill([0, 0, 0]) }),
+    /at most/);
+});
