@@ -250,7 +250,7 @@ export class InputDevice implements VirtioDevice {
       try {
         checkEvent(e);
       } catch (err) {
-        throw new RangeError(`pending[${i}]: ${(err as Error).message}`);
+        throw new RangeError(`pending[${i}]: ${(err as Error).message}`, { cause: err });
       }
       return e;
     });
