@@ -2,7 +2,8 @@
 // machine is killed, and a new process restores it; the guest's next tick there is N + 1, counting on as if it had
 // never stopped, and that process ends by itself once the restored machine is stopped. A guest reading virtio-rng
 // is snapshotted mid-read and restored: its driver goes on with the restored queue, without negotiating again; so
-// does one driving a disk with 32 requests in flight, which end before the snapshot is taken.
+// does one driving a disk with 32 requests in flight, which end before the snapshot is taken, and one reading a
+// keyboard between two key presses.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -152,6 +153,32 @@ describe('snapshots of the tiny test kernel on /dev/kvm', { skip, timeout: 4 * L
     assert.match(out.text(), /TSVMM-TEST: PASS blkbench/);
     const blk = again.counters().devices[0]!.counters;
     assert.ok(blk.requests! > 0 && blk.errors === 0 && blk.failures === 0, JSON.stringify(blk));
+    await again.kill();
+  });
+
+  it('restores a keyboard between two key presses: the restored driver takes the second from the restored queue', async () => {
+    const vm = await createVm({ kernel, memory: '64M', cmdline: 'test=input input_events=8',
+      devices: [{ type: 'input', kind: 'keyboard' }] });
+    const out = new OutputWatch(() => `machine ${vm.state}`);
+    vm.console.on('data', (d: Buffer) => out.append(d.toString('latin1')));
+    vm.start();
+    await out.waitFor('TSVMM-DATA: input ready', LIMIT_MS);
+    assert.equal(vm.input.key('a'), 4);
+    await out.waitFor(/(TSVMM-DATA: input event [^\n]*\n[^]*){4}/, LIMIT_MS);
+    await vm.pause();
+    const snap = path.join(dir, 'input');
+    await vm.snapshot(snap);
+    await vm.kill();
+
+    const again = await restoreVm(snap);
+    const restored = new OutputWatch(() => `machine ${again.state}`);
+    again.console.on('data', (d: Buffer) => restored.append(d.toString('latin1')));
+    void again.wait().then((e) => restored.end(`the machine ended (${e.reason}: ${e.detail})`));
+    assert.equal(again.input.key('b'), 4);
+    await restored.waitFor(/TSVMM-TEST: (PASS|FAIL) input/, LIMIT_MS);
+    assert.match(restored.text(), /TSVMM-TEST: PASS input/);
+    const KEY_B = 48;
+    assert.match(restored.text(), new RegExp(`event type=1 code=${KEY_B} value=1[^]*event type=1 code=${KEY_B} value=0`));
     await again.kill();
   });
 

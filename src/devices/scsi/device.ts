@@ -231,6 +231,46 @@ export class ScsiDevice implements VirtioDevice {
     }
   }
 
+  /**
+   * The sizes the driver set and each disk's file and size (the disks are not copied: each must be there, unchanged,
+   * when the snapshot is restored). The event buffers the device holds are not kept: it sends no events, so a
+   * restored device that holds none loses nothing, while the driver goes on thinking it gave them.
+   */
+  snapshotState(): { senseSize: number; cdbSize: number; disks: { path: string; blocks: number }[] } {
+    this.events = [];
+    return { senseSize: this.senseSize, cdbSize: this.cdbSize,
+      disks: this.disks.map((d) => ({ path: d.path, blocks: d.blocks })) };
+  }
+
+  restoreState(state: unknown): void {
+    const s = (typeof state === 'object' && state !== null ? state : {}) as Record<string, unknown>;
+    const within = (name: 'senseSize' | 'cdbSize', min: number, max: number): number => {
+      const v = s[name];
+      if (!Number.isInteger(v) || (v as number) < min || (v as number) > max) {
+        throw new RangeError(`${name} is ${JSON.stringify(v)}, not ${min}..${max}`);
+      }
+      return v as number;
+    };
+    const senseSize = within('senseSize', CONFIG.SENSE_MIN, CONFIG.SENSE_MAX);
+    const cdbSize = within('cdbSize', CONFIG.CDB_MIN, CONFIG.CDB_MAX);
+    const disks = Array.isArray(s.disks) ? s.disks as unknown[] : [];
+    if (disks.length !== this.disks.length) {
+      throw new RangeError(`disks: the snapshot's adapter had ${disks.length} disks, the config's ${this.disks.length}`);
+    }
+    this.disks.forEach((d, i) => {
+      const saved = (typeof disks[i] === 'object' && disks[i] !== null ? disks[i] : {}) as Record<string, unknown>;
+      if (saved.path !== d.path) {
+        throw new RangeError(`disks[${i}].path: the snapshot's disk was ${JSON.stringify(saved.path)}, the config names ${d.path}`);
+      }
+      if (saved.blocks !== d.blocks) {
+        throw new RangeError(`disks[${i}].blocks: the disk held ${JSON.stringify(saved.blocks)} blocks at the ` +
+          `snapshot and holds ${d.blocks} now`);
+      }
+    });
+    this.senseSize = senseSize;
+    this.cdbSize = cdbSize;
+  }
+
   reset(): void {
     for (const t of this.turns) t.cancel();
     this.ctx = undefined;

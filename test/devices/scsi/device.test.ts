@@ -152,3 +152,23 @@ test('disks that cannot be used are refused naming which one; 1..16 disks', () =
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a snapshot keeps the sizes the driver set and names each disk; a restore checks the disks are the same', async () => {
+  await withScsi([{}, { bytes: 2 << 20 }], async (s) => {
+    s.dev.configWrite(20, le32(200));
+    const saved = JSON.parse(JSON.stringify(s.dev.snapshotState())) as { disks: { path: string; blocks: number }[] };
+    assert.deepEqual(saved.disks.map((d) => d.blocks), [2048, 4096]);
+    const again = new ScsiDevice({ disks: saved.disks.map((d) => ({ path: d.path, readonly: false })) });
+    try {
+      again.restoreState(saved);
+      assert.equal(Buffer.from(again.configSpace()).readUInt32LE(20), 200);
+      assert.throws(() => again.restoreState({ ...saved, senseSize: 1000 }), /senseSize is 1000/);
+      assert.throws(() => again.restoreState({ ...saved, disks: saved.disks.slice(1) }), /had 1 disks/);
+      assert.throws(() => again.restoreState({ ...saved, disks: [saved.disks[0], { ...saved.disks[1], blocks: 1 }] }),
+        /disks\[1\]\.blocks: the disk held 1 blocks/);
+      assert.throws(() => again.restoreState({ ...saved, disks: [saved.disks[1], saved.disks[0]] }), /disks\[0\]\.path/);
+    } finally {
+      again.close();
+    }
+  });
+});
