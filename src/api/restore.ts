@@ -3,7 +3,7 @@
 // state.bin, each checked first (docs/snapshot.md); it starts where the snapshot left it, running or paused.
 import * as path from 'node:path';
 import type { Logger } from 'pino';
-import { argTypeError, checkNonEmptyString, checkOptions } from './errors';
+import { argTypeError, checkInteger, checkNonEmptyString, checkOptions } from './errors';
 import { Vm, vmErrorOf, type VmOptions } from './vm';
 import { createLogger } from '../log';
 import { ConfigError, type LogLevel } from '../vmm/config';
@@ -24,6 +24,12 @@ export interface RestoreVmOptions {
    */
   vsockSocket?: string;
   /**
+   * The vsock device's guest CID for the restored machine, in place of the snapshot's: a clone that must be told
+   * apart from its siblings on the host gets its own. The guest learns it with the transport reset a restore sends
+   * (Linux reads guest_cid again then). Default: the snapshot's.
+   */
+  vsockCid?: number;
+  /**
    * How guest RAM comes back. 'copy-on-write' (the default) maps the snapshot's memory.bin private: the restore
    * reads nothing but the pages the guest touches, and every machine restored from the same file shares those it
    * has not written; memory.bin must then stay unchanged while they run (deleting it is fine). 'copy' reads it
@@ -39,7 +45,7 @@ export interface RestoreVmOptions {
  * ERR_VM_SNAPSHOT_UNSUPPORTED for devices it cannot hold, HostError when this host lacks what the machine needs.
  */
 export async function restoreVm(dir: string, options?: RestoreVmOptions): Promise<Vm> {
-  const o = checkOptions('options', options, ['logger', 'baseDir', 'paused', 'vsockSocket', 'ram']);
+  const o = checkOptions('options', options, ['logger', 'baseDir', 'paused', 'vsockSocket', 'vsockCid', 'ram']);
   if (o.logger !== undefined && (typeof o.logger !== 'object' || o.logger === null)) {
     throw argTypeError('logger', 'a pino logger', o.logger);
   }
@@ -54,8 +60,9 @@ export async function restoreVm(dir: string, options?: RestoreVmOptions): Promis
   const logger = given ?? createLogger('silent');
   const vsockSocket = o.vsockSocket === undefined ? undefined
     : path.resolve(baseDir, checkNonEmptyString('vsockSocket', o.vsockSocket));
+  const vsockCid = o.vsockCid === undefined ? undefined : checkInteger('vsockCid', o.vsockCid, 3, 0xffff_fffe);
   const vm = makeRestoredVm(snapshotDir, { logger, baseDir, ...(given ? {} : { logLevel: 'silent' as const }),
-    ...(vsockSocket === undefined ? {} : { vsockSocket }),
+    ...(vsockSocket === undefined ? {} : { vsockSocket }), ...(vsockCid === undefined ? {} : { vsockCid }),
     ...(o.ram === undefined ? {} : { ram: o.ram }) });
   if (o.paused === true) await vm.startPaused(); else vm.start();
   return vm;
@@ -66,11 +73,14 @@ export async function restoreVm(dir: string, options?: RestoreVmOptions): Promis
  * PUT /snapshot/load start it. Throws as restoreVm rejects.
  */
 export function makeRestoredVm(dir: string,
-  opts: Omit<VmOptions, 'restore'> & { logLevel?: LogLevel; vsockSocket?: string; ram?: SnapshotImage['ram'] }): Vm {
+  opts: Omit<VmOptions, 'restore'> & { logLevel?: LogLevel; vsockSocket?: string; vsockCid?: number;
+    ram?: SnapshotImage['ram'] }): Vm {
   let image: SnapshotImage;
-  const { logLevel, vsockSocket, ram, ...vmOptions } = opts;
+  const { logLevel, vsockSocket, vsockCid, ram, ...vmOptions } = opts;
+  const vsock = { ...(vsockSocket === undefined ? {} : { socket: vsockSocket }),
+    ...(vsockCid === undefined ? {} : { cid: vsockCid }) };
   try {
-    image = readSnapshot(dir, vsockSocket === undefined ? undefined : (c) => withVsockSocket(c, vsockSocket));
+    image = readSnapshot(dir, Object.keys(vsock).length === 0 ? undefined : (c) => withVsock(c, vsock));
   } catch (e) {
     throw vmErrorOf(e);
   }
@@ -87,11 +97,13 @@ export function makeRestoredVm(dir: string,
   return new Vm(image.config, { ...vmOptions, logger, restore: image });
 }
 
-/** The snapshot's config (the config file's schema, not validated yet) with its vsock device on `socket`. */
-function withVsockSocket(config: unknown, socket: string): unknown {
+/** The snapshot's config (the config file's schema, not validated yet) with its vsock device's socket or CID changed. */
+function withVsock(config: unknown, change: { socket?: string; cid?: number }): unknown {
   const c = config as { devices?: unknown };
   const devices = Array.isArray(c.devices) ? c.devices as unknown[] : [];
   const isVsock = (d: unknown): boolean => typeof d === 'object' && d !== null && (d as { type?: unknown }).type === 'vsock';
-  if (!devices.some(isVsock)) throw new ConfigError('vsockSocket', 'the snapshot\'s machine has no vsock device');
-  return { ...c, devices: devices.map((d) => (isVsock(d) ? { ...(d as object), socket } : d)) };
+  if (!devices.some(isVsock)) {
+    throw new ConfigError(change.socket === undefined ? 'vsockCid' : 'vsockSocket', 'the snapshot\'s machine has no vsock device');
+  }
+  return { ...c, devices: devices.map((d) => (isVsock(d) ? { ...(d as object), ...change } : d)) };
 }

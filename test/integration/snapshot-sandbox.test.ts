@@ -1,7 +1,8 @@
 // Snapshots of a sandbox in a real guest: the project's kernel with the sandbox initramfs and a vsock device. The
 // sandbox runs a command and writes a file, is paused and written to a folder, and goes on (its agent connection
 // survives the snapshot); closed, it is restored with restoreSandbox() on a new vsock socket, where the guest is
-// told its old connections are gone (TRANSPORT_RESET), the agent answers again, and the file is still there. Needs
+// told its old connections are gone (TRANSPORT_RESET), the agent answers again, and the file is still there; a
+// clone restored with a CID of its own answers under it. Needs
 // real hardware virtualization (on kvm_pvm guest user space cannot make system calls); under the nested test host
 // every step is slow, so each wait is long and bounded.
 import assert from 'node:assert/strict';
@@ -11,6 +12,7 @@ import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createSandbox, type Sandbox } from '../../src/api/sandbox';
 import { restoreSandbox } from '../../src/api/sandbox-restore';
+import { restoreVm } from '../../src/api/restore';
 import { isPvmHost } from '../../src/vmm/host-quirks';
 import { MEMORY_FILE } from '../../src/vmm/snapshot/format';
 import { kvmUnavailable } from '../helpers/kvm';
@@ -61,5 +63,19 @@ describe('a sandbox snapshot', { skip, timeout: 4 * BOOT_MS }, () => {
     const vsock = devices.find((d) => d.type === 'vsock')?.counters;
     assert.equal(vsock?.transportResets, 1, JSON.stringify(devices));
     assert.equal(vsock.failures, 0);
+
+    // A clone with a CID of its own: the guest takes it from the transport reset, or every answer of its agent
+    // would carry the old one and be dropped by the device.
+    const clone = await restoreVm(snap, { vsockCid: 42, vsockSocket: path.join(dir, 'clone.sock') });
+    try {
+      await clone.waitForAgent({ timeoutMs: BOOT_MS, intervalMs: 200 });
+      const r = await clone.exec('cat /tmp/marker', { timeoutMs: STEP_MS });
+      assert.deepEqual([r.exitCode, r.stdout], [0, 'kept\n']);
+      const cloneVsock = clone.counters().devices.find((d) => d.type === 'vsock')?.counters;
+      assert.equal(cloneVsock?.errors, 0, JSON.stringify(cloneVsock));
+      assert.ok(clone.config.devices.some((d) => d.type === 'vsock' && d.cid === 42));
+    } finally {
+      await clone.kill();
+    }
   });
 });
