@@ -130,6 +130,32 @@ static Napi::Value Madvise(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// zeroPrivate(arrayBuffer, offset, length): replaces that page-aligned part of a private (copy-on-write) mapping
+// with fresh anonymous pages, which read as zeros and take no memory until written. This is a copy-on-write RAM's
+// way to give pages back: the file behind it is not the machine's to punch, and MADV_DONTNEED there would bring the
+// file's bytes back instead of zeros. The addresses stay the same, so views of the buffer and KVM's slot go on
+// (KVM drops its own mapping of the range through its MMU notifier).
+static Napi::Value ZeroPrivate(const Napi::CallbackInfo& info) {
+  void* data;
+  size_t len;
+  uint64_t off, n;
+  if (!ArgArrayBuffer(info, 0, &data, &len) || !ArgU64(info, 1, &off) || !ArgU64(info, 2, &n)) return Napi::Value();
+  long page = sysconf(_SC_PAGESIZE);
+  if (off > len || n > len - off || off % page != 0 || n % page != 0) {
+    ThrowRange(info.Env(), "zeroPrivate range outside the buffer or not page aligned");
+    return Napi::Value();
+  }
+  if (n == 0) return info.Env().Undefined();
+  void* at = static_cast<uint8_t*>(data) + off;
+  void* p = mmap(at, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) {
+    ThrowErrno(info.Env(), errno, "mmap");
+    return Napi::Value();
+  }
+  madvise(p, n, MADV_DONTDUMP);
+  return info.Env().Undefined();
+}
+
 // fallocate(fd, mode, offset, length): punch holes (discard, balloon) and zero ranges (write zeroes).
 static Napi::Value Fallocate(const Napi::CallbackInfo& info) {
   int fd;
@@ -160,6 +186,7 @@ void InitMemory(Napi::Env env, Napi::Object exports) {
   exports.Set("readMapping", Napi::Function::New(env, ReadMapping));
   exports.Set("madvise", Napi::Function::New(env, Madvise));
   exports.Set("fallocate", Napi::Function::New(env, Fallocate));
+  exports.Set("zeroPrivate", Napi::Function::New(env, ZeroPrivate));
   exports.Set("memoryFence", Napi::Function::New(env, MemoryFence));
   Napi::Object c = Napi::Object::New(env);
   c.Set("MADV_DONTNEED", MADV_DONTNEED);

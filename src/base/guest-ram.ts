@@ -105,8 +105,9 @@ export class GuestRam {
    * Gives the host pages behind [gpa, gpa+length) back: a hole punched in the memfd frees them and removes them
    * from every mapping (this thread's, the vCPU workers', KVM's through its MMU notifier). The guest reads zeros
    * there on its next touch. The range must be page aligned and inside one region; callers validate guest input
-   * first, so a bad range here is a programming error. A copy-on-write RAM drops its private copies instead (the
-   * file is not this machine's to change): the guest then reads the snapshot's bytes there, not zeros.
+   * first, so a bad range here is a programming error. A copy-on-write RAM puts fresh anonymous pages over the
+   * range instead (the file is not this machine's to change): its private copies go, and the guest reads zeros
+   * there too.
    */
   discard(gpa: number, length: number): void {
     const slot = this.slots.find((s) => gpa >= s.gpa && gpa < s.gpa + s.size);
@@ -119,7 +120,7 @@ export class GuestRam {
     const c = n.constants;
     if (this.copyOnWrite) {
       const i = this.slots.indexOf(slot);
-      n.madvise(this.memory.regions[i]!.buffer, gpa - slot.gpa, length, c.MADV_DONTNEED);
+      n.zeroPrivate(this.memory.regions[i]!.buffer, gpa - slot.gpa, length);
       return;
     }
     n.fallocate(this.fd, c.FALLOC_FL_PUNCH_HOLE | c.FALLOC_FL_KEEP_SIZE, slot.offset + (gpa - slot.gpa), length);

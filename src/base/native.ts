@@ -111,6 +111,8 @@ export interface NativeAddon {
   readMapping(id: number, offset: number, length: number): Buffer;
   madvise(memory: ArrayBuffer, offset: number, length: number, advice: number): void;
   fallocate(fd: number, mode: number, offset: number | bigint, length: number | bigint): void;
+  /** Replaces a page-aligned range of a private mapping with anonymous zero pages, at the same addresses. */
+  zeroPrivate(memory: ArrayBuffer, offset: number, length: number): void;
 
   eventfdCreate(): number;
   eventfdWrite(fd: number, value?: number | bigint): void;

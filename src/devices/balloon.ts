@@ -129,7 +129,42 @@ export class BalloonDevice implements VirtioDevice {
     return info;
   }
 
-  activate(ctx: DeviceContext): void { this.ctx = ctx; }
+  activate(ctx: DeviceContext): void {
+    this.ctx = ctx;
+    this.scheduleStatsRequest(); // a restored device may hold the driver's statistics buffer already
+  }
+
+  /**
+   * The target, the size the driver last wrote, and the statistics buffer the device holds (by its head: the
+   * restored ring still has it in flight, and the next statistics request gives it back). The guest's last
+   * report is not kept: the restored device asks for a new one.
+   */
+  snapshotState(): { targetPages: number; actualPages: number; statsHead: number | null } {
+    return { targetPages: this.targetPages, actualPages: this.actualPages, statsHead: this.statsHead ?? null };
+  }
+
+  restoreState(state: unknown): void {
+    const s = (typeof state === 'object' && state !== null ? state : {}) as Record<string, unknown>;
+    const u32 = (name: string): number => {
+      const v = s[name];
+      if (!Number.isInteger(v) || (v as number) < 0 || (v as number) > 0xffff_ffff) {
+        throw new RangeError(`${name} is ${JSON.stringify(v)}, not a page count`);
+      }
+      return v as number;
+    };
+    const targetPages = u32('targetPages');
+    const actualPages = u32('actualPages');
+    const statsQueue = this.queueMaxSizes[STATS];
+    const head = s.statsHead;
+    if (head !== null && (statsQueue === undefined || !Number.isInteger(head) || (head as number) < 0
+      || (head as number) >= statsQueue)) {
+      throw new RangeError(`statsHead is ${JSON.stringify(head)}, ${statsQueue === undefined
+        ? 'but this balloon has no statistics queue' : `not a descriptor of a ${statsQueue}-entry queue`}`);
+    }
+    this.targetPages = targetPages;
+    this.actualPages = actualPages;
+    this.statsHead = head === null ? undefined : head as number;
+  }
 
   onQueueNotify(queue: number): void {
     if (queue === INFLATE || queue === DEFLATE) this.drainPages(queue);

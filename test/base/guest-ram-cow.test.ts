@@ -46,12 +46,17 @@ describe('copy-on-write guest RAM', () => {
     }
   });
 
-  it('discard drops the private copy: the page reads as the file again', () => {
+  it('discard gives the pages back as zeros, as a memfd\'s RAM does, and the file keeps its bytes', () => {
     const ram = open();
     try {
       ram.memory.fill(4 * MiB, 4096, 0x5a);
-      ram.discard(4 * MiB, 4096);
-      assert.equal(ram.memory.readU8(4 * MiB), 0x22);
+      ram.discard(4 * MiB, 8192);
+      assert.equal(ram.memory.readU8(4 * MiB), 0, 'a page the guest had written');
+      assert.equal(ram.memory.readU8(4 * MiB + 4096), 0, 'a page it had only read from the file');
+      assert.equal(ram.memory.readU8(4 * MiB + 8192), 0x22, 'the next page is still the file\'s');
+      ram.memory.writeU8(4 * MiB, 9);
+      assert.equal(ram.memory.readU8(4 * MiB), 9, 'writable again');
+      assert.equal(fs.readFileSync(file)[2 * MiB], 0x22);
     } finally {
       ram.close();
     }

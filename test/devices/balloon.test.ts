@@ -274,3 +274,38 @@ test('after a reset the guest reads actual = 0 in config space, as info() says',
   assert.equal(config.getUint32(4, true), 0);
   assert.equal(config.getUint32(0, true), 256, 'the target stays');
 });
+
+test('a snapshot keeps the target, the driver\'s size and the held statistics buffer, which the restored device gives back', () => {
+  mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 1_000_000 });
+  try {
+    const mem = GuestMemory.forTest([{ gpa: 0, size: MiB }]);
+    const a = setup(mem, { statsInterval: 5 });
+    a.dev.setTargetPages(300);
+    a.dev.configWrite(4, Uint8Array.of(44, 1, 0, 0));
+    mem.write(DATA, statsBuffer([[5, 4096n]]));
+    a.stats.addChain([{ addr: DATA, len: 10, flags: 0 }]);
+    a.dev.onQueueNotify(2);
+    const saved = JSON.parse(JSON.stringify(a.dev.snapshotState())) as unknown;
+    assert.deepEqual(saved, { targetPages: 300, actualPages: 300, statsHead: 0 });
+    a.dev.reset();
+
+    const b = new BalloonDevice({ targetMiB: 0, deflateOnOom: false, statsInterval: 5, discard: () => {} });
+    b.restoreState(saved);
+    assert.deepEqual([b.info().targetPages, b.info().actualPages], [300, 300]);
+    // The restored ring (here: the same rings) still has the buffer in flight; the next request returns it.
+    const ctx = mockContext(b, { memory: mem, queues: [a.inflate.queue(), a.deflate.queue(), a.stats.queue()],
+      features: b.features });
+    b.activate(ctx);
+    assert.equal(a.stats.usedIdx(), 0);
+    mock.timers.tick(5000);
+    assert.equal(a.stats.usedIdx(), 1, 'the statistics request');
+    b.reset();
+
+    assert.throws(() => b.restoreState({ targetPages: -1, actualPages: 0, statsHead: null }), /targetPages is -1/);
+    assert.throws(() => b.restoreState({ targetPages: 0, actualPages: 0, statsHead: 1 }), /statsHead is 1/);
+    const noStats = new BalloonDevice({ targetMiB: 0, deflateOnOom: false, statsInterval: 0, discard: () => {} });
+    assert.throws(() => noStats.restoreState({ targetPages: 0, actualPages: 0, statsHead: 0 }), /no statistics queue/);
+  } finally {
+    mock.timers.reset();
+  }
+});
