@@ -67,6 +67,8 @@ export class VsockDevice implements VirtioDevice, ConnectionOwner {
   private inRx = false;
   /** Restored from a snapshot: the guest is told its connections are gone with the first event buffer it gives. */
   private transportResetDue = false;
+  /** The snapshot's CID, still taken as the guest's after a restore with a new one, until the guest uses the new one. */
+  private formerCid: bigint | undefined;
   private rxAgain = false;
   /** Every host socket of a connection not yet closed, lingering ones included. */
   private readonly sockets = new Set<net.Socket>();
@@ -118,19 +120,31 @@ export class VsockDevice implements VirtioDevice, ConnectionOwner {
   // ---- snapshots ----------------------------------------------------------------------------------------------
 
   /**
-   * Nothing of the device's own goes into a snapshot: its connections cannot go on in a restored machine. An rx
-   * chain held for a packet that did not fit goes back to the ring, so the restored guest has all its buffers.
+   * Only the guest's CID goes into a snapshot: connections cannot go on in a restored machine. An rx chain held for
+   * a packet that did not fit goes back to the ring, so the restored guest has all its buffers.
    */
-  snapshotState(): null {
+  snapshotState(): { cid: string } {
     const rx: Virtqueue | undefined = this.ctx?.queues[RX];
     if (this.heldRx !== null && rx !== undefined) rx.unpop();
     this.heldRx = null;
-    return null;
+    return { cid: this.guestCid.toString() };
   }
 
-  /** A restored device starts with no connections, and tells the guest so (as Firecracker does). */
-  restoreState(): void {
+  /**
+   * A restored device starts with no connections, and tells the guest so (as Firecracker does). Given a CID of its
+   * own (a clone), it also takes the snapshot's CID as the guest's until the guest sends one packet from the new
+   * one: Linux reads guest_cid again only when it handles the reset, and whatever it sends before that (an answer
+   * to a host connecting at once) still carries the old one.
+   */
+  restoreState(state?: unknown): void {
     this.transportResetDue = true;
+    const saved = (typeof state === 'object' && state !== null ? state : {}) as { cid?: unknown };
+    if (saved.cid === undefined) return; // a snapshot of an older version kept no CID
+    if (typeof saved.cid !== 'string' || !/^\d{1,10}$/.test(saved.cid)) {
+      throw new RangeError(`cid is ${JSON.stringify(saved.cid)}, not a context id`);
+    }
+    const old = BigInt(saved.cid);
+    this.formerCid = old === this.guestCid ? undefined : old;
   }
 
   /** Sends the transport reset that is due, once the driver gives an event buffer. */
@@ -239,7 +253,9 @@ export class VsockDevice implements VirtioDevice, ConnectionOwner {
     if (p === null) throw new QueueError('E_LEN', `a tx chain of ${chain.readableBytes} bytes holds no vsock header`, chain.head);
     const h = p.hdr;
     this.stats.txPackets++;
-    if (h.srcCid !== this.guestCid || h.dstCid !== HOST_CID) {
+    if (h.srcCid === this.guestCid) this.formerCid = undefined;
+    const fromGuest = h.srcCid === this.guestCid || h.srcCid === this.formerCid;
+    if (!fromGuest || h.dstCid !== HOST_CID) {
       this.count('errors', () => `packet from cid ${h.srcCid} to cid ${h.dstCid} dropped (the guest is cid ${this.guestCid})`);
       return;
     }
@@ -327,6 +343,7 @@ export class VsockDevice implements VirtioDevice, ConnectionOwner {
   reset(): void {
     this.txTurns.cancel();
     this.ctx = undefined;
+    this.formerCid = undefined;
     for (const conn of this.conns.values()) conn.destroy();
     for (const s of this.sockets) s.destroy();
     this.conns.clear();

@@ -135,3 +135,23 @@ test('close leaves no fds behind and removes the socket file', async () => {
   server.close();
   await until(() => openFds() === before, `fds back to ${before} (now ${openFds()})`);
 });
+
+test('a clone restored with a new CID takes the snapshot\'s CID from the guest until the guest uses the new one', async (t) => {
+  const g = new TestGuest({ cid: 42 });
+  t.after(() => g.close());
+  g.dev.restoreState({ cid: '3' });
+  g.activate();
+  // The guest has not handled the transport reset yet: its answer to the host still says cid 3.
+  const host = HostEnd.connectTo(g.socket, 1234);
+  const req = await g.next((p) => p.op === OP.REQUEST && p.dstPort === 1234, 'REQUEST for 1234');
+  assert.equal(req.dstCid, 42n, 'the host side already addresses the new CID');
+  g.send({ op: OP.RESPONSE, srcCid: 3n, srcPort: 1234, dstPort: req.srcPort });
+  assert.equal(await host.handshake, req.srcPort);
+  assert.equal(g.dev.counters().errors, 0);
+  // Once a packet comes from the new CID, the old one is a stranger again.
+  g.send({ op: OP.CREDIT_UPDATE, srcCid: 42n, srcPort: 1234, dstPort: req.srcPort });
+  g.send({ op: OP.CREDIT_UPDATE, srcCid: 3n, srcPort: 1234, dstPort: req.srcPort });
+  await until(() => g.dev.counters().errors === 1, 'the stale-CID packet dropped', 5000);
+  assert.throws(() => g.dev.restoreState({ cid: 'x' }), /cid is "x"/);
+  host.sock.destroy();
+});
