@@ -109,6 +109,14 @@ export class CryptoDevice implements VirtioDevice {
   }
 
   /** Every session goes with its key; a new driver starts from none. */
+  /**
+   * The sessions the driver made, keys included, so a restored driver's session IDs go on working. Every request
+   * is answered on the turn it is taken, so no chain is held.
+   */
+  snapshotState(): ReturnType<SessionTable['export']> { return this.sessions.export(); }
+
+  restoreState(state: unknown): void { this.sessions.import(state); }
+
   reset(): void {
     this.dataTurns.cancel();
     this.controlTurns.cancel();
