@@ -12,9 +12,9 @@ import { preflight } from '../vmm/preflight';
 import { addDeviceArgs, DEVICE_OPTIONS, deviceArgs, type DeviceArg } from './device-flags';
 import { allValues, applyOverrides, lastValue, type RunOverrides } from './overrides';
 
-/** Runs `config`, or, with no config, waits for one on opts.apiSocket. */
+/** Runs `config`, or the snapshot in opts.restore, or, with neither, waits for a config on opts.apiSocket. */
 export type RunMachine = (config: MachineConfig | undefined,
-  opts: { logger: Logger; apiSocket?: string; cwd?: string; logLevel?: LogLevel }) => Promise<number>;
+  opts: { logger: Logger; apiSocket?: string; cwd?: string; logLevel?: LogLevel; restore?: string }) => Promise<number>;
 
 export interface RunDeps {
   cwd: string;
@@ -71,6 +71,10 @@ export const RUN_OPTIONS: Readonly<Record<string, Options>> = {
   display: {
     type: 'string', describe: 'web[:PORT]: serve the screen, keyboard, pointer and serial console to a browser on ' +
       '127.0.0.1 (needs a gpu device); none',
+  },
+  restore: {
+    type: 'string', describe: 'a snapshot folder (vm.snapshot(), PUT /snapshot/create): run the machine it holds ' +
+      'from where it was paused, instead of a config (only --api-sock and --log-level go with it)',
   },
   'on-halt': {
     type: 'string', choices: ['end', 'wait'], describe: 'a guest that halts for good: end the VM (status 6) or keep it',
@@ -147,6 +151,28 @@ function socketOnly(configFile: string | undefined, o: RunOverrides, devices: re
   };
 }
 
+/**
+ * `--restore DIR`: the machine is the snapshot's, so a config file and the options that shape a machine are refused
+ * by name; the control socket and the log level may go with it.
+ */
+function restoreOnly(dir: string | undefined, configFile: string | undefined, o: RunOverrides,
+  devices: readonly DeviceArg[], cwd: string): { dir: string; apiSocket?: string; level?: LogLevel } | undefined {
+  if (dir === undefined) return undefined;
+  if (dir === '') throw new ConfigError('--restore', 'needs the snapshot folder');
+  if (configFile !== undefined) {
+    throw new ConfigError('--restore', `takes no config file (${configFile}): the machine is the snapshot's`);
+  }
+  const stray = (Object.keys(o) as (keyof RunOverrides)[]).find((k) => k !== 'apiSock' && k !== 'logLevel');
+  const option = stray ? `--${stray.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`
+    : devices[0] ? `--${devices[0].flag}` : undefined;
+  if (option) throw new ConfigError(option, 'does not go with --restore: the machine is the snapshot\'s');
+  return {
+    dir: path.resolve(cwd, dir),
+    ...(o.apiSock === undefined ? {} : { apiSocket: checkSocketPath('--api-sock', o.apiSock, cwd) }),
+    ...(o.logLevel === undefined ? {} : { level: checkEnum('--log-level', o.logLevel, LOG_LEVELS) }),
+  };
+}
+
 /** Throws HostError when the host lacks what the machine needs: before anything is built, listened on or opened. */
 function checkHost(config: MachineConfig | undefined, deps: RunDeps): void {
   const probe = deps.hostProbe ?? (deps.runMachine ? undefined : hostProbe());
@@ -159,6 +185,13 @@ export async function runCommand(args: Record<string, unknown>, deps: RunDeps): 
   const overrides = overridesFromArgs(args);
   const devices = deviceArgs(args, deps.argv);
   const runMachine = (): RunMachine => deps.runMachine ?? loadRunMachine();
+  const restore = restoreOnly(lastValue(args.restore), configFile, overrides, devices, deps.cwd);
+  if (restore) {
+    checkHost(undefined, deps);
+    const logger = (deps.createLogger ?? createLogger)(restore.level ?? 'info');
+    return runMachine()(undefined, { logger, restore: restore.dir, cwd: deps.cwd,
+      ...(restore.apiSocket ? { apiSocket: restore.apiSocket } : {}), ...(restore.level ? { logLevel: restore.level } : {}) });
+  }
   const waiting = socketOnly(configFile, overrides, devices, deps.cwd);
   if (waiting) {
     checkHost(undefined, deps);

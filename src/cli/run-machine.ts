@@ -14,8 +14,10 @@ export interface RunOptions {
   apiSocket?: string;
   /** Where relative paths sent through the socket start; default the current directory. */
   cwd?: string;
-  /** Overrides the log level of a config that comes through the socket. */
+  /** Overrides the log level of a config that comes through the socket (or of a restored snapshot's). */
   logLevel?: LogLevel;
+  /** A snapshot folder (absolute) whose machine runs instead of a config. */
+  restore?: string;
 }
 
 const SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
@@ -122,6 +124,7 @@ export async function runMachine(config: MachineConfig | undefined, opts: RunOpt
       server = await ApiServer.listen(socketPath, controller, { logger: log, field: config ? 'apiSocket' : '--api-sock' });
     }
     if (config) await controller.start();
+    else if (opts.restore) await controller.restore(opts.restore, false);
     else log.info(`waiting for the machine config on ${socketPath}: PUT /config, then PUT /actions {"action":"start"}`);
     exit = await ended;
   } finally {
