@@ -10,6 +10,6 @@ test('the package root exports the Vm API and nothing of the machine underneath'
     'DEFAULT_AGENT_PORT', 'DEFAULT_STOP_TIMEOUT_MS', 'HostError', 'MachineConfigSchema', 'NativeAddonError',
     'PROTOCOL_VERSION', 'Sandbox', 'SandboxPool', 'Vm', 'VmClient', 'VmConsole', 'VmError', 'buildAgent', 'buildGuest',
     'buildSandboxInitramfs', 'checkConfigInput', 'createLogger', 'createPool', 'createSandbox', 'createVm', 'guestArtifactPath',
-    'parseConfigFile', 'resolveGuestArtifact', 'restoreSandbox', 'restoreVm', 'serveVm', 'toConfigInput', 'validateConfig',
+    'parseConfigFile', 'reserveVcpuThreads', 'resolveGuestArtifact', 'restoreSandbox', 'restoreVm', 'serveVm', 'toConfigInput', 'validateConfig',
   ]);
 });
