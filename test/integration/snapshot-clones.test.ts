@@ -2,7 +2,8 @@
 // 32 MiB of its RAM before the snapshot and reads all of it again every tick. Each clone goes on counting with the
 // same sum, and guest RAM mapped copy-on-write from memory.bin makes them share those pages: the process's
 // proportional set size (/proc/self/smaps_rollup) grows by far less than ten copies, and the mappings of
-// memory.bin hold about one. A memory.bin changed after a restore is checked again, and refused.
+// memory.bin hold about one. A clone snapshotted again is restored again with the same bytes. A memory.bin
+// changed after a restore is checked again, and refused.
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -105,6 +106,31 @@ describe('clones of one snapshot in one process', { skip, timeout: 4 * LIMIT_MS 
     assert.ok(ram.privateDirty < CLONES * 4 * MiB, `pages the clones copied: ${mib(ram.privateDirty)}`);
     assert.ok(grown < (CLONES * TOUCHED) / 2, `process Pss grew ${mib(grown)} for ${CLONES} clones`);
     // Before the next test changes memory.bin, which pages the clones never wrote would show them.
+    await Promise.all(clones.splice(0).map((c) => c.kill()));
+  });
+
+  it('snapshots a clone again: its copy-on-write RAM is read whole, and the second restore counts on', async () => {
+    const clone = await restoreVm(snap);
+    clones.push(clone);
+    const out = watch(clone);
+    await out.waitFor(/tick=\d+ loops=\d+ sum=[0-9a-f]+\n/, LIMIT_MS);
+    await clone.pause();
+    const ticksSoFar = [...out.text().matchAll(/tick=(\d+) loops=/g)].map((m) => Number(m[1]));
+    const again = path.join(dir, 'again');
+    await clone.snapshot(again);
+    await clone.kill();
+    // The pages the guest filled are in the new file too, not only in the first one.
+    const manifest = JSON.parse(fs.readFileSync(path.join(again, MANIFEST_FILE), 'utf8')) as SnapshotManifest;
+    const dataBytes = manifest.memory.extents.reduce((n, [, len]) => n + len, 0);
+    assert.ok(dataBytes >= TOUCHED, `the second snapshot holds ${mib(dataBytes)} of data`);
+
+    const second = await restoreVm(again);
+    clones.push(second);
+    const out2 = watch(second);
+    await out2.waitFor(/tick=(\d+) loops=\d+ sum=([0-9a-f]+)\n/, LIMIT_MS);
+    const line = /tick=(\d+) loops=\d+ sum=([0-9a-f]+)\n/.exec(out2.text())!;
+    assert.equal(line[2], sum, 'the second restore read the same bytes');
+    assert.ok(Number(line[1]) > Math.max(...ticksSoFar), `tick ${line[1]} after ${Math.max(...ticksSoFar)}`);
     await Promise.all(clones.splice(0).map((c) => c.kill()));
   });
 
