@@ -48,6 +48,16 @@ export class Backing {
     return new Backing(memory, addrs, lengths);
   }
 
+  /** Entries as a snapshot keeps them, [addr, length]; fromEntries() makes the backing again. */
+  entries(): [number, number][] {
+    return Array.from(this.addrs, (a, i) => [a, this.lengths[i]!]);
+  }
+
+  /** A backing from entries a snapshot kept (each checked: an address below 2^53, a 32-bit length). */
+  static fromEntries(memory: DmaMemory, entries: readonly (readonly [number, number])[]): Backing {
+    return new Backing(memory, Float64Array.from(entries, (e) => e[0]), Uint32Array.from(entries, (e) => e[1]));
+  }
+
   /**
    * Translates up to `most` more entries: 'done' once every entry is (the views are then in use), 'fault' when
    * one is not wholly memory the device may read. Entries that continue one another (a driver's pages often do)

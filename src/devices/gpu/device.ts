@@ -19,7 +19,9 @@ import {
   CMD, CONTROLQ, CURSOR_BYTES, CURSORQ, EVENT_DISPLAY, F_EDID, FLAG_FENCE, GPU_DEVICE_TYPE, HDR_BYTES, readHeader, RESP,
   responseHeader, SIZES, type Answer, type CtrlHeader, type Job,
 } from './protocol';
-import { ResourceTable, type ResourceCaps } from './resources';
+import { Backing } from './backing';
+import { ResourceTable, type Resource, type ResourceCaps } from './resources';
+import { loadGpu, saveGpu, type SavedGpu } from './snapshot';
 import type { Frame } from './screenshot';
 import type { Rect } from './protocol';
 
@@ -68,6 +70,8 @@ export class GpuDevice implements VirtioDevice {
   private readonly mode: { width: number; height: number };
   private eventsRead = 0;
   private running: Running | undefined;
+  /** Backings from a snapshot, made once the device is activated and so has the guest's memory. */
+  private restoredBackings = new Map<Resource, [number, number][]>();
   private readonly inFlight = new InFlight();
   private readonly stats = { requests: 0, errors: 0, fences: 0, transferredBytes: 0, flushes: 0, cursorRequests: 0 };
   private readonly turns = new TurnBudget(() => this.host, () => this.serveControl());
@@ -103,6 +107,9 @@ export class GpuDevice implements VirtioDevice {
 
   activate(ctx: DeviceContext): void {
     this.ctx = ctx;
+    // A restored device's backings: their views are taken on first use, through this memory.
+    for (const [r, entries] of this.restoredBackings) r.backing = Backing.fromEntries(ctx.memory, entries);
+    this.restoredBackings.clear();
     // Buffers a driver made available before DRIVER_OK are served now.
     this.serveControl();
     this.serveCursor();
@@ -242,6 +249,30 @@ export class GpuDevice implements VirtioDevice {
   /** Where the guest put its cursor, and which resource it shows (0: none). */
   cursorState(): Readonly<CursorState> { return { ...this.cursor }; }
 
+  /** What the driver made, for a snapshot: quiesce() has let any command running in steps finish. */
+  snapshotState(): SavedGpu {
+    return saveGpu({ mode: this.mode, eventsRead: this.eventsRead, cursor: this.cursor, resources: this.resources,
+      scanouts: this.scanouts });
+  }
+
+  restoreState(state: unknown): void {
+    this.resources.clear();
+    try {
+      const loaded = loadGpu(state, this.resources, this.scanouts);
+      checkMode(loaded.mode.width, loaded.mode.height);
+      this.mode.width = loaded.mode.width;
+      this.mode.height = loaded.mode.height;
+      this.eventsRead = loaded.eventsRead;
+      this.cursor = loaded.cursor;
+      this.restoredBackings = loaded.backings;
+      this.scanouts.forEach((_, i) => this.damage(i));
+    } catch (e) {
+      this.resources.clear();
+      for (const sc of this.scanouts) sc.resource = undefined;
+      throw e;
+    }
+  }
+
   /**
    * Everything the driver made goes: resources, backings, scanouts, the cursor; a new driver starts from nothing.
    * A command running in steps stops before its next one.
@@ -252,6 +283,7 @@ export class GpuDevice implements VirtioDevice {
     if (this.running !== undefined) this.inFlight.end();
     this.running = undefined;
     this.resources.clear();
+    this.restoredBackings.clear();
     for (const sc of this.scanouts) sc.resource = undefined;
     this.cursor = hiddenCursor();
     this.scanouts.forEach((_, i) => this.damage(i));

@@ -44,6 +44,9 @@ export class ResourceTable {
 
   get(id: number): Resource | undefined { return this.byId.get(id); }
 
+  /** Every resource, in the order they were made. */
+  all(): IterableIterator<Resource> { return this.byId.values(); }
+
   /** A new resource (its sides already checked), unless the ID is taken or a cap would be passed. */
   create(id: number, format: number, width: number, height: number): CreateResult {
     if (this.byId.has(id)) return 'exists';
