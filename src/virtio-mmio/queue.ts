@@ -121,6 +121,16 @@ export class Virtqueue {
     return this.walk(head);
   }
 
+  /**
+   * The chain at `head` again, walked and checked as pop() walks it, for a device restored from a snapshot that held
+   * it: the driver made it available before the snapshot and has not had it back, so its descriptors are still the
+   * device's. The avail ring is not touched. Throws QueueError as pop() does (a head outside the queue too).
+   */
+  reclaim(head: number): DescriptorChain {
+    this.current();
+    return this.walk(head);
+  }
+
   /** The driver's avail idx; when it shows nothing new, read again after arming the avail event. */
   private availIdx(): number {
     const availIdx = this.avail.getUint16(2, true);

@@ -47,7 +47,8 @@ export class NetDevice implements VirtioDevice {
   readonly deviceType = 1;
   readonly queueMaxSizes = [QUEUE_SIZE, QUEUE_SIZE];
   readonly features = OFFERED;
-  readonly mac: Uint8Array;
+  /** The MAC in config space; a restore puts back the one the guest's driver read. */
+  mac: Uint8Array;
   private readonly watcher: FdWatcher;
   private ctx: DeviceContext | undefined;
   private host: DeviceHost | undefined;
@@ -57,6 +58,8 @@ export class NetDevice implements VirtioDevice {
   });
   private rx: NetRx | undefined;
   private tx: NetTx | undefined;
+  /** Chains a snapshot's device held, taken again when the restored device is activated. */
+  private restoredHeads: { rx: number[]; tx: number | null } | undefined;
   private rxWanted = false;
   private rxFailed = false;
   private pollFailed = false;
@@ -98,9 +101,43 @@ export class NetDevice implements VirtioDevice {
     const txq = ctx.queues[TX];
     this.rx = rxq && new NetRx(this.backend.fd, rxq, ctx.features, this.stats, this.rxThrottle);
     this.tx = txq && new NetTx(this.backend.fd, txq, this.stats, this.txThrottle);
+    const held = this.restoredHeads;
+    this.restoredHeads = undefined;
+    // A restored device's chains: walked again by head, each checked as a pop would check it.
+    if (held) {
+      this.guarded(ctx, () => {
+        if (rxq && this.rx) this.rx.adopt(held.rx.map((h) => rxq.reclaim(h)));
+        if (txq && this.tx && held.tx !== null) this.tx.adopt(txq.reclaim(held.tx));
+      });
+    }
     this.rxWanted = true;
     this.pumpRx();
     this.pumpTx();
+  }
+
+  /**
+   * The MAC the guest's driver read (a random one is the device's own) and the chains the device holds: rx buffers
+   * waiting for a frame, and a frame waiting for room in the backend, by head. The tap is not saved: a restored
+   * machine opens the one its config names.
+   */
+  snapshotState(): { mac: string; rxHeads: number[]; txHead: number | null } {
+    return { mac: [...this.mac].map((b) => b.toString(16).padStart(2, '0')).join(':'),
+      rxHeads: this.rx?.stashHeads() ?? [], txHead: this.tx?.blockedHead() ?? null };
+  }
+
+  restoreState(state: unknown): void {
+    const s = (typeof state === 'object' && state !== null ? state : {}) as Record<string, unknown>;
+    if (typeof s.mac !== 'string' || !/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/.test(s.mac)) {
+      throw new RangeError(`mac is ${JSON.stringify(s.mac)}, not six hex bytes`);
+    }
+    const head = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 0 && (v as number) < 0x10000;
+    const rx = Array.isArray(s.rxHeads) ? s.rxHeads as unknown[] : undefined;
+    if (rx === undefined || rx.length > QUEUE_SIZE || !rx.every(head) || new Set(rx).size !== rx.length) {
+      throw new RangeError(`rxHeads is not a list of at most ${QUEUE_SIZE} distinct descriptor heads`);
+    }
+    if (s.txHead !== null && !head(s.txHead)) throw new RangeError(`txHead is ${JSON.stringify(s.txHead)}`);
+    this.mac = Uint8Array.from(s.mac.split(':').map((h) => parseInt(h, 16)));
+    this.restoredHeads = { rx: rx, tx: s.txHead };
   }
 
   /** The rate limits on `direction` in force; undefined when there are none. */
@@ -198,6 +235,7 @@ export class NetDevice implements VirtioDevice {
 
   reset(): void {
     this.ctx = undefined;
+    this.restoredHeads = undefined;
     this.rx = undefined;
     this.tx = undefined;
     this.rxWanted = false;

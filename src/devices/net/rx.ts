@@ -89,6 +89,17 @@ export class NetRx {
     }
   }
 
+  /** The heads of the chains in the stash, in order: a snapshot keeps them, and a restored device adopts them. */
+  stashHeads(): number[] { return this.stash.map((c) => c.head); }
+
+  /** Takes chains a snapshot's device held (walked again by head) into the stash, in their order. */
+  adopt(chains: readonly DescriptorChain[]): void {
+    for (const c of chains) {
+      this.stash.push(c);
+      this.stashBytes += c.writableBytes;
+    }
+  }
+
   /** Pops chains into the stash; false when there is none to read into. */
   private fill(): boolean {
     while (this.mergeable ? this.stashBytes < this.wanted : this.stash.length === 0) {

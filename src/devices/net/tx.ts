@@ -26,6 +26,12 @@ export class NetTx {
   constructor(private readonly fd: number, private readonly q: Virtqueue, private readonly stats: NetStats,
     private readonly throttle: Throttle) {}
 
+  /** The head of the frame waiting for room in the backend, for a snapshot. */
+  blockedHead(): number | undefined { return this.blocked?.head; }
+
+  /** Takes a frame a snapshot's device was holding (walked again by head): it goes first. */
+  adopt(chain: DescriptorChain): void { this.blocked = chain; }
+
   /**
    * Sends frames until the queue is empty, the backend would block, the rate limiter says wait or the budget is
    * spent. Throws QueueError.

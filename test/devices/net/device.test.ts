@@ -276,3 +276,39 @@ test('a backend that ends stops receiving, warns once, and does not spin', async
   assert.equal(r.warnings.length, 1);
   assert.equal(r.dev.counters().backendErrors, 1);
 });
+
+test('a snapshot keeps the MAC and the rx chains the device holds; a restored device adopts them by head', async () => {
+  const r = rig(MRG);
+  r.dev.mac = Uint8Array.from([0x02, 1, 2, 3, 4, 5]); // as a random one would be
+  r.dev.activate(r.ctx);
+  postRx(r, 3, 4096);
+  const saved = JSON.parse(JSON.stringify(r.dev.snapshotState())) as { rxHeads: number[] };
+  // One 4 KiB buffer holds a whole plain frame, so the device took one and holds it.
+  assert.deepEqual(saved, { mac: '02:01:02:03:04:05', rxHeads: [0], txHead: null });
+
+  // The restored device: another backend, the same rings, the queue indices the transport would put back.
+  const n = native();
+  const [fd, peer] = n.socketpairCreate(true);
+  const dev = new NetDevice({ fd, name: 'restored', setGuestFeatures: () => {}, close: () => n.close(fd) });
+  try {
+    dev.restoreState(saved);
+    assert.deepEqual(Array.from(dev.configSpace().subarray(0, 6)), [2, 1, 2, 3, 4, 5]);
+    const rxq = r.rx.queue();
+    rxq.importIndices({ nextAvail: 1, usedIdx: 0, lastSignalled: 0 });
+    const ctx = mockContext(dev, { memory: r.rx.mem, queues: [rxq, r.tx.queue()], features: MRG });
+    dev.activate(ctx);
+    const frame = hostFrame(100, 0x77);
+    assert.equal(n.tryWritev(peer, [frame]), frame.length);
+    // Chain 0 is the one the old device held; a restored device that had lost it would take chain 1.
+    await until(() => r.rx.usedIdx() === 1, 'the frame in an adopted chain');
+    assert.deepEqual(r.rx.used(0), { id: 0, len: frame.length });
+    assert.deepEqual(ctx.failures, []);
+
+    assert.throws(() => dev.restoreState({ ...saved, mac: 'zz' }), /mac is "zz"/);
+    assert.throws(() => dev.restoreState({ ...saved, rxHeads: [1, 1] }), /rxHeads is not a list/);
+    assert.throws(() => dev.restoreState({ ...saved, txHead: -1 }), /txHead is -1/);
+  } finally {
+    dev.close();
+    n.close(peer);
+  }
+});
