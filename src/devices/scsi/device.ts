@@ -51,6 +51,8 @@ export class ScsiDevice implements VirtioDevice {
   private ctx: DeviceContext | undefined;
   /** Event buffers the driver gave; no event is ever written to them (no hotplug). At most the queue's size. */
   private events: DescriptorChain[] = [];
+  /** Event buffers from a snapshot, by head, taken again when the restored device is activated. */
+  private restoredEvents: number[] = [];
   private readonly running = new InFlight();
   private readonly turns = [Q.CONTROL, Q.EVENT, Q.REQUEST]
     .map((q) => new TurnBudget(() => this.host, () => this.onQueueNotify(q)));
@@ -112,7 +114,21 @@ export class ScsiDevice implements VirtioDevice {
 
   attach(host: DeviceHost): void { this.host = host; }
 
-  activate(ctx: DeviceContext): void { this.ctx = ctx; }
+  activate(ctx: DeviceContext): void {
+    this.ctx = ctx;
+    const heads = this.restoredEvents;
+    this.restoredEvents = [];
+    const q = ctx.queues[Q.EVENT];
+    if (heads.length === 0 || q === undefined) return;
+    // Event buffers a snapshot's device held, walked again as a pop would walk them.
+    try {
+      for (const h of heads) this.events.push(q.reclaim(h));
+    } catch (e) {
+      if (!(e instanceof QueueError)) throw e;
+      this.stats.errors++;
+      ctx.fail(e.message);
+    }
+  }
 
   onQueueNotify(queue: number): void {
     const ctx = this.ctx;
@@ -232,14 +248,13 @@ export class ScsiDevice implements VirtioDevice {
   }
 
   /**
-   * The sizes the driver set and each disk's file and size (the disks are not copied: each must be there, unchanged,
-   * when the snapshot is restored). The event buffers the device holds are not kept: it sends no events, so a
-   * restored device that holds none loses nothing, while the driver goes on thinking it gave them.
+   * The sizes the driver set, each disk's file and size (the disks are not copied: each must be there, unchanged,
+   * when the snapshot is restored), and the event buffers the device holds, by head: a restored device takes them
+   * again from the restored ring.
    */
-  snapshotState(): { senseSize: number; cdbSize: number; disks: { path: string; blocks: number }[] } {
-    this.events = [];
+  snapshotState(): { senseSize: number; cdbSize: number; disks: { path: string; blocks: number }[]; eventHeads: number[] } {
     return { senseSize: this.senseSize, cdbSize: this.cdbSize,
-      disks: this.disks.map((d) => ({ path: d.path, blocks: d.blocks })) };
+      disks: this.disks.map((d) => ({ path: d.path, blocks: d.blocks })), eventHeads: this.events.map((c) => c.head) };
   }
 
   restoreState(state: unknown): void {
@@ -267,14 +282,22 @@ export class ScsiDevice implements VirtioDevice {
           `snapshot and holds ${d.blocks} now`);
       }
     });
+    const heads = s.eventHeads ?? [];
+    if (!Array.isArray(heads) || heads.length > this.queueMaxSizes[Q.EVENT]!
+      || !heads.every((h) => Number.isInteger(h) && (h as number) >= 0 && (h as number) < 0x10000)
+      || new Set(heads).size !== heads.length) {
+      throw new RangeError(`eventHeads is not a list of at most ${this.queueMaxSizes[Q.EVENT]} distinct descriptor heads`);
+    }
     this.senseSize = senseSize;
     this.cdbSize = cdbSize;
+    this.restoredEvents = heads as number[];
   }
 
   reset(): void {
     for (const t of this.turns) t.cancel();
     this.ctx = undefined;
     this.events = [];
+    this.restoredEvents = [];
     this.senseSize = CONFIG.SENSE_DEFAULT;
     this.cdbSize = CONFIG.CDB_DEFAULT;
   }

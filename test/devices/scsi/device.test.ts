@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { ScsiDevice } from '../../../src/devices/scsi/device';
 import { ScsiDiskError } from '../../../src/devices/scsi/disk';
-import { F_WRITE, type Desc } from '../../virtio-mmio/mock-driver';
+import { F_WRITE, mockContext, type Desc } from '../../virtio-mmio/mock-driver';
 import { be16, be32, lun, pattern, withScsi } from './harness';
 
 const le32 = (v: number): Buffer => Buffer.from(be32(v).reverse());
@@ -167,6 +167,29 @@ test('a snapshot keeps the sizes the driver set and names each disk; a restore c
       assert.throws(() => again.restoreState({ ...saved, disks: [saved.disks[0], { ...saved.disks[1], blocks: 1 }] }),
         /disks\[1\]\.blocks: the disk held 1 blocks/);
       assert.throws(() => again.restoreState({ ...saved, disks: [saved.disks[1], saved.disks[0]] }), /disks\[0\]\.path/);
+    } finally {
+      again.close();
+    }
+  });
+});
+
+test('the event buffers the adapter holds go into a snapshot by head, and a restored adapter holds them again', async () => {
+  await withScsi([{}], async (s) => {
+    const ev = s.rigs[1]!;
+    for (let i = 0; i < 2; i++) void ev.post([{ addr: s.alloc(16), len: 16, flags: F_WRITE }]);
+    void ev.post([{ addr: s.alloc(8), len: 8, flags: F_WRITE }]); // too short: given back at once, head 2
+    void ev.post([{ addr: s.alloc(16), len: 16, flags: F_WRITE }]);
+    s.kick(1);
+    const saved = JSON.parse(JSON.stringify(s.dev.snapshotState())) as { disks: { path: string }[]; eventHeads: number[] };
+    assert.deepEqual(saved.eventHeads, [0, 1, 3], 'not the short one the driver already has back');
+    const again = new ScsiDevice({ disks: saved.disks.map((d) => ({ path: d.path, readonly: false })) });
+    try {
+      again.restoreState(saved);
+      const ctx = mockContext(again, { memory: s.mem, queues: s.rigs.map((r) => r.d.queue()), features: 0n });
+      again.activate(ctx);
+      assert.equal(again.counters().eventBuffers, 3);
+      assert.deepEqual(ctx.failures, []);
+      assert.throws(() => again.restoreState({ ...saved, eventHeads: [1, 1] }), /eventHeads is not a list/);
     } finally {
       again.close();
     }
