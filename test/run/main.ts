@@ -47,7 +47,7 @@ async function runHere(part: string, files: string[], json: string, concurrency?
 interface L1Unit { name: string; files: string[] }
 
 /** Files short enough to share an L1, four at a time: each takes well under a minute on a good run. */
-const SHORT_FILES = /^(tiny-|api-tiny|bench-emulated|fs-host-fuse|vsock-machine|snapshot-gpu|snapshot-net)/;
+const SHORT_FILES = /^(tiny-|api-tiny|bench-emulated|fs-host-fuse|vsock-machine|snapshot-devices|snapshot-net)/;
 const SHORT_PER_L1 = 4;
 
 function l1Units(files: readonly string[]): L1Unit[] {

@@ -8,7 +8,7 @@
 // the transfers held by the ring sizes, and a pass over a queue (or over the due transfers) by its slice of the
 // turn. A chain that cannot hold a request's header or its status is broken (QueueError): the device is failed.
 import { fromEventLoop, serveQueue, type DeviceContext, type DeviceHost, type VirtioDevice } from '../../virtio-mmio/device';
-import type { DescriptorChain, Virtqueue } from '../../virtio-mmio/queue';
+import { QueueError, type DescriptorChain, type Virtqueue } from '../../virtio-mmio/queue';
 import { scatter } from '../../virtio-mmio/segments';
 import { TurnBudget } from '../turn-budget';
 import { nullSink, silenceSource, type CaptureSource, type PlaybackSink } from './backends';
@@ -17,6 +17,7 @@ import { runControl, type ControlTarget } from './control';
 import { DEFAULT_CAPS, frameBytes, type PcmParams } from './formats';
 import { configSpace, CONTROLQ, DIRECTION, RXQ, SND_DEVICE_TYPE, STATUS, TXQ, type Direction, type Status } from './protocol';
 import type { PcmCommand } from './states';
+import { adoptTransfers, applyStreams, checkStreams, saveStreams, type SavedStream } from './snapshot';
 import { PcmStream, type Transfer } from './stream';
 import { CAPTURE_STREAM, PLAYBACK_STREAM, TOPOLOGY } from './topology';
 import { checkTransfer, transferStreamId, writeStatus } from './transfer';
@@ -47,6 +48,8 @@ export class SndDevice implements VirtioDevice, ControlTarget {
   private readonly clock: SndClock;
   private readonly warn: (message: string) => void;
   private cancelWake: (() => void) | undefined;
+  /** A snapshot's streams, whose held transfers are taken again once the restored device has its queues. */
+  private restored: SavedStream[] | undefined;
   private readonly stats: Record<string, number> = {
     controlRequests: 0, badMessages: 0, notSupported: 0, outOfOrder: 0, transfers: 0, badTransfers: 0,
     framesPlayed: 0, bytesPlayed: 0, framesCaptured: 0, bytesCaptured: 0, underruns: 0, overruns: 0, flushed: 0,
@@ -76,6 +79,19 @@ export class SndDevice implements VirtioDevice, ControlTarget {
 
   activate(ctx: DeviceContext): void {
     this.ctx = ctx;
+    const saved = this.restored;
+    this.restored = undefined;
+    if (saved) {
+      try {
+        adoptTransfers(saved, this.streams, (s) => this.queueOf(s), this.clock.now());
+      } catch (e) {
+        if (!(e instanceof QueueError) && !(e instanceof RangeError)) throw e;
+        this.stats.errors!++;
+        for (const s of this.streams) s.pending.length = 0;
+        ctx.fail(`restoring the held transfers: ${e.message}`);
+        return;
+      }
+    }
     this.serveControl();
     this.serveTransfers(TXQ);
     this.serveTransfers(RXQ);
@@ -236,8 +252,23 @@ export class SndDevice implements VirtioDevice, ControlTarget {
     this.queueOf(stream)!.pushUsed(t.chain.head, writeStatus(t.chain, status, stream.heldBytes(), filled));
   }
 
+  /**
+   * Each stream's state, parameters and held transfers (by head). The backends are not saved: a restored machine's
+   * playback starts a new recording at its config's path, and its capture reads its source from the start.
+   */
+  snapshotState(): { streams: SavedStream[] } { return { streams: saveStreams(this.streams) }; }
+
+  restoreState(state: unknown): void {
+    const s = (typeof state === 'object' && state !== null ? state : {}) as { streams?: unknown };
+    const saved = checkStreams(s.streams, this.streams, this.queueMaxSizes[TXQ]!,
+      (stream, p) => this.refuses(stream, p));
+    applyStreams(saved, this.streams);
+    this.restored = saved;
+  }
+
   /** Held transfers go with the driver; a recording so far stays complete on disk. */
   reset(): void {
+    this.restored = undefined;
     for (const t of [this.controlTurns, this.txTurns, this.rxTurns, this.pumpTurns]) t.cancel();
     this.cancelWake?.();
     this.cancelWake = undefined;

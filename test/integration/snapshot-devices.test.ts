@@ -1,7 +1,9 @@
-// A gpu in a snapshot, with the tiny test kernel's driver (test=gpu): the guest draws frame 1 and waits for a key;
-// the machine is paused, written and restored, and the restored machine's screenshot is frame 1 pixel for pixel,
-// before the guest draws anything again (the host copy came back from the snapshot). A key to the restored
-// keyboard then makes the restored driver draw frame 2 on the restored device, and the test passes there.
+// Devices in snapshots, with the tiny test kernel's drivers. A gpu (test=gpu): the guest draws frame 1 and waits
+// for a key; the machine is paused, written and restored, and the restored machine's screenshot is frame 1 pixel
+// for pixel, before the guest draws anything again (the host copy came back from the snapshot). A key to the
+// restored keyboard then makes the restored driver draw frame 2 on the restored device, and the test passes there.
+// A sound device (test=snd) paused in the middle of its paced tone, periods in flight: the restored device plays
+// the periods it held and the rest, and the guest's own timing of the tone still passes.
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -9,6 +11,7 @@ import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createVm } from '../../src/api/create';
 import { restoreVm } from '../../src/api/restore';
+import { readSnapshot } from '../../src/vmm/snapshot/format';
 import type { Vm } from '../../src/api/vm';
 import { readPng } from '../devices/gpu/png-reader';
 import { kvmUnavailable } from '../helpers/kvm';
@@ -42,12 +45,12 @@ async function mismatch(vm: Vm, frame: number, width: number, height: number): P
   return undefined;
 }
 
-describe('a gpu in a snapshot of the tiny test kernel', { skip, timeout: 3 * LIMIT_MS }, () => {
+describe('devices in snapshots of the tiny test kernel', { skip, timeout: 3 * LIMIT_MS }, () => {
   let dir: string;
   let kernel: string;
 
   before(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvmm-snapshot-gpu-'));
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvmm-snapshot-devices-'));
     kernel = await testKernel();
   });
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -76,6 +79,37 @@ describe('a gpu in a snapshot of the tiny test kernel', { skip, timeout: 3 * LIM
       assert.match(restored.text(), /TSVMM-TEST: PASS gpu/);
       const gpu = again.counters().devices[0]!.counters;
       assert.equal(gpu.errors, 0, JSON.stringify(gpu));
+    } finally {
+      await again.kill();
+    }
+  });
+
+  it('a sound device paused mid-tone plays out the periods it held and the rest after the restore', async () => {
+    const vm = await createVm({ kernel, memory: '64M', cmdline: 'test=snd snd_ms=1500 snd_capture_ms=100 timeout_ms=60000',
+      devices: [{ type: 'snd' }] });
+    const out = watch(vm);
+    vm.start();
+    const played = (v: Vm): number => v.counters().devices[0]!.counters.framesPlayed ?? 0;
+    await out.until(() => played(vm) >= 48_000 * 0.3, '0.3 s of the tone played', LIMIT_MS);
+    await vm.pause();
+    const snap = path.join(dir, 'snd');
+    await vm.snapshot(snap);
+    const before = played(vm);
+    await vm.kill();
+    const saved = JSON.parse(readSnapshot(snap).sections.get('virtio0')!.toString('utf8')) as
+      { device: { streams: { state: string; heads: number[] }[] } };
+    assert.equal(saved.device.streams[0]!.state, 'started');
+    assert.ok(saved.device.streams[0]!.heads.length >= 1, 'periods held at the snapshot');
+
+    const again = await restoreVm(snap);
+    try {
+      const restored = watch(again);
+      await restored.waitFor(/TSVMM-TEST: (PASS|FAIL) snd/, LIMIT_MS);
+      assert.match(restored.text(), /TSVMM-TEST: PASS snd/, restored.text().slice(-800));
+      const snd = again.counters().devices[0]!.counters;
+      // The tone is 1.5 s at 48 kHz: what was not played before the snapshot was played after it.
+      assert.ok(before + snd.framesPlayed! >= 72_000, `${before} frames before, ${JSON.stringify(snd)} after`);
+      assert.equal(snd.errors, 0, JSON.stringify(snd));
     } finally {
       await again.kill();
     }
