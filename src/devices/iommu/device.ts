@@ -12,9 +12,11 @@ import { serveQueue, type DeviceContext, type DeviceHost, type VirtioDevice } fr
 import type { DescriptorChain, Virtqueue } from '../../virtio-mmio/queue';
 import { gather, scatter } from '../../virtio-mmio/segments';
 import { TurnBudget } from '../turn-budget';
+import { InFlight } from '../../virtio-mmio/in-flight';
 import { IommuDomains } from './domains';
 import { EndpointMemory } from './endpoint-memory';
 import { RequestHandler, writableBytes } from './requests';
+import { loadIommu, saveIommu, type SavedIommu } from './snapshot';
 import {
   configSpace, F, FAULT_BYTES, faultRecord, PROBE_SIZE, probeProperties, READABLE_BYTES, S, T, TAIL_BYTES, type Fault,
 } from './wire';
@@ -55,6 +57,8 @@ export class IommuDevice implements VirtioDevice {
   private readonly backlog: Fault[] = [];
   /** A reply is waiting for endpoints to drain; requests after it wait on the ring, so replies keep their order. */
   private waiting = false;
+  /** Replies held back until endpoints drain. */
+  private readonly replies = new InFlight();
   private readonly turns = new TurnBudget(() => this.host, () => this.serveRequests());
 
   constructor(private readonly opts: IommuOptions) {
@@ -71,7 +75,30 @@ export class IommuDevice implements VirtioDevice {
 
   attach(host: DeviceHost): void { this.host = host; }
 
-  activate(ctx: DeviceContext): void { this.ctx = ctx; }
+  activate(ctx: DeviceContext): void {
+    this.ctx = ctx;
+    this.flushFaults(); // a restored device's backlog, into the buffers the driver already gave
+  }
+
+  /** A snapshot waits for a reply held back until endpoints drain: its chain is the device's until then. */
+  quiesce(): Promise<void> { return this.replies.idle(); }
+
+  /** The domains with their endpoints and mappings, and the faults waiting for an event buffer. */
+  snapshotState(): SavedIommu { return saveIommu(this.domains, this.backlog); }
+
+  /**
+   * Builds the snapshot's domains before any device behind the IOMMU is activated (every device's state is read
+   * before the first is activated), so their rings translate through the restored mappings from the start.
+   */
+  restoreState(state: unknown): void {
+    try {
+      const faults = loadIommu(state, this.domains, FAULT_BACKLOG);
+      this.backlog.splice(0, this.backlog.length, ...faults);
+    } catch (e) {
+      this.domains.clear();
+      throw e;
+    }
+  }
 
   onQueueNotify(queue: number): void {
     if (queue === 0) this.serveRequests();
@@ -121,7 +148,9 @@ export class IommuDevice implements VirtioDevice {
       return true;
     }
     this.waiting = true;
+    this.replies.begin();
     const resume = (): void => {
+      this.replies.end();
       if (this.ctx !== ctx) return; // reset meanwhile: the chain is not the driver's to get back any more
       this.waiting = false;
       serveQueue(ctx, q, () => this.stats.badChains!++, () => { reply(); return true; });

@@ -75,6 +75,9 @@ export class IommuDomains {
 
   domain(id: number): Domain | undefined { return this.domains.get(id); }
 
+  /** Every domain, in the order they were made. */
+  all(): IterableIterator<Domain> { return this.domains.values(); }
+
   /** The domain `endpoint` is attached to, if any. */
   domainOf(endpoint: number): Domain | undefined { return this.attached.get(endpoint); }
 

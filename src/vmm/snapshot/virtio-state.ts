@@ -6,8 +6,8 @@ import type { AttachedVirtio } from '../virtio-devices';
 import { parseTransportState, type TransportState } from '../../virtio-mmio/transport-state';
 import { SnapshotError, type SnapshotImage } from './format';
 
-/** The device types a snapshot holds: all but fs and iommu. */
-const SNAPSHOT_DEVICES: ReadonlySet<DeviceConfig['type']> = new Set(['rng', 'blk', 'console', 'vsock', 'input', 'scsi', 'balloon', 'crypto', 'gpu', 'net', 'snd']);
+/** The device types a snapshot holds: all but fs. */
+const SNAPSHOT_DEVICES: ReadonlySet<DeviceConfig['type']> = new Set(['rng', 'blk', 'console', 'vsock', 'input', 'scsi', 'balloon', 'crypto', 'gpu', 'net', 'snd', 'iommu']);
 
 /** Refuses a config with a device a snapshot cannot hold yet, naming the first one. */
 export function checkVirtioSnapshotable(config: MachineConfig): void {
