@@ -196,7 +196,7 @@ export class Vm extends EventEmitter<VmEvents> {
    * Writes a snapshot of the paused machine into folder `dir` (made when missing; it must not hold a snapshot):
    * snapshot.json, state.bin and a sparse memory.bin (docs/snapshot.md). Resolves once written; a resume() waits
    * for it. restoreVm(dir) builds the machine again, in this process or another. VmError ERR_VM_STATE unless
-   * paused, ERR_VM_SNAPSHOT_UNSUPPORTED for a machine with a device snapshots do not hold yet (fs),
+   * paused, ERR_VM_SNAPSHOT_UNSUPPORTED for a device whose state snapshots do not hold (none today),
    * ERR_VM_SNAPSHOT when writing fails.
    */
   snapshot(dir: string): Promise<void> {

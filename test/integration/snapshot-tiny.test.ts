@@ -51,12 +51,7 @@ describe('snapshots of the tiny test kernel on /dev/kvm', { skip, timeout: 4 * L
   });
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  it('refuses a machine with a device whose state is not saved yet, and one that is not paused', async () => {
-    const withFs = await createVm({ kernel, memory: '64M', cmdline: 'test=spin',
-      devices: [{ type: 'rng' }, { type: 'fs', tag: 'share', path: dir }] });
-    assert.throws(() => withFs.snapshot(path.join(dir, 'fs')), (e: unknown) => e instanceof VmError &&
-      e.code === 'ERR_VM_SNAPSHOT_UNSUPPORTED' && /devices\[1\] \(fs\)/.test(e.message));
-    await withFs.kill();
+  it('refuses a machine that is not paused', async () => {
     const plain = await createVm({ kernel, memory: '64M', cmdline: 'test=spin' });
     assert.throws(() => plain.snapshot(path.join(dir, 'created')),
       (e: unknown) => e instanceof VmError && e.code === 'ERR_VM_STATE');

@@ -11,6 +11,7 @@ import { Args, EMPTY, ReplyWriter, writeOutHeader } from './codec';
 import { errnoOf, fail } from './errors';
 import { OPS } from './ops';
 import { E, OP, SIZE } from './protocol';
+import { loadSession, saveSession, type SavedFs } from './snapshot';
 import { Session, type Op, type Reply, type Request, type SessionLimits } from './session';
 import { TurnBudget } from '../turn-budget';
 
@@ -155,6 +156,11 @@ export class FsDevice implements VirtioDevice {
     }
     q.pushUsed(head, written);
   }
+
+  /** The session: the nodes and handles the guest holds, by path and flags (docs/snapshot.md). */
+  snapshotState(): SavedFs { return saveSession(this.session); }
+
+  restoreState(state: unknown): void { loadSession(this.session, state); }
 
   reset(): void {
     for (const t of this.turns) t.cancel();

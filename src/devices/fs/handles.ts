@@ -12,6 +12,8 @@ export interface Handle {
   readonly node: number;
   readonly dir: boolean;
   readonly writable: boolean;
+  /** The flags it was opened with (what a restore opens it with again, less O_TRUNC and O_EXCL). */
+  readonly flags: number;
   /** Requests using fd right now. */
   busy: number;
   released: boolean;
@@ -34,10 +36,10 @@ export class HandleTable {
   }
 
   /** Takes ownership of fd once it returns; when it throws (too many handles), fd is still the caller's. */
-  add(fd: number, node: number, dir: boolean, writable: boolean): number {
+  add(fd: number, node: number, dir: boolean, writable: boolean, flags = 0): number {
     this.checkRoom();
     const fh = this.nextFh++;
-    this.byFh.set(fh, { fd, node, dir, writable, busy: 0, released: false });
+    this.byFh.set(fh, { fd, node, dir, writable, flags, busy: 0, released: false });
     return fh;
   }
 
@@ -63,6 +65,17 @@ export class HandleTable {
     const h = this.get(fh, dir);
     this.byFh.delete(Number(fh));
     this.drop(h);
+  }
+
+  /** Every handle not released, by fh, and the next fh, for a snapshot. */
+  saved(): { handles: [number, Handle][]; nextFh: number } {
+    return { handles: [...this.byFh], nextFh: this.nextFh };
+  }
+
+  /** Takes handles a snapshot held (their fds opened again) after clear(); takes ownership of every fd. */
+  restore(handles: readonly [number, Handle][], nextFh: number): void {
+    for (const [fh, h] of handles) this.byFh.set(fh, h);
+    this.nextFh = nextFh;
   }
 
   clear(): void {

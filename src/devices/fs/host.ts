@@ -13,6 +13,7 @@ export class HostStat {
   get dev(): bigint { return this.raw[0]!; }
   get ino(): bigint { return this.raw[1]!; }
   get mode(): number { return Number(this.raw[2]); }
+  get nlink(): number { return Number(this.raw[3]); }
   get type(): number { return this.mode & S_IFMT; }
   get uid(): number { return Number(this.raw[4]); }
   get gid(): number { return Number(this.raw[5]); }
@@ -59,6 +60,18 @@ export class Host {
     }
     if (typeof name !== 'string' && name.includes(0x2f)) throw new FsError(E.EINVAL, 'name with a slash');
     return native().openat(dirFd, name, f, mode);
+  }
+
+  /**
+   * Where the inode an fd pins is, as a path beneath the share ('.' for the share itself), for a snapshot; undefined
+   * when it has no name any more (deleted) or is not beneath the share.
+   */
+  pathOf(fd: number): string | undefined {
+    if (this.stat(fd).nlink === 0) return undefined;
+    const root = fs.readlinkSync(`/proc/self/fd/${this.rootFd}`);
+    const at = fs.readlinkSync(`/proc/self/fd/${fd}`);
+    if (at === root) return '.';
+    return at.startsWith(`${root}/`) ? at.slice(root.length + 1) : undefined;
   }
 
   lookup(dirFd: number, name: FsName): number {

@@ -75,6 +75,24 @@ export class InodeTable {
     closeQuietly(inode.fd);
   }
 
+  /** Every node but the root, and the next id, for a snapshot. */
+  saved(): { nodes: Inode[]; nextId: number } {
+    return { nodes: [...this.byId.values()].filter((i) => i !== this.root), nextId: this.nextId };
+  }
+
+  /**
+   * Takes nodes a snapshot held (their fds opened again, ids and lookup counts as they were) after clear(); the
+   * caller checked them. Takes ownership of every fd.
+   */
+  restore(nodes: readonly Inode[], rootRefs: number, nextId: number): void {
+    this.root.refs = rootRefs;
+    for (const inode of nodes) {
+      this.byId.set(inode.id, inode);
+      this.byKey.set(inode.key, inode);
+    }
+    this.nextId = nextId;
+  }
+
   /** Drops every node but the root (DESTROY, device reset). The root's fd belongs to the caller. */
   clear(): void {
     for (const inode of this.byId.values()) if (inode !== this.root) closeQuietly(inode.fd);

@@ -31,7 +31,7 @@ function open(dir: boolean) {
     const { flags, writable } = dir ? { flags: 0, writable: false } : openFlags(s, r.args.u32(), false);
     const fd = s.host.reopen(inode.fd, st, flags);
     try {
-      return openOut(s.handles.add(fd, inode.id, dir, writable));
+      return openOut(s.handles.add(fd, inode.id, dir, writable, flags));
     } catch (e) {
       closeQuietly(fd);
       throw e;

@@ -90,7 +90,7 @@ function create(s: Session, r: Request): Buffer {
   const fd = s.host.openBeneath(parent.fd, name, flags | c.O_CREAT, mode & 0o7777);
   try {
     const entry = s.adopt(parent, name, r, mode, s.host.stat(fd).key);
-    const fh = s.handles.add(fd, Number(entry.readBigUInt64LE(0)), false, writable); // fuse_entry_out.nodeid
+    const fh = s.handles.add(fd, Number(entry.readBigUInt64LE(0)), false, writable, flags); // fuse_entry_out.nodeid
     return Buffer.concat([entry, openOut(fh)]);
   } catch (e) {
     closeQuietly(fd);

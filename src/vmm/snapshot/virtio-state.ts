@@ -1,13 +1,14 @@
 // The virtio devices in a snapshot: one state.bin section per device, `virtioN` for devices[N], as JSON: its
-// type, its transport's state (registers and queue indices) and the device model's own state. Devices whose state
-// is not saved yet are refused, by name, before anything is written or read.
+// type, its transport's state (registers and queue indices) and the device model's own state. Every device type
+// opts in here: a type added without its state saved is refused, by name, before anything is written or read.
 import type { DeviceConfig, MachineConfig } from '../config';
 import type { AttachedVirtio } from '../virtio-devices';
 import { parseTransportState, type TransportState } from '../../virtio-mmio/transport-state';
 import { SnapshotError, type SnapshotImage } from './format';
 
-/** The device types a snapshot holds: all but fs. */
-const SNAPSHOT_DEVICES: ReadonlySet<DeviceConfig['type']> = new Set(['rng', 'blk', 'console', 'vsock', 'input', 'scsi', 'balloon', 'crypto', 'gpu', 'net', 'snd', 'iommu']);
+/** The device types a snapshot holds: all of them, today. */
+const SNAPSHOT_DEVICES: ReadonlySet<DeviceConfig['type']> = new Set(['rng', 'blk', 'console', 'vsock', 'input', 'scsi',
+  'balloon', 'crypto', 'gpu', 'net', 'snd', 'iommu', 'fs']);
 
 /** Refuses a config with a device a snapshot cannot hold yet, naming the first one. */
 export function checkVirtioSnapshotable(config: MachineConfig): void {

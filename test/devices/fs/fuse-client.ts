@@ -76,7 +76,8 @@ export class FuseClient {
   readonly dir: string;
   readonly share: string;
   readonly outside: string;
-  readonly dev: FsDevice;
+  dev: FsDevice;
+  private readonly ctx: DeviceContext;
   readonly failures: string[] = [];
   private readonly drivers: MockDriver[];
   private readonly queues: Virtqueue[];
@@ -97,9 +98,16 @@ export class FuseClient {
     const mem = GuestMemory.forTest([{ gpa: 0, size: MEM_BYTES }]);
     this.drivers = LAYOUT.map((l) => new MockDriver(16, MEM_BYTES, { mem, base: l.base }));
     this.queues = this.drivers.map((m) => m.queue());
-    const ctx: DeviceContext = { memory: mem, queues: this.queues, features: 0n, notifyUsed: () => undefined,
+    this.ctx = { memory: mem, queues: this.queues, features: 0n, notifyUsed: () => undefined,
       fail: (r) => { this.failures.push(r); } };
-    this.dev.activate(ctx);
+    this.dev.activate(this.ctx);
+  }
+
+  /** Puts `dev` (a restored device, say) on the same rings in place of the current one, which is closed. */
+  replaceDevice(dev: FsDevice): void {
+    this.dev.close();
+    this.dev = dev;
+    dev.activate(this.ctx);
   }
 
   close(): void {
