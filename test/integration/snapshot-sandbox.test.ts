@@ -2,7 +2,8 @@
 // sandbox runs a command and writes a file, is paused and written to a folder, and goes on (its agent connection
 // survives the snapshot); closed, it is restored with restoreSandbox() on a new vsock socket, where the guest is
 // told its old connections are gone (TRANSPORT_RESET), the agent answers again, and the file is still there; a
-// clone restored with a CID of its own answers under it. Needs
+// clone restored with a CID of its own answers under it. A machine with a virtio-fs share mounted is restored with
+// the guest's nodes opened again by path, and a file it writes after the restore reaches the host. Needs
 // real hardware virtualization (on kvm_pvm guest user space cannot make system calls); under the nested test host
 // every step is slow, so each wait is long and bounded.
 import assert from 'node:assert/strict';
@@ -10,8 +11,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { createSandbox, type Sandbox } from '../../src/api/sandbox';
+import { createSandbox, sandboxConfig, type Sandbox } from '../../src/api/sandbox';
+import { buildSandboxInitramfs } from '../../src/guest/agent';
 import { restoreSandbox } from '../../src/api/sandbox-restore';
+import { createVm } from '../../src/api/create';
 import { restoreVm } from '../../src/api/restore';
 import { isPvmHost } from '../../src/vmm/host-quirks';
 import { MEMORY_FILE } from '../../src/vmm/snapshot/format';
@@ -76,6 +79,41 @@ describe('a sandbox snapshot', { skip, timeout: 4 * BOOT_MS }, () => {
       assert.ok(clone.config.devices.some((d) => d.type === 'vsock' && d.cid === 42));
     } finally {
       await clone.kill();
+    }
+  });
+
+  it('restores a machine with a shared folder mounted: the guest\'s nodes are opened again by path', async () => {
+    const share = path.join(dir, 'share');
+    fs.mkdirSync(share);
+    fs.writeFileSync(path.join(share, 'hello.txt'), 'from the host\n');
+    const image = (await buildSandboxInitramfs({})).path;
+    const config = sandboxConfig({ memory: '256M' }, image, path.join(dir, 'fs-agent.sock'));
+    config.devices = [...config.devices ?? [], { type: 'fs', tag: 'share', path: share }];
+    const vm = await createVm(config);
+    let snap: string;
+    try {
+      vm.start();
+      await vm.waitForAgent({ timeoutMs: BOOT_MS, intervalMs: 200 });
+      const r = await vm.exec('mkdir -p /mnt/s && mount -t virtiofs share /mnt/s && cat /mnt/s/hello.txt',
+        { timeoutMs: STEP_MS });
+      assert.deepEqual([r.exitCode, r.stdout, r.stderr], [0, 'from the host\n', '']);
+      await vm.pause();
+      snap = path.join(dir, 'fs-snap');
+      await vm.snapshot(snap);
+    } finally {
+      await vm.kill();
+    }
+    const again = await restoreVm(snap, { vsockSocket: path.join(dir, 'fs-again.sock') });
+    try {
+      await again.waitForAgent({ timeoutMs: BOOT_MS, intervalMs: 200 });
+      const r = await again.exec('cat /mnt/s/hello.txt && echo made-after > /mnt/s/after.txt && ls /mnt/s',
+        { timeoutMs: STEP_MS });
+      assert.deepEqual([r.exitCode, r.stdout, r.stderr], [0, 'from the host\nafter.txt\nhello.txt\n', '']);
+      assert.equal(fs.readFileSync(path.join(share, 'after.txt'), 'utf8'), 'made-after\n');
+      const dev = again.counters().devices.find((d) => d.type === 'fs')!.counters;
+      assert.deepEqual([dev.errors, dev.failures ?? 0], [0, 0], JSON.stringify(dev));
+    } finally {
+      await again.kill();
     }
   });
 });
