@@ -115,7 +115,7 @@ case "$mode" in
     for g in /sys/kernel/iommu_groups/*; do
       echo "UT-IOMMU-GROUP $(basename "$g") type=$(cat "$g/type") devices=$(ls "$g/devices" | tr '\n' ' ')"
     done
-    check_blk; check_net "$ip" "$peer" 8388608
+    check_blk; check_net "$ip" "$peer" 1048576
     ;;
   input)
     # virtio-input: both devices by name, then one key press from the host read through evdev (24-byte
