@@ -10,6 +10,7 @@ import type { DescriptorChain } from '../virtio-mmio/queue';
 import { sliceSegments } from '../virtio-mmio/segments';
 import { parseBalloonStats, type BalloonGuestStats } from './balloon-stats';
 import { TurnBudget } from './turn-budget';
+import { savedInt, savedObject } from './saved-state';
 
 export type { BalloonGuestStats } from './balloon-stats';
 
@@ -144,14 +145,8 @@ export class BalloonDevice implements VirtioDevice {
   }
 
   restoreState(state: unknown): void {
-    const s = (typeof state === 'object' && state !== null ? state : {}) as Record<string, unknown>;
-    const u32 = (name: string): number => {
-      const v = s[name];
-      if (!Number.isInteger(v) || (v as number) < 0 || (v as number) > 0xffff_ffff) {
-        throw new RangeError(`${name} is ${JSON.stringify(v)}, not a page count`);
-      }
-      return v as number;
-    };
+    const s = savedObject(state);
+    const u32 = (name: string): number => savedInt(name, s[name], 0, 0xffff_ffff);
     const targetPages = u32('targetPages');
     const actualPages = u32('actualPages');
     const statsQueue = this.queueMaxSizes[STATS];

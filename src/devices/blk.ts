@@ -20,6 +20,7 @@ import { IOV_MAX, fdatasync, openImage, readFull, writeFull, type ImageRequest }
 import type { Clock, RateLimiterConfig } from './rate-limiter';
 import { Throttle } from './throttle';
 import { TurnBudget } from './turn-budget';
+import { savedObject } from './saved-state';
 
 const SECTOR = 512;
 const T = { IN: 0, OUT: 1, FLUSH: 4, GET_ID: 8, DISCARD: 11, WRITE_ZEROES: 13 } as const;
@@ -318,7 +319,7 @@ export class BlkDevice implements VirtioDevice {
   }
 
   restoreState(state: unknown): void {
-    const s = (typeof state === 'object' && state !== null ? state : {}) as { path?: unknown; sectors?: unknown };
+    const s = savedObject(state);
     if (s.path !== this.backing.path) {
       throw new RangeError(`path: the machine's disk was ${JSON.stringify(s.path)} (swapped in after boot?), but ` +
         `the config names ${this.backing.path}`);

@@ -5,6 +5,7 @@
 // them. That needs the write applied before the read, which the transport guarantees (config writes wait).
 import { serveQueue, type DeviceContext, type DeviceHost, type VirtioDevice } from '../virtio-mmio/device';
 import { TurnBudget } from './turn-budget';
+import { savedInt, savedObject } from './saved-state';
 
 export const INPUT_DEVICE_TYPE = 18;
 /** One event on either queue: le16 type, le16 code, le32 value. */
@@ -231,14 +232,8 @@ export class InputDevice implements VirtioDevice {
   }
 
   restoreState(state: unknown): void {
-    const s = (typeof state === 'object' && state !== null ? state : {}) as Record<string, unknown>;
-    const byte = (name: 'select' | 'subsel'): number => {
-      const v = s[name];
-      if (!Number.isInteger(v) || (v as number) < 0 || (v as number) > 0xff) {
-        throw new RangeError(`${name} is ${JSON.stringify(v)}, not a byte`);
-      }
-      return v as number;
-    };
+    const s = savedObject(state);
+    const byte = (name: 'select' | 'subsel'): number => savedInt(name, s[name], 0, 0xff);
     const select = byte('select');
     const subsel = byte('subsel');
     if (!Array.isArray(s.pending) || s.pending.length > MAX_PENDING_EVENTS) {

@@ -68,13 +68,17 @@ export interface VirtioDevice {
   quiesce?(): Promise<void>;
   /**
    * The device's own state for a snapshot, as a JSON value (devices with none beyond their config leave it out).
-   * Asked while the machine is paused and nothing is in flight (quiesce() resolved); a device still holding a
-   * chain it popped hands it back to its ring (Virtqueue.unpop) so the driver's buffers are all accounted for.
+   * Asked while the machine is paused and nothing is in flight (quiesce() resolved). Chains a device holds without
+   * a request (buffers waiting for data) go in by head, and the restored device takes them again with
+   * Virtqueue.reclaim once it is activated, so the driver's buffers are all accounted for and the machine the
+   * snapshot was taken from goes on unchanged. (vsock instead hands its one held chain back with Virtqueue.unpop,
+   * which is right only for the chain popped last.)
    */
   snapshotState?(): unknown;
   /**
    * Takes snapshotState()'s value back into a new device, before the transport activates it on the restored
-   * queues. The value comes from a file: throws RangeError naming the field that is wrong.
+   * queues. The value comes from a file: throws RangeError naming the field that is wrong (devices/saved-state.ts
+   * reads the usual fields so).
    */
   restoreState?(state: unknown): void;
   /** Releases host resources (files, sockets) when the machine ends. */

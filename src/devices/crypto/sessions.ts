@@ -1,6 +1,7 @@
 // The sessions a driver made: each holds its key on the host, so their number is capped per device. IDs count up
 // from 1 and are not reused while the driver runs, so a stale ID names no session rather than someone else's.
 import { cipherSession, type CipherSession } from './ciphers';
+import { savedObject } from '../saved-state';
 
 /** A session as a snapshot holds it: its ID (decimal), algorithm, direction and key (base64). */
 export type SavedSession = [id: string, algo: number, encrypt: boolean, key: string];
@@ -41,7 +42,7 @@ export class SessionTable {
 
   /** Takes export()'s value back; throws RangeError naming what does not fit (this table's limit too). */
   import(state: unknown): void {
-    const s = (typeof state === 'object' && state !== null ? state : {}) as Record<string, unknown>;
+    const s = savedObject(state);
     const decimal = (v: unknown): v is string => typeof v === 'string' && /^[1-9]\d{0,19}$/.test(v);
     if (!decimal(s.nextId) || BigInt(s.nextId) > 0xffff_ffff_ffff_ffffn) {
       throw new RangeError(`nextId is ${JSON.stringify(s.nextId)}`);

@@ -8,6 +8,7 @@ import { closeQuietly } from './host';
 import { MAX_HANDLES, type Handle } from './handles';
 import { MAX_INODES, type Inode } from './inodes';
 import type { Session } from './session';
+import { savedInt, savedObject } from '../saved-state';
 
 export interface SavedFs {
   minor: number;
@@ -33,10 +34,7 @@ export function saveSession(s: Session): SavedFs {
   };
 }
 
-const int = (name: string, v: unknown, min: number, max: number): number => {
-  if (!Number.isSafeInteger(v) || (v as number) < min || (v as number) > max) throw new RangeError(`${name} is ${JSON.stringify(v)}`);
-  return v as number;
-};
+const int = savedInt;
 
 /** Opens the saved nodes again; the fds of those opened are closed when a later one fails. */
 function openNodes(s: Session, saved: unknown[], nextId: number, opened: Inode[]): void {
@@ -81,7 +79,7 @@ function openHandles(s: Session, saved: unknown[], nextFh: number, byId: Map<num
 
 /** Puts a saved session into `s` (reset first); throws RangeError naming what does not fit, with nothing left open. */
 export function loadSession(s: Session, v: unknown): void {
-  const saved = (typeof v === 'object' && v !== null ? v : {}) as Record<string, unknown>;
+  const saved = savedObject(v);
   s.reset();
   const nextId = int('nextId', saved.nextId, 2, Number.MAX_SAFE_INTEGER);
   const nextFh = int('nextFh', saved.nextFh, 1, Number.MAX_SAFE_INTEGER);

@@ -7,6 +7,7 @@ import type { Scanout } from './commands';
 import type { CursorState } from './cursor';
 import { FORMATS, rectInside, type Rect } from './protocol';
 import { MAX_RESOURCE_SIDE, type Resource, type ResourceTable } from './resources';
+import { savedInt, savedObject } from '../saved-state';
 
 export interface SavedResource {
   id: number;
@@ -45,14 +46,8 @@ export function saveGpu(p: GpuParts): SavedGpu {
   };
 }
 
-const obj = (v: unknown): Record<string, unknown> => (typeof v === 'object' && v !== null ? v : {}) as Record<string, unknown>;
-
-function int(name: string, v: unknown, min: number, max: number): number {
-  if (!Number.isSafeInteger(v) || (v as number) < min || (v as number) > max) {
-    throw new RangeError(`${name} is ${JSON.stringify(v)}, not ${min}..${max}`);
-  }
-  return v as number;
-}
+const obj = savedObject;
+const int = savedInt;
 
 function rect(name: string, v: unknown): Rect {
   const r = obj(v);

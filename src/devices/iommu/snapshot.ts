@@ -4,6 +4,7 @@
 // this machine's behind the IOMMU and attached once.
 import type { IommuDomains } from './domains';
 import { MAP_FLAGS, S, type Fault } from './wire';
+import { savedInt, savedObject } from '../saved-state';
 
 export interface SavedIommu {
   domains: { id: number; endpoints: number[]; mappings: [start: number, end: number, phys: number, flags: number][] }[];
@@ -23,21 +24,18 @@ const list = (name: string, v: unknown): unknown[] => {
   return v;
 };
 
-function int(name: string, v: unknown, max: number): number {
-  if (!Number.isSafeInteger(v) || (v as number) < 0 || (v as number) > max) throw new RangeError(`${name} is ${JSON.stringify(v)}`);
-  return v as number;
-}
+const int = (name: string, v: unknown, max: number): number => savedInt(name, v, 0, max);
 
 /**
  * Builds the saved domains into `domains` (cleared first) and returns the saved faults, at most `maxFaults`;
  * RangeError names a bad field.
  */
 export function loadIommu(v: unknown, domains: IommuDomains, maxFaults: number): Fault[] {
-  const s = (typeof v === 'object' && v !== null ? v : {}) as Record<string, unknown>;
+  const s = savedObject(v);
   domains.clear();
   const seen = new Set<number>();
   list('domains', s.domains).forEach((raw, i) => {
-    const d = (typeof raw === 'object' && raw !== null ? raw : {}) as Record<string, unknown>;
+    const d = savedObject(raw);
     const id = int(`domains[${i}].id`, d.id, 0xffff_ffff);
     if (domains.domain(id) !== undefined) throw new RangeError(`domains[${i}].id ${id} is there twice`);
     const endpoints = list(`domains[${i}].endpoints`, d.endpoints);

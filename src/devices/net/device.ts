@@ -15,6 +15,7 @@ import { NetRx } from './rx';
 import type { NetStats } from './stats';
 import { NetTx } from './tx';
 import { NET_F, STATUS_LINK_UP } from './virtio-net';
+import { savedHeads, savedInt, savedObject } from '../saved-state';
 
 const RX = 0;
 const TX = 1;
@@ -126,18 +127,14 @@ export class NetDevice implements VirtioDevice {
   }
 
   restoreState(state: unknown): void {
-    const s = (typeof state === 'object' && state !== null ? state : {}) as Record<string, unknown>;
+    const s = savedObject(state);
     if (typeof s.mac !== 'string' || !/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/.test(s.mac)) {
       throw new RangeError(`mac is ${JSON.stringify(s.mac)}, not six hex bytes`);
     }
-    const head = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 0 && (v as number) < 0x10000;
-    const rx = Array.isArray(s.rxHeads) ? s.rxHeads as unknown[] : undefined;
-    if (rx === undefined || rx.length > QUEUE_SIZE || !rx.every(head) || new Set(rx).size !== rx.length) {
-      throw new RangeError(`rxHeads is not a list of at most ${QUEUE_SIZE} distinct descriptor heads`);
-    }
-    if (s.txHead !== null && !head(s.txHead)) throw new RangeError(`txHead is ${JSON.stringify(s.txHead)}`);
+    const rx = savedHeads('rxHeads', s.rxHeads, QUEUE_SIZE);
+    const tx = s.txHead === null ? null : savedInt('txHead', s.txHead, 0, 0xffff);
     this.mac = Uint8Array.from(s.mac.split(':').map((h) => parseInt(h, 16)));
-    this.restoredHeads = { rx: rx, tx: s.txHead };
+    this.restoredHeads = { rx, tx };
   }
 
   /** The rate limits on `direction` in force; undefined when there are none. */

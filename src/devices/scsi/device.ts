@@ -19,6 +19,7 @@ import { controlRequest, type ControlReply, type ControlStats } from './control'
 import { ScsiDisk, type ScsiDiskOptions } from './disk';
 import { parseLun } from './lun';
 import { fixedSense } from './sense';
+import { savedHeads, savedInt, savedObject } from '../saved-state';
 
 export interface ScsiOptions {
   /** One target each, in order (target N is disks[N]); 1..16. */
@@ -258,14 +259,8 @@ export class ScsiDevice implements VirtioDevice {
   }
 
   restoreState(state: unknown): void {
-    const s = (typeof state === 'object' && state !== null ? state : {}) as Record<string, unknown>;
-    const within = (name: 'senseSize' | 'cdbSize', min: number, max: number): number => {
-      const v = s[name];
-      if (!Number.isInteger(v) || (v as number) < min || (v as number) > max) {
-        throw new RangeError(`${name} is ${JSON.stringify(v)}, not ${min}..${max}`);
-      }
-      return v as number;
-    };
+    const s = savedObject(state);
+    const within = (name: 'senseSize' | 'cdbSize', min: number, max: number): number => savedInt(name, s[name], min, max);
     const senseSize = within('senseSize', CONFIG.SENSE_MIN, CONFIG.SENSE_MAX);
     const cdbSize = within('cdbSize', CONFIG.CDB_MIN, CONFIG.CDB_MAX);
     const disks = Array.isArray(s.disks) ? s.disks as unknown[] : [];
@@ -282,15 +277,10 @@ export class ScsiDevice implements VirtioDevice {
           `snapshot and holds ${d.blocks} now`);
       }
     });
-    const heads = s.eventHeads ?? [];
-    if (!Array.isArray(heads) || heads.length > this.queueMaxSizes[Q.EVENT]!
-      || !heads.every((h) => Number.isInteger(h) && (h as number) >= 0 && (h as number) < 0x10000)
-      || new Set(heads).size !== heads.length) {
-      throw new RangeError(`eventHeads is not a list of at most ${this.queueMaxSizes[Q.EVENT]} distinct descriptor heads`);
-    }
+    const heads = savedHeads('eventHeads', s.eventHeads ?? [], this.queueMaxSizes[Q.EVENT]!);
     this.senseSize = senseSize;
     this.cdbSize = cdbSize;
-    this.restoredEvents = heads as number[];
+    this.restoredEvents = heads;
   }
 
   reset(): void {

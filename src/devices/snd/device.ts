@@ -21,6 +21,7 @@ import { adoptTransfers, applyStreams, checkStreams, saveStreams, type SavedStre
 import { PcmStream, type Transfer } from './stream';
 import { CAPTURE_STREAM, PLAYBACK_STREAM, TOPOLOGY } from './topology';
 import { checkTransfer, transferStreamId, writeStatus } from './transfer';
+import { savedObject } from '../saved-state';
 
 export interface SndOptions {
   /** Where played frames go (default: dropped). */
@@ -259,7 +260,7 @@ export class SndDevice implements VirtioDevice, ControlTarget {
   snapshotState(): { streams: SavedStream[] } { return { streams: saveStreams(this.streams) }; }
 
   restoreState(state: unknown): void {
-    const s = (typeof state === 'object' && state !== null ? state : {}) as { streams?: unknown };
+    const s = savedObject(state);
     const saved = checkStreams(s.streams, this.streams, this.queueMaxSizes[TXQ]!,
       (stream, p) => this.refuses(stream, p));
     applyStreams(saved, this.streams);

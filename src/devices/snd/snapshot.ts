@@ -7,6 +7,7 @@ import { STATUS } from './protocol';
 import type { StreamState } from './states';
 import type { PcmStream } from './stream';
 import { checkTransfer } from './transfer';
+import { savedHeads, savedObject } from '../saved-state';
 
 export interface SavedStream { state: StreamState; params: PcmParams | null; heads: number[] }
 
@@ -24,7 +25,7 @@ export function checkStreams(v: unknown, streams: readonly PcmStream[], ringSize
   refuses: (s: PcmStream, p: PcmParams) => string | undefined): SavedStream[] {
   if (!Array.isArray(v) || v.length !== streams.length) throw new RangeError(`streams is not a list of ${streams.length}`);
   return v.map((raw: unknown, i) => {
-    const s = (typeof raw === 'object' && raw !== null ? raw : {}) as Record<string, unknown>;
+    const s = savedObject(raw);
     const name = `streams[${i}]`;
     if (!STATES.includes(s.state as StreamState)) throw new RangeError(`${name}.state is ${JSON.stringify(s.state)}`);
     const state = s.state as StreamState;
@@ -39,12 +40,8 @@ export function checkStreams(v: unknown, streams: readonly PcmStream[], ringSize
       }
       params = checked;
     }
-    const heads = Array.isArray(s.heads) ? s.heads as unknown[] : undefined;
-    if (heads === undefined || heads.length > ringSize || new Set(heads).size !== heads.length
-      || !heads.every((h) => Number.isInteger(h) && (h as number) >= 0 && (h as number) < 0x10000)) {
-      throw new RangeError(`${name}.heads is not a list of at most ${ringSize} distinct descriptor heads`);
-    }
-    return { state, params, heads: heads as number[] };
+    const heads = savedHeads(`${name}.heads`, s.heads, ringSize);
+    return { state, params, heads };
   });
 }
 

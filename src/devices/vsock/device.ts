@@ -19,6 +19,7 @@ import {
 } from './packet';
 import { UnixBackend } from './unix-backend';
 import { TurnBudget } from '../turn-budget';
+import { savedObject } from '../saved-state';
 
 const RX = 0;
 const TX = 1;
@@ -138,7 +139,7 @@ export class VsockDevice implements VirtioDevice, ConnectionOwner {
    */
   restoreState(state?: unknown): void {
     this.transportResetDue = true;
-    const saved = (typeof state === 'object' && state !== null ? state : {}) as { cid?: unknown };
+    const saved = savedObject(state);
     if (saved.cid === undefined) return; // a snapshot of an older version kept no CID
     if (typeof saved.cid !== 'string' || !/^\d{1,10}$/.test(saved.cid)) {
       throw new RangeError(`cid is ${JSON.stringify(saved.cid)}, not a context id`);
@@ -253,8 +254,9 @@ export class VsockDevice implements VirtioDevice, ConnectionOwner {
     if (p === null) throw new QueueError('E_LEN', `a tx chain of ${chain.readableBytes} bytes holds no vsock header`, chain.head);
     const h = p.hdr;
     this.stats.txPackets++;
-    if (h.srcCid === this.guestCid) this.formerCid = undefined;
-    const fromGuest = h.srcCid === this.guestCid || h.srcCid === this.formerCid;
+    // A restored clone's guest switches to its new CID after the transport reset (restoreState).
+    if (this.formerCid !== undefined && h.srcCid === this.guestCid) this.formerCid = undefined;
+    const fromGuest = h.srcCid === this.guestCid || (this.formerCid !== undefined && h.srcCid === this.formerCid);
     if (!fromGuest || h.dstCid !== HOST_CID) {
       this.count('errors', () => `packet from cid ${h.srcCid} to cid ${h.dstCid} dropped (the guest is cid ${this.guestCid})`);
       return;
