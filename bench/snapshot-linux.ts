@@ -10,7 +10,7 @@ import { restoreVm } from '../src/api/restore';
 import type { Vm } from '../src/api/vm';
 import { resolveGuestArtifact } from '../src/guest/build';
 import { DEFAULT_CMDLINE } from '../src/vmm/config';
-import { watchConsole } from './snapshot';
+import { watchConsole } from '../test/helpers/vm-console';
 import { formatFigure, type Row } from './table';
 import type { BenchContext } from './tiny';
 

@@ -8,7 +8,7 @@ import { createVm, reserveVcpuThreads } from '../src/api/create';
 import { restoreVm } from '../src/api/restore';
 import type { Vm } from '../src/api/vm';
 import { vcpuThreadReserve } from '../src/vmm/vcpu-prestart';
-import { OutputWatch } from '../test/helpers/wait';
+import { watchConsole } from '../test/helpers/vm-console';
 import { runGuest, type GuestSpec } from './monitors';
 import { addSample, formatFigure, fromSamples, median, medianOf, type PerMonitor, type Row } from './table';
 import { HELLO, type BenchContext } from './tiny';
@@ -37,14 +37,6 @@ interface Samples {
   /** Pss per machine including the guest RAM it touched, for the note. */
   perMachineWithRam: number[];
   extraVcpu: PerMonitor;
-}
-
-/** The machine's console as text to wait on; it fails the wait as soon as the machine ends. */
-export function watchConsole(vm: Vm): OutputWatch {
-  const out = new OutputWatch(() => `machine ${vm.state}`);
-  vm.console.on('data', (d: Buffer) => { out.append(d.toString('latin1')); });
-  void vm.wait().then((e) => { out.end(`the machine ended (${e.reason}: ${e.detail})`); });
-  return out;
 }
 
 /** createVm + start; the console keeps what the guest says until someone reads it. */

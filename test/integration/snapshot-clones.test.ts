@@ -16,7 +16,8 @@ import type { Vm } from '../../src/api/vm';
 import { MANIFEST_FILE, MEMORY_FILE, type SnapshotManifest } from '../../src/vmm/snapshot/format';
 import { kvmUnavailable } from '../helpers/kvm';
 import { testKernel } from '../helpers/tiny';
-import { OutputWatch } from '../helpers/wait';
+import { watchConsole } from '../helpers/vm-console';
+import type { OutputWatch } from '../helpers/wait';
 
 const skip = kvmUnavailable();
 /** A safety net for each wait, which ends on what it waits for; under emulated KVM each exit costs up to 0.1 ms. */
@@ -50,14 +51,6 @@ function fileMappings(file: string): { count: number; pss: number; privateDirty:
 
 const mib = (bytes: number): string => `${(bytes / MiB).toFixed(1)} MiB`;
 
-/** Watches a machine's console; ends the watch when the machine does. */
-function watch(vm: Vm): OutputWatch {
-  const out = new OutputWatch(() => `machine ${vm.state}`);
-  vm.console.on('data', (d: Buffer) => out.append(d.toString('latin1')));
-  void vm.wait().then((e) => out.end(`the machine ended (${e.reason}: ${e.detail})`));
-  return out;
-}
-
 describe('clones of one snapshot in one process', { skip, timeout: 4 * LIMIT_MS }, () => {
   let dir: string;
   let snap: string;
@@ -68,7 +61,7 @@ describe('clones of one snapshot in one process', { skip, timeout: 4 * LIMIT_MS 
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvmm-clones-'));
     const vm = await createVm({ kernel: await testKernel(), memory: '128M',
       cmdline: `test=spin spin_touch=${TOUCHED} spin_ms=200` });
-    const out = watch(vm);
+    const out = watchConsole(vm);
     vm.start();
     await out.waitFor(/tick=1 loops=\d+ sum=/, LIMIT_MS);
     sum = /touched=\d+ sum=([0-9a-f]+)/.exec(out.text())![1]!;
@@ -88,7 +81,7 @@ describe('clones of one snapshot in one process', { skip, timeout: 4 * LIMIT_MS 
     for (let i = 0; i < CLONES; i++) {
       const vm = await restoreVm(snap);
       clones.push(vm);
-      outs.push(watch(vm));
+      outs.push(watchConsole(vm));
     }
     // A tick line printed after the restore ends a full read of the touched RAM, with the sum it found.
     const after = (o: OutputWatch): RegExpExecArray | null => /tick=\d+ loops=\d+ sum=([0-9a-f]+)\n/.exec(o.text());
@@ -112,7 +105,7 @@ describe('clones of one snapshot in one process', { skip, timeout: 4 * LIMIT_MS 
   it('snapshots a clone again: its copy-on-write RAM is read whole, and the second restore counts on', async () => {
     const clone = await restoreVm(snap);
     clones.push(clone);
-    const out = watch(clone);
+    const out = watchConsole(clone);
     await out.waitFor(/tick=\d+ loops=\d+ sum=[0-9a-f]+\n/, LIMIT_MS);
     await clone.pause();
     const ticksSoFar = [...out.text().matchAll(/tick=(\d+) loops=/g)].map((m) => Number(m[1]));
@@ -126,7 +119,7 @@ describe('clones of one snapshot in one process', { skip, timeout: 4 * LIMIT_MS 
 
     const second = await restoreVm(again);
     clones.push(second);
-    const out2 = watch(second);
+    const out2 = watchConsole(second);
     await out2.waitFor(/tick=(\d+) loops=\d+ sum=([0-9a-f]+)\n/, LIMIT_MS);
     const line = /tick=(\d+) loops=\d+ sum=([0-9a-f]+)\n/.exec(out2.text())!;
     assert.equal(line[2], sum, 'the second restore read the same bytes');

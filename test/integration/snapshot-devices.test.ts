@@ -16,19 +16,12 @@ import type { Vm } from '../../src/api/vm';
 import { readPng } from '../devices/gpu/png-reader';
 import { kvmUnavailable } from '../helpers/kvm';
 import { testKernel } from '../helpers/tiny';
-import { OutputWatch } from '../helpers/wait';
+import { watchConsole } from '../helpers/vm-console';
 
 const skip = kvmUnavailable();
 const LIMIT_MS = 120_000;
 const WIDTH = 64;
 const HEIGHT = 48;
-
-function watch(vm: Vm): OutputWatch {
-  const out = new OutputWatch(() => `machine ${vm.state}`);
-  vm.console.on('data', (d: Buffer) => out.append(d.toString('latin1')));
-  void vm.wait().then((e) => out.end(`the machine ended (${e.reason}: ${e.detail})`));
-  return out;
-}
 
 /** The first pixel of the screenshot that is not frame `frame` of test/guest/tests/gpu.c, or undefined. */
 async function mismatch(vm: Vm, frame: number, width: number, height: number): Promise<string | undefined> {
@@ -58,7 +51,7 @@ describe('devices in snapshots of the tiny test kernel', { skip, timeout: 3 * LI
   it('comes back showing the same frame, and the restored driver draws the next one', async () => {
     const vm = await createVm({ kernel, memory: '64M', cmdline: `test=gpu gpu_w=${WIDTH} gpu_h=${HEIGHT} timeout_ms=60000`,
       devices: [{ type: 'gpu', width: 640, height: 480 }, { type: 'input', kind: 'keyboard' }] });
-    const out = watch(vm);
+    const out = watchConsole(vm);
     vm.start();
     // The refusals come after frame 1 is shown; then the guest waits for a key.
     await out.waitFor('TSVMM-DATA: gpu refusals=7', LIMIT_MS);
@@ -70,7 +63,7 @@ describe('devices in snapshots of the tiny test kernel', { skip, timeout: 3 * LI
 
     const again = await restoreVm(snap, { paused: true });
     try {
-      const restored = watch(again);
+      const restored = watchConsole(again);
       assert.equal(await mismatch(again, 1, WIDTH, HEIGHT), undefined, 'the screen before the guest runs again');
       await again.resume();
       assert.equal(again.input.key('a'), 4);
@@ -87,7 +80,7 @@ describe('devices in snapshots of the tiny test kernel', { skip, timeout: 3 * LI
   it('a sound device paused mid-tone plays out the periods it held and the rest after the restore', async () => {
     const vm = await createVm({ kernel, memory: '64M', cmdline: 'test=snd snd_ms=1500 snd_capture_ms=100 timeout_ms=60000',
       devices: [{ type: 'snd' }] });
-    const out = watch(vm);
+    const out = watchConsole(vm);
     vm.start();
     const played = (v: Vm): number => v.counters().devices[0]!.counters.framesPlayed ?? 0;
     await out.until(() => played(vm) >= 48_000 * 0.3, '0.3 s of the tone played', LIMIT_MS);
@@ -103,7 +96,7 @@ describe('devices in snapshots of the tiny test kernel', { skip, timeout: 3 * LI
 
     const again = await restoreVm(snap);
     try {
-      const restored = watch(again);
+      const restored = watchConsole(again);
       await restored.waitFor(/TSVMM-TEST: (PASS|FAIL) snd/, LIMIT_MS);
       assert.match(restored.text(), /TSVMM-TEST: PASS snd/, restored.text().slice(-800));
       const snd = again.counters().devices[0]!.counters;

@@ -17,6 +17,7 @@ import { MEMORY_FILE, STATE_FILE } from '../../src/vmm/snapshot/format';
 import { REPO } from '../helpers/cli-run';
 import { kvmUnavailable } from '../helpers/kvm';
 import { sparseImage, testKernel } from '../helpers/tiny';
+import { watchConsole } from '../helpers/vm-console';
 import { OutputWatch, until } from '../helpers/wait';
 
 const skip = kvmUnavailable();
@@ -60,8 +61,7 @@ describe('snapshots of the tiny test kernel on /dev/kvm', { skip, timeout: 4 * L
 
   it('restores a paused machine in a new process, where the guest counts on from the snapshot\'s tick', async () => {
     const vm = await createVm({ kernel, memory: '128M', cmdline: 'test=spin spin_ms=100' });
-    const out = new OutputWatch(() => `machine ${vm.state}`);
-    vm.console.on('data', (d: Buffer) => out.append(d.toString('latin1')));
+    const out = watchConsole(vm);
     vm.start();
     await until(() => (ticks(out.text()).at(-1) ?? 0) >= 5, 'tick 5 on the console', LIMIT_MS,
       { gone: () => (vm.state === 'exited' ? 'the machine ended' : undefined) });
@@ -111,9 +111,7 @@ describe('snapshots of the tiny test kernel on /dev/kvm', { skip, timeout: 4 * L
     await vm.kill();
 
     const again = await restoreVm(snap, { paused: true });
-    const out = new OutputWatch(() => `machine ${again.state}`);
-    again.console.on('data', (d: Buffer) => out.append(d.toString('latin1')));
-    void again.wait().then((e) => out.end(`the machine ended (${e.reason}: ${e.detail})`));
+    const out = watchConsole(again);
     await again.resume();
     await out.waitFor(/TSVMM-TEST: (PASS|FAIL) rng/, LIMIT_MS);
     assert.match(out.text(), /TSVMM-TEST: PASS rng/);
@@ -140,9 +138,7 @@ describe('snapshots of the tiny test kernel on /dev/kvm', { skip, timeout: 4 * L
     await vm.kill();
 
     const again = await restoreVm(snap, { paused: true });
-    const out = new OutputWatch(() => `machine ${again.state}`);
-    again.console.on('data', (d: Buffer) => out.append(d.toString('latin1')));
-    void again.wait().then((e) => out.end(`the machine ended (${e.reason}: ${e.detail})`));
+    const out = watchConsole(again);
     await again.resume();
     await out.waitFor(/TSVMM-TEST: (PASS|FAIL) blkbench/, LIMIT_MS);
     assert.match(out.text(), /TSVMM-TEST: PASS blkbench/);
@@ -154,8 +150,7 @@ describe('snapshots of the tiny test kernel on /dev/kvm', { skip, timeout: 4 * L
   it('restores a keyboard between two key presses: the restored driver takes the second from the restored queue', async () => {
     const vm = await createVm({ kernel, memory: '64M', cmdline: 'test=input input_events=8',
       devices: [{ type: 'input', kind: 'keyboard' }] });
-    const out = new OutputWatch(() => `machine ${vm.state}`);
-    vm.console.on('data', (d: Buffer) => out.append(d.toString('latin1')));
+    const out = watchConsole(vm);
     vm.start();
     await out.waitFor('TSVMM-DATA: input ready', LIMIT_MS);
     assert.equal(vm.input.key('a'), 4);
@@ -166,9 +161,7 @@ describe('snapshots of the tiny test kernel on /dev/kvm', { skip, timeout: 4 * L
     await vm.kill();
 
     const again = await restoreVm(snap);
-    const restored = new OutputWatch(() => `machine ${again.state}`);
-    again.console.on('data', (d: Buffer) => restored.append(d.toString('latin1')));
-    void again.wait().then((e) => restored.end(`the machine ended (${e.reason}: ${e.detail})`));
+    const restored = watchConsole(again);
     assert.equal(again.input.key('b'), 4);
     await restored.waitFor(/TSVMM-TEST: (PASS|FAIL) input/, LIMIT_MS);
     assert.match(restored.text(), /TSVMM-TEST: PASS input/);
@@ -181,8 +174,7 @@ describe('snapshots of the tiny test kernel on /dev/kvm', { skip, timeout: 4 * L
     const PAGES_PER_MIB = 256;
     const vm = await createVm({ kernel, memory: '64M', cmdline: 'test=balloon',
       devices: [{ type: 'balloon', targetMiB: 16, statsInterval: 1 }] });
-    const out = new OutputWatch(() => `machine ${vm.state}`);
-    vm.console.on('data', (d: Buffer) => out.append(d.toString('latin1')));
+    const out = watchConsole(vm);
     vm.start();
     await out.until(() => vm.balloonStats().actualPages === 16 * PAGES_PER_MIB, 'the balloon at 16 MiB', LIMIT_MS);
     await vm.pause();
@@ -191,9 +183,7 @@ describe('snapshots of the tiny test kernel on /dev/kvm', { skip, timeout: 4 * L
     await vm.kill();
 
     const again = await restoreVm(snap);
-    const restored = new OutputWatch(() => `machine ${again.state}`);
-    again.console.on('data', (d: Buffer) => restored.append(d.toString('latin1')));
-    void again.wait().then((e) => restored.end(`the machine ended (${e.reason}: ${e.detail})`));
+    const restored = watchConsole(again);
     assert.deepEqual([again.balloonStats().targetPages, again.balloonStats().actualPages],
       [16 * PAGES_PER_MIB, 16 * PAGES_PER_MIB]);
     // 8 MiB more go back through the copy-on-write RAM's own way of discarding; then all 24 come back.

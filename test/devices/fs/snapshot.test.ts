@@ -19,13 +19,19 @@ function client(): FuseClient {
   } });
 }
 
-test('a restored fs device answers the node ids and file handles the guest held', async (t) => {
+/** A client that has looked up sub/a.txt and opened it with `flags`, as a guest holding that file would. */
+async function holding(flags: number) {
   const c = client();
-  t.after(() => c.close());
   await c.init();
   const sub = await c.lookup(1n, 'sub');
   const a = await c.lookup(sub.nodeid, 'a.txt');
-  const fh = await c.open(a.nodeid, O_RDWR);
+  const fh = await c.open(a.nodeid, flags);
+  return { c, sub, a, fh };
+}
+
+test('a restored fs device answers the node ids and file handles the guest held', async (t) => {
+  const { c, a, fh } = await holding(O_RDWR);
+  t.after(() => c.close());
   const saved = JSON.parse(JSON.stringify(c.dev.snapshotState())) as { nodes: unknown[][]; handles: unknown[][] };
   assert.deepEqual(saved.nodes.map((n) => n[2]), ['sub', 'sub/a.txt']);
   assert.deepEqual(saved.handles.map((h) => h.slice(0, 4)), [[Number(fh), Number(a.nodeid), false, true]]);
@@ -45,12 +51,8 @@ test('a restored fs device answers the node ids and file handles the guest held'
 });
 
 test('a changed share, a deleted held file and state that does not fit are refused', async (t) => {
-  const c = client();
+  const { c } = await holding(O_RDONLY);
   t.after(() => c.close());
-  await c.init();
-  const sub = await c.lookup(1n, 'sub');
-  const a = await c.lookup(sub.nodeid, 'a.txt');
-  await c.open(a.nodeid, O_RDONLY);
   const saved = JSON.parse(JSON.stringify(c.dev.snapshotState())) as { nodes: unknown[][]; handles: unknown[][] };
   const restored = new FsDevice({ tag: 'share0', path: c.share, readonly: false });
   t.after(() => restored.close());
