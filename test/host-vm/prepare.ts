@@ -12,6 +12,7 @@ import { runCommand } from '../../src/guest/exec';
 import { ensurePackages } from '../../src/guest/packages';
 import { BUSYBOX_PATH, guestCacheRoot } from '../../src/guest/paths';
 import { packageRoot } from '../../src/base/package-root';
+import { type Emulator, prepareEmulator } from './emulator';
 import { HostVmError, aptKernelPackages, newestKernelPackage } from './packages';
 
 /** The modules /init loads before the outer root is mounted; the rest come over the kmods share. */
@@ -26,6 +27,8 @@ export interface PreparedHost {
   modulesDir: string;
   initramfs: string;
   scratchDisk: string;
+  /** The QEMU that runs L1 (emulator.ts). */
+  emulator: Emulator;
 }
 
 export interface PrepareOptions {
@@ -91,6 +94,8 @@ export async function prepareHostVm(opts: PrepareOptions): Promise<PreparedHost>
       await runCommand('mkfs.ext4', ['-q', '-F', '-O', '^has_journal', '-E', 'lazy_itable_init=1,nodiscard', img]);
       return out;
     });
+  const emulator = await prepareEmulator(cacheRoot, log);
+  log(`[host-vm] L1 runs on ${emulator.version} (${emulator.source})`);
   return {
     kernelDir: kernel.kernelDir,
     release,
@@ -98,6 +103,7 @@ export async function prepareHostVm(opts: PrepareOptions): Promise<PreparedHost>
     modulesDir: path.join(kernel.kernelDir, 'lib', 'modules'),
     initramfs: path.join(initramfs.dir, 'initramfs.cpio'),
     scratchDisk: path.join(disk.dir, 'scratch.img'),
+    emulator,
   };
 }
 

@@ -8,7 +8,6 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Writable } from 'node:stream';
-import { findQemu } from './packages';
 import type { PreparedHost } from './prepare';
 
 /** Exit status when L1 could not run the command at all (no /dev/kvm, a share missing, QEMU died). */
@@ -80,6 +79,7 @@ export function qemuArgs(host: PreparedHost, ctl: string, share: string, cpus: n
     '-device', `virtio-9p-pci,fsdev=${tag},mount_tag=${tag}`,
   ];
   return [
+    ...host.emulator.args,
     // TCG, not KVM: the point is an emulated CPU with SVM and NPT, so that L1's kvm_amd loads. `-cpu max` gives
     // an AuthenticAMD CPU with both (kvm_amd refuses other vendors). Without XSAVE: TCG's XSETBV ignores SVM's
     // intercept, so an L2 guest's XCR0 write never reaches L1's KVM, which then enters L2 with XCR0 = x87 only.
@@ -97,7 +97,6 @@ export function qemuArgs(host: PreparedHost, ctl: string, share: string, cpus: n
 }
 
 export function runInL1(opts: L1RunOptions): L1Run {
-  const qemu = findQemu();
   const share = fs.realpathSync(opts.share);
   const ctl = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvmm-l1-'));
   const env: Record<string, string> = {
@@ -114,7 +113,7 @@ export function runInL1(opts: L1RunOptions): L1Run {
   const memoryMiB = opts.memoryMiB ?? 4096;
   const started = Date.now();
   opts.log(`[host-vm] booting L1 (QEMU TCG with AMD-V, ${cpus} CPUs, ${memoryMiB} MiB, kernel ${opts.host.release})`);
-  const child = spawn(qemu, qemuArgs(opts.host, ctl, share, cpus, memoryMiB), { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(opts.host.emulator.binary, qemuArgs(opts.host, ctl, share, cpus, memoryMiB), { stdio: ['ignore', 'pipe', 'pipe'] });
   let forced: number | undefined;
   let firstOutputMs: number | undefined;
   child.stdout.on('data', (chunk: Buffer) => {
