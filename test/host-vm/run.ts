@@ -79,7 +79,6 @@ export function qemuArgs(host: PreparedHost, ctl: string, share: string, cpus: n
     '-device', `virtio-9p-pci,fsdev=${tag},mount_tag=${tag}`,
   ];
   return [
-    ...host.emulator.args,
     // TCG, not KVM: the point is an emulated CPU with SVM and NPT, so that L1's kvm_amd loads. `-cpu max` gives
     // an AuthenticAMD CPU with both (kvm_amd refuses other vendors). Without XSAVE: TCG's XSETBV ignores SVM's
     // intercept, so an L2 guest's XCR0 write never reaches L1's KVM, which then enters L2 with XCR0 = x87 only.
