@@ -94,7 +94,7 @@ export async function prepareHostVm(opts: PrepareOptions): Promise<PreparedHost>
       await runCommand('mkfs.ext4', ['-q', '-F', '-O', '^has_journal', '-E', 'lazy_itable_init=1,nodiscard', img]);
       return out;
     });
-  const emulator = await prepareEmulator(cacheRoot, log);
+  const emulator = await prepareEmulator();
   log(`[host-vm] L1 runs on ${emulator.version} (${emulator.source})`);
   return {
     kernelDir: kernel.kernelDir,

@@ -79,14 +79,13 @@ export function qemuArgs(host: PreparedHost, ctl: string, share: string, cpus: n
     '-device', `virtio-9p-pci,fsdev=${tag},mount_tag=${tag}`,
   ];
   return [
-    ...host.emulator.args,
     // TCG, not KVM: the point is an emulated CPU with SVM and NPT, so that L1's kvm_amd loads. `-cpu max` gives
     // an AuthenticAMD CPU with both (kvm_amd refuses other vendors). Without XSAVE: TCG's XSETBV ignores SVM's
     // intercept, so an L2 guest's XCR0 write never reaches L1's KVM, which then enters L2 with XCR0 = x87 only.
     // L2 Linux warned (XSAVE size 2696 != 576), its XSAVE stopped keeping SSE/AVX state across task switches, and
     // L2 guests stalled or triple-faulted now and then. With no XSAVE in L1, L2 uses FXSAVE and XCR0 never moves.
-    // Without FSRM (QEMU 10's `max` has it; 7.2's has not): with it, a tiny guest's `rep outsb` flood, which L1's
-    // KVM emulates a page per exit, triple-faulted after 4 s every time; without it, it passes as on 7.2.
+    // Without FSRM, which 7.2's `max` lacks and QEMU 10's has (TSVMM_TEST_HOST_QEMU): with it, a tiny guest's
+    // `rep outsb` flood, which L1's KVM emulates a page per exit, triple-faulted after 4 s every time on QEMU 10.
     '-accel', 'tcg,thread=multi,tb-size=1024', '-cpu', 'max,-xsave,-fsrm', '-smp', String(cpus), '-m', `${memoryMiB}M`,
     '-M', 'pc', '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot',
     '-kernel', host.vmlinuz, '-initrd', host.initramfs,
